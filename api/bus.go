@@ -1,0 +1,191 @@
+package api
+
+import "time"
+
+// NATS subjects. Desired state never lives on the bus: anything lost here is
+// repaired by convergence from the database.
+const (
+	// SubjectRouterRegister and SubjectRouterUnregister carry RouterRegistration
+	// (Cloud Foundry gorouter protocol), executor → routers.
+	SubjectRouterRegister   = "router.register"
+	SubjectRouterUnregister = "router.unregister"
+	// SubjectRouterStart carries RouterStart, router → all, on router start.
+	SubjectRouterStart = "router.start"
+	// SubjectRouterGreet is a request from an executor; routers reply RouterStart.
+	SubjectRouterGreet = "router.greet"
+
+	// SubjectNodeHeartbeat carries NodeHeartbeat, executor → controllers.
+	SubjectNodeHeartbeat = "strata.node.heartbeat"
+	// SubjectInstanceEvent carries InstanceEvent, executor → controllers.
+	SubjectInstanceEvent = "strata.instance.event"
+	// SubjectBuildJobs is the JetStream work queue of BuildJob, controller → builders.
+	SubjectBuildJobs = "strata.build.jobs"
+	// SubjectBuildResult is a request carrying BuildResult, builder → controller;
+	// the controller replies (empty body) once the result is committed. Builders
+	// retry until they get a reply.
+	SubjectBuildResult = "strata.build.result"
+	// BuildJobsStream is the JetStream stream holding SubjectBuildJobs.
+	BuildJobsStream = "STRATA_BUILDS"
+)
+
+// SubjectNodeCommand is the request/reply subject of commands to one executor.
+func SubjectNodeCommand(nodeID string) string { return "strata.node." + nodeID + ".cmd" }
+
+// SubjectLogs is the subject of log envelopes of one app (by app name).
+func SubjectLogs(app string) string { return "strata.logs." + app }
+
+// SubjectLogsAll matches the log subjects of every app.
+const SubjectLogsAll = "strata.logs.>"
+
+// MessageVersion is the version of Strata's internal messages. Receivers accept
+// messages of this version and ignore fields they do not know.
+const MessageVersion = 1
+
+// RouterRegistration is the gorouter register/unregister message.
+type RouterRegistration struct {
+	Host                string            `json:"host"`
+	Port                int               `json:"port"`
+	URIs                []string          `json:"uris"`
+	App                 string            `json:"app,omitempty"` // app ID
+	PrivateInstanceID   string            `json:"private_instance_id,omitempty"`
+	PrivateInstanceIdx  string            `json:"private_instance_index,omitempty"`
+	Tags                map[string]string `json:"tags,omitempty"`
+	StaleThresholdInSec int               `json:"stale_threshold_in_seconds,omitempty"`
+}
+
+// RouterStart is announced by a router on start and returned to router.greet.
+type RouterStart struct {
+	ID                               string   `json:"id"`
+	Hosts                            []string `json:"hosts"`
+	MinimumRegisterIntervalInSeconds int      `json:"minimumRegisterIntervalInSeconds"`
+	PruneThresholdInSeconds          int      `json:"pruneThresholdInSeconds"`
+}
+
+// NodeHeartbeat is an executor's periodic report of itself and its instances.
+type NodeHeartbeat struct {
+	Version    int               `json:"v"`
+	NodeID     string            `json:"node_id"`
+	Address    string            `json:"address"`
+	Substrate  Substrate         `json:"substrate"`
+	Isolations []Isolation       `json:"isolations"`
+	Capacity   Capacity          `json:"capacity"`
+	Labels     map[string]string `json:"labels,omitempty"`
+	Instances  []InstanceReport  `json:"instances"`
+	Time       time.Time         `json:"time"`
+	Interval   time.Duration     `json:"interval"` // how often this node heartbeats
+}
+
+// InstanceReport is one instance as its executor sees it.
+type InstanceReport struct {
+	InstanceID string        `json:"instance_id"`
+	AppID      string        `json:"app_id"`
+	Process    string        `json:"process"`
+	Index      int           `json:"index"`
+	Release    int           `json:"release"`
+	State      InstanceState `json:"state"`
+	Port       int           `json:"port,omitempty"`
+	Restarts   int           `json:"restarts"`
+	StartedAt  time.Time     `json:"started_at,omitempty"`
+}
+
+// InstanceEvent is a state transition of one instance, executor → controllers.
+type InstanceEvent struct {
+	Version  int            `json:"v"`
+	NodeID   string         `json:"node_id"`
+	Instance InstanceReport `json:"instance"`
+	ExitCode *int           `json:"exit_code,omitempty"`
+	Reason   string         `json:"reason,omitempty"`
+	Time     time.Time      `json:"time"`
+}
+
+// NodeCommandKind is what a NodeCommand asks.
+type NodeCommandKind string
+
+// Node command kinds.
+const (
+	CmdStart NodeCommandKind = "start"
+	CmdStop  NodeCommandKind = "stop"
+)
+
+// InstanceSpec is everything an executor needs to start one instance.
+type InstanceSpec struct {
+	InstanceID  string            `json:"instance_id"`
+	AppID       string            `json:"app_id"`
+	AppName     string            `json:"app_name"`
+	SpaceID     string            `json:"space_id,omitempty"`
+	Process     string            `json:"process"`
+	Index       int               `json:"index"`
+	Release     int               `json:"release"`
+	DropletBlob BlobRef           `json:"droplet_blob"`
+	Command     string            `json:"command"` // run by /bin/sh -c in the app dir
+	Env         map[string]string `json:"env,omitempty"`
+	MemoryMB    int               `json:"memory_mb"`
+	DiskMB      int               `json:"disk_mb"`
+	Routes      []string          `json:"routes,omitempty"` // hosts; only web instances have routes
+	HealthCheck HealthCheck       `json:"health_check"`
+}
+
+// HealthCheck says how an executor decides an instance is healthy.
+type HealthCheck struct {
+	Type    string        `json:"type"` // port (default) | http | process
+	Path    string        `json:"path,omitempty"`
+	Timeout time.Duration `json:"timeout,omitempty"` // start-up timeout; 0 = executor default
+}
+
+// NodeCommand is a request to one executor on SubjectNodeCommand.
+type NodeCommand struct {
+	Version    int             `json:"v"`
+	Kind       NodeCommandKind `json:"kind"`
+	Start      *InstanceSpec   `json:"start,omitempty"`
+	InstanceID string          `json:"instance_id,omitempty"` // for stop
+	Grace      time.Duration   `json:"grace,omitempty"`       // for stop; 0 = default 10 s
+}
+
+// NodeCommandReply answers a NodeCommand. Error is nil when the executor
+// accepted the command (start is asynchronous: progress comes as events).
+type NodeCommandReply struct {
+	Version int    `json:"v"`
+	Error   *Error `json:"error,omitempty"`
+}
+
+// BuildJob is one staging request on the SubjectBuildJobs work queue.
+type BuildJob struct {
+	Version    int           `json:"v"`
+	BuildID    string        `json:"build_id"`
+	AppID      string        `json:"app_id"`
+	AppName    string        `json:"app_name"`
+	SourceBlob BlobRef       `json:"source_blob"`
+	Buildpacks []string      `json:"buildpacks,omitempty"` // empty = detect
+	Stack      string        `json:"stack,omitempty"`
+	Timeout    time.Duration `json:"timeout,omitempty"`
+}
+
+// BuildResult is a builder's report of one finished (or started) build.
+type BuildResult struct {
+	Version     int               `json:"v"`
+	BuildID     string            `json:"build_id"`
+	State       BuildState        `json:"state"` // staging, staged or failed
+	DropletBlob BlobRef           `json:"droplet_blob,omitempty"`
+	Buildpack   string            `json:"buildpack,omitempty"`
+	Processes   map[string]string `json:"process_types,omitempty"`
+	Failure     BuildFailure      `json:"failure,omitempty"`
+	Reason      string            `json:"reason,omitempty"`
+	BuilderID   string            `json:"builder_id,omitempty"`
+}
+
+// Log sources.
+const (
+	LogSourceStaging = "staging"
+	LogSourceRouter  = "router"
+	LogSourceStrata  = "strata"
+)
+
+// LogEnvelope is one log line of an app.
+type LogEnvelope struct {
+	Time    time.Time `json:"time"`
+	App     string    `json:"app"`                // app name
+	Source  string    `json:"source"`             // app/web/0, staging, router, strata/…
+	BuildID string    `json:"build_id,omitempty"` // for staging lines
+	Stream  string    `json:"stream,omitempty"`   // stdout | stderr
+	Line    string    `json:"line"`
+}

@@ -1,0 +1,155 @@
+package bus
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/strata-paas/strata/api"
+)
+
+// EnsureWorkQueue creates (or updates) a JetStream work-queue stream named
+// stream that holds subjects. Each message is delivered to one consumer and
+// removed once acknowledged.
+func (c *Conn) EnsureWorkQueue(ctx context.Context, stream string, subjects ...string) error {
+	js, err := jetstream.New(c.nc)
+	if err != nil {
+		return err
+	}
+	_, err = js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+		Name:      stream,
+		Subjects:  subjects,
+		Retention: jetstream.WorkQueuePolicy,
+		Storage:   jetstream.FileStorage,
+		MaxAge:    24 * time.Hour,
+	})
+	if err != nil {
+		return api.Errorf(api.EUnavailable, "cannot create work queue %s: %v — is JetStream enabled on the NATS server?", stream, err)
+	}
+	return nil
+}
+
+// Enqueue publishes v as JSON to a work-queue subject and waits for JetStream
+// to acknowledge it.
+func (c *Conn) Enqueue(ctx context.Context, subject string, v any) error {
+	js, err := jetstream.New(c.nc)
+	if err != nil {
+		return err
+	}
+	data, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	if _, err := js.Publish(ctx, subject, data); err != nil {
+		return api.Errorf(api.EUnavailable, "cannot enqueue on %s: %v", subject, err)
+	}
+	return nil
+}
+
+// WorkConfig configures a work consumer.
+type WorkConfig struct {
+	Stream  string
+	Durable string        // consumer name shared by all workers of a kind
+	AckWait time.Duration // redelivery after this long without progress
+	// MaxDeliver bounds redeliveries of one message (0 = 3).
+	MaxDeliver int
+	// Concurrency is how many messages one worker handles at once (0 = 1).
+	Concurrency int
+}
+
+// ConsumeWork calls fn for each message of the work queue until ctx ends.
+// While fn runs, progress is signalled so long jobs are not redelivered; when
+// fn returns nil the message is acknowledged, otherwise it is redelivered
+// after a short delay (up to MaxDeliver times).
+func (c *Conn) ConsumeWork(ctx context.Context, cfg WorkConfig, fn func(ctx context.Context, data []byte, attempt int) error) error {
+	js, err := jetstream.New(c.nc)
+	if err != nil {
+		return err
+	}
+	if cfg.AckWait <= 0 {
+		cfg.AckWait = 30 * time.Second
+	}
+	if cfg.MaxDeliver <= 0 {
+		cfg.MaxDeliver = 3
+	}
+	if cfg.Concurrency <= 0 {
+		cfg.Concurrency = 1
+	}
+	cons, err := js.CreateOrUpdateConsumer(ctx, cfg.Stream, jetstream.ConsumerConfig{
+		Durable:       cfg.Durable,
+		AckPolicy:     jetstream.AckExplicitPolicy,
+		AckWait:       cfg.AckWait,
+		MaxDeliver:    cfg.MaxDeliver,
+		MaxAckPending: cfg.Concurrency,
+	})
+	if err != nil {
+		return api.Errorf(api.EUnavailable, "cannot consume %s: %v", cfg.Stream, err)
+	}
+	sem := make(chan struct{}, cfg.Concurrency)
+	for ctx.Err() == nil {
+		select {
+		case sem <- struct{}{}:
+		case <-ctx.Done():
+			return nil
+		}
+		msgs, err := cons.Fetch(1, jetstream.FetchMaxWait(2*time.Second))
+		if err != nil {
+			<-sem
+			if ctx.Err() != nil {
+				return nil
+			}
+			c.log.Debug("bus.fetch_failed", "stream", cfg.Stream, "err", err)
+			time.Sleep(250 * time.Millisecond)
+			continue
+		}
+		got := false
+		for m := range msgs.Messages() {
+			got = true
+			go func(m jetstream.Msg) {
+				defer func() { <-sem }()
+				c.handleWork(ctx, cfg, m, fn)
+			}(m)
+		}
+		if !got {
+			<-sem
+		}
+		if err := msgs.Error(); err != nil && !errors.Is(err, jetstream.ErrNoMessages) && ctx.Err() == nil {
+			c.log.Debug("bus.fetch_error", "stream", cfg.Stream, "err", err)
+		}
+	}
+	return nil
+}
+
+func (c *Conn) handleWork(ctx context.Context, cfg WorkConfig, m jetstream.Msg, fn func(context.Context, []byte, int) error) {
+	attempt := 1
+	if md, err := m.Metadata(); err == nil {
+		attempt = int(md.NumDelivered)
+	}
+	done := make(chan struct{})
+	go func() {
+		t := time.NewTicker(cfg.AckWait / 3)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+				_ = m.InProgress()
+			}
+		}
+	}()
+	err := fn(ctx, m.Data(), attempt)
+	close(done)
+	if err != nil {
+		c.log.Warn("bus.work_failed", "stream", cfg.Stream, "attempt", attempt, "err", err)
+		_ = m.NakWithDelay(time.Second)
+		return
+	}
+	if err := m.Ack(); err != nil {
+		c.log.Warn("bus.ack_failed", "stream", cfg.Stream, "err", fmt.Sprint(err))
+	}
+}

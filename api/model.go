@@ -1,0 +1,286 @@
+package api
+
+import "time"
+
+// Org is a tenant. Every space belongs to one org.
+type Org struct {
+	ID        string    `json:"id"`
+	Name      string    `json:"name"`
+	CreatedAt time.Time `json:"created_at"`
+}
+
+// Space groups apps inside an org. App names are unique within a space.
+type Space struct {
+	ID        string    `json:"id"`
+	OrgID     string    `json:"org_id"`
+	Name      string    `json:"name"`
+	CreatedAt time.Time `json:"created_at"`
+}
+
+// User is a person or robot that holds API tokens.
+type User struct {
+	ID        string    `json:"id"`
+	Name      string    `json:"name"`
+	Admin     bool      `json:"admin"`
+	CreatedAt time.Time `json:"created_at"`
+}
+
+// AppState is what the user asked an app to be.
+type AppState string
+
+// App states.
+const (
+	AppStarted AppState = "started"
+	AppStopped AppState = "stopped"
+)
+
+// App is a named, deployable unit in a space.
+type App struct {
+	ID             string    `json:"id"`
+	SpaceID        string    `json:"space_id"`
+	Name           string    `json:"name"`
+	State          AppState  `json:"state"`
+	CurrentRelease int       `json:"current_release"` // version; 0 = never released
+	CreatedAt      time.Time `json:"created_at"`
+	UpdatedAt      time.Time `json:"updated_at"`
+}
+
+// BuildState is the lifecycle of one staging run:
+//
+//	pending ──▶ staging ──▶ staged
+//	   │           │
+//	   └───────────┴──────▶ failed
+type BuildState string
+
+// Build states.
+const (
+	BuildPending BuildState = "pending"
+	BuildStaging BuildState = "staging"
+	BuildStaged  BuildState = "staged"
+	BuildFailed  BuildState = "failed"
+)
+
+// CanTransitionTo reports whether a build may move from s to next.
+func (s BuildState) CanTransitionTo(next BuildState) bool {
+	switch s {
+	case BuildPending:
+		return next == BuildStaging || next == BuildFailed
+	case BuildStaging:
+		return next == BuildStaged || next == BuildFailed
+	}
+	return false
+}
+
+// Terminal reports whether s is a final state.
+func (s BuildState) Terminal() bool { return s == BuildStaged || s == BuildFailed }
+
+// BuildFailure says why a build failed. It is typed so that nobody classifies
+// failures by string matching.
+type BuildFailure string
+
+// Build failure kinds.
+const (
+	FailNoBuildpack BuildFailure = "no_buildpack"   // no buildpack detected the app
+	FailCompile     BuildFailure = "compile_failed" // a buildpack's compile step failed
+	FailTimeout     BuildFailure = "timed_out"      // staging exceeded its deadline
+	FailBadSource   BuildFailure = "bad_source"     // the source archive was refused (unsafe or too big)
+	FailInternal    BuildFailure = "internal"       // the platform failed; retrying may help
+	FailLostBuilder BuildFailure = "builder_lost"   // no builder finished the job in time
+)
+
+// Build is one staging run: source + buildpacks → droplet, or a failure with a
+// reason.
+type Build struct {
+	ID          string       `json:"id"`
+	AppID       string       `json:"app_id"`
+	State       BuildState   `json:"state"`
+	SourceBlob  BlobRef      `json:"source_blob"`
+	DropletBlob BlobRef      `json:"droplet_blob,omitempty"`
+	Buildpack   string       `json:"buildpack,omitempty"`
+	Failure     BuildFailure `json:"failure,omitempty"`
+	Reason      string       `json:"reason,omitempty"` // human-readable failure reason
+	Actor       string       `json:"actor"`
+	CreatedAt   time.Time    `json:"created_at"`
+	UpdatedAt   time.Time    `json:"updated_at"`
+}
+
+// ProcessType is one process type of a droplet: a name and its start command.
+type ProcessType struct {
+	Type    string `json:"type"`
+	Command string `json:"command"`
+}
+
+// StagingInfo is the content of a droplet's staging.json.
+type StagingInfo struct {
+	Buildpack string            `json:"buildpack"`
+	Processes map[string]string `json:"process_types"` // type → start command, run by /bin/sh -c in the app dir
+	Stack     string            `json:"stack,omitempty"`
+}
+
+// Release is an immutable, numbered pair of droplet and config. Deploying makes
+// a release current; rollback makes an older one current.
+type Release struct {
+	ID          string            `json:"id"`
+	AppID       string            `json:"app_id"`
+	Version     int               `json:"version"`
+	BuildID     string            `json:"build_id,omitempty"`
+	DropletBlob BlobRef           `json:"droplet_blob"`
+	Processes   map[string]string `json:"process_types"`
+	Env         map[string]string `json:"env,omitempty"`
+	Description string            `json:"description"`
+	Actor       string            `json:"actor"`
+	CreatedAt   time.Time         `json:"created_at"`
+}
+
+// Process is the desired formation of one process type of an app.
+type Process struct {
+	AppID     string `json:"app_id"`
+	Type      string `json:"type"`
+	Instances int    `json:"instances"`
+	MemoryMB  int    `json:"memory_mb"`
+	DiskMB    int    `json:"disk_mb"`
+}
+
+// Default formation values.
+const (
+	DefaultMemoryMB = 256
+	DefaultDiskMB   = 1024
+)
+
+// InstanceState is the lifecycle of one running copy of a process type:
+//
+//	starting ──▶ running ──▶ stopping ──▶ stopped
+//	   │            │                        ▲
+//	   ▼            ▼                        │
+//	crashed ◀───────┘ ──────────────────────-┘
+//	   │
+//	   └──▶ starting (restart)
+type InstanceState string
+
+// Instance states.
+const (
+	InstanceStarting InstanceState = "starting"
+	InstanceRunning  InstanceState = "running"
+	InstanceCrashed  InstanceState = "crashed"
+	InstanceStopping InstanceState = "stopping"
+	InstanceStopped  InstanceState = "stopped"
+)
+
+// CanTransitionTo reports whether an instance may move from s to next.
+func (s InstanceState) CanTransitionTo(next InstanceState) bool {
+	switch s {
+	case InstanceStarting:
+		return next == InstanceRunning || next == InstanceCrashed || next == InstanceStopping || next == InstanceStopped
+	case InstanceRunning:
+		return next == InstanceCrashed || next == InstanceStopping || next == InstanceStopped
+	case InstanceCrashed:
+		return next == InstanceStarting || next == InstanceStopped
+	case InstanceStopping:
+		return next == InstanceStopped
+	}
+	return false
+}
+
+// Instance is one placed copy of a process type: the controller's record of
+// where it should run (written only by the plan applier) and the last state
+// its executor reported.
+type Instance struct {
+	ID        string        `json:"id"` // instance GUID
+	AppID     string        `json:"app_id"`
+	Process   string        `json:"process"`
+	Index     int           `json:"index"`
+	Release   int           `json:"release"`
+	NodeID    string        `json:"node_id"`
+	State     InstanceState `json:"state"`
+	Port      int           `json:"port,omitempty"`
+	Reason    string        `json:"reason,omitempty"`
+	Restarts  int           `json:"restarts"`
+	StartedAt time.Time     `json:"started_at,omitempty"`
+	CreatedAt time.Time     `json:"created_at"`
+	UpdatedAt time.Time     `json:"updated_at"`
+}
+
+// Substrate is what a node is.
+type Substrate string
+
+// Substrates.
+const (
+	SubstrateMetal Substrate = "metal"
+	SubstrateVM    Substrate = "vm"
+)
+
+// Isolation is how an instance is wrapped on a node.
+type Isolation string
+
+// Isolations.
+const (
+	IsolationProcess           Isolation = "process"
+	IsolationProcessUnconfined Isolation = "process-unconfined"
+	IsolationContainer         Isolation = "container"
+	IsolationMicroVM           Isolation = "microvm"
+)
+
+// Capacity is what a node can hold.
+type Capacity struct {
+	MemoryMB int `json:"memory_mb"`
+	DiskMB   int `json:"disk_mb"`
+	CPUs     int `json:"cpus"`
+}
+
+// Node is an executor as the controller knows it from its heartbeats.
+type Node struct {
+	ID         string            `json:"id"`
+	Address    string            `json:"address"`
+	Substrate  Substrate         `json:"substrate"`
+	Isolations []Isolation       `json:"isolations"`
+	Capacity   Capacity          `json:"capacity"`
+	Labels     map[string]string `json:"labels,omitempty"`
+	State      string            `json:"state"` // ready | lost | draining
+	LastSeen   time.Time         `json:"last_seen"`
+	Instances  int               `json:"instances"`
+}
+
+// Route maps a host (and optional path) on a domain to an app.
+type Route struct {
+	ID    string `json:"id"`
+	AppID string `json:"app_id"`
+	Host  string `json:"host"` // full host name, e.g. hello.localhost
+	Path  string `json:"path,omitempty"`
+}
+
+// URL returns the http URL of the route on the given router port ("" for 80).
+func (r Route) URL(port string) string {
+	u := "http://" + r.Host
+	if port != "" && port != "80" {
+		u += ":" + port
+	}
+	return u + r.Path
+}
+
+// AppSummary is one line of `strata apps`.
+type AppSummary struct {
+	App
+	Running int    `json:"running"`
+	Desired int    `json:"desired"`
+	URL     string `json:"url,omitempty"`
+}
+
+// AppDetail is what `strata app NAME` shows.
+type AppDetail struct {
+	App
+	URLs      []string    `json:"urls"`
+	Processes []Process   `json:"processes"`
+	Instances []*Instance `json:"instances"`
+	Release   *Release    `json:"release,omitempty"`
+	LastBuild *Build      `json:"last_build,omitempty"`
+}
+
+// Event is one line of an app's audit trail.
+type Event struct {
+	ID      string    `json:"id"`
+	AppID   string    `json:"app_id"`
+	Type    string    `json:"type"` // push, build.staged, build.failed, release, app.create, …
+	Actor   string    `json:"actor"`
+	Message string    `json:"message"`
+	Time    time.Time `json:"time"`
+}

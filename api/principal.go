@@ -1,0 +1,31 @@
+package api
+
+import "context"
+
+// Principal is the authenticated caller of an API or git request.
+type Principal struct {
+	UserID string `json:"user_id"`
+	Name   string `json:"name"`
+	Admin  bool   `json:"admin"`
+}
+
+type principalKey struct{}
+
+// WithPrincipal returns a context carrying p.
+func WithPrincipal(ctx context.Context, p *Principal) context.Context {
+	return context.WithValue(ctx, principalKey{}, p)
+}
+
+// PrincipalFrom returns the principal in ctx, or nil.
+func PrincipalFrom(ctx context.Context) *Principal {
+	p, _ := ctx.Value(principalKey{}).(*Principal)
+	return p
+}
+
+// ActorName returns the name of ctx's principal, or "system".
+func ActorName(ctx context.Context) string {
+	if p := PrincipalFrom(ctx); p != nil {
+		return p.Name
+	}
+	return "system"
+}
