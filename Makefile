@@ -1,0 +1,44 @@
+# Strata — the two commands a newcomer needs are `make run` and `make test`.
+GO      ?= go
+BIN     ?= bin
+VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
+LDFLAGS := -s -w -X main.version=$(VERSION)
+# Extra flags for `make run`, e.g. make run ARGS="--data /tmp/strata".
+ARGS    ?=
+
+.PHONY: build run test test-short lint bench bench-push bench-micro clean
+
+## build: the three binaries into ./bin (pure Go, no cgo)
+build:
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o $(BIN)/ ./cmd/strata ./cmd/stratad ./cmd/strata-static
+
+## run: build and start a microcloud on this machine
+run: build
+	$(BIN)/stratad microcloud $(ARGS)
+
+## test: everything CI runs — vet, unit tests, end-to-end tests
+test:
+	$(GO) vet ./...
+	$(GO) test -count=1 -timeout 45m ./...
+
+## test-short: unit tests only (skips the end-to-end package)
+test-short:
+	$(GO) test -count=1 $$($(GO) list ./... | grep -v /e2e)
+
+## lint: gofmt, go vet and staticcheck
+lint:
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+	$(GO) run honnef.co/go/tools/cmd/staticcheck@2025.1.1 ./...
+
+## bench: push-to-live, start time and idle memory of the microcloud, then micro-benchmarks
+bench: bench-push bench-micro
+
+bench-push:
+	$(GO) test -count=1 -run '^$$' -bench 'BenchmarkMicrocloud' -benchtime 1x -timeout 30m ./e2e/
+
+bench-micro:
+	$(GO) test -count=1 -run '^$$' -bench . -benchtime 2s ./router/... ./deploy/scheduler/...
+
+clean:
+	rm -rf $(BIN)

@@ -1,0 +1,257 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/strata-paas/strata/api"
+	"github.com/strata-paas/strata/api/blobstore"
+	"github.com/strata-paas/strata/api/bus"
+	"github.com/strata-paas/strata/api/client"
+	"github.com/strata-paas/strata/api/controller"
+	"github.com/strata-paas/strata/api/gitpush"
+	"github.com/strata-paas/strata/api/httpapi"
+	"github.com/strata-paas/strata/api/store"
+	"github.com/strata-paas/strata/stager"
+)
+
+// controllerConfig is the wiring of the controller role (also used by the
+// microcloud).
+type controllerConfig struct {
+	DataDir    string
+	APIAddr    string
+	Database   string // "" = SQLite in DataDir; postgres://… = PostgreSQL
+	Domain     string
+	RouterPort string // port in app URLs ("80" or "" hides it)
+	Builder    bool   // run a build worker in this process
+	Logger     *slog.Logger
+}
+
+// controllerRole is a running controller: API server, controller loops and
+// (optionally) a builder.
+type controllerRole struct {
+	cfg        controllerConfig
+	store      *store.Store
+	ctrl       *controller.Controller
+	ln         net.Listener
+	srv        *http.Server
+	apiURL     string
+	adminToken string
+	tokenFile  string
+	created    bool
+}
+
+// startController opens the database and blob store, bootstraps the admin,
+// and starts the API listener. Its loops run in run.
+func startController(ctx context.Context, cfg controllerConfig, conn *bus.Conn) (*controllerRole, error) {
+	log := cfg.Logger
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("cannot create data dir %s: %w — choose another with --data", cfg.DataDir, err)
+	}
+	scfg := store.Config{Driver: "sqlite", DSN: filepath.Join(cfg.DataDir, "strata.db"), Logger: log.With("component", "store")}
+	if strings.HasPrefix(cfg.Database, "postgres://") || strings.HasPrefix(cfg.Database, "postgresql://") {
+		scfg = store.Config{Driver: "postgres", DSN: cfg.Database, Logger: scfg.Logger}
+	} else if cfg.Database != "" {
+		scfg.DSN = strings.TrimPrefix(cfg.Database, "sqlite://")
+	}
+	st, err := store.Open(ctx, scfg)
+	if err != nil {
+		return nil, fmt.Errorf("open database: %w", err)
+	}
+	blobs, err := blobstore.New(filepath.Join(cfg.DataDir, "blobs"))
+	if err != nil {
+		st.Close()
+		return nil, fmt.Errorf("open blob store: %w", err)
+	}
+	ctrl, err := controller.New(controller.Config{
+		Domain:     cfg.Domain,
+		RouterPort: cfg.RouterPort,
+		LogDir:     filepath.Join(cfg.DataDir, "logs"),
+		Logger:     log.With("component", "controller"),
+	}, st, blobs, conn)
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	r := &controllerRole{cfg: cfg, store: st, ctrl: ctrl, tokenFile: filepath.Join(cfg.DataDir, "admin.token")}
+	token, created, err := ctrl.Bootstrap(ctx, "admin")
+	if err != nil {
+		st.Close()
+		return nil, fmt.Errorf("bootstrap admin: %w", err)
+	}
+	if created {
+		if err := os.WriteFile(r.tokenFile, []byte(token+"\n"), 0o600); err != nil {
+			st.Close()
+			return nil, fmt.Errorf("write %s: %w", r.tokenFile, err)
+		}
+		r.created = true
+	} else {
+		b, err := os.ReadFile(r.tokenFile)
+		if err != nil {
+			st.Close()
+			return nil, fmt.Errorf("the admin user exists but %s cannot be read (%v) — restore the file or start with a new --data dir", r.tokenFile, err)
+		}
+		token = strings.TrimSpace(string(b))
+	}
+	r.adminToken = token
+
+	git, err := gitpush.New(gitpush.Config{
+		ReposDir: filepath.Join(cfg.DataDir, "git"),
+		Logger:   log.With("component", "gitpush"),
+	}, ctrl, ctrl)
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	ln, err := net.Listen("tcp", cfg.APIAddr)
+	if err != nil {
+		st.Close()
+		return nil, fmt.Errorf("listen on --api-addr %s: %w — is another stratad running? choose another address", cfg.APIAddr, err)
+	}
+	r.ln = ln
+	r.apiURL = "http://" + ln.Addr().String()
+	h := httpapi.New(httpapi.Config{
+		Info:   api.Info{Version: version, Domain: cfg.Domain, RouterPort: cfg.RouterPort, API: r.apiURL},
+		Logger: log.With("component", "httpapi"),
+	}, httpapi.Services{Auth: ctrl, Apps: ctrl, Deploy: ctrl, Logs: ctrl, Blobs: blobs, Git: git, Nodes: ctrl.Nodes})
+	r.srv = &http.Server{Handler: h.Handler(), ReadHeaderTimeout: 10 * time.Second, MaxHeaderBytes: 1 << 20}
+	return r, nil
+}
+
+// run serves the API and runs the controller (and builder) until ctx ends.
+func (r *controllerRole) run(ctx context.Context, conn *bus.Conn) error {
+	log := r.cfg.Logger
+	errc := make(chan error, 3)
+	go func() {
+		if err := r.srv.Serve(r.ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			errc <- fmt.Errorf("api server: %w", err)
+		}
+	}()
+	go func() { errc <- r.ctrl.Run(ctx) }()
+	if r.cfg.Builder {
+		w := &stager.Worker{
+			Bus:    conn,
+			Blobs:  client.New(r.apiURL, r.adminToken),
+			ID:     "builder-" + hostname(),
+			Logger: log.With("component", "builder"),
+			Stager: stager.New(stager.Config{
+				WorkDir:      filepath.Join(r.cfg.DataDir, "staging"),
+				CacheDir:     filepath.Join(r.cfg.DataDir, "cache"),
+				StaticServer: siblingBinary("strata-static"),
+				Env:          os.Environ(),
+				Logger:       log.With("component", "stager"),
+			}),
+		}
+		go func() {
+			if err := w.Run(ctx); err != nil && ctx.Err() == nil {
+				errc <- fmt.Errorf("builder: %w", err)
+			}
+		}()
+	}
+	var err error
+	select {
+	case <-ctx.Done():
+	case err = <-errc:
+	}
+	shut, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_ = r.srv.Shutdown(shut)
+	_ = r.store.Close()
+	return err
+}
+
+// runController is `stratad controller`.
+func runController(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("controller", stderr)
+	data := fs.String("data", defaultDataDir(), "data directory (database, blobs, git repos, logs)")
+	apiAddr := fs.String("api-addr", "127.0.0.1:7070", "address of the REST API and git endpoint")
+	database := fs.String("database", "", "postgres://… URL (default: SQLite in the data dir)")
+	natsURL := fs.String("nats", "", "NATS URL (default: an embedded server; see --nats-listen)")
+	natsListen := fs.String("nats-listen", "127.0.0.1:4222", "address of the embedded NATS server when --nats is empty")
+	domain := fs.String("domain", "localhost", "app domain: apps answer at <app>.<domain>")
+	routerPort := fs.String("router-port", "8080", "router port shown in app URLs")
+	builder := fs.Bool("builder", true, "run a build worker in this process")
+	level := fs.String("log-level", "info", "debug, info, warn or error")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	log, err := newLogger(stderr, *level)
+	if err != nil {
+		return err
+	}
+	conn, closeBus, err := connectOrEmbed(ctx, *natsURL, *natsListen, filepath.Join(*data, "nats"), "controller", log)
+	if err != nil {
+		return err
+	}
+	defer closeBus()
+	r, err := startController(ctx, controllerConfig{DataDir: *data, APIAddr: *apiAddr, Database: *database,
+		Domain: *domain, RouterPort: *routerPort, Builder: *builder, Logger: log}, conn)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "Strata controller %s\n  API:   %s\n  login: strata login --api %s --token-file %s\n", version, r.apiURL, r.apiURL, r.tokenFile)
+	return r.run(ctx, conn)
+}
+
+// connectOrEmbed connects to natsURL, or starts an embedded server listening
+// on listen (JetStream stored in storeDir) and connects to it in-process.
+func connectOrEmbed(ctx context.Context, natsURL, listen, storeDir, name string, log *slog.Logger) (*bus.Conn, func(), error) {
+	if natsURL != "" {
+		conn, err := bus.Connect(ctx, natsURL, bus.Options{Name: name, Logger: log.With("component", "bus")})
+		if err != nil {
+			return nil, nil, err
+		}
+		return conn, conn.Close, nil
+	}
+	cfg := bus.ServerConfig{Port: -1, StoreDir: storeDir, Logger: log}
+	if listen != "" {
+		host, port, err := net.SplitHostPort(listen)
+		if err != nil {
+			return nil, nil, fmt.Errorf("bad --nats-listen %q: %v — use host:port", listen, err)
+		}
+		var p int
+		if _, err := fmt.Sscan(port, &p); err != nil {
+			return nil, nil, fmt.Errorf("bad --nats-listen port %q — use host:port", port)
+		}
+		cfg.Host, cfg.Port = host, p
+	}
+	if err := os.MkdirAll(storeDir, 0o700); err != nil {
+		return nil, nil, err
+	}
+	srv, err := bus.StartServer(cfg)
+	if err != nil {
+		return nil, nil, err
+	}
+	conn, err := bus.Connect(ctx, "", bus.Options{Name: name, Server: srv, Logger: log.With("component", "bus")})
+	if err != nil {
+		srv.Shutdown()
+		return nil, nil, err
+	}
+	return conn, func() { conn.Close(); srv.Shutdown() }, nil
+}
+
+// siblingBinary returns the path of a binary installed next to stratad.
+func siblingBinary(name string) string {
+	exe, err := os.Executable()
+	if err != nil {
+		return name
+	}
+	return filepath.Join(filepath.Dir(exe), name)
+}
+
+func hostname() string {
+	h, err := os.Hostname()
+	if err != nil {
+		return "local"
+	}
+	return h
+}

@@ -1,0 +1,91 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"path/filepath"
+	"time"
+
+	"github.com/strata-paas/strata/api/client"
+	"github.com/strata-paas/strata/deploy/driver/process"
+	"github.com/strata-paas/strata/deploy/executor"
+)
+
+// runMicrocloud is `stratad microcloud`: an embedded NATS server, the
+// controller with a builder, the router and one executor, in one process. The
+// parts talk to each other only through NATS and HTTP, as across machines.
+func runMicrocloud(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	started := time.Now()
+	fs := newFlagSet("microcloud", stderr)
+	data := fs.String("data", defaultDataDir(), "data directory")
+	apiAddr := fs.String("api-addr", "127.0.0.1:7070", "address of the REST API and git endpoint")
+	routerAddr := fs.String("router-addr", "127.0.0.1:8080", "address of the app router")
+	domain := fs.String("domain", "localhost", "app domain: apps answer at http://<app>.<domain>:<router port>")
+	natsListen := fs.String("nats-listen", "", "also expose the embedded NATS server on this address (for extra executors)")
+	level := fs.String("log-level", "warn", "debug, info, warn or error")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	log, err := newLogger(stderr, *level)
+	if err != nil {
+		return err
+	}
+	conn, closeBus, err := connectOrEmbed(ctx, "", *natsListen, filepath.Join(*data, "nats"), "microcloud", log)
+	if err != nil {
+		return err
+	}
+	defer closeBus()
+
+	rt, err := startRouter(ctx, *routerAddr, *domain, conn, log)
+	if err != nil {
+		return err
+	}
+	_, routerPort, _ := net.SplitHostPort(rt.ln.Addr().String())
+
+	ctrl, err := startController(ctx, controllerConfig{DataDir: *data, APIAddr: *apiAddr, Domain: *domain,
+		RouterPort: routerPort, Builder: true, Logger: log}, conn)
+	if err != nil {
+		rt.ln.Close()
+		return err
+	}
+	ex, err := executor.New(executor.Config{
+		DataDir:       filepath.Join(*data, "executor"),
+		AdvertiseHost: "127.0.0.1",
+		Substrate:     "auto",
+		StopOnExit:    true,
+		Logger:        log.With("component", "executor"),
+	}, conn, client.New(ctrl.apiURL, ctrl.adminToken), process.New())
+	if err != nil {
+		rt.ln.Close()
+		return err
+	}
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	errc := make(chan error, 3)
+	go func() { errc <- rt.run(ctx) }()
+	go func() { errc <- ex.Run(ctx) }()
+	go func() { errc <- ctrl.run(ctx, conn) }()
+
+	fmt.Fprintf(stdout, "Strata microcloud %s is up (%s)\n", version, time.Since(started).Round(time.Millisecond))
+	fmt.Fprintf(stdout, "  API:     %s\n", ctrl.apiURL)
+	fmt.Fprintf(stdout, "  login:   strata login --api %s --token-file %s\n", ctrl.apiURL, ctrl.tokenFile)
+	fmt.Fprintf(stdout, "  apps:    http://<app>.%s:%s\n", *domain, routerPort)
+	fmt.Fprintf(stdout, "  data:    %s\n", *data)
+
+	// The first part to stop ends the microcloud; the rest stop with ctx.
+	var first error
+	pending := 3
+	select {
+	case <-ctx.Done():
+	case first = <-errc:
+		pending--
+	}
+	cancel()
+	for ; pending > 0; pending-- {
+		<-errc
+	}
+	return first
+}

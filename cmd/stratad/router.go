@@ -1,0 +1,76 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+
+	"github.com/strata-paas/strata/api"
+	"github.com/strata-paas/strata/api/bus"
+	"github.com/strata-paas/strata/router"
+	"github.com/strata-paas/strata/router/registry"
+)
+
+// routerRole is a running router: the route registry fed over NATS and the proxy.
+type routerRole struct {
+	ln    net.Listener
+	proxy *router.Proxy
+	reg   *registry.Registry
+	stop  func()
+	log   *slog.Logger
+}
+
+// startRouter listens on addr and subscribes the registry to the bus.
+func startRouter(ctx context.Context, addr, domain string, conn *bus.Conn, log *slog.Logger) (*routerRole, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("listen on router address %s: %w — is another router running? choose another address", addr, err)
+	}
+	reg := registry.New(registry.Config{Logger: log.With("component", "registry")})
+	stop, err := registry.Subscribe(ctx, conn, reg, api.RouterStart{ID: "router-" + hostname()})
+	if err != nil {
+		ln.Close()
+		return nil, err
+	}
+	cfg := router.DefaultConfig()
+	cfg.Domain = domain
+	cfg.AccessLog = func(e api.LogEnvelope) { _ = conn.Publish(api.SubjectLogs(e.App), e) }
+	proxy := router.New(cfg, reg, log.With("component", "router"))
+	return &routerRole{ln: ln, proxy: proxy, reg: reg, stop: stop, log: log}, nil
+}
+
+func (r *routerRole) run(ctx context.Context) error {
+	defer r.stop()
+	go r.reg.Run(ctx)
+	srv := router.NewServer(router.DefaultConfig(), r.proxy)
+	return srv.Serve(ctx, r.ln)
+}
+
+// runRouter is `stratad router`.
+func runRouter(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("router", stderr)
+	natsURL := fs.String("nats", "nats://127.0.0.1:4222", "NATS URL")
+	listen := fs.String("listen", "127.0.0.1:8080", "address to serve HTTP on")
+	domain := fs.String("domain", "localhost", "app domain")
+	level := fs.String("log-level", "info", "debug, info, warn or error")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	log, err := newLogger(stderr, *level)
+	if err != nil {
+		return err
+	}
+	conn, err := bus.Connect(ctx, *natsURL, bus.Options{Name: "router", Logger: log.With("component", "bus")})
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	r, err := startRouter(ctx, *listen, *domain, conn, log)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "Strata router %s listening on http://%s\n", version, r.ln.Addr())
+	return r.run(ctx)
+}
