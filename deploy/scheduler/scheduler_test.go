@@ -1,0 +1,346 @@
+package scheduler_test
+
+import (
+	"fmt"
+	"slices"
+	"testing"
+
+	"github.com/strata-paas/strata/api"
+	"github.com/strata-paas/strata/deploy/scheduler"
+)
+
+func node(id string, memMB int, opts ...func(*scheduler.Node)) scheduler.Node {
+	n := scheduler.Node{Node: api.Node{
+		ID: id, State: scheduler.NodeReady, Substrate: api.SubstrateVM,
+		Isolations: []api.Isolation{api.IsolationProcess}, Capacity: api.Capacity{MemoryMB: memMB},
+	}}
+	for _, o := range opts {
+		o(&n)
+	}
+	return n
+}
+
+func withState(s string) func(*scheduler.Node) { return func(n *scheduler.Node) { n.State = s } }
+func withUsed(mb int) func(*scheduler.Node)    { return func(n *scheduler.Node) { n.UsedMB = mb } }
+func metal(n *scheduler.Node)                  { n.Substrate = api.SubstrateMetal }
+func withLabel(k, v string) func(*scheduler.Node) {
+	return func(n *scheduler.Node) { n.Labels = map[string]string{k: v} }
+}
+
+func inst(id, app, proc string, index, release int, nodeID string, st api.InstanceState) *api.Instance {
+	return &api.Instance{ID: id, AppID: app, Process: proc, Index: index, Release: release, NodeID: nodeID, State: st}
+}
+
+func web(app string, count, mem, release int) scheduler.Formation {
+	return scheduler.Formation{AppID: app, Process: "web", Instances: count, MemoryMB: mem, Release: release}
+}
+
+func TestPlan(t *testing.T) {
+	running, starting := api.InstanceRunning, api.InstanceStarting
+	tests := []struct {
+		name        string
+		snap        scheduler.Snapshot
+		wantPlace   []scheduler.Placement
+		wantStop    []string
+		wantUnplace []scheduler.Unplaceable
+	}{
+		{
+			name:      "places missing instance on the least loaded node",
+			snap:      scheduler.Snapshot{Nodes: []scheduler.Node{node("a", 1024, withUsed(512)), node("b", 1024)}, Formations: []scheduler.Formation{web("app", 1, 256, 1)}},
+			wantPlace: []scheduler.Placement{{AppID: "app", Process: "web", Index: 0, Release: 1, NodeID: "b"}},
+		},
+		{
+			name: "spreads an app across nodes before filling by memory",
+			snap: scheduler.Snapshot{
+				Nodes:      []scheduler.Node{node("a", 4096), node("b", 4096, withUsed(1024))},
+				Formations: []scheduler.Formation{web("app", 2, 256, 1)},
+			},
+			wantPlace: []scheduler.Placement{
+				{AppID: "app", Process: "web", Index: 0, Release: 1, NodeID: "a"},
+				{AppID: "app", Process: "web", Index: 1, Release: 1, NodeID: "b"},
+			},
+		},
+		{
+			name: "nothing to do when the formation is satisfied",
+			snap: scheduler.Snapshot{
+				Nodes:      []scheduler.Node{node("a", 1024)},
+				Formations: []scheduler.Formation{web("app", 1, 256, 1)},
+				Instances:  []*api.Instance{inst("i1", "app", "web", 0, 1, "a", running)},
+			},
+		},
+		{
+			name: "stops instances above the count",
+			snap: scheduler.Snapshot{
+				Nodes:      []scheduler.Node{node("a", 1024)},
+				Formations: []scheduler.Formation{web("app", 1, 256, 1)},
+				Instances:  []*api.Instance{inst("i1", "app", "web", 0, 1, "a", running), inst("i2", "app", "web", 1, 1, "a", running)},
+			},
+			wantStop: []string{"i2"},
+		},
+		{
+			name: "keeps the old release until the new one runs",
+			snap: scheduler.Snapshot{
+				Nodes:      []scheduler.Node{node("a", 1024)},
+				Formations: []scheduler.Formation{web("app", 1, 256, 2)},
+				Instances:  []*api.Instance{inst("old", "app", "web", 0, 1, "a", running), inst("new", "app", "web", 0, 2, "a", starting)},
+			},
+		},
+		{
+			name: "stops the old release once the new one runs",
+			snap: scheduler.Snapshot{
+				Nodes:      []scheduler.Node{node("a", 1024)},
+				Formations: []scheduler.Formation{web("app", 1, 256, 2)},
+				Instances:  []*api.Instance{inst("old", "app", "web", 0, 1, "a", running), inst("new", "app", "web", 0, 2, "a", running)},
+			},
+			wantStop: []string{"old"},
+		},
+		{
+			name: "places the new release beside the old one",
+			snap: scheduler.Snapshot{
+				Nodes:      []scheduler.Node{node("a", 1024)},
+				Formations: []scheduler.Formation{web("app", 1, 256, 2)},
+				Instances:  []*api.Instance{inst("old", "app", "web", 0, 1, "a", running)},
+			},
+			wantPlace: []scheduler.Placement{{AppID: "app", Process: "web", Index: 0, Release: 2, NodeID: "a"}},
+		},
+		{
+			name: "replaces instances of a lost node and stops the old ones",
+			snap: scheduler.Snapshot{
+				Nodes:      []scheduler.Node{node("a", 1024, withState(scheduler.NodeLost)), node("b", 1024)},
+				Formations: []scheduler.Formation{web("app", 1, 256, 1)},
+				Instances:  []*api.Instance{inst("i1", "app", "web", 0, 1, "a", running)},
+			},
+			wantPlace: []scheduler.Placement{{AppID: "app", Process: "web", Index: 0, Release: 1, NodeID: "b"}},
+			wantStop:  []string{"i1"},
+		},
+		{
+			name: "leaves instances on nodes not heard from yet",
+			snap: scheduler.Snapshot{
+				Nodes:      []scheduler.Node{node("b", 1024)},
+				Formations: []scheduler.Formation{web("app", 1, 256, 1)},
+				Instances:  []*api.Instance{inst("i1", "app", "web", 0, 1, "unknown", running)},
+			},
+		},
+		{
+			name: "skips draining nodes",
+			snap: scheduler.Snapshot{
+				Nodes:      []scheduler.Node{node("a", 4096, withState(scheduler.NodeDraining)), node("b", 1024, withUsed(512))},
+				Formations: []scheduler.Formation{web("app", 1, 256, 1)},
+			},
+			wantPlace: []scheduler.Placement{{AppID: "app", Process: "web", Index: 0, Release: 1, NodeID: "b"}},
+		},
+		{
+			name: "reports memory shortage",
+			snap: scheduler.Snapshot{
+				Nodes:      []scheduler.Node{node("a", 1024, withUsed(768))},
+				Formations: []scheduler.Formation{web("app", 1, 512, 1)},
+			},
+			wantUnplace: []scheduler.Unplaceable{{AppID: "app", Process: "web", Index: 0, Reason: "no node has 512 MB free"}},
+		},
+		{
+			name: "overcommit lets more fit",
+			snap: scheduler.Snapshot{
+				Nodes:      []scheduler.Node{node("a", 1024, withUsed(768))},
+				Formations: []scheduler.Formation{web("app", 1, 512, 1)},
+				Overcommit: 2,
+			},
+			wantPlace: []scheduler.Placement{{AppID: "app", Process: "web", Index: 0, Release: 1, NodeID: "a"}},
+		},
+		{
+			name: "reports unmatched policy",
+			snap: scheduler.Snapshot{
+				Nodes: []scheduler.Node{node("a", 1024)},
+				Formations: []scheduler.Formation{{AppID: "app", Process: "web", Instances: 1, MemoryMB: 256, Release: 1,
+					Policy: scheduler.Policy{Substrate: api.SubstrateMetal}}},
+			},
+			wantUnplace: []scheduler.Unplaceable{{AppID: "app", Process: "web", Index: 0, Reason: "no node matches placement substrate=metal"}},
+		},
+		{
+			name: "honours substrate, isolation and labels",
+			snap: scheduler.Snapshot{
+				Nodes: []scheduler.Node{node("a", 8192), node("b", 1024, metal), node("c", 1024, metal, withLabel("zone", "x"))},
+				Formations: []scheduler.Formation{{AppID: "app", Process: "web", Instances: 1, MemoryMB: 256, Release: 1,
+					Policy: scheduler.Policy{Substrate: api.SubstrateMetal, Isolation: api.IsolationProcess, Labels: map[string]string{"zone": "x"}}}},
+			},
+			wantPlace: []scheduler.Placement{{AppID: "app", Process: "web", Index: 0, Release: 1, NodeID: "c"}},
+		},
+		{
+			name: "any policy matches everything",
+			snap: scheduler.Snapshot{
+				Nodes: []scheduler.Node{node("b", 1024, metal)},
+				Formations: []scheduler.Formation{{AppID: "app", Process: "web", Instances: 1, MemoryMB: 256, Release: 1,
+					Policy: scheduler.Policy{Substrate: "any", Isolation: "any"}}},
+			},
+			wantPlace: []scheduler.Placement{{AppID: "app", Process: "web", Index: 0, Release: 1, NodeID: "b"}},
+		},
+		{
+			name: "no ready node",
+			snap: scheduler.Snapshot{
+				Nodes:      []scheduler.Node{node("a", 1024, withState(scheduler.NodeLost))},
+				Formations: []scheduler.Formation{web("app", 1, 256, 1)},
+			},
+			wantUnplace: []scheduler.Unplaceable{{AppID: "app", Process: "web", Index: 0, Reason: "no node is ready to run instances"}},
+		},
+		{
+			name: "stops instances of apps or processes no longer desired",
+			snap: scheduler.Snapshot{
+				Nodes:      []scheduler.Node{node("a", 1024)},
+				Formations: []scheduler.Formation{web("app", 1, 256, 1)},
+				Instances: []*api.Instance{
+					inst("w", "app", "web", 0, 1, "a", running),
+					inst("x", "app", "worker", 0, 1, "a", running),
+					inst("y", "gone", "web", 0, 1, "a", running),
+				},
+			},
+			wantStop: []string{"x", "y"},
+		},
+		{
+			name: "stops duplicates, keeping the running one",
+			snap: scheduler.Snapshot{
+				Nodes:      []scheduler.Node{node("a", 1024)},
+				Formations: []scheduler.Formation{web("app", 1, 256, 1)},
+				Instances:  []*api.Instance{inst("d1", "app", "web", 0, 1, "a", starting), inst("d2", "app", "web", 0, 1, "a", running)},
+			},
+			wantStop: []string{"d1"},
+		},
+		{
+			name: "re-stops a stopping instance and replaces it",
+			snap: scheduler.Snapshot{
+				Nodes:      []scheduler.Node{node("a", 1024)},
+				Formations: []scheduler.Formation{web("app", 1, 256, 1)},
+				Instances:  []*api.Instance{inst("s", "app", "web", 0, 1, "a", api.InstanceStopping)},
+			},
+			wantPlace: []scheduler.Placement{{AppID: "app", Process: "web", Index: 0, Release: 1, NodeID: "a"}},
+			wantStop:  []string{"s"},
+		},
+		{
+			name: "a crashed instance keeps its slot (the executor restarts it)",
+			snap: scheduler.Snapshot{
+				Nodes:      []scheduler.Node{node("a", 1024)},
+				Formations: []scheduler.Formation{web("app", 1, 256, 1)},
+				Instances:  []*api.Instance{inst("c", "app", "web", 0, 1, "a", api.InstanceCrashed)},
+			},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := scheduler.Plan(tt.snap)
+			if !slices.Equal(got.Place, tt.wantPlace) {
+				t.Errorf("Place = %+v, want %+v", got.Place, tt.wantPlace)
+			}
+			gotStop := slices.Sorted(slices.Values(got.Stop))
+			if !slices.Equal(gotStop, tt.wantStop) {
+				t.Errorf("Stop = %v, want %v", gotStop, tt.wantStop)
+			}
+			if !slices.Equal(got.Unplaceable, tt.wantUnplace) {
+				t.Errorf("Unplaceable = %+v, want %+v", got.Unplaceable, tt.wantUnplace)
+			}
+		})
+	}
+}
+
+func TestRollingDeployNeverDropsBelowDesired(t *testing.T) {
+	h := scheduler.NewHarness(
+		[]scheduler.Node{node("a", 4096), node("b", 4096), node("c", 4096)},
+		[]scheduler.Formation{web("app", 3, 256, 1)},
+	)
+	if _, ok := h.Converge(5); !ok {
+		t.Fatal("release 1 did not converge")
+	}
+	h.Snapshot.Formations[0].Release = 2
+	running := func(in *api.Instance) bool { return in.State == api.InstanceRunning }
+	for step := 0; step < 10; step++ {
+		r := h.Step()
+		if got := h.Count(running); got < 3 {
+			t.Fatalf("step %d: %d running instances, want at least 3 during a rolling deploy", step, got)
+		}
+		// Only one instance becomes healthy per step, to exercise the rolling order.
+		for _, in := range h.Snapshot.Instances {
+			if in.State == api.InstanceStarting {
+				in.State = api.InstanceRunning
+				break
+			}
+		}
+		if len(r.Place) == 0 && len(r.Stop) == 0 && h.Count(func(in *api.Instance) bool { return in.State != api.InstanceRunning }) == 0 {
+			break
+		}
+	}
+	if got := h.Count(func(in *api.Instance) bool { return in.Release == 2 && in.State == api.InstanceRunning }); got != 3 {
+		t.Errorf("release 2 running = %d, want 3", got)
+	}
+	if got := len(h.Snapshot.Instances); got != 3 {
+		t.Errorf("instances = %d, want 3 after the roll", got)
+	}
+}
+
+func TestLostNodeReschedulesAndSpreads(t *testing.T) {
+	h := scheduler.NewHarness(
+		[]scheduler.Node{node("a", 4096), node("b", 4096), node("c", 4096)},
+		[]scheduler.Formation{web("app", 3, 256, 1)},
+	)
+	h.Converge(5)
+	perNode := map[string]int{}
+	for _, in := range h.Snapshot.Instances {
+		perNode[in.NodeID]++
+	}
+	if len(perNode) != 3 {
+		t.Fatalf("instances on %d nodes (%v), want spread over 3", len(perNode), perNode)
+	}
+	h.Snapshot.Nodes[0].State = scheduler.NodeLost
+	h.Converge(5)
+	if got := h.Count(func(in *api.Instance) bool { return in.NodeID == "a" }); got != 0 {
+		t.Errorf("%d instances left on the lost node", got)
+	}
+	if got := len(h.Snapshot.Instances); got != 3 {
+		t.Errorf("instances = %d, want 3", got)
+	}
+}
+
+func TestPlanDoesNotModifySnapshot(t *testing.T) {
+	nodes := []scheduler.Node{node("b", 1024), node("a", 1024)}
+	s := scheduler.Snapshot{Nodes: nodes, Formations: []scheduler.Formation{web("app", 2, 256, 1)}}
+	scheduler.Plan(s)
+	if nodes[0].ID != "b" || nodes[0].UsedMB != 0 {
+		t.Errorf("Plan modified its input: %+v", nodes)
+	}
+}
+
+// cluster builds a snapshot of nodes (64 GB each) and apps web formations of
+// per instances each, with nothing placed yet.
+func cluster(nodes, apps, per int) scheduler.Snapshot {
+	var s scheduler.Snapshot
+	for i := 0; i < nodes; i++ {
+		s.Nodes = append(s.Nodes, node(fmt.Sprintf("node-%04d", i), 64*1024))
+	}
+	for a := 0; a < apps; a++ {
+		s.Formations = append(s.Formations, web(fmt.Sprintf("app-%05d", a), per, 256, 1))
+	}
+	return s
+}
+
+func BenchmarkPlan(b *testing.B) {
+	// 1,000 nodes and 100,000 instances (10,000 apps × 10): a full placement
+	// from empty, the worst case for the planner.
+	s := cluster(1000, 10000, 10)
+	placed := 0
+	for b.Loop() {
+		r := scheduler.Plan(s)
+		placed += len(r.Place)
+	}
+	b.ReportMetric(float64(placed)/b.Elapsed().Seconds(), "placements/s")
+}
+
+func BenchmarkPlanSteady(b *testing.B) {
+	// The converger's common case: everything placed, nothing to do.
+	s := cluster(1000, 10000, 10)
+	r := scheduler.Plan(s)
+	for i, p := range r.Place {
+		s.Instances = append(s.Instances, inst(fmt.Sprint(i), p.AppID, p.Process, p.Index, p.Release, p.NodeID, api.InstanceRunning))
+	}
+	for b.Loop() {
+		if r := scheduler.Plan(s); len(r.Place)+len(r.Stop) != 0 {
+			b.Fatalf("steady plan changed something: %d places %d stops", len(r.Place), len(r.Stop))
+		}
+	}
+	b.ReportMetric(float64(len(s.Instances)), "instances")
+}
