@@ -10,6 +10,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/strata-paas/strata/api"
@@ -24,8 +25,6 @@ type PackOptions struct {
 	// Progress, if set, is called after each entry is added with the running
 	// count of entries and content bytes.
 	Progress func(files int, bytes int64)
-	// Level is the gzip level; 0 means gzip.BestSpeed.
-	Level int
 }
 
 // Pack writes dir as a gzip-compressed tar to w. Regular files keep their
@@ -36,6 +35,74 @@ type PackOptions struct {
 // pointing outside dir is an EInvalid *api.Error, since Extract would refuse
 // it anyway.
 func Pack(ctx context.Context, w io.Writer, dir string, opt PackOptions) error {
+	aw, err := NewWriter(w, gzip.BestSpeed)
+	if err != nil {
+		return err
+	}
+	if err := aw.AddDir(ctx, "", dir, opt); err != nil {
+		return err
+	}
+	return aw.Close()
+}
+
+// Writer builds a reproducible gzip-compressed tar from files and
+// directory trees, for layouts Pack alone cannot express (a droplet is
+// staging.json plus the app under app/). A Writer is not safe for concurrent
+// use.
+type Writer struct {
+	zw *gzip.Writer
+	tw *tar.Writer
+}
+
+// NewWriter returns a Writer compressing at the given gzip level (0 means
+// gzip.BestSpeed). Close must be called to finish the archive.
+func NewWriter(w io.Writer, level int) (*Writer, error) {
+	if level == 0 {
+		level = gzip.BestSpeed
+	}
+	zw, err := gzip.NewWriterLevel(w, level)
+	if err != nil {
+		return nil, fmt.Errorf("archive: %w", err)
+	}
+	return &Writer{zw: zw, tw: tar.NewWriter(zw)}, nil
+}
+
+// epoch is the mtime of every entry, for reproducible archives.
+var epoch = time.Unix(0, 0)
+
+// AddFile adds a regular file named name (slash-separated, local) holding
+// data, with mode 0644 or, when exec is true, 0755.
+func (w *Writer) AddFile(name string, data []byte, exec bool) error {
+	if !filepath.IsLocal(filepath.FromSlash(name)) {
+		return api.Errorf(api.EInvalid, "archive name %q is not local", name)
+	}
+	hdr := &tar.Header{Name: name, Typeflag: tar.TypeReg, Mode: 0o644, Size: int64(len(data)), ModTime: epoch, Format: tar.FormatPAX}
+	if exec {
+		hdr.Mode = 0o755
+	}
+	if err := w.tw.WriteHeader(hdr); err != nil {
+		return fmt.Errorf("archive: %w", err)
+	}
+	if _, err := w.tw.Write(data); err != nil {
+		return fmt.Errorf("archive: %w", err)
+	}
+	return nil
+}
+
+// AddDir adds the tree under dir as Pack does, with every name under prefix
+// (a local slash-separated directory name, or "" for the archive root; a
+// directory entry for prefix itself is added).
+func (w *Writer) AddDir(ctx context.Context, prefix, dir string, opt PackOptions) error {
+	if prefix != "" {
+		prefix = strings.Trim(prefix, "/")
+		if !filepath.IsLocal(filepath.FromSlash(prefix)) {
+			return api.Errorf(api.EInvalid, "archive prefix %q is not local", prefix)
+		}
+		if err := w.tw.WriteHeader(&tar.Header{Name: prefix + "/", Typeflag: tar.TypeDir, Mode: 0o755, ModTime: epoch, Format: tar.FormatPAX}); err != nil {
+			return fmt.Errorf("archive: %w", err)
+		}
+		prefix += "/"
+	}
 	matcher := &Matcher{}
 	if opt.Ignore {
 		m, err := loadIgnore(dir)
@@ -44,20 +111,10 @@ func Pack(ctx context.Context, w io.Writer, dir string, opt PackOptions) error {
 		}
 		matcher = m
 	}
-	level := opt.Level
-	if level == 0 {
-		level = gzip.BestSpeed
-	}
-	zw, err := gzip.NewWriterLevel(w, level)
-	if err != nil {
-		return fmt.Errorf("archive: %w", err)
-	}
-	tw := tar.NewWriter(zw)
 	var (
 		files int
 		total int64
 	)
-	epoch := time.Unix(0, 0)
 	walkErr := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
@@ -82,11 +139,11 @@ func Pack(ctx context.Context, w io.Writer, dir string, opt PackOptions) error {
 			}
 			return nil
 		}
-		hdr := &tar.Header{Name: rel, ModTime: epoch, Format: tar.FormatPAX}
+		hdr := &tar.Header{Name: prefix + rel, ModTime: epoch, Format: tar.FormatPAX}
 		var size int64
 		switch t := d.Type(); {
 		case t.IsDir():
-			hdr.Typeflag, hdr.Name, hdr.Mode = tar.TypeDir, rel+"/", 0o755
+			hdr.Typeflag, hdr.Name, hdr.Mode = tar.TypeDir, hdr.Name+"/", 0o755
 		case t&fs.ModeSymlink != 0:
 			target, err := os.Readlink(p)
 			if err != nil {
@@ -109,11 +166,11 @@ func Pack(ctx context.Context, w io.Writer, dir string, opt PackOptions) error {
 		default:
 			return nil // sockets, devices, FIFOs
 		}
-		if err := tw.WriteHeader(hdr); err != nil {
+		if err := w.tw.WriteHeader(hdr); err != nil {
 			return err
 		}
 		if hdr.Typeflag == tar.TypeReg {
-			if err := copyFile(tw, p, size); err != nil {
+			if err := copyFile(w.tw, p, size); err != nil {
 				return err
 			}
 		}
@@ -134,10 +191,16 @@ func Pack(ctx context.Context, w io.Writer, dir string, opt PackOptions) error {
 		}
 		return fmt.Errorf("archive: pack %s: %w", dir, walkErr)
 	}
-	if err := tw.Close(); err != nil {
+	return nil
+}
+
+// Close finishes the tar and gzip streams. It does not close the underlying
+// writer.
+func (w *Writer) Close() error {
+	if err := w.tw.Close(); err != nil {
 		return fmt.Errorf("archive: %w", err)
 	}
-	if err := zw.Close(); err != nil {
+	if err := w.zw.Close(); err != nil {
 		return fmt.Errorf("archive: %w", err)
 	}
 	return nil
