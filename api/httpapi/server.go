@@ -1,0 +1,216 @@
+package httpapi
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"runtime/debug"
+	"strings"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/strata-paas/strata/api"
+)
+
+// Services are the use cases the API exposes. Auth, Apps, Deploy and Logs are
+// required; Blobs, Git and Nodes are optional (their endpoints answer
+// not_supported, or are absent, when nil).
+type Services struct {
+	Auth   api.AuthService
+	Apps   api.AppService
+	Deploy api.DeployService
+	Logs   api.LogService
+	// Blobs backs the internal blob endpoints used by builders and executors
+	// on other machines.
+	Blobs api.BlobStore
+	// Git is mounted at /git/*; it authenticates requests itself.
+	Git http.Handler
+	// Nodes lists executors for GET /v1/nodes.
+	Nodes func() []api.Node
+}
+
+// Config configures a Server. The zero value is usable.
+type Config struct {
+	Info   api.Info
+	Logger *slog.Logger // defaults to slog.Default()
+	// MaxUploadBytes caps a push upload; default 1 GiB.
+	MaxUploadBytes int64
+	// MaxBlobBytes caps a blob upload (droplets); default 4 GiB.
+	MaxBlobBytes int64
+	// KeepAlive is the interval of SSE comment keepalives; default 15 s.
+	KeepAlive time.Duration
+	// IdempotencyTTL is how long idempotent responses are remembered; default 24 h.
+	IdempotencyTTL time.Duration
+	// IdempotencyEntries caps the idempotency cache; default 10,000.
+	IdempotencyEntries int
+}
+
+// Defaults.
+const (
+	DefaultMaxUploadBytes     = 1 << 30
+	DefaultMaxBlobBytes       = 4 << 30
+	DefaultKeepAlive          = 15 * time.Second
+	DefaultIdempotencyTTL     = 24 * time.Hour
+	DefaultIdempotencyEntries = 10000
+)
+
+// Server is the REST API. Create it with New and serve Handler().
+type Server struct {
+	cfg  Config
+	svc  Services
+	log  *slog.Logger
+	e    *echo.Echo
+	idem *idempotencyCache
+}
+
+// New returns a Server for cfg and svc, with defaults filled in.
+func New(cfg Config, svc Services) *Server {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.MaxUploadBytes <= 0 {
+		cfg.MaxUploadBytes = DefaultMaxUploadBytes
+	}
+	if cfg.MaxBlobBytes <= 0 {
+		cfg.MaxBlobBytes = DefaultMaxBlobBytes
+	}
+	if cfg.KeepAlive <= 0 {
+		cfg.KeepAlive = DefaultKeepAlive
+	}
+	if cfg.IdempotencyTTL <= 0 {
+		cfg.IdempotencyTTL = DefaultIdempotencyTTL
+	}
+	if cfg.IdempotencyEntries <= 0 {
+		cfg.IdempotencyEntries = DefaultIdempotencyEntries
+	}
+	s := &Server{
+		cfg:  cfg,
+		svc:  svc,
+		log:  cfg.Logger,
+		idem: newIdempotencyCache(cfg.IdempotencyEntries, cfg.IdempotencyTTL, time.Now),
+	}
+	s.e = s.routes()
+	return s
+}
+
+// Handler returns the http.Handler serving the API, /git/* and 404s.
+func (s *Server) Handler() http.Handler { return s.e }
+
+func (s *Server) routes() *echo.Echo {
+	e := echo.New()
+	e.HideBanner = true
+	e.HidePort = true
+	e.HTTPErrorHandler = s.handleError
+	e.Use(s.recoverPanics, s.logRequests)
+
+	if s.svc.Git != nil {
+		e.Any("/git/*", echo.WrapHandler(s.svc.Git))
+	}
+
+	v1 := e.Group("/v1")
+	v1.GET("/info", s.info)
+	v1.GET("/openapi.json", s.openAPI)
+
+	authed := v1.Group("", s.authenticate)
+	authed.GET("/whoami", s.whoami)
+	authed.GET("/apps", s.listApps)
+	authed.POST("/apps", s.createApp, s.idempotent)
+	authed.GET("/apps/:name", s.appDetail)
+	authed.DELETE("/apps/:name", s.deleteApp, s.idempotent)
+	authed.POST("/apps/:name/push", s.push)
+	authed.GET("/apps/:name/logs", s.logs)
+
+	admin := authed.Group("", s.requireAdmin)
+	admin.GET("/blobs/:ref", s.getBlob)
+	admin.POST("/blobs", s.putBlob, s.idempotent)
+	admin.GET("/nodes", s.nodes)
+	return e
+}
+
+// recoverPanics turns a handler panic into an internal error and logs it.
+func (s *Server) recoverPanics(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) (err error) {
+		defer func() {
+			if r := recover(); r != nil {
+				if r == http.ErrAbortHandler {
+					panic(r)
+				}
+				s.log.Error("http.panic", "method", c.Request().Method, "path", c.Request().URL.Path,
+					"panic", fmt.Sprint(r), "stack", string(debug.Stack()))
+				err = fmt.Errorf("panic: %v", r)
+			}
+		}()
+		return next(c)
+	}
+}
+
+func (s *Server) logRequests(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		start := time.Now()
+		err := next(c)
+		if err != nil {
+			c.Error(err)
+		}
+		s.log.Debug("http.request", "method", c.Request().Method, "path", c.Request().URL.Path,
+			"status", c.Response().Status, "dur", time.Since(start))
+		return nil
+	}
+}
+
+// authenticate requires a bearer token and puts the principal in the request
+// context.
+func (s *Server) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		h := c.Request().Header.Get(echo.HeaderAuthorization)
+		scheme, token, ok := strings.Cut(h, " ")
+		if h == "" {
+			return api.Errorf(api.EUnauthorized, "missing API token — run strata login, or send Authorization: Bearer <token>")
+		}
+		token = strings.TrimSpace(token)
+		if !ok || !strings.EqualFold(scheme, "Bearer") || token == "" {
+			return api.Errorf(api.EUnauthorized, "the Authorization header is not a bearer token — send Authorization: Bearer <token>")
+		}
+		p, err := s.svc.Auth.Authenticate(c.Request().Context(), token)
+		if err != nil {
+			return err
+		}
+		if p == nil {
+			return api.Errorf(api.EUnauthorized, "the API token is not valid — run strata login again")
+		}
+		c.SetRequest(c.Request().WithContext(api.WithPrincipal(c.Request().Context(), p)))
+		return next(c)
+	}
+}
+
+func (s *Server) requireAdmin(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		p := api.PrincipalFrom(c.Request().Context())
+		if p == nil || !p.Admin {
+			return api.Errorf(api.EForbidden, "this endpoint needs an admin token — log in with the admin token")
+		}
+		return next(c)
+	}
+}
+
+func (s *Server) info(c echo.Context) error { return c.JSON(http.StatusOK, s.cfg.Info) }
+
+func (s *Server) whoami(c echo.Context) error {
+	return c.JSON(http.StatusOK, api.PrincipalFrom(c.Request().Context()))
+}
+
+func ctxOf(c echo.Context) context.Context { return c.Request().Context() }
+
+// readLimited reads at most max bytes of r, or returns EInvalid.
+func readLimited(r io.Reader, max int64, what string) ([]byte, error) {
+	b, err := io.ReadAll(io.LimitReader(r, max+1))
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", what, err)
+	}
+	if int64(len(b)) > max {
+		return nil, api.Errorf(api.EInvalid, "%s is larger than %d bytes — send a smaller body", what, max)
+	}
+	return b, nil
+}
