@@ -1,0 +1,90 @@
+package driver
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"time"
+
+	"github.com/strata-paas/strata/api"
+)
+
+// HandleVersion is the version of Handle written by this code. Recover refuses
+// handles of other versions with an EInvalid *api.Error.
+const HandleVersion = 1
+
+// Driver runs and supervises instances on one node. Implementations are safe
+// for concurrent use; instance ids are chosen by the caller and unique per
+// driver.
+type Driver interface {
+	// Start starts the instance described by spec and returns once it is
+	// running (not once it is healthy). A spec the driver cannot run (bad
+	// dir, unknown command) is an error; an id already started is EConflict.
+	Start(ctx context.Context, spec *Spec) (*Handle, error)
+	// Wait blocks until the instance exits (or ctx ends) and returns how it
+	// ended. It may be called several times and after exit; output written by
+	// the instance has been delivered to the Spec writers when Wait returns.
+	// An unknown id is ENotFound.
+	Wait(ctx context.Context, id string) (*ExitResult, error)
+	// Stop sends SIGTERM to the instance's whole process tree, waits up to
+	// grace, then sends SIGKILL, and returns once the instance has exited.
+	// Stopping an instance that already exited is not an error; an unknown id
+	// is ENotFound.
+	Stop(ctx context.Context, id string, grace time.Duration) error
+	// Destroy kills whatever is left of the instance and forgets it. It is
+	// idempotent: destroying an unknown or destroyed id returns nil.
+	Destroy(ctx context.Context, id string) error
+	// Recover re-attaches to an instance started by an earlier run of the
+	// executor. It returns ENotFound when the instance is gone (or its PID now
+	// belongs to another process) and EInvalid for a handle it cannot read.
+	Recover(ctx context.Context, h *Handle) error
+}
+
+// Spec describes one instance to start.
+type Spec struct {
+	ID       string   // unique instance id
+	Dir      string   // working directory: the unpacked droplet's app dir
+	Command  string   // run as /bin/sh -c <Command> (the developer's Procfile command)
+	Env      []string // complete environment, KEY=value
+	MemoryMB int      // memory limit; enforced only by drivers that can
+	// Stdout and Stderr receive the instance's output; nil discards it.
+	// Drivers write to each from one goroutine at a time.
+	Stdout, Stderr io.Writer
+}
+
+// Handle is the persisted state a driver needs to Recover an instance.
+type Handle struct {
+	Version   int             `json:"version"`
+	Driver    string          `json:"driver"`
+	ID        string          `json:"id"`
+	PID       int             `json:"pid,omitempty"`
+	PGID      int             `json:"pgid,omitempty"`
+	StartTime uint64          `json:"start_time,omitempty"` // field 22 of /proc/<pid>/stat, so a reused PID is not mistaken
+	Data      json.RawMessage `json:"data,omitempty"`       // driver-specific
+}
+
+// ExitResult says how an instance ended.
+type ExitResult struct {
+	ExitCode  int    // -1 when killed by a signal or unknown
+	Signal    string // signal name ("terminated", "killed") when killed by one
+	OOMKilled bool   // killed for exceeding its memory limit (drivers that can tell)
+	Err       error  // the exit status could not be learned (e.g. a recovered process)
+}
+
+// Fingerprint is what a driver can offer on this host.
+type Fingerprint struct {
+	Driver     string          // driver name, e.g. "process"
+	Isolations []api.Isolation // isolations this driver provides here
+}
+
+// Fingerprinter is an optional ability: a driver that reports what it
+// supports on this host.
+type Fingerprinter interface {
+	Fingerprint() Fingerprint
+}
+
+// OutputRecoverer is an optional ability: Recover that also resumes
+// delivering the instance's output to new writers.
+type OutputRecoverer interface {
+	RecoverOutput(ctx context.Context, h *Handle, stdout, stderr io.Writer) error
+}

@@ -1,0 +1,279 @@
+package drivertest
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/strata-paas/strata/api"
+	"github.com/strata-paas/strata/deploy/driver"
+)
+
+// Commands are the driver's commands for each case. An empty command skips
+// the cases that need it.
+type Commands struct {
+	Exit3      string // exits with code 3 at once
+	Forever    string // prints "ready" once set up, runs until stopped; on SIGTERM exits 0
+	IgnoreTerm string // prints "ready" once it ignores SIGTERM; runs until SIGKILL
+	// PrintEnv prints $STRATA_TEST_VALUE on one stdout line and its working
+	// dir on the next, "stderr" on stderr, and exits 0.
+	PrintEnv string
+	// SpawnChild starts a long-lived child that ignores SIGTERM, writes the
+	// child's PID to ./child.pid, prints "ready", and runs until stopped. Only drivers of
+	// real processes have one.
+	SpawnChild string
+}
+
+// ShellCommands are the Commands for drivers that run /bin/sh -c.
+func ShellCommands() Commands {
+	return Commands{
+		Exit3:      "exit 3",
+		Forever:    "trap 'exit 0' TERM; echo ready; while :; do sleep 0.05; done",
+		IgnoreTerm: "trap '' TERM; echo ready; while :; do sleep 0.05; done",
+		PrintEnv:   `echo "$STRATA_TEST_VALUE"; pwd; echo stderr >&2`,
+		SpawnChild: `(trap '' TERM; exec sleep 1000) & echo $! > child.pid; trap 'exit 0' TERM; echo ready; while :; do sleep 0.05; done`,
+	}
+}
+
+// Options configure the suite.
+type Options struct {
+	Commands Commands
+}
+
+// Buffer is an io.Writer safe for concurrent use, for Spec.Stdout/Stderr.
+type Buffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+// Write appends p.
+func (b *Buffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+// String returns everything written so far.
+func (b *Buffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
+}
+
+// Run runs the conformance suite against drivers made by newDriver.
+func Run(t *testing.T, newDriver func(t *testing.T) driver.Driver, opts Options) {
+	c := opts.Commands
+	ctx := func(t *testing.T) context.Context {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		t.Cleanup(cancel)
+		return ctx
+	}
+	start := func(t *testing.T, d driver.Driver, cmd string, env ...string) (*driver.Spec, *Buffer, *Buffer) {
+		t.Helper()
+		out, errb := &Buffer{}, &Buffer{}
+		spec := &driver.Spec{ID: "i-" + strings.ReplaceAll(t.Name(), "/", "-"), Dir: t.TempDir(), Command: cmd,
+			Env: append([]string{"PATH=/usr/local/bin:/usr/bin:/bin"}, env...), MemoryMB: 64, Stdout: out, Stderr: errb}
+		h, err := d.Start(ctx(t), spec)
+		if err != nil {
+			t.Fatalf("Start(%q): %v", cmd, err)
+		}
+		if h.ID != spec.ID || h.Version != driver.HandleVersion || h.Driver == "" {
+			t.Fatalf("Start returned handle %+v, want id %s, version %d and a driver name", h, spec.ID, driver.HandleVersion)
+		}
+		t.Cleanup(func() { _ = d.Destroy(context.Background(), spec.ID) })
+		if cmd == c.Forever || cmd == c.IgnoreTerm || cmd == c.SpawnChild {
+			waitFor(t, "the instance to print ready", func() bool { return strings.HasPrefix(out.String(), "ready\n") })
+		}
+		return spec, out, errb
+	}
+	need := func(t *testing.T, cmds ...string) {
+		for _, c := range cmds {
+			if c == "" {
+				t.Skip("driver has no command for this case")
+			}
+		}
+	}
+
+	t.Run("ExitCode", func(t *testing.T) {
+		need(t, c.Exit3)
+		d := newDriver(t)
+		spec, _, _ := start(t, d, c.Exit3)
+		res, err := d.Wait(ctx(t), spec.ID)
+		if err != nil {
+			t.Fatalf("Wait: %v", err)
+		}
+		if res.ExitCode != 3 || res.Signal != "" {
+			t.Fatalf("Wait = %+v, want exit code 3 and no signal", res)
+		}
+		// Wait again after exit returns the same result.
+		if res2, err := d.Wait(ctx(t), spec.ID); err != nil || res2.ExitCode != 3 {
+			t.Fatalf("second Wait = %+v, %v; want exit code 3", res2, err)
+		}
+		if err := d.Stop(ctx(t), spec.ID, time.Second); err != nil {
+			t.Fatalf("Stop after exit: %v, want nil", err)
+		}
+	})
+
+	t.Run("StopHonoursSIGTERM", func(t *testing.T) {
+		need(t, c.Forever)
+		d := newDriver(t)
+		spec, _, _ := start(t, d, c.Forever)
+		wctx, cancel := context.WithTimeout(ctx(t), 100*time.Millisecond)
+		if _, err := d.Wait(wctx, spec.ID); err == nil {
+			t.Fatalf("Wait returned before the instance was stopped")
+		}
+		cancel()
+		// A long grace: the instance must exit on SIGTERM, not on SIGKILL.
+		if err := d.Stop(ctx(t), spec.ID, time.Minute); err != nil {
+			t.Fatalf("Stop: %v", err)
+		}
+		res, err := d.Wait(ctx(t), spec.ID)
+		if err != nil {
+			t.Fatalf("Wait: %v", err)
+		}
+		if res.ExitCode != 0 || res.Signal != "" {
+			t.Fatalf("Wait after Stop = %+v, want exit code 0 from the SIGTERM handler", res)
+		}
+	})
+
+	t.Run("StopEscalatesToSIGKILL", func(t *testing.T) {
+		need(t, c.IgnoreTerm)
+		d := newDriver(t)
+		spec, _, _ := start(t, d, c.IgnoreTerm)
+		if err := d.Stop(ctx(t), spec.ID, 200*time.Millisecond); err != nil {
+			t.Fatalf("Stop: %v", err)
+		}
+		res, err := d.Wait(ctx(t), spec.ID)
+		if err != nil {
+			t.Fatalf("Wait: %v", err)
+		}
+		if res.Signal != "killed" {
+			t.Fatalf("Wait after Stop = %+v, want killed by SIGKILL", res)
+		}
+	})
+
+	t.Run("ProcessTreeDies", func(t *testing.T) {
+		need(t, c.SpawnChild)
+		d := newDriver(t)
+		spec, _, _ := start(t, d, c.SpawnChild)
+		pidFile := filepath.Join(spec.Dir, "child.pid")
+		var child int
+		waitFor(t, "child.pid to be written", func() bool {
+			data, err := os.ReadFile(pidFile)
+			if err != nil {
+				return false
+			}
+			child, err = strconv.Atoi(strings.TrimSpace(string(data)))
+			return err == nil && child > 0
+		})
+		if !alive(child) {
+			t.Fatalf("child %d is not running before Stop", child)
+		}
+		if err := d.Stop(ctx(t), spec.ID, time.Minute); err != nil {
+			t.Fatalf("Stop: %v", err)
+		}
+		if _, err := d.Wait(ctx(t), spec.ID); err != nil {
+			t.Fatalf("Wait: %v", err)
+		}
+		waitFor(t, fmt.Sprintf("child %d (ignores SIGTERM) to die with its instance", child), func() bool { return !alive(child) })
+	})
+
+	t.Run("DestroyIdempotent", func(t *testing.T) {
+		need(t, c.Forever)
+		d := newDriver(t)
+		spec, _, _ := start(t, d, c.Forever)
+		for i := range 2 {
+			if err := d.Destroy(ctx(t), spec.ID); err != nil {
+				t.Fatalf("Destroy #%d: %v", i+1, err)
+			}
+		}
+		if err := d.Destroy(ctx(t), "never-started"); err != nil {
+			t.Fatalf("Destroy of an unknown id: %v, want nil", err)
+		}
+		if _, err := d.Wait(ctx(t), spec.ID); api.ErrorCode(err) != api.ENotFound {
+			t.Fatalf("Wait after Destroy: %v, want not_found", err)
+		}
+		// The id can be used again after Destroy.
+		start(t, d, c.Forever)
+	})
+
+	t.Run("UnknownID", func(t *testing.T) {
+		d := newDriver(t)
+		if _, err := d.Wait(ctx(t), "nope"); api.ErrorCode(err) != api.ENotFound {
+			t.Errorf("Wait: %v, want not_found", err)
+		}
+		if err := d.Stop(ctx(t), "nope", time.Second); api.ErrorCode(err) != api.ENotFound {
+			t.Errorf("Stop: %v, want not_found", err)
+		}
+	})
+
+	t.Run("DuplicateStart", func(t *testing.T) {
+		need(t, c.Forever)
+		d := newDriver(t)
+		spec, _, _ := start(t, d, c.Forever)
+		dup := *spec
+		if _, err := d.Start(ctx(t), &dup); api.ErrorCode(err) != api.EConflict {
+			t.Fatalf("second Start of %s: %v, want conflict", spec.ID, err)
+		}
+	})
+
+	t.Run("BadDir", func(t *testing.T) {
+		need(t, c.Forever)
+		d := newDriver(t)
+		spec := &driver.Spec{ID: "bad-dir", Dir: filepath.Join(t.TempDir(), "missing"), Command: c.Forever}
+		if _, err := d.Start(ctx(t), spec); err == nil {
+			_ = d.Destroy(context.Background(), spec.ID)
+			t.Fatalf("Start in a missing dir succeeded, want an error")
+		}
+	})
+
+	t.Run("EnvDirOutput", func(t *testing.T) {
+		need(t, c.PrintEnv)
+		d := newDriver(t)
+		spec, out, errb := start(t, d, c.PrintEnv, "STRATA_TEST_VALUE=hello world")
+		res, err := d.Wait(ctx(t), spec.ID)
+		if err != nil || res.ExitCode != 0 {
+			t.Fatalf("Wait = %+v, %v; want exit 0", res, err)
+		}
+		dir, _ := filepath.EvalSymlinks(spec.Dir)
+		if want := "hello world\n" + dir + "\n"; out.String() != want {
+			t.Errorf("stdout = %q, want %q", out.String(), want)
+		}
+		if got := errb.String(); got != "stderr\n" {
+			t.Errorf("stderr = %q, want %q", got, "stderr\n")
+		}
+	})
+}
+
+// waitFor polls cond until it holds or 20 s pass.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// alive reports whether pid runs and is not a zombie.
+func alive(pid int) bool {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return false
+	}
+	s := string(data)
+	i := strings.LastIndexByte(s, ')')
+	if i < 0 || i+3 >= len(s) {
+		return false
+	}
+	return s[i+2] != 'Z' && s[i+2] != 'X'
+}
