@@ -101,7 +101,7 @@ func (w *treeWalker) walk(h plumbing.Hash, prefix string, depth int) error {
 			}
 			w.bytes += size
 			if w.bytes > w.lim.maxBytes {
-				return api.Errorf(api.EInvalid, "the pushed tree is larger than %d MiB — remove large files from the repository", w.lim.maxBytes>>20)
+				return api.Errorf(api.EInvalid, "the pushed tree is larger than %s — remove large files from the repository", sizeString(w.lim.maxBytes))
 			}
 			w.out.entries = append(w.out.entries, sourceEntry{name: name, mode: e.Mode, hash: e.Hash, size: size})
 		case filemode.Symlink:

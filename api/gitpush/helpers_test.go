@@ -56,6 +56,7 @@ type fakeDeployer struct {
 	mu       sync.Mutex
 	calls    int
 	files    map[string]archiveFile // of the last deploy
+	errs     []error                // archive errors seen
 	actor    string
 	Err      error
 	Delay    time.Duration // simulated slow build
@@ -68,6 +69,9 @@ func (d *fakeDeployer) Deploy(ctx context.Context, req api.DeployRequest) (*api.
 	d.calls++
 	version := d.calls
 	d.files = files
+	if err != nil {
+		d.errs = append(d.errs, err)
+	}
 	d.actor = api.ActorName(ctx)
 	d.mu.Unlock()
 	if err != nil {
@@ -99,6 +103,9 @@ func (d *fakeDeployer) snapshot() (int, map[string]archiveFile, string) {
 	return d.calls, d.files, d.actor
 }
 
+// errUnsafe marks archives that must never be produced.
+var errUnsafe = errors.New("unsafe archive")
+
 // readArchive reads a gzip tar and checks every name stays inside the root.
 func readArchive(r io.Reader) (map[string]archiveFile, error) {
 	gz, err := gzip.NewReader(r)
@@ -117,10 +124,10 @@ func readArchive(r io.Reader) (map[string]archiveFile, error) {
 		}
 		name := strings.TrimSuffix(hdr.Name, "/")
 		if name == "" || path.IsAbs(name) || path.Clean(name) != name || name == ".." || strings.HasPrefix(name, "../") || strings.ContainsAny(name, "\\\x00") {
-			return nil, fmt.Errorf("unsafe name %q", hdr.Name)
+			return nil, fmt.Errorf("%w: name %q", errUnsafe, hdr.Name)
 		}
 		if _, dup := files[name]; dup {
-			return nil, fmt.Errorf("duplicate entry %q", name)
+			return nil, fmt.Errorf("%w: duplicate entry %q", errUnsafe, name)
 		}
 		f := archiveFile{Mode: hdr.Mode, Type: hdr.Typeflag, Linkname: hdr.Linkname}
 		switch hdr.Typeflag {
@@ -133,11 +140,11 @@ func readArchive(r io.Reader) (map[string]archiveFile, error) {
 		case tar.TypeSymlink:
 			to := path.Join(path.Dir(name), hdr.Linkname)
 			if path.IsAbs(hdr.Linkname) || to == ".." || strings.HasPrefix(to, "../") {
-				return nil, fmt.Errorf("symlink %q escapes: %q", name, hdr.Linkname)
+				return nil, fmt.Errorf("%w: symlink %q escapes to %q", errUnsafe, name, hdr.Linkname)
 			}
 		case tar.TypeDir:
 		default:
-			return nil, fmt.Errorf("unexpected type %c for %q", hdr.Typeflag, name)
+			return nil, fmt.Errorf("%w: unexpected type %c for %q", errUnsafe, hdr.Typeflag, name)
 		}
 		files[name] = f
 	}
@@ -205,6 +212,9 @@ func (r *workRepo) git(args ...string) (string, string, error) {
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	err := cmd.Run()
+	if os.Getenv("GIT_TRACE_PACKET") != "" || os.Getenv("GIT_TRACE_CURL") != "" {
+		r.t.Logf("git %s:\n%s", strings.Join(args, " "), stderr.String())
+	}
 	return stdout.String(), stderr.String(), err
 }
 
@@ -250,3 +260,32 @@ func (s *server) bareRef(t *testing.T, app, ref string) string {
 	}
 	return strings.TrimSpace(string(out))
 }
+
+// pkt encodes one pkt-line.
+func pkt(s string) string { return fmt.Sprintf("%04x%s", len(s)+4, s) }
+
+// pack returns a packfile with the objects of revs (git rev-list syntax).
+func (r *workRepo) pack(revs ...string) []byte {
+	r.t.Helper()
+	cmd := exec.Command("git", "pack-objects", "--stdout", "--revs", "-q")
+	cmd.Dir = r.dir
+	cmd.Env = r.env()
+	cmd.Stdin = strings.NewReader(strings.Join(revs, "\n") + "\n")
+	out, err := cmd.Output()
+	if err != nil {
+		r.t.Fatalf("git pack-objects: %v", err)
+	}
+	return out
+}
+
+// receivePackBody returns a receive-pack request updating ref from old to
+// new with the given capabilities, followed by pack.
+func receivePackBody(old, new, ref, caps string, pack []byte) []byte {
+	var b bytes.Buffer
+	b.WriteString(pkt(old + " " + new + " " + ref + "\x00" + caps))
+	b.WriteString("0000")
+	b.Write(pack)
+	return b.Bytes()
+}
+
+const zeroID = "0000000000000000000000000000000000000000"

@@ -193,7 +193,7 @@ func (p *push) receive(ctx context.Context, body io.Reader) string {
 		removeTempPacks(p.dir)
 		reason := "unpacking the pushed objects failed"
 		if errors.Is(err, errTooLarge) {
-			reason = fmt.Sprintf("push is larger than %d MiB — remove large files from the repository", p.h.cfg.MaxPackBytes>>20)
+			reason = "push is larger than " + sizeString(p.h.cfg.MaxPackBytes) + " — remove large files from the repository"
 		}
 		p.h.log.Info("gitpush.unpack_failed", "app", p.app, "err", err)
 		refuseAll("unpacker error")
@@ -306,6 +306,14 @@ func (p *push) deploy(ctx context.Context, rw *responseWriter, c *packp.Command)
 		err = aerr // the root cause
 	}
 	return res, err
+}
+
+// sizeString formats a byte count for messages.
+func sizeString(n int64) string {
+	if n >= 1<<20 {
+		return fmt.Sprintf("%d MiB", n>>20)
+	}
+	return fmt.Sprintf("%d KiB", n>>10)
 }
 
 // shortReason makes msg fit a report-status ng line.
