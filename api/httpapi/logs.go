@@ -73,9 +73,13 @@ func (s *Server) followLogs(c echo.Context, q api.LogQuery) error {
 	res.WriteHeader(http.StatusOK)
 
 	var mu sync.Mutex
+	closed := false // set when the handler returns: no writes after that
 	write := func(b []byte) error {
 		mu.Lock()
 		defer mu.Unlock()
+		if closed {
+			return http.ErrHandlerTimeout
+		}
 		if _, err := res.Write(b); err != nil {
 			return err
 		}
@@ -87,8 +91,17 @@ func (s *Server) followLogs(c echo.Context, q api.LogQuery) error {
 
 	ctx := ctxOf(c)
 	done := make(chan struct{})
-	defer close(done)
+	var wg sync.WaitGroup
+	defer func() {
+		mu.Lock()
+		closed = true
+		mu.Unlock()
+		close(done)
+		wg.Wait()
+	}()
+	wg.Add(1)
 	go func() {
+		defer wg.Done()
 		t := time.NewTicker(s.cfg.KeepAlive)
 		defer t.Stop()
 		for {

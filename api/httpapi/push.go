@@ -99,6 +99,14 @@ func (p *pushStream) write(l pushLine) {
 	}
 }
 
+// close stops writes: a Progress call after Deploy returned must not touch
+// a finished response.
+func (p *pushStream) close() {
+	p.mu.Lock()
+	p.broken = true
+	p.mu.Unlock()
+}
+
 func (s *Server) push(c echo.Context) error {
 	name, err := appName(c)
 	if err != nil {
@@ -118,6 +126,7 @@ func (s *Server) push(c echo.Context) error {
 		return up.tooLarge()
 	}
 	stream := &pushStream{c: c}
+	defer stream.close()
 	res, err := s.svc.Deploy.Deploy(ctxOf(c), api.DeployRequest{
 		App:       name,
 		Source:    up,
