@@ -20,6 +20,9 @@ import (
 type Config struct {
 	ReposDir     string // bare repositories live here, one per app: <ReposDir>/<app>.git
 	MaxPackBytes int64  // refuse larger pushes (default 512 MiB)
+	// MaxPackObjects bounds the objects of one push (default 1,000,000);
+	// go-git allocates index memory per announced object up front.
+	MaxPackObjects int
 	// MaxSourceBytes bounds the total size of the files of a pushed tree
 	// (default 1 GiB); MaxSourceFiles bounds their number (default 100,000).
 	MaxSourceBytes int64
@@ -34,6 +37,7 @@ type Config struct {
 func DefaultConfig() Config {
 	return Config{
 		MaxPackBytes:   512 << 20,
+		MaxPackObjects: 1_000_000,
 		MaxSourceBytes: 1 << 30,
 		MaxSourceFiles: 100_000,
 		Keepalive:      10 * time.Second,
@@ -67,6 +71,9 @@ func New(cfg Config, auth api.AuthService, deployer api.DeployService) (*Handler
 	}
 	if cfg.MaxPackBytes <= 0 {
 		cfg.MaxPackBytes = def.MaxPackBytes
+	}
+	if cfg.MaxPackObjects <= 0 {
+		cfg.MaxPackObjects = def.MaxPackObjects
 	}
 	if cfg.MaxSourceBytes <= 0 {
 		cfg.MaxSourceBytes = def.MaxSourceBytes

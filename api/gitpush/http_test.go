@@ -137,6 +137,11 @@ func TestReceivePackRequests(t *testing.T) {
 			wants: []string{"unpack unpacking the pushed objects failed\n", "ng refs/heads/main unpacker error\n"},
 		},
 		{
+			name:  "pack announcing billions of objects",
+			body:  receivePackBody(zeroID, head, "refs/heads/main", "report-status", append([]byte("PACK\x00\x00\x00\x02\xf0\x00\x00\x00"), pack[12:]...)),
+			wants: []string{"unpack push has 4026531840 objects, more than the limit of 1000000\n", "ng refs/heads/main unpacker error\n"},
+		},
+		{
 			name:  "commit not in pack",
 			body:  receivePackBody(zeroID, strings.Repeat("ab", 20), "refs/heads/main", "report-status", pack),
 			wants: []string{"unpack ok\n", "ng refs/heads/main the push is missing object abab"},

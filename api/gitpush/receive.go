@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"compress/gzip"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -135,7 +136,7 @@ func (h *Handler) requestBody(r *http.Request) (io.ReadCloser, error) {
 // receive checks the commands, stores the packfile and returns the unpack
 // status ("ok" or the reason). Refused commands get their ng reason in
 // p.status.
-func (p *push) receive(ctx context.Context, body io.Reader) string {
+func (p *push) receive(ctx context.Context, body *bufio.Reader) string {
 	defer func() { _, _ = io.Copy(io.Discard, body) }()
 
 	refuseAll := func(reason string) {
@@ -188,6 +189,13 @@ func (p *push) receive(ctx context.Context, body io.Reader) string {
 
 	if updates == 0 {
 		return "ok" // deletions only: git sends no packfile
+	}
+	// go-git preallocates index memory from the header's object count:
+	// check it before handing the stream over.
+	hdr, _ := body.Peek(12)
+	if why := checkPackHeader(hdr, p.h.cfg.MaxPackObjects); why != "" {
+		refuseAll("unpacker error")
+		return why
 	}
 	if err := packfile.UpdateObjectStorage(st, contextReader{ctx: ctx, r: body}); err != nil {
 		removeTempPacks(p.dir)
@@ -306,6 +314,20 @@ func (p *push) deploy(ctx context.Context, rw *responseWriter, c *packp.Command)
 		err = aerr // the root cause
 	}
 	return res, err
+}
+
+// checkPackHeader returns why a packfile header is refused, or "".
+func checkPackHeader(hdr []byte, maxObjects int) string {
+	if len(hdr) < 12 || string(hdr[:4]) != "PACK" {
+		return "the push has no valid packfile"
+	}
+	if v := binary.BigEndian.Uint32(hdr[4:8]); v != 2 && v != 3 {
+		return fmt.Sprintf("unsupported packfile version %d", v)
+	}
+	if n := binary.BigEndian.Uint32(hdr[8:12]); uint64(n) > uint64(maxObjects) {
+		return fmt.Sprintf("push has %d objects, more than the limit of %d", n, maxObjects)
+	}
+	return ""
 }
 
 // sizeString formats a byte count for messages.
