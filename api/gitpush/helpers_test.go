@@ -61,6 +61,8 @@ type fakeDeployer struct {
 	Err      error
 	Delay    time.Duration // simulated slow build
 	Progress []string
+	Started  chan struct{} // if set, receives one value when a deploy starts
+	Release  chan struct{} // if set, a deploy waits for it
 }
 
 func (d *fakeDeployer) Deploy(ctx context.Context, req api.DeployRequest) (*api.DeployResult, error) {
@@ -76,6 +78,16 @@ func (d *fakeDeployer) Deploy(ctx context.Context, req api.DeployRequest) (*api.
 	d.mu.Unlock()
 	if err != nil {
 		return nil, api.Errorf(api.EInvalid, "bad source archive: %v", err)
+	}
+	if d.Started != nil {
+		d.Started <- struct{}{}
+	}
+	if d.Release != nil {
+		select {
+		case <-d.Release:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
 	}
 	for _, l := range d.Progress {
 		req.Progress(api.DeployEvent{Type: api.DeployEventLog, Line: l})

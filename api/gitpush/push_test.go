@@ -316,3 +316,39 @@ func TestSymlinkOutsideTreeIsRefused(t *testing.T) {
 		t.Errorf("deploy called %d times, want 0", calls)
 	}
 }
+
+func TestConcurrentPushOfOneAppIsRefused(t *testing.T) {
+	d := &fakeDeployer{Started: make(chan struct{}, 1), Release: make(chan struct{})}
+	srv := newServer(t, d)
+	first, second := newWorkRepo(t), newWorkRepo(t)
+	first.write("a.txt", "a\n", 0o644)
+	first.commit("a")
+	second.write("b.txt", "b\n", 0o644)
+	second.commit("b")
+
+	done := make(chan error, 1)
+	var firstErr string
+	go func() {
+		_, stderr, err := first.git("push", srv.remote("hello", token), "HEAD:main")
+		firstErr = stderr
+		done <- err
+	}()
+	select {
+	case <-d.Started:
+	case err := <-done:
+		t.Fatalf("first push ended before deploying: %v\n%s", err, firstErr)
+	}
+	_, stderr, err := second.git("push", srv.remote("hello", token), "HEAD:main")
+	if err == nil {
+		t.Fatalf("second push succeeded during the first:\n%s", stderr)
+	}
+	assertContains(t, stderr, "another push of this app is in progress")
+	close(d.Release)
+	if err := <-done; err != nil {
+		t.Fatalf("first push: %v\n%s", err, firstErr)
+	}
+	// Once the first push is done the app can be pushed again.
+	if _, stderr, err := second.git("push", "--force", srv.remote("hello", token), "HEAD:main"); err != nil {
+		t.Fatalf("push after the first finished: %v\n%s", err, stderr)
+	}
+}
