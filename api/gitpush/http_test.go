@@ -67,14 +67,18 @@ func TestHTTPAnswers(t *testing.T) {
 	}
 }
 
+func gzipBytes(p []byte) []byte {
+	var b bytes.Buffer
+	w := gzip.NewWriter(&b)
+	_, _ = w.Write(p)
+	_ = w.Close()
+	return b.Bytes()
+}
+
 func postReceivePack(t *testing.T, url string, body []byte, gz bool) (int, string) {
 	t.Helper()
 	if gz {
-		var b bytes.Buffer
-		w := gzip.NewWriter(&b)
-		_, _ = w.Write(body)
-		_ = w.Close()
-		body = b.Bytes()
+		body = gzipBytes(body)
 	}
 	req, err := http.NewRequest("POST", url+"/git/hello.git/git-receive-pack", bytes.NewReader(body))
 	if err != nil {
@@ -216,11 +220,7 @@ func FuzzReceivePack(f *testing.F) {
 	root := filepath.Dir(repos)
 	f.Fuzz(func(t *testing.T, body []byte, gz bool) {
 		if gz {
-			var b bytes.Buffer
-			w := gzip.NewWriter(&b)
-			_, _ = w.Write(body)
-			_ = w.Close()
-			body = b.Bytes()
+			body = gzipBytes(body)
 		}
 		req := httptest.NewRequest("POST", "/git/hello.git/git-receive-pack", bytes.NewReader(body))
 		req.SetBasicAuth("x", token)
