@@ -157,7 +157,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // splitPath parses [/git]/<app>.git/<rest>. The app name is returned as is;
 // the caller validates it.
 func splitPath(p string) (app, rest string, ok bool) {
-	p = strings.TrimPrefix(p, "/git")
+	if strings.HasPrefix(p, "/git/") {
+		p = p[len("/git"):]
+	}
 	p, ok = strings.CutPrefix(p, "/")
 	if !ok {
 		return "", "", false

@@ -31,6 +31,7 @@ func TestHTTPAnswers(t *testing.T) {
 		{"upload-pack advertisement", "GET", "/git/hello.git/info/refs?service=git-upload-pack", token, 403, "fetch is not supported yet"},
 		{"upload-pack", "POST", "/git/hello.git/git-upload-pack", token, 403, "fetch is not supported yet"},
 		{"traversal app", "GET", "/git/..%2f..%2fetc.git/info/refs?service=git-receive-pack", token, 404, ""},
+		{"prefix stripped by the router", "GET", "/hello.git/info/refs?service=git-receive-pack", token, 200, "# service=git-receive-pack\n"},
 		{"no .git", "GET", "/git/hello/info/refs?service=git-receive-pack", token, 404, "not a git repository path"},
 		{"other file", "GET", "/git/hello.git/HEAD", token, 404, "not found"},
 		{"wrong method", "PUT", "/git/hello.git/git-receive-pack", token, 405, ""},
