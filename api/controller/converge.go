@@ -1,0 +1,461 @@
+package controller
+
+import (
+	"context"
+	"errors"
+	"strconv"
+	"sync"
+
+	"github.com/google/uuid"
+
+	"github.com/strata-paas/strata/api"
+	"github.com/strata-paas/strata/api/bus"
+	"github.com/strata-paas/strata/deploy/scheduler"
+)
+
+// resendAfter is how many heartbeats of its (live) node may omit an instance
+// row before its start command is sent again.
+const resendAfter = 3
+
+// applyConcurrency bounds the node commands one converger pass sends at once.
+const applyConcurrency = 16
+
+// missingStart remembers the node heartbeat count at which an instance row
+// was first seen missing from its node's heartbeats.
+type missingStart struct{ seq int }
+
+type procKey struct{ app, proc string }
+
+// pass is the state read by one converger pass.
+type pass struct {
+	apps     map[string]*api.App
+	procs    map[string][]api.Process
+	releases map[string]*api.Release // app id + version → release
+	routes   map[string][]string
+	rows     map[string]*api.Instance
+	views    map[string]*nodeView
+	fresh    bool
+}
+
+// fresh reports whether the controller has run long enough (2×NodeTTL) to
+// have heard from every live node.
+func (c *Controller) freshState() bool {
+	c.startedMu.Lock()
+	defer c.startedMu.Unlock()
+	return !c.started.IsZero() && c.cfg.Now().Sub(c.started) >= 2*c.cfg.NodeTTL
+}
+
+// converge runs one pass: read desired state, plan, apply, repair. Any
+// database error ends the pass before anything is stopped.
+func (c *Controller) converge(ctx context.Context) {
+	c.applyMu.Lock()
+	defer c.applyMu.Unlock()
+	if ctx.Err() != nil {
+		return
+	}
+	c.failStuckBuilds(ctx)
+	p, forms, err := c.readPass(ctx)
+	if err != nil {
+		c.log.Warn("converge.read_failed", "err", err)
+		return
+	}
+	c.reconcileReports(ctx, p)
+
+	snap := scheduler.Snapshot{Formations: forms, Overcommit: c.cfg.Overcommit}
+	used := map[string]int{}
+	for _, in := range p.rows {
+		snap.Instances = append(snap.Instances, in)
+		used[in.NodeID] += p.memoryOf(in.AppID, in.Process)
+	}
+	for id, v := range p.views {
+		snap.Nodes = append(snap.Nodes, scheduler.Node{Node: v.node, UsedMB: used[id]})
+	}
+	if p.fresh {
+		// Nodes that instance rows name but that have not heartbeated since
+		// the gate opened are lost; before the gate they are merely unknown.
+		for id := range used {
+			if _, ok := p.views[id]; !ok {
+				snap.Nodes = append(snap.Nodes, scheduler.Node{Node: api.Node{ID: id, State: scheduler.NodeLost}})
+			}
+		}
+	}
+	plan := scheduler.Plan(snap)
+	c.noteUnplaceable(p, plan.Unplaceable)
+
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, applyConcurrency)
+	async := func(fn func()) {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			fn()
+		}()
+	}
+	stopped := make(map[string]bool, len(plan.Stop))
+	for _, id := range plan.Stop {
+		stopped[id] = true
+		if row := p.rows[id]; row != nil {
+			in := *row
+			async(func() { c.applyStop(ctx, p, &in) })
+		}
+	}
+	created := map[string]bool{}
+	for _, pl := range plan.Place {
+		in := &api.Instance{
+			ID: uuid.NewString(), AppID: pl.AppID, Process: pl.Process, Index: pl.Index,
+			Release: pl.Release, NodeID: pl.NodeID, State: api.InstanceStarting, CreatedAt: c.cfg.Now(),
+		}
+		if err := c.store.CreateInstance(ctx, in); err != nil {
+			c.log.Warn("converge.create_instance_failed", "app", pl.AppID, "err", err)
+			continue
+		}
+		created[in.ID] = true
+		async(func() { c.applyStart(ctx, p, in) })
+	}
+	c.resendMissing(ctx, p, stopped, async)
+	if p.fresh {
+		c.stopOrphans(ctx, p, created, async)
+	}
+	wg.Wait()
+	if len(plan.Place)+len(plan.Stop) > 0 {
+		c.notifyChanged()
+	}
+}
+
+func (c *Controller) readPass(ctx context.Context) (*pass, []scheduler.Formation, error) {
+	// Read the gate before the database so a pass that straddles the gate
+	// opening still counts as not fresh.
+	p := &pass{
+		fresh: c.freshState(), apps: map[string]*api.App{}, procs: map[string][]api.Process{},
+		releases: map[string]*api.Release{}, routes: map[string][]string{}, rows: map[string]*api.Instance{},
+	}
+	apps, err := c.store.ListAllApps(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	rows, err := c.store.AllInstances(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	for _, in := range rows {
+		p.rows[in.ID] = in
+	}
+	var forms []scheduler.Formation
+	for _, a := range apps {
+		p.apps[a.ID] = a
+		if a.State != api.AppStarted || a.CurrentRelease == 0 {
+			continue
+		}
+		procs, err := c.store.Processes(ctx, a.ID)
+		if err != nil {
+			return nil, nil, err
+		}
+		p.procs[a.ID] = procs
+		rel, err := p.release(ctx, c.store, a.ID, a.CurrentRelease)
+		if err != nil {
+			return nil, nil, err
+		}
+		for _, pr := range procs {
+			if _, ok := rel.Processes[pr.Type]; !ok {
+				continue // the release has no command for this type
+			}
+			forms = append(forms, scheduler.Formation{
+				AppID: a.ID, Process: pr.Type, Instances: pr.Instances, MemoryMB: pr.MemoryMB, Release: a.CurrentRelease,
+			})
+		}
+	}
+	p.views = c.nodes.views(c.cfg.Now(), c.cfg.NodeTTL)
+	return p, forms, nil
+}
+
+func (p *pass) memoryOf(appID, proc string) int {
+	for _, pr := range p.procs[appID] {
+		if pr.Type == proc && pr.MemoryMB > 0 {
+			return pr.MemoryMB
+		}
+	}
+	return api.DefaultMemoryMB
+}
+
+func (p *pass) release(ctx context.Context, s Store, appID string, version int) (*api.Release, error) {
+	key := appID + "/" + strconv.Itoa(version)
+	if r, ok := p.releases[key]; ok {
+		return r, nil
+	}
+	r, err := s.Release(ctx, appID, version)
+	if err != nil {
+		return nil, err
+	}
+	p.releases[key] = r
+	return r, nil
+}
+
+// reconcileReports copies state, port and restarts from live heartbeats into
+// instance rows that disagree (instance events can be lost on the bus).
+func (c *Controller) reconcileReports(ctx context.Context, p *pass) {
+	changed := false
+	for _, in := range p.rows {
+		v := p.views[in.NodeID]
+		if v == nil || v.node.State != scheduler.NodeReady || in.State == api.InstanceStopping {
+			continue
+		}
+		rep, ok := v.listed[in.ID]
+		if !ok || rep.State == "" || rep.State == in.State && rep.Port == in.Port && rep.Restarts == in.Restarts {
+			continue
+		}
+		in.State, in.Port, in.Restarts = rep.State, rep.Port, rep.Restarts
+		if !rep.StartedAt.IsZero() {
+			in.StartedAt = rep.StartedAt
+		}
+		if err := c.store.UpdateInstance(ctx, in); err != nil {
+			c.log.Warn("converge.reconcile_failed", "instance", in.ID, "err", err)
+			continue
+		}
+		changed = true
+	}
+	if changed {
+		c.notifyChanged()
+	}
+}
+
+// noteUnplaceable remembers the latest placement problem per app and tells
+// the app's log when it first appears.
+func (c *Controller) noteUnplaceable(p *pass, un []scheduler.Unplaceable) {
+	now := map[string]string{}
+	for _, u := range un {
+		if _, ok := now[u.AppID]; !ok {
+			now[u.AppID] = u.Process + "/" + strconv.Itoa(u.Index) + " cannot be placed: " + u.Reason
+		}
+	}
+	c.unplaceableMu.Lock()
+	prev := c.unplaceable
+	c.unplaceable = now
+	c.unplaceableMu.Unlock()
+	for appID, msg := range now {
+		if prev[appID] != msg {
+			if a := p.apps[appID]; a != nil {
+				c.log.Warn("converge.unplaceable", "app", a.Name, "reason", msg)
+				c.strataLine(a.Name, msg)
+			}
+		}
+	}
+}
+
+func (c *Controller) unplaceableReason(appID string) string {
+	c.unplaceableMu.Lock()
+	defer c.unplaceableMu.Unlock()
+	return c.unplaceable[appID]
+}
+
+// nodeGone reports whether the node of an instance is lost: silent for
+// NodeTTL, or (after the fresh-state gate) never heard from.
+func (p *pass) nodeGone(nodeID string) bool {
+	v, ok := p.views[nodeID]
+	if !ok {
+		return p.fresh
+	}
+	return v.node.State == scheduler.NodeLost
+}
+
+// applyStop stops one instance: its row becomes stopping, the executor is
+// asked to stop it, and the row is deleted once the executor confirms (or
+// directly when its node is lost).
+func (c *Controller) applyStop(ctx context.Context, p *pass, in *api.Instance) {
+	if !c.beginStop(in.ID) {
+		return
+	}
+	defer c.endStop(in.ID)
+	log := c.log.With("instance", in.ID, "node", in.NodeID)
+	if !p.nodeGone(in.NodeID) {
+		if in.State != api.InstanceStopping {
+			in.State = api.InstanceStopping
+			if err := c.store.UpdateInstance(ctx, in); err != nil {
+				log.Warn("converge.mark_stopping_failed", "err", err)
+				return
+			}
+		}
+		if err := c.sendStop(ctx, in); err != nil {
+			log.Info("converge.stop_failed", "err", err)
+			return
+		}
+	}
+	if err := c.store.DeleteInstance(ctx, in.ID); err != nil && api.ErrorCode(err) != api.ENotFound {
+		log.Warn("converge.delete_instance_failed", "err", err)
+	}
+}
+
+func (c *Controller) beginStop(id string) bool {
+	c.stopMu.Lock()
+	defer c.stopMu.Unlock()
+	if c.stopping[id] {
+		return false
+	}
+	c.stopping[id] = true
+	return true
+}
+
+func (c *Controller) endStop(id string) {
+	c.stopMu.Lock()
+	delete(c.stopping, id)
+	c.stopMu.Unlock()
+}
+
+// sendStop asks an instance's executor to stop it. An executor that does
+// not know the instance counts as confirmation.
+func (c *Controller) sendStop(ctx context.Context, in *api.Instance) error {
+	return c.command(ctx, in.NodeID, &api.NodeCommand{Version: api.MessageVersion, Kind: api.CmdStop, InstanceID: in.ID})
+}
+
+func (c *Controller) command(ctx context.Context, nodeID string, cmd *api.NodeCommand) error {
+	ctx, cancel := context.WithTimeout(ctx, c.cfg.CommandTimeout)
+	defer cancel()
+	reply, err := bus.Request[api.NodeCommand, api.NodeCommandReply](ctx, c.conn, api.SubjectNodeCommand(nodeID), cmd)
+	if err == nil && reply.Error != nil {
+		err = reply.Error
+	}
+	if cmd.Kind == api.CmdStop && api.ErrorCode(err) == api.ENotFound {
+		return nil
+	}
+	return err
+}
+
+// applyStart sends the start command of a new (or missing) instance. An
+// executor that refuses it marks the row crashed with its reason; one that
+// does not answer is retried by resendMissing.
+func (c *Controller) applyStart(ctx context.Context, p *pass, in *api.Instance) {
+	log := c.log.With("instance", in.ID, "node", in.NodeID)
+	spec, err := c.spec(ctx, p, in)
+	if err != nil {
+		log.Warn("converge.spec_failed", "err", err)
+		return
+	}
+	err = c.command(ctx, in.NodeID, &api.NodeCommand{Version: api.MessageVersion, Kind: api.CmdStart, Start: spec})
+	if err == nil {
+		return
+	}
+	log.Info("converge.start_failed", "err", err)
+	var refused *api.Error
+	if api.ErrorCode(err) != api.EUnavailable && asError(err, &refused) {
+		in.State, in.Reason = api.InstanceCrashed, refused.Message
+		if err := c.store.UpdateInstance(ctx, in); err != nil {
+			log.Warn("converge.mark_crashed_failed", "err", err)
+		}
+	}
+}
+
+// spec builds the InstanceSpec of an instance row. The pass's caches are
+// only read here: everything spec needs was loaded by readPass, except
+// releases other than the current one, which are fetched without caching.
+func (c *Controller) spec(ctx context.Context, p *pass, in *api.Instance) (*api.InstanceSpec, error) {
+	app := p.apps[in.AppID]
+	if app == nil {
+		return nil, api.Errorf(api.ENotFound, "app %s of instance %s is gone", in.AppID, in.ID)
+	}
+	rel := p.releases[in.AppID+"/"+strconv.Itoa(in.Release)]
+	if rel == nil {
+		var err error
+		if rel, err = c.store.Release(ctx, in.AppID, in.Release); err != nil {
+			return nil, err
+		}
+	}
+	spec := &api.InstanceSpec{
+		InstanceID: in.ID, AppID: app.ID, AppName: app.Name, SpaceID: app.SpaceID,
+		Process: in.Process, Index: in.Index, Release: in.Release, DropletBlob: rel.DropletBlob,
+		Command: rel.Processes[in.Process], Env: rel.Env,
+		MemoryMB: api.DefaultMemoryMB, DiskMB: api.DefaultDiskMB,
+		HealthCheck: api.HealthCheck{Type: "process"},
+	}
+	for _, pr := range p.procs[app.ID] {
+		if pr.Type == in.Process {
+			if pr.MemoryMB > 0 {
+				spec.MemoryMB = pr.MemoryMB
+			}
+			if pr.DiskMB > 0 {
+				spec.DiskMB = pr.DiskMB
+			}
+		}
+	}
+	if in.Process == "web" {
+		spec.HealthCheck.Type = "port"
+		routes, err := c.store.Routes(ctx, app.ID)
+		if err != nil {
+			return nil, err
+		}
+		for _, r := range routes {
+			spec.Routes = append(spec.Routes, r.Host)
+		}
+	}
+	return spec, nil
+}
+
+// resendMissing re-sends the start of instance rows that their live node
+// has left out of resendAfter heartbeats — how apps come back after the
+// node (or the whole microcloud) restarted with no instances.
+func (c *Controller) resendMissing(ctx context.Context, p *pass, stopped map[string]bool, async func(func())) {
+	for id := range c.missing {
+		if _, ok := p.rows[id]; !ok {
+			delete(c.missing, id)
+		}
+	}
+	for id, in := range p.rows {
+		v := p.views[in.NodeID]
+		if v == nil || v.node.State != scheduler.NodeReady || stopped[id] ||
+			in.State == api.InstanceStopping || in.State == api.InstanceStopped {
+			delete(c.missing, id)
+			continue
+		}
+		if _, ok := v.listed[id]; ok {
+			delete(c.missing, id)
+			continue
+		}
+		m, ok := c.missing[id]
+		if !ok {
+			c.missing[id] = missingStart{seq: v.seq}
+			continue
+		}
+		if v.seq-m.seq < resendAfter {
+			continue
+		}
+		c.missing[id] = missingStart{seq: v.seq}
+		c.log.Info("converge.resend_start", "instance", id, "node", in.NodeID)
+		cp := *in
+		async(func() { c.applyStart(ctx, p, &cp) })
+	}
+}
+
+// stopOrphans stops instances that live nodes report but no row knows. It
+// runs only behind the fresh-state gate, and never when the database holds
+// no apps at all (an empty or wrong database must not mass-stop).
+func (c *Controller) stopOrphans(ctx context.Context, p *pass, created map[string]bool, async func(func())) {
+	for nodeID, v := range p.views {
+		if v.node.State != scheduler.NodeReady {
+			continue
+		}
+		for id, rep := range v.listed {
+			if _, ok := p.rows[id]; ok || created[id] {
+				continue
+			}
+			if rep.State == api.InstanceStopping || rep.State == api.InstanceStopped {
+				continue
+			}
+			if len(p.apps) == 0 {
+				c.log.Warn("converge.orphans_kept_empty_database", "node", nodeID, "instance", id)
+				continue
+			}
+			orphan := &api.Instance{ID: id, AppID: rep.AppID, NodeID: nodeID}
+			async(func() {
+				if !c.beginStop(id) {
+					return
+				}
+				defer c.endStop(id)
+				c.log.Info("converge.stop_orphan", "instance", id, "node", nodeID)
+				if err := c.sendStop(ctx, orphan); err != nil {
+					c.log.Info("converge.stop_orphan_failed", "instance", id, "err", err)
+				}
+			})
+		}
+	}
+}
+
+func asError(err error, target **api.Error) bool { return errors.As(err, target) }

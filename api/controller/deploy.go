@@ -1,0 +1,254 @@
+package controller
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/strata-paas/strata/api"
+	"github.com/strata-paas/strata/api/bus"
+)
+
+// buildPoll is how often Deploy re-reads a build in case the in-process
+// notification was missed (the result reached another controller).
+const buildPoll = 500 * time.Millisecond
+
+// Deploy stores the source, stages it on a builder (streaming its output to
+// req.Progress), and returns once the build's release is recorded — and,
+// with req.Wait, once the release's instances run. A failed build is an
+// EBuildFailed error carrying the reason; instances that do not become
+// healthy within DeployWaitTimeout are ETimeout. If ctx ends first the
+// build carries on and ctx's error is returned.
+func (c *Controller) Deploy(ctx context.Context, req api.DeployRequest) (*api.DeployResult, error) {
+	if req.Source == nil {
+		return nil, api.Errorf(api.EInvalid, "no source to deploy — send a gzip-compressed tar archive")
+	}
+	app, err := c.appByName(ctx, req.App)
+	if api.ErrorCode(err) == api.ENotFound && req.CreateApp {
+		app, err = c.CreateApp(ctx, req.App)
+		if api.ErrorCode(err) == api.EConflict { // created concurrently
+			app, err = c.appByName(ctx, req.App)
+		}
+	}
+	if err != nil {
+		return nil, err
+	}
+	progress := serialProgress(req.Progress)
+
+	ref, err := c.blobs.Put(ctx, req.Source)
+	if err != nil {
+		return nil, fmt.Errorf("store source: %w", err)
+	}
+	build := &api.Build{ID: uuid.NewString(), AppID: app.ID, State: api.BuildPending, SourceBlob: ref, Actor: api.ActorName(ctx), CreatedAt: c.cfg.Now()}
+	if err := c.store.CreateBuild(ctx, build); err != nil {
+		return nil, fmt.Errorf("create build: %w", err)
+	}
+	c.record(ctx, app, "push", "push received, build %s", build.ID)
+
+	// Subscribe to the build's output before the job exists, so no line is lost.
+	var lastLine atomic.Int64
+	sub, err := bus.SubscribeJSON(c.conn, api.SubjectLogs(app.Name), "", func(_ string, e *api.LogEnvelope) {
+		if e.BuildID == build.ID {
+			lastLine.Add(1)
+			progress(api.DeployEvent{Type: api.DeployEventLog, Line: e.Line})
+		}
+	})
+	if err != nil {
+		return nil, c.failDispatch(ctx, build, err)
+	}
+	defer func() { _ = sub.Unsubscribe() }()
+	if err := c.conn.Flush(ctx); err != nil {
+		return nil, c.failDispatch(ctx, build, err)
+	}
+	if err := c.ensureQueue(ctx); err != nil {
+		return nil, c.failDispatch(ctx, build, err)
+	}
+	job := api.BuildJob{
+		Version: api.MessageVersion, BuildID: build.ID, AppID: app.ID, AppName: app.Name,
+		SourceBlob: ref, Timeout: c.cfg.BuildTimeout,
+	}
+	if err := c.conn.Enqueue(ctx, api.SubjectBuildJobs, job); err != nil {
+		return nil, c.failDispatch(ctx, build, err)
+	}
+
+	build, err = c.waitBuild(ctx, build.ID)
+	c.drainLogs(ctx, &lastLine)
+	if err != nil {
+		return nil, err
+	}
+	if build.State == api.BuildFailed {
+		return nil, api.Errorf(api.EBuildFailed, "%s", failureReason(build))
+	}
+	rel, err := c.releaseOf(ctx, app.ID, build.ID)
+	if err != nil {
+		return nil, err
+	}
+	progress(api.DeployEvent{Type: api.DeployEventStatus, Line: fmt.Sprintf("release v%d created", rel.Version)})
+	res := &api.DeployResult{Build: build, Release: rel}
+	routes, err := c.store.Routes(ctx, app.ID)
+	if err != nil {
+		return nil, err
+	}
+	res.URLs = c.urls(routes)
+	c.Kick()
+	res.Running, res.Desired, err = c.waitInstances(ctx, app, rel, req.Wait, progress)
+	if err != nil {
+		return nil, err
+	}
+	return res, nil
+}
+
+// serialProgress makes fn safe to call from several goroutines, one at a time.
+func serialProgress(fn func(api.DeployEvent)) func(api.DeployEvent) {
+	if fn == nil {
+		return func(api.DeployEvent) {}
+	}
+	var mu sync.Mutex
+	return func(e api.DeployEvent) {
+		mu.Lock()
+		defer mu.Unlock()
+		fn(e)
+	}
+}
+
+// failDispatch marks a build that could not be dispatched as failed, so no
+// accepted push is left pending, and returns the error to the caller.
+func (c *Controller) failDispatch(ctx context.Context, b *api.Build, cause error) error {
+	failed, err := c.transition(context.WithoutCancel(ctx), b.ID, api.BuildFailed, func(b *api.Build) {
+		b.Failure, b.Reason = api.FailInternal, "the build could not be dispatched to a builder"
+	})
+	if err == nil && failed != nil {
+		c.buildFailedEvent(ctx, failed)
+	}
+	return api.Errorf(api.EUnavailable, "cannot dispatch the build: %s — try again shortly", api.ErrorMessage(cause))
+}
+
+// waitBuild waits until a build is staged or failed.
+func (c *Controller) waitBuild(ctx context.Context, id string) (*api.Build, error) {
+	for {
+		changed := c.changedCh()
+		b, err := c.store.Build(ctx, id)
+		if err == nil && b.State.Terminal() {
+			return b, nil
+		}
+		if err != nil && api.ErrorCode(err) != api.EUnavailable {
+			return nil, err
+		}
+		t := time.NewTimer(buildPoll)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil, ctx.Err()
+		case <-changed:
+		case <-t.C:
+		}
+		t.Stop()
+	}
+}
+
+// drainLogs lets the build's last output lines reach the pusher: a bus
+// round trip, then wait until no line arrived for a short quiet period.
+func (c *Controller) drainLogs(ctx context.Context, lines *atomic.Int64) {
+	fctx, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
+	_ = c.conn.Flush(fctx)
+	const quiet = 50 * time.Millisecond
+	deadline := time.After(time.Second)
+	for last := lines.Load(); ; {
+		select {
+		case <-ctx.Done():
+			return
+		case <-deadline:
+			return
+		case <-time.After(quiet):
+		}
+		n := lines.Load()
+		if n == last {
+			return
+		}
+		last = n
+	}
+}
+
+// releaseOf returns the release recorded for a build.
+func (c *Controller) releaseOf(ctx context.Context, appID, buildID string) (*api.Release, error) {
+	rels, err := c.store.ListReleases(ctx, appID)
+	if err != nil {
+		return nil, err
+	}
+	for _, r := range rels {
+		if r.BuildID == buildID {
+			return r, nil
+		}
+	}
+	return nil, api.Errorf(api.EInternal, "build %s is staged but has no release — push again", buildID)
+}
+
+// waitInstances reports running/desired instances of rel's web process (or
+// of all its processes when it has no web), waiting with wait until all run.
+func (c *Controller) waitInstances(ctx context.Context, app *api.App, rel *api.Release, wait bool, progress func(api.DeployEvent)) (int, int, error) {
+	procs, err := c.store.Processes(ctx, app.ID)
+	if err != nil {
+		return 0, 0, err
+	}
+	_, hasWeb := rel.Processes["web"]
+	target := map[string]bool{}
+	desired := 0
+	for _, p := range procs {
+		if _, ok := rel.Processes[p.Type]; ok && (p.Type == "web" || !hasWeb) {
+			target[p.Type] = true
+			desired += p.Instances
+		}
+	}
+	timeout := time.NewTimer(c.cfg.DeployWaitTimeout)
+	defer timeout.Stop()
+	lastStatus := ""
+	for {
+		changed := c.changedCh()
+		ins, err := c.store.Instances(ctx, app.ID)
+		if err != nil {
+			return 0, desired, err
+		}
+		running, reason := 0, ""
+		for _, in := range ins {
+			if !target[in.Process] || in.Release != rel.Version {
+				continue
+			}
+			if in.State == api.InstanceRunning {
+				running++
+			} else if in.Reason != "" {
+				reason = in.Reason
+			}
+		}
+		if !wait || running >= desired {
+			return running, desired, nil
+		}
+		if status := fmt.Sprintf("waiting for %d/%d instances", running, desired); status != lastStatus {
+			lastStatus = status
+			progress(api.DeployEvent{Type: api.DeployEventStatus, Line: status})
+		}
+		t := time.NewTimer(250 * time.Millisecond)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return running, desired, ctx.Err()
+		case <-timeout.C:
+			t.Stop()
+			if reason == "" {
+				reason = c.unplaceableReason(app.ID)
+			}
+			if reason == "" {
+				reason = "no instance became healthy"
+			}
+			return running, desired, api.Errorf(api.ETimeout,
+				"%d of %d instances running after %s: %s — see `strata logs %s`", running, desired, c.cfg.DeployWaitTimeout, reason, app.Name)
+		case <-changed:
+		case <-t.C:
+		}
+		t.Stop()
+	}
+}

@@ -1,0 +1,137 @@
+package controller
+
+import (
+	"cmp"
+	"context"
+	"maps"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/strata-paas/strata/api"
+	"github.com/strata-paas/strata/deploy/scheduler"
+)
+
+// nodeRegistry keeps the latest heartbeat of every node, in memory only.
+type nodeRegistry struct {
+	mu sync.Mutex
+	m  map[string]*nodeEntry
+}
+
+type nodeEntry struct {
+	hb     api.NodeHeartbeat
+	seen   time.Time // receive time of the latest heartbeat
+	seq    int       // heartbeats received from this node
+	listed map[string]api.InstanceReport
+}
+
+func newNodeRegistry() *nodeRegistry { return &nodeRegistry{m: map[string]*nodeEntry{}} }
+
+func (r *nodeRegistry) heartbeat(hb *api.NodeHeartbeat, now time.Time) {
+	if hb.NodeID == "" {
+		return
+	}
+	listed := make(map[string]api.InstanceReport, len(hb.Instances))
+	for _, in := range hb.Instances {
+		listed[in.InstanceID] = in
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	e := r.m[hb.NodeID]
+	if e == nil {
+		e = &nodeEntry{}
+		r.m[hb.NodeID] = e
+	}
+	e.hb, e.seen, e.listed = *hb, now, listed
+	e.seq++
+}
+
+// nodeView is a copy of one node's soft state at a moment.
+type nodeView struct {
+	node   api.Node
+	seq    int
+	listed map[string]api.InstanceReport
+}
+
+func (r *nodeRegistry) views(now time.Time, ttl time.Duration) map[string]*nodeView {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := make(map[string]*nodeView, len(r.m))
+	for id, e := range r.m {
+		state := scheduler.NodeReady
+		if now.Sub(e.seen) > ttl {
+			state = scheduler.NodeLost
+		}
+		out[id] = &nodeView{
+			node: api.Node{
+				ID: id, Address: e.hb.Address, Substrate: e.hb.Substrate,
+				Isolations: slices.Clone(e.hb.Isolations), Capacity: e.hb.Capacity,
+				Labels: maps.Clone(e.hb.Labels), State: state, LastSeen: e.seen, Instances: len(e.listed),
+			},
+			seq:    e.seq,
+			listed: e.listed, // replaced, never mutated, on each heartbeat
+		}
+	}
+	return out
+}
+
+// Nodes returns the executors heard from since start, sorted by ID, each
+// "ready" or "lost" (silent for NodeTTL).
+func (c *Controller) Nodes() []api.Node {
+	views := c.nodes.views(c.cfg.Now(), c.cfg.NodeTTL)
+	out := make([]api.Node, 0, len(views))
+	for _, v := range views {
+		out = append(out, v.node)
+	}
+	slices.SortFunc(out, func(a, b api.Node) int { return cmp.Compare(a.ID, b.ID) })
+	return out
+}
+
+// instanceEvent applies an executor's report of an instance transition to
+// its row. Events for unknown instances, for instances placed on another
+// node, and (except "stopped") for instances being stopped are ignored.
+func (c *Controller) instanceEvent(ctx context.Context, ev *api.InstanceEvent) {
+	rep := ev.Instance
+	in, err := c.store.Instance(ctx, rep.InstanceID)
+	if err != nil {
+		if api.ErrorCode(err) != api.ENotFound {
+			c.log.Warn("instance_event.read_failed", "instance", rep.InstanceID, "err", err)
+		}
+		return
+	}
+	if in.NodeID != ev.NodeID {
+		return
+	}
+	if in.State == api.InstanceStopping && rep.State != api.InstanceStopped {
+		return
+	}
+	in.State, in.Restarts = rep.State, rep.Restarts
+	if rep.Port != 0 {
+		in.Port = rep.Port
+	}
+	if !rep.StartedAt.IsZero() {
+		in.StartedAt = rep.StartedAt
+	}
+	if rep.State == api.InstanceRunning {
+		in.Reason = ""
+	} else if ev.Reason != "" {
+		in.Reason = ev.Reason
+	}
+	if err := c.store.UpdateInstance(ctx, in); err != nil {
+		c.log.Warn("instance_event.update_failed", "instance", in.ID, "err", err)
+		return
+	}
+	if rep.State == api.InstanceCrashed {
+		if app, err := c.store.AppByID(ctx, in.AppID); err == nil {
+			reason := ev.Reason
+			if reason == "" {
+				reason = "exited"
+			}
+			c.record(ctx, app, "instance.crashed", "%s/%d crashed: %s", in.Process, in.Index, reason)
+		}
+	}
+	c.notifyChanged()
+	if rep.State == api.InstanceRunning || rep.State == api.InstanceStopped {
+		c.Kick() // a new instance running may let the rollout stop an old one
+	}
+}
