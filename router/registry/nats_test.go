@@ -1,0 +1,105 @@
+package registry_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/strata-paas/strata/api"
+	"github.com/strata-paas/strata/api/bus"
+	"github.com/strata-paas/strata/router/registry"
+)
+
+func TestSubscribeOverNATS(t *testing.T) {
+	srv, err := bus.StartServer(bus.ServerConfig{Port: 0, StoreDir: ""})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(srv.Shutdown)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	routerConn, err := bus.Connect(ctx, srv.ClientURL(), bus.Options{Name: "router", Logger: testLogger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(routerConn.Close)
+	execConn, err := bus.Connect(ctx, srv.ClientURL(), bus.Options{Name: "executor", Logger: testLogger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(execConn.Close)
+
+	// The executor listens for router.start before the router subscribes.
+	starts := make(chan api.RouterStart, 4)
+	if _, err := bus.SubscribeJSON(execConn, api.SubjectRouterStart, "", func(_ string, s *api.RouterStart) { starts <- *s }); err != nil {
+		t.Fatal(err)
+	}
+	if err := execConn.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+
+	r := registry.New(registry.Config{Logger: testLogger(t)})
+	start := r.Start("router-1", []string{"127.0.0.1"})
+	stop, err := registry.Subscribe(ctx, routerConn, r, start)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stop()
+
+	select {
+	case s := <-starts:
+		if s.ID != "router-1" || s.MinimumRegisterIntervalInSeconds != 2 || s.PruneThresholdInSeconds != 10 {
+			t.Fatalf("router.start: got %+v", s)
+		}
+	case <-ctx.Done():
+		t.Fatal("no router.start published")
+	}
+
+	got, err := bus.Request[struct{}, api.RouterStart](ctx, execConn, api.SubjectRouterGreet, &struct{}{})
+	if err != nil {
+		t.Fatalf("greet: %v", err)
+	}
+	if got.ID != "router-1" || got.PruneThresholdInSeconds != 10 {
+		t.Fatalf("greet reply: got %+v", got)
+	}
+
+	m := reg(4321, "inst-1", "hello.localhost")
+	if err := execConn.Publish(api.SubjectRouterRegister, m); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, ctx, "route registered", func() bool {
+		p := r.Lookup("hello.localhost", "/")
+		return p != nil && p.Len() == 1 && p.At(0).PrivateInstanceID == "inst-1"
+	})
+	// Register then unregister, back to back: applied in order.
+	m2 := reg(4322, "inst-2", "hello.localhost")
+	_ = execConn.Publish(api.SubjectRouterRegister, m2)
+	_ = execConn.Publish(api.SubjectRouterUnregister, m2)
+	_ = execConn.Publish(api.SubjectRouterUnregister, m)
+	waitFor(t, ctx, "routes unregistered", func() bool {
+		p := r.Lookup("hello.localhost", "/")
+		return p != nil && p.Len() == 0
+	})
+
+	// After stop, messages are no longer applied.
+	stop()
+	_ = execConn.Publish(api.SubjectRouterRegister, reg(4323, "inst-3", "late.localhost"))
+	_ = execConn.Flush(ctx)
+	if _, err := bus.Request[struct{}, api.RouterStart](ctx, execConn, api.SubjectRouterGreet, &struct{}{}); api.ErrorCode(err) != api.EUnavailable {
+		t.Fatalf("greet after stop: got %v, want unavailable (no responders)", err)
+	}
+	if p := r.Lookup("late.localhost", "/"); p != nil {
+		t.Fatalf("registration applied after stop: %+v", p)
+	}
+}
+
+func waitFor(t *testing.T, ctx context.Context, what string, cond func() bool) {
+	t.Helper()
+	for !cond() {
+		select {
+		case <-ctx.Done():
+			t.Fatalf("timed out waiting for %s", what)
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+}
