@@ -1,0 +1,624 @@
+package executor
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/strata-paas/strata/api"
+	"github.com/strata-paas/strata/api/archive"
+	"github.com/strata-paas/strata/deploy/driver"
+)
+
+// Health check types.
+const (
+	healthPort    = "port"
+	healthHTTP    = "http"
+	healthProcess = "process"
+)
+
+// recordVersion is the version of handle.json.
+const recordVersion = 1
+
+// record is what <DataDir>/instances/<id>/handle.json holds.
+type record struct {
+	Version   int              `json:"v"`
+	Spec      api.InstanceSpec `json:"spec"`
+	Handle    *driver.Handle   `json:"handle,omitempty"`
+	Port      int              `json:"port,omitempty"`
+	Restarts  int              `json:"restarts"`
+	StartedAt time.Time        `json:"started_at,omitzero"`
+}
+
+// instance is one instance this executor runs. Its runner goroutine owns the
+// lifecycle; other goroutines only read state and request a stop.
+type instance struct {
+	e    *Executor
+	spec api.InstanceSpec
+	dir  string
+	log  *slog.Logger
+
+	stdout, stderr *lineWriter
+
+	stopCh   chan struct{}
+	stopOnce sync.Once
+
+	mu        sync.Mutex
+	state     api.InstanceState
+	grace     time.Duration
+	port      int
+	restarts  int
+	startedAt time.Time
+	handle    *driver.Handle
+	routed    bool
+	prepared  bool
+}
+
+func newInstance(e *Executor, spec api.InstanceSpec) *instance {
+	source := fmt.Sprintf("app/%s/%d", spec.Process, spec.Index)
+	in := &instance{
+		e: e, spec: spec, dir: filepath.Join(e.instDir, spec.InstanceID),
+		log:    e.log.With("app", spec.AppName, "instance", spec.InstanceID, "process", spec.Process, "index", spec.Index),
+		stopCh: make(chan struct{}), state: api.InstanceStarting,
+	}
+	in.stdout = &lineWriter{ship: e.logs, app: spec.AppName, source: source, stream: "stdout"}
+	in.stderr = &lineWriter{ship: e.logs, app: spec.AppName, source: source, stream: "stderr"}
+	return in
+}
+
+func (in *instance) appDir() string { return filepath.Join(in.dir, "droplet", "app") }
+
+func (in *instance) persist() error {
+	in.mu.Lock()
+	rec := record{Version: recordVersion, Spec: in.spec, Handle: in.handle, Port: in.port, Restarts: in.restarts, StartedAt: in.startedAt}
+	in.mu.Unlock()
+	data, err := json.Marshal(rec)
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(in.dir, 0o700); err != nil {
+		return api.Errorf(api.EUnavailable, "cannot create instance dir: %v", err)
+	}
+	return writeFileAtomic(filepath.Join(in.dir, "handle.json"), data)
+}
+
+func (in *instance) requestStop(grace time.Duration) {
+	in.stopOnce.Do(func() {
+		in.mu.Lock()
+		in.grace = grace
+		in.mu.Unlock()
+		close(in.stopCh)
+	})
+}
+
+func (in *instance) report() api.InstanceReport {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	return api.InstanceReport{
+		InstanceID: in.spec.InstanceID, AppID: in.spec.AppID, Process: in.spec.Process, Index: in.spec.Index,
+		Release: in.spec.Release, State: in.state, Port: in.port, Restarts: in.restarts, StartedAt: in.startedAt,
+	}
+}
+
+// setState moves the instance to st and publishes the transition.
+func (in *instance) setState(st api.InstanceState, exitCode *int, reason string) {
+	in.mu.Lock()
+	if in.state != st && !in.state.CanTransitionTo(st) {
+		in.log.Warn("instance.unexpected_transition", "from", in.state, "to", st)
+	}
+	in.state = st
+	in.mu.Unlock()
+	in.log.Info("instance."+string(st), "reason", reason)
+	in.e.publishEvent(&api.InstanceEvent{Instance: in.report(), ExitCode: exitCode, Reason: reason})
+}
+
+func (in *instance) registration() *api.RouterRegistration {
+	iv := in.e.registerInterval()
+	return &api.RouterRegistration{
+		Host: in.e.cfg.AdvertiseHost, Port: in.port, URIs: in.spec.Routes, App: in.spec.AppID,
+		PrivateInstanceID: in.spec.InstanceID, PrivateInstanceIdx: strconv.Itoa(in.spec.Index),
+		Tags:                map[string]string{"app_name": in.spec.AppName, "process_type": in.spec.Process},
+		StaleThresholdInSec: max(10, int(3*iv/time.Second)),
+	}
+}
+
+// register (re)publishes the routes of a running instance.
+func (in *instance) register() {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	if in.state != api.InstanceRunning || len(in.spec.Routes) == 0 {
+		return
+	}
+	if err := in.e.conn.Publish(api.SubjectRouterRegister, in.registration()); err != nil {
+		in.log.Warn("instance.register_failed", "err", err)
+	}
+	in.routed = true
+}
+
+// unregister withdraws the instance's routes if they were registered.
+func (in *instance) unregister() {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	if !in.routed {
+		return
+	}
+	in.routed = false
+	if err := in.e.conn.Publish(api.SubjectRouterUnregister, in.registration()); err != nil {
+		in.log.Warn("instance.unregister_failed", "err", err)
+	}
+	// Routers must learn before the instance is signalled.
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	_ = in.e.conn.Flush(ctx)
+	cancel()
+}
+
+func (in *instance) flushLogs() {
+	in.stdout.Flush()
+	in.stderr.Flush()
+}
+
+// outcome is how supervision of one run of an instance ended.
+type outcome int
+
+const (
+	outStop   outcome = iota // a stop was requested
+	outDetach                // the executor is going away without stopping instances
+	outCrash                 // the instance exited or failed its health check
+)
+
+type waitResult struct {
+	res *driver.ExitResult
+	err error
+}
+
+// runInstance is the runner of one instance: prepare, start, health check,
+// supervise, restart with backoff, until stopped or detached. recovered says
+// the driver already runs it (adopted after an executor restart).
+func (e *Executor) runInstance(in *instance, recovered bool) {
+	defer e.wg.Done()
+	crashes := 0
+	live := recovered
+	for {
+		var (
+			exitCode   *int
+			reason     string
+			healthyFor time.Duration
+		)
+		if !live {
+			if in.stopped() {
+				e.finishStop(in, false)
+				return
+			}
+			reason = e.startOnce(in)
+			live = reason == ""
+		}
+		if live {
+			var out outcome
+			out, exitCode, reason, healthyFor = e.supervise(in)
+			switch out {
+			case outStop:
+				e.finishStop(in, true)
+				return
+			case outDetach:
+				return
+			}
+		}
+		if select1(e.detach.Done()) {
+			return
+		}
+		// Crashed: report, clean the driver's side, back off, restart in place.
+		live = false
+		in.unregister()
+		in.flushLogs()
+		if healthyFor >= e.cfg.Restart.ResetAfter {
+			crashes = 0
+		}
+		crashes++
+		in.setState(api.InstanceCrashed, exitCode, reason)
+		dctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		_ = e.drv.Destroy(dctx, in.spec.InstanceID)
+		cancel()
+		delay := e.cfg.Restart.Delay(crashes)
+		t := time.NewTimer(delay)
+		select {
+		case <-in.stopCh:
+			t.Stop()
+			e.finishStop(in, false)
+			return
+		case <-e.detach.Done():
+			t.Stop()
+			return
+		case <-t.C:
+		}
+		in.mu.Lock()
+		in.restarts++
+		in.mu.Unlock()
+		in.log.Info("instance.restart", "crashes", crashes, "after", delay)
+	}
+}
+
+func select1(ch <-chan struct{}) bool {
+	select {
+	case <-ch:
+		return true
+	default:
+		return false
+	}
+}
+
+func (in *instance) stopped() bool { return select1(in.stopCh) }
+
+// startOnce prepares the droplet if needed and starts the instance through
+// the driver. It returns "" on success or the reason it failed.
+func (e *Executor) startOnce(in *instance) string {
+	in.setState(api.InstanceStarting, nil, "")
+	if !in.prepared {
+		if err := e.prepare(in); err != nil {
+			return "cannot prepare the droplet: " + api.ErrorMessage(err)
+		}
+		in.prepared = true
+	}
+	port, err := freePort()
+	if err != nil {
+		return "no free port on the node: " + err.Error()
+	}
+	spec := &driver.Spec{
+		ID: in.spec.InstanceID, Dir: in.appDir(), Command: launchCommand(in.spec.Command),
+		Env: e.env(in, port), MemoryMB: in.spec.MemoryMB, Stdout: in.stdout, Stderr: in.stderr,
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	h, err := e.drv.Start(ctx, spec)
+	if err != nil {
+		return "cannot start: " + api.ErrorMessage(err)
+	}
+	in.mu.Lock()
+	in.port, in.handle, in.startedAt = port, h, time.Now().UTC()
+	in.mu.Unlock()
+	if err := in.persist(); err != nil {
+		in.log.Warn("instance.persist_failed", "err", err)
+	}
+	return ""
+}
+
+// launchCommand runs the developer's command after sourcing the droplet's
+// .profile.d scripts, as Heroku and Cloud Foundry do. The command is the
+// developer's own Procfile line: it reaches only the instance's own shell.
+func launchCommand(cmd string) string {
+	return `if [ -d .profile.d ]; then for f in .profile.d/*.sh; do [ -r "$f" ] && . "./$f"; done; fi
+` + cmd
+}
+
+// prepare fetches the droplet (through the cache) and unpacks it into the
+// instance dir.
+func (e *Executor) prepare(in *instance) error {
+	ctx, cancel := context.WithCancel(e.detach)
+	defer cancel()
+	go func() {
+		select {
+		case <-in.stopCh:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	path, release, err := e.droplets.acquire(ctx, in.spec.DropletBlob)
+	if err != nil {
+		return err
+	}
+	defer release()
+	dest := filepath.Join(in.dir, "droplet")
+	_ = os.RemoveAll(dest)
+	if err := os.MkdirAll(dest, 0o700); err != nil {
+		return api.Errorf(api.EUnavailable, "cannot create %s: %v", dest, err)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return api.Errorf(api.EUnavailable, "cannot open cached droplet: %v", err)
+	}
+	defer f.Close()
+	lim := archive.DefaultLimits()
+	if b := int64(in.spec.DiskMB) << 20; b > lim.MaxBytes {
+		lim.MaxBytes = b
+	}
+	if err := archive.Extract(ctx, f, dest, lim); err != nil {
+		return err
+	}
+	if st, err := os.Stat(in.appDir()); err != nil || !st.IsDir() {
+		return api.Errorf(api.EInvalid, "droplet %s has no app/ directory — rebuild the app", in.spec.DropletBlob)
+	}
+	if err := os.MkdirAll(filepath.Join(in.dir, "tmp"), 0o700); err != nil {
+		return api.Errorf(api.EUnavailable, "cannot create tmp dir: %v", err)
+	}
+	return nil
+}
+
+// env is the instance's environment: config vars, then platform variables,
+// which win.
+func (e *Executor) env(in *instance, port int) []string {
+	s := in.spec
+	m := map[string]string{}
+	for k, v := range s.Env {
+		m[k] = v
+	}
+	vcap, _ := json.Marshal(map[string]any{
+		"application_id": s.AppID, "application_name": s.AppName, "instance_id": s.InstanceID,
+		"instance_index": s.Index, "uris": append([]string{}, s.Routes...), "version": strconv.Itoa(s.Release),
+		"port": port,
+	})
+	home := filepath.Join(in.dir, "droplet")
+	for k, v := range map[string]string{
+		"PORT": strconv.Itoa(port), "STRATA_APP": s.AppName, "STRATA_PROCESS": s.Process,
+		"STRATA_INSTANCE_INDEX": strconv.Itoa(s.Index), "STRATA_INSTANCE_GUID": s.InstanceID,
+		"STRATA_RELEASE": strconv.Itoa(s.Release), "VCAP_APPLICATION": string(vcap),
+		"HOME": home, "TMPDIR": filepath.Join(in.dir, "tmp"), "LANG": "C.UTF-8",
+		"PATH": filepath.Join(home, "app", "bin") + ":/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+	} {
+		m[k] = v
+	}
+	out := make([]string, 0, len(m))
+	for k, v := range m {
+		out = append(out, k+"="+v)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// freePort asks the kernel for a free TCP port on loopback.
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+// supervise health-checks a started instance, marks it running and routes
+// it once healthy, and waits for its exit, a stop request or detachment.
+func (e *Executor) supervise(in *instance) (out outcome, exitCode *int, reason string, healthyFor time.Duration) {
+	id := in.spec.InstanceID
+	exitCh := make(chan waitResult, 1)
+	go func() {
+		r, err := e.drv.Wait(e.detach, id)
+		exitCh <- waitResult{r, err}
+	}()
+	timeout := in.spec.HealthCheck.Timeout
+	if timeout <= 0 {
+		timeout = e.cfg.StartTimeout
+	}
+	deadline := time.NewTimer(timeout)
+	defer deadline.Stop()
+	begin := time.Now()
+	check := e.healthCheck(in)
+	for !check() {
+		interval := 50 * time.Millisecond
+		if time.Since(begin) > 2*time.Second {
+			interval = 250 * time.Millisecond
+		}
+		t := time.NewTimer(interval)
+		select {
+		case w := <-exitCh:
+			t.Stop()
+			if e.detach.Err() != nil {
+				return outDetach, nil, "", 0
+			}
+			exitCode, reason = describeExit(w)
+			return outCrash, exitCode, reason + " before becoming healthy", 0
+		case <-in.stopCh:
+			t.Stop()
+			return outStop, nil, "", 0
+		case <-e.detach.Done():
+			t.Stop()
+			return outDetach, nil, "", 0
+		case <-deadline.C:
+			t.Stop()
+			ctx, cancel := context.WithTimeout(context.Background(), e.cfg.StopGrace+30*time.Second)
+			_ = e.drv.Stop(ctx, id, e.cfg.StopGrace)
+			cancel()
+			<-exitCh
+			return outCrash, nil, fmt.Sprintf("health check (%s) did not pass within %s", in.healthDesc(), timeout), 0
+		case <-t.C:
+		}
+	}
+	in.setState(api.InstanceRunning, nil, "")
+	in.register() // at once: routing must not wait for the next interval
+	since := time.Now()
+	select {
+	case w := <-exitCh:
+		if e.detach.Err() != nil {
+			return outDetach, nil, "", 0
+		}
+		exitCode, reason = describeExit(w)
+		return outCrash, exitCode, reason, time.Since(since)
+	case <-in.stopCh:
+		return outStop, nil, "", 0
+	case <-e.detach.Done():
+		return outDetach, nil, "", 0
+	}
+}
+
+func (in *instance) healthType() string {
+	t := in.spec.HealthCheck.Type
+	if t == "" {
+		if len(in.spec.Routes) == 0 {
+			return healthProcess // workers need not listen
+		}
+		return healthPort
+	}
+	return t
+}
+
+func (in *instance) healthDesc() string {
+	in.mu.Lock()
+	port := in.port
+	in.mu.Unlock()
+	switch in.healthType() {
+	case healthHTTP:
+		return fmt.Sprintf("GET %s on port %d", in.healthPath(), port)
+	case healthProcess:
+		return "process"
+	}
+	return fmt.Sprintf("port %d", port)
+}
+
+func (in *instance) healthPath() string {
+	p := in.spec.HealthCheck.Path
+	if p == "" || p[0] != '/' {
+		p = "/" + p
+	}
+	return p
+}
+
+// healthCheck returns the check for the instance's health check type.
+func (e *Executor) healthCheck(in *instance) func() bool {
+	in.mu.Lock()
+	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(in.port))
+	in.mu.Unlock()
+	switch in.healthType() {
+	case healthProcess:
+		return func() bool { return true }
+	case healthHTTP:
+		client := &http.Client{
+			Timeout:       time.Second,
+			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+			Transport:     &http.Transport{DisableKeepAlives: true, Proxy: nil},
+		}
+		url := "http://" + addr + in.healthPath()
+		return func() bool {
+			resp, err := client.Get(url)
+			if err != nil {
+				return false
+			}
+			resp.Body.Close()
+			return resp.StatusCode >= 200 && resp.StatusCode < 400
+		}
+	}
+	return func() bool {
+		c, err := net.DialTimeout("tcp", addr, time.Second)
+		if err != nil {
+			return false
+		}
+		c.Close()
+		return true
+	}
+}
+
+// describeExit turns a driver exit into an exit code (when there is one) and
+// a reason for the crash event.
+func describeExit(w waitResult) (*int, string) {
+	switch {
+	case w.err != nil:
+		return nil, "lost track of the instance: " + api.ErrorMessage(w.err)
+	case w.res.OOMKilled:
+		return nil, "killed: out of memory — raise the memory limit"
+	case w.res.Signal != "":
+		return nil, "killed by signal " + w.res.Signal
+	case w.res.Err != nil:
+		return nil, "exited (exit status unknown after an executor restart)"
+	}
+	code := w.res.ExitCode
+	return &code, fmt.Sprintf("exited with code %d", code)
+}
+
+// finishStop stops a live instance in the documented order: routes out,
+// SIGTERM → grace → SIGKILL, driver cleanup, directory removed, forgotten.
+func (e *Executor) finishStop(in *instance, live bool) {
+	in.mu.Lock()
+	grace := in.grace
+	st := in.state
+	in.mu.Unlock()
+	if grace <= 0 {
+		grace = e.cfg.StopGrace
+	}
+	if st.CanTransitionTo(api.InstanceStopping) {
+		in.setState(api.InstanceStopping, nil, "")
+	}
+	in.unregister()
+	ctx, cancel := context.WithTimeout(context.Background(), grace+30*time.Second)
+	defer cancel()
+	if live {
+		if err := e.drv.Stop(ctx, in.spec.InstanceID, grace); err != nil && api.ErrorCode(err) != api.ENotFound {
+			in.log.Warn("instance.stop_failed", "err", err)
+		}
+	}
+	if err := e.drv.Destroy(ctx, in.spec.InstanceID); err != nil {
+		in.log.Warn("instance.destroy_failed", "err", err)
+	}
+	in.flushLogs()
+	if err := os.RemoveAll(in.dir); err != nil {
+		in.log.Warn("instance.cleanup_failed", "err", err)
+	}
+	in.mu.Lock()
+	in.port = 0
+	in.mu.Unlock()
+	in.setState(api.InstanceStopped, nil, "stopped")
+	e.forget(in)
+}
+
+// recoverAll adopts the instances persisted by an earlier run. Those the
+// driver cannot recover are cleaned up and reported stopped.
+func (e *Executor) recoverAll(ctx context.Context) {
+	ents, err := os.ReadDir(e.instDir)
+	if err != nil {
+		e.log.Warn("executor.recover_list_failed", "err", err)
+		return
+	}
+	for _, ent := range ents {
+		if !ent.IsDir() || validateInstanceID(ent.Name()) != nil {
+			continue
+		}
+		id := ent.Name()
+		dir := filepath.Join(e.instDir, id)
+		var rec record
+		data, err := os.ReadFile(filepath.Join(dir, "handle.json"))
+		if err == nil {
+			err = json.Unmarshal(data, &rec)
+		}
+		if err == nil && (rec.Spec.InstanceID != id || validateSpec(&rec.Spec) != nil) {
+			err = api.Errorf(api.EInvalid, "handle.json does not describe instance %s", id)
+		}
+		var in *instance
+		if err == nil {
+			in = newInstance(e, rec.Spec)
+			in.port, in.handle, in.restarts, in.startedAt, in.prepared = rec.Port, rec.Handle, rec.Restarts, rec.StartedAt, true
+			err = e.recoverOne(ctx, in)
+		}
+		if err != nil {
+			e.log.Info("executor.instance_not_recovered", "instance", id, "reason", api.ErrorMessage(err))
+			_ = e.drv.Destroy(ctx, id)
+			_ = os.RemoveAll(dir)
+			report := api.InstanceReport{InstanceID: id, State: api.InstanceStopped}
+			if in != nil {
+				report = in.report()
+				report.State = api.InstanceStopped
+			}
+			e.publishEvent(&api.InstanceEvent{Instance: report, Reason: "lost while the executor was down"})
+			continue
+		}
+		in.log.Info("instance.recovered", "pid", rec.Handle.PID)
+		e.mu.Lock()
+		e.insts[id] = in
+		e.mu.Unlock()
+		e.wg.Add(1)
+		go e.runInstance(in, true)
+	}
+}
+
+func (e *Executor) recoverOne(ctx context.Context, in *instance) error {
+	if in.handle == nil {
+		return api.Errorf(api.ENotFound, "instance was never started")
+	}
+	if or, ok := e.drv.(driver.OutputRecoverer); ok {
+		return or.RecoverOutput(ctx, in.handle, in.stdout, in.stderr)
+	}
+	return e.drv.Recover(ctx, in.handle)
+}
