@@ -1,0 +1,401 @@
+package router
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/strata-paas/strata/api"
+	"github.com/strata-paas/strata/router/registry"
+)
+
+// Lookup finds the pool of endpoints serving a host and path: nil for an
+// unknown host (404), a pool without endpoints for a known host whose
+// instances are all gone (503). It is called on every request and must be
+// cheap and safe for concurrent use.
+type Lookup interface {
+	Lookup(host, path string) *registry.Pool
+}
+
+var _ Lookup = (*registry.Registry)(nil)
+
+// Proxy is the router's http.Handler. Safe for concurrent use.
+type Proxy struct {
+	cfg       Config
+	lookup    Lookup
+	log       *slog.Logger
+	transport *http.Transport
+	rp        *httputil.ReverseProxy
+	states    sync.Pool // *reqState
+}
+
+var _ http.Handler = (*Proxy)(nil)
+
+// reqState is the per-request state, pooled.
+type reqState struct {
+	rw    responseWriter
+	pool  *registry.Pool
+	ep    *registry.Endpoint // the endpoint tried last
+	reqID string
+}
+
+type stateKey struct{}
+
+func stateOf(ctx context.Context) *reqState {
+	st, _ := ctx.Value(stateKey{}).(*reqState)
+	return st
+}
+
+// New returns a Proxy that routes with lookup. Zero Config fields take the
+// defaults of DefaultConfig.
+func New(cfg Config, lookup Lookup, logger *slog.Logger) *Proxy {
+	cfg = cfg.withDefaults()
+	if logger == nil {
+		logger = slog.Default()
+	}
+	p := &Proxy{cfg: cfg, lookup: lookup, log: logger}
+	p.states.New = func() any { return new(reqState) }
+	p.transport = &http.Transport{
+		Proxy: nil,
+		DialContext: (&net.Dialer{
+			Timeout:   cfg.DialTimeout,
+			KeepAlive: 30 * time.Second,
+		}).DialContext,
+		MaxIdleConns:          cfg.MaxIdleConns,
+		MaxIdleConnsPerHost:   cfg.MaxIdleConnsPerHost,
+		IdleConnTimeout:       cfg.BackendIdleTimeout,
+		ResponseHeaderTimeout: cfg.ResponseHeaderTimeout,
+		ExpectContinueTimeout: time.Second,
+		DisableCompression:    true,
+		ForceAttemptHTTP2:     false,
+		WriteBufferSize:       16 << 10,
+		ReadBufferSize:        16 << 10,
+	}
+	p.rp = &httputil.ReverseProxy{
+		Rewrite:        p.rewrite,
+		Transport:      retryTransport{p},
+		BufferPool:     newBufferPool(),
+		ModifyResponse: modifyResponse,
+		ErrorHandler:   p.proxyError,
+		ErrorLog:       slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+	}
+	return p
+}
+
+// Close closes idle backend connections.
+func (p *Proxy) Close() { p.transport.CloseIdleConnections() }
+
+// ServeHTTP routes r by its Host header.
+func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := p.cfg.Now()
+	st := p.states.Get().(*reqState)
+	st.rw.reset(w)
+	st.reqID = requestID(r)
+
+	pool := p.lookup.Lookup(r.Host, r.URL.Path)
+	switch {
+	case pool == nil:
+		writeError(&st.rw, r, http.StatusNotFound, st.reqID, p.notFoundMessage(r.Host))
+	case pool.Len() == 0:
+		writeError(&st.rw, r, http.StatusServiceUnavailable, st.reqID,
+			"no instance of "+appLabel(pool)+" is running for host "+hostLabel(r.Host)+
+				" — check it with `strata app "+appOr(pool, "NAME")+"` or start it with `strata start "+appOr(pool, "NAME")+"`")
+	default:
+		st.pool = pool
+		p.rp.ServeHTTP(&st.rw, r.WithContext(context.WithValue(r.Context(), stateKey{}, st)))
+	}
+	if p.cfg.AccessLog != nil && pool != nil && pool.AppName() != "" {
+		p.accessLog(st, r, pool, start)
+	}
+	*st = reqState{}
+	p.states.Put(st)
+}
+
+func (p *Proxy) notFoundMessage(host string) string {
+	msg := "no app is mapped to host " + hostLabel(host) + " — push one with `strata push`"
+	if h := registry.NormalizeHost(host); h != p.cfg.Domain && !strings.HasSuffix(h, "."+p.cfg.Domain) {
+		msg += " (apps are served at <app>." + p.cfg.Domain + ")"
+	}
+	return msg
+}
+
+func appLabel(pool *registry.Pool) string {
+	if n := pool.AppName(); n != "" {
+		return "app " + n
+	}
+	return "the app"
+}
+
+func appOr(pool *registry.Pool, def string) string {
+	if n := pool.AppName(); n != "" {
+		return n
+	}
+	return def
+}
+
+func hostLabel(host string) string {
+	host = registry.NormalizeHost(host)
+	if len(host) > 253 {
+		host = host[:253] + "…"
+	}
+	return host
+}
+
+// rewrite prepares the outbound request; the endpoint is chosen (and
+// re-chosen on connect failures) by retryTransport.
+func (p *Proxy) rewrite(pr *httputil.ProxyRequest) {
+	st := stateOf(pr.In.Context())
+	pr.Out.URL.Scheme = "http"
+	pr.Out.URL.Host = st.pool.Host() // replaced by the endpoint address
+	pr.Out.Host = pr.In.Host
+	if xff, ok := pr.In.Header["X-Forwarded-For"]; ok {
+		pr.Out.Header["X-Forwarded-For"] = xff
+	}
+	pr.SetXForwarded()
+	pr.Out.Header.Set("X-Request-Id", st.reqID)
+}
+
+func modifyResponse(resp *http.Response) error {
+	if st := stateOf(resp.Request.Context()); st != nil {
+		resp.Header.Set("X-Request-Id", st.reqID)
+	}
+	return nil
+}
+
+// proxyError answers when no endpoint could be used.
+func (p *Proxy) proxyError(w http.ResponseWriter, r *http.Request, err error) {
+	st := stateOf(r.Context())
+	app := appLabel(st.pool)
+	var upstream string
+	if st.ep != nil {
+		upstream = st.ep.PrivateInstanceID
+	}
+	var ne net.Error
+	switch {
+	case r.Context().Err() != nil:
+		// The client went away; there is nobody to answer.
+		st.rw.status = 499
+		return
+	case isDialError(err):
+		p.log.Warn("proxy.unreachable", "host", r.Host, "upstream", upstream, "err", err)
+		writeError(w, r, http.StatusBadGateway, st.reqID,
+			"no instance of "+app+" accepted a connection — its instances may be restarting; see `strata logs "+appOr(st.pool, "NAME")+"`")
+	case errors.As(err, &ne) && ne.Timeout():
+		p.log.Warn("proxy.timeout", "host", r.Host, "upstream", upstream, "err", err)
+		writeError(w, r, http.StatusGatewayTimeout, st.reqID,
+			app+" did not answer within "+p.cfg.ResponseHeaderTimeout.String())
+	default:
+		p.log.Warn("proxy.error", "host", r.Host, "upstream", upstream, "err", err)
+		writeError(w, r, http.StatusBadGateway, st.reqID, app+" sent an invalid response or closed the connection")
+	}
+}
+
+func isDialError(err error) bool {
+	var op *net.OpError
+	return errors.As(err, &op) && op.Op == "dial"
+}
+
+// writeError writes a plain-text error page that names the request id.
+func writeError(w http.ResponseWriter, r *http.Request, status int, reqID, msg string) {
+	h := w.Header()
+	h.Set("Content-Type", "text/plain; charset=utf-8")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Request-Id", reqID)
+	w.WriteHeader(status)
+	if r.Method != http.MethodHead {
+		_, _ = io.WriteString(w, strconv.Itoa(status)+" "+http.StatusText(status)+"\n\n"+msg+"\n\nrequest id: "+reqID+"\n")
+	}
+}
+
+// requestID returns the request's X-Request-Id when it is well formed, else a
+// new random one.
+func requestID(r *http.Request) string {
+	if v := r.Header["X-Request-Id"]; len(v) == 1 && validRequestID(v[0]) {
+		return v[0]
+	}
+	return rand.Text()
+}
+
+func validRequestID(s string) bool {
+	if s == "" || len(s) > 128 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.' || c == ':') {
+			return false
+		}
+	}
+	return true
+}
+
+// accessLog sends one line: GET /path 200 123B 1.2ms upstream=<id> request_id=<id>.
+func (p *Proxy) accessLog(st *reqState, r *http.Request, pool *registry.Pool, start time.Time) {
+	path := r.URL.EscapedPath()
+	if len(path) > 1024 {
+		path = path[:1024] + "..."
+	}
+	b := make([]byte, 0, 128+len(path))
+	b = append(b, r.Method...)
+	b = append(b, ' ')
+	b = append(b, path...)
+	b = append(b, ' ')
+	b = strconv.AppendInt(b, int64(st.rw.statusCode()), 10)
+	b = append(b, ' ')
+	b = strconv.AppendInt(b, st.rw.bytes, 10)
+	b = append(b, "B "...)
+	b = strconv.AppendFloat(b, float64(p.cfg.Now().Sub(start))/float64(time.Millisecond), 'f', 1, 64)
+	b = append(b, "ms upstream="...)
+	if st.ep != nil {
+		b = append(b, st.ep.PrivateInstanceID...)
+	} else {
+		b = append(b, '-')
+	}
+	b = append(b, " request_id="...)
+	b = append(b, st.reqID...)
+	p.cfg.AccessLog(api.LogEnvelope{Time: start, App: pool.AppName(), Source: api.LogSourceRouter, Line: string(b)})
+}
+
+// retryTransport sends the request to the pool's endpoints in round-robin
+// order, moving to the next one when connecting fails (no request byte was
+// sent), at most MaxTries times. Endpoints that recently refused a
+// connection are tried last.
+type retryTransport struct{ p *Proxy }
+
+func (t retryTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	st := stateOf(req.Context())
+	pool := st.pool
+	n := pool.Len()
+	tries := min(n, t.p.cfg.MaxTries)
+	first := pool.Next()
+	now := t.p.cfg.Now()
+
+	var body *trackedBody
+	if req.Body != nil && req.Body != http.NoBody {
+		body = &trackedBody{rc: req.Body}
+		req.Body = body
+	}
+	var lastErr error
+	attempt := 0
+	for pass := 0; pass < 2; pass++ { // pass 0: healthy endpoints; pass 1: recently failed ones
+		for j := 0; j < n && attempt < tries; j++ {
+			ep := pool.At(first + j)
+			if ep.Failed(now) != (pass == 1) {
+				continue
+			}
+			out := req
+			if attempt > 0 {
+				c, u := *req, *req.URL
+				c.URL = &u
+				out = &c
+			}
+			attempt++
+			out.URL.Host = ep.Addr
+			st.ep = ep
+			resp, err := t.p.transport.RoundTrip(out)
+			if err == nil {
+				return resp, nil
+			}
+			lastErr = err
+			if !isDialError(err) || (body != nil && body.read.Load()) || req.Context().Err() != nil {
+				return nil, err
+			}
+			ep.MarkFailed(now.Add(t.p.cfg.FailedEndpointTTL))
+			t.p.log.Warn("proxy.connect_failed", "addr", ep.Addr, "instance", ep.PrivateInstanceID, "attempt", attempt, "err", err)
+		}
+	}
+	return nil, lastErr
+}
+
+// trackedBody lets a request be retried: it records whether any byte was read
+// and ignores Close from the transport (the server closes the real body).
+type trackedBody struct {
+	rc   io.ReadCloser
+	read atomic.Bool
+}
+
+func (b *trackedBody) Read(p []byte) (int, error) {
+	b.read.Store(true)
+	return b.rc.Read(p)
+}
+
+func (b *trackedBody) Close() error { return nil }
+
+// responseWriter records status and body size for the access log.
+type responseWriter struct {
+	w           http.ResponseWriter
+	status      int
+	bytes       int64
+	wroteHeader bool
+}
+
+func (rw *responseWriter) reset(w http.ResponseWriter) { *rw = responseWriter{w: w} }
+
+func (rw *responseWriter) Header() http.Header { return rw.w.Header() }
+
+func (rw *responseWriter) WriteHeader(code int) {
+	if code >= 100 && code < 200 && code != http.StatusSwitchingProtocols {
+		rw.w.WriteHeader(code) // informational, not the final status
+		return
+	}
+	if !rw.wroteHeader {
+		rw.wroteHeader, rw.status = true, code
+	}
+	rw.w.WriteHeader(code)
+}
+
+func (rw *responseWriter) Write(b []byte) (int, error) {
+	if !rw.wroteHeader {
+		rw.wroteHeader, rw.status = true, http.StatusOK
+	}
+	n, err := rw.w.Write(b)
+	rw.bytes += int64(n)
+	return n, err
+}
+
+func (rw *responseWriter) Flush() {
+	if f, ok := rw.w.(http.Flusher); ok {
+		f.Flush()
+	}
+}
+
+// Unwrap lets http.ResponseController reach Hijack (WebSocket upgrades) and
+// deadlines on the underlying writer.
+func (rw *responseWriter) Unwrap() http.ResponseWriter { return rw.w }
+
+func (rw *responseWriter) statusCode() int {
+	if rw.status == 0 {
+		return http.StatusOK
+	}
+	return rw.status
+}
+
+// bufferPool reuses 32 KiB copy buffers without allocating on Put.
+type bufferPool struct{ p sync.Pool }
+
+const bufSize = 32 << 10
+
+func newBufferPool() *bufferPool {
+	bp := &bufferPool{}
+	bp.p.New = func() any { return new([bufSize]byte) }
+	return bp
+}
+
+func (bp *bufferPool) Get() []byte { return bp.p.Get().(*[bufSize]byte)[:] }
+
+func (bp *bufferPool) Put(b []byte) {
+	if cap(b) == bufSize {
+		bp.p.Put((*[bufSize]byte)(b[:bufSize]))
+	}
+}
