@@ -29,6 +29,9 @@ type Commands struct {
 	// child's PID to ./child.pid, prints "ready", and runs until stopped. Only drivers of
 	// real processes have one.
 	SpawnChild string
+	// SpawnChildExit starts a long-lived child that ignores SIGTERM, writes
+	// the child's PID to ./child.pid and exits 0 at once.
+	SpawnChildExit string
 }
 
 // ShellCommands are the Commands for drivers that run /bin/sh -c.
@@ -38,7 +41,8 @@ func ShellCommands() Commands {
 		Forever:    "trap 'exit 0' TERM; echo ready; while :; do sleep 0.05; done",
 		IgnoreTerm: "trap '' TERM; echo ready; while :; do sleep 0.05; done",
 		PrintEnv:   `echo "$STRATA_TEST_VALUE"; pwd; echo stderr >&2`,
-		SpawnChild: `(trap '' TERM; exec sleep 1000) & echo $! > child.pid; trap 'exit 0' TERM; echo ready; while :; do sleep 0.05; done`,
+		SpawnChild:     `(trap '' TERM; exec sleep 1000) & echo $! > child.pid; trap 'exit 0' TERM; echo ready; while :; do sleep 0.05; done`,
+		SpawnChildExit: `(trap '' TERM; exec sleep 1000) & echo $! > child.pid; exit 0`,
 	}
 }
 
@@ -159,30 +163,47 @@ func Run(t *testing.T, newDriver func(t *testing.T) driver.Driver, opts Options)
 		}
 	})
 
-	t.Run("ProcessTreeDies", func(t *testing.T) {
-		need(t, c.SpawnChild)
-		d := newDriver(t)
-		spec, _, _ := start(t, d, c.SpawnChild)
-		pidFile := filepath.Join(spec.Dir, "child.pid")
+	childPID := func(t *testing.T, spec *driver.Spec) int {
+		t.Helper()
 		var child int
 		waitFor(t, "child.pid to be written", func() bool {
-			data, err := os.ReadFile(pidFile)
+			data, err := os.ReadFile(filepath.Join(spec.Dir, "child.pid"))
 			if err != nil {
 				return false
 			}
 			child, err = strconv.Atoi(strings.TrimSpace(string(data)))
 			return err == nil && child > 0
 		})
+		return child
+	}
+
+	t.Run("ProcessTreeDiesOnStop", func(t *testing.T) {
+		need(t, c.SpawnChild)
+		d := newDriver(t)
+		spec, _, _ := start(t, d, c.SpawnChild)
+		child := childPID(t, spec)
 		if !alive(child) {
 			t.Fatalf("child %d is not running before Stop", child)
 		}
-		if err := d.Stop(ctx(t), spec.ID, time.Minute); err != nil {
+		if err := d.Stop(ctx(t), spec.ID, 300*time.Millisecond); err != nil {
 			t.Fatalf("Stop: %v", err)
 		}
 		if _, err := d.Wait(ctx(t), spec.ID); err != nil {
 			t.Fatalf("Wait: %v", err)
 		}
 		waitFor(t, fmt.Sprintf("child %d (ignores SIGTERM) to die with its instance", child), func() bool { return !alive(child) })
+	})
+
+	t.Run("LeftoversDieOnExit", func(t *testing.T) {
+		need(t, c.SpawnChildExit)
+		d := newDriver(t)
+		spec, _, _ := start(t, d, c.SpawnChildExit)
+		res, err := d.Wait(ctx(t), spec.ID)
+		if err != nil || res.ExitCode != 0 {
+			t.Fatalf("Wait = %+v, %v; want exit 0", res, err)
+		}
+		child := childPID(t, spec)
+		waitFor(t, fmt.Sprintf("child %d left behind by the command to die", child), func() bool { return !alive(child) })
 	})
 
 	t.Run("DestroyIdempotent", func(t *testing.T) {

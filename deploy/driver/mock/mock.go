@@ -33,7 +33,8 @@ type Behavior struct {
 	Stderr     []string      // lines written to Spec.Stderr at start
 }
 
-// ParseCommand turns a mock command into a Behavior. Commands:
+// ParseCommand turns a mock command into a Behavior. Only the last line of
+// cmd is read, so an executor may prepend shell setup lines. Commands:
 //
 //	run | "" | forever   print "ready", run until stopped; SIGTERM makes it exit 0
 //	ignore-term          print "ready", run until SIGKILL
@@ -41,6 +42,10 @@ type Behavior struct {
 //	fail MESSAGE…        Start fails with EInvalid MESSAGE
 //	print VAR            print $VAR and the working dir on stdout, "stderr" on stderr, exit 0
 func ParseCommand(cmd string, spec *driver.Spec) (Behavior, error) {
+	cmd = strings.TrimRight(cmd, "\n")
+	if i := strings.LastIndexByte(cmd, '\n'); i >= 0 {
+		cmd = cmd[i+1:]
+	}
 	f := strings.Fields(cmd)
 	if len(f) == 0 {
 		return Behavior{Stdout: []string{"ready"}}, nil

@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -61,6 +62,8 @@ type proc struct {
 	pid, pgid int
 	startTime uint64
 	recovered bool
+	stopping  atomic.Bool // Stop has sent SIGTERM: leftovers get the grace too
+	killed    atomic.Bool // Stop has escalated to SIGKILL
 
 	exited chan struct{} // closed when the main process has exited
 	done   chan struct{} // closed when exited and all output is delivered
@@ -188,8 +191,7 @@ func (d *Driver) start(p *proc, spec *driver.Spec) (*driver.Handle, error) {
 	go func() { defer tails.Done(); d.tail(errR, filepath.Join(dir, "stderr"), spec.Stderr, p.exited) }()
 	go func() {
 		werr := cmd.Wait()
-		// The instance is its process group: nothing it spawned outlives it.
-		_ = syscall.Kill(-p.pgid, syscall.SIGKILL)
+		d.reapGroup(p)
 		close(p.exited)
 		tails.Wait()
 		p.res = exitResult(cmd.ProcessState, werr)
@@ -200,6 +202,18 @@ func (d *Driver) start(p *proc, spec *driver.Spec) (*driver.Handle, error) {
 		Version: driver.HandleVersion, Driver: Name, ID: spec.ID,
 		PID: p.pid, PGID: p.pgid, StartTime: p.startTime, Data: data,
 	}, nil
+}
+
+// reapGroup runs once the instance's main process has exited. The instance is
+// its process group: nothing it spawned outlives it. During a Stop the rest of
+// the group keeps its grace (a shell's children may still be shutting down
+// cleanly) until the group is empty or Stop escalates; otherwise leftovers are
+// killed at once.
+func (d *Driver) reapGroup(p *proc) {
+	for p.stopping.Load() && !p.killed.Load() && syscall.Kill(-p.pgid, 0) == nil {
+		time.Sleep(d.cfg.PollInterval)
+	}
+	_ = syscall.Kill(-p.pgid, syscall.SIGKILL)
 }
 
 func openLog(path string) (w, r *os.File, err error) {
@@ -298,6 +312,7 @@ func (d *Driver) Stop(ctx context.Context, id string, grace time.Duration) error
 		return nil
 	default:
 	}
+	p.stopping.Store(true)
 	p.signal(syscall.SIGTERM)
 	t := time.NewTimer(grace)
 	defer t.Stop()
@@ -307,6 +322,7 @@ func (d *Driver) Stop(ctx context.Context, id string, grace time.Duration) error
 	case <-t.C:
 	case <-ctx.Done():
 	}
+	p.killed.Store(true)
 	p.signal(syscall.SIGKILL)
 	select {
 	case <-p.exited:
@@ -339,6 +355,7 @@ func (d *Driver) Destroy(ctx context.Context, id string) error {
 		select {
 		case <-p.exited:
 		default:
+			p.killed.Store(true)
 			p.signal(syscall.SIGKILL)
 		}
 		select {
@@ -411,7 +428,7 @@ func (d *Driver) RecoverOutput(ctx context.Context, h *driver.Handle, stdout, st
 				break
 			}
 		}
-		_ = syscall.Kill(-p.pgid, syscall.SIGKILL)
+		d.reapGroup(p)
 		close(p.exited)
 		tails.Wait()
 		p.res = &driver.ExitResult{ExitCode: -1, Err: ErrExitUnknown}

@@ -1,0 +1,36 @@
+// Command webapp is the test app the executor tests put in droplets: it
+// listens on $PORT, logs, and exits on request.
+package main
+
+import (
+	"fmt"
+	"net/http"
+	"os"
+	"os/signal"
+	"strconv"
+	"syscall"
+)
+
+func main() {
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGTERM)
+	go func() {
+		<-sig
+		fmt.Println("got SIGTERM, bye")
+		os.Exit(0)
+	}()
+	http.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		fmt.Printf("request %s\n", r.URL.Path)
+		fmt.Fprintf(w, "hello from %s/%s pid=%d greeting=%s", os.Getenv("STRATA_APP"), os.Getenv("STRATA_INSTANCE_INDEX"), os.Getpid(), os.Getenv("GREETING"))
+	})
+	http.HandleFunc("/crash", func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintln(os.Stderr, "crashing on request")
+		os.Exit(3)
+	})
+	port, _ := strconv.Atoi(os.Getenv("PORT"))
+	fmt.Printf("listening on %d\n", port)
+	if err := http.ListenAndServe(fmt.Sprintf("127.0.0.1:%d", port), nil); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+}
