@@ -22,7 +22,10 @@ import (
 
 type testWriter struct{ t testing.TB }
 
-func (w testWriter) Write(p []byte) (int, error) { w.t.Log(strings.TrimSpace(string(p))); return len(p), nil }
+func (w testWriter) Write(p []byte) (int, error) {
+	w.t.Log(strings.TrimSpace(string(p)))
+	return len(p), nil
+}
 
 func testLogger(t testing.TB) *slog.Logger { return slog.New(slog.NewTextHandler(testWriter{t}, nil)) }
 
@@ -38,18 +41,22 @@ type harness struct {
 }
 
 func newHarness(t testing.TB, cfg router.Config) *harness {
-	h := &harness{t: t, reg: registry.New(registry.Config{Logger: testLogger(t)})}
+	return newHarnessLogger(t, cfg, testLogger(t))
+}
+
+func newHarnessLogger(t testing.TB, cfg router.Config, log *slog.Logger) *harness {
+	h := &harness{t: t, reg: registry.New(registry.Config{Logger: log})}
 	if cfg.AccessLog == nil {
 		cfg.AccessLog = func(e api.LogEnvelope) { h.mu.Lock(); h.logs = append(h.logs, e); h.mu.Unlock() }
 	}
-	p := router.New(cfg, h.reg, testLogger(t))
+	p := router.New(cfg, h.reg, log)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- router.NewServer(cfg, p, testLogger(t)).Serve(ctx, ln) }()
+	go func() { done <- router.NewServer(cfg, p, log).Serve(ctx, ln) }()
 	t.Cleanup(func() {
 		cancel()
 		if err := <-done; err != nil {

@@ -2,6 +2,8 @@ package registry_test
 
 import (
 	"context"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -101,5 +103,53 @@ func waitFor(t *testing.T, ctx context.Context, what string, cond func() bool) {
 			t.Fatalf("timed out waiting for %s", what)
 		case <-time.After(10 * time.Millisecond):
 		}
+	}
+}
+
+// TestPruningSuspendedWhileDisconnected: a NATS outage never empties the
+// table (RELIABILITY.md invariant 6).
+func TestPruningSuspendedWhileDisconnected(t *testing.T) {
+	srv, err := bus.StartServer(bus.ServerConfig{Port: 0})
+	if err != nil {
+		t.Fatal(err)
+	}
+	url := srv.ClientURL()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	conn, err := bus.Connect(ctx, url, bus.Options{Name: "router", Logger: testLogger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(conn.Close)
+
+	c := newClock()
+	r := registry.New(registry.Config{Now: c.Now, Logger: testLogger(t)})
+	stop, err := registry.Subscribe(ctx, conn, r, r.Start("router-1", nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stop()
+	mustRegister(t, r, reg(1, "a", "a.localhost"))
+
+	srv.Shutdown()
+	waitFor(t, ctx, "pruning suspended", r.PruningSuspended)
+	if n := r.Prune(c.Advance(time.Hour)); n != 0 {
+		t.Fatalf("pruned %d while disconnected, want 0", n)
+	}
+
+	// The server comes back on the same address; the connection reconnects.
+	port := url[strings.LastIndexByte(url, ':')+1:]
+	p, _ := strconv.Atoi(port)
+	srv2, err := bus.StartServer(bus.ServerConfig{Port: p})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(srv2.Shutdown)
+	waitFor(t, ctx, "pruning resumed", func() bool { return !r.PruningSuspended() })
+	if n := r.Prune(c.Advance(time.Second)); n != 0 {
+		t.Fatalf("pruned %d right after reconnect, want 0 (leases renewed)", n)
+	}
+	if p := r.Lookup("a.localhost", "/"); p == nil || p.Len() != 1 {
+		t.Fatalf("route lost across the outage: %+v", p)
 	}
 }

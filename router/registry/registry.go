@@ -315,6 +315,13 @@ func (r *Registry) SuspendPruning() {
 	r.suspended = true
 }
 
+// PruningSuspended reports whether pruning is suspended.
+func (r *Registry) PruningSuspended() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.suspended
+}
+
 // ResumePruning undoes SuspendPruning and renews every lease to now, so that
 // nothing is mass-pruned for the time the bus was away.
 func (r *Registry) ResumePruning() {

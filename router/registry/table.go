@@ -156,9 +156,25 @@ func NormalizeHost(host string) string {
 	return strings.ToLower(host)
 }
 
+// validHost reports whether host is non-empty, made of lowercase hostname
+// characters (a-z, 0-9, '.', '-', '_', '*', and ':' of IPv6 literals) and
+// already normal.
+func validHost(host string) bool {
+	if host == "" || len(host) > 255 {
+		return false
+	}
+	for i := 0; i < len(host); i++ {
+		c := host[i]
+		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '.' || c == '-' || c == '_' || c == '*' || c == ':') {
+			return false
+		}
+	}
+	return NormalizeHost(host) == host
+}
+
 // ParseURI splits a registered uri ("host[:port][/path]") into its normalised
 // host and path prefix ("" or "/a/b", cleaned, without a trailing slash). ok
-// is false when the host is empty.
+// is false when the host is empty or not a host name.
 func ParseURI(uri string) (host, pathPrefix string, ok bool) {
 	uri = strings.TrimSpace(uri)
 	if i := strings.IndexAny(uri, "?#"); i >= 0 {
@@ -169,7 +185,7 @@ func ParseURI(uri string) (host, pathPrefix string, ok bool) {
 		host, pathPrefix = uri[:i], uri[i:]
 	}
 	host = NormalizeHost(host)
-	if host == "" || strings.ContainsAny(host, " \t/") {
+	if !validHost(host) {
 		return "", "", false
 	}
 	if pathPrefix != "" {
