@@ -1,7 +1,6 @@
 package executor_test
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -349,5 +348,4 @@ func TestRecoverAfterRestart(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	_ = context.Background
 }

@@ -3,7 +3,6 @@ package mock_test
 import (
 	"context"
 	"testing"
-	"time"
 
 	"github.com/strata-paas/strata/api"
 	"github.com/strata-paas/strata/deploy/driver"
@@ -45,5 +44,4 @@ func TestScript(t *testing.T) {
 	if got := len(d.Starts()); got != 1 {
 		t.Fatalf("Starts() has %d specs, want 1", got)
 	}
-	_ = time.Second
 }
