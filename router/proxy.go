@@ -103,6 +103,9 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	st.reqID = requestID(r)
 
 	pool := p.lookup.Lookup(r.Host, r.URL.Path)
+	// Deferred so that a request aborted mid-body (ReverseProxy panics with
+	// http.ErrAbortHandler) is still logged.
+	defer p.finish(st, r, pool, start)
 	switch {
 	case pool == nil:
 		writeError(&st.rw, r, http.StatusNotFound, st.reqID, p.notFoundMessage(r.Host))
@@ -114,6 +117,9 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		st.pool = pool
 		p.rp.ServeHTTP(&st.rw, r.WithContext(context.WithValue(r.Context(), stateKey{}, st)))
 	}
+}
+
+func (p *Proxy) finish(st *reqState, r *http.Request, pool *registry.Pool, start time.Time) {
 	if p.cfg.AccessLog != nil && pool != nil && pool.AppName() != "" {
 		p.accessLog(st, r, pool, start)
 	}

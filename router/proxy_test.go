@@ -361,3 +361,39 @@ func TestServerLimits(t *testing.T) {
 		t.Fatalf("huge header: got %d, want 431", resp.StatusCode)
 	}
 }
+
+func TestBackendTimeout(t *testing.T) {
+	release := make(chan struct{})
+	be := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+	}))
+	t.Cleanup(be.Close)
+	t.Cleanup(func() { close(release) })
+	h := newHarness(t, router.Config{ResponseHeaderTimeout: 50 * time.Millisecond})
+	h.register("slow.localhost", be.URL, "s-0", "slow")
+	resp, body := h.do("GET", "slow.localhost", "/", nil)
+	if resp.StatusCode != http.StatusGatewayTimeout || !strings.Contains(body, "app slow did not answer") {
+		t.Fatalf("got %d %q, want 504", resp.StatusCode, body)
+	}
+}
+
+func TestSlowHeadersAreCut(t *testing.T) {
+	h := newHarness(t, router.Config{ReadHeaderTimeout: 100 * time.Millisecond})
+	conn, err := net.Dial("tcp", strings.TrimPrefix(h.url, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	// Half a request, then nothing: the server must close the connection.
+	if _, err := io.WriteString(conn, "GET / HTTP/1.1\r\nHost: x.localhost\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	_ = conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	_, err = io.ReadAll(conn)
+	if ne, ok := err.(net.Error); ok && ne.Timeout() {
+		t.Fatal("server kept a connection with unfinished headers open")
+	}
+}

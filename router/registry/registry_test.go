@@ -343,3 +343,20 @@ func TestConcurrentRegisterLookupPrune(t *testing.T) {
 	}()
 	wg.Wait()
 }
+
+// TestLookupDoesNotAllocate: the proxy's hot path (Lookup, Next, At) is
+// allocation-free, including host normalisation of an already-normal host.
+func TestLookupDoesNotAllocate(t *testing.T) {
+	r := newRegistry(t, newClock())
+	mustRegister(t, r, reg(1, "a", "a.localhost"))
+	mustRegister(t, r, reg(2, "b", "a.localhost/api"))
+	allocs := testing.AllocsPerRun(1000, func() {
+		p := r.Lookup("a.localhost:8080", "/api/x")
+		if p == nil || p.At(p.Next()).Addr == "" {
+			t.Fatal("no route")
+		}
+	})
+	if allocs != 0 {
+		t.Fatalf("Lookup allocates %.1f times per call, want 0", allocs)
+	}
+}
