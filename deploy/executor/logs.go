@@ -133,4 +133,3 @@ func (w *lineWriter) emit(line []byte) {
 	}
 	w.ship.send(api.LogEnvelope{Time: time.Now().UTC(), App: w.app, Source: w.source, Stream: w.stream, Line: string(line)})
 }
-

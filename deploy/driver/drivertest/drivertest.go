@@ -37,10 +37,10 @@ type Commands struct {
 // ShellCommands are the Commands for drivers that run /bin/sh -c.
 func ShellCommands() Commands {
 	return Commands{
-		Exit3:      "exit 3",
-		Forever:    "trap 'exit 0' TERM; echo ready; while :; do sleep 0.05; done",
-		IgnoreTerm: "trap '' TERM; echo ready; while :; do sleep 0.05; done",
-		PrintEnv:   `echo "$STRATA_TEST_VALUE"; pwd; echo stderr >&2`,
+		Exit3:          "exit 3",
+		Forever:        "trap 'exit 0' TERM; echo ready; while :; do sleep 0.05; done",
+		IgnoreTerm:     "trap '' TERM; echo ready; while :; do sleep 0.05; done",
+		PrintEnv:       `echo "$STRATA_TEST_VALUE"; pwd; echo stderr >&2`,
 		SpawnChild:     `(trap '' TERM; exec sleep 1000) & echo $! > child.pid; trap 'exit 0' TERM; echo ready; while :; do sleep 0.05; done`,
 		SpawnChildExit: `(trap '' TERM; exec sleep 1000) & echo $! > child.pid; exit 0`,
 	}
