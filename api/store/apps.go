@@ -66,11 +66,7 @@ func (s *Store) listApps(_ context.Context, db *gorm.DB) ([]*api.App, error) {
 	if err := db.Order("space_id, name").Find(&rows).Error; err != nil {
 		return nil, s.fail("list apps", err, msgs{})
 	}
-	out := make([]*api.App, len(rows))
-	for i, r := range rows {
-		out[i] = r.api()
-	}
-	return out, nil
+	return convert(rows, appRow.api), nil
 }
 
 // UpdateApp saves State, CurrentRelease and UpdatedAt of a. UpdatedAt is set

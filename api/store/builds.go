@@ -96,11 +96,7 @@ func (s *Store) BuildsInState(ctx context.Context, states ...api.BuildState) ([]
 	if err := s.read.WithContext(ctx).Where("state IN ?", ss).Order("created_at, seq").Find(&rows).Error; err != nil {
 		return nil, s.fail("list builds", err, msgs{})
 	}
-	out := make([]*api.Build, len(rows))
-	for i, r := range rows {
-		out[i] = r.api()
-	}
-	return out, nil
+	return convert(rows, buildRow.api), nil
 }
 
 // LatestBuild returns the newest build of an app, or ENotFound.

@@ -29,9 +29,5 @@ func (s *Store) Events(ctx context.Context, appID string, limit int) ([]*api.Eve
 	if err := db.Find(&rows).Error; err != nil {
 		return nil, s.fail("list events", err, msgs{})
 	}
-	out := make([]*api.Event, len(rows))
-	for i, r := range rows {
-		out[i] = r.api()
-	}
-	return out, nil
+	return convert(rows, eventRow.api), nil
 }

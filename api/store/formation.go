@@ -15,11 +15,7 @@ func (s *Store) Processes(ctx context.Context, appID string) ([]api.Process, err
 	if err := s.read.WithContext(ctx).Where("app_id = ?", appID).Order("type").Find(&rows).Error; err != nil {
 		return nil, s.fail("list processes", err, msgs{})
 	}
-	out := make([]api.Process, len(rows))
-	for i, r := range rows {
-		out[i] = r.api()
-	}
-	return out, nil
+	return convert(rows, processRow.api), nil
 }
 
 // SetProcess creates or replaces the formation of one process type.
@@ -85,11 +81,7 @@ func (s *Store) listInstances(db *gorm.DB) ([]*api.Instance, error) {
 	if err := db.Order("app_id, process, instance_index, created_at, id").Find(&rows).Error; err != nil {
 		return nil, s.fail("list instances", err, msgs{})
 	}
-	out := make([]*api.Instance, len(rows))
-	for i, r := range rows {
-		out[i] = r.api()
-	}
-	return out, nil
+	return convert(rows, instanceRow.api), nil
 }
 
 // UpdateInstance saves NodeID, State, Port, Reason, Restarts, StartedAt and

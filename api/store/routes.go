@@ -28,11 +28,7 @@ func (s *Store) Routes(ctx context.Context, appID string) ([]*api.Route, error) 
 	if err := s.read.WithContext(ctx).Where("app_id = ?", appID).Order("host, path").Find(&rows).Error; err != nil {
 		return nil, s.fail("list routes", err, msgs{})
 	}
-	out := make([]*api.Route, len(rows))
-	for i, r := range rows {
-		out[i] = r.api()
-	}
-	return out, nil
+	return convert(rows, routeRow.api), nil
 }
 
 // DeleteRoute deletes the route with id. ENotFound if it does not exist.

@@ -238,3 +238,12 @@ func (eventRow) TableName() string { return "events" }
 func (r eventRow) api() *api.Event {
 	return &api.Event{ID: r.ID, AppID: r.AppID, Type: r.Type, Actor: r.Actor, Message: r.Message, Time: r.CreatedAt.UTC()}
 }
+
+// convert maps rows to api values with f.
+func convert[R, T any](rows []R, f func(R) T) []T {
+	out := make([]T, len(rows))
+	for i, r := range rows {
+		out[i] = f(r)
+	}
+	return out
+}

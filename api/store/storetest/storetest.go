@@ -242,13 +242,16 @@ func testApps(t *testing.T, s controller.Store) {
 	}
 }
 
-func names(apps []*api.App) []string {
-	var out []string
-	for _, a := range apps {
-		out = append(out, a.Name)
+// pluck maps xs through f.
+func pluck[T, U any](xs []T, f func(T) U) []U {
+	out := make([]U, 0, len(xs))
+	for _, x := range xs {
+		out = append(out, f(x))
 	}
 	return out
 }
+
+func names(apps []*api.App) []string { return pluck(apps, func(a *api.App) string { return a.Name }) }
 
 func testUpdateApp(t *testing.T, s controller.Store) {
 	ctx := context.Background()
@@ -494,13 +497,8 @@ func testBuildsInState(t *testing.T, s controller.Store) {
 	for _, tc := range tests {
 		got, err := s.BuildsInState(ctx, tc.states...)
 		must(t, "BuildsInState", err)
-		var gotIDs, wantIDs []string
-		for _, b := range got {
-			gotIDs = append(gotIDs, b.ID)
-		}
-		for _, b := range tc.want {
-			wantIDs = append(wantIDs, b.ID)
-		}
+		buildID := func(b *api.Build) string { return b.ID }
+		gotIDs, wantIDs := pluck(got, buildID), pluck(tc.want, buildID)
 		if fmt.Sprint(gotIDs) != fmt.Sprint(wantIDs) {
 			t.Fatalf("BuildsInState(%v): got %v, want %v", tc.states, gotIDs, wantIDs)
 		}
@@ -555,10 +553,7 @@ func testReleases(t *testing.T, s controller.Store) {
 
 	list, err := s.ListReleases(ctx, f.app.ID)
 	must(t, "ListReleases", err)
-	var vs []int
-	for _, r := range list {
-		vs = append(vs, r.Version)
-	}
+	vs := pluck(list, func(r *api.Release) int { return r.Version })
 	if fmt.Sprint(vs) != "[3 2 1]" {
 		t.Fatalf("ListReleases versions: got %v, want [3 2 1]", vs)
 	}
@@ -716,11 +711,7 @@ func testInstances(t *testing.T, s controller.Store) {
 }
 
 func instanceIDs(ins []*api.Instance) []string {
-	var out []string
-	for _, in := range ins {
-		out = append(out, in.ID)
-	}
-	return out
+	return pluck(ins, func(in *api.Instance) string { return in.ID })
 }
 
 func testRoutes(t *testing.T, s controller.Store) {
@@ -763,13 +754,7 @@ func testRoutes(t *testing.T, s controller.Store) {
 	}
 }
 
-func deref(rs []*api.Route) []api.Route {
-	out := make([]api.Route, len(rs))
-	for i, r := range rs {
-		out[i] = *r
-	}
-	return out
-}
+func deref(rs []*api.Route) []api.Route { return pluck(rs, func(r *api.Route) api.Route { return *r }) }
 
 func testEvents(t *testing.T, s controller.Store) {
 	ctx := context.Background()
@@ -800,10 +785,7 @@ func testEvents(t *testing.T, s controller.Store) {
 	for _, tc := range tests {
 		es, err := s.Events(ctx, f.app.ID, tc.limit)
 		must(t, "Events", err)
-		var got []string
-		for _, e := range es {
-			got = append(got, e.ID)
-		}
+		got := pluck(es, func(e *api.Event) string { return e.ID })
 		if fmt.Sprint(got) != fmt.Sprint(tc.want) {
 			t.Fatalf("Events(limit %d): got %v, want %v", tc.limit, got, tc.want)
 		}
