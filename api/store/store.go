@@ -43,11 +43,11 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	}
 	gcfg := &gorm.Config{
 		SkipDefaultTransaction: true,
-		Logger: gormlogger.NewSlogLogger(s.log, gormlogger.Config{
+		Logger: quietErrors{gormlogger.NewSlogLogger(s.log, gormlogger.Config{
 			SlowThreshold:             time.Second,
 			LogLevel:                  gormlogger.Warn,
 			IgnoreRecordNotFoundError: true,
-		}),
+		})},
 	}
 	var err error
 	switch cfg.Driver {
