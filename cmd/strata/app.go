@@ -1,0 +1,100 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/strata-paas/strata/api"
+)
+
+func (m *Main) appCommand() *cobra.Command {
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "app NAME",
+		Short: "Show an app: release, URLs and where its instances run",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := api.ValidateName("app", args[0]); err != nil {
+				return err
+			}
+			c, err := m.client()
+			if err != nil {
+				return err
+			}
+			d, err := c.App(cmd.Context(), args[0])
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				return printJSON(m.Stdout, d)
+			}
+			return writeAppDetail(m.Stdout, d, m.Now())
+		},
+	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	return cmd
+}
+
+// writeAppDetail prints an app the way `strata app` shows it.
+func writeAppDetail(w io.Writer, d *api.AppDetail, now time.Time) error {
+	rel := releaseLabel(d.CurrentRelease)
+	if d.Release != nil && d.Release.Description != "" {
+		rel += " (" + d.Release.Description + ")"
+	}
+	fmt.Fprintf(w, "name:      %s\n", d.Name)
+	fmt.Fprintf(w, "state:     %s\n", d.State)
+	fmt.Fprintf(w, "release:   %s\n", rel)
+	if b := d.LastBuild; b != nil {
+		line := string(b.State)
+		if b.Buildpack != "" {
+			line += ", " + b.Buildpack
+		}
+		if b.State == api.BuildFailed && b.Reason != "" {
+			line += ": " + b.Reason
+		}
+		fmt.Fprintf(w, "build:     %s\n", line)
+	}
+	fmt.Fprintf(w, "urls:      %s\n", orDash(strings.Join(d.URLs, ", ")))
+	if len(d.Processes) > 0 {
+		var ps []string
+		for _, p := range d.Processes {
+			ps = append(ps, fmt.Sprintf("%s ×%d (%s memory, %s disk)", p.Type, p.Instances, megabytes(p.MemoryMB), megabytes(p.DiskMB)))
+		}
+		fmt.Fprintf(w, "processes: %s\n", strings.Join(ps, ", "))
+	}
+	fmt.Fprintln(w)
+	if len(d.Instances) == 0 {
+		fmt.Fprintln(w, "No instances.")
+		return nil
+	}
+	insts := append([]*api.Instance(nil), d.Instances...)
+	sort.SliceStable(insts, func(i, j int) bool {
+		if insts[i].Process != insts[j].Process {
+			return insts[i].Process < insts[j].Process
+		}
+		return insts[i].Index < insts[j].Index
+	})
+	t := newTable(w, "INDEX", "STATE", "NODE", "RELEASE", "RESTARTS", "UPTIME")
+	for _, in := range insts {
+		index := strconv.Itoa(in.Index)
+		if in.Process != "" && in.Process != "web" {
+			index = in.Process + "/" + index
+		}
+		state := string(in.State)
+		if in.State == api.InstanceCrashed && in.Reason != "" {
+			state += " (" + in.Reason + ")"
+		}
+		up := "-"
+		if in.State == api.InstanceRunning {
+			up = uptime(now, in.StartedAt)
+		}
+		t.row(index, state, orDash(in.NodeID), releaseLabel(in.Release), strconv.Itoa(in.Restarts), up)
+	}
+	return t.flush()
+}

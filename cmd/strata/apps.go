@@ -1,0 +1,108 @@
+package main
+
+import (
+	"bufio"
+	"fmt"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/strata-paas/strata/api"
+)
+
+func (m *Main) appsCommand() *cobra.Command {
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "apps",
+		Short: "List apps",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, err := m.client()
+			if err != nil {
+				return err
+			}
+			apps, err := c.Apps(cmd.Context())
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				if apps == nil {
+					apps = []*api.AppSummary{}
+				}
+				return printJSON(m.Stdout, apps)
+			}
+			if len(apps) == 0 {
+				fmt.Fprintln(m.Stdout, "No apps yet. Deploy one with: strata push NAME")
+				return nil
+			}
+			t := newTable(m.Stdout, "NAME", "STATE", "INSTANCES", "RELEASE", "URL")
+			for _, a := range apps {
+				t.row(a.Name, string(a.State), fmt.Sprintf("%d/%d", a.Running, a.Desired), releaseLabel(a.CurrentRelease), orDash(a.URL))
+			}
+			return t.flush()
+		},
+	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	cmd.AddCommand(m.appsCreateCommand(), m.appsDeleteCommand())
+	return cmd
+}
+
+func (m *Main) appsCreateCommand() *cobra.Command {
+	return &cobra.Command{
+		Use:   "create NAME",
+		Short: "Create an app",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := api.ValidateAppName(args[0]); err != nil {
+				return err
+			}
+			c, err := m.client()
+			if err != nil {
+				return err
+			}
+			app, err := c.CreateApp(cmd.Context(), args[0])
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(m.Stdout, "Created app %s. Deploy it with: strata push %s\n", app.Name, app.Name)
+			return nil
+		},
+	}
+}
+
+func (m *Main) appsDeleteCommand() *cobra.Command {
+	var force bool
+	cmd := &cobra.Command{
+		Use:   "delete NAME",
+		Short: "Delete an app: stops its instances and unmaps its routes",
+		Long: "Delete an app: stops its instances and unmaps its routes.\n\n" +
+			"On a terminal it asks for confirmation unless -f is given; without a\n" +
+			"terminal (scripts) it deletes without asking.",
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			name := args[0]
+			if err := api.ValidateName("app", name); err != nil {
+				return err
+			}
+			c, err := m.client()
+			if err != nil {
+				return err
+			}
+			if !force && isTerminal(m.Stdin) {
+				fmt.Fprintf(m.Stderr, "Delete app %s, stopping its instances and unmapping its routes? [y/N] ", name)
+				answer, _ := bufio.NewReader(m.Stdin).ReadString('\n')
+				if a := strings.ToLower(strings.TrimSpace(answer)); a != "y" && a != "yes" {
+					fmt.Fprintln(m.Stderr, "Not deleted.")
+					return nil
+				}
+			}
+			if err := c.DeleteApp(cmd.Context(), name); err != nil {
+				return err
+			}
+			fmt.Fprintf(m.Stdout, "Deleted app %s\n", name)
+			return nil
+		},
+	}
+	cmd.Flags().BoolVarP(&force, "force", "f", false, "do not ask for confirmation")
+	return cmd
+}

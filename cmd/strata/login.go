@@ -1,0 +1,83 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/strata-paas/strata/api"
+	"github.com/strata-paas/strata/api/client"
+)
+
+func (m *Main) loginCommand() *cobra.Command {
+	var token, tokenFile, username string
+	cmd := &cobra.Command{
+		Use:   "login --api URL (--token T | --token-file F)",
+		Short: "Save the API address and token after checking them",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if username != "" {
+				return api.Errorf(api.EUnsupported, "password login is not supported yet — use --token-file")
+			}
+			path, err := configPath(m.Getenv)
+			if err != nil {
+				return err
+			}
+			cfg, err := loadConfig(path)
+			if err != nil {
+				return err
+			}
+			apiURL := firstNonEmpty(m.apiFlag, m.Getenv("STRATA_API"), cfg.API)
+			if apiURL == "" {
+				return api.Errorf(api.EInvalid, "no API address given — pass --api URL (stratad prints it on start)")
+			}
+			if apiURL, err = normalizeAPI(apiURL); err != nil {
+				return err
+			}
+			switch {
+			case token != "" && tokenFile != "":
+				return api.Errorf(api.EInvalid, "both --token and --token-file given — pass only one")
+			case tokenFile != "":
+				b, err := os.ReadFile(m.path(tokenFile))
+				if err != nil {
+					return api.Errorf(api.EInvalid, "cannot read the token file: %v — check the path (stratad prints it on start)", err)
+				}
+				token = strings.TrimSpace(string(b))
+			case token == "":
+				return api.Errorf(api.EInvalid, "no token given — pass --token-file FILE or --token TOKEN")
+			}
+			if token == "" {
+				return api.Errorf(api.EInvalid, "the token is empty — check --token or --token-file")
+			}
+			who, err := client.New(apiURL, token).Whoami(cmd.Context())
+			if err != nil {
+				return err
+			}
+			if err := saveConfig(path, Config{API: apiURL, Token: token}); err != nil {
+				return err
+			}
+			role := ""
+			if who.Admin {
+				role = " (admin)"
+			}
+			fmt.Fprintf(m.Stdout, "Logged in to %s as %s%s\n", apiURL, who.Name, role)
+			fmt.Fprintf(m.Stdout, "Saved to %s\n", path)
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&token, "token", "", "API token")
+	cmd.Flags().StringVar(&tokenFile, "token-file", "", "file holding the API token (e.g. <data>/admin.token)")
+	cmd.Flags().StringVar(&username, "username", "", "user name (password login is not supported yet)")
+	return cmd
+}
+
+// path resolves p against m.Dir.
+func (m *Main) path(p string) string {
+	if filepath.IsAbs(p) || m.Dir == "" {
+		return p
+	}
+	return filepath.Join(m.Dir, p)
+}

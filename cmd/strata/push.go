@@ -1,0 +1,196 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sync"
+
+	"github.com/spf13/cobra"
+
+	"github.com/strata-paas/strata/api"
+	"github.com/strata-paas/strata/api/archive"
+	"github.com/strata-paas/strata/api/client"
+)
+
+func (m *Main) pushCommand() *cobra.Command {
+	var dir, manifest string
+	var noWait bool
+	cmd := &cobra.Command{
+		Use:   "push [NAME]",
+		Short: "Upload a directory, build it and run it (creates the app if needed)",
+		Long: "Upload a directory (honouring .stratignore, else .cfignore, else .gitignore),\n" +
+			"build it, wait until its instances are healthy and print its URL.\n" +
+			"NAME defaults to the directory's name.",
+		Args: cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if manifest != "" {
+				return api.Errorf(api.EUnsupported, "manifests are not supported yet — push without -f")
+			}
+			abs, err := filepath.Abs(m.path(dir))
+			if err != nil {
+				return api.Errorf(api.EInvalid, "bad directory %q: %v — pass -p DIR", dir, err)
+			}
+			if st, err := os.Stat(abs); err != nil || !st.IsDir() {
+				return api.Errorf(api.EInvalid, "%s is not a directory — pass the app's directory with -p DIR", abs)
+			}
+			name := filepath.Base(abs)
+			if len(args) == 1 {
+				name = args[0]
+			}
+			if err := api.ValidateAppName(name); err != nil {
+				if len(args) == 0 {
+					return fmt.Errorf("the directory name is not a valid app name: %w", err)
+				}
+				return err
+			}
+			c, err := m.client()
+			if err != nil {
+				return err
+			}
+			return m.push(cmd.Context(), c, name, abs, !noWait)
+		},
+	}
+	cmd.Flags().StringVarP(&dir, "path", "p", ".", "directory to push")
+	cmd.Flags().StringVarP(&manifest, "manifest", "f", "", "manifest file (not supported yet)")
+	cmd.Flags().BoolVar(&noWait, "no-wait", false, "do not wait for instances to become healthy")
+	return cmd
+}
+
+func (m *Main) push(ctx context.Context, c *client.Client, name, dir string, wait bool) error {
+	tty := isTerminal(m.Stderr)
+	tmp, err := os.CreateTemp("", "strata-push-*.tar.gz")
+	if err != nil {
+		return api.Errorf(api.EInvalid, "cannot create a temporary file: %v — check TMPDIR", err)
+	}
+	defer os.Remove(tmp.Name())
+	defer tmp.Close()
+
+	var files int
+	var bytes int64
+	err = archive.Pack(ctx, tmp, dir, archive.PackOptions{Ignore: true, Progress: func(f int, b int64) {
+		files, bytes = f, b
+		if tty {
+			fmt.Fprintf(m.Stderr, "\rPacking %d files, %s", f, humanBytes(b))
+		}
+	}})
+	if tty {
+		fmt.Fprint(m.Stderr, "\r\033[K")
+	}
+	if err != nil {
+		if api.ErrorCode(err) == api.EInternal && ctx.Err() == nil {
+			return api.Errorf(api.EInvalid, "cannot pack %s: %v — check the directory's files and permissions", dir, err)
+		}
+		return err
+	}
+	size, err := tmp.Seek(0, io.SeekEnd)
+	if err == nil {
+		_, err = tmp.Seek(0, io.SeekStart)
+	}
+	if err != nil {
+		return api.Errorf(api.EInvalid, "cannot read the packed archive: %v — check TMPDIR", err)
+	}
+
+	up := &uploadProgress{w: m.Stderr, tty: tty, size: size,
+		label: fmt.Sprintf("Uploading %s: %d files, %s", name, files, humanBytes(bytes))}
+	up.start()
+	res, err := c.Push(ctx, name, &countingReader{r: tmp, up: up}, client.PushOptions{
+		Create: true,
+		Wait:   wait,
+		Size:   size,
+		OnEvent: func(e api.DeployEvent) {
+			up.finish()
+			if e.Type == api.DeployEventStatus {
+				fmt.Fprintln(m.Stdout, "-----> "+e.Line)
+				return
+			}
+			fmt.Fprintln(m.Stdout, e.Line)
+		},
+	})
+	up.finish()
+	if err != nil {
+		return err
+	}
+	if res.Release != nil {
+		fmt.Fprintf(m.Stdout, "Released %s\n", releaseLabel(res.Release.Version))
+	}
+	if wait && res.Desired > 0 {
+		fmt.Fprintf(m.Stdout, "Instances: %d/%d running\n", res.Running, res.Desired)
+	}
+	if !wait {
+		fmt.Fprintf(m.Stdout, "Instances are starting — watch them with: strata app %s\n", name)
+	}
+	for _, u := range res.URLs {
+		fmt.Fprintf(m.Stdout, "URL: %s\n", u)
+	}
+	return nil
+}
+
+// uploadProgress shows "Uploading …" on w, with a live percentage on a
+// terminal, and "done" once every byte was sent.
+type uploadProgress struct {
+	w     io.Writer
+	tty   bool
+	size  int64
+	label string
+
+	mu   sync.Mutex
+	sent int64
+	last int // last percentage shown
+	done bool
+}
+
+func (u *uploadProgress) start() {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if u.tty {
+		fmt.Fprintf(u.w, "%s … 0%%", u.label)
+	} else {
+		fmt.Fprintf(u.w, "%s … ", u.label)
+	}
+}
+
+func (u *uploadProgress) add(n int, eof bool) {
+	u.mu.Lock()
+	u.sent += int64(n)
+	complete := eof || u.sent >= u.size
+	if u.tty && !u.done && u.size > 0 {
+		if pct := int(u.sent * 100 / u.size); pct != u.last {
+			u.last = pct
+			fmt.Fprintf(u.w, "\r%s … %d%%", u.label, pct)
+		}
+	}
+	u.mu.Unlock()
+	if complete {
+		u.finish()
+	}
+}
+
+// finish prints "done" once.
+func (u *uploadProgress) finish() {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if u.done {
+		return
+	}
+	u.done = true
+	if u.tty {
+		fmt.Fprintf(u.w, "\r%s … done\n", u.label)
+	} else {
+		fmt.Fprintln(u.w, "done")
+	}
+}
+
+// countingReader reports upload progress.
+type countingReader struct {
+	r  io.Reader
+	up *uploadProgress
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.up.add(n, err == io.EOF)
+	return n, err
+}
