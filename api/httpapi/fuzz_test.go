@@ -45,4 +45,3 @@ func FuzzQueries(f *testing.F) {
 		}
 	})
 }
-
