@@ -280,7 +280,7 @@ func (c *Controller) Run(ctx context.Context) error {
 	if err := add(bus.Handle(c.conn, api.SubjectBuildResult, "controllers", c.buildResult)); err != nil {
 		return err
 	}
-	if err := c.conn.Flush(ctx); err != nil && ctx.Err() == nil {
+	if err := c.flush(ctx); err != nil && ctx.Err() == nil {
 		c.log.Warn("controller.flush_failed", "err", err)
 	}
 	c.log.Info("controller.running")
@@ -357,4 +357,12 @@ func (c *Controller) urls(routes []*api.Route) []string {
 		out = append(out, r.URL(c.cfg.RouterPort))
 	}
 	return out
+}
+
+// flush waits (at most CommandTimeout) until the bus server has processed
+// everything this connection sent, including subscriptions.
+func (c *Controller) flush(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, c.cfg.CommandTimeout)
+	defer cancel()
+	return c.conn.Flush(ctx)
 }

@@ -61,7 +61,7 @@ func (c *Controller) Deploy(ctx context.Context, req api.DeployRequest) (*api.De
 		return nil, c.failDispatch(ctx, build, err)
 	}
 	defer func() { _ = sub.Unsubscribe() }()
-	if err := c.conn.Flush(ctx); err != nil {
+	if err := c.flush(ctx); err != nil {
 		return nil, c.failDispatch(ctx, build, err)
 	}
 	if err := c.ensureQueue(ctx); err != nil {
@@ -124,6 +124,7 @@ func (c *Controller) failDispatch(ctx context.Context, b *api.Build, cause error
 	if err == nil && failed != nil {
 		c.buildFailedEvent(ctx, failed)
 	}
+	c.log.Warn("deploy.dispatch_failed", "build", b.ID, "err", cause)
 	return api.Errorf(api.EUnavailable, "cannot dispatch the build: %s — try again shortly", api.ErrorMessage(cause))
 }
 
