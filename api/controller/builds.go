@@ -28,6 +28,8 @@ func (c *Controller) buildResult(ctx context.Context, r *api.BuildResult) (*stru
 		return nil, err
 	}
 	log := c.log.With("build", b.ID, "state", r.State)
+	// Events of the build are the pusher's doing.
+	ctx = api.WithPrincipal(ctx, &api.Principal{Name: b.Actor})
 	defer c.notifyChanged()
 	switch r.State {
 	case api.BuildStaging:

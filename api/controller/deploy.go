@@ -51,8 +51,9 @@ func (c *Controller) Deploy(ctx context.Context, req api.DeployRequest) (*api.De
 
 	// Subscribe to the build's output before the job exists, so no line is lost.
 	var lastLine atomic.Int64
+	buildID := build.ID
 	sub, err := bus.SubscribeJSON(c.conn, api.SubjectLogs(app.Name), "", func(_ string, e *api.LogEnvelope) {
-		if e.BuildID == build.ID {
+		if e.BuildID == buildID {
 			lastLine.Add(1)
 			progress(api.DeployEvent{Type: api.DeployEventLog, Line: e.Line})
 		}
