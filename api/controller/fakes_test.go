@@ -32,7 +32,7 @@ func testLogger(t *testing.T) *slog.Logger {
 type env struct {
 	t     *testing.T
 	srv   *bus.Server
-	store *controllertest.Store
+	store controller.Store
 	blobs *controllertest.Blobs
 	ctrl  *controller.Controller
 	conn  *bus.Conn
@@ -70,7 +70,7 @@ func connect(t *testing.T, srv *bus.Server, name string) *bus.Conn {
 }
 
 // newEnv starts a bootstrapped controller. store may be nil for a new one.
-func newEnv(t *testing.T, srv *bus.Server, store *controllertest.Store, edit func(*controller.Config)) *env {
+func newEnv(t *testing.T, srv *bus.Server, store controller.Store, edit func(*controller.Config)) *env {
 	t.Helper()
 	if srv == nil {
 		srv = newServer(t)
