@@ -232,6 +232,9 @@ func (c *Controller) noteUnplaceable(p *pass, un []scheduler.Unplaceable) {
 	prev := c.unplaceable
 	c.unplaceable = now
 	c.unplaceableMu.Unlock()
+	if !p.fresh {
+		return // right after start, nodes may simply not have heartbeated yet
+	}
 	for appID, msg := range now {
 		if prev[appID] != msg {
 			if a := p.apps[appID]; a != nil {
