@@ -138,18 +138,22 @@ func (r *controllerRole) run(ctx context.Context, conn *bus.Conn) error {
 	}()
 	go func() { errc <- r.ctrl.Run(ctx) }()
 	if r.cfg.Builder {
+		stg, err := stager.New(stager.Config{
+			WorkDir:      filepath.Join(r.cfg.DataDir, "staging"),
+			CacheDir:     filepath.Join(r.cfg.DataDir, "cache"),
+			StaticServer: siblingBinary("strata-static"),
+			Env:          os.Environ(),
+			Logger:       log.With("component", "stager"),
+		})
+		if err != nil {
+			return err
+		}
 		w := &stager.Worker{
 			Bus:    conn,
 			Blobs:  client.New(r.apiURL, r.adminToken),
 			ID:     "builder-" + hostname(),
 			Logger: log.With("component", "builder"),
-			Stager: stager.New(stager.Config{
-				WorkDir:      filepath.Join(r.cfg.DataDir, "staging"),
-				CacheDir:     filepath.Join(r.cfg.DataDir, "cache"),
-				StaticServer: siblingBinary("strata-static"),
-				Env:          os.Environ(),
-				Logger:       log.With("component", "stager"),
-			}),
+			Stager: stg,
 		}
 		go func() {
 			if err := w.Run(ctx); err != nil && ctx.Err() == nil {

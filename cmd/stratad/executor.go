@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strings"
 
 	"github.com/strata-paas/strata/api/bus"
@@ -58,6 +59,10 @@ func runExecutor(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	if tok == "" {
 		return fmt.Errorf("no API token — pass --token-file <controller data>/admin.token or set STRATA_TOKEN")
 	}
+	drv, err := process.New(process.Config{StateDir: filepath.Join(*data, "driver"), Logger: log.With("component", "driver")})
+	if err != nil {
+		return err
+	}
 	conn, err := bus.Connect(ctx, *natsURL, bus.Options{Name: "executor", Logger: log.With("component", "bus")})
 	if err != nil {
 		return err
@@ -71,7 +76,7 @@ func runExecutor(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		Labels:        lbls,
 		StopOnExit:    *stopOnExit,
 		Logger:        log.With("component", "executor"),
-	}, conn, client.New(*ctrlURL, tok), process.New())
+	}, conn, client.New(*ctrlURL, tok), drv)
 	if err != nil {
 		return err
 	}

@@ -50,13 +50,18 @@ func runMicrocloud(ctx context.Context, args []string, stdout, stderr io.Writer)
 		rt.ln.Close()
 		return err
 	}
+	drv, err := process.New(process.Config{StateDir: filepath.Join(*data, "executor", "driver"), Logger: log.With("component", "driver")})
+	if err != nil {
+		rt.ln.Close()
+		return err
+	}
 	ex, err := executor.New(executor.Config{
 		DataDir:       filepath.Join(*data, "executor"),
 		AdvertiseHost: "127.0.0.1",
 		Substrate:     "auto",
 		StopOnExit:    true,
 		Logger:        log.With("component", "executor"),
-	}, conn, client.New(ctrl.apiURL, ctrl.adminToken), process.New())
+	}, conn, client.New(ctrl.apiURL, ctrl.adminToken), drv)
 	if err != nil {
 		rt.ln.Close()
 		return err

@@ -44,7 +44,7 @@ func startRouter(ctx context.Context, addr, domain string, conn *bus.Conn, log *
 func (r *routerRole) run(ctx context.Context) error {
 	defer r.stop()
 	go r.reg.Run(ctx)
-	srv := router.NewServer(router.DefaultConfig(), r.proxy)
+	srv := router.NewServer(router.DefaultConfig(), r.proxy, r.log.With("component", "router"))
 	return srv.Serve(ctx, r.ln)
 }
 
