@@ -70,14 +70,13 @@ func require(t testing.TB, programs ...string) {
 
 // proc is a running child process whose stdout is scanned for lines.
 type proc struct {
-	t      testing.TB
-	name   string
-	cmd    *exec.Cmd
-	mu     sync.Mutex
-	lines  []string
-	stderr *bytes.Buffer
-	done   chan struct{}
-	err    error
+	t     testing.TB
+	name  string
+	cmd   *exec.Cmd
+	mu    sync.Mutex
+	lines []string
+	done  chan struct{}
+	err   error
 }
 
 // safeBuffer is a bytes.Buffer safe for a writer goroutine and a reader.
@@ -213,15 +212,6 @@ func startMicrocloud(t testing.TB, dataDir string) *microcloud {
 	router := p.waitLine(`apps:\s+http://<app>\.localhost:(\d+)`, 10*time.Second)[1]
 	return &microcloud{proc: p, data: dataDir, api: api, routerAddr: "127.0.0.1:" + router,
 		tokenFile: filepath.Join(dataDir, "admin.token")}
-}
-
-// token returns the admin token of the microcloud.
-func (m *microcloud) token(t testing.TB) string {
-	b, err := os.ReadFile(m.tokenFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return strings.TrimSpace(string(b))
 }
 
 // cli runs a command line program (the strata CLI, git) in dir with env and
