@@ -123,7 +123,8 @@ type Controller struct {
 	queueMu    sync.Mutex
 	queueReady bool
 
-	kick chan struct{}
+	kick  chan struct{}
+	ready chan struct{}
 
 	// changed is closed and replaced whenever instance or build state changes,
 	// waking Deploy waiters.
@@ -154,6 +155,7 @@ func New(cfg Config, store Store, blobs api.BlobStore, conn *bus.Conn) (*Control
 	c := &Controller{
 		cfg: cfg, log: cfg.Logger, store: store, blobs: blobs, conn: conn,
 		kick:     make(chan struct{}, 1),
+		ready:    make(chan struct{}),
 		changed:  make(chan struct{}),
 		nodes:    newNodeRegistry(),
 		missing:  map[string]missingStart{},
@@ -284,6 +286,7 @@ func (c *Controller) Run(ctx context.Context) error {
 		c.log.Warn("controller.flush_failed", "err", err)
 	}
 	c.log.Info("controller.running")
+	close(c.ready)
 
 	t := time.NewTicker(c.cfg.ConvergeInterval)
 	defer t.Stop()
@@ -297,6 +300,9 @@ func (c *Controller) Run(ctx context.Context) error {
 		}
 	}
 }
+
+// Ready is closed once Run has subscribed to the bus (call Run once).
+func (c *Controller) Ready() <-chan struct{} { return c.ready }
 
 // Kick asks the converger to run now (it coalesces repeated kicks).
 func (c *Controller) Kick() {

@@ -105,9 +105,10 @@ func (e *env) run() {
 		}
 	}()
 	e.t.Cleanup(func() { cancel(); <-done })
-	// The work queue exists once Run has started.
-	if err := e.conn.EnsureWorkQueue(ctx, api.BuildJobsStream, api.SubjectBuildJobs); err != nil {
-		e.t.Fatal(err)
+	select {
+	case <-e.ctrl.Ready():
+	case <-time.After(10 * time.Second):
+		e.t.Fatal("controller not ready after 10s")
 	}
 }
 
