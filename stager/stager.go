@@ -1,0 +1,281 @@
+package stager
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/strata-paas/strata/api"
+	"github.com/strata-paas/strata/api/archive"
+	"github.com/strata-paas/strata/builder"
+	"github.com/strata-paas/strata/builder/droplet"
+)
+
+// DefaultTimeout is how long one staging may take unless configured.
+const DefaultTimeout = 15 * time.Minute
+
+// Config configures a Stager.
+type Config struct {
+	WorkDir      string        // sandbox root: one fresh directory per build, droplets until uploaded
+	CacheDir     string        // per-app build caches, CacheDir/<app id>
+	Timeout      time.Duration // per build unless the job says otherwise (default 15m)
+	StaticServer string        // the strata-static binary the static buildpack installs
+	GoRoot       string        // Go installation for the go buildpack ("" = go on PATH)
+	Env          []string      // base build environment (nil = HostEnv())
+	Logger       *slog.Logger  // nil = discard
+	// Buildpacks replaces the built-in buildpacks (detection order).
+	Buildpacks []builder.Buildpack
+	// Limits bound the source archive (zero = archive.DefaultLimits()).
+	Limits archive.Limits
+}
+
+// Result is the outcome of one staging. Failure is empty on success.
+type Result struct {
+	DropletPath string // a temp file the caller uploads then removes; "" on failure
+	Info        api.StagingInfo
+	Failure     api.BuildFailure
+	Reason      string // for the user, e.g. "compile failed (exit 2)"
+}
+
+// Stager stages apps. It is safe for concurrent use.
+type Stager struct {
+	cfg Config
+	log *slog.Logger
+	bps []builder.Buildpack
+}
+
+// New returns a Stager, creating WorkDir and CacheDir if needed.
+func New(cfg Config) (*Stager, error) {
+	if cfg.WorkDir == "" || cfg.CacheDir == "" {
+		return nil, api.Errorf(api.EInvalid, "stager needs a work dir and a cache dir")
+	}
+	for _, d := range []string{cfg.WorkDir, cfg.CacheDir} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			return nil, fmt.Errorf("stager: %w", err)
+		}
+	}
+	if cfg.Timeout <= 0 {
+		cfg.Timeout = DefaultTimeout
+	}
+	if cfg.Env == nil {
+		cfg.Env = HostEnv()
+	}
+	if cfg.Limits == (archive.Limits{}) {
+		cfg.Limits = archive.DefaultLimits()
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	bps := cfg.Buildpacks
+	if bps == nil {
+		bps = builder.Default(builder.Config{GoRoot: cfg.GoRoot, StaticServer: cfg.StaticServer})
+	}
+	return &Stager{cfg: cfg, log: log, bps: bps}, nil
+}
+
+// hostEnvKeys are the host variables a build inherits by default.
+func hostEnvKeys() []string {
+	return []string{"PATH", "GOPROXY", "GOSUMDB", "GONOSUMDB", "GOPRIVATE", "GONOPROXY", "GOINSECURE",
+		"HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "http_proxy", "https_proxy", "no_proxy", "SSL_CERT_FILE", "SSL_CERT_DIR", "LANG"}
+}
+
+// HostEnv returns the host environment variables builds inherit by default:
+// PATH, the Go proxy settings, HTTP proxies and TLS roots.
+func HostEnv() []string {
+	var env []string
+	for _, k := range hostEnvKeys() {
+		if v, ok := os.LookupEnv(k); ok {
+			env = append(env, k+"="+v)
+		}
+	}
+	return env
+}
+
+func failed(f api.BuildFailure, format string, args ...any) *Result {
+	return &Result{Failure: f, Reason: fmt.Sprintf(format, args...)}
+}
+
+// Stage builds the gzip-compressed tar source for job, streaming build output
+// to out as it happens (out need not be safe for concurrent use). A failure
+// caused by the app is a Result with Failure set and a nil error; a non-nil
+// error means the platform failed or ctx ended. On success the caller owns
+// Result.DropletPath and must remove it.
+func (s *Stager) Stage(ctx context.Context, job api.BuildJob, source io.Reader, out io.Writer) (*Result, error) {
+	start := time.Now()
+	log := s.log.With("build", job.BuildID, "app", job.AppName)
+	cacheKey := job.AppID
+	if cacheKey == "" {
+		cacheKey = job.AppName
+	}
+	if cacheKey == "" || !filepath.IsLocal(cacheKey) || strings.ContainsAny(cacheKey, `/\`) {
+		return nil, api.Errorf(api.EInvalid, "build job has no usable app id (%q)", cacheKey)
+	}
+	sandbox, err := os.MkdirTemp(s.cfg.WorkDir, "build-")
+	if err != nil {
+		return nil, fmt.Errorf("stager: sandbox: %w", err)
+	}
+	defer func() {
+		if err := os.RemoveAll(sandbox); err != nil {
+			log.Warn("stage.cleanup_failed", "dir", sandbox, "err", err)
+		}
+	}()
+	src := filepath.Join(sandbox, "app")
+	tmp := filepath.Join(sandbox, "tmp")
+	cache := filepath.Join(s.cfg.CacheDir, cacheKey)
+	for _, d := range []string{src, tmp, cache} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			return nil, fmt.Errorf("stager: %w", err)
+		}
+	}
+
+	fmt.Fprintf(out, "-----> Receiving source\n")
+	if err := archive.Extract(ctx, source, src, s.cfg.Limits); err != nil {
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		if api.ErrorCode(err) == api.EInvalid {
+			fmt.Fprintf(out, "       %s\n", api.ErrorMessage(err))
+			return failed(api.FailBadSource, "%s", api.ErrorMessage(err)), nil
+		}
+		return nil, fmt.Errorf("stager: extract source: %w", err)
+	}
+
+	ws := &builder.Workspace{
+		SourceDir: src,
+		CacheDir:  cache,
+		Env:       append(slices.Clone(s.cfg.Env), "TMPDIR="+tmp),
+		Out:       out,
+	}
+	bp, res, err := s.pick(ctx, job, ws)
+	if res != nil || err != nil {
+		if res != nil {
+			fmt.Fprintf(out, "       %s\n", res.Reason)
+		}
+		return res, err
+	}
+	fmt.Fprintf(out, "-----> %s app detected\n", bp.Name())
+
+	timeout := s.cfg.Timeout
+	if job.Timeout > 0 {
+		timeout = job.Timeout
+	}
+	bctx, cancel := context.WithTimeout(ctx, timeout)
+	procs, err := builder.Build(bctx, bp, ws)
+	timedOut := errors.Is(bctx.Err(), context.DeadlineExceeded)
+	cancel()
+	if err != nil {
+		res, err := classify(ctx, err, timedOut, timeout)
+		if res != nil {
+			fmt.Fprintf(out, "       %s\n", res.Reason)
+			log.Info("stage.failed", "failure", res.Failure, "reason", res.Reason, "took", time.Since(start))
+		}
+		return res, err
+	}
+
+	info := api.StagingInfo{Buildpack: bp.Name(), Processes: procs, Stack: job.Stack}
+	for _, t := range sortedKeys(procs) {
+		fmt.Fprintf(out, "       %s: %s\n", t, procs[t])
+	}
+	fmt.Fprintf(out, "-----> Packing droplet\n")
+	path, err := s.writeDroplet(ctx, src, info)
+	if api.ErrorCode(err) == api.EInvalid { // e.g. the build left a symlink pointing outside the app
+		fmt.Fprintf(out, "       %s\n", api.ErrorMessage(err))
+		return failed(api.FailCompile, "%s", api.ErrorMessage(err)), nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	log.Info("stage.staged", "buildpack", bp.Name(), "took", time.Since(start))
+	return &Result{DropletPath: path, Info: info}, nil
+}
+
+// pick chooses the buildpack: the one the job names, or the first to detect.
+func (s *Stager) pick(ctx context.Context, job api.BuildJob, ws *builder.Workspace) (builder.Buildpack, *Result, error) {
+	if len(job.Buildpacks) > 0 {
+		name := job.Buildpacks[0]
+		for _, bp := range s.bps {
+			if bp.Name() == name {
+				return bp, nil, nil
+			}
+		}
+		return nil, failed(api.FailNoBuildpack, "unknown buildpack %q — available: %s", name, strings.Join(s.names(), ", ")), nil
+	}
+	bp, err := builder.Detect(ctx, s.bps, ws)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, nil, ctx.Err()
+		}
+		return nil, nil, fmt.Errorf("stager: %w", err)
+	}
+	if bp == nil {
+		return nil, failed(api.FailNoBuildpack, "no buildpack detected — add a go.mod, index.html or Procfile"), nil
+	}
+	return bp, nil, nil
+}
+
+func (s *Stager) names() []string {
+	var n []string
+	for _, bp := range s.bps {
+		n = append(n, bp.Name())
+	}
+	return n
+}
+
+// classify turns a build error into a typed failure, or an error when the
+// platform failed or the caller's ctx ended.
+func classify(ctx context.Context, err error, timedOut bool, timeout time.Duration) (*Result, error) {
+	if ctx.Err() != nil {
+		return nil, ctx.Err()
+	}
+	if timedOut {
+		return failed(api.FailTimeout, "timed out after %s — make the build faster or raise the staging timeout", timeout), nil
+	}
+	var ee *builder.ExitError
+	if errors.As(err, &ee) {
+		return failed(api.FailCompile, "compile failed (exit %d)", ee.Code), nil
+	}
+	var ae *builder.AppError
+	if errors.As(err, &ae) {
+		return failed(api.FailCompile, "%s", ae.Message), nil
+	}
+	return nil, fmt.Errorf("stager: build: %w", err)
+}
+
+func (s *Stager) writeDroplet(ctx context.Context, appDir string, info api.StagingInfo) (string, error) {
+	f, err := os.CreateTemp(s.cfg.WorkDir, "droplet-*.tgz")
+	if err != nil {
+		return "", fmt.Errorf("stager: droplet: %w", err)
+	}
+	err = droplet.Write(ctx, f, appDir, info)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		os.Remove(f.Name())
+		if ctx.Err() != nil {
+			return "", ctx.Err()
+		}
+		if api.ErrorCode(err) == api.EInvalid {
+			return "", err
+		}
+		return "", fmt.Errorf("stager: droplet: %w", err)
+	}
+	return f.Name(), nil
+}
+
+func sortedKeys(m map[string]string) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}
