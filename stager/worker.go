@@ -92,9 +92,11 @@ func (w *Worker) handle(ctx context.Context, data []byte, attempt int) error {
 		res = &api.BuildResult{State: api.BuildFailed, Failure: api.FailInternal, Reason: "the platform failed while staging — push again"}
 	}
 	res.Version, res.BuildID, res.BuilderID = api.MessageVersion, job.BuildID, w.ID
-	if err := w.Bus.Flush(ctx); err != nil {
+	fctx, fcancel := context.WithTimeout(ctx, 10*time.Second) // Flush needs a deadline
+	if err := w.Bus.Flush(fctx); err != nil {
 		log.Warn("builder.flush_failed", "err", err)
 	}
+	fcancel()
 	return w.report(ctx, log, res)
 }
 
