@@ -8,10 +8,17 @@ import (
 
 // Workspace is where one build happens.
 type Workspace struct {
-	SourceDir string    // extracted source; becomes the droplet's app dir
-	CacheDir  string    // per-app, persistent across builds
-	Env       []string  // base environment, e.g. PATH, GOPROXY
-	Out       io.Writer // build output, streamed to the user
+	SourceDir string // extracted source; becomes the droplet's app dir
+	CacheDir  string // per-app, persistent across builds
+	// SharedCacheDir is builder-wide and shared by every app's builds. Only
+	// content-addressed caches that are safe to share go there: Go's build
+	// cache (keyed by hashes of the compile inputs, safe for concurrent go
+	// commands) and its module cache (verified against go.sum). Sharing them
+	// makes the first build of a new app as fast as a rebuild of the
+	// standard library parts it shares with other apps. Empty = per-app.
+	SharedCacheDir string
+	Env            []string  // base environment, e.g. PATH, GOPROXY
+	Out            io.Writer // build output, streamed to the user
 }
 
 // ReleaseInfo is what a buildpack's release step returns.

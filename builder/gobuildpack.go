@@ -98,13 +98,17 @@ func goEnv(w *Workspace) ([]string, error) {
 	if fi, err := os.Stat(filepath.Join(w.SourceDir, "vendor")); err == nil && fi.IsDir() {
 		mod = "-mod=vendor"
 	}
+	gocache, modcache := filepath.Join(w.CacheDir, "gocache"), filepath.Join(gopath, "pkg", "mod")
+	if w.SharedCacheDir != "" {
+		gocache, modcache = filepath.Join(w.SharedCacheDir, "go-build"), filepath.Join(w.SharedCacheDir, "go-mod")
+	}
 	forced := map[string]string{
 		"CGO_ENABLED": "0",
 		"GOTOOLCHAIN": "local",
 		"GOFLAGS":     mod,
 		"GOPATH":      gopath,
-		"GOCACHE":     filepath.Join(w.CacheDir, "gocache"),
-		"GOMODCACHE":  filepath.Join(gopath, "pkg", "mod"),
+		"GOCACHE":     gocache,
+		"GOMODCACHE":  modcache,
 		"HOME":        home,
 		"GOENV":       "off",
 	}

@@ -151,8 +151,11 @@ func (s *Stager) Stage(ctx context.Context, job api.BuildJob, source io.Reader, 
 	ws := &builder.Workspace{
 		SourceDir: src,
 		CacheDir:  cache,
-		Env:       append(slices.Clone(s.cfg.Env), "TMPDIR="+tmp),
-		Out:       out,
+		// Go's build and module caches are content-addressed: share them
+		// between apps (see builder.Workspace).
+		SharedCacheDir: filepath.Join(s.cfg.CacheDir, "_shared"),
+		Env:            append(slices.Clone(s.cfg.Env), "TMPDIR="+tmp),
+		Out:            out,
 	}
 	bp, res, err := s.pick(ctx, job, ws)
 	if res != nil || err != nil {

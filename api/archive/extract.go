@@ -228,7 +228,7 @@ func (e *extractor) entry(tr *tar.Reader, hdr *tar.Header) error {
 		if err := e.root.Chmod(name, perm|0o700); err != nil {
 			return refuse(hdr.Name, "cannot set mode: %v", err)
 		}
-	case tar.TypeReg, tar.TypeRegA: //nolint:staticcheck // TypeRegA still appears in old archives
+	case tar.TypeReg: // tar.Reader already reports old TypeRegA entries as TypeReg
 		if err := e.regular(tr, hdr, name, perm|0o600); err != nil {
 			return err
 		}
@@ -346,7 +346,7 @@ func (e *extractor) hardlink(hdr *tar.Header, name string) error {
 	if err != nil || target == "." {
 		return refuse(hdr.Name, "hardlink target %q points outside the archive", truncate(hdr.Linkname, 200))
 	}
-	if t, ok := e.seen[target]; !ok || (t != tar.TypeReg && t != tar.TypeRegA) { //nolint:staticcheck
+	if t, ok := e.seen[target]; !ok || t != tar.TypeReg {
 		return refuse(hdr.Name, "hardlink target %q is not a regular file earlier in the archive", truncate(hdr.Linkname, 200))
 	}
 	if err := e.mkdirParents(name); err != nil {

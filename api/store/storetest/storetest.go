@@ -824,7 +824,7 @@ func testConcurrentWriters(t *testing.T, s controller.Store) {
 					errs <- fmt.Errorf("AddEvent: %w", err)
 				}
 				if _, err := s.Events(ctx, f.app.ID, 5); err != nil {
-					errs <- fmt.Errorf("Events: %w", err)
+					errs <- fmt.Errorf("events: %w", err)
 				}
 			}
 		})
