@@ -55,3 +55,22 @@ func FuzzProxyRequest(f *testing.F) {
 		}
 	})
 }
+
+// FuzzGuard: the request-framing guard never panics, and its verdict does not
+// depend on how the bytes were split into reads.
+func FuzzGuard(f *testing.F) {
+	f.Add([]byte("GET / HTTP/1.1\r\nHost: a\r\n\r\n"), 3)
+	f.Add([]byte("POST / HTTP/1.1\r\nContent-Length: 5\r\n\r\nhelloPOST / HTTP/1.1\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n"), 7)
+	f.Add([]byte("GET / HTTP/1.1\nX: a\n b\n\n"), 1)
+	f.Add([]byte("\r\nGET / HTTP/1.1\r\nUpgrade: websocket\r\n\r\n"), 2)
+	f.Fuzz(func(t *testing.T, data []byte, split int) {
+		at, why := router.GuardScan(data, nil)
+		at2, why2 := router.GuardScan(data, []int{split%97 + 1, 1, 5})
+		if at != at2 || why != why2 {
+			t.Fatalf("one read: stop %d reason %d; split reads: stop %d reason %d", at, why, at2, why2)
+		}
+		if why != 0 && at == 0 {
+			t.Fatalf("reason %d without a stop", why)
+		}
+	})
+}

@@ -46,6 +46,7 @@ type reqState struct {
 	rw    responseWriter
 	pool  *registry.Pool
 	ep    *registry.Endpoint // the endpoint tried last
+	body  *trackedBody       // the request body, if any
 	reqID string
 }
 
@@ -188,6 +189,12 @@ func (p *Proxy) proxyError(w http.ResponseWriter, r *http.Request, err error) {
 	}
 	var ne net.Error
 	switch {
+	case st.body != nil && st.body.failed.Load():
+		// The client's body was malformed (bad chunking) or cut short: the
+		// backend's connection was dropped mid-request; the client's cannot
+		// be reused either.
+		w.Header().Set("Connection", "close")
+		writeError(w, r, http.StatusBadRequest, st.reqID, "the request body could not be read: "+bodyErrorText(st.body)+" — send a well-formed body")
 	case r.Context().Err() != nil:
 		// The client went away; there is nobody to answer.
 		st.rw.status = 499
@@ -291,6 +298,7 @@ func (t retryTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if req.Body != nil && req.Body != http.NoBody {
 		body = &trackedBody{rc: req.Body}
 		req.Body = body
+		st.body = body
 	}
 	var lastErr error
 	attempt := 0
@@ -327,13 +335,27 @@ func (t retryTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 // trackedBody lets a request be retried: it records whether any byte was read
 // and ignores Close from the transport (the server closes the real body).
 type trackedBody struct {
-	rc   io.ReadCloser
-	read atomic.Bool
+	rc     io.ReadCloser
+	read   atomic.Bool
+	failed atomic.Bool           // a Read returned an error other than io.EOF
+	err    atomic.Pointer[error] // that error
 }
 
 func (b *trackedBody) Read(p []byte) (int, error) {
 	b.read.Store(true)
-	return b.rc.Read(p)
+	n, err := b.rc.Read(p)
+	if err != nil && err != io.EOF {
+		b.err.Store(&err)
+		b.failed.Store(true)
+	}
+	return n, err
+}
+
+func bodyErrorText(b *trackedBody) string {
+	if e := b.err.Load(); e != nil {
+		return (*e).Error()
+	}
+	return "read failed"
 }
 
 func (b *trackedBody) Close() error { return nil }

@@ -31,14 +31,15 @@ func NewServer(cfg Config, handler http.Handler, logger *slog.Logger) *Server {
 // serving. ln is closed on return.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	hs := &http.Server{
-		Handler:           s.handler,
+		Handler:           guardHandler{s.handler},
+		ConnContext:       guardConnContext,
 		ReadHeaderTimeout: s.cfg.ReadHeaderTimeout,
 		IdleTimeout:       s.cfg.IdleTimeout,
 		MaxHeaderBytes:    s.cfg.MaxHeaderBytes,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
 	}
 	errc := make(chan error, 1)
-	go func() { errc <- hs.Serve(ln) }()
+	go func() { errc <- hs.Serve(guardListener{ln}) }()
 	s.log.Info("router.serving", "addr", ln.Addr().String(), "domain", s.cfg.Domain)
 	select {
 	case err := <-errc:
