@@ -146,6 +146,11 @@ func (c *Controller) ensureRelease(ctx context.Context, b *api.Build, procs map[
 	if err != nil {
 		return err
 	}
+	// Under the app's lock and re-read, so a concurrent `env set` is not lost.
+	defer c.locks.lock(app.ID)()
+	if app, err = c.store.AppByID(ctx, app.ID); err != nil {
+		return err
+	}
 	rels, err := c.store.ListReleases(ctx, app.ID)
 	if err != nil {
 		return err
@@ -165,7 +170,7 @@ func (c *Controller) ensureRelease(ctx context.Context, b *api.Build, procs map[
 	}
 	rel := &api.Release{
 		ID: uuid.NewString(), AppID: app.ID, BuildID: b.ID, DropletBlob: b.DropletBlob,
-		Processes: procs, Env: env, Description: "build " + b.ID, Actor: b.Actor,
+		Processes: procs, Env: env, Description: deployDescription(b), Actor: b.Actor,
 	}
 	if err := c.store.CreateRelease(ctx, rel); err != nil {
 		return fmt.Errorf("create release: %w", err)
@@ -176,6 +181,15 @@ func (c *Controller) ensureRelease(ctx context.Context, b *api.Build, procs map[
 	c.record(ctx, app, "release", "release v%d from build %s", rel.Version, b.ID)
 	c.Kick()
 	return nil
+}
+
+// deployDescription says what a build's release changed.
+func deployDescription(b *api.Build) string {
+	d := "Deploy build " + b.ID
+	if b.Buildpack != "" {
+		d += " (" + b.Buildpack + ")"
+	}
+	return d
 }
 
 func (c *Controller) ensureFormation(ctx context.Context, appID string, procs map[string]string) error {

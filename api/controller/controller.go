@@ -142,6 +142,8 @@ type Controller struct {
 	stopMu   sync.Mutex
 	stopping map[string]bool // instance ids with a stop in flight
 
+	locks appLocks // per-app read-modify-write changes
+
 	unplaceableMu sync.Mutex
 	unplaceable   map[string]string // app id → latest placement problem
 }

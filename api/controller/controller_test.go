@@ -112,7 +112,7 @@ func TestDeployToRunning(t *testing.T) {
 	if len(d.Instances) != 1 || d.Instances[0].State != api.InstanceRunning || d.Instances[0].NodeID != "node-1" {
 		t.Errorf("instances = %+v, want one running on node-1", d.Instances)
 	}
-	if d.LastBuild == nil || d.LastBuild.State != api.BuildStaged || d.Release == nil || d.Release.Description != "build "+d.LastBuild.ID {
+	if d.LastBuild == nil || d.LastBuild.State != api.BuildStaged || d.Release == nil || !strings.HasPrefix(d.Release.Description, "Deploy build "+d.LastBuild.ID) {
 		t.Errorf("last build %+v, release %+v", d.LastBuild, d.Release)
 	}
 	apps, err := e.ctrl.ListApps(ctx)

@@ -17,6 +17,14 @@
 //	DELETE /v1/apps/:name            204
 //	POST   /v1/apps/:name/push       gzip tar body → NDJSON stream of deploy events
 //	GET    /v1/apps/:name/logs       {"items":[api.LogEnvelope]}, or SSE with ?follow=true
+//	GET    /v1/apps/:name/releases   {"items":[api.Release]} newest first
+//	POST   /v1/apps/:name/rollback   {"version":N} (0/absent = previous different release) → 201 api.Release
+//	GET    /v1/apps/:name/env        {"env":{…}}
+//	PATCH  /v1/apps/:name/env        api.EnvChange → api.Release
+//	POST   /v1/apps/:name/scale      api.ScaleRequest → api.ScaleResult
+//	POST   /v1/apps/:name/start      → api.App (also /stop)
+//	POST   /v1/apps/:name/restart    → 201 api.Release (rolling restart)
+//	GET    /v1/apps/:name/events     {"items":[api.Event]} newest first
 //	GET    /v1/blobs/:ref            blob bytes (admin)
 //	POST   /v1/blobs                 {"ref":…} (admin)
 //	GET    /v1/nodes                 {"items":[api.Node]} (admin; only if Services.Nodes is set)
@@ -28,7 +36,8 @@
 // event, the answer is an ordinary JSON error with the mapped status.
 // Otherwise the stream ends with exactly one "result" or "error" line.
 //
-// Idempotency: POST /v1/apps, DELETE /v1/apps/:name and POST /v1/blobs accept
+// Idempotency: POST /v1/apps, DELETE /v1/apps/:name, POST /v1/blobs and the
+// lifecycle mutations (rollback, env, scale, start, stop, restart) accept
 // an Idempotency-Key header. A completed non-5xx response is remembered per
 // principal, method, path and key in an in-memory LRU with a TTL (default 24 h,
 // 10,000 entries) and replayed for the same key; reusing a key with a

@@ -30,6 +30,10 @@ type Services struct {
 	Git http.Handler
 	// Nodes lists executors for GET /v1/nodes.
 	Nodes func() []api.Node
+	// Lifecycle serves releases, rollback, env, scale, start/stop/restart
+	// and events. When nil, Apps is used if it implements it; otherwise those
+	// endpoints answer not_supported.
+	Lifecycle api.LifecycleService
 }
 
 // Config configures a Server. The zero value is usable.
@@ -122,6 +126,15 @@ func (s *Server) routes() *echo.Echo {
 	authed.DELETE("/apps/:name", s.deleteApp, s.idempotent)
 	authed.POST("/apps/:name/push", s.push)
 	authed.GET("/apps/:name/logs", s.logs)
+	authed.GET("/apps/:name/releases", s.releases)
+	authed.POST("/apps/:name/rollback", s.rollback, s.idempotent)
+	authed.GET("/apps/:name/env", s.env)
+	authed.PATCH("/apps/:name/env", s.changeEnv, s.idempotent)
+	authed.POST("/apps/:name/scale", s.scale, s.idempotent)
+	authed.POST("/apps/:name/start", s.setState(api.AppStarted), s.idempotent)
+	authed.POST("/apps/:name/stop", s.setState(api.AppStopped), s.idempotent)
+	authed.POST("/apps/:name/restart", s.restart, s.idempotent)
+	authed.GET("/apps/:name/events", s.events)
 
 	admin := authed.Group("", s.requireAdmin)
 	admin.GET("/blobs/:ref", s.getBlob)

@@ -366,6 +366,9 @@ func TestOpenAPIDescribesRoutes(t *testing.T) {
 		{"/v1/info", "get"}, {"/v1/whoami", "get"}, {"/v1/apps", "get"}, {"/v1/apps", "post"},
 		{"/v1/apps/{name}", "get"}, {"/v1/apps/{name}", "delete"}, {"/v1/apps/{name}/push", "post"},
 		{"/v1/apps/{name}/logs", "get"}, {"/v1/blobs", "post"}, {"/v1/blobs/{ref}", "get"}, {"/v1/nodes", "get"},
+		{"/v1/apps/{name}/releases", "get"}, {"/v1/apps/{name}/rollback", "post"}, {"/v1/apps/{name}/env", "get"},
+		{"/v1/apps/{name}/env", "patch"}, {"/v1/apps/{name}/scale", "post"}, {"/v1/apps/{name}/start", "post"},
+		{"/v1/apps/{name}/stop", "post"}, {"/v1/apps/{name}/restart", "post"}, {"/v1/apps/{name}/events", "get"},
 	} {
 		if _, ok := doc.Paths[r.path][r.method]; !ok {
 			t.Errorf("openapi.json does not describe %s %s", r.method, r.path)

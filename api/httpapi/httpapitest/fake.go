@@ -43,7 +43,11 @@ type Fake struct {
 	logs   []api.LogEnvelope
 	subs   map[chan api.LogEnvelope]api.LogQuery
 	pushes []Push
-	now    func() time.Time
+	// lifecycle state (lifecycle.go)
+	releases map[string][]*api.Release // app name → releases, oldest first
+	events   map[string][]*api.Event   // app name → events, oldest first
+	scales   []api.ScaleRequest
+	now      func() time.Time
 
 	// BuildOutput is emitted as log events by Deploy.
 	BuildOutput []string
@@ -64,6 +68,9 @@ var (
 	_ api.BlobStore     = (*Fake)(nil)
 )
 
+// The Fake also implements api.LifecycleService (lifecycle.go); Services
+// finds it through Apps.
+
 // New returns a Fake knowing AdminToken (an admin) and UserToken.
 func New() *Fake {
 	return &Fake{
@@ -74,6 +81,8 @@ func New() *Fake {
 		apps:        map[string]*api.AppDetail{},
 		blobs:       map[api.BlobRef][]byte{},
 		subs:        map[chan api.LogEnvelope]api.LogQuery{},
+		releases:    map[string][]*api.Release{},
+		events:      map[string][]*api.Event{},
 		now:         func() time.Time { return time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC) },
 		BuildOutput: []string{"-----> Detected fake buildpack", "-----> Compiled"},
 	}
@@ -225,8 +234,13 @@ func (f *Fake) Deploy(_ context.Context, req api.DeployRequest) (*api.DeployResu
 	d.CurrentRelease++
 	url := "http://" + req.App + ".localhost:8080"
 	d.URLs = []string{url}
-	rel := &api.Release{ID: "rel-" + req.App, AppID: d.ID, Version: d.CurrentRelease, Processes: map[string]string{"web": "./app"}}
+	rel := &api.Release{ID: "rel-" + req.App, AppID: d.ID, Version: d.CurrentRelease, Processes: map[string]string{"web": "./app"},
+		Description: "Deploy build build-1 (fake)", Actor: "admin", CreatedAt: f.now()}
+	if d.Release != nil {
+		rel.Env = d.Release.Env
+	}
 	d.Release = rel
+	f.releases[req.App] = append(f.releases[req.App], rel)
 	d.Processes = []api.Process{{AppID: d.ID, Type: "web", Instances: 1, MemoryMB: api.DefaultMemoryMB, DiskMB: api.DefaultDiskMB}}
 	d.Instances = []*api.Instance{{ID: "inst-0", AppID: d.ID, Process: "web", Release: rel.Version, NodeID: "node-1", State: api.InstanceRunning, StartedAt: f.now()}}
 	return &api.DeployResult{

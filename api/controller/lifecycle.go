@@ -1,0 +1,414 @@
+package controller
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+	"sync"
+
+	"github.com/google/uuid"
+
+	"github.com/strata-paas/strata/api"
+)
+
+var _ api.LifecycleService = (*Controller)(nil)
+
+// Scale limits.
+const (
+	MaxInstances = 100
+	MinMemoryMB  = 16
+	MaxMemoryMB  = 64 << 10
+	MinDiskMB    = 64
+	MaxDiskMB    = 1 << 20
+)
+
+// Event limits of Events.
+const (
+	DefaultEventLimit = 100
+	MaxEventLimit     = 1000
+)
+
+// appLocks serialises read-modify-write changes of one app (env, scale,
+// rollback, restart) within this controller, so concurrent `env set`s do not
+// lose each other's vars.
+type appLocks struct{ m sync.Map }
+
+func (l *appLocks) lock(appID string) func() {
+	mu, _ := l.m.LoadOrStore(appID, &sync.Mutex{})
+	mu.(*sync.Mutex).Lock()
+	return mu.(*sync.Mutex).Unlock
+}
+
+// Releases returns an app's releases, newest first.
+func (c *Controller) Releases(ctx context.Context, name string) ([]*api.Release, error) {
+	app, err := c.appByName(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	return c.store.ListReleases(ctx, app.ID)
+}
+
+// currentRelease returns the app's current release, or nil before the first.
+func (c *Controller) currentRelease(ctx context.Context, app *api.App) (*api.Release, error) {
+	if app.CurrentRelease == 0 {
+		return nil, nil
+	}
+	return c.store.Release(ctx, app.ID, app.CurrentRelease)
+}
+
+// cut creates a new current release of app from base (which may be nil for
+// a config-only release before the first build) with env, records an event
+// of typ and wakes the converger, which rolls it out instance by instance.
+func (c *Controller) cut(ctx context.Context, app *api.App, base *api.Release, env map[string]string, typ, description string) (*api.Release, error) {
+	rel := &api.Release{ID: uuid.NewString(), AppID: app.ID, Env: env, Description: description, Actor: api.ActorName(ctx)}
+	if base != nil {
+		rel.BuildID, rel.DropletBlob, rel.Processes = base.BuildID, base.DropletBlob, maps.Clone(base.Processes)
+	}
+	if err := c.store.CreateRelease(ctx, rel); err != nil {
+		return nil, fmt.Errorf("create release: %w", err)
+	}
+	if len(rel.Processes) > 0 {
+		if err := c.ensureFormation(ctx, app.ID, rel.Processes); err != nil {
+			return nil, err
+		}
+	}
+	c.record(ctx, app, typ, "release v%d: %s", rel.Version, description)
+	c.Kick()
+	c.notifyChanged()
+	return rel, nil
+}
+
+// Rollback makes a copy of an older release the app's new current release,
+// without rebuilding. version 0 picks the newest release before the current
+// one whose droplet or config differs from the current one (so restarts and
+// scale releases are skipped).
+func (c *Controller) Rollback(ctx context.Context, name string, version int) (*api.Release, error) {
+	if version < 0 {
+		return nil, api.Errorf(api.EInvalid, "release version %d is not valid — give a version from `strata releases %s`", version, name)
+	}
+	app, err := c.appByName(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	defer c.locks.lock(app.ID)()
+	if app, err = c.store.AppByID(ctx, app.ID); err != nil {
+		return nil, err
+	}
+	rels, err := c.store.ListReleases(ctx, app.ID)
+	if err != nil {
+		return nil, err
+	}
+	var cur, target *api.Release
+	for _, r := range rels {
+		if r.Version == app.CurrentRelease {
+			cur = r
+		}
+	}
+	if cur == nil {
+		return nil, api.Errorf(api.EConflict, "app %s has no release yet — push it first", name)
+	}
+	if version == 0 {
+		for _, r := range rels { // newest first
+			if r.Version < cur.Version && r.DropletBlob.Valid() && !sameContent(r, cur) {
+				target = r
+				break
+			}
+		}
+		if target == nil {
+			return nil, api.Errorf(api.EConflict, "app %s has no earlier release that differs from v%d — see `strata releases %s`", name, cur.Version, name)
+		}
+	} else {
+		if version == cur.Version {
+			return nil, api.Errorf(api.EConflict, "v%d is already the current release of %s — name an older version", version, name)
+		}
+		for _, r := range rels {
+			if r.Version == version {
+				target = r
+			}
+		}
+		if target == nil {
+			return nil, api.Errorf(api.ENotFound, "app %s has no release v%d — see `strata releases %s`", name, version, name)
+		}
+		if !target.DropletBlob.Valid() {
+			return nil, api.Errorf(api.EInvalid, "release v%d has no build to run (it only set config) — choose a release with a build", version)
+		}
+	}
+	return c.cut(ctx, app, target, maps.Clone(target.Env), "rollback", fmt.Sprintf("Rollback to v%d", target.Version))
+}
+
+func sameContent(a, b *api.Release) bool {
+	return a.BuildID == b.BuildID && a.DropletBlob == b.DropletBlob && maps.Equal(a.Env, b.Env) && maps.Equal(a.Processes, b.Processes)
+}
+
+// Env returns the config vars of the app's current release (empty before
+// any release).
+func (c *Controller) Env(ctx context.Context, name string) (map[string]string, error) {
+	app, err := c.appByName(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	rel, err := c.currentRelease(ctx, app)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]string{}
+	if rel != nil {
+		maps.Copy(out, rel.Env)
+	}
+	return out, nil
+}
+
+// ChangeEnv validates a config change and makes a new release with the
+// current droplet and the changed vars. Before the first push the release
+// has no droplet: the next build's release inherits its vars. A change that
+// changes nothing returns the current release and makes no new one. Event
+// messages name the vars, never their values.
+func (c *Controller) ChangeEnv(ctx context.Context, name string, ch api.EnvChange) (*api.Release, error) {
+	if len(ch.Set) == 0 && len(ch.Unset) == 0 {
+		return nil, api.Errorf(api.EInvalid, "no config vars to set or unset — give NAME=VALUE or NAME")
+	}
+	if len(ch.Set) > api.MaxEnvVars || len(ch.Unset) > api.MaxEnvVars {
+		return nil, api.Errorf(api.EInvalid, "more than %d config vars in one change — split it", api.MaxEnvVars)
+	}
+	if err := api.ValidateEnv(ch.Set); err != nil {
+		return nil, err
+	}
+	for _, k := range ch.Unset {
+		if err := api.ValidateEnvName(k); err != nil {
+			return nil, err
+		}
+		if _, ok := ch.Set[k]; ok {
+			return nil, api.Errorf(api.EInvalid, "config var %s is both set and unset — do one or the other", k)
+		}
+	}
+	app, err := c.appByName(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	defer c.locks.lock(app.ID)()
+	if app, err = c.store.AppByID(ctx, app.ID); err != nil {
+		return nil, err
+	}
+	cur, err := c.currentRelease(ctx, app)
+	if err != nil {
+		return nil, err
+	}
+	env := map[string]string{}
+	if cur != nil {
+		maps.Copy(env, cur.Env)
+	}
+	var set, unset []string
+	for _, k := range slices.Sorted(maps.Keys(ch.Set)) {
+		if old, ok := env[k]; !ok || old != ch.Set[k] {
+			set = append(set, k)
+		}
+		env[k] = ch.Set[k]
+	}
+	for _, k := range slices.Sorted(slices.Values(ch.Unset)) {
+		if _, ok := env[k]; ok {
+			unset = append(unset, k)
+			delete(env, k)
+		}
+	}
+	if len(set)+len(unset) == 0 {
+		return cur, nil
+	}
+	if err := api.ValidateEnv(env); err != nil {
+		return nil, err
+	}
+	var desc []string
+	if len(set) > 0 {
+		desc = append(desc, "Set "+strings.Join(set, ", "))
+	}
+	if len(unset) > 0 {
+		desc = append(desc, "Unset "+strings.Join(unset, ", "))
+	}
+	return c.cut(ctx, app, cur, env, "env", strings.Join(desc, "; "))
+}
+
+// Scale changes the formation of one process type. Changing the instance
+// count needs no release: the converger starts or stops instances. Changing
+// memory or disk makes a new release (same droplet and config) so that the
+// instances are replaced one by one with the new limits.
+func (c *Controller) Scale(ctx context.Context, name string, req api.ScaleRequest) (*api.ScaleResult, error) {
+	if req.Process == "" {
+		req.Process = "web"
+	}
+	if err := validateScale(req); err != nil {
+		return nil, err
+	}
+	app, err := c.appByName(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	defer c.locks.lock(app.ID)()
+	if app, err = c.store.AppByID(ctx, app.ID); err != nil {
+		return nil, err
+	}
+	procs, err := c.store.Processes(ctx, app.ID)
+	if err != nil {
+		return nil, err
+	}
+	i := slices.IndexFunc(procs, func(p api.Process) bool { return p.Type == req.Process })
+	if i < 0 {
+		var types []string
+		for _, p := range procs {
+			types = append(types, p.Type)
+		}
+		return nil, api.Errorf(api.ENotFound, "app %s has no process type %q — its types are %s (from the Procfile)", name, req.Process, orNone(types))
+	}
+	p := procs[i]
+	old := p
+	if req.Instances != nil {
+		p.Instances = *req.Instances
+	}
+	if req.MemoryMB != nil {
+		p.MemoryMB = *req.MemoryMB
+	}
+	if req.DiskMB != nil {
+		p.DiskMB = *req.DiskMB
+	}
+	res := &api.ScaleResult{Process: p}
+	if p == old {
+		return res, nil
+	}
+	if err := c.store.SetProcess(ctx, p); err != nil {
+		return nil, fmt.Errorf("scale: %w", err)
+	}
+	desc := fmt.Sprintf("scaled %s to %d× %s memory, %s disk", p.Type, p.Instances, mb(p.MemoryMB), mb(p.DiskMB))
+	if p.MemoryMB == old.MemoryMB && p.DiskMB == old.DiskMB {
+		c.record(ctx, app, "scale", "%s", desc)
+		c.Kick()
+		return res, nil
+	}
+	cur, err := c.currentRelease(ctx, app)
+	if err != nil {
+		return nil, err
+	}
+	if cur == nil || !cur.DropletBlob.Valid() {
+		c.record(ctx, app, "scale", "%s", desc)
+		return res, nil
+	}
+	res.Release, err = c.cut(ctx, app, cur, maps.Clone(cur.Env), "scale", strings.ToUpper(desc[:1])+desc[1:])
+	return res, err
+}
+
+func validateScale(req api.ScaleRequest) error {
+	if err := validateProcessType(req.Process); err != nil {
+		return err
+	}
+	if req.Instances == nil && req.MemoryMB == nil && req.DiskMB == nil {
+		return api.Errorf(api.EInvalid, "nothing to scale — give instances (-i), memory (-m) or disk (-k)")
+	}
+	if n := req.Instances; n != nil && (*n < 0 || *n > MaxInstances) {
+		return api.Errorf(api.EInvalid, "%d instances is out of range — use 0 to %d", *n, MaxInstances)
+	}
+	if m := req.MemoryMB; m != nil && (*m < MinMemoryMB || *m > MaxMemoryMB) {
+		return api.Errorf(api.EInvalid, "memory %dM is out of range — use %dM to %s", *m, MinMemoryMB, mb(MaxMemoryMB))
+	}
+	if d := req.DiskMB; d != nil && (*d < MinDiskMB || *d > MaxDiskMB) {
+		return api.Errorf(api.EInvalid, "disk %dM is out of range — use %dM to %s", *d, MinDiskMB, mb(MaxDiskMB))
+	}
+	return nil
+}
+
+// validateProcessType checks a Procfile process type name.
+func validateProcessType(t string) error {
+	if t == "" || len(t) > 63 {
+		return api.Errorf(api.EInvalid, "process type %q is not valid — use a Procfile type such as web or worker", t)
+	}
+	for i := 0; i < len(t); i++ {
+		ch := t[i]
+		if !(ch >= 'a' && ch <= 'z' || ch >= 'A' && ch <= 'Z' || ch >= '0' && ch <= '9' || ch == '_' || ch == '-') {
+			return api.Errorf(api.EInvalid, "process type %q is not valid — use letters, digits, '_' and '-'", t)
+		}
+	}
+	return nil
+}
+
+func mb(n int) string {
+	if n > 0 && n%1024 == 0 {
+		return fmt.Sprintf("%dG", n/1024)
+	}
+	return fmt.Sprintf("%dM", n)
+}
+
+func orNone(s []string) string {
+	if len(s) == 0 {
+		return "none yet (push first)"
+	}
+	return strings.Join(s, ", ")
+}
+
+// SetState starts or stops an app. A stopped app keeps its formation and
+// releases; the converger stops its instances, and starts them again (at
+// the current release) when it is started.
+func (c *Controller) SetState(ctx context.Context, name string, state api.AppState) (*api.App, error) {
+	if state != api.AppStarted && state != api.AppStopped {
+		return nil, api.Errorf(api.EInvalid, "app state %q is not valid — use started or stopped", state)
+	}
+	app, err := c.appByName(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	defer c.locks.lock(app.ID)()
+	if app, err = c.store.AppByID(ctx, app.ID); err != nil {
+		return nil, err
+	}
+	if app.State == state {
+		return app, nil
+	}
+	app.State = state
+	if err := c.store.UpdateApp(ctx, app); err != nil {
+		return nil, fmt.Errorf("update app: %w", err)
+	}
+	typ, verb := "app.start", "started"
+	if state == api.AppStopped {
+		typ, verb = "app.stop", "stopped"
+	}
+	c.record(ctx, app, typ, "%s app %s", verb, name)
+	c.Kick()
+	c.notifyChanged()
+	return app, nil
+}
+
+// Restart replaces the app's instances one by one: it makes a new release
+// with the current droplet and config, which the converger rolls out like
+// any release (new instance running before the old one stops).
+func (c *Controller) Restart(ctx context.Context, name string) (*api.Release, error) {
+	app, err := c.appByName(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	defer c.locks.lock(app.ID)()
+	if app, err = c.store.AppByID(ctx, app.ID); err != nil {
+		return nil, err
+	}
+	if app.State != api.AppStarted {
+		return nil, api.Errorf(api.EConflict, "app %s is stopped — start it with `strata start %s`", name, name)
+	}
+	cur, err := c.currentRelease(ctx, app)
+	if err != nil {
+		return nil, err
+	}
+	if cur == nil || !cur.DropletBlob.Valid() {
+		return nil, api.Errorf(api.EConflict, "app %s has no build to restart — push it first", name)
+	}
+	return c.cut(ctx, app, cur, maps.Clone(cur.Env), "restart", fmt.Sprintf("Restart (v%d)", cur.Version))
+}
+
+// Events returns an app's audit trail, newest first, at most limit
+// (DefaultEventLimit when <= 0, capped at MaxEventLimit).
+func (c *Controller) Events(ctx context.Context, name string, limit int) ([]*api.Event, error) {
+	app, err := c.appByName(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	if limit <= 0 {
+		limit = DefaultEventLimit
+	}
+	limit = min(limit, MaxEventLimit)
+	return c.store.Events(ctx, app.ID, limit)
+}

@@ -1,0 +1,395 @@
+package main
+
+import (
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/strata-paas/strata/api"
+)
+
+// appArg validates the app name argument at index 0.
+func appArg(args []string) (string, error) {
+	return args[0], api.ValidateName("app", args[0])
+}
+
+func (m *Main) releasesCommand() *cobra.Command {
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "releases NAME",
+		Short: "List an app's releases: version, time, actor and what changed",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			name, err := appArg(args)
+			if err != nil {
+				return err
+			}
+			c, err := m.client()
+			if err != nil {
+				return err
+			}
+			rels, err := c.Releases(cmd.Context(), name)
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				if rels == nil {
+					rels = []*api.Release{}
+				}
+				return printJSON(m.Stdout, rels)
+			}
+			if len(rels) == 0 {
+				fmt.Fprintf(m.Stdout, "No releases yet. Deploy with: strata push %s\n", name)
+				return nil
+			}
+			app, err := c.App(cmd.Context(), name)
+			if err != nil {
+				return err
+			}
+			t := newTable(m.Stdout, "VERSION", "", "CREATED", "ACTOR", "DESCRIPTION")
+			for _, r := range rels {
+				mark := ""
+				if r.Version == app.CurrentRelease {
+					mark = "current"
+				}
+				t.row(releaseLabel(r.Version), mark, ago(m.Now(), r.CreatedAt), orDash(r.Actor), orDash(r.Description))
+			}
+			return t.flush()
+		},
+	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	return cmd
+}
+
+// ago formats a past time as "3m12s ago".
+func ago(now, t time.Time) string {
+	if t.IsZero() {
+		return "-"
+	}
+	return uptime(now, t) + " ago"
+}
+
+// parseVersion parses "3" or "v3".
+func parseVersion(s string) (int, error) {
+	n, err := strconv.Atoi(strings.TrimPrefix(strings.TrimPrefix(s, "v"), "V"))
+	if err != nil || n <= 0 {
+		return 0, api.Errorf(api.EInvalid, "release %q is not a version — give a number like 3 or v3 from strata releases", s)
+	}
+	return n, nil
+}
+
+func (m *Main) rollbackCommand() *cobra.Command {
+	return &cobra.Command{
+		Use:   "rollback NAME [VERSION]",
+		Short: "Make a copy of an older release current, without rebuilding (default: the previous one)",
+		Long: "Roll back by creating a new release that copies an older release's droplet and\n" +
+			"config. VERSION defaults to the newest earlier release that differs from the\n" +
+			"current one. The converger rolls it out instance by instance.",
+		Args: cobra.RangeArgs(1, 2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			name, err := appArg(args)
+			if err != nil {
+				return err
+			}
+			version := 0
+			if len(args) == 2 {
+				if version, err = parseVersion(args[1]); err != nil {
+					return err
+				}
+			}
+			c, err := m.client()
+			if err != nil {
+				return err
+			}
+			rel, err := c.Rollback(cmd.Context(), name, version)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(m.Stdout, "%s: released %s — watch it roll out with: strata app %s\n", rel.Description, releaseLabel(rel.Version), name)
+			return nil
+		},
+	}
+}
+
+func (m *Main) envCommand() *cobra.Command {
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "env NAME",
+		Short: "Show an app's config vars (set and unset them with env set / env unset)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			name, err := appArg(args)
+			if err != nil {
+				return err
+			}
+			c, err := m.client()
+			if err != nil {
+				return err
+			}
+			env, err := c.Env(cmd.Context(), name)
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				return printJSON(m.Stdout, env)
+			}
+			if len(env) == 0 {
+				fmt.Fprintf(m.Stdout, "No config vars. Set one with: strata env set %s NAME=VALUE\n", name)
+				return nil
+			}
+			keys := make([]string, 0, len(env))
+			for k := range env {
+				keys = append(keys, k)
+			}
+			sort.Strings(keys)
+			for _, k := range keys {
+				fmt.Fprintf(m.Stdout, "%s=%s\n", k, env[k])
+			}
+			return nil
+		},
+	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	cmd.AddCommand(m.envSetCommand(), m.envUnsetCommand())
+	return cmd
+}
+
+func (m *Main) envSetCommand() *cobra.Command {
+	return &cobra.Command{
+		Use:   "set NAME KEY=VALUE…",
+		Short: "Set config vars: a new release, rolled out instance by instance",
+		Args:  cobra.MinimumNArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			name, err := appArg(args)
+			if err != nil {
+				return err
+			}
+			set := map[string]string{}
+			for _, a := range args[1:] {
+				k, v, err := api.ParseEnvAssignment(a)
+				if err != nil {
+					return err
+				}
+				set[k] = v
+			}
+			return m.changeEnv(cmd, name, api.EnvChange{Set: set})
+		},
+	}
+}
+
+func (m *Main) envUnsetCommand() *cobra.Command {
+	return &cobra.Command{
+		Use:   "unset NAME KEY…",
+		Short: "Unset config vars: a new release, rolled out instance by instance",
+		Args:  cobra.MinimumNArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			name, err := appArg(args)
+			if err != nil {
+				return err
+			}
+			for _, k := range args[1:] {
+				if err := api.ValidateEnvName(k); err != nil {
+					return err
+				}
+			}
+			return m.changeEnv(cmd, name, api.EnvChange{Unset: args[1:]})
+		},
+	}
+}
+
+func (m *Main) changeEnv(cmd *cobra.Command, name string, ch api.EnvChange) error {
+	c, err := m.client()
+	if err != nil {
+		return err
+	}
+	before, err := c.App(cmd.Context(), name)
+	if err != nil {
+		return err
+	}
+	rel, err := c.ChangeEnv(cmd.Context(), name, ch)
+	if err != nil {
+		return err
+	}
+	if rel == nil || rel.Version == before.CurrentRelease {
+		fmt.Fprintln(m.Stdout, "Config unchanged: no new release.")
+		return nil
+	}
+	fmt.Fprintf(m.Stdout, "%s: released %s\n", rel.Description, releaseLabel(rel.Version))
+	return nil
+}
+
+// parseSize parses a memory or disk size into MB: 512, 512M, 512MB, 1G,
+// 1GB, 1.5G (case-insensitive).
+func parseSize(s string) (int, error) {
+	bad := api.Errorf(api.EInvalid, "size %q is not valid — use e.g. 512M or 1G", s)
+	u := strings.ToUpper(strings.TrimSpace(s))
+	u = strings.TrimSuffix(u, "B")
+	mult := 1.0
+	switch {
+	case strings.HasSuffix(u, "G"):
+		mult, u = 1024, strings.TrimSuffix(u, "G")
+	case strings.HasSuffix(u, "M"):
+		u = strings.TrimSuffix(u, "M")
+	}
+	if u == "" || strings.Trim(u, "0123456789.") != "" {
+		return 0, bad
+	}
+	f, err := strconv.ParseFloat(u, 64)
+	if err != nil || f <= 0 || f*mult > 1<<30 {
+		return 0, bad
+	}
+	mb := int(f * mult)
+	if float64(mb) != f*mult {
+		return 0, api.Errorf(api.EInvalid, "size %q is not a whole number of megabytes — use e.g. 512M or 1G", s)
+	}
+	return mb, nil
+}
+
+func (m *Main) scaleCommand() *cobra.Command {
+	var instances int
+	var memory, disk, process string
+	cmd := &cobra.Command{
+		Use:   "scale NAME [-i N] [-m 512M] [-k 1G] [--process TYPE]",
+		Short: "Change instances, memory or disk of a process type",
+		Long: "Change the formation of one process type (default web). A new instance count\n" +
+			"takes effect without a release; new memory or disk limits make a release so\n" +
+			"instances are replaced one by one. Only web instances get routes.",
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			name, err := appArg(args)
+			if err != nil {
+				return err
+			}
+			req := api.ScaleRequest{Process: process}
+			if cmd.Flags().Changed("instances") {
+				req.Instances = &instances
+			}
+			for _, f := range []struct {
+				flag, val string
+				dst       **int
+			}{{"memory", memory, &req.MemoryMB}, {"disk", disk, &req.DiskMB}} {
+				if !cmd.Flags().Changed(f.flag) {
+					continue
+				}
+				n, err := parseSize(f.val)
+				if err != nil {
+					return err
+				}
+				*f.dst = &n
+			}
+			if req.Instances == nil && req.MemoryMB == nil && req.DiskMB == nil {
+				return api.Errorf(api.EInvalid, "nothing to scale — give -i N, -m SIZE or -k SIZE")
+			}
+			c, err := m.client()
+			if err != nil {
+				return err
+			}
+			res, err := c.Scale(cmd.Context(), name, req)
+			if err != nil {
+				return err
+			}
+			p := res.Process
+			fmt.Fprintf(m.Stdout, "Scaled %s %s to %d× (%s memory, %s disk)\n", name, p.Type, p.Instances, megabytes(p.MemoryMB), megabytes(p.DiskMB))
+			if res.Release != nil {
+				fmt.Fprintf(m.Stdout, "Released %s to apply the new limits\n", releaseLabel(res.Release.Version))
+			}
+			return nil
+		},
+	}
+	cmd.Flags().IntVarP(&instances, "instances", "i", 0, "number of instances")
+	cmd.Flags().StringVarP(&memory, "memory", "m", "", "memory limit per instance (e.g. 512M, 1G)")
+	cmd.Flags().StringVarP(&disk, "disk", "k", "", "disk limit per instance (e.g. 1G)")
+	cmd.Flags().StringVar(&process, "process", "web", "process type (from the Procfile)")
+	return cmd
+}
+
+func (m *Main) stateCommand(verb string, state api.AppState) *cobra.Command {
+	short := "Start a stopped app"
+	if state == api.AppStopped {
+		short = "Stop an app's instances (its releases and formation are kept)"
+	}
+	return &cobra.Command{
+		Use:   verb + " NAME",
+		Short: short,
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			name, err := appArg(args)
+			if err != nil {
+				return err
+			}
+			c, err := m.client()
+			if err != nil {
+				return err
+			}
+			app, err := c.SetState(cmd.Context(), name, state)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(m.Stdout, "App %s is %s\n", name, app.State)
+			return nil
+		},
+	}
+}
+
+func (m *Main) restartCommand() *cobra.Command {
+	return &cobra.Command{
+		Use:   "restart NAME",
+		Short: "Replace an app's instances one by one (rolling restart)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			name, err := appArg(args)
+			if err != nil {
+				return err
+			}
+			c, err := m.client()
+			if err != nil {
+				return err
+			}
+			rel, err := c.Restart(cmd.Context(), name)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(m.Stdout, "Restarting %s: released %s — instances are replaced one by one\n", name, releaseLabel(rel.Version))
+			return nil
+		},
+	}
+}
+
+func (m *Main) eventsCommand() *cobra.Command {
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "events NAME",
+		Short: "Show an app's audit trail: pushes, builds, releases, scale, config, restarts",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			name, err := appArg(args)
+			if err != nil {
+				return err
+			}
+			c, err := m.client()
+			if err != nil {
+				return err
+			}
+			evs, err := c.Events(cmd.Context(), name)
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				if evs == nil {
+					evs = []*api.Event{}
+				}
+				return printJSON(m.Stdout, evs)
+			}
+			t := newTable(m.Stdout, "TIME", "TYPE", "ACTOR", "MESSAGE")
+			for _, e := range evs {
+				t.row(e.Time.UTC().Format("2006-01-02 15:04:05"), e.Type, orDash(e.Actor), e.Message)
+			}
+			return t.flush()
+		},
+	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	return cmd
+}
