@@ -47,6 +47,7 @@ type reqState struct {
 	pool  *registry.Pool
 	ep    *registry.Endpoint // the endpoint tried last
 	body  *trackedBody       // the request body, if any
+	held  *registry.Endpoint // the endpoint Acquired for this request (least-conn routes)
 	reqID string
 }
 
@@ -121,6 +122,9 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 func (p *Proxy) finish(st *reqState, r *http.Request, pool *registry.Pool, start time.Time) {
+	if st.held != nil {
+		st.held.Release()
+	}
 	if p.cfg.AccessLog != nil && pool != nil && pool.AppName() != "" {
 		p.accessLog(st, r, pool, start)
 	}
@@ -175,6 +179,11 @@ func (p *Proxy) rewrite(pr *httputil.ProxyRequest) {
 func modifyResponse(resp *http.Response) error {
 	if st := stateOf(resp.Request.Context()); st != nil {
 		resp.Header.Set("X-Request-Id", st.reqID)
+		if resp.StatusCode == http.StatusSwitchingProtocols {
+			// ReverseProxy writes a 101 on the hijacked connection, past
+			// the responseWriter: record it for the access log.
+			st.rw.status, st.rw.wroteHeader = resp.StatusCode, true
+		}
 	}
 	return nil
 }
@@ -281,7 +290,7 @@ func (p *Proxy) accessLog(st *reqState, r *http.Request, pool *registry.Pool, st
 }
 
 // retryTransport sends the request to the pool's endpoints in round-robin
-// order, moving to the next one when connecting fails (no request byte was
+// order (starting at the least loaded one on least-connections routes), moving to the next one when connecting fails (no request byte was
 // sent), at most MaxTries times. Endpoints that recently refused a
 // connection are tried last.
 type retryTransport struct{ p *Proxy }
@@ -293,6 +302,10 @@ func (t retryTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	tries := min(n, t.p.cfg.MaxTries)
 	first := pool.Next()
 	now := t.p.cfg.Now()
+	leastConn := pool.LeastConn()
+	if leastConn {
+		first = pool.LeastLoaded(first, now)
+	}
 
 	var body *trackedBody
 	if req.Body != nil && req.Body != http.NoBody {
@@ -317,9 +330,18 @@ func (t retryTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 			attempt++
 			out.URL.Host = ep.Addr
 			st.ep = ep
+			if leastConn {
+				ep.Acquire()
+			}
 			resp, err := t.p.transport.RoundTrip(out)
 			if err == nil {
+				if leastConn {
+					st.held = ep // released when the response is done
+				}
 				return resp, nil
+			}
+			if leastConn {
+				ep.Release()
 			}
 			lastErr = err
 			if !isDialError(err) || (body != nil && body.read.Load()) || req.Context().Err() != nil {

@@ -29,6 +29,14 @@ const (
 	DefaultEmptyRouteRetention = 5 * time.Minute
 )
 
+// Load-balancing algorithms, chosen per route by the registration tag
+// TagLBAlgo. Anything else means round-robin.
+const (
+	TagLBAlgo    = "lb_algo"
+	LBRoundRobin = "round-robin"
+	LBLeastConn  = "least-conn"
+)
+
 // Config configures a Registry. Zero fields take the defaults.
 type Config struct {
 	// PruneThreshold is the lease of a registration without
@@ -88,6 +96,7 @@ type route struct {
 	leases     map[string]*lease // addr → lease
 	cursor     *atomic.Uint32
 	appName    string
+	leastConn  bool      // balanced by least connections; set by the latest registration
 	emptySince time.Time // zero while the route has endpoints
 }
 
@@ -205,8 +214,10 @@ func (r *Registry) Register(reg api.RouterRegistration) error {
 			rt.leases[addr] = l
 			r.log.Info("route.registered", "uri", uri, "addr", addr, "instance", ep.PrivateInstanceID)
 		}
-		if l.ep != ep || rt.appName != ep.AppName && ep.AppName != "" || !rt.emptySince.IsZero() {
+		leastConn := reg.Tags[TagLBAlgo] == LBLeastConn
+		if l.ep != ep || rt.appName != ep.AppName && ep.AppName != "" || !rt.emptySince.IsZero() || rt.leastConn != leastConn {
 			l.ep = ep
+			rt.leastConn = leastConn
 			if ep.AppName != "" {
 				rt.appName = ep.AppName
 			}
@@ -418,7 +429,7 @@ func (r *Registry) publish() {
 		}
 		e := &hostEntry{pools: make([]*Pool, 0, len(paths))}
 		for _, rt := range paths {
-			p := &Pool{host: h, path: rt.key.path, appName: rt.appName, cursor: rt.cursor,
+			p := &Pool{host: h, path: rt.key.path, appName: rt.appName, leastConn: rt.leastConn, cursor: rt.cursor,
 				endpoints: make([]*Endpoint, 0, len(rt.leases))}
 			for _, l := range rt.leases {
 				p.endpoints = append(p.endpoints, l.ep)

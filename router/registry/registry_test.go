@@ -360,3 +360,45 @@ func TestLookupDoesNotAllocate(t *testing.T) {
 		t.Fatalf("Lookup allocates %.1f times per call, want 0", allocs)
 	}
 }
+
+func TestLeastConnTag(t *testing.T) {
+	c := newClock()
+	r := newRegistry(t, c)
+	lc := func(port int, id string) api.RouterRegistration {
+		g := reg(port, id, "lc.example")
+		g.Tags[registry.TagLBAlgo] = registry.LBLeastConn
+		return g
+	}
+	for _, g := range []api.RouterRegistration{lc(1001, "a"), lc(1002, "b"), lc(1003, "c")} {
+		if err := r.Register(g); err != nil {
+			t.Fatal(err)
+		}
+	}
+	p := r.Lookup("lc.example", "/")
+	if !p.LeastConn() {
+		t.Fatal("route registered with lb_algo=least-conn is not least-conn")
+	}
+	eps := p.Endpoints() // sorted by address: 1001, 1002, 1003
+	eps[0].Acquire()
+	eps[0].Acquire()
+	eps[1].Acquire()
+	if got := p.At(p.LeastLoaded(0, c.Now())); got != eps[2] {
+		t.Errorf("least loaded: got %s, want %s", got.Addr, eps[2].Addr)
+	}
+	eps[2].MarkFailed(c.Now().Add(time.Minute))
+	if got := p.At(p.LeastLoaded(0, c.Now())); got != eps[1] {
+		t.Errorf("least loaded skipping a failed endpoint: got %s, want %s", got.Addr, eps[1].Addr)
+	}
+	eps[1].Release()
+	if got := p.At(p.LeastLoaded(2, c.Now())); got != eps[1] {
+		t.Errorf("least loaded after release: got %s, want %s", got.Addr, eps[1].Addr)
+	}
+	// The latest registration decides: a renewal without the tag switches the
+	// route back to round-robin.
+	if err := r.Register(reg(1001, "a", "lc.example")); err != nil {
+		t.Fatal(err)
+	}
+	if p := r.Lookup("lc.example", "/"); p.LeastConn() {
+		t.Error("route is still least-conn after a registration without the tag")
+	}
+}

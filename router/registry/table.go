@@ -20,7 +20,19 @@ type Endpoint struct {
 	Tags                 map[string]string // never modified; do not modify
 
 	failedUntil atomic.Int64 // unix nanoseconds; 0 = healthy
+	inFlight    atomic.Int64 // requests being proxied to it (least-connections routes)
 }
+
+// Acquire counts a request being proxied to the endpoint; Release ends it.
+// Least-connections routes pick the endpoint with the fewest. Safe for
+// concurrent use.
+func (e *Endpoint) Acquire() { e.inFlight.Add(1) }
+
+// Release undoes one Acquire.
+func (e *Endpoint) Release() { e.inFlight.Add(-1) }
+
+// InFlight returns the number of Acquires not yet Released.
+func (e *Endpoint) InFlight() int64 { return e.inFlight.Load() }
 
 // MarkFailed records that a connection to the endpoint failed; Failed reports
 // true until the given time. Safe for concurrent use.
@@ -55,6 +67,7 @@ type Pool struct {
 	host      string
 	path      string
 	appName   string
+	leastConn bool
 	endpoints []*Endpoint
 	cursor    *atomic.Uint32
 }
@@ -68,6 +81,32 @@ func (p *Pool) Path() string { return p.path }
 // AppName returns the app name of the route's latest endpoint (kept after the
 // last endpoint leaves, for error pages and access logs); "" if never known.
 func (p *Pool) AppName() string { return p.appName }
+
+// LeastConn reports whether the route balances by least connections (its
+// latest registration carried the tag lb_algo=least-conn) rather than
+// round-robin.
+func (p *Pool) LeastConn() bool { return p.leastConn }
+
+// LeastLoaded returns the index (modulo Len) of the endpoint with the fewest
+// requests in flight among those not Failed at now, scanning from start so
+// that ties rotate. It returns start when every endpoint has failed. It
+// panics on an empty pool.
+func (p *Pool) LeastLoaded(start int, now time.Time) int {
+	best, bestN := start, int64(-1)
+	for j := range p.endpoints {
+		ep := p.At(start + j)
+		if ep.Failed(now) {
+			continue
+		}
+		if n := ep.InFlight(); bestN < 0 || n < bestN {
+			best, bestN = start+j, n
+			if n == 0 {
+				break
+			}
+		}
+	}
+	return best
+}
 
 // Len returns the number of endpoints.
 func (p *Pool) Len() int { return len(p.endpoints) }
