@@ -1,0 +1,198 @@
+package e2e_test
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// waitFor polls cond until it holds or timeout passes.
+func waitFor(t *testing.T, what string, timeout time.Duration, cond func() (bool, string)) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	last := ""
+	for time.Now().Before(deadline) {
+		ok, state := cond()
+		if ok {
+			return
+		}
+		last = state
+		time.Sleep(200 * time.Millisecond)
+	}
+	t.Fatalf("timed out after %s waiting for %s; last: %s", timeout, what, last)
+}
+
+// appJSON is the part of `strata app --json` the lifecycle test reads.
+type appJSON struct {
+	State          string `json:"state"`
+	CurrentRelease int    `json:"current_release"`
+	Processes      []struct {
+		Type      string `json:"type"`
+		Instances int    `json:"instances"`
+		MemoryMB  int    `json:"memory_mb"`
+	} `json:"processes"`
+	Instances []struct {
+		Process string `json:"process"`
+		State   string `json:"state"`
+		Release int    `json:"release"`
+	} `json:"instances"`
+}
+
+func (c *cli) app(name string) appJSON {
+	c.t.Helper()
+	out := c.must("", "strata", "app", name, "--json")
+	var a appJSON
+	if err := json.Unmarshal([]byte(out), &a); err != nil {
+		c.t.Fatalf("app --json: %v\n%s", err, out)
+	}
+	return a
+}
+
+// running counts running instances of a process type at a release (0 = any).
+func (a appJSON) running(process string, release int) int {
+	n := 0
+	for _, in := range a.Instances {
+		if in.Process == process && in.State == "running" && (release == 0 || in.Release == release) {
+			n++
+		}
+	}
+	return n
+}
+
+// TestLifecycle drives releases, rollback, config vars, scale with a worker
+// process, events, stop/start and restart through the real binaries.
+func TestLifecycle(t *testing.T) {
+	require(t, "go")
+	mc := startMicrocloud(t, t.TempDir())
+	c := newCLI(t)
+	c.must("", "strata", "login", "--api", mc.api, "--token-file", mc.tokenFile)
+
+	t.Run("releases and rollback", func(t *testing.T) {
+		dir := copyDir(t, filepath.Join(repoRoot(), "examples", "hello-go"))
+		c.must("", "strata", "push", "lc", "-p", dir)
+		waitBody(t, mc.routerAddr, "lc.localhost", helloBody, 30*time.Second)
+		main := filepath.Join(dir, "main.go")
+		src, _ := os.ReadFile(main)
+		os.WriteFile(main, []byte(strings.Replace(string(src), helloBody, "Hello v2 from Strata!", 1)), 0o644)
+		c.must("", "strata", "push", "lc", "-p", dir)
+		waitBody(t, mc.routerAddr, "lc.localhost", "Hello v2 from Strata!", 30*time.Second)
+
+		out := c.must("", "strata", "releases", "lc")
+		for _, want := range []string{"v1", "v2", "current", "admin", "Deploy build"} {
+			if !strings.Contains(out, want) {
+				t.Errorf("releases lacks %q:\n%s", want, out)
+			}
+		}
+		out = c.must("", "strata", "rollback", "lc")
+		if !strings.Contains(out, "Rollback to v1") || !strings.Contains(out, "v3") {
+			t.Errorf("rollback printed %q", out)
+		}
+		// The old body again, from a new release 3, without a build.
+		waitBody(t, mc.routerAddr, "lc.localhost", helloBody+" (instance 0, release 3)", 30*time.Second)
+		var rels []struct {
+			Version     int    `json:"version"`
+			Description string `json:"description"`
+			BuildID     string `json:"build_id"`
+		}
+		out = c.must("", "strata", "releases", "lc", "--json")
+		if err := json.Unmarshal([]byte(out), &rels); err != nil || len(rels) != 3 {
+			t.Fatalf("releases --json: %v\n%s", err, out)
+		}
+		if rels[0].Version != 3 || rels[0].Description != "Rollback to v1" || rels[0].BuildID != rels[2].BuildID {
+			t.Errorf("newest release = %+v, want v3 reusing v1's build %s", rels[0], rels[2].BuildID)
+		}
+		out, code := c.run("", "strata", "rollback", "lc", "3")
+		if code != 1 || !strings.Contains(out, "already the current release") {
+			t.Errorf("rollback to the current release: exit %d %q", code, out)
+		}
+	})
+
+	envDir := filepath.Join(repoRoot(), "examples", "env-go")
+	t.Run("env set changes what the app prints", func(t *testing.T) {
+		c.must("", "strata", "push", "envapp", "-p", envDir)
+		waitBody(t, mc.routerAddr, "envapp.localhost", "(GREETING is not set)", 30*time.Second)
+		out := c.must("", "strata", "env", "set", "envapp", "GREETING=Howdy partner")
+		if !strings.Contains(out, "Set GREETING: released v2") {
+			t.Errorf("env set printed %q", out)
+		}
+		waitBody(t, mc.routerAddr, "envapp.localhost", "Howdy partner (instance 0, release 2)", 30*time.Second)
+		if out := c.must("", "strata", "env", "envapp"); out != "GREETING=Howdy partner\n" {
+			t.Errorf("env printed %q", out)
+		}
+		for _, bad := range []string{"LD_PRELOAD=/tmp/x.so", "PORT=1", "BASH_ENV=/x"} {
+			out, code := c.run("", "strata", "env", "set", "envapp", bad)
+			if code != 1 || !strings.Contains(out, "error:") || !strings.Contains(out, " — ") {
+				t.Errorf("env set %s: exit %d %q, want a clear error", bad, code, out)
+			}
+		}
+		c.must("", "strata", "env", "unset", "envapp", "GREETING")
+		waitBody(t, mc.routerAddr, "envapp.localhost", "(GREETING is not set) (instance 0, release 3)", 30*time.Second)
+	})
+
+	t.Run("scale a worker without a route", func(t *testing.T) {
+		a := c.app("envapp")
+		if a.running("worker", 0) != 0 {
+			t.Fatalf("worker runs before scaling: %+v", a)
+		}
+		out := c.must("", "strata", "scale", "envapp", "--process", "worker", "-i", "1")
+		if !strings.Contains(out, "worker to 1×") {
+			t.Errorf("scale printed %q", out)
+		}
+		waitFor(t, "a running worker", 30*time.Second, func() (bool, string) {
+			a := c.app("envapp")
+			return a.running("worker", 0) == 1 && a.running("web", 0) == 1, c.must("", "strata", "app", "envapp")
+		})
+		if out := c.must("", "strata", "app", "envapp"); !strings.Contains(out, "worker/0") {
+			t.Errorf("strata app does not show the worker:\n%s", out)
+		}
+		waitBody(t, mc.routerAddr, "envapp.localhost", "(GREETING is not set)", 10*time.Second)
+		// Memory makes a release that replaces the web instance.
+		out = c.must("", "strata", "scale", "envapp", "-m", "128M")
+		if !strings.Contains(out, "128M memory") || !strings.Contains(out, "Released v4") {
+			t.Errorf("scale -m printed %q", out)
+		}
+		waitBody(t, mc.routerAddr, "envapp.localhost", "release 4", 30*time.Second)
+		_, code := c.run("", "strata", "scale", "envapp", "--process", "nope", "-i", "1")
+		if code != 1 {
+			t.Errorf("scaling an unknown process type exited %d", code)
+		}
+	})
+
+	t.Run("stop, start and restart", func(t *testing.T) {
+		c.must("", "strata", "stop", "envapp")
+		waitFor(t, "the stopped app to stop serving", 30*time.Second, func() (bool, string) {
+			code, body, err := routerGet(mc.routerAddr, "envapp.localhost", "/")
+			a := c.app("envapp")
+			return err == nil && code != 200 && len(a.Instances) == 0, body
+		})
+		c.must("", "strata", "start", "envapp")
+		waitBody(t, mc.routerAddr, "envapp.localhost", "release 4", 30*time.Second)
+		out := c.must("", "strata", "restart", "envapp")
+		if !strings.Contains(out, "released v5") {
+			t.Errorf("restart printed %q", out)
+		}
+		waitBody(t, mc.routerAddr, "envapp.localhost", "release 5", 30*time.Second)
+		waitFor(t, "restart to replace the worker too", 30*time.Second, func() (bool, string) {
+			a := c.app("envapp")
+			return a.running("worker", 5) == 1 && len(a.Instances) == 2, c.must("", "strata", "app", "envapp")
+		})
+	})
+
+	t.Run("events", func(t *testing.T) {
+		out := c.must("", "strata", "events", "envapp")
+		for _, want := range []string{"push", "build.staged", "release", "env", "scale", "app.stop", "app.start", "restart", "admin"} {
+			if !strings.Contains(out, want) {
+				t.Errorf("events lack %q:\n%s", want, out)
+			}
+		}
+		if strings.Contains(out, "Howdy") {
+			t.Errorf("events leak a config value:\n%s", out)
+		}
+		if out := c.must("", "strata", "events", "lc"); !strings.Contains(out, "rollback") {
+			t.Errorf("events of lc lack the rollback:\n%s", out)
+		}
+	})
+}

@@ -1,0 +1,3 @@
+module example.com/envgo
+
+go 1.22
