@@ -47,6 +47,10 @@ type Spec struct {
 	Command  string   // run as /bin/sh -c <Command> (the developer's Procfile command)
 	Env      []string // complete environment, KEY=value
 	MemoryMB int      // memory limit; enforced only by drivers that can
+	// Writable lists directories besides Dir the instance may write (its
+	// HOME, its TMPDIR). Drivers that confine instances keep everything
+	// else read-only; others ignore it.
+	Writable []string
 	// Stdout and Stderr receive the instance's output; nil discards it.
 	// Drivers write to each from one goroutine at a time.
 	Stdout, Stderr io.Writer

@@ -27,7 +27,9 @@ type Commands struct {
 	PrintEnv string
 	// SpawnChild starts a long-lived child that ignores SIGTERM, writes the
 	// child's PID to ./child.pid, prints "ready", and runs until stopped. Only drivers of
-	// real processes have one.
+	// real processes have one. The PID may be followed by the child's PID
+	// namespace as readlink /proc/self/ns/pid prints it ("pid:[N]"); the
+	// suite then looks for the child in that namespace.
 	SpawnChild string
 	// SpawnChildExit starts a long-lived child that ignores SIGTERM, writes
 	// the child's PID to ./child.pid and exits 0 at once.
@@ -41,8 +43,8 @@ func ShellCommands() Commands {
 		Forever:        "trap 'exit 0' TERM; echo ready; while :; do sleep 0.05; done",
 		IgnoreTerm:     "trap '' TERM; echo ready; while :; do sleep 0.05; done",
 		PrintEnv:       `echo "$STRATA_TEST_VALUE"; pwd; echo stderr >&2`,
-		SpawnChild:     `(trap '' TERM; exec sleep 1000) & echo $! > child.pid; trap 'exit 0' TERM; echo ready; while :; do sleep 0.05; done`,
-		SpawnChildExit: `(trap '' TERM; exec sleep 1000) & echo $! > child.pid; exit 0`,
+		SpawnChild:     `(trap '' TERM; exec sleep 1000) & echo $! $(readlink /proc/self/ns/pid) > child.pid; trap 'exit 0' TERM; echo ready; while :; do sleep 0.05; done`,
+		SpawnChildExit: `(trap '' TERM; exec sleep 1000) & echo $! $(readlink /proc/self/ns/pid) > child.pid; exit 0`,
 	}
 }
 
@@ -163,16 +165,23 @@ func Run(t *testing.T, newDriver func(t *testing.T) driver.Driver, opts Options)
 		}
 	})
 
-	childPID := func(t *testing.T, spec *driver.Spec) int {
+	childPID := func(t *testing.T, spec *driver.Spec) Proc {
 		t.Helper()
-		var child int
+		var child Proc
 		waitFor(t, "child.pid to be written", func() bool {
 			data, err := os.ReadFile(filepath.Join(spec.Dir, "child.pid"))
 			if err != nil {
 				return false
 			}
-			child, err = strconv.Atoi(strings.TrimSpace(string(data)))
-			return err == nil && child > 0
+			f := strings.Fields(string(data))
+			if len(f) == 0 {
+				return false
+			}
+			child.PID, err = strconv.Atoi(f[0])
+			if len(f) > 1 {
+				child.NS = f[1]
+			}
+			return err == nil && child.PID > 0
 		})
 		return child
 	}
@@ -182,8 +191,8 @@ func Run(t *testing.T, newDriver func(t *testing.T) driver.Driver, opts Options)
 		d := newDriver(t)
 		spec, _, _ := start(t, d, c.SpawnChild)
 		child := childPID(t, spec)
-		if !alive(child) {
-			t.Fatalf("child %d is not running before Stop", child)
+		if !child.Alive() {
+			t.Fatalf("child %v is not running before Stop", child)
 		}
 		if err := d.Stop(ctx(t), spec.ID, 300*time.Millisecond); err != nil {
 			t.Fatalf("Stop: %v", err)
@@ -191,7 +200,7 @@ func Run(t *testing.T, newDriver func(t *testing.T) driver.Driver, opts Options)
 		if _, err := d.Wait(ctx(t), spec.ID); err != nil {
 			t.Fatalf("Wait: %v", err)
 		}
-		waitFor(t, fmt.Sprintf("child %d (ignores SIGTERM) to die with its instance", child), func() bool { return !alive(child) })
+		waitFor(t, fmt.Sprintf("child %v (ignores SIGTERM) to die with its instance", child), func() bool { return !child.Alive() })
 	})
 
 	t.Run("LeftoversDieOnExit", func(t *testing.T) {
@@ -203,7 +212,7 @@ func Run(t *testing.T, newDriver func(t *testing.T) driver.Driver, opts Options)
 			t.Fatalf("Wait = %+v, %v; want exit 0", res, err)
 		}
 		child := childPID(t, spec)
-		waitFor(t, fmt.Sprintf("child %d left behind by the command to die", child), func() bool { return !alive(child) })
+		waitFor(t, fmt.Sprintf("child %v left behind by the command to die", child), func() bool { return !child.Alive() })
 	})
 
 	t.Run("DestroyIdempotent", func(t *testing.T) {
@@ -283,6 +292,57 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// Proc names a process as an instance sees it: its PID in its own PID
+// namespace, and that namespace ("pid:[N]") when known.
+type Proc struct {
+	PID int
+	NS  string
+}
+
+// String formats p for messages.
+func (p Proc) String() string { return strings.TrimSpace(fmt.Sprintf("%d %s", p.PID, p.NS)) }
+
+// Alive reports whether the process runs and is not a zombie. Without a
+// namespace, PID is a PID of this test's namespace.
+func (p Proc) Alive() bool {
+	if p.NS == "" {
+		return alive(p.PID)
+	}
+	host, ok := HostPID(p.NS, p.PID)
+	return ok && alive(host)
+}
+
+// HostPID finds the PID, in this test's namespace, of the process that is
+// pid in the PID namespace ns ("pid:[N]").
+func HostPID(ns string, pid int) (int, bool) {
+	ents, err := os.ReadDir("/proc")
+	if err != nil {
+		return 0, false
+	}
+	want := strconv.Itoa(pid)
+	for _, e := range ents {
+		hp, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		if l, err := os.Readlink(fmt.Sprintf("/proc/%d/ns/pid", hp)); err != nil || l != ns {
+			continue
+		}
+		status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", hp))
+		if err != nil {
+			continue
+		}
+		for line := range strings.SplitSeq(string(status), "\n") {
+			if v, ok := strings.CutPrefix(line, "NSpid:"); ok {
+				if f := strings.Fields(v); len(f) > 0 && f[len(f)-1] == want {
+					return hp, true
+				}
+			}
+		}
+	}
+	return 0, false
 }
 
 // alive reports whether pid runs and is not a zombie.

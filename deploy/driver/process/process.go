@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"io"
 	"log/slog"
 	"os"
@@ -18,6 +19,7 @@ import (
 
 	"github.com/strata-paas/strata/api"
 	"github.com/strata-paas/strata/deploy/driver"
+	"github.com/strata-paas/strata/deploy/driver/process/isolate"
 )
 
 // Name is the driver name recorded in handles.
@@ -44,14 +46,41 @@ type Config struct {
 	// MaxLogFile is the size past which a fully delivered output file is cut
 	// back to empty. Default 4 MiB.
 	MaxLogFile int64
-	Logger     *slog.Logger
+	// Confine says whether instances are isolated (see the package
+	// documentation). Default ConfineAuto.
+	Confine Confinement
+	// UIDBase is the first uid (and gid) of instance users; an instance runs
+	// as UIDBase + a hash of its id modulo 1,000,000. Default 2,000,000.
+	UIDBase int
+	// CgroupParent is the cgroup, below each hierarchy's root, that holds one
+	// cgroup per instance. Default "strata".
+	CgroupParent string
+	// PidsMax caps the tasks of one instance where the pids controller is
+	// available. Default 4096.
+	PidsMax int
+	Logger  *slog.Logger
 }
+
+// Confinement says whether the driver isolates instances.
+type Confinement int
+
+const (
+	// ConfineAuto isolates instances when the driver runs as root on Linux
+	// and the kernel allows it, and runs plain processes otherwise.
+	ConfineAuto Confinement = iota
+	// ConfineNever always runs plain processes.
+	ConfineNever
+	// ConfineAlways isolates instances; New fails when it cannot.
+	ConfineAlways
+)
 
 // Driver runs instances as process groups on the host. It is safe for
 // concurrent use.
 type Driver struct {
 	cfg Config
 	log *slog.Logger
+
+	cgroups *isolate.Cgroups // non-nil when instances are isolated
 
 	mu    sync.Mutex
 	procs map[string]*proc
@@ -62,6 +91,8 @@ type proc struct {
 	pid, pgid int
 	startTime uint64
 	recovered bool
+	cg        *isolate.Cgroup // non-nil for an isolated instance, whose pid is its init
+	result    string          // the file the init writes the exit status to
 	stopping  atomic.Bool // Stop has sent SIGTERM: leftovers get the grace too
 	killed    atomic.Bool // Stop has escalated to SIGKILL
 
@@ -72,7 +103,8 @@ type proc struct {
 
 // handleData is the driver-specific part of a Handle.
 type handleData struct {
-	StateDir string `json:"state_dir"`
+	StateDir string          `json:"state_dir"`
+	Cgroup   *isolate.Cgroup `json:"cgroup,omitempty"` // set for isolated instances
 }
 
 // New returns a process driver.
@@ -89,15 +121,116 @@ func New(cfg Config) (*Driver, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
+	if cfg.UIDBase <= 0 {
+		cfg.UIDBase = 2_000_000
+	}
+	if cfg.CgroupParent == "" {
+		cfg.CgroupParent = "strata"
+	}
+	if cfg.PidsMax <= 0 {
+		cfg.PidsMax = 4096
+	}
 	if err := os.MkdirAll(cfg.StateDir, 0o700); err != nil {
 		return nil, fmt.Errorf("process driver: create state dir: %w", err)
 	}
-	return &Driver{cfg: cfg, log: cfg.Logger, procs: map[string]*proc{}}, nil
+	d := &Driver{cfg: cfg, log: cfg.Logger, procs: map[string]*proc{}}
+	if cfg.Confine == ConfineNever {
+		d.log.Info("process.unconfined", "reason", "isolation is disabled by configuration")
+		return d, nil
+	}
+	if err := d.enableIsolation(); err != nil {
+		if cfg.Confine == ConfineAlways {
+			return nil, api.Errorf(api.EUnavailable, "process driver cannot isolate instances: %v — run the executor as root on Linux with a cgroup memory controller", err)
+		}
+		d.log.Warn("process.unconfined", "reason", err.Error(),
+			"effect", "instances run as plain process groups of the executor's user, without memory limits")
+		return d, nil
+	}
+	d.log.Info("process.isolated", "cgroup_version", d.cgroups.Version())
+	return d, nil
 }
 
-// Fingerprint reports plain, unconfined processes.
+// enableIsolation turns isolation on if a probe instance runs isolated.
+func (d *Driver) enableIsolation() error {
+	if os.Geteuid() != 0 {
+		return errors.New("the executor does not run as root")
+	}
+	cgs, err := isolate.DetectCgroups()
+	if err != nil {
+		return err
+	}
+	d.cgroups = cgs
+	if err := d.probe(); err != nil {
+		d.cgroups = nil
+		return fmt.Errorf("a probe instance failed: %w", err)
+	}
+	return nil
+}
+
+// probe runs "exit 0" isolated in a directory only root can search.
+func (d *Driver) probe() error {
+	dir, err := os.MkdirTemp(d.cfg.StateDir, "probe-dir-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	id := fmt.Sprintf("probe-%d", os.Getpid())
+	defer d.Destroy(context.Background(), id)
+	var out lockedBuffer
+	if _, err := d.Start(ctx, &driver.Spec{ID: id, Dir: dir, Command: "exit 0", MemoryMB: 64, Stdout: &out, Stderr: &out}); err != nil {
+		return err
+	}
+	res, err := d.Wait(ctx, id)
+	if err != nil {
+		return err
+	}
+	if res.ExitCode != 0 {
+		return fmt.Errorf("exit %d %s: %s", res.ExitCode, res.Signal, strings.TrimSpace(out.String()))
+	}
+	return nil
+}
+
+// lockedBuffer is a small io.Writer safe for concurrent use.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  []byte
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if len(b.b) < 4096 {
+		b.b = append(b.b, p...)
+	}
+	return len(p), nil
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return string(b.b)
+}
+
+// Isolated reports whether instances run isolated.
+func (d *Driver) Isolated() bool { return d.cgroups != nil }
+
+// Fingerprint reports api.IsolationProcess when instances run isolated and
+// api.IsolationProcessUnconfined otherwise.
 func (d *Driver) Fingerprint() driver.Fingerprint {
-	return driver.Fingerprint{Driver: Name, Isolations: []api.Isolation{api.IsolationProcessUnconfined}}
+	iso := api.IsolationProcessUnconfined
+	if d.Isolated() {
+		iso = api.IsolationProcess
+	}
+	return driver.Fingerprint{Driver: Name, Isolations: []api.Isolation{iso}}
+}
+
+// UID is the uid (and gid) an isolated instance id runs as.
+func (d *Driver) UID(id string) int {
+	h := fnv.New32a()
+	_, _ = h.Write([]byte(id))
+	return d.cfg.UIDBase + int(h.Sum32()%1_000_000)
 }
 
 func checkID(id string) error {
@@ -162,24 +295,18 @@ func (d *Driver) start(p *proc, spec *driver.Spec) (*driver.Handle, error) {
 		outR.Close()
 		return nil, err
 	}
-	env := spec.Env
-	if env == nil {
-		env = []string{} // never inherit the executor's environment
+	var cmd *exec.Cmd
+	if d.Isolated() {
+		cmd, err = d.startIsolated(p, spec, outW, errW)
+	} else {
+		cmd, err = startPlain(spec, outW, errW)
 	}
-	cmd := exec.Command("/bin/sh", "-c", spec.Command)
-	cmd.Dir = spec.Dir
-	cmd.Env = env
-	cmd.Stdin = nil
-	cmd.Stdout = outW
-	cmd.Stderr = errW
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	err = cmd.Start()
 	outW.Close()
 	errW.Close()
 	if err != nil {
 		outR.Close()
 		errR.Close()
-		return nil, api.Errorf(api.EInvalid, "cannot start instance %s: %v", spec.ID, err)
+		return nil, err
 	}
 	p.pid = cmd.Process.Pid
 	p.pgid = p.pid
@@ -191,17 +318,110 @@ func (d *Driver) start(p *proc, spec *driver.Spec) (*driver.Handle, error) {
 	go func() { defer tails.Done(); d.tail(errR, filepath.Join(dir, "stderr"), spec.Stderr, p.exited) }()
 	go func() {
 		werr := cmd.Wait()
-		d.reapGroup(p)
+		oom := d.reap(p)
 		close(p.exited)
 		tails.Wait()
-		p.res = exitResult(cmd.ProcessState, werr)
+		p.res = p.exitResult(cmd.ProcessState, werr)
+		p.res.OOMKilled = oom
 		close(p.done)
 	}()
-	data, _ := json.Marshal(handleData{StateDir: dir})
+	data, _ := json.Marshal(handleData{StateDir: dir, Cgroup: p.cg})
 	return &driver.Handle{
 		Version: driver.HandleVersion, Driver: Name, ID: spec.ID,
 		PID: p.pid, PGID: p.pgid, StartTime: p.startTime, Data: data,
 	}, nil
+}
+
+func startPlain(spec *driver.Spec, stdout, stderr *os.File) (*exec.Cmd, error) {
+	env := spec.Env
+	if env == nil {
+		env = []string{} // never inherit the executor's environment
+	}
+	cmd := exec.Command("/bin/sh", "-c", spec.Command)
+	cmd.Dir = spec.Dir
+	cmd.Env = env
+	cmd.Stdin = nil
+	cmd.Stdout = stdout
+	cmd.Stderr = stderr
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		return nil, api.Errorf(api.EInvalid, "cannot start instance %s: %v", spec.ID, err)
+	}
+	return cmd, nil
+}
+
+// startIsolated starts spec under an init in its own namespaces and cgroup,
+// as the instance's user, with only spec.Dir and spec.Writable writable.
+func (d *Driver) startIsolated(p *proc, spec *driver.Spec, stdout, stderr *os.File) (*exec.Cmd, error) {
+	fail := func(format string, args ...any) (*exec.Cmd, error) {
+		return nil, api.Errorf(api.EInvalid, "cannot start instance %s: "+format, append([]any{spec.ID}, args...)...)
+	}
+	var writable []string
+	for _, w := range append([]string{spec.Dir}, spec.Writable...) {
+		if err := os.MkdirAll(w, 0o700); err != nil {
+			return fail("%v", err)
+		}
+		real, err := filepath.EvalSymlinks(w)
+		if err != nil {
+			return fail("%v", err)
+		}
+		if real, err = filepath.Abs(real); err != nil {
+			return fail("%v", err)
+		}
+		writable = append(writable, real)
+	}
+	uid := d.UID(spec.ID)
+	if err := isolate.PrepareDirs(writable, uid, uid); err != nil {
+		return fail("%v", err)
+	}
+	p.result = filepath.Join(d.stateDir(spec.ID), "result")
+	result, err := os.OpenFile(p.result, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return fail("%v", err)
+	}
+	defer result.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	cg, err := d.cgroups.Create(ctx, d.cfg.CgroupParent, spec.ID, isolate.Limits{MemoryMB: spec.MemoryMB, PidsMax: d.cfg.PidsMax})
+	if err != nil {
+		return fail("%v", err)
+	}
+	env := spec.Env
+	if env == nil {
+		env = []string{}
+	}
+	host := spec.ID
+	if len(host) > 63 {
+		host = host[:63]
+	}
+	cmd, err := isolate.Start(ctx, &isolate.InitConfig{
+		Hostname: host, Dir: writable[0], Writable: writable[1:],
+		Argv: []string{"/bin/sh", "-c", spec.Command}, Env: env, UID: uid, GID: uid, TmpMB: spec.MemoryMB,
+	}, isolate.Files{Stdout: stdout, Stderr: stderr, Result: result}, cg)
+	if err != nil {
+		_ = cg.Destroy(context.Background())
+		return fail("%v", err)
+	}
+	p.cg = cg
+	return cmd, nil
+}
+
+// reap runs once the instance's main process has exited and reports whether
+// the kernel OOM-killed any of the instance's processes.
+//
+// An isolated instance's main process is its init: when it exits the kernel
+// kills the rest of its PID namespace, and the init itself gave leftovers
+// their grace during a Stop. Its cgroup is then emptied and removed.
+func (d *Driver) reap(p *proc) (oom bool) {
+	if p.cg == nil {
+		d.reapGroup(p)
+		return false
+	}
+	oom = p.cg.OOMKills() > 0
+	if err := p.cg.Destroy(context.Background()); err != nil {
+		d.log.Warn("process.cgroup_cleanup_failed", "id", p.id, "err", err)
+	}
+	return oom
 }
 
 // reapGroup runs once the instance's main process has exited. The instance is
@@ -229,7 +449,14 @@ func openLog(path string) (w, r *os.File, err error) {
 	return w, r, nil
 }
 
-func exitResult(ps *os.ProcessState, werr error) *driver.ExitResult {
+// exitResult says how the instance ended: from the result file its init
+// wrote when isolated, else from the main process's wait status.
+func (p *proc) exitResult(ps *os.ProcessState, werr error) *driver.ExitResult {
+	if p.cg != nil {
+		if r, ok := isolate.ReadResult(p.result); ok {
+			return &driver.ExitResult{ExitCode: r.ExitCode, Signal: r.Signal}
+		}
+	}
 	if ps == nil {
 		return &driver.ExitResult{ExitCode: -1, Err: werr}
 	}
@@ -340,6 +567,10 @@ func (p *proc) signal(sig syscall.Signal) {
 			return
 		}
 	}
+	if p.cg != nil {
+		_ = syscall.Kill(p.pid, sig) // the init forwards it to the whole namespace
+		return
+	}
 	_ = syscall.Kill(-p.pgid, sig)
 }
 
@@ -369,6 +600,14 @@ func (d *Driver) Destroy(ctx context.Context, id string) error {
 		}
 		d.mu.Unlock()
 	}
+	if p == nil && d.Isolated() {
+		// An instance that was never recovered may have left its cgroup.
+		if cg := d.cgroups.Lookup(d.cfg.CgroupParent, id); cg != nil {
+			if err := cg.Destroy(ctx); err != nil {
+				return api.Errorf(api.ETimeout, "instance %s: %v", id, err)
+			}
+		}
+	}
 	if err := os.RemoveAll(d.stateDir(id)); err != nil {
 		return fmt.Errorf("process driver: remove state of %s: %w", id, err)
 	}
@@ -392,6 +631,15 @@ func (d *Driver) RecoverOutput(ctx context.Context, h *driver.Handle, stdout, st
 	if err := checkID(h.ID); err != nil {
 		return err
 	}
+	var data handleData
+	if len(h.Data) > 0 {
+		if err := json.Unmarshal(h.Data, &data); err != nil {
+			return api.Errorf(api.EInvalid, "process driver handle of %s has unreadable data: %v", h.ID, err)
+		}
+	}
+	if data.Cgroup != nil && len(data.Cgroup.Paths) == 0 {
+		return api.Errorf(api.EInvalid, "process driver handle of %s names a cgroup without paths", h.ID)
+	}
 	if st, err := StartTime(h.PID); err != nil || st != h.StartTime {
 		return api.Errorf(api.ENotFound, "instance %s (pid %d) is no longer running", h.ID, h.PID)
 	}
@@ -401,6 +649,7 @@ func (d *Driver) RecoverOutput(ctx context.Context, h *driver.Handle, stdout, st
 		return nil
 	}
 	p := &proc{id: h.ID, pid: h.PID, pgid: h.PGID, startTime: h.StartTime, recovered: true,
+		cg: data.Cgroup, result: filepath.Join(d.stateDir(h.ID), "result"),
 		exited: make(chan struct{}), done: make(chan struct{})}
 	d.procs[h.ID] = p
 	d.mu.Unlock()
@@ -428,10 +677,13 @@ func (d *Driver) RecoverOutput(ctx context.Context, h *driver.Handle, stdout, st
 				break
 			}
 		}
-		d.reapGroup(p)
+		oom := d.reap(p)
 		close(p.exited)
 		tails.Wait()
-		p.res = &driver.ExitResult{ExitCode: -1, Err: ErrExitUnknown}
+		p.res = &driver.ExitResult{ExitCode: -1, Err: ErrExitUnknown, OOMKilled: oom}
+		if r, ok := isolate.ReadResult(p.result); ok && p.cg != nil {
+			p.res = &driver.ExitResult{ExitCode: r.ExitCode, Signal: r.Signal, OOMKilled: oom}
+		}
 		close(p.done)
 	}()
 	return nil
