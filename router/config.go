@@ -40,6 +40,8 @@ type Config struct {
 	// AccessLog, when set, receives one envelope per request of a known app.
 	// It is called on the request goroutine and must not block.
 	AccessLog func(api.LogEnvelope)
+	// Metrics, when set, counts every request (see NewMetrics).
+	Metrics *Metrics
 	// Now is the clock; defaults to time.Now.
 	Now func() time.Time
 }

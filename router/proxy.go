@@ -128,6 +128,13 @@ func (p *Proxy) finish(st *reqState, r *http.Request, pool *registry.Pool, start
 	if p.cfg.AccessLog != nil && pool != nil && pool.AppName() != "" {
 		p.accessLog(st, r, pool, start)
 	}
+	if p.cfg.Metrics != nil {
+		app := ""
+		if pool != nil {
+			app = pool.AppName()
+		}
+		p.cfg.Metrics.observe(app, st.rw.statusCode(), p.cfg.Now().Sub(start))
+	}
 	*st = reqState{}
 	p.states.Put(st)
 }

@@ -45,7 +45,19 @@ func newHarness(t testing.TB, cfg router.Config) *harness {
 }
 
 func newHarnessLogger(t testing.TB, cfg router.Config, log *slog.Logger) *harness {
+	return newHarnessFull(t, cfg, log, nil)
+}
+
+// newHarnessWith lets the test build the Config from the harness's registry.
+func newHarnessWith(t testing.TB, cfg router.Config, with func(router.TableSource) router.Config) *harness {
+	return newHarnessFull(t, cfg, testLogger(t), with)
+}
+
+func newHarnessFull(t testing.TB, cfg router.Config, log *slog.Logger, with func(router.TableSource) router.Config) *harness {
 	h := &harness{t: t, reg: registry.New(registry.Config{Logger: log})}
+	if with != nil {
+		cfg = with(h.reg)
+	}
 	if cfg.AccessLog == nil {
 		cfg.AccessLog = func(e api.LogEnvelope) { h.mu.Lock(); h.logs = append(h.logs, e); h.mu.Unlock() }
 	}

@@ -16,6 +16,8 @@ import (
 // routerRole is a running router: the route registry fed over NATS and the proxy.
 type routerRole struct {
 	ln    net.Listener
+	admin net.Listener // serves /metrics when set
+	cfg   router.Config
 	proxy *router.Proxy
 	reg   *registry.Registry
 	stop  func()
@@ -37,14 +39,23 @@ func startRouter(ctx context.Context, addr, domain string, conn *bus.Conn, log *
 	cfg := router.DefaultConfig()
 	cfg.Domain = domain
 	cfg.AccessLog = func(e api.LogEnvelope) { _ = conn.Publish(api.SubjectLogs(e.App), e) }
+	cfg.Metrics = router.NewMetrics(reg)
 	proxy := router.New(cfg, reg, log.With("component", "router"))
-	return &routerRole{ln: ln, proxy: proxy, reg: reg, stop: stop, log: log}, nil
+	return &routerRole{ln: ln, cfg: cfg, proxy: proxy, reg: reg, stop: stop, log: log}, nil
 }
 
 func (r *routerRole) run(ctx context.Context) error {
 	defer r.stop()
 	go r.reg.Run(ctx)
-	srv := router.NewServer(router.DefaultConfig(), r.proxy, r.log.With("component", "router"))
+	if r.admin != nil {
+		admin := router.NewServer(r.cfg, router.AdminHandler(r.cfg.Metrics), r.log.With("component", "router-admin"))
+		go func() {
+			if err := admin.Serve(ctx, r.admin); err != nil {
+				r.log.Warn("router.admin_failed", "err", err)
+			}
+		}()
+	}
+	srv := router.NewServer(r.cfg, r.proxy, r.log.With("component", "router"))
 	return srv.Serve(ctx, r.ln)
 }
 
@@ -54,6 +65,7 @@ func runRouter(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	natsURL := fs.String("nats", "nats://127.0.0.1:4222", "NATS URL")
 	listen := fs.String("listen", "127.0.0.1:8080", "address to serve HTTP on")
 	domain := fs.String("domain", "localhost", "app domain")
+	adminAddr := fs.String("admin-listen", "", "address to serve Prometheus /metrics and /healthz on (empty: off)")
 	level := fs.String("log-level", "info", "debug, info, warn or error")
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -70,6 +82,13 @@ func runRouter(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	r, err := startRouter(ctx, *listen, *domain, conn, log)
 	if err != nil {
 		return err
+	}
+	if *adminAddr != "" {
+		if r.admin, err = net.Listen("tcp", *adminAddr); err != nil {
+			r.ln.Close()
+			return fmt.Errorf("listen on router admin address %s: %w — choose another --admin-listen", *adminAddr, err)
+		}
+		fmt.Fprintf(stdout, "Strata router metrics on http://%s/metrics\n", r.admin.Addr())
 	}
 	fmt.Fprintf(stdout, "Strata router %s listening on http://%s\n", version, r.ln.Addr())
 	return r.run(ctx)

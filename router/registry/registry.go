@@ -120,7 +120,12 @@ type Registry struct {
 	instances map[string]*instance         // addr → instance
 	dirty     map[string]struct{}          // hosts changed since the last publish
 	suspended bool
+
+	pruned atomic.Uint64 // leases dropped by Prune since New
 }
+
+// Pruned returns the number of leases Prune has dropped since New.
+func (r *Registry) Pruned() uint64 { return r.pruned.Load() }
 
 // New returns an empty Registry.
 func New(cfg Config) *Registry {
@@ -311,6 +316,7 @@ func (r *Registry) Prune(now time.Time) int {
 			delete(r.hosts, host)
 		}
 	}
+	r.pruned.Add(uint64(n))
 	r.publish()
 	return n
 }
@@ -446,5 +452,12 @@ func (r *Registry) publish() {
 		})
 		hosts[h] = e
 	}
-	r.table.Store(&Table{hosts: hosts})
+	t := &Table{hosts: hosts}
+	for _, e := range hosts {
+		t.routes += len(e.pools)
+		for _, p := range e.pools {
+			t.endpoints += len(p.endpoints)
+		}
+	}
+	r.table.Store(t)
 }

@@ -188,6 +188,9 @@ func TestPruneWithInjectedTime(t *testing.T) {
 	short := reg(2, "b", "a.localhost")
 	short.StaleThresholdInSec = 3
 	mustRegister(t, r, short)
+	if tb := r.Table(); tb.Routes() != 1 || tb.Endpoints() != 2 {
+		t.Fatalf("table has %d routes, %d endpoints; want 1, 2", tb.Routes(), tb.Endpoints())
+	}
 
 	if n := r.Prune(c.Advance(2 * time.Second)); n != 0 {
 		t.Fatalf("pruned %d at 2s, want 0", n)
@@ -197,6 +200,9 @@ func TestPruneWithInjectedTime(t *testing.T) {
 	}
 	if got, want := addrs(r, "a.localhost", "/"), []string{"127.0.0.1:1"}; !eq(got, want) {
 		t.Fatalf("got %v, want %v", got, want)
+	}
+	if r.Pruned() != 1 || r.Table().Endpoints() != 1 {
+		t.Fatalf("pruned counter %d, endpoints %d; want 1, 1", r.Pruned(), r.Table().Endpoints())
 	}
 	// Renewal keeps the lease alive.
 	c.Advance(5 * time.Second)

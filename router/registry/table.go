@@ -133,8 +133,18 @@ type hostEntry struct {
 // Table is an immutable snapshot of the route table. Lookup is lock-free and
 // does not allocate. Safe for concurrent use.
 type Table struct {
-	hosts map[string]*hostEntry
+	hosts     map[string]*hostEntry
+	routes    int
+	endpoints int
 }
+
+// Routes returns the number of routes (host + path prefix) in the table,
+// including routes without endpoints.
+func (t *Table) Routes() int { return t.routes }
+
+// Endpoints returns the number of (route, endpoint) pairs in the table: an
+// instance serving two routes counts twice.
+func (t *Table) Endpoints() int { return t.endpoints }
 
 var emptyTable = &Table{hosts: map[string]*hostEntry{}}
 
