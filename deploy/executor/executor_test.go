@@ -63,7 +63,8 @@ func TestWebInstanceLifecycle(t *testing.T) {
 	data := t.TempDir()
 	cfg := executor.Config{NodeID: "node-1", DataDir: data, HeartbeatInterval: 100 * time.Millisecond,
 		Restart: fastRestart(), Labels: map[string]string{"zone": "a"}}
-	e, _ := h.run(cfg, processDriver(t, filepath.Join(data, "driver")))
+	drv := processDriver(t, filepath.Join(data, "driver"))
+	e, _ := h.run(cfg, drv)
 	ref := h.blobs.add(droplet(t, map[string][]byte{"webapp": webappBin}))
 	spec := webSpec("inst-1", ref)
 	h.start(e.NodeID(), spec)
@@ -92,7 +93,7 @@ func TestWebInstanceLifecycle(t *testing.T) {
 	_, hb := waitFor(t, h.rec, api.SubjectNodeHeartbeat, 0, "heartbeat with the running instance", func(hb *api.NodeHeartbeat) bool {
 		return len(hb.Instances) == 1 && hb.Instances[0].InstanceID == "inst-1" && hb.Instances[0].State == api.InstanceRunning
 	})
-	if !slices.Contains(hb.Isolations, api.IsolationProcessUnconfined) || hb.Capacity.CPUs < 1 || hb.Capacity.MemoryMB < 1 ||
+	if want := drv.Fingerprint().Isolations[0]; !slices.Contains(hb.Isolations, want) || hb.Capacity.CPUs < 1 || hb.Capacity.MemoryMB < 1 ||
 		hb.Capacity.DiskMB < 1 || hb.Labels["zone"] != "a" || hb.Interval != 100*time.Millisecond || hb.Address != "127.0.0.1" ||
 		(hb.Substrate != api.SubstrateMetal && hb.Substrate != api.SubstrateVM) {
 		t.Fatalf("heartbeat = %+v, want isolation, capacity, labels, interval, address and substrate", hb)

@@ -274,6 +274,8 @@ func (e *Executor) startOnce(in *instance) string {
 	spec := &driver.Spec{
 		ID: in.spec.InstanceID, Dir: in.appDir(), Command: launchCommand(in.spec.Command),
 		Env: e.env(in, port), MemoryMB: in.spec.MemoryMB, Stdout: in.stdout, Stderr: in.stderr,
+		// HOME and TMPDIR (see env); a confining driver keeps the rest read-only.
+		Writable: []string{filepath.Join(in.dir, "droplet"), filepath.Join(in.dir, "tmp")},
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
