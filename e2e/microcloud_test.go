@@ -63,6 +63,13 @@ func TestMicrocloud(t *testing.T) {
 	}
 	waitBody(t, mc.routerAddr, "hello2.localhost", helloBody, 30*time.Second)
 
+	// A static site is served by the static buildpack's file server.
+	out = c.must("", "strata", "push", "site", "-p", filepath.Join(repoRoot(), "examples", "static-site"))
+	if !strings.Contains(out, "static") {
+		t.Errorf("static push does not name the static buildpack:\n%s", out)
+	}
+	waitBody(t, mc.routerAddr, "site.localhost", "Hello from a static site", 30*time.Second)
+
 	// A second git push after a one-line change deploys release 2.
 	main := filepath.Join(app, "main.go")
 	src, _ := os.ReadFile(main)
