@@ -181,6 +181,33 @@ func TestLifecycle(t *testing.T) {
 		})
 	})
 
+	t.Run("manifest", func(t *testing.T) {
+		dir := copyDir(t, envDir)
+		os.WriteFile(filepath.Join(dir, "strata.yml"), []byte(`applications:
+- name: fromyml
+  instances: 2
+  memory: 128M
+  env: {GREETING: "From the manifest"}
+  processes:
+  - {type: worker, instances: 1}
+`), 0o644)
+		out := c.must("", "strata", "push", "-p", dir)
+		if !strings.Contains(out, "fromyml.localhost") || !strings.Contains(out, "Scaled worker to 1×") {
+			t.Errorf("manifest push printed:\n%s", out)
+		}
+		waitBody(t, mc.routerAddr, "fromyml.localhost", "From the manifest", 30*time.Second)
+		waitFor(t, "2 web and 1 worker from the manifest", 30*time.Second, func() (bool, string) {
+			a := c.app("fromyml")
+			return a.running("web", 0) == 2 && a.running("worker", 0) == 1, c.must("", "strata", "app", "fromyml")
+		})
+		// A bad manifest fails before anything is pushed, naming the line.
+		os.WriteFile(filepath.Join(dir, "strata.yml"), []byte("applications:\n- name: fromyml\n  instances: 2\n  colour: blue\n"), 0o644)
+		out, code := c.run("", "strata", "push", "-p", dir)
+		if code != 1 || !strings.Contains(out, "line 4: unknown key \"colour\"") {
+			t.Errorf("bad manifest: exit %d\n%s", code, out)
+		}
+	})
+
 	t.Run("events", func(t *testing.T) {
 		out := c.must("", "strata", "events", "envapp")
 		for _, want := range []string{"push", "build.staged", "release", "env", "scale", "app.stop", "app.start", "restart", "admin"} {

@@ -424,7 +424,7 @@ func TestPush(t *testing.T) {
 	}
 
 	_, errs, code = c.run("push", "-f", "strata.yml")
-	wantError(t, errs, code, 1, "manifests are not supported yet")
+	wantError(t, errs, code, 1, "cannot read manifest")
 	_, errs, code = c.run("push", "-p", "nowhere")
 	wantError(t, errs, code, 1, "is not a directory")
 	bad := filepath.Join(c.dir, "My_App")

@@ -16,19 +16,18 @@ import (
 )
 
 func (m *Main) pushCommand() *cobra.Command {
-	var dir, manifest string
-	var noWait bool
+	var dir, manifestPath string
+	var noWait, noManifest bool
 	cmd := &cobra.Command{
 		Use:   "push [NAME]",
 		Short: "Upload a directory, build it and run it (creates the app if needed)",
 		Long: "Upload a directory (honouring .stratignore, else .cfignore, else .gitignore),\n" +
 			"build it, wait until its instances are healthy and print its URL.\n" +
-			"NAME defaults to the directory's name.",
+			"NAME defaults to the manifest's app, else the directory's name. A manifest\n" +
+			"(-f, or strata.yml / manifest.yml in the directory) sets env, instances,\n" +
+			"memory, disk, start commands and processes; see docs/cli.md.",
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if manifest != "" {
-				return api.Errorf(api.EUnsupported, "manifests are not supported yet — push without -f")
-			}
 			abs, err := filepath.Abs(m.path(dir))
 			if err != nil {
 				return api.Errorf(api.EInvalid, "bad directory %q: %v — pass -p DIR", dir, err)
@@ -36,12 +35,25 @@ func (m *Main) pushCommand() *cobra.Command {
 			if st, err := os.Stat(abs); err != nil || !st.IsDir() {
 				return api.Errorf(api.EInvalid, "%s is not a directory — pass the app's directory with -p DIR", abs)
 			}
-			name := filepath.Base(abs)
+			name := ""
 			if len(args) == 1 {
 				name = args[0]
 			}
+			if manifestPath != "" {
+				manifestPath = m.path(manifestPath)
+			}
+			var plan *pushPlan
+			if !noManifest {
+				if name, plan, err = loadPlan(manifestPath, abs, name); err != nil {
+					return err
+				}
+			}
+			fromDir := name == ""
+			if fromDir {
+				name = filepath.Base(abs)
+			}
 			if err := api.ValidateAppName(name); err != nil {
-				if len(args) == 0 {
+				if fromDir {
 					return fmt.Errorf("the directory name is not a valid app name: %w", err)
 				}
 				return err
@@ -50,16 +62,31 @@ func (m *Main) pushCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return m.push(cmd.Context(), c, name, abs, !noWait)
+			if plan == nil {
+				return m.push(cmd.Context(), c, name, abs, !noWait, nil)
+			}
+			if err := m.checkPlan(cmd.Context(), c, plan); err != nil {
+				return err
+			}
+			if err := m.applyBefore(cmd.Context(), c, plan); err != nil {
+				return err
+			}
+			if err := m.push(cmd.Context(), c, name, abs, !noWait, plan.procfile); err != nil {
+				return err
+			}
+			return m.applyAfter(cmd.Context(), c, plan)
 		},
 	}
 	cmd.Flags().StringVarP(&dir, "path", "p", ".", "directory to push")
-	cmd.Flags().StringVarP(&manifest, "manifest", "f", "", "manifest file (not supported yet)")
+	cmd.Flags().StringVarP(&manifestPath, "manifest", "f", "", "manifest file (default: strata.yml or manifest.yml in the directory)")
+	cmd.Flags().BoolVar(&noManifest, "no-manifest", false, "ignore any manifest in the directory")
 	cmd.Flags().BoolVar(&noWait, "no-wait", false, "do not wait for instances to become healthy")
 	return cmd
 }
 
-func (m *Main) push(ctx context.Context, c *client.Client, name, dir string, wait bool) error {
+// push packs dir (plus a generated Procfile when procfile is not nil),
+// uploads it and streams the deploy.
+func (m *Main) push(ctx context.Context, c *client.Client, name, dir string, wait bool, procfile []byte) error {
 	tty := isTerminal(m.Stderr)
 	tmp, err := os.CreateTemp("", "strata-push-*.tar.gz")
 	if err != nil {
@@ -70,7 +97,7 @@ func (m *Main) push(ctx context.Context, c *client.Client, name, dir string, wai
 
 	var files int
 	var bytes int64
-	err = archive.Pack(ctx, tmp, dir, archive.PackOptions{Ignore: true, Progress: func(f int, b int64) {
+	err = packDir(ctx, tmp, dir, procfile, archive.PackOptions{Ignore: true, Progress: func(f int, b int64) {
 		files, bytes = f, b
 		if tty {
 			fmt.Fprintf(m.Stderr, "\rPacking %d files, %s", f, humanBytes(b))
@@ -193,4 +220,23 @@ func (c *countingReader) Read(p []byte) (int, error) {
 	n, err := c.r.Read(p)
 	c.up.add(n, err == io.EOF)
 	return n, err
+}
+
+// packDir packs dir like archive.Pack, adding a Procfile when procfile is
+// not nil.
+func packDir(ctx context.Context, w io.Writer, dir string, procfile []byte, opt archive.PackOptions) error {
+	if procfile == nil {
+		return archive.Pack(ctx, w, dir, opt)
+	}
+	aw, err := archive.NewWriter(w, 0)
+	if err != nil {
+		return err
+	}
+	if err := aw.AddDir(ctx, "", dir, opt); err != nil {
+		return err
+	}
+	if err := aw.AddFile("Procfile", procfile, false); err != nil {
+		return err
+	}
+	return aw.Close()
 }

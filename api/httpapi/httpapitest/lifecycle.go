@@ -120,6 +120,10 @@ func (f *Fake) Scale(ctx context.Context, name string, req api.ScaleRequest) (*a
 		req.Process = "web"
 	}
 	i := slices.IndexFunc(d.Processes, func(p api.Process) bool { return p.Type == req.Process })
+	if i < 0 && req.Process == "web" { // like the controller, every app has a web formation
+		d.Processes = append(d.Processes, api.Process{AppID: d.ID, Type: "web", Instances: 1, MemoryMB: api.DefaultMemoryMB, DiskMB: api.DefaultDiskMB})
+		i = len(d.Processes) - 1
+	}
 	if i < 0 {
 		return nil, api.Errorf(api.ENotFound, "app %s has no process type %q — check the Procfile", name, req.Process)
 	}
