@@ -137,6 +137,23 @@ func TestMicrocloud(t *testing.T) {
 		time.Sleep(100 * time.Millisecond)
 	}
 
+	// logs -f follows live: a request through the router shows up as an
+	// access line while the command runs.
+	follow := start(t, "strata logs -f", c.env, "strata", "logs", "hello", "-f")
+	followed := false
+	for deadline := time.Now().Add(15 * time.Second); !followed && time.Now().Before(deadline); {
+		// Requests repeat until one arrives after the follower subscribed.
+		routerGet(mc.routerAddr, "hello.localhost", "/followed-request")
+		time.Sleep(200 * time.Millisecond)
+		for _, l := range follow.output() {
+			followed = followed || strings.Contains(l, "GET /followed-request 200")
+		}
+	}
+	if !followed {
+		t.Errorf("strata logs -f showed no access line for a request made while following")
+	}
+	follow.kill()
+
 	// Restart: the app comes back from the database without a push.
 	mc.stop(30 * time.Second)
 	mc2 := startMicrocloud(t, data)
