@@ -184,11 +184,7 @@ func runController(ctx context.Context, args []string, stdout, stderr io.Writer)
 	domain := fs.String("domain", "localhost", "app domain: apps answer at <app>.<domain>")
 	routerPort := fs.String("router-port", "8080", "router port shown in app URLs")
 	builder := fs.Bool("builder", true, "run a build worker in this process")
-	level := fs.String("log-level", "info", "debug, info, warn or error")
-	if err := parseFlags(fs, args); err != nil {
-		return err
-	}
-	log, err := newLogger(stderr, *level)
+	log, err := parseRole(fs, args, stderr, "info")
 	if err != nil {
 		return err
 	}

@@ -28,11 +28,7 @@ func runExecutor(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	nodeID := fs.String("node-id", "", "stable node id (default: generated once and kept in the data dir)")
 	advertise := fs.String("advertise", "127.0.0.1", "host routers use to reach this node's instances")
 	stopOnExit := fs.Bool("stop-on-exit", false, "stop this node's instances when the executor exits (default: leave them running to be re-attached on restart)")
-	level := fs.String("log-level", "info", "debug, info, warn or error")
-	if err := parseFlags(fs, args); err != nil {
-		return err
-	}
-	log, err := newLogger(stderr, *level)
+	log, err := parseRole(fs, args, stderr, "info")
 	if err != nil {
 		return err
 	}

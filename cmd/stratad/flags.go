@@ -59,6 +59,16 @@ func defaultDataDir() string {
 	return filepath.Join(home, ".local", "share", "strata")
 }
 
+// parseRole adds the --log-level flag (with the role's default level),
+// parses args and returns the role's logger.
+func parseRole(fs *flag.FlagSet, args []string, stderr io.Writer, defaultLevel string) (*slog.Logger, error) {
+	level := fs.String("log-level", defaultLevel, "debug, info, warn or error")
+	if err := parseFlags(fs, args); err != nil {
+		return nil, err
+	}
+	return newLogger(stderr, *level)
+}
+
 // newLogger returns the daemon's structured logger at the given level.
 func newLogger(w io.Writer, level string) (*slog.Logger, error) {
 	var l slog.Level

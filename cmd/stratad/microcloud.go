@@ -24,11 +24,7 @@ func runMicrocloud(ctx context.Context, args []string, stdout, stderr io.Writer)
 	routerAddr := fs.String("router-addr", "127.0.0.1:8080", "address of the app router")
 	domain := fs.String("domain", "localhost", "app domain: apps answer at http://<app>.<domain>:<router port>")
 	natsListen := fs.String("nats-listen", "", "also expose the embedded NATS server on this address (for extra executors)")
-	level := fs.String("log-level", "warn", "debug, info, warn or error")
-	if err := parseFlags(fs, args); err != nil {
-		return err
-	}
-	log, err := newLogger(stderr, *level)
+	log, err := parseRole(fs, args, stderr, "warn")
 	if err != nil {
 		return err
 	}

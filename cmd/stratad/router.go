@@ -66,11 +66,7 @@ func runRouter(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	listen := fs.String("listen", "127.0.0.1:8080", "address to serve HTTP on")
 	domain := fs.String("domain", "localhost", "app domain")
 	adminAddr := fs.String("admin-listen", "", "address to serve Prometheus /metrics and /healthz on (empty: off)")
-	level := fs.String("log-level", "info", "debug, info, warn or error")
-	if err := parseFlags(fs, args); err != nil {
-		return err
-	}
-	log, err := newLogger(stderr, *level)
+	log, err := parseRole(fs, args, stderr, "info")
 	if err != nil {
 		return err
 	}
