@@ -17,6 +17,7 @@ import (
 	"github.com/strata-paas/strata/api"
 	"github.com/strata-paas/strata/deploy/driver"
 	"github.com/strata-paas/strata/deploy/driver/mock"
+	"github.com/strata-paas/strata/deploy/driver/drivertest"
 	"github.com/strata-paas/strata/deploy/driver/process"
 	"github.com/strata-paas/strata/deploy/executor"
 )
@@ -42,7 +43,19 @@ func get(t *testing.T, host string, port int, path string) (string, error) {
 	return string(b), err
 }
 
-var pidRE = regexp.MustCompile(`pid=(\d+)`)
+var pidRE = regexp.MustCompile(`pid=(\d+) pidns=(\S*)`)
+
+// appProc is the webapp's process as it describes itself in body: a PID of
+// its own PID namespace, which differs from the test's under isolation.
+func appProc(t *testing.T, body string) drivertest.Proc {
+	t.Helper()
+	m := pidRE.FindStringSubmatch(body)
+	if m == nil {
+		t.Fatalf("app says %q, want its pid and pid namespace", body)
+	}
+	pid, _ := strconv.Atoi(m[1])
+	return drivertest.Proc{PID: pid, NS: m[2]}
+}
 
 func webSpec(id string, ref api.BlobRef) api.InstanceSpec {
 	return api.InstanceSpec{
@@ -127,7 +140,7 @@ func TestWebInstanceLifecycle(t *testing.T) {
 	if err != nil {
 		t.Fatalf("GET after restart: %v", err)
 	}
-	pid, _ := strconv.Atoi(pidRE.FindStringSubmatch(body)[1])
+	app := appProc(t, body)
 
 	// Stop: route out first, then SIGTERM, then stopped; nothing left behind.
 	mark = h.rec.len()
@@ -138,8 +151,8 @@ func TestWebInstanceLifecycle(t *testing.T) {
 	if !(u < g && g < s) {
 		t.Errorf("order: unregister #%d, app got SIGTERM #%d, stopped #%d; want unregister first and stopped last", u, g, s)
 	}
-	if _, err := process.StartTime(pid); err == nil {
-		t.Errorf("app pid %d still runs after stop", pid)
+	if app.Alive() {
+		t.Errorf("app %v still runs after stop", app)
 	}
 	if _, err := os.Stat(filepath.Join(data, "instances", "inst-1")); !os.IsNotExist(err) {
 		t.Errorf("instance dir still exists after stop: %v", err)
@@ -338,14 +351,11 @@ func TestRecoverAfterRestart(t *testing.T) {
 	if u > s {
 		t.Errorf("unregister #%d after stopped #%d", u, s)
 	}
-	pid, _ := strconv.Atoi(pidRE.FindStringSubmatch(body)[1])
+	app := appProc(t, body)
 	deadline := time.Now().Add(10 * time.Second)
-	for {
-		if _, err := process.StartTime(pid); err != nil {
-			break
-		}
+	for app.Alive() {
 		if time.Now().After(deadline) {
-			t.Fatalf("app pid %d still runs after the executor stopped on exit", pid)
+			t.Fatalf("app %v still runs after the executor stopped on exit", app)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}

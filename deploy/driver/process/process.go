@@ -93,8 +93,8 @@ type proc struct {
 	recovered bool
 	cg        *isolate.Cgroup // non-nil for an isolated instance, whose pid is its init
 	result    string          // the file the init writes the exit status to
-	stopping  atomic.Bool // Stop has sent SIGTERM: leftovers get the grace too
-	killed    atomic.Bool // Stop has escalated to SIGKILL
+	stopping  atomic.Bool     // Stop has sent SIGTERM: leftovers get the grace too
+	killed    atomic.Bool     // Stop has escalated to SIGKILL
 
 	exited chan struct{} // closed when the main process has exited
 	done   chan struct{} // closed when exited and all output is delivered

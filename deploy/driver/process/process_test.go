@@ -227,5 +227,3 @@ func run(t *testing.T, d *process.Driver, spec *driver.Spec) (string, string, *d
 	}
 	return out.String(), errb.String(), res
 }
-
-

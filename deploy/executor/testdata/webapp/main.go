@@ -21,7 +21,8 @@ func main() {
 	}()
 	http.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		fmt.Printf("request %s\n", r.URL.Path)
-		fmt.Fprintf(w, "hello from %s/%s pid=%d greeting=%s", os.Getenv("STRATA_APP"), os.Getenv("STRATA_INSTANCE_INDEX"), os.Getpid(), os.Getenv("GREETING"))
+		ns, _ := os.Readlink("/proc/self/ns/pid") // the pid is one of this PID namespace
+		fmt.Fprintf(w, "hello from %s/%s pid=%d pidns=%s greeting=%s", os.Getenv("STRATA_APP"), os.Getenv("STRATA_INSTANCE_INDEX"), os.Getpid(), ns, os.Getenv("GREETING"))
 	})
 	http.HandleFunc("/crash", func(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprintln(os.Stderr, "crashing on request")
