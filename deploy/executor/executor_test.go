@@ -16,8 +16,8 @@ import (
 
 	"github.com/strata-paas/strata/api"
 	"github.com/strata-paas/strata/deploy/driver"
-	"github.com/strata-paas/strata/deploy/driver/mock"
 	"github.com/strata-paas/strata/deploy/driver/drivertest"
+	"github.com/strata-paas/strata/deploy/driver/mock"
 	"github.com/strata-paas/strata/deploy/driver/process"
 	"github.com/strata-paas/strata/deploy/executor"
 )
