@@ -271,6 +271,13 @@ func (c *Controller) Run(ctx context.Context) error {
 	if err := add(bus.SubscribeJSON(c.conn, api.SubjectLogsAll, "", func(_ string, e *api.LogEnvelope) { c.logs.add(*e) })); err != nil {
 		return err
 	}
+	c.conn.OnConnectionChange(func(up bool) {
+		if up {
+			c.nodes.resume(c.cfg.Now())
+		} else {
+			c.nodes.suspend()
+		}
+	})
 	if err := add(bus.SubscribeJSON(c.conn, api.SubjectNodeHeartbeat, "", func(_ string, hb *api.NodeHeartbeat) {
 		c.nodes.heartbeat(hb, c.cfg.Now())
 	})); err != nil {

@@ -13,9 +13,33 @@ import (
 )
 
 // nodeRegistry keeps the latest heartbeat of every node, in memory only.
+//
+// While the controller's own NATS connection is down it hears from nobody,
+// which says nothing about the nodes: the registry is then suspended and
+// reports no node lost, and on reconnect every node's last-seen time is
+// renewed, so a NATS outage never reschedules (or stops) running instances
+// (RELIABILITY.md invariant 6).
 type nodeRegistry struct {
-	mu sync.Mutex
-	m  map[string]*nodeEntry
+	mu        sync.Mutex
+	m         map[string]*nodeEntry
+	suspended bool
+}
+
+// suspend stops nodes from being reported lost (the bus is down).
+func (r *nodeRegistry) suspend() {
+	r.mu.Lock()
+	r.suspended = true
+	r.mu.Unlock()
+}
+
+// resume renews every node's lease to now and ends a suspension.
+func (r *nodeRegistry) resume(now time.Time) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.suspended = false
+	for _, e := range r.m {
+		e.seen = now
+	}
 }
 
 type nodeEntry struct {
@@ -59,7 +83,7 @@ func (r *nodeRegistry) views(now time.Time, ttl time.Duration) map[string]*nodeV
 	out := make(map[string]*nodeView, len(r.m))
 	for id, e := range r.m {
 		state := scheduler.NodeReady
-		if now.Sub(e.seen) > ttl {
+		if now.Sub(e.seen) > ttl && !r.suspended {
 			state = scheduler.NodeLost
 		}
 		out[id] = &nodeView{
