@@ -18,6 +18,8 @@ import (
 // against one NATS server started by the test.
 type cluster struct {
 	t          *testing.T
+	nats       *bus.Server
+	natsStore  string
 	natsURL    string
 	apiURL     string
 	ctrlData   string
@@ -27,12 +29,17 @@ type cluster struct {
 
 func startCluster(t *testing.T) *cluster {
 	t.Helper()
-	srv, err := bus.StartServer(bus.ServerConfig{Host: "127.0.0.1", Port: 0, StoreDir: t.TempDir()})
+	store := t.TempDir()
+	srv, err := bus.StartServer(bus.ServerConfig{Host: "127.0.0.1", Port: 0, StoreDir: store})
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(srv.Shutdown)
-	c := &cluster{t: t, natsURL: srv.ClientURL(), ctrlData: t.TempDir(), routerAddr: freeAddr(t)}
+	c := &cluster{t: t, nats: srv, natsStore: store, natsURL: srv.ClientURL(), ctrlData: t.TempDir(), routerAddr: freeAddr(t)}
+	t.Cleanup(func() {
+		if c.nats != nil {
+			c.nats.Shutdown()
+		}
+	})
 	_, routerPort, _ := strings.Cut(c.routerAddr, ":")
 	ctrl := start(t, "stratad controller", nil, "stratad", "controller",
 		"--nats", c.natsURL, "--data", c.ctrlData, "--api-addr", "127.0.0.1:0", "--router-port", routerPort)
@@ -209,4 +216,145 @@ func killListener(t *testing.T, port int) {
 	}
 	syscall.Kill(pid, syscall.SIGKILL)
 	fmt.Fprintf(os.Stderr, "killed listener pid %d on port %d\n", pid, port)
+}
+
+// restartNATS stops the NATS server for d, then starts it again on the same
+// port and store, calling during every 250ms while it is down.
+func (c *cluster) restartNATS(d time.Duration, during func()) {
+	c.t.Helper()
+	_, portStr, _ := strings.Cut(strings.TrimPrefix(c.natsURL, "nats://"), ":")
+	port, _ := strconv.Atoi(portStr)
+	c.nats.Shutdown()
+	c.nats = nil
+	for end := time.Now().Add(d); time.Now().Before(end); time.Sleep(250 * time.Millisecond) {
+		during()
+	}
+	srv, err := bus.StartServer(bus.ServerConfig{Host: "127.0.0.1", Port: port, StoreDir: c.natsStore})
+	if err != nil {
+		c.t.Fatalf("restart NATS on port %d: %v", port, err)
+	}
+	c.nats = srv
+}
+
+// running returns the app's running instances.
+func (c *cluster) running(app string) []placedInstance {
+	var run []placedInstance
+	for _, in := range c.instances(app) {
+		if in.State == "running" {
+			run = append(run, in)
+		}
+	}
+	return run
+}
+
+// waitRunning waits until app has exactly n running instances, all distinct
+// and with distinct ports, and returns them.
+func (c *cluster) waitRunning(app string, n int, timeout time.Duration) []placedInstance {
+	c.t.Helper()
+	deadline := time.Now().Add(timeout)
+	var run []placedInstance
+	for time.Now().Before(deadline) {
+		run = c.running(app)
+		ports := map[int]bool{}
+		for _, in := range run {
+			ports[in.Port] = true
+		}
+		if len(run) == n && len(ports) == n {
+			return run
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+	c.t.Fatalf("%s: want %d running instances within %s, have %+v", app, n, timeout, run)
+	return nil
+}
+
+// TestNATSOutage stops NATS for 30 s: running apps keep serving through the
+// router (no pruning, no stops), and a scale request made meanwhile is
+// accepted and completes once NATS is back.
+func TestNATSOutage(t *testing.T) {
+	require(t, "go")
+	c := startCluster(t)
+	c.executor("node-n", t.TempDir(), "--stop-on-exit")
+	c.cli.must("", "strata", "push", "steady", "-p", filepath.Join(repoRoot(), "examples", "hello-go"))
+	waitBody(t, c.routerAddr, "steady.localhost", helloBody, 30*time.Second)
+	before := c.waitRunning("steady", 1, 30*time.Second)[0]
+
+	failures, requests, scaled := 0, 0, false
+	c.restartNATS(30*time.Second, func() {
+		requests++
+		if code, body, err := routerGet(c.routerAddr, "steady.localhost", "/"); err != nil || code != 200 || !strings.Contains(body, helloBody) {
+			failures++
+		}
+		if !scaled {
+			// The API is up (desired state is in SQL), so the scale is accepted.
+			c.cli.must("", "strata", "scale", "steady", "-i", "2")
+			scaled = true
+		}
+	})
+	if failures > 0 {
+		t.Errorf("%d of %d requests failed while NATS was down; want none", failures, requests)
+	}
+	run := c.waitRunning("steady", 2, 60*time.Second)
+	kept := false
+	for _, in := range run {
+		kept = kept || in.ID == before.ID
+	}
+	if !kept {
+		t.Errorf("the instance running before the outage was replaced: before %s, now %+v", before.ID, run)
+	}
+	waitBody(t, c.routerAddr, "steady.localhost", helloBody, 10*time.Second)
+}
+
+// TestExecutorPausedPastTTL stops an executor with SIGSTOP past the node TTL,
+// so its instance is placed elsewhere, then resumes it: the node learns it was
+// superseded and stops its old instance — exactly the desired count remains.
+func TestExecutorPausedPastTTL(t *testing.T) {
+	require(t, "go")
+	c := startCluster(t)
+	execs := map[string]*proc{
+		"node-p": c.executor("node-p", t.TempDir(), "--stop-on-exit"),
+		"node-q": c.executor("node-q", t.TempDir(), "--stop-on-exit"),
+	}
+	c.cli.must("", "strata", "push", "paused", "-p", filepath.Join(repoRoot(), "examples", "hello-go"))
+	c.cli.must("", "strata", "scale", "paused", "-i", "2")
+	run := c.waitRunning("paused", 2, 60*time.Second)
+	if run[0].NodeID == run[1].NodeID {
+		t.Errorf("2 instances on 2 nodes both landed on %s; want them spread", run[0].NodeID)
+	}
+	victim := run[0]
+	oldPID := listenerPID(t, victim.Port)
+
+	ex := execs[victim.NodeID]
+	if err := ex.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	// Past the TTL the instance is replaced on the other node.
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		r := c.running("paused")
+		moved := len(r) == 2
+		for _, in := range r {
+			moved = moved && in.NodeID != victim.NodeID
+		}
+		if moved {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("instance on paused node %s not replaced; running %+v", victim.NodeID, r)
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+	if err := ex.cmd.Process.Signal(syscall.SIGCONT); err != nil {
+		t.Fatal(err)
+	}
+	// The resumed node stops its superseded instance; exactly 2 remain.
+	deadline = time.Now().Add(60 * time.Second)
+	for oldPID != 0 && syscall.Kill(oldPID, 0) == nil {
+		if time.Now().After(deadline) {
+			t.Fatalf("superseded instance (pid %d) still runs after the node resumed", oldPID)
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+	c.waitRunning("paused", 2, 30*time.Second)
+	waitBody(t, c.routerAddr, "paused.localhost", helloBody, 30*time.Second)
 }
