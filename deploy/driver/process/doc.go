@@ -23,10 +23,13 @@
 //     SIGUSR2 to every process of the namespace and records the command's exit
 //     status; when it exits the kernel kills the rest of the namespace, so
 //     nothing the app spawned (even setsid daemons) outlives it;
-//   - a cgroup <hierarchy>/strata/<id> with memory.limit_in_bytes (v1) or
-//     memory.max (v2) = Spec.MemoryMB, no extra swap, and pids.max =
-//     Config.PidsMax; it is emptied with SIGKILL and removed when the instance
-//     ends, and OOM kills in it are reported as ExitResult.OOMKilled;
+//   - a cgroup <hierarchy>/strata/<hash of StateDir>/<id> with
+//     memory.limit_in_bytes (v1) or memory.max (v2) = Spec.MemoryMB, no extra
+//     swap, and pids.max = Config.PidsMax; it is emptied with SIGKILL and
+//     removed when the instance ends, and OOM kills in it are reported as
+//     ExitResult.OOMKilled. Empty cgroups left by instances that ended while
+//     no driver watched are removed when the next driver on the StateDir
+//     starts;
 //   - an unprivileged user: uid = gid = Config.UIDBase + hash(id) mod 10^6,
 //     with no supplementary groups; Spec.Dir and Spec.Writable are chowned to
 //     it and made private (0700);

@@ -180,3 +180,36 @@ func TestIsolationKillsTree(t *testing.T) {
 		}
 	}
 }
+
+// TestSweepStaleCgroups: a new driver on the same state dir removes empty
+// cgroups that instances left while no driver watched them, and keeps those
+// with processes.
+func TestSweepStaleCgroups(t *testing.T) {
+	state := t.TempDir()
+	d1 := isolated(t, state)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	h, err := d1.Start(ctx, &driver.Spec{ID: "live", Dir: t.TempDir(), MemoryMB: 64, Command: "while :; do sleep 0.05; done"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = d1.Destroy(context.Background(), "live") })
+	var data struct {
+		Cgroup struct{ Paths []string } `json:"cgroup"`
+	}
+	if err := json.Unmarshal(h.Data, &data); err != nil || len(data.Cgroup.Paths) == 0 {
+		t.Fatalf("handle data %s has no cgroup: %v", h.Data, err)
+	}
+	stale := filepath.Join(filepath.Dir(data.Cgroup.Paths[0]), "stale")
+	if err := os.Mkdir(stale, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = os.Remove(stale) })
+	isolated(t, state)
+	if _, err := os.Stat(stale); err == nil {
+		t.Errorf("empty cgroup %s survived a new driver", stale)
+	}
+	if _, err := os.Stat(data.Cgroup.Paths[0]); err != nil {
+		t.Errorf("cgroup of a running instance was swept: %v", err)
+	}
+}

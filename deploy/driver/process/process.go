@@ -2,6 +2,8 @@ package process
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -52,8 +54,9 @@ type Config struct {
 	// UIDBase is the first uid (and gid) of instance users; an instance runs
 	// as UIDBase + a hash of its id modulo 1,000,000. Default 2,000,000.
 	UIDBase int
-	// CgroupParent is the cgroup, below each hierarchy's root, that holds one
-	// cgroup per instance. Default "strata".
+	// CgroupParent is the cgroup, below each hierarchy's root, under which
+	// each driver (one per StateDir) keeps one cgroup per instance:
+	// <CgroupParent>/<hash of StateDir>/<id>. Default "strata".
 	CgroupParent string
 	// PidsMax caps the tasks of one instance where the pids controller is
 	// available. Default 4096.
@@ -133,6 +136,12 @@ func New(cfg Config) (*Driver, error) {
 	if err := os.MkdirAll(cfg.StateDir, 0o700); err != nil {
 		return nil, fmt.Errorf("process driver: create state dir: %w", err)
 	}
+	if abs, err := filepath.Abs(cfg.StateDir); err == nil {
+		cfg.StateDir = abs
+	}
+	// Several executors may share a host: each sweeps only its own cgroups.
+	sum := sha256.Sum256([]byte(cfg.StateDir))
+	cfg.CgroupParent = filepath.Join(cfg.CgroupParent, hex.EncodeToString(sum[:6]))
 	d := &Driver{cfg: cfg, log: cfg.Logger, procs: map[string]*proc{}}
 	if cfg.Confine == ConfineNever {
 		d.log.Info("process.unconfined", "reason", "isolation is disabled by configuration")
@@ -146,7 +155,8 @@ func New(cfg Config) (*Driver, error) {
 			"effect", "instances run as plain process groups of the executor's user, without memory limits")
 		return d, nil
 	}
-	d.log.Info("process.isolated", "cgroup_version", d.cgroups.Version())
+	swept := d.cgroups.Sweep(cfg.CgroupParent)
+	d.log.Info("process.isolated", "cgroup_version", d.cgroups.Version(), "cgroup_parent", cfg.CgroupParent, "stale_cgroups_removed", swept)
 	return d, nil
 }
 

@@ -133,7 +133,11 @@ func enableV2(root, parent string) error {
 		return fmt.Errorf("create cgroup %s: %w", dir, err)
 	}
 	avail, _ := os.ReadFile(filepath.Join(root, "cgroup.controllers"))
-	for _, d := range []string{root, dir} {
+	levels := []string{root}
+	for _, part := range strings.Split(filepath.Clean(parent), string(filepath.Separator)) {
+		levels = append(levels, filepath.Join(levels[len(levels)-1], part))
+	}
+	for _, d := range levels {
 		for _, c := range []string{"memory", "pids"} {
 			if !slices.Contains(strings.Fields(string(avail)), c) {
 				continue
@@ -249,6 +253,31 @@ func (g *Cgroup) OOMKills() int {
 		}
 	}
 	return 0
+}
+
+// Sweep removes the empty cgroups under parent: those of instances that
+// ended while no driver watched them. Cgroups with processes are left alone.
+func (c *Cgroups) Sweep(parent string) (removed int) {
+	roots := []string{}
+	for _, p := range c.paths(parent, "x") {
+		roots = append(roots, filepath.Dir(p))
+	}
+	for _, root := range roots {
+		ents, err := os.ReadDir(root)
+		if err != nil {
+			continue
+		}
+		for _, e := range ents {
+			if !e.IsDir() {
+				continue
+			}
+			g := &Cgroup{Version: c.version, Paths: []string{filepath.Join(root, e.Name())}}
+			if len(g.Procs()) == 0 && syscall.Rmdir(g.Paths[0]) == nil {
+				removed++
+			}
+		}
+	}
+	return removed
 }
 
 // Destroy kills what is left in the cgroup and removes it. A cgroup already

@@ -45,6 +45,9 @@ func (c *Cgroups) Create(ctx context.Context, parent, id string, lim Limits) (*C
 	return nil, errNotLinux
 }
 
+// Sweep does nothing off Linux.
+func (c *Cgroups) Sweep(parent string) int { return 0 }
+
 // OOMKills is 0 off Linux.
 func (g *Cgroup) OOMKills() int { return 0 }
 
