@@ -86,6 +86,14 @@ type InstanceReport struct {
 	Port       int           `json:"port,omitempty"`
 	Restarts   int           `json:"restarts"`
 	StartedAt  time.Time     `json:"started_at,omitempty"`
+	// FailedStarts counts consecutive runs that ended before the instance
+	// ever passed its health check; it is reset once it passes.
+	FailedStarts int `json:"failed_starts,omitempty"`
+	// CPUPercent is the CPU the instance used since the previous heartbeat
+	// (100 = one core); MemoryBytes its memory (cgroup usage when the driver
+	// confines it, else the RSS of its processes). Both 0 when unknown.
+	CPUPercent  float64 `json:"cpu_percent,omitempty"`
+	MemoryBytes int64   `json:"memory_bytes,omitempty"`
 }
 
 // InstanceEvent is a state transition of one instance, executor → controllers.
@@ -96,6 +104,9 @@ type InstanceEvent struct {
 	ExitCode *int           `json:"exit_code,omitempty"`
 	Reason   string         `json:"reason,omitempty"`
 	Time     time.Time      `json:"time"`
+	// LastLines are the instance's last output lines before a crash (or a
+	// task's end), oldest first.
+	LastLines []string `json:"last_lines,omitempty"`
 }
 
 // NodeCommandKind is what a NodeCommand asks.
@@ -105,7 +116,15 @@ type NodeCommandKind string
 const (
 	CmdStart NodeCommandKind = "start"
 	CmdStop  NodeCommandKind = "stop"
+	// CmdRun runs a one-off task: Start holds its spec with Task set. Its
+	// output comes as log envelopes with source "task/<instance id>" and its
+	// end as an InstanceEvent on SubjectTaskExit; CmdStop cancels it.
+	CmdRun NodeCommandKind = "run"
 )
+
+// SubjectTaskExit carries the InstanceEvent (state stopped, ExitCode when
+// known) that ends one task, executor → the controller running it.
+func SubjectTaskExit(taskID string) string { return "strata.task." + taskID + ".exit" }
 
 // InstanceSpec is everything an executor needs to start one instance.
 type InstanceSpec struct {
@@ -123,6 +142,8 @@ type InstanceSpec struct {
 	DiskMB      int               `json:"disk_mb"`
 	Routes      []string          `json:"routes,omitempty"` // hosts; only web instances have routes
 	HealthCheck HealthCheck       `json:"health_check"`
+	// Task marks a one-off task: never routed, restarted or health-checked.
+	Task bool `json:"task,omitempty"`
 }
 
 // HealthCheck says how an executor decides an instance is healthy.
@@ -130,6 +151,9 @@ type HealthCheck struct {
 	Type    string        `json:"type"` // port (default) | http | process
 	Path    string        `json:"path,omitempty"`
 	Timeout time.Duration `json:"timeout,omitempty"` // start-up timeout; 0 = executor default
+	// Interval is how often a running instance is checked again (liveness);
+	// 0 = executor default.
+	Interval time.Duration `json:"interval,omitempty"`
 }
 
 // NodeCommand is a request to one executor on SubjectNodeCommand.

@@ -139,6 +139,12 @@ type Process struct {
 	Instances int    `json:"instances"`
 	MemoryMB  int    `json:"memory_mb"`
 	DiskMB    int    `json:"disk_mb"`
+	// HealthCheck is how instances of this type are checked ("" = port for
+	// web, process for others); HealthCheckPath the path of an http check;
+	// HealthCheckTimeout the start-up timeout in seconds (0 = default).
+	HealthCheck        string `json:"health_check_type,omitempty"`
+	HealthCheckPath    string `json:"health_check_http_endpoint,omitempty"`
+	HealthCheckTimeout int    `json:"health_check_timeout,omitempty"`
 }
 
 // Default formation values.
@@ -198,6 +204,14 @@ type Instance struct {
 	StartedAt time.Time     `json:"started_at,omitempty"`
 	CreatedAt time.Time     `json:"created_at"`
 	UpdatedAt time.Time     `json:"updated_at"`
+	// CPUPercent and MemoryBytes are live usage from the node's latest
+	// heartbeat (not stored; 0 when unknown).
+	CPUPercent  float64 `json:"cpu_percent,omitempty"`
+	MemoryBytes int64   `json:"memory_bytes,omitempty"`
+	// Substrate and Isolation describe the instance's node as its latest
+	// heartbeat did (not stored; empty when the node has not reported).
+	Substrate Substrate `json:"substrate,omitempty"`
+	Isolation Isolation `json:"isolation,omitempty"`
 }
 
 // Substrate is what a node is.
@@ -273,6 +287,10 @@ type AppDetail struct {
 	Instances []*Instance `json:"instances"`
 	Release   *Release    `json:"release,omitempty"`
 	LastBuild *Build      `json:"last_build,omitempty"`
+	// Placement is the app's effective placement policy (org, space and app
+	// policies combined); Unplaceable says why an instance cannot be placed.
+	Placement   PlacementPolicy `json:"placement"`
+	Unplaceable string          `json:"unplaceable,omitempty"`
 }
 
 // Event is one line of an app's audit trail.

@@ -62,6 +62,9 @@ type Store interface {
 	Processes(ctx context.Context, appID string) ([]api.Process, error)
 	// SetProcess creates or replaces the formation of one process type.
 	SetProcess(ctx context.Context, p api.Process) error
+	// SetHealthCheck saves the health check fields of an existing process
+	// type (ENotFound if the app has no such type); SetProcess keeps them.
+	SetHealthCheck(ctx context.Context, p api.Process) error
 
 	// Instances: placement state. Only the plan applier writes these.
 	CreateInstance(ctx context.Context, in *api.Instance) error
@@ -72,6 +75,19 @@ type Store interface {
 	// UpdatedAt of in.
 	UpdateInstance(ctx context.Context, in *api.Instance) error
 	DeleteInstance(ctx context.Context, id string) error
+
+	// Placement policies and node drain (see api/placement.go).
+	// SetPlacement stores the policy of an org, space or app, replacing it;
+	// a zero policy deletes it.
+	SetPlacement(ctx context.Context, pl api.Placement) error
+	// Placements returns every stored policy.
+	Placements(ctx context.Context) ([]api.Placement, error)
+	// ListSpaces returns the spaces of an org ordered by name.
+	ListSpaces(ctx context.Context, orgID string) ([]*api.Space, error)
+	// SetNodeDrain records that a node is draining, or no longer is.
+	SetNodeDrain(ctx context.Context, nodeID string, draining bool) error
+	// DrainingNodes returns the IDs of draining nodes, sorted.
+	DrainingNodes(ctx context.Context) ([]string, error)
 
 	// Routes. (Host, Path) is unique across all apps (EConflict otherwise).
 	CreateRoute(ctx context.Context, r *api.Route) error

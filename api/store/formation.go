@@ -18,9 +18,10 @@ func (s *Store) Processes(ctx context.Context, appID string) ([]api.Process, err
 	return convert(rows, processRow.api), nil
 }
 
-// SetProcess creates or replaces the formation of one process type.
-// ENotFound if the app does not exist, EInvalid for an empty type or
-// negative numbers.
+// SetProcess creates or replaces the formation of one process type. The
+// health check fields are stored only when the row is created (see
+// SetHealthCheck). ENotFound if the app does not exist, EInvalid for an
+// empty type or negative numbers.
 func (s *Store) SetProcess(ctx context.Context, p api.Process) error {
 	if p.Type == "" {
 		return api.Errorf(api.EInvalid, "process type is empty — use a type such as \"web\"")
@@ -28,12 +29,34 @@ func (s *Store) SetProcess(ctx context.Context, p api.Process) error {
 	if p.Instances < 0 || p.MemoryMB < 0 || p.DiskMB < 0 {
 		return api.Errorf(api.EInvalid, "process %s: instances, memory and disk must not be negative", q(p.Type))
 	}
-	row := processRow{AppID: p.AppID, Type: p.Type, Instances: p.Instances, MemoryMB: p.MemoryMB, DiskMB: p.DiskMB}
+	row := processRow{AppID: p.AppID, Type: p.Type, Instances: p.Instances, MemoryMB: p.MemoryMB, DiskMB: p.DiskMB,
+		HealthCheckType: p.HealthCheck, HealthCheckPath: p.HealthCheckPath, HealthCheckTimeout: p.HealthCheckTimeout}
 	err := s.write.WithContext(ctx).Clauses(clause.OnConflict{
 		Columns:   []clause.Column{{Name: "app_id"}, {Name: "type"}},
 		DoUpdates: clause.AssignmentColumns([]string{"instances", "memory_mb", "disk_mb"}),
 	}).Create(&row).Error
 	return s.fail("set process", err, appNotFound(p.AppID))
+}
+
+// SetHealthCheck saves HealthCheck, HealthCheckPath and HealthCheckTimeout
+// of an existing process type. ENotFound if the app has no such type,
+// EInvalid for a negative timeout.
+func (s *Store) SetHealthCheck(ctx context.Context, p api.Process) error {
+	if p.HealthCheckTimeout < 0 {
+		return api.Errorf(api.EInvalid, "process %s: the health check timeout must not be negative", q(p.Type))
+	}
+	res := s.write.WithContext(ctx).Model(&processRow{}).Where("app_id = ? AND type = ?", p.AppID, p.Type).Updates(map[string]any{
+		"health_check_type":    p.HealthCheck,
+		"health_check_path":    p.HealthCheckPath,
+		"health_check_timeout": p.HealthCheckTimeout,
+	})
+	if res.Error != nil {
+		return s.fail("set health check", res.Error, msgs{})
+	}
+	if res.RowsAffected == 0 {
+		return api.Errorf(api.ENotFound, "app %s has no process type %s", q(p.AppID), q(p.Type))
+	}
+	return nil
 }
 
 // CreateInstance stores in, filling CreatedAt and UpdatedAt when zero.

@@ -159,12 +159,17 @@ type processRow struct {
 	Instances int
 	MemoryMB  int `gorm:"column:memory_mb"`
 	DiskMB    int `gorm:"column:disk_mb"`
+
+	HealthCheckType    string
+	HealthCheckPath    string
+	HealthCheckTimeout int
 }
 
 func (processRow) TableName() string { return "processes" }
 
 func (r processRow) api() api.Process {
-	return api.Process{AppID: r.AppID, Type: r.Type, Instances: r.Instances, MemoryMB: r.MemoryMB, DiskMB: r.DiskMB}
+	return api.Process{AppID: r.AppID, Type: r.Type, Instances: r.Instances, MemoryMB: r.MemoryMB, DiskMB: r.DiskMB,
+		HealthCheck: r.HealthCheckType, HealthCheckPath: r.HealthCheckPath, HealthCheckTimeout: r.HealthCheckTimeout}
 }
 
 type instanceRow struct {

@@ -92,3 +92,15 @@ type Fingerprinter interface {
 type OutputRecoverer interface {
 	RecoverOutput(ctx context.Context, h *Handle, stdout, stderr io.Writer) error
 }
+
+// Usage is the resources an instance uses now.
+type Usage struct {
+	CPUTime     time.Duration // CPU time its processes used so far (user + system)
+	MemoryBytes int64         // cgroup memory usage when confined, else the RSS of its processes
+}
+
+// UsageReporter is an optional ability: a driver that measures instances.
+// An unknown id is ENotFound.
+type UsageReporter interface {
+	Usage(ctx context.Context, id string) (*Usage, error)
+}

@@ -32,6 +32,7 @@ type Store struct {
 	routes    map[string]*api.Route
 	events    []*api.Event
 	now       func() time.Time
+	placement placementData // see placement.go
 }
 
 // NewStore returns an empty Store.
@@ -439,7 +440,28 @@ func (s *Store) SetProcess(_ context.Context, p api.Process) error {
 	if s.processes[p.AppID] == nil {
 		s.processes[p.AppID] = map[string]api.Process{}
 	}
+	if old, ok := s.processes[p.AppID][p.Type]; ok {
+		p.HealthCheck, p.HealthCheckPath, p.HealthCheckTimeout = old.HealthCheck, old.HealthCheckPath, old.HealthCheckTimeout
+	}
 	s.processes[p.AppID][p.Type] = p
+	return nil
+}
+
+// SetHealthCheck implements controller.Store.
+func (s *Store) SetHealthCheck(_ context.Context, p api.Process) error {
+	if err := s.lock(); err != nil {
+		return err
+	}
+	defer s.mu.Unlock()
+	old, ok := s.processes[p.AppID][p.Type]
+	if !ok {
+		return notFound("process type", p.Type)
+	}
+	if p.HealthCheckTimeout < 0 {
+		return api.Errorf(api.EInvalid, "negative health check timeout")
+	}
+	old.HealthCheck, old.HealthCheckPath, old.HealthCheckTimeout = p.HealthCheck, p.HealthCheckPath, p.HealthCheckTimeout
+	s.processes[p.AppID][p.Type] = old
 	return nil
 }
 

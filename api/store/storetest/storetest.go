@@ -35,6 +35,7 @@ func Run(t *testing.T, open func(t *testing.T) controller.Store) {
 		{"Releases", testReleases},
 		{"ConcurrentReleases", testConcurrentReleases},
 		{"Processes", testProcesses},
+		{"HealthCheck", testHealthCheck},
 		{"Instances", testInstances},
 		{"Routes", testRoutes},
 		{"Events", testEvents},
@@ -43,6 +44,8 @@ func Run(t *testing.T, open func(t *testing.T) controller.Store) {
 		{"Timestamps", testTimestamps},
 		{"CanceledContext", testCanceledContext},
 		{"EmptyIDs", testEmptyIDs},
+		{"Placements", testPlacements},
+		{"NodeDrains", testNodeDrains},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -641,6 +644,29 @@ func testProcesses(t *testing.T, s controller.Store) {
 	for _, tc := range tests {
 		wantCode(t, "SetProcess "+tc.name, s.SetProcess(ctx, tc.p), tc.want)
 	}
+}
+
+// testHealthCheck: SetHealthCheck stores the check of one type, a later
+// SetProcess (scale) keeps it, and missing types are ENotFound.
+func testHealthCheck(t *testing.T, s controller.Store) {
+	ctx := context.Background()
+	f := newFixture(t, s)
+	web := api.Process{AppID: f.app.ID, Type: "web", Instances: 1, MemoryMB: 256, DiskMB: 1024}
+	must(t, "SetProcess", s.SetProcess(ctx, web))
+	hc := web
+	hc.HealthCheck, hc.HealthCheckPath, hc.HealthCheckTimeout = "http", "/healthz", 30
+	must(t, "SetHealthCheck", s.SetHealthCheck(ctx, hc))
+	web.Instances = 3
+	must(t, "SetProcess scale", s.SetProcess(ctx, web))
+	ps, err := s.Processes(ctx, f.app.ID)
+	must(t, "Processes", err)
+	want := hc
+	want.Instances = 3
+	if len(ps) != 1 || ps[0] != want {
+		t.Fatalf("Processes after SetHealthCheck and scale: got %+v, want %+v", ps, want)
+	}
+	wantCode(t, "SetHealthCheck missing type", s.SetHealthCheck(ctx, api.Process{AppID: f.app.ID, Type: "worker", HealthCheck: "process"}), api.ENotFound)
+	wantCode(t, "SetHealthCheck negative timeout", s.SetHealthCheck(ctx, api.Process{AppID: f.app.ID, Type: "web", HealthCheckTimeout: -1}), api.EInvalid)
 }
 
 func testInstances(t *testing.T, s controller.Store) {

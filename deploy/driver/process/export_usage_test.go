@@ -1,0 +1,6 @@
+package process
+
+// ParseUsageStat and UsageStat expose the usage parser to black-box tests.
+var ParseUsageStat = parseUsageStat
+
+type UsageStat = usageStat
