@@ -6,6 +6,8 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"sync/atomic"
+	"time"
 )
 
 // Server serves an http.Handler (normally a *Proxy) with the Config's
@@ -25,14 +27,25 @@ func NewServer(cfg Config, handler http.Handler, logger *slog.Logger) *Server {
 	return &Server{cfg: cfg.withDefaults(), handler: handler, log: logger}
 }
 
-// Serve accepts connections on ln until ctx ends, then stops accepting and
-// waits up to ShutdownGrace for in-flight requests before closing the rest.
-// It returns nil after a shutdown caused by ctx, or the error that stopped
-// serving. ln is closed on return.
+// Serve accepts connections on ln until ctx ends, then drains: it stops
+// accepting at once, lets in-flight requests finish for up to ShutdownGrace,
+// then cancels the ones left (their contexts end, so upgraded connections
+// such as WebSockets are closed too) and closes every connection. It returns
+// nil after a shutdown caused by ctx, or the error that stopped serving. ln
+// is closed on return.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	base, cancelBase := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelBase()
+	var inflight atomic.Int64
+	handler := guardHandler{http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		inflight.Add(1)
+		defer inflight.Add(-1)
+		s.handler.ServeHTTP(w, r)
+	})}
 	hs := &http.Server{
-		Handler:           guardHandler{s.handler},
+		Handler:           handler,
 		ConnContext:       guardConnContext,
+		BaseContext:       func(net.Listener) context.Context { return base },
 		ReadHeaderTimeout: s.cfg.ReadHeaderTimeout,
 		IdleTimeout:       s.cfg.IdleTimeout,
 		MaxHeaderBytes:    s.cfg.MaxHeaderBytes,
@@ -46,14 +59,42 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		return err
 	case <-ctx.Done():
 	}
+	s.log.Info("router.draining", "grace", s.cfg.ShutdownGrace)
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.ShutdownGrace)
 	defer cancel()
 	if err := hs.Shutdown(sctx); err != nil {
 		s.log.Warn("router.shutdown_forced", "err", err)
+		cancelBase()
 		_ = hs.Close()
+	}
+	// Hijacked connections (upgrades) are not tracked by Shutdown: wait for
+	// their handlers until the grace ends, then cancel them and wait a little
+	// more for them to notice.
+	if !waitZero(sctx, &inflight) {
+		cancelBase()
+		hctx, hcancel := context.WithTimeout(context.WithoutCancel(ctx), time.Second)
+		defer hcancel()
+		if !waitZero(hctx, &inflight) {
+			s.log.Warn("router.shutdown_handlers_left", "handlers", inflight.Load())
+		}
 	}
 	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return err
 	}
+	s.log.Info("router.drained")
 	return nil
+}
+
+// waitZero polls n until it is zero (true) or ctx ends (false).
+func waitZero(ctx context.Context, n *atomic.Int64) bool {
+	t := time.NewTicker(10 * time.Millisecond)
+	defer t.Stop()
+	for n.Load() != 0 {
+		select {
+		case <-ctx.Done():
+			return n.Load() == 0
+		case <-t.C:
+		}
+	}
+	return true
 }
