@@ -12,6 +12,9 @@
 //     desired, or in state stopping/stopped are stopped;
 //   - rolling: an old-release instance at index i is stopped only once the
 //     new-release instance at index i is running;
+//   - instances on a draining node are moved like an old release: each is
+//     replaced on another node and stopped once its replacement is running
+//     (kept while no other node can take it);
 //   - instances on a lost node are stopped and re-placed; instances on a node
 //     absent from the snapshot (not heard from yet) are left alone;
 //   - placement spreads an app's instances (fewest instances of this app

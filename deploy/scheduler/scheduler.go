@@ -216,6 +216,10 @@ func (p *planner) planApp(forms []Formation, byProc map[procKey][]*api.Instance,
 				in.State == api.InstanceStopping || in.State == api.InstanceStopped,
 				in.Index < 0 || in.Index >= f.Instances:
 				p.plan.Stop = append(p.plan.Stop, in.ID)
+			case p.draining(in.NodeID):
+				// Moved off like an old release: replaced elsewhere first,
+				// stopped once the replacement runs.
+				old[in.Index] = append(old[in.Index], in)
 			case in.Release == f.Release:
 				cur[in.Index] = append(cur[in.Index], in)
 			default:
@@ -288,6 +292,11 @@ func better(a, b *api.Instance) bool {
 func (p *planner) lost(nodeID string) bool {
 	i, ok := p.byID[nodeID]
 	return ok && p.nodes[i].State == NodeLost
+}
+
+func (p *planner) draining(nodeID string) bool {
+	i, ok := p.byID[nodeID]
+	return ok && p.nodes[i].State == NodeDraining
 }
 
 func (p *planner) countOn(nodeID string) {

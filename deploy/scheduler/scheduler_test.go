@@ -344,3 +344,42 @@ func BenchmarkPlanSteady(b *testing.B) {
 	}
 	b.ReportMetric(float64(len(s.Instances)), "instances")
 }
+
+func TestDrainMovesInstancesRunningBeforeStopping(t *testing.T) {
+	h := scheduler.NewHarness(
+		[]scheduler.Node{node("a", 4096), node("b", 4096), node("c", 4096)},
+		[]scheduler.Formation{web("app", 3, 256, 1)},
+	)
+	if _, ok := h.Converge(5); !ok {
+		t.Fatal("did not converge")
+	}
+	h.Snapshot.Nodes[0].State = scheduler.NodeDraining
+	running := func(in *api.Instance) bool { return in.State == api.InstanceRunning }
+	for step := 0; step < 10; step++ {
+		h.Step()
+		if got := h.Count(running); got < 3 {
+			t.Fatalf("step %d: %d running instances, want at least 3 while draining", step, got)
+		}
+		if got := len(h.Snapshot.Instances); got > 4 {
+			t.Fatalf("step %d: %d instances, want at most 3 + 1 replacement", step, got)
+		}
+		h.RunAll()
+	}
+	if got := h.Count(func(in *api.Instance) bool { return in.NodeID == "a" }); got != 0 {
+		t.Errorf("%d instances left on the draining node", got)
+	}
+	if got := h.Count(running); got != 3 || len(h.Snapshot.Instances) != 3 {
+		t.Errorf("running = %d of %d instances, want 3 of 3", got, len(h.Snapshot.Instances))
+	}
+}
+
+func TestDrainKeepsInstanceWhenNowhereElse(t *testing.T) {
+	r := scheduler.Plan(scheduler.Snapshot{
+		Nodes:      []scheduler.Node{node("a", 4096, withState(scheduler.NodeDraining))},
+		Formations: []scheduler.Formation{web("app", 1, 256, 1)},
+		Instances:  []*api.Instance{inst("i1", "app", "web", 0, 1, "a", api.InstanceRunning)},
+	})
+	if len(r.Stop) != 0 || len(r.Place) != 0 || len(r.Unplaceable) != 1 {
+		t.Fatalf("plan = %+v, want the instance kept and one unplaceable replacement", r)
+	}
+}
