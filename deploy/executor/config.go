@@ -27,6 +27,18 @@ type Config struct {
 	HeartbeatInterval time.Duration // default 1s
 	StartTimeout      time.Duration // health check start-up timeout; default 60s
 	StopGrace         time.Duration // SIGTERM → SIGKILL grace; default 10s
+	// DrainDelay is how long a routed instance keeps running after its
+	// routes are withdrawn, before SIGTERM, so routers stop sending to it;
+	// default 1s.
+	DrainDelay time.Duration
+	// LivenessInterval is how often a running instance's health check is
+	// repeated (unless its spec sets one); default 1s. A failed check
+	// unroutes the instance at once; LivenessFailures consecutive failures
+	// (default 3) count as a crash.
+	LivenessInterval time.Duration
+	LivenessFailures int
+	// TaskTimeout bounds one one-off task; default 1h.
+	TaskTimeout time.Duration
 	// RegisterInterval is the route re-registration interval used until a
 	// router announces its own (router.start / router.greet); default 2s.
 	RegisterInterval time.Duration
@@ -80,6 +92,18 @@ func (c *Config) setDefaults() {
 	}
 	if c.StopGrace <= 0 {
 		c.StopGrace = 10 * time.Second
+	}
+	if c.DrainDelay <= 0 {
+		c.DrainDelay = time.Second
+	}
+	if c.LivenessInterval <= 0 {
+		c.LivenessInterval = time.Second
+	}
+	if c.LivenessFailures <= 0 {
+		c.LivenessFailures = 3
+	}
+	if c.TaskTimeout <= 0 {
+		c.TaskTimeout = time.Hour
 	}
 	if c.RegisterInterval <= 0 {
 		c.RegisterInterval = 2 * time.Second

@@ -30,12 +30,14 @@ type Executor struct {
 	logs      *logShipper
 
 	instDir string
+	taskDir string
 
 	regInterval atomic.Int64 // route re-registration interval, ns
 
 	mu    sync.Mutex
 	insts map[string]*instance
-	wg    sync.WaitGroup // instance runners
+	tasks map[string]*instance // one-off tasks, not in heartbeats
+	wg    sync.WaitGroup       // instance and task runners
 
 	detach context.Context // cancelled when Run returns without stopping instances
 }
@@ -50,7 +52,9 @@ func New(cfg Config, conn *bus.Conn, blobs BlobFetcher, drv driver.Driver) (*Exe
 	if conn == nil || blobs == nil || drv == nil {
 		return nil, api.Errorf(api.EInvalid, "executor needs a bus connection, a blob fetcher and a driver")
 	}
-	for _, d := range []string{cfg.DataDir, filepath.Join(cfg.DataDir, "droplets"), filepath.Join(cfg.DataDir, "instances")} {
+	// Tasks do not survive an executor restart: their dirs are leftovers.
+	_ = os.RemoveAll(filepath.Join(cfg.DataDir, "tasks"))
+	for _, d := range []string{cfg.DataDir, filepath.Join(cfg.DataDir, "droplets"), filepath.Join(cfg.DataDir, "instances"), filepath.Join(cfg.DataDir, "tasks")} {
 		if err := os.MkdirAll(d, 0o700); err != nil {
 			return nil, api.Errorf(api.EUnavailable, "cannot create %s: %v", d, err)
 		}
@@ -75,7 +79,9 @@ func New(cfg Config, conn *bus.Conn, blobs BlobFetcher, drv driver.Driver) (*Exe
 		droplets: newDropletCache(filepath.Join(cfg.DataDir, "droplets"), blobs, cfg.KeepDroplets),
 		logs:     newLogShipper(conn, cfg.LogBuffer),
 		instDir:  filepath.Join(cfg.DataDir, "instances"),
+		taskDir:  filepath.Join(cfg.DataDir, "tasks"),
 		insts:    map[string]*instance{},
+		tasks:    map[string]*instance{},
 	}
 	e.regInterval.Store(int64(cfg.RegisterInterval))
 	return e, nil
@@ -134,6 +140,9 @@ func (e *Executor) Run(ctx context.Context) error {
 		for _, in := range e.insts {
 			in.requestStop(e.cfg.StopGrace)
 		}
+		for _, in := range e.tasks {
+			in.requestStop(e.cfg.StopGrace)
+		}
 		e.mu.Unlock()
 	} else {
 		cancelDetach()
@@ -158,7 +167,18 @@ func (e *Executor) handleCommand(ctx context.Context, cmd *api.NodeCommand) (*ap
 		if err := validateSpec(cmd.Start); err != nil {
 			return nil, err
 		}
+		if cmd.Start.Task {
+			return nil, api.Errorf(api.EInvalid, "a task is started with the run command, not start")
+		}
 		return ok, e.startInstance(cmd.Start)
+	case api.CmdRun:
+		if err := validateSpec(cmd.Start); err != nil {
+			return nil, err
+		}
+		if !cmd.Start.Task {
+			return nil, api.Errorf(api.EInvalid, "run needs a task spec (task: true)")
+		}
+		return ok, e.startTask(cmd.Start)
 	case api.CmdStop:
 		if err := validateInstanceID(cmd.InstanceID); err != nil {
 			return nil, err
@@ -166,6 +186,9 @@ func (e *Executor) handleCommand(ctx context.Context, cmd *api.NodeCommand) (*ap
 		grace := cmd.Grace
 		if grace <= 0 {
 			grace = e.cfg.StopGrace
+		}
+		if e.stopTask(cmd.InstanceID, grace) {
+			return ok, nil
 		}
 		e.mu.Lock()
 		in := e.insts[cmd.InstanceID]
@@ -178,7 +201,7 @@ func (e *Executor) handleCommand(ctx context.Context, cmd *api.NodeCommand) (*ap
 		in.requestStop(grace)
 		return ok, nil
 	}
-	return nil, api.Errorf(api.EInvalid, "unknown command %q — this executor knows start and stop", cmd.Kind)
+	return nil, api.Errorf(api.EInvalid, "unknown command %q — this executor knows start, run and stop", cmd.Kind)
 }
 
 func validateInstanceID(id string) error {
@@ -242,10 +265,14 @@ func (e *Executor) forget(in *instance) {
 }
 
 func (e *Executor) publishEvent(ev *api.InstanceEvent) {
+	e.publishTo(api.SubjectInstanceEvent, ev)
+}
+
+func (e *Executor) publishTo(subject string, ev *api.InstanceEvent) {
 	ev.Version = api.MessageVersion
 	ev.NodeID = e.nodeID
 	ev.Time = time.Now().UTC()
-	if err := e.conn.Publish(api.SubjectInstanceEvent, ev); err != nil {
+	if err := e.conn.Publish(subject, ev); err != nil {
 		e.log.Warn("executor.event_publish_failed", "err", err)
 	}
 }
@@ -325,8 +352,14 @@ func (e *Executor) heartbeat() {
 	if fp, ok := e.drv.(driver.Fingerprinter); ok {
 		isos = fp.Fingerprint().Isolations
 	}
+	ur, measures := e.drv.(driver.UsageReporter)
 	reports := []api.InstanceReport{}
 	for _, in := range e.snapshot() {
+		if measures {
+			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+			in.measure(ctx, ur)
+			cancel()
+		}
 		reports = append(reports, in.report())
 	}
 	hb := &api.NodeHeartbeat{

@@ -24,7 +24,7 @@ func SplitLines(chunks []string, flush bool) []api.LogEnvelope {
 	}
 	var out []api.LogEnvelope
 	for len(ship.ch) > 0 {
-		out = append(out, <-ship.ch)
+		out = append(out, (<-ship.ch).env)
 	}
 	return out
 }

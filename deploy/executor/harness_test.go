@@ -256,3 +256,18 @@ func (h *harness) stop(nodeID, id string, grace time.Duration) {
 func eventIs(id string, st api.InstanceState) func(*api.InstanceEvent) bool {
 	return func(ev *api.InstanceEvent) bool { return ev.Instance.InstanceID == id && ev.Instance.State == st }
 }
+
+// decodeAt decodes message i of r if it is on subject.
+func decodeAt[T any](r *recorder, i int, subject string) (*T, bool) {
+	r.mu.Lock()
+	m := r.msgs[i]
+	r.mu.Unlock()
+	if m.subject != subject {
+		return nil, false
+	}
+	v := new(T)
+	if json.Unmarshal(m.data, v) != nil {
+		return nil, false
+	}
+	return v, true
+}

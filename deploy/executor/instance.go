@@ -61,17 +61,32 @@ type instance struct {
 	handle    *driver.Handle
 	routed    bool
 	prepared  bool
+	// unhealthy is set while a liveness check fails: the instance stays
+	// unrouted (the register loop skips it) until a check passes again.
+	unhealthy bool
+	// failedStarts counts consecutive runs that ended before becoming healthy.
+	failedStarts int
+	tail         *lineTail
+
+	// usage: the latest measurement and the sample it was computed from.
+	cpuPercent float64
+	memBytes   int64
+	lastCPU    time.Duration
+	lastSample time.Time
 }
 
 func newInstance(e *Executor, spec api.InstanceSpec) *instance {
 	source := fmt.Sprintf("app/%s/%d", spec.Process, spec.Index)
+	if spec.Task {
+		source = "task/" + spec.InstanceID
+	}
 	in := &instance{
 		e: e, spec: spec, dir: filepath.Join(e.instDir, spec.InstanceID),
 		log:    e.log.With("app", spec.AppName, "instance", spec.InstanceID, "process", spec.Process, "index", spec.Index),
-		stopCh: make(chan struct{}), state: api.InstanceStarting,
+		stopCh: make(chan struct{}), state: api.InstanceStarting, tail: &lineTail{},
 	}
-	in.stdout = &lineWriter{ship: e.logs, app: spec.AppName, source: source, stream: "stdout"}
-	in.stderr = &lineWriter{ship: e.logs, app: spec.AppName, source: source, stream: "stderr"}
+	in.stdout = &lineWriter{ship: e.logs, app: spec.AppName, source: source, stream: "stdout", tail: in.tail}
+	in.stderr = &lineWriter{ship: e.logs, app: spec.AppName, source: source, stream: "stderr", tail: in.tail}
 	return in
 }
 
@@ -106,7 +121,27 @@ func (in *instance) report() api.InstanceReport {
 	return api.InstanceReport{
 		InstanceID: in.spec.InstanceID, AppID: in.spec.AppID, Process: in.spec.Process, Index: in.spec.Index,
 		Release: in.spec.Release, State: in.state, Port: in.port, Restarts: in.restarts, StartedAt: in.startedAt,
+		FailedStarts: in.failedStarts, CPUPercent: in.cpuPercent, MemoryBytes: in.memBytes,
 	}
+}
+
+// measure samples the instance's usage through the driver (when it can) and
+// keeps CPU% over the time since the previous sample.
+func (in *instance) measure(ctx context.Context, ur driver.UsageReporter) {
+	u, err := ur.Usage(ctx, in.spec.InstanceID)
+	now := time.Now()
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	if err != nil {
+		in.cpuPercent, in.memBytes, in.lastSample = 0, 0, time.Time{}
+		return
+	}
+	if !in.lastSample.IsZero() && u.CPUTime >= in.lastCPU {
+		if wall := now.Sub(in.lastSample); wall > 0 {
+			in.cpuPercent = float64(u.CPUTime-in.lastCPU) / float64(wall) * 100
+		}
+	}
+	in.memBytes, in.lastCPU, in.lastSample = u.MemoryBytes, u.CPUTime, now
 }
 
 // setState moves the instance to st and publishes the transition.
@@ -119,6 +154,16 @@ func (in *instance) setState(st api.InstanceState, exitCode *int, reason string)
 	in.mu.Unlock()
 	in.log.Info("instance."+string(st), "reason", reason)
 	in.e.publishEvent(&api.InstanceEvent{Instance: in.report(), ExitCode: exitCode, Reason: reason})
+}
+
+// crashed moves the instance to crashed and publishes the transition with
+// its last output lines.
+func (in *instance) crashed(exitCode *int, reason string) {
+	in.mu.Lock()
+	in.state = api.InstanceCrashed
+	in.mu.Unlock()
+	in.log.Info("instance.crashed", "reason", reason)
+	in.e.publishEvent(&api.InstanceEvent{Instance: in.report(), ExitCode: exitCode, Reason: reason, LastLines: in.tail.take()})
 }
 
 func (in *instance) registration() *api.RouterRegistration {
@@ -135,7 +180,7 @@ func (in *instance) registration() *api.RouterRegistration {
 func (in *instance) register() {
 	in.mu.Lock()
 	defer in.mu.Unlock()
-	if in.state != api.InstanceRunning || len(in.spec.Routes) == 0 {
+	if in.state != api.InstanceRunning || in.unhealthy || len(in.spec.Routes) == 0 {
 		return
 	}
 	if err := in.e.conn.Publish(api.SubjectRouterRegister, in.registration()); err != nil {
@@ -144,12 +189,13 @@ func (in *instance) register() {
 	in.routed = true
 }
 
-// unregister withdraws the instance's routes if they were registered.
-func (in *instance) unregister() {
+// unregister withdraws the instance's routes if they were registered and
+// reports whether they were.
+func (in *instance) unregister() bool {
 	in.mu.Lock()
 	defer in.mu.Unlock()
 	if !in.routed {
-		return
+		return false
 	}
 	in.routed = false
 	if err := in.e.conn.Publish(api.SubjectRouterUnregister, in.registration()); err != nil {
@@ -159,6 +205,7 @@ func (in *instance) unregister() {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	_ = in.e.conn.Flush(ctx)
 	cancel()
+	return true
 }
 
 func (in *instance) flushLogs() {
@@ -192,6 +239,7 @@ func (e *Executor) runInstance(in *instance, recovered bool) {
 			exitCode   *int
 			reason     string
 			healthyFor time.Duration
+			healthy    bool
 		)
 		if !live {
 			if in.stopped() {
@@ -203,7 +251,7 @@ func (e *Executor) runInstance(in *instance, recovered bool) {
 		}
 		if live {
 			var out outcome
-			out, exitCode, reason, healthyFor = e.supervise(in)
+			out, exitCode, reason, healthyFor, healthy = e.supervise(in)
 			switch out {
 			case outStop:
 				e.finishStop(in, true)
@@ -223,7 +271,15 @@ func (e *Executor) runInstance(in *instance, recovered bool) {
 			crashes = 0
 		}
 		crashes++
-		in.setState(api.InstanceCrashed, exitCode, reason)
+		in.mu.Lock()
+		if healthy {
+			in.failedStarts = 0
+		} else {
+			in.failedStarts++
+		}
+		in.unhealthy = false
+		in.mu.Unlock()
+		in.crashed(exitCode, reason)
 		dctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		_ = e.drv.Destroy(dctx, in.spec.InstanceID)
 		cancel()
@@ -261,6 +317,12 @@ func (in *instance) stopped() bool { return select1(in.stopCh) }
 // the driver. It returns "" on success or the reason it failed.
 func (e *Executor) startOnce(in *instance) string {
 	in.setState(api.InstanceStarting, nil, "")
+	return e.launch(in)
+}
+
+// launch prepares the droplet if needed and starts the instance's command
+// through the driver; it returns "" or the reason it failed.
+func (e *Executor) launch(in *instance) string {
 	if !in.prepared {
 		if err := e.prepare(in); err != nil {
 			return "cannot prepare the droplet: " + api.ErrorMessage(err)
@@ -286,6 +348,9 @@ func (e *Executor) startOnce(in *instance) string {
 	in.mu.Lock()
 	in.port, in.handle, in.startedAt = port, h, time.Now().UTC()
 	in.mu.Unlock()
+	if in.spec.Task {
+		return "" // tasks are not recovered after an executor restart
+	}
 	if err := in.persist(); err != nil {
 		in.log.Warn("instance.persist_failed", "err", err)
 	}
@@ -386,7 +451,11 @@ func freePort() (int, error) {
 
 // supervise health-checks a started instance, marks it running and routes
 // it once healthy, and waits for its exit, a stop request or detachment.
-func (e *Executor) supervise(in *instance) (out outcome, exitCode *int, reason string, healthyFor time.Duration) {
+//
+// Once running, the health check repeats every interval (liveness): a failure
+// unroutes the instance at once, LivenessFailures in a row stop it as crashed.
+// healthy says whether the run passed its health check.
+func (e *Executor) supervise(in *instance) (out outcome, exitCode *int, reason string, healthyFor time.Duration, healthy bool) {
 	id := in.spec.InstanceID
 	exitCh := make(chan waitResult, 1)
 	go func() {
@@ -411,40 +480,85 @@ func (e *Executor) supervise(in *instance) (out outcome, exitCode *int, reason s
 		case w := <-exitCh:
 			t.Stop()
 			if e.detach.Err() != nil {
-				return outDetach, nil, "", 0
+				return outDetach, nil, "", 0, false
 			}
 			exitCode, reason = describeExit(w)
-			return outCrash, exitCode, reason + " before becoming healthy", 0
+			return outCrash, exitCode, reason + " before becoming healthy", 0, false
 		case <-in.stopCh:
 			t.Stop()
-			return outStop, nil, "", 0
+			return outStop, nil, "", 0, false
 		case <-e.detach.Done():
 			t.Stop()
-			return outDetach, nil, "", 0
+			return outDetach, nil, "", 0, false
 		case <-deadline.C:
 			t.Stop()
 			ctx, cancel := context.WithTimeout(context.Background(), e.cfg.StopGrace+30*time.Second)
 			_ = e.drv.Stop(ctx, id, e.cfg.StopGrace)
 			cancel()
 			<-exitCh
-			return outCrash, nil, fmt.Sprintf("health check (%s) did not pass within %s", in.healthDesc(), timeout), 0
+			return outCrash, nil, fmt.Sprintf("health check (%s) did not pass within %s", in.healthDesc(), timeout), 0, false
 		case <-t.C:
 		}
 	}
+	in.mu.Lock()
+	in.failedStarts = 0
+	in.mu.Unlock()
 	in.setState(api.InstanceRunning, nil, "")
 	in.register() // at once: routing must not wait for the next interval
 	since := time.Now()
-	select {
-	case w := <-exitCh:
-		if e.detach.Err() != nil {
-			return outDetach, nil, "", 0
+	var tick <-chan time.Time
+	if in.healthType() != healthProcess {
+		iv := in.spec.HealthCheck.Interval
+		if iv <= 0 {
+			iv = e.cfg.LivenessInterval
 		}
-		exitCode, reason = describeExit(w)
-		return outCrash, exitCode, reason, time.Since(since)
-	case <-in.stopCh:
-		return outStop, nil, "", 0
-	case <-e.detach.Done():
-		return outDetach, nil, "", 0
+		t := time.NewTicker(iv)
+		defer t.Stop()
+		tick = t.C
+	}
+	fails := 0
+	for {
+		select {
+		case w := <-exitCh:
+			if e.detach.Err() != nil {
+				return outDetach, nil, "", 0, true
+			}
+			exitCode, reason = describeExit(w)
+			return outCrash, exitCode, reason, time.Since(since), true
+		case <-in.stopCh:
+			return outStop, nil, "", 0, true
+		case <-e.detach.Done():
+			return outDetach, nil, "", 0, true
+		case <-tick:
+			if check() {
+				if fails > 0 {
+					fails = 0
+					in.mu.Lock()
+					in.unhealthy = false
+					in.mu.Unlock()
+					in.log.Info("instance.healthy_again")
+					in.register()
+				}
+				continue
+			}
+			fails++
+			if fails == 1 {
+				in.mu.Lock()
+				in.unhealthy = true
+				in.mu.Unlock()
+				in.unregister() // no new requests while it fails
+				in.log.Info("instance.unhealthy", "check", in.healthDesc())
+			}
+			if fails < e.cfg.LivenessFailures {
+				continue
+			}
+			desc := in.healthDesc()
+			ctx, cancel := context.WithTimeout(context.Background(), e.cfg.StopGrace+30*time.Second)
+			_ = e.drv.Stop(ctx, id, e.cfg.StopGrace)
+			cancel()
+			<-exitCh
+			return outCrash, nil, fmt.Sprintf("health check (%s) failed %d times in a row while running", desc, fails), time.Since(since), true
+		}
 	}
 }
 
@@ -544,7 +658,16 @@ func (e *Executor) finishStop(in *instance, live bool) {
 	if st.CanTransitionTo(api.InstanceStopping) {
 		in.setState(api.InstanceStopping, nil, "")
 	}
-	in.unregister()
+	if in.unregister() && live {
+		// Routers have been told (the bus was flushed); let them apply it and
+		// let requests already sent finish before the instance is signalled.
+		t := time.NewTimer(e.cfg.DrainDelay)
+		select {
+		case <-t.C:
+		case <-e.detach.Done():
+			t.Stop()
+		}
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), grace+30*time.Second)
 	defer cancel()
 	if live {

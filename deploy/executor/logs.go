@@ -22,19 +22,36 @@ type publisher interface {
 // never block: when the queue is full a line is dropped and counted per app,
 // and a "strata" line saying how many were dropped is published later.
 type logShipper struct {
-	ch   chan api.LogEnvelope
+	ch   chan shipItem
 	pub  publisher
 	mu   sync.Mutex
 	lost map[string]int // app name → lines dropped since last notice
 }
 
+// shipItem is a line to publish or, with fn set, a call made once every
+// line queued before it has been published.
+type shipItem struct {
+	env api.LogEnvelope
+	fn  func()
+}
+
 func newLogShipper(pub publisher, size int) *logShipper {
-	return &logShipper{ch: make(chan api.LogEnvelope, size), pub: pub, lost: map[string]int{}}
+	return &logShipper{ch: make(chan shipItem, size), pub: pub, lost: map[string]int{}}
+}
+
+// after calls fn (on the shipper's goroutine) once the lines queued so far
+// are published, or at once if ctx ends first.
+func (s *logShipper) after(ctx context.Context, fn func()) {
+	select {
+	case s.ch <- shipItem{fn: fn}:
+	case <-ctx.Done():
+		fn()
+	}
 }
 
 func (s *logShipper) send(env api.LogEnvelope) {
 	select {
-	case s.ch <- env:
+	case s.ch <- shipItem{env: env}:
 	default:
 		s.mu.Lock()
 		s.lost[env.App]++
@@ -48,8 +65,12 @@ func (s *logShipper) run(ctx context.Context) {
 	defer tick.Stop()
 	for {
 		select {
-		case env := <-s.ch:
-			_ = s.pub.Publish(api.SubjectLogs(env.App), env)
+		case it := <-s.ch:
+			if it.fn != nil {
+				it.fn()
+				continue
+			}
+			_ = s.pub.Publish(api.SubjectLogs(it.env.App), it.env)
 			if len(s.ch) == 0 {
 				s.noticeDrops()
 			}
@@ -86,6 +107,7 @@ type lineWriter struct {
 	app    string
 	source string
 	stream string
+	tail   *lineTail // optional: keeps the last lines for crash events
 
 	mu  sync.Mutex
 	buf []byte
@@ -132,4 +154,43 @@ func (w *lineWriter) emit(line []byte) {
 		line = line[:n-1]
 	}
 	w.ship.send(api.LogEnvelope{Time: time.Now().UTC(), App: w.app, Source: w.source, Stream: w.stream, Line: string(line)})
+	if w.tail != nil {
+		w.tail.add(string(line))
+	}
+}
+
+// tailLines is how many last output lines a crash event carries, and
+// tailLineBytes how much of each.
+const (
+	tailLines     = 10
+	tailLineBytes = 512
+)
+
+// lineTail keeps the last tailLines output lines of an instance (stdout and
+// stderr interleaved). It is safe for concurrent use.
+type lineTail struct {
+	mu    sync.Mutex
+	lines []string
+}
+
+func (t *lineTail) add(line string) {
+	if len(line) > tailLineBytes {
+		line = line[:tailLineBytes] + "…"
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if len(t.lines) == tailLines {
+		copy(t.lines, t.lines[1:])
+		t.lines = t.lines[:tailLines-1]
+	}
+	t.lines = append(t.lines, line)
+}
+
+// take returns the kept lines, oldest first, and forgets them.
+func (t *lineTail) take() []string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	out := t.lines
+	t.lines = nil
+	return out
 }

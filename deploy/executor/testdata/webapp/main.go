@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/signal"
 	"strconv"
+	"sync/atomic"
 	"syscall"
 )
 
@@ -23,6 +24,13 @@ func main() {
 		fmt.Printf("request %s\n", r.URL.Path)
 		ns, _ := os.Readlink("/proc/self/ns/pid") // the pid is one of this PID namespace
 		fmt.Fprintf(w, "hello from %s/%s pid=%d pidns=%s greeting=%s", os.Getenv("STRATA_APP"), os.Getenv("STRATA_INSTANCE_INDEX"), os.Getpid(), ns, os.Getenv("GREETING"))
+	})
+	var sick atomic.Bool
+	http.HandleFunc("/sick", func(w http.ResponseWriter, r *http.Request) { sick.Store(true) })
+	http.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {
+		if sick.Load() {
+			w.WriteHeader(http.StatusInternalServerError)
+		}
 	})
 	http.HandleFunc("/crash", func(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprintln(os.Stderr, "crashing on request")
