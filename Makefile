@@ -6,7 +6,7 @@ LDFLAGS := -s -w -X main.version=$(VERSION)
 # Extra flags for `make run`, e.g. make run ARGS="--data /tmp/strata".
 ARGS    ?=
 
-.PHONY: build run test test-short lint bench bench-push bench-micro clean
+.PHONY: build run test test-short lint bench bench-push bench-micro bench-router clean
 
 ## build: the three binaries into ./bin (pure Go, no cgo)
 build:
@@ -32,13 +32,21 @@ lint:
 	$(GO) run honnef.co/go/tools/cmd/staticcheck@2026.2.2 ./...
 
 ## bench: push-to-live, start time and idle memory of the microcloud, then micro-benchmarks
-bench: bench-push bench-micro
+bench: bench-push bench-micro bench-router
 
 bench-push:
 	$(GO) test -count=1 -run '^$$' -bench 'BenchmarkMicrocloud' -benchtime 1x -timeout 30m ./e2e/
 
 bench-micro:
 	$(GO) test -count=1 -run '^$$' -bench . -benchtime 2s ./router/... ./deploy/scheduler/...
+
+## bench-router: the router against nginx and the bare backend with wrk (installs nginx-light and wrk
+## from Debian if missing), then route propagation/removal times. ROUTERBENCH="-duration 5s -cpuprofile router.prof"
+ROUTERBENCH ?=
+bench-router:
+	@if ! command -v wrk >/dev/null || ! { command -v nginx >/dev/null || test -x /usr/sbin/nginx; }; then \
+		apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y nginx-light wrk; fi
+	$(GO) run ./router/routerbench $(ROUTERBENCH)
 
 clean:
 	rm -rf $(BIN)

@@ -1,0 +1,530 @@
+// Command routerbench compares the Strata router with nginx on the same
+// machine (make bench-router) and measures route propagation and removal
+// times over NATS.
+//
+// Without -role it orchestrates: it starts a backend (this program with
+// -role backend), the router (-role router, GOMAXPROCS=1) and nginx (one
+// worker, keep-alive upstream), pins the router and nginx to the same CPU
+// with taskset, runs wrk against the backend directly, the router and nginx
+// at each concurrency, and prints requests/s, p50 and p99 and the ratios.
+// Then it starts an embedded NATS server and an in-process router and times
+// register → first routed request and unregister → last routed request.
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"regexp"
+	"runtime/pprof"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/strata-paas/strata/api"
+	"github.com/strata-paas/strata/api/bus"
+	"github.com/strata-paas/strata/router"
+	"github.com/strata-paas/strata/router/registry"
+)
+
+const benchHost = "bench.localhost"
+
+func main() {
+	role := flag.String("role", "", "internal: backend or router")
+	listen := flag.String("listen", "127.0.0.1:0", "internal: address to listen on")
+	backendAddr := flag.String("backend", "", "internal: backend address for -role router")
+	cpuprofile := flag.String("cpuprofile", "", "write the router's CPU profile to this file")
+	duration := flag.Duration("duration", 10*time.Second, "wrk duration per run")
+	conns := flag.String("conns", "64,256", "wrk connection counts")
+	proxyCPU := flag.String("proxy-cpu", "1", "CPU set for the router and nginx (taskset -c)")
+	loadCPU := flag.String("load-cpu", "0", "CPU set for the backend and wrk")
+	registrations := flag.Int("registrations", 50, "routes registered and removed to time propagation")
+	flag.Parse()
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	var err error
+	switch *role {
+	case "backend":
+		err = runBackend(ctx, *listen)
+	case "router":
+		err = runRouter(ctx, *listen, *backendAddr, *cpuprofile)
+	case "":
+		err = orchestrate(ctx, options{duration: *duration, conns: *conns, proxyCPU: *proxyCPU, loadCPU: *loadCPU,
+			cpuprofile: *cpuprofile, registrations: *registrations})
+	default:
+		err = fmt.Errorf("unknown -role %q", *role)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "routerbench:", err)
+		os.Exit(1)
+	}
+}
+
+var payload = []byte(strings.Repeat("strata router benchmark payload\n", 8)) // 256 bytes
+
+func backendHandler() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/plain")
+		_, _ = w.Write(payload)
+	})
+}
+
+// announce prints the listener address for the parent to read.
+func announce(ln net.Listener) { fmt.Println("LISTEN", ln.Addr().String()) }
+
+func runBackend(ctx context.Context, addr string) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return err
+	}
+	announce(ln)
+	srv := &http.Server{Handler: backendHandler(), ReadHeaderTimeout: 10 * time.Second}
+	go func() { <-ctx.Done(); _ = srv.Close() }()
+	if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+// runRouter serves the production proxy (access log built and dropped,
+// metrics on) with one static route to the backend.
+func runRouter(ctx context.Context, addr, backend, cpuprofile string) error {
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	reg := registry.New(registry.Config{Logger: log})
+	host, port, err := net.SplitHostPort(backend)
+	if err != nil {
+		return err
+	}
+	p, _ := strconv.Atoi(port)
+	if err := reg.Register(api.RouterRegistration{Host: host, Port: p, URIs: []string{benchHost}, PrivateInstanceID: "bench-0",
+		Tags: map[string]string{"app_name": "bench"}, StaleThresholdInSec: 1 << 20}); err != nil {
+		return err
+	}
+	cfg := router.DefaultConfig()
+	cfg.AccessLog = func(api.LogEnvelope) {}
+	cfg.Metrics = router.NewMetrics(reg)
+	proxy := router.New(cfg, reg, log)
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return err
+	}
+	if cpuprofile != "" {
+		f, err := os.Create(cpuprofile)
+		if err != nil {
+			return err
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer func() { pprof.StopCPUProfile(); f.Close() }()
+	}
+	announce(ln)
+	return router.NewServer(cfg, proxy, log).Serve(ctx, ln)
+}
+
+type options struct {
+	duration      time.Duration
+	conns         string
+	proxyCPU      string
+	loadCPU       string
+	cpuprofile    string
+	registrations int
+}
+
+// child is a started process that announced its address.
+type child struct {
+	cmd  *exec.Cmd
+	addr string
+}
+
+func (c *child) stop() {
+	_ = c.cmd.Process.Signal(syscall.SIGTERM)
+	done := make(chan struct{})
+	go func() { _ = c.cmd.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(15 * time.Second):
+		_ = c.cmd.Process.Kill()
+		<-done
+	}
+}
+
+// startSelf runs this program pinned to cpus with env and waits for its
+// LISTEN line.
+func startSelf(ctx context.Context, cpus string, env []string, args ...string) (*child, error) {
+	self, err := os.Executable()
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.Command("taskset", append([]string{"-c", cpus, self}, args...)...)
+	cmd.Env = append(os.Environ(), env...)
+	cmd.Stderr = os.Stderr
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, err
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	lines := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(out)
+		for sc.Scan() {
+			if a, ok := strings.CutPrefix(sc.Text(), "LISTEN "); ok {
+				lines <- a
+			}
+		}
+	}()
+	select {
+	case a := <-lines:
+		return &child{cmd: cmd, addr: a}, nil
+	case <-time.After(30 * time.Second):
+	case <-ctx.Done():
+	}
+	_ = cmd.Process.Kill()
+	_ = cmd.Wait()
+	return nil, fmt.Errorf("%v did not start listening", args)
+}
+
+func freePort() (int, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port, nil
+}
+
+const nginxConf = `worker_processes 1;
+pid %[1]s/nginx.pid;
+error_log %[1]s/error.log warn;
+events { worker_connections 4096; }
+http {
+    access_log off;
+    client_body_temp_path %[1]s/body;
+    proxy_temp_path %[1]s/proxy;
+    fastcgi_temp_path %[1]s/fastcgi;
+    uwsgi_temp_path %[1]s/uwsgi;
+    scgi_temp_path %[1]s/scgi;
+    keepalive_requests 1000000;
+    upstream b { server %[2]s; keepalive 256; }
+    server {
+        listen 127.0.0.1:%[3]d;
+        location / {
+            proxy_pass http://b;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_set_header Host $host;
+            proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+        }
+    }
+}
+`
+
+func startNginx(ctx context.Context, cpus, backend string) (*child, func(), error) {
+	bin, err := exec.LookPath("nginx")
+	if err != nil {
+		if _, serr := os.Stat("/usr/sbin/nginx"); serr != nil {
+			return nil, nil, fmt.Errorf("nginx not found — install it with apt-get install nginx-light (make bench-router does)")
+		}
+		bin = "/usr/sbin/nginx"
+	}
+	dir, err := os.MkdirTemp("", "routerbench-nginx-")
+	if err != nil {
+		return nil, nil, err
+	}
+	cleanup := func() { os.RemoveAll(dir) }
+	port, err := freePort()
+	if err != nil {
+		cleanup()
+		return nil, nil, err
+	}
+	conf := filepath.Join(dir, "nginx.conf")
+	if err := os.WriteFile(conf, fmt.Appendf(nil, nginxConf, dir, backend, port), 0o644); err != nil {
+		cleanup()
+		return nil, nil, err
+	}
+	cmd := exec.Command("taskset", "-c", cpus, bin, "-p", dir, "-c", conf, "-g", "daemon off;")
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		cleanup()
+		return nil, nil, err
+	}
+	c := &child{cmd: cmd, addr: "127.0.0.1:" + strconv.Itoa(port)}
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		if code, err := get(ctx, c.addr, benchHost, "/"); err == nil && code == 200 {
+			return c, cleanup, nil
+		}
+		if time.Now().After(deadline) {
+			c.stop()
+			cleanup()
+			return nil, nil, errors.New("nginx did not answer within 20s; see its error log above")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+var client = &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 16}, Timeout: 5 * time.Second}
+
+func get(ctx context.Context, addr, host, path string) (int, error) {
+	req, err := http.NewRequestWithContext(ctx, "GET", "http://"+addr+path, nil)
+	if err != nil {
+		return 0, err
+	}
+	req.Host = host
+	resp, err := client.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	return resp.StatusCode, nil
+}
+
+// result is one wrk run.
+type result struct {
+	rps      float64
+	p50, p99 time.Duration
+	errors   string
+}
+
+var (
+	reRPS    = regexp.MustCompile(`Requests/sec:\s+([0-9.]+)`)
+	reLat    = regexp.MustCompile(`(?m)^\s+(50|99)%\s+([0-9.]+)(us|ms|s)\s*$`)
+	reErrors = regexp.MustCompile(`(?m)^\s+(Non-2xx or 3xx responses: \d+|Socket errors: .*)$`)
+)
+
+func runWrk(ctx context.Context, cpus, addr string, conns int, d time.Duration) (result, error) {
+	threads := min(2, conns)
+	cmd := exec.CommandContext(ctx, "taskset", "-c", cpus, "wrk", "-t"+strconv.Itoa(threads), "-c"+strconv.Itoa(conns),
+		"-d"+strconv.Itoa(int(d.Seconds()))+"s", "--latency", "-H", "Host: "+benchHost, "http://"+addr+"/")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		return result{}, fmt.Errorf("wrk: %w: %s", err, out)
+	}
+	var r result
+	m := reRPS.FindSubmatch(out)
+	if m == nil {
+		return r, fmt.Errorf("wrk output without Requests/sec: %s", out)
+	}
+	r.rps, _ = strconv.ParseFloat(string(m[1]), 64)
+	for _, l := range reLat.FindAllSubmatch(out, -1) {
+		v, _ := strconv.ParseFloat(string(l[2]), 64)
+		unit := map[string]time.Duration{"us": time.Microsecond, "ms": time.Millisecond, "s": time.Second}[string(l[3])]
+		if string(l[1]) == "50" {
+			r.p50 = time.Duration(v * float64(unit))
+		} else {
+			r.p99 = time.Duration(v * float64(unit))
+		}
+	}
+	for _, e := range reErrors.FindAllSubmatch(out, -1) {
+		r.errors += strings.TrimSpace(string(e[1])) + "; "
+	}
+	return r, nil
+}
+
+func orchestrate(ctx context.Context, o options) error {
+	var counts []int
+	for f := range strings.SplitSeq(o.conns, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || n <= 0 {
+			return fmt.Errorf("-conns: %q is not a positive number", f)
+		}
+		counts = append(counts, n)
+	}
+	if _, err := exec.LookPath("wrk"); err != nil {
+		return errors.New("wrk not found — install it with apt-get install wrk (make bench-router does)")
+	}
+
+	be, err := startSelf(ctx, o.loadCPU, []string{"GOMAXPROCS=1"}, "-role", "backend")
+	if err != nil {
+		return err
+	}
+	defer be.stop()
+	args := []string{"-role", "router", "-backend", be.addr}
+	if o.cpuprofile != "" {
+		args = append(args, "-cpuprofile", o.cpuprofile)
+	}
+	rt, err := startSelf(ctx, o.proxyCPU, []string{"GOMAXPROCS=1"}, args...)
+	if err != nil {
+		return err
+	}
+	defer rt.stop()
+	ng, cleanup, err := startNginx(ctx, o.proxyCPU, be.addr)
+	if err != nil {
+		return err
+	}
+	defer cleanup()
+	defer ng.stop()
+
+	targets := []struct{ name, addr string }{{"direct", be.addr}, {"router", rt.addr}, {"nginx", ng.addr}}
+	fmt.Printf("routerbench: backend on CPU %s, router and nginx on CPU %s (GOMAXPROCS=1, 1 worker), wrk on CPU %s, %s per run, 256-byte responses\n\n",
+		o.loadCPU, o.proxyCPU, o.loadCPU, o.duration)
+	fmt.Printf("%-6s %-7s %12s %10s %10s  %s\n", "conns", "target", "requests/s", "p50", "p99", "errors")
+	for _, c := range counts {
+		res := map[string]result{}
+		for _, tg := range targets {
+			// A short warm-up fills the keep-alive pools.
+			if _, err := runWrk(ctx, o.loadCPU, tg.addr, c, time.Second); err != nil {
+				return err
+			}
+			r, err := runWrk(ctx, o.loadCPU, tg.addr, c, o.duration)
+			if err != nil {
+				return err
+			}
+			res[tg.name] = r
+			fmt.Printf("%-6d %-7s %12.0f %10s %10s  %s\n", c, tg.name, r.rps, r.p50.Round(time.Microsecond), r.p99.Round(time.Microsecond), r.errors)
+		}
+		rn, ro, rd := res["router"], res["nginx"], res["direct"]
+		fmt.Printf("%-6d ratios  router/nginx %.2f (p99 %s vs %s)  router/direct %.2f\n\n", c, rn.rps/ro.rps,
+			rn.p99.Round(time.Microsecond), ro.p99.Round(time.Microsecond), rn.rps/rd.rps)
+	}
+	rt.stop() // writes the CPU profile
+	if o.cpuprofile != "" {
+		fmt.Printf("router CPU profile: %s (go tool pprof -top %s)\n\n", o.cpuprofile, o.cpuprofile)
+	}
+	return propagation(ctx, o.registrations)
+}
+
+// propagation times register → first routed request and unregister → last
+// routed request over an embedded NATS server, and checks that killing one
+// of two instances costs no client errors.
+func propagation(ctx context.Context, n int) error {
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	srv, err := bus.StartServer(bus.ServerConfig{Port: 0, Logger: log})
+	if err != nil {
+		return err
+	}
+	defer srv.Shutdown()
+	cctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
+	defer cancel()
+	rconn, err := bus.Connect(cctx, srv.ClientURL(), bus.Options{Name: "router", Logger: log})
+	if err != nil {
+		return err
+	}
+	defer rconn.Close()
+	econn, err := bus.Connect(cctx, srv.ClientURL(), bus.Options{Name: "executor", Logger: log})
+	if err != nil {
+		return err
+	}
+	defer econn.Close()
+	reg := registry.New(registry.Config{Logger: log})
+	stopSub, err := registry.Subscribe(cctx, rconn, reg, reg.Start("bench", nil))
+	if err != nil {
+		return err
+	}
+	defer stopSub()
+	proxy := router.New(router.Config{}, reg, log)
+	defer proxy.Close()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	go func() { _ = router.NewServer(router.Config{}, proxy, log).Serve(cctx, ln) }()
+	rAddr := ln.Addr().String()
+
+	startBackend := func() (*http.Server, *net.TCPAddr, error) {
+		bl, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return nil, nil, err
+		}
+		s := &http.Server{Handler: backendHandler(), ReadHeaderTimeout: 10 * time.Second}
+		go func() { _ = s.Serve(bl) }()
+		return s, bl.Addr().(*net.TCPAddr), nil
+	}
+	bs, ba, err := startBackend()
+	if err != nil {
+		return err
+	}
+	defer bs.Close()
+
+	// until polls the router for host until ok reports true (bounded).
+	until := func(host string, ok func(int) bool) error {
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			code, err := get(cctx, rAddr, host, "/")
+			if err == nil && ok(code) {
+				return nil
+			}
+			if time.Now().After(deadline) {
+				return fmt.Errorf("%s: no change within 10s (last status %d, %v)", host, code, err)
+			}
+		}
+	}
+	var add, del []time.Duration
+	for i := range n {
+		host := "p" + strconv.Itoa(i) + ".localhost"
+		r := api.RouterRegistration{Host: "127.0.0.1", Port: ba.Port, URIs: []string{host}, PrivateInstanceID: "p-0",
+			Tags: map[string]string{"app_name": "p"}}
+		t0 := time.Now()
+		if err := econn.Publish(api.SubjectRouterRegister, r); err != nil {
+			return err
+		}
+		if err := until(host, func(c int) bool { return c == 200 }); err != nil {
+			return err
+		}
+		add = append(add, time.Since(t0))
+		t0 = time.Now()
+		if err := econn.Publish(api.SubjectRouterUnregister, r); err != nil {
+			return err
+		}
+		if err := until(host, func(c int) bool { return c != 200 }); err != nil {
+			return err
+		}
+		del = append(del, time.Since(t0))
+	}
+	fmt.Printf("route propagation over NATS (%d routes): register → first routed request p50 %s p99 %s; unregister → no longer routed p50 %s p99 %s\n",
+		n, pct(add, 50), pct(add, 99), pct(del, 50), pct(del, 99))
+
+	// Crash: two instances, one dies without unregistering. Connect failures
+	// are retried on the other at once; the lease of the dead one is pruned
+	// after its stale threshold.
+	bs2, ba2, err := startBackend()
+	if err != nil {
+		return err
+	}
+	for _, a := range []*net.TCPAddr{ba, ba2} {
+		if err := econn.Publish(api.SubjectRouterRegister, api.RouterRegistration{Host: "127.0.0.1", Port: a.Port,
+			URIs: []string{"crash.localhost"}, PrivateInstanceID: "c-" + strconv.Itoa(a.Port), Tags: map[string]string{"app_name": "crash"}}); err != nil {
+			return err
+		}
+	}
+	if err := until("crash.localhost", func(c int) bool { return c == 200 && reg.Lookup("crash.localhost", "/").Len() == 2 }); err != nil {
+		return err
+	}
+	t0 := time.Now()
+	bs2.Close()
+	failed, total := 0, 0
+	for end := time.Now().Add(2 * time.Second); time.Now().Before(end); total++ {
+		if code, err := get(cctx, rAddr, "crash.localhost", "/"); err != nil || code != 200 {
+			failed++
+		}
+	}
+	fmt.Printf("instance killed without unregistering: %d of %d requests failed in the %s after the kill (a refused connect is retried on the live instance and marks the dead one last-resort for %s; its lease is pruned after %s)\n",
+		failed, total, time.Since(t0).Round(time.Millisecond), router.DefaultConfig().FailedEndpointTTL, registry.DefaultPruneThreshold)
+	return nil
+}
+
+func pct(d []time.Duration, p int) time.Duration {
+	s := slices.Clone(d)
+	slices.Sort(s)
+	i := (len(s)*p + 99) / 100
+	if i > 0 {
+		i--
+	}
+	return s[i].Round(10 * time.Microsecond)
+}
