@@ -113,7 +113,13 @@ func (c *Cgroups) Create(ctx context.Context, parent, id string, lim Limits) (*C
 	}
 	g := &Cgroup{Version: c.version, Paths: c.paths(parent, id)}
 	for _, p := range g.Paths {
-		if err := os.MkdirAll(p, 0o755); err != nil {
+		// Destroy of the parent's last instance removes the parent; retry
+		// when that races with this.
+		err := os.MkdirAll(p, 0o755)
+		for try := 0; errors.Is(err, fs.ErrNotExist) && try < 3; try++ {
+			err = os.MkdirAll(p, 0o755)
+		}
+		if err != nil {
 			_ = g.Destroy(ctx)
 			return nil, fmt.Errorf("create cgroup: %w", err)
 		}
@@ -299,6 +305,7 @@ func (g *Cgroup) Destroy(ctx context.Context) error {
 			}
 			time.Sleep(5 * time.Millisecond) // exiting tasks still counted
 		}
+		_ = syscall.Rmdir(filepath.Dir(p)) // the parent, once its last instance is gone
 	}
 	return nil
 }
