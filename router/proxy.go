@@ -34,12 +34,18 @@ type Proxy struct {
 	cfg       Config
 	lookup    Lookup
 	log       *slog.Logger
-	transport *http.Transport
+	transport backendTransport
 	rp        *httputil.ReverseProxy
 	states    sync.Pool // *reqState
 }
 
 var _ http.Handler = (*Proxy)(nil)
+
+// backendTransport is how the Proxy reaches backends.
+type backendTransport interface {
+	RoundTrip(*http.Request) (*http.Response, error)
+	CloseIdleConnections()
+}
 
 // reqState is the per-request state, pooled.
 type reqState struct {
@@ -67,12 +73,10 @@ func New(cfg Config, lookup Lookup, logger *slog.Logger) *Proxy {
 	}
 	p := &Proxy{cfg: cfg, lookup: lookup, log: logger}
 	p.states.New = func() any { return new(reqState) }
-	p.transport = &http.Transport{
-		Proxy: nil,
-		DialContext: (&net.Dialer{
-			Timeout:   cfg.DialTimeout,
-			KeepAlive: 30 * time.Second,
-		}).DialContext,
+	dial := (&net.Dialer{Timeout: cfg.DialTimeout, KeepAlive: 30 * time.Second}).DialContext
+	fallback := &http.Transport{
+		Proxy:                 nil,
+		DialContext:           dial,
 		MaxIdleConns:          cfg.MaxIdleConns,
 		MaxIdleConnsPerHost:   cfg.MaxIdleConnsPerHost,
 		IdleConnTimeout:       cfg.BackendIdleTimeout,
@@ -82,6 +86,15 @@ func New(cfg Config, lookup Lookup, logger *slog.Logger) *Proxy {
 		ForceAttemptHTTP2:     false,
 		WriteBufferSize:       16 << 10,
 		ReadBufferSize:        16 << 10,
+	}
+	p.transport = &h1Transport{
+		dial:            dial,
+		fallback:        fallback,
+		responseTimeout: cfg.ResponseHeaderTimeout,
+		idleTimeout:     cfg.BackendIdleTimeout,
+		maxIdlePerHost:  cfg.MaxIdleConnsPerHost,
+		now:             cfg.Now,
+		idle:            map[string][]*backendConn{},
 	}
 	p.rp = &httputil.ReverseProxy{
 		Rewrite:        p.rewrite,

@@ -1,0 +1,209 @@
+package router
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+)
+
+// h1Transport is the fast path to backends for requests without a body:
+// it writes the request and reads the response on the calling goroutine over
+// a pooled keep-alive connection. net/http's Transport spends two goroutines
+// and several channel hand-offs per request on the same work, which
+// profiling showed to be a large part of the router's own CPU. Requests with
+// a body or an Upgrade go to the fallback Transport, which streams the body
+// while reading an early response and hands upgraded connections over.
+type h1Transport struct {
+	dial            func(ctx context.Context, network, addr string) (net.Conn, error)
+	fallback        *http.Transport
+	responseTimeout time.Duration
+	idleTimeout     time.Duration
+	maxIdlePerHost  int
+	now             func() time.Time
+
+	mu   sync.Mutex
+	idle map[string][]*backendConn // addr → idle connections, most recent last
+}
+
+type backendConn struct {
+	conn   net.Conn
+	br     *bufio.Reader
+	bw     *bufio.Writer
+	addr   string
+	idleAt time.Time
+}
+
+var _ http.RoundTripper = (*h1Transport)(nil)
+
+func (t *h1Transport) RoundTrip(req *http.Request) (*http.Response, error) {
+	if (req.Body != nil && req.Body != http.NoBody) || req.ContentLength != 0 || req.Header.Get("Upgrade") != "" || req.URL.Scheme != "http" {
+		return t.fallback.RoundTrip(req)
+	}
+	addr := req.URL.Host
+	for attempt := 0; ; attempt++ {
+		bc, reused, err := t.get(req.Context(), addr)
+		if err != nil {
+			return nil, err
+		}
+		resp, retryable, err := t.exchange(bc, req)
+		if err == nil {
+			return resp, nil
+		}
+		bc.conn.Close()
+		// A kept-alive connection the backend had closed fails before any
+		// response byte: send the (bodiless, idempotent) request again on a
+		// new connection, as net/http's Transport does.
+		if !reused || !retryable || attempt > 0 || !replayable(req) || req.Context().Err() != nil {
+			return nil, err
+		}
+	}
+}
+
+func replayable(req *http.Request) bool {
+	switch req.Method {
+	case "GET", "HEAD", "OPTIONS", "TRACE":
+		return true
+	}
+	return false
+}
+
+// exchange writes req on bc and reads the response headers. retryable
+// reports that nothing of a response was read.
+func (t *h1Transport) exchange(bc *backendConn, req *http.Request) (resp *http.Response, retryable bool, err error) {
+	if err := req.Write(bc.bw); err != nil {
+		return nil, true, err
+	}
+	if err := bc.bw.Flush(); err != nil {
+		return nil, true, err
+	}
+	stop := context.AfterFunc(req.Context(), func() { _ = bc.conn.SetReadDeadline(time.Unix(1, 0)) })
+	defer stop()
+	_ = bc.conn.SetReadDeadline(t.now().Add(t.responseTimeout))
+	if _, err := bc.br.Peek(1); err != nil {
+		return nil, !isTimeout(err), err
+	}
+	for {
+		resp, err = http.ReadResponse(bc.br, req)
+		if err != nil {
+			return nil, false, err
+		}
+		if resp.StatusCode >= 200 || resp.StatusCode == http.StatusSwitchingProtocols {
+			break
+		}
+		// 1xx (e.g. 103 Early Hints) before the final response: dropped.
+	}
+	if !stop() {
+		return nil, false, req.Context().Err()
+	}
+	_ = bc.conn.SetReadDeadline(time.Time{})
+	keep := !resp.Close && !req.Close && resp.StatusCode != http.StatusSwitchingProtocols
+	ctx := req.Context()
+	resp.Body = &backendBody{rc: resp.Body, bc: bc, t: t, keep: keep, ctx: ctx, eof: resp.Body == http.NoBody,
+		stop: context.AfterFunc(ctx, func() { bc.conn.Close() })}
+	return resp, false, nil
+}
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}
+
+// get returns an idle connection to addr or dials one.
+func (t *h1Transport) get(ctx context.Context, addr string) (bc *backendConn, reused bool, err error) {
+	now := t.now()
+	t.mu.Lock()
+	for {
+		list := t.idle[addr]
+		if len(list) == 0 {
+			break
+		}
+		bc = list[len(list)-1]
+		list[len(list)-1] = nil
+		t.idle[addr] = list[:len(list)-1]
+		if now.Sub(bc.idleAt) < t.idleTimeout {
+			t.mu.Unlock()
+			return bc, true, nil
+		}
+		bc.conn.Close()
+	}
+	t.mu.Unlock()
+	c, err := t.dial(ctx, "tcp", addr)
+	if err != nil {
+		return nil, false, err
+	}
+	return &backendConn{conn: c, br: bufio.NewReaderSize(c, 16<<10), bw: bufio.NewWriterSize(c, 8<<10), addr: addr}, false, nil
+}
+
+// put returns bc to the idle pool, or closes it when the pool is full.
+func (t *h1Transport) put(bc *backendConn) {
+	bc.idleAt = t.now()
+	t.mu.Lock()
+	if len(t.idle[bc.addr]) < t.maxIdlePerHost {
+		t.idle[bc.addr] = append(t.idle[bc.addr], bc)
+		t.mu.Unlock()
+		return
+	}
+	t.mu.Unlock()
+	bc.conn.Close()
+}
+
+// CloseIdleConnections closes every idle connection.
+func (t *h1Transport) CloseIdleConnections() {
+	t.mu.Lock()
+	idle := t.idle
+	t.idle = map[string][]*backendConn{}
+	t.mu.Unlock()
+	for _, list := range idle {
+		for _, bc := range list {
+			bc.conn.Close()
+		}
+	}
+	t.fallback.CloseIdleConnections()
+}
+
+// backendBody returns the connection to the pool once the body was read to
+// its end, and closes it otherwise. The request context ending aborts a
+// read in progress.
+type backendBody struct {
+	rc   io.ReadCloser
+	bc   *backendConn
+	t    *h1Transport
+	ctx  context.Context
+	stop func() bool // stops closing the connection when ctx ends
+	keep bool
+	eof  bool
+	done bool
+}
+
+func (b *backendBody) Read(p []byte) (int, error) {
+	if b.done {
+		return 0, errors.New("read on closed response body")
+	}
+	n, err := b.rc.Read(p)
+	if err == io.EOF {
+		b.eof = true
+	} else if err != nil && b.ctx.Err() != nil {
+		err = b.ctx.Err()
+	}
+	return n, err
+}
+
+func (b *backendBody) Close() error {
+	if b.done {
+		return nil
+	}
+	b.done = true
+	if !b.stop() {
+		return nil // the context ended and closed the connection
+	}
+	if b.eof && b.keep {
+		b.t.put(b.bc)
+		return nil
+	}
+	return b.bc.conn.Close()
+}
