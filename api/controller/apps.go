@@ -128,6 +128,9 @@ func (c *Controller) AppDetail(ctx context.Context, name string) (*api.AppDetail
 	if d.Instances, err = c.store.Instances(ctx, app.ID); err != nil {
 		return nil, err
 	}
+	if err := c.describePlacement(ctx, d); err != nil {
+		return nil, err
+	}
 	if app.CurrentRelease > 0 {
 		if d.Release, err = c.store.Release(ctx, app.ID, app.CurrentRelease); err != nil {
 			return nil, err

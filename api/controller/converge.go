@@ -165,6 +165,9 @@ func (c *Controller) readPass(ctx context.Context) (*pass, []scheduler.Formation
 			})
 		}
 	}
+	if err := c.readPlacement(ctx, p, forms); err != nil {
+		return nil, nil, err
+	}
 	p.views = c.nodes.views(c.cfg.Now(), c.cfg.NodeTTL)
 	return p, forms, nil
 }
@@ -197,7 +200,7 @@ func (c *Controller) reconcileReports(ctx context.Context, p *pass) {
 	changed := false
 	for _, in := range p.rows {
 		v := p.views[in.NodeID]
-		if v == nil || v.node.State != scheduler.NodeReady || in.State == api.InstanceStopping {
+		if v == nil || !v.live() || in.State == api.InstanceStopping {
 			continue
 		}
 		rep, ok := v.listed[in.ID]
@@ -403,7 +406,7 @@ func (c *Controller) resendMissing(ctx context.Context, p *pass, stopped map[str
 	}
 	for id, in := range p.rows {
 		v := p.views[in.NodeID]
-		if v == nil || v.node.State != scheduler.NodeReady || stopped[id] ||
+		if v == nil || !v.live() || stopped[id] ||
 			in.State == api.InstanceStopping || in.State == api.InstanceStopped {
 			delete(c.missing, id)
 			continue
@@ -432,7 +435,7 @@ func (c *Controller) resendMissing(ctx context.Context, p *pass, stopped map[str
 // no apps at all (an empty or wrong database must not mass-stop).
 func (c *Controller) stopOrphans(ctx context.Context, p *pass, created map[string]bool, async func(func())) {
 	for nodeID, v := range p.views {
-		if v.node.State != scheduler.NodeReady {
+		if !v.live() {
 			continue
 		}
 		for id, rep := range v.listed {

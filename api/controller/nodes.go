@@ -23,6 +23,7 @@ type nodeRegistry struct {
 	mu        sync.Mutex
 	m         map[string]*nodeEntry
 	suspended bool
+	drained   map[string]bool // nodes an operator drains (from the database)
 }
 
 // suspend stops nodes from being reported lost (the bus is down).
@@ -85,6 +86,8 @@ func (r *nodeRegistry) views(now time.Time, ttl time.Duration) map[string]*nodeV
 		state := scheduler.NodeReady
 		if now.Sub(e.seen) > ttl && !r.suspended {
 			state = scheduler.NodeLost
+		} else if r.drained[id] {
+			state = scheduler.NodeDraining
 		}
 		out[id] = &nodeView{
 			node: api.Node{
@@ -100,7 +103,7 @@ func (r *nodeRegistry) views(now time.Time, ttl time.Duration) map[string]*nodeV
 }
 
 // Nodes returns the executors heard from since start, sorted by ID, each
-// "ready" or "lost" (silent for NodeTTL).
+// "ready", "draining" (strata nodes drain) or "lost" (silent for NodeTTL).
 func (c *Controller) Nodes() []api.Node {
 	views := c.nodes.views(c.cfg.Now(), c.cfg.NodeTTL)
 	out := make([]api.Node, 0, len(views))

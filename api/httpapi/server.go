@@ -140,6 +140,7 @@ func (s *Server) routes() *echo.Echo {
 	admin.GET("/blobs/:ref", s.getBlob)
 	admin.POST("/blobs", s.putBlob, s.idempotent)
 	admin.GET("/nodes", s.nodes)
+	s.placementRoutes(authed, admin)
 	return e
 }
 

@@ -12,7 +12,8 @@
 //     desired, or in state stopping/stopped are stopped;
 //   - rolling: an old-release instance at index i is stopped only once the
 //     new-release instance at index i is running;
-//   - instances on a draining node are moved like an old release: each is
+//   - instances on a draining node, or on a node that no longer matches the
+//     formation's policy, are moved like an old release: each is
 //     replaced on another node and stopped once its replacement is running
 //     (kept while no other node can take it);
 //   - instances on a lost node are stopped and re-placed; instances on a node

@@ -216,7 +216,7 @@ func (p *planner) planApp(forms []Formation, byProc map[procKey][]*api.Instance,
 				in.State == api.InstanceStopping || in.State == api.InstanceStopped,
 				in.Index < 0 || in.Index >= f.Instances:
 				p.plan.Stop = append(p.plan.Stop, in.ID)
-			case p.draining(in.NodeID):
+			case p.draining(in.NodeID) || p.misplaced(in.NodeID, &f.Policy):
 				// Moved off like an old release: replaced elsewhere first,
 				// stopped once the replacement runs.
 				old[in.Index] = append(old[in.Index], in)
@@ -297,6 +297,16 @@ func (p *planner) lost(nodeID string) bool {
 func (p *planner) draining(nodeID string) bool {
 	i, ok := p.byID[nodeID]
 	return ok && p.nodes[i].State == NodeDraining
+}
+
+// misplaced reports whether a known node no longer matches a policy (the
+// policy changed after the instance was placed).
+func (p *planner) misplaced(nodeID string, pol *Policy) bool {
+	if pol.Substrate == "" && pol.Isolation == "" && len(pol.Labels) == 0 {
+		return false
+	}
+	i, ok := p.byID[nodeID]
+	return ok && !pol.Matches(&p.nodes[i].Node)
 }
 
 func (p *planner) countOn(nodeID string) {

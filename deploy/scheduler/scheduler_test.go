@@ -383,3 +383,16 @@ func TestDrainKeepsInstanceWhenNowhereElse(t *testing.T) {
 		t.Fatalf("plan = %+v, want the instance kept and one unplaceable replacement", r)
 	}
 }
+
+func TestPolicyChangeMovesInstances(t *testing.T) {
+	h := scheduler.NewHarness(
+		[]scheduler.Node{node("a", 4096), node("b", 4096, metal), node("c", 4096, metal)},
+		[]scheduler.Formation{web("app", 2, 256, 1)},
+	)
+	h.Converge(5)
+	h.Snapshot.Formations[0].Policy = scheduler.Policy{Substrate: api.SubstrateMetal}
+	h.Converge(10)
+	if got := h.Count(func(in *api.Instance) bool { return in.NodeID == "a" }); got != 0 || len(h.Snapshot.Instances) != 2 {
+		t.Fatalf("%d instances left on the vm node, %d in all; want 0 of 2", got, len(h.Snapshot.Instances))
+	}
+}

@@ -1,0 +1,147 @@
+package httpapi
+
+import (
+	"net/http"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/strata-paas/strata/api"
+)
+
+// placementRoutes mounts the placement and drain endpoints:
+//
+//	GET  /v1/spaces                   {"items":[api.SpaceInfo]}
+//	PUT  /v1/spaces/{space}/placement api.PlacementPolicy → api.SpaceInfo (admin)
+//	PUT  /v1/org/placement            api.PlacementPolicy → api.PlacementPolicy (admin)
+//	GET  /v1/apps/{name}/placement    api.PlacementPolicy (the app's own)
+//	PUT  /v1/apps/{name}/placement    api.PlacementPolicy → api.PlacementPolicy
+//	POST /v1/nodes/{id}/drain         api.Node (admin)
+//	POST /v1/nodes/{id}/undrain       api.Node (admin)
+func (s *Server) placementRoutes(authed, admin *echo.Group) {
+	authed.GET("/spaces", s.spaces)
+	authed.GET("/apps/:name/placement", s.appPlacement)
+	authed.PUT("/apps/:name/placement", s.setAppPlacement, s.idempotent)
+	admin.PUT("/spaces/:space/placement", s.setSpacePlacement, s.idempotent)
+	admin.PUT("/org/placement", s.setOrgPlacement, s.idempotent)
+	admin.POST("/nodes/:id/drain", s.drain(true), s.idempotent)
+	admin.POST("/nodes/:id/undrain", s.drain(false), s.idempotent)
+}
+
+// placementService returns Apps as an api.PlacementService, or EUnsupported.
+func (s *Server) placementService() (api.PlacementService, error) {
+	if p, ok := s.svc.Apps.(api.PlacementService); ok {
+		return p, nil
+	}
+	return nil, api.Errorf(api.EUnsupported, "this API server does not manage placement or node drain — upgrade stratad")
+}
+
+const policyExample = `{"substrate":"metal","isolation":"process","labels":{"zone":"a"}}`
+
+func (s *Server) spaces(c echo.Context) error {
+	ps, err := s.placementService()
+	if err != nil {
+		return err
+	}
+	spaces, err := ps.Spaces(ctxOf(c))
+	if err != nil {
+		return err
+	}
+	p, err := paginate(c, spaces, func(sp *api.SpaceInfo) string { return sp.Name })
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, p)
+}
+
+func (s *Server) setSpacePlacement(c echo.Context) error {
+	ps, err := s.placementService()
+	if err != nil {
+		return err
+	}
+	space := c.Param("space")
+	if err := api.ValidateName("space", space); err != nil {
+		return err
+	}
+	var pol api.PlacementPolicy
+	if err := decodeBody(c, &pol, policyExample, true); err != nil {
+		return err
+	}
+	info, err := ps.SetSpacePlacement(ctxOf(c), space, pol)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, info)
+}
+
+func (s *Server) setOrgPlacement(c echo.Context) error {
+	ps, err := s.placementService()
+	if err != nil {
+		return err
+	}
+	var pol api.PlacementPolicy
+	if err := decodeBody(c, &pol, policyExample, true); err != nil {
+		return err
+	}
+	if err := ps.SetOrgPlacement(ctxOf(c), pol); err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, pol)
+}
+
+func (s *Server) appPlacement(c echo.Context) error {
+	ps, err := s.placementService()
+	if err != nil {
+		return err
+	}
+	name, err := appName(c)
+	if err != nil {
+		return err
+	}
+	pol, err := ps.AppPlacement(ctxOf(c), name)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, pol)
+}
+
+func (s *Server) setAppPlacement(c echo.Context) error {
+	ps, err := s.placementService()
+	if err != nil {
+		return err
+	}
+	name, err := appName(c)
+	if err != nil {
+		return err
+	}
+	var pol api.PlacementPolicy
+	if err := decodeBody(c, &pol, policyExample, true); err != nil {
+		return err
+	}
+	if err := ps.SetAppPlacement(ctxOf(c), name, pol); err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, pol)
+}
+
+func (s *Server) drain(on bool) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		ps, err := s.placementService()
+		if err != nil {
+			return err
+		}
+		id := c.Param("id")
+		if id == "" || len(id) > 255 {
+			return api.Errorf(api.EInvalid, "node id is empty or too long — see `strata nodes`")
+		}
+		var n *api.Node
+		if on {
+			n, err = ps.DrainNode(ctxOf(c), id)
+		} else {
+			n, err = ps.UndrainNode(ctxOf(c), id)
+		}
+		if err != nil {
+			return err
+		}
+		return c.JSON(http.StatusOK, n)
+	}
+}
