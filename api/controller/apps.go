@@ -128,6 +128,7 @@ func (c *Controller) AppDetail(ctx context.Context, name string) (*api.AppDetail
 	if d.Instances, err = c.store.Instances(ctx, app.ID); err != nil {
 		return nil, err
 	}
+	c.liveUsage(d.Instances)
 	if err := c.describePlacement(ctx, d); err != nil {
 		return nil, err
 	}

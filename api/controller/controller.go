@@ -40,6 +40,10 @@ type Config struct {
 	BuildTimeout      time.Duration // builds pending/staging longer than this + 1m are failed; default 15m
 	DeployWaitTimeout time.Duration // how long Deploy waits for healthy instances; default 2m
 	CommandTimeout    time.Duration // timeout of one node command; default 5s
+	// FailedStarts is how many runs in a row of one new instance may end
+	// before it ever became healthy before Deploy gives the release up and
+	// rolls back; default 3.
+	FailedStarts int
 	LogLines          int           // per-app bounded log ring; default 2000
 	// LogDir, when set, keeps per-app log files (rotated at LogFileBytes, one
 	// old file kept) so recent logs survive restarts.
@@ -61,6 +65,7 @@ func DefaultConfig() Config {
 		BuildTimeout:      15 * time.Minute,
 		DeployWaitTimeout: 2 * time.Minute,
 		CommandTimeout:    5 * time.Second,
+		FailedStarts:      3,
 		LogLines:          2000,
 		LogFileBytes:      4 << 20,
 		Overcommit:        1,
@@ -89,6 +94,9 @@ func (cfg *Config) setDefaults() {
 	}
 	if cfg.CommandTimeout <= 0 {
 		cfg.CommandTimeout = d.CommandTimeout
+	}
+	if cfg.FailedStarts <= 0 {
+		cfg.FailedStarts = d.FailedStarts
 	}
 	if cfg.LogLines <= 0 {
 		cfg.LogLines = d.LogLines

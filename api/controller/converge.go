@@ -5,6 +5,7 @@ import (
 	"errors"
 	"strconv"
 	"sync"
+	"time"
 
 	"github.com/google/uuid"
 
@@ -370,7 +371,10 @@ func (c *Controller) spec(ctx context.Context, p *pass, in *api.Instance) (*api.
 		Process: in.Process, Index: in.Index, Release: in.Release, DropletBlob: rel.DropletBlob,
 		Command: rel.Processes[in.Process], Env: rel.Env,
 		MemoryMB: api.DefaultMemoryMB, DiskMB: api.DefaultDiskMB,
-		HealthCheck: api.HealthCheck{Type: "process"},
+		HealthCheck: api.HealthCheck{Type: api.HealthProcess},
+	}
+	if in.Process == "web" {
+		spec.HealthCheck.Type = api.HealthPort
 	}
 	for _, pr := range p.procs[app.ID] {
 		if pr.Type == in.Process {
@@ -380,10 +384,13 @@ func (c *Controller) spec(ctx context.Context, p *pass, in *api.Instance) (*api.
 			if pr.DiskMB > 0 {
 				spec.DiskMB = pr.DiskMB
 			}
+			if pr.HealthCheck != "" {
+				spec.HealthCheck.Type, spec.HealthCheck.Path = pr.HealthCheck, pr.HealthCheckPath
+			}
+			spec.HealthCheck.Timeout = time.Duration(pr.HealthCheckTimeout) * time.Second
 		}
 	}
 	if in.Process == "web" {
-		spec.HealthCheck.Type = "port"
 		routes, err := c.store.Routes(ctx, app.ID)
 		if err != nil {
 			return nil, err

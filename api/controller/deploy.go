@@ -2,6 +2,7 @@ package controller
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"sync/atomic"
@@ -38,6 +39,7 @@ func (c *Controller) Deploy(ctx context.Context, req api.DeployRequest) (*api.De
 		return nil, err
 	}
 	progress := serialProgress(req.Progress)
+	prev := app.CurrentRelease // what keeps serving if this release never becomes healthy
 
 	ref, err := c.blobs.Put(ctx, req.Source)
 	if err != nil {
@@ -98,9 +100,54 @@ func (c *Controller) Deploy(ctx context.Context, req api.DeployRequest) (*api.De
 	c.Kick()
 	res.Running, res.Desired, err = c.waitInstances(ctx, app, rel, req.Wait, progress)
 	if err != nil {
-		return nil, err
+		var failed *releaseFailed
+		if !asReleaseFailed(err, &failed) {
+			return nil, err
+		}
+		return nil, c.rollbackFailed(ctx, app, rel, prev, failed.reason, progress)
 	}
 	return res, nil
+}
+
+// releaseFailed is waitInstances' error for a release whose instances did
+// not become healthy.
+type releaseFailed struct{ reason string }
+
+func (e *releaseFailed) Error() string { return e.reason }
+
+func asReleaseFailed(err error, target **releaseFailed) bool { return errors.As(err, target) }
+
+// rollbackFailed stops a release whose instances never became healthy by
+// making the release that was current before the deploy current again (no
+// new release: the failed one stays in the history, the event says why).
+// The previous release's instances never stopped — the rollout keeps old
+// instances until new ones run — so they keep serving; the failed release's
+// instances are stopped by the converger. Without a previous release (a first
+// push) nothing is rolled back. It returns the pusher's error.
+func (c *Controller) rollbackFailed(ctx context.Context, app *api.App, rel *api.Release, prev int, reason string, progress func(api.DeployEvent)) error {
+	ctx = context.WithoutCancel(ctx)
+	fail := func(format string, args ...any) error {
+		return api.Errorf(api.ETimeout, "release v%d did not become healthy: %s — %s; see `strata logs %s`", rel.Version, reason, fmt.Sprintf(format, args...), app.Name)
+	}
+	if prev == 0 || prev == rel.Version {
+		return fail("there is no earlier release to roll back to")
+	}
+	defer c.locks.lock(app.ID)()
+	cur, err := c.store.AppByID(ctx, app.ID)
+	if err != nil {
+		return fail("the automatic rollback failed: %s", api.ErrorMessage(err))
+	}
+	if cur.CurrentRelease != rel.Version {
+		return fail("not rolled back: v%d is current now", cur.CurrentRelease)
+	}
+	cur.CurrentRelease = prev
+	if err := c.store.UpdateApp(ctx, cur); err != nil {
+		return fail("the automatic rollback failed: %s", api.ErrorMessage(err))
+	}
+	c.record(ctx, cur, "rollback", "automatic rollback to v%d: release v%d did not become healthy: %s", prev, rel.Version, reason)
+	progress(api.DeployEvent{Type: api.DeployEventStatus, Line: fmt.Sprintf("rolled back to v%d", prev)})
+	c.Kick()
+	return fail("rolled back to v%d, which keeps serving", prev)
 }
 
 // serialProgress makes fn safe to call from several goroutines, one at a time.
@@ -216,6 +263,8 @@ func (c *Controller) waitInstances(ctx context.Context, app *api.App, rel *api.R
 			return 0, desired, err
 		}
 		running, reason := 0, ""
+		failed := false
+		views := c.nodes.views(c.cfg.Now(), c.cfg.NodeTTL)
 		for _, in := range ins {
 			if !target[in.Process] || in.Release != rel.Version {
 				continue
@@ -225,9 +274,18 @@ func (c *Controller) waitInstances(ctx context.Context, app *api.App, rel *api.R
 			} else if in.Reason != "" {
 				reason = in.Reason
 			}
+			if v := views[in.NodeID]; v != nil && in.State != api.InstanceRunning && v.listed[in.ID].FailedStarts >= c.cfg.FailedStarts {
+				failed = true
+			}
 		}
 		if !wait || running >= desired {
 			return running, desired, nil
+		}
+		if failed {
+			if reason == "" {
+				reason = "its instances keep failing to start"
+			}
+			return running, desired, &releaseFailed{reason: fmt.Sprintf("%s (%d failed starts in a row)", reason, c.cfg.FailedStarts)}
 		}
 		if status := fmt.Sprintf("waiting for %d/%d instances", running, desired); status != lastStatus {
 			lastStatus = status
@@ -246,8 +304,7 @@ func (c *Controller) waitInstances(ctx context.Context, app *api.App, rel *api.R
 			if reason == "" {
 				reason = "no instance became healthy"
 			}
-			return running, desired, api.Errorf(api.ETimeout,
-				"%d of %d instances running after %s: %s — see `strata logs %s`", running, desired, c.cfg.DeployWaitTimeout, reason, app.Name)
+			return running, desired, &releaseFailed{reason: fmt.Sprintf("%d of %d instances running after %s: %s", running, desired, c.cfg.DeployWaitTimeout, reason)}
 		case <-changed:
 		case <-t.C:
 		}

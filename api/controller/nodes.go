@@ -150,11 +150,7 @@ func (c *Controller) instanceEvent(ctx context.Context, ev *api.InstanceEvent) {
 	}
 	if rep.State == api.InstanceCrashed {
 		if app, err := c.store.AppByID(ctx, in.AppID); err == nil {
-			reason := ev.Reason
-			if reason == "" {
-				reason = "exited"
-			}
-			c.record(ctx, app, "instance.crashed", "%s/%d crashed: %s", in.Process, in.Index, reason)
+			c.record(ctx, app, "instance.crashed", "%s", crashMessage(in, ev))
 		}
 	}
 	c.notifyChanged()
