@@ -40,11 +40,11 @@ type Config struct {
 	BuildTimeout      time.Duration // builds pending/staging longer than this + 1m are failed; default 15m
 	DeployWaitTimeout time.Duration // how long Deploy waits for healthy instances; default 2m
 	CommandTimeout    time.Duration // timeout of one node command; default 5s
-	// FailedStarts is how many runs in a row of one new instance may end
-	// before it ever became healthy before Deploy gives the release up and
+	LogLines          int           // per-app bounded log ring; default 2000
+	// FailedStarts is how many runs in a row one new instance may end
+	// without ever becoming healthy before Deploy gives its release up and
 	// rolls back; default 3.
 	FailedStarts int
-	LogLines          int           // per-app bounded log ring; default 2000
 	// LogDir, when set, keeps per-app log files (rotated at LogFileBytes, one
 	// old file kept) so recent logs survive restarts.
 	LogDir       string
