@@ -2,10 +2,23 @@
 // proxies each request to a healthy instance of the app found through a
 // Lookup (implemented by router/registry from the gorouter NATS protocol).
 //
-// The Proxy picks endpoints round-robin and retries a request on another
-// instance when connecting fails (nothing was sent yet), so a crashed instance
-// costs no client errors while a healthy one remains. Unknown hosts get 404,
-// known hosts without instances 503, backends that cannot be reached 502 and
-// backends that do not answer in time 504; every error page names the request
-// id. Server runs the Proxy with slowloris and header-size limits.
+// The Proxy picks endpoints round-robin, or by least connections on routes
+// registered with the tag lb_algo=least-conn, and retries a request on
+// another instance when connecting fails (nothing was sent yet; a request is
+// never replayed once its body was read), so a crashed instance costs no
+// client errors while a healthy one remains. Bodiless requests go to backends
+// over a single-goroutine keep-alive fast path; bodies and upgrades
+// (WebSockets) over net/http's Transport. Unknown hosts get 404, known hosts
+// without instances 503, backends that cannot be reached 502 and backends
+// that do not answer in time 504; every error page names the request id.
+//
+// Server runs the Proxy with slowloris and header-size limits and a framing
+// guard on each plaintext connection that refuses (400, connection closed)
+// requests with both Content-Length and Transfer-Encoding or folded headers,
+// which net/http would accept; net/http itself refuses the other ambiguous
+// framings. ServeTLS terminates TLS with certificates chosen by SNI from a
+// CertStore and offers HTTP/2. On ctx end Server drains: it stops accepting,
+// lets in-flight requests finish within ShutdownGrace, then cancels the rest.
+// Metrics exports Prometheus counters and histograms per app for an admin
+// listener (AdminHandler).
 package router

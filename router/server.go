@@ -2,6 +2,7 @@ package router
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"log/slog"
 	"net"
@@ -34,6 +35,19 @@ func NewServer(cfg Config, handler http.Handler, logger *slog.Logger) *Server {
 // nil after a shutdown caused by ctx, or the error that stopped serving. ln
 // is closed on return.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	return s.serve(ctx, ln, nil)
+}
+
+// ServeTLS is Serve with TLS termination on ln (HTTP/2 and HTTP/1.1, as
+// tlsConfig offers; see CertStore.TLSConfig). The raw-framing guard works on
+// plaintext only: over TLS, HTTP/1.1 requests with both Content-Length and
+// Transfer-Encoding are read as chunked with the Content-Length dropped (RFC
+// 9112 §6.3) rather than refused, and obs-fold is unfolded.
+func (s *Server) ServeTLS(ctx context.Context, ln net.Listener, tlsConfig *tls.Config) error {
+	return s.serve(ctx, ln, tlsConfig)
+}
+
+func (s *Server) serve(ctx context.Context, ln net.Listener, tlsConfig *tls.Config) error {
 	base, cancelBase := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelBase()
 	var inflight atomic.Int64
@@ -52,8 +66,13 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
 	}
 	errc := make(chan error, 1)
-	go func() { errc <- hs.Serve(guardListener{ln}) }()
-	s.log.Info("router.serving", "addr", ln.Addr().String(), "domain", s.cfg.Domain)
+	if tlsConfig != nil {
+		hs.TLSConfig = tlsConfig.Clone()
+		go func() { errc <- hs.ServeTLS(ln, "", "") }()
+	} else {
+		go func() { errc <- hs.Serve(guardListener{ln}) }()
+	}
+	s.log.Info("router.serving", "addr", ln.Addr().String(), "domain", s.cfg.Domain, "tls", tlsConfig != nil)
 	select {
 	case err := <-errc:
 		return err

@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
 
 	"github.com/strata-paas/strata/api"
 	"github.com/strata-paas/strata/api/bus"
@@ -15,13 +16,16 @@ import (
 
 // routerRole is a running router: the route registry fed over NATS and the proxy.
 type routerRole struct {
-	ln    net.Listener
-	admin net.Listener // serves /metrics when set
-	cfg   router.Config
-	proxy *router.Proxy
-	reg   *registry.Registry
-	stop  func()
-	log   *slog.Logger
+	ln       net.Listener
+	admin    net.Listener // serves /metrics when set
+	tlsLn    net.Listener // serves HTTPS with certs when set
+	certs    *router.CertStore
+	redirect bool // the plain listener redirects to HTTPS
+	cfg      router.Config
+	proxy    *router.Proxy
+	reg      *registry.Registry
+	stop     func()
+	log      *slog.Logger
 }
 
 // startRouter listens on addr and subscribes the registry to the bus.
@@ -55,7 +59,20 @@ func (r *routerRole) run(ctx context.Context) error {
 			}
 		}()
 	}
-	srv := router.NewServer(r.cfg, r.proxy, r.log.With("component", "router"))
+	var plain http.Handler = r.proxy
+	if r.tlsLn != nil {
+		tlsSrv := router.NewServer(r.cfg, r.proxy, r.log.With("component", "router-tls"))
+		go func() {
+			if err := tlsSrv.ServeTLS(ctx, r.tlsLn, r.certs.TLSConfig()); err != nil {
+				r.log.Warn("router.tls_failed", "err", err)
+			}
+		}()
+		if r.redirect {
+			_, port, _ := net.SplitHostPort(r.tlsLn.Addr().String())
+			plain = router.RedirectToHTTPS(port, nil)
+		}
+	}
+	srv := router.NewServer(r.cfg, plain, r.log.With("component", "router"))
 	return srv.Serve(ctx, r.ln)
 }
 
@@ -65,6 +82,9 @@ func runRouter(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	natsURL := fs.String("nats", "nats://127.0.0.1:4222", "NATS URL")
 	listen := fs.String("listen", "127.0.0.1:8080", "address to serve HTTP on")
 	domain := fs.String("domain", "localhost", "app domain")
+	tlsAddr := fs.String("tls-listen", "", "address to serve HTTPS on (needs --tls-cert-dir)")
+	certDir := fs.String("tls-cert-dir", "", "directory of NAME.crt/NAME.key PEM pairs, chosen by SNI")
+	redirect := fs.Bool("redirect-https", false, "answer plain HTTP with a redirect to HTTPS")
 	adminAddr := fs.String("admin-listen", "", "address to serve Prometheus /metrics and /healthz on (empty: off)")
 	log, err := parseRole(fs, args, stderr, "info")
 	if err != nil {
@@ -78,6 +98,18 @@ func runRouter(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	r, err := startRouter(ctx, *listen, *domain, conn, log)
 	if err != nil {
 		return err
+	}
+	if *tlsAddr != "" {
+		if r.certs, err = router.LoadCertDir(*certDir); err != nil {
+			r.ln.Close()
+			return err
+		}
+		if r.tlsLn, err = net.Listen("tcp", *tlsAddr); err != nil {
+			r.ln.Close()
+			return fmt.Errorf("listen on router TLS address %s: %w — choose another --tls-listen", *tlsAddr, err)
+		}
+		r.redirect = *redirect
+		fmt.Fprintf(stdout, "Strata router HTTPS on https://%s\n", r.tlsLn.Addr())
 	}
 	if *adminAddr != "" {
 		if r.admin, err = net.Listen("tcp", *adminAddr); err != nil {
