@@ -68,6 +68,10 @@ func writeAppDetail(w io.Writer, d *api.AppDetail, now time.Time) error {
 		}
 		fmt.Fprintf(w, "processes: %s\n", strings.Join(ps, ", "))
 	}
+	fmt.Fprintf(w, "placement: %s\n", d.Placement.String())
+	if d.Unplaceable != "" {
+		fmt.Fprintf(w, "warning:   %s\n", d.Unplaceable)
+	}
 	fmt.Fprintln(w)
 	if len(d.Instances) == 0 {
 		fmt.Fprintln(w, "No instances.")
@@ -80,7 +84,7 @@ func writeAppDetail(w io.Writer, d *api.AppDetail, now time.Time) error {
 		}
 		return insts[i].Index < insts[j].Index
 	})
-	t := newTable(w, "INDEX", "STATE", "NODE", "RELEASE", "RESTARTS", "UPTIME")
+	t := newTable(w, "INDEX", "STATE", "NODE", "SUBSTRATE", "ISOLATION", "RELEASE", "RESTARTS", "UPTIME")
 	for _, in := range insts {
 		index := strconv.Itoa(in.Index)
 		if in.Process != "" && in.Process != "web" {
@@ -94,7 +98,8 @@ func writeAppDetail(w io.Writer, d *api.AppDetail, now time.Time) error {
 		if in.State == api.InstanceRunning {
 			up = uptime(now, in.StartedAt)
 		}
-		t.row(index, state, orDash(in.NodeID), releaseLabel(in.Release), strconv.Itoa(in.Restarts), up)
+		t.row(index, state, orDash(in.NodeID), orDash(string(in.Substrate)), orDash(string(in.Isolation)),
+			releaseLabel(in.Release), strconv.Itoa(in.Restarts), up)
 	}
 	return t.flush()
 }

@@ -333,8 +333,11 @@ func TestAppDetail(t *testing.T) {
 		Processes: []api.Process{{Type: "web", Instances: 2, MemoryMB: 256, DiskMB: 1024}},
 		Instances: []*api.Instance{
 			{Process: "web", Index: 1, State: api.InstanceCrashed, Reason: "exit 1", NodeID: "n1", Release: 3, Restarts: 4},
-			{Process: "web", Index: 0, State: api.InstanceRunning, NodeID: "n1", Release: 3, StartedAt: testNow.Add(-192 * time.Second)},
+			{Process: "web", Index: 0, State: api.InstanceRunning, NodeID: "n1", Release: 3, StartedAt: testNow.Add(-192 * time.Second),
+				Substrate: api.SubstrateMetal, Isolation: api.IsolationProcess},
 		},
+		Placement:   api.PlacementPolicy{Substrate: api.SubstrateMetal},
+		Unplaceable: "web/2 cannot be placed: no node matches placement substrate=metal",
 	})
 	out := c.mustRun("app", "web")
 	want := `name:      web
@@ -343,10 +346,12 @@ release:   v3 (push)
 build:     staged, go
 urls:      http://web.localhost:8080
 processes: web ×2 (256M memory, 1G disk)
+placement: substrate=metal
+warning:   web/2 cannot be placed: no node matches placement substrate=metal
 
-INDEX  STATE             NODE  RELEASE  RESTARTS  UPTIME
-0      running           n1    v3       0         3m12s
-1      crashed (exit 1)  n1    v3       4         -
+INDEX  STATE             NODE  SUBSTRATE  ISOLATION  RELEASE  RESTARTS  UPTIME
+0      running           n1    metal      process    v3       0         3m12s
+1      crashed (exit 1)  n1    -          -          v3       4         -
 `
 	if out != want {
 		t.Fatalf("app printed\n%s\nwant\n%s", out, want)

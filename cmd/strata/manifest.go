@@ -120,8 +120,11 @@ func (m *Main) checkPlan(ctx context.Context, c *client.Client, p *pushPlan) err
 	if a.NoRoute || a.RandomRoute {
 		return api.Errorf(api.EUnsupported, "line %d: no-route and random-route are not supported yet — remove them", a.Line)
 	}
-	if len(a.Buildpacks) > 0 || a.Buildpack != "" || a.Stack != "" || a.Placement != nil || a.Path != "" || a.Timeout != nil {
-		fmt.Fprintf(m.Stderr, "warning: line %d: buildpacks, stack, path, timeout and placement are ignored — Strata detects the buildpack and places instances itself\n", a.Line)
+	if len(a.Buildpacks) > 0 || a.Buildpack != "" || a.Stack != "" || a.Path != "" || a.Timeout != nil {
+		fmt.Fprintf(m.Stderr, "warning: line %d: buildpacks, stack, path and timeout are ignored — Strata detects the buildpack itself\n", a.Line)
+	}
+	if _, err := placementOf(a); err != nil {
+		return err
 	}
 	return nil
 }
@@ -163,6 +166,12 @@ func (m *Main) applyBefore(ctx context.Context, c *client.Client, p *pushPlan) e
 			return err
 		}
 	}
+	if p, _ := placementOf(a); p != nil {
+		if err := c.SetAppPlacement(ctx, a.Name, *p); err != nil {
+			return err
+		}
+		fmt.Fprintf(m.Stdout, "Placement: %s\n", p.String())
+	}
 	if req := scaleRequest("web", a.Instances, a.Memory, a.DiskQuota); req != nil {
 		if _, err := c.Scale(ctx, a.Name, *req); err != nil {
 			return err
@@ -186,4 +195,19 @@ func (m *Main) applyAfter(ctx context.Context, c *client.Client, p *pushPlan) er
 		fmt.Fprintf(m.Stdout, "Scaled %s to %d×\n", pr.Type, res.Process.Instances)
 	}
 	return nil
+}
+
+// placementOf returns the placement policy the manifest sets (nil when it
+// has no placement key), validated.
+func placementOf(a *manifest.App) (*api.PlacementPolicy, error) {
+	if a.Placement == nil {
+		return nil, nil
+	}
+	p := &api.PlacementPolicy{
+		Substrate: api.Substrate(a.Placement.Substrate), Isolation: api.Isolation(a.Placement.Isolation), Labels: a.Placement.Labels,
+	}
+	if err := p.Validate(); err != nil {
+		return nil, fmt.Errorf("line %d: placement: %w", a.Line, err)
+	}
+	return p, nil
 }

@@ -49,5 +49,6 @@ func (m *Main) nodesCommand() *cobra.Command {
 		},
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	cmd.AddCommand(m.drainCommands()...)
 	return cmd
 }

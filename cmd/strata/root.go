@@ -139,6 +139,7 @@ func (m *Main) rootCommand() *cobra.Command {
 		m.restartCommand(),
 		m.eventsCommand(),
 		m.nodesCommand(),
+		m.spacesCommand(),
 		m.versionCommand(),
 	)
 	return root

@@ -1,0 +1,110 @@
+package main
+
+import (
+	"fmt"
+
+	"github.com/spf13/cobra"
+
+	"github.com/strata-paas/strata/api"
+)
+
+func (m *Main) spacesCommand() *cobra.Command {
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "spaces",
+		Short: "List spaces and their default placement policies",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, err := m.client()
+			if err != nil {
+				return err
+			}
+			spaces, err := c.Spaces(cmd.Context())
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				if spaces == nil {
+					spaces = []*api.SpaceInfo{}
+				}
+				return printJSON(m.Stdout, spaces)
+			}
+			t := newTable(m.Stdout, "NAME", "ORG", "PLACEMENT", "ORG PLACEMENT")
+			for _, sp := range spaces {
+				t.row(sp.Name, sp.Org, sp.Placement.String(), sp.OrgPlacement.String())
+			}
+			return t.flush()
+		},
+	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	cmd.AddCommand(m.setPlacementCommand())
+	return cmd
+}
+
+// placementFlags are the flags that describe a placement policy.
+type placementFlags struct {
+	substrate, isolation string
+	labels               []string
+	clear                bool
+}
+
+func (f *placementFlags) add(cmd *cobra.Command) {
+	cmd.Flags().StringVar(&f.substrate, "substrate", "", "metal, vm or any")
+	cmd.Flags().StringVar(&f.isolation, "isolation", "", "process, process-unconfined, container, microvm or any")
+	cmd.Flags().StringArrayVar(&f.labels, "label", nil, "node label KEY=VALUE that nodes must have (repeatable)")
+	cmd.Flags().BoolVar(&f.clear, "clear", false, "remove the policy")
+}
+
+func (f *placementFlags) policy() (api.PlacementPolicy, error) {
+	p := api.PlacementPolicy{Substrate: api.Substrate(f.substrate), Isolation: api.Isolation(f.isolation)}
+	for _, l := range f.labels {
+		k, v, ok := cutLabel(l)
+		if !ok {
+			return p, api.Errorf(api.EInvalid, "label %q is not KEY=VALUE — write e.g. --label zone=a", l)
+		}
+		if p.Labels == nil {
+			p.Labels = map[string]string{}
+		}
+		p.Labels[k] = v
+	}
+	if f.clear != p.IsZero() {
+		return p, api.Errorf(api.EInvalid, "give --substrate, --isolation or --label, or --clear alone")
+	}
+	return p, p.Validate()
+}
+
+func cutLabel(s string) (string, string, bool) {
+	for i := 0; i < len(s); i++ {
+		if s[i] == '=' {
+			return s[:i], s[i+1:], i > 0
+		}
+	}
+	return "", "", false
+}
+
+func (m *Main) setPlacementCommand() *cobra.Command {
+	var f placementFlags
+	cmd := &cobra.Command{
+		Use:   "set-placement SPACE",
+		Short: "Set the default placement policy of a space (admin); apps override it field by field",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			p, err := f.policy()
+			if err != nil {
+				return err
+			}
+			c, err := m.client()
+			if err != nil {
+				return err
+			}
+			sp, err := c.SetSpacePlacement(cmd.Context(), args[0], p)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(m.Stdout, "Space %s places apps on: %s\n", sp.Name, sp.Placement.String())
+			return nil
+		},
+	}
+	f.add(cmd)
+	return cmd
+}
