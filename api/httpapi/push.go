@@ -64,7 +64,8 @@ func humanBytes(n int64) string {
 	return strconv.FormatInt(n, 10) + " bytes"
 }
 
-// pushStream writes NDJSON lines, starting the 200 response on first use.
+// pushStream writes NDJSON lines (of a push or a task), starting the 200
+// response on first use.
 type pushStream struct {
 	c       echo.Context
 	mu      sync.Mutex
@@ -72,11 +73,15 @@ type pushStream struct {
 	broken  bool
 }
 
-func (p *pushStream) write(l pushLine) {
+// errClientGone is write's error once the client went away.
+var errClientGone = api.Errorf(api.EUnavailable, "the client went away")
+
+// write sends one line; it returns errClientGone once writing failed.
+func (p *pushStream) write(l any) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.broken {
-		return
+		return errClientGone
 	}
 	res := p.c.Response()
 	if !p.started {
@@ -96,7 +101,16 @@ func (p *pushStream) write(l pushLine) {
 	}
 	if err != nil {
 		p.broken = true // the client went away; Deploy carries on (the push was accepted)
+		return errClientGone
 	}
+	return nil
+}
+
+// began reports whether the 200 response has started.
+func (p *pushStream) began() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.started
 }
 
 // close stops writes: a Progress call after Deploy returned must not touch
@@ -133,26 +147,23 @@ func (s *Server) push(c echo.Context) error {
 		CreateApp: create,
 		Wait:      wait,
 		Progress: func(ev api.DeployEvent) {
-			stream.write(pushLine{Type: ev.Type, Line: ev.Line})
+			_ = stream.write(pushLine{Type: ev.Type, Line: ev.Line})
 		},
 	})
 	if up.exceeded {
 		err = up.tooLarge()
 	}
 	if err != nil {
-		stream.mu.Lock()
-		started := stream.started
-		stream.mu.Unlock()
-		if !started {
+		if !stream.began() {
 			return err
 		}
-		stream.write(pushLine{Type: pushError, Error: s.toAPIError(c, err)})
+		_ = stream.write(pushLine{Type: pushError, Error: s.toAPIError(c, err)})
 		return nil
 	}
 	if res == nil {
 		res = &api.DeployResult{}
 	}
-	stream.write(pushLine{Type: pushResult, Result: res})
+	_ = stream.write(pushLine{Type: pushResult, Result: res})
 	return nil
 }
 

@@ -141,6 +141,7 @@ func (s *Server) routes() *echo.Echo {
 	admin.POST("/blobs", s.putBlob, s.idempotent)
 	admin.GET("/nodes", s.nodes)
 	s.placementRoutes(authed, admin)
+	s.operateRoutes(authed)
 	return e
 }
 
