@@ -287,7 +287,11 @@ func (c *Controller) waitInstances(ctx context.Context, app *api.App, rel *api.R
 			}
 			return running, desired, &releaseFailed{reason: fmt.Sprintf("%s (%d failed starts in a row)", reason, c.cfg.FailedStarts)}
 		}
-		if status := fmt.Sprintf("waiting for %d/%d instances", running, desired); status != lastStatus {
+		status := fmt.Sprintf("waiting for %d/%d instances", running, desired)
+		if un := c.unplaceableReason(app.ID); un != "" {
+			status += " — " + un // e.g. no node matches the placement policy
+		}
+		if status != lastStatus {
 			lastStatus = status
 			progress(api.DeployEvent{Type: api.DeployEventStatus, Line: status})
 		}
