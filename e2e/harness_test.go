@@ -124,7 +124,7 @@ func start(t testing.TB, name string, env []string, bin string, args ...string) 
 		close(p.done)
 	}()
 	t.Cleanup(func() {
-		p.kill()
+		p.terminate(15 * time.Second)
 		if t.Failed() {
 			t.Logf("---- %s stdout ----\n%s\n---- %s stderr ----\n%s", name, strings.Join(p.output(), "\n"), name, tail(errBuf.String(), 8000))
 		}
@@ -184,6 +184,22 @@ func (p *proc) stop(timeout time.Duration) {
 		p.t.Errorf("%s did not exit within %s of SIGTERM", p.name, timeout)
 		p.kill()
 	}
+}
+
+// terminate asks the process to exit with SIGTERM (so an executor or
+// microcloud stops its instances and leaves no orphans), then kills the
+// whole process group if it is still there after timeout.
+func (p *proc) terminate(timeout time.Duration) {
+	select {
+	case <-p.done:
+	default:
+		_ = p.cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-p.done:
+		case <-time.After(timeout):
+		}
+	}
+	p.kill()
 }
 
 // kill kills the whole process group.
