@@ -51,6 +51,8 @@ func TestParseErrorsNameTheLine(t *testing.T) {
 		"negative":         {"applications:\n- name: a\n  instances: -1\n", "line 2: instances -1"},
 		"bad health":       {"applications:\n- name: a\n  health-check-type: tcp\n", "line 3: health-check-type"},
 		"endpoint no http": {"applications:\n- name: a\n  health-check-http-endpoint: /h\n", "needs health-check-type: http"},
+		"timeout zero":     {"applications:\n- name: a\n  timeout: 0\n", "line 2: timeout 0 is outside"},
+		"timeout too long": {"applications:\n- name: a\n  processes:\n  - type: w\n    timeout: 601\n", "line 4: timeout 601 is outside"},
 		"bad name":         {"applications:\n- name: Bad_Name\n", "line 2: app name"},
 		"no name":          {"applications:\n- instances: 1\n", "line 2: application has no name"},
 		"newline name":     {"applications:\n- name: \"a\\nb\"\n", "line 2"},

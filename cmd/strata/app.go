@@ -64,7 +64,7 @@ func writeAppDetail(w io.Writer, d *api.AppDetail, now time.Time) error {
 	if len(d.Processes) > 0 {
 		var ps []string
 		for _, p := range d.Processes {
-			ps = append(ps, fmt.Sprintf("%s ×%d (%s memory, %s disk)", p.Type, p.Instances, megabytes(p.MemoryMB), megabytes(p.DiskMB)))
+			ps = append(ps, fmt.Sprintf("%s ×%d (%s memory, %s disk%s)", p.Type, p.Instances, megabytes(p.MemoryMB), megabytes(p.DiskMB), healthLabel(p)))
 		}
 		fmt.Fprintf(w, "processes: %s\n", strings.Join(ps, ", "))
 	}
@@ -84,7 +84,7 @@ func writeAppDetail(w io.Writer, d *api.AppDetail, now time.Time) error {
 		}
 		return insts[i].Index < insts[j].Index
 	})
-	t := newTable(w, "INDEX", "STATE", "NODE", "SUBSTRATE", "ISOLATION", "RELEASE", "RESTARTS", "UPTIME")
+	t := newTable(w, "INDEX", "STATE", "NODE", "SUBSTRATE", "ISOLATION", "RELEASE", "RESTARTS", "UPTIME", "CPU", "MEMORY")
 	for _, in := range insts {
 		index := strconv.Itoa(in.Index)
 		if in.Process != "" && in.Process != "web" {
@@ -94,12 +94,13 @@ func writeAppDetail(w io.Writer, d *api.AppDetail, now time.Time) error {
 		if in.State == api.InstanceCrashed && in.Reason != "" {
 			state += " (" + in.Reason + ")"
 		}
-		up := "-"
+		up, cpu, mem := "-", "-", "-"
 		if in.State == api.InstanceRunning {
 			up = uptime(now, in.StartedAt)
+			cpu, mem = usageLabels(in)
 		}
 		t.row(index, state, orDash(in.NodeID), orDash(string(in.Substrate)), orDash(string(in.Isolation)),
-			releaseLabel(in.Release), strconv.Itoa(in.Restarts), up)
+			releaseLabel(in.Release), strconv.Itoa(in.Restarts), up, cpu, mem)
 	}
 	return t.flush()
 }

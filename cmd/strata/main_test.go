@@ -330,11 +330,11 @@ func TestAppDetail(t *testing.T) {
 		URLs:      []string{"http://web.localhost:8080"},
 		Release:   &api.Release{Version: 3, Description: "push"},
 		LastBuild: &api.Build{State: api.BuildStaged, Buildpack: "go"},
-		Processes: []api.Process{{Type: "web", Instances: 2, MemoryMB: 256, DiskMB: 1024}},
+		Processes: []api.Process{{Type: "web", Instances: 2, MemoryMB: 256, DiskMB: 1024, HealthCheck: api.HealthHTTP, HealthCheckPath: "/healthz", HealthCheckTimeout: 30}},
 		Instances: []*api.Instance{
 			{Process: "web", Index: 1, State: api.InstanceCrashed, Reason: "exit 1", NodeID: "n1", Release: 3, Restarts: 4},
 			{Process: "web", Index: 0, State: api.InstanceRunning, NodeID: "n1", Release: 3, StartedAt: testNow.Add(-192 * time.Second),
-				Substrate: api.SubstrateMetal, Isolation: api.IsolationProcess},
+				Substrate: api.SubstrateMetal, Isolation: api.IsolationProcess, CPUPercent: 12.5, MemoryBytes: 48 << 20},
 		},
 		Placement:   api.PlacementPolicy{Substrate: api.SubstrateMetal},
 		Unplaceable: "web/2 cannot be placed: no node matches placement substrate=metal",
@@ -345,13 +345,13 @@ state:     started
 release:   v3 (push)
 build:     staged, go
 urls:      http://web.localhost:8080
-processes: web ×2 (256M memory, 1G disk)
+processes: web ×2 (256M memory, 1G disk, health http /healthz, 30s start-up)
 placement: substrate=metal
 warning:   web/2 cannot be placed: no node matches placement substrate=metal
 
-INDEX  STATE             NODE  SUBSTRATE  ISOLATION  RELEASE  RESTARTS  UPTIME
-0      running           n1    metal      process    v3       0         3m12s
-1      crashed (exit 1)  n1    -          -          v3       4         -
+INDEX  STATE             NODE  SUBSTRATE  ISOLATION  RELEASE  RESTARTS  UPTIME  CPU    MEMORY
+0      running           n1    metal      process    v3       0         3m12s   12.5%  48.0M
+1      crashed (exit 1)  n1    -          -          v3       4         -       -      -
 `
 	if out != want {
 		t.Fatalf("app printed\n%s\nwant\n%s", out, want)

@@ -97,14 +97,6 @@ func procfileFor(a *manifest.App, dir string) ([]byte, error) {
 // about ones it ignores.
 func (m *Main) checkPlan(ctx context.Context, c *client.Client, p *pushPlan) error {
 	a := p.app
-	for _, h := range append([]manifest.HealthCheckType{a.HealthCheck}, procHealth(a)...) {
-		if h.Type != "" && h.Type != "port" && h.Type != "process" {
-			return api.Errorf(api.EUnsupported, "line %d: health-check-type %s is not supported yet — remove it to use the default (port for web, process for others)", h.Line, h.Type)
-		}
-		if h.Type == "process" {
-			fmt.Fprintf(m.Stderr, "warning: line %d: health-check-type process is ignored — web uses the port check, other processes the process check\n", h.Line)
-		}
-	}
 	if len(a.Routes) > 0 {
 		info, err := c.Info(ctx)
 		if err != nil {
@@ -120,8 +112,8 @@ func (m *Main) checkPlan(ctx context.Context, c *client.Client, p *pushPlan) err
 	if a.NoRoute || a.RandomRoute {
 		return api.Errorf(api.EUnsupported, "line %d: no-route and random-route are not supported yet — remove them", a.Line)
 	}
-	if len(a.Buildpacks) > 0 || a.Buildpack != "" || a.Stack != "" || a.Path != "" || a.Timeout != nil {
-		fmt.Fprintf(m.Stderr, "warning: line %d: buildpacks, stack, path and timeout are ignored — Strata detects the buildpack itself\n", a.Line)
+	if len(a.Buildpacks) > 0 || a.Buildpack != "" || a.Stack != "" || a.Path != "" {
+		fmt.Fprintf(m.Stderr, "warning: line %d: buildpacks, stack and path are ignored — Strata detects the buildpack itself\n", a.Line)
 	}
 	if _, err := placementOf(a); err != nil {
 		return err
@@ -129,12 +121,27 @@ func (m *Main) checkPlan(ctx context.Context, c *client.Client, p *pushPlan) err
 	return nil
 }
 
-func procHealth(a *manifest.App) []manifest.HealthCheckType {
-	var out []manifest.HealthCheckType
-	for _, p := range a.Processes {
-		out = append(out, p.HealthCheck)
+// healthRequest returns the health check of one process type the manifest
+// asks for (nil when it sets none): health-check-type, its http endpoint
+// (default /) and timeout, the start-up timeout.
+func healthRequest(typ string, h manifest.HealthCheckType, path string, timeout *int) *api.HealthCheckRequest {
+	if h.Type == "" && timeout == nil {
+		return nil
 	}
-	return out
+	req := &api.HealthCheckRequest{Process: typ, Type: h.Type, Path: path}
+	if req.Type == "" {
+		req.Type = api.HealthProcess
+		if typ == "web" {
+			req.Type = api.HealthPort
+		}
+	}
+	if req.Type == api.HealthHTTP && req.Path == "" {
+		req.Path = "/"
+	}
+	if timeout != nil {
+		req.Timeout = *timeout
+	}
+	return req
 }
 
 // scaleRequest returns the scale of one process type the manifest asks for
@@ -177,13 +184,24 @@ func (m *Main) applyBefore(ctx context.Context, c *client.Client, p *pushPlan) e
 			return err
 		}
 	}
+	if req := healthRequest("web", a.HealthCheck, a.HealthPath, a.Timeout); req != nil {
+		if _, err := c.SetHealthCheck(ctx, a.Name, *req); err != nil {
+			return fmt.Errorf("line %d: %w", a.Line, err)
+		}
+	}
 	return nil
 }
 
-// applyAfter scales the other process types, which exist once the push's
-// release has them.
+// applyAfter sets the health checks of the other process types and scales
+// them, which exist once the push's release has them (a type new in this
+// push runs its first instances with the default check).
 func (m *Main) applyAfter(ctx context.Context, c *client.Client, p *pushPlan) error {
 	for _, pr := range p.app.Processes {
+		if h := healthRequest(pr.Type, pr.HealthCheck, pr.HealthPath, pr.Timeout); h != nil {
+			if _, err := c.SetHealthCheck(ctx, p.app.Name, *h); err != nil {
+				return fmt.Errorf("line %d: %w", pr.Line, err)
+			}
+		}
 		req := scaleRequest(pr.Type, pr.Instances, pr.Memory, pr.DiskQuota)
 		if req == nil {
 			continue

@@ -4,12 +4,14 @@ import (
 	"archive/tar"
 	"bytes"
 	"compress/gzip"
+	"context"
 	"io"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/strata-paas/strata/api"
 	"github.com/strata-paas/strata/api/httpapi/httpapitest"
 )
 
@@ -81,14 +83,17 @@ func TestPushManifest(t *testing.T) {
 	os.WriteFile(filepath.Join(dir, "Procfile"), []byte("web: ./x\n"), 0o644)
 	_, errs, code = c.run("push", "-p", "src")
 	wantError(t, errs, code, 1, "also has a Procfile")
-	// Unsupported settings are refused with the line.
-	os.WriteFile(filepath.Join(c.dir, "hc.yml"), []byte("applications:\n- name: x\n  health-check-type: http\n"), 0o644)
-	_, errs, code = c.run("push", "-p", "src", "-f", "hc.yml")
-	wantError(t, errs, code, 1, "line 3: health-check-type http is not supported yet")
-	// --no-manifest ignores it.
 	os.Remove(filepath.Join(dir, "Procfile"))
+	// Health checks reach the process type (http without an endpoint checks /).
+	os.WriteFile(filepath.Join(c.dir, "hc.yml"), []byte("applications:\n- name: hc\n  health-check-type: http\n  timeout: 5\n"), 0o644)
+	c.mustRun("push", "-p", "src", "-f", "hc.yml")
+	d, err := c.fake.AppDetail(context.Background(), "hc")
+	if err != nil || len(d.Processes) != 1 || d.Processes[0].HealthCheck != api.HealthHTTP || d.Processes[0].HealthCheckPath != "/" || d.Processes[0].HealthCheckTimeout != 5 {
+		t.Fatalf("manifest health check: %+v %v", d, err)
+	}
+	// --no-manifest ignores the manifest.
 	c.mustRun("push", "plain", "-p", "src", "--no-manifest")
-	if p := c.fake.Pushes(); len(p) != 2 || p[1].App != "plain" || tarFile(t, p[1].Source, "Procfile") != "" {
+	if p := c.fake.Pushes(); len(p) != 3 || p[2].App != "plain" || tarFile(t, p[2].Source, "Procfile") != "" {
 		t.Errorf("--no-manifest push = %+v", p[len(p)-1].App)
 	}
 	// A name the manifest does not describe.

@@ -58,6 +58,13 @@ func (m *Main) Run(ctx context.Context, args []string) int {
 		}
 		return 2
 	}
+	var ec *exitCodeError
+	if errors.As(err, &ec) {
+		if ec.msg != "" {
+			fmt.Fprintln(m.Stderr, ec.msg)
+		}
+		return ec.code
+	}
 	fmt.Fprintln(m.Stderr, "error: "+errorLine(err))
 	return 1
 }
@@ -140,6 +147,8 @@ func (m *Main) rootCommand() *cobra.Command {
 		m.eventsCommand(),
 		m.nodesCommand(),
 		m.spacesCommand(),
+		m.runCommand(),
+		m.healthCheckCommand(),
 		m.versionCommand(),
 	)
 	return root

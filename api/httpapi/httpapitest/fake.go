@@ -136,6 +136,7 @@ func (f *Fake) createLocked(name string) (*api.App, error) {
 	}
 	now := f.now()
 	d := &api.AppDetail{App: api.App{ID: "app-" + name, SpaceID: "space-1", Name: name, State: api.AppStarted, CreatedAt: now, UpdatedAt: now}}
+	d.Processes = []api.Process{{AppID: d.ID, Type: "web", Instances: 1, MemoryMB: api.DefaultMemoryMB, DiskMB: api.DefaultDiskMB}}
 	f.apps[name] = d
 	app := d.App
 	return &app, nil
@@ -154,7 +155,9 @@ func (f *Fake) ListApps(context.Context) ([]*api.AppSummary, error) {
 			}
 		}
 		for _, p := range d.Processes {
-			s.Desired += p.Instances
+			if d.CurrentRelease > 0 { // as the controller: nothing is desired before a release
+				s.Desired += p.Instances
+			}
 		}
 		if len(d.URLs) > 0 {
 			s.URL = d.URLs[0]
@@ -241,7 +244,9 @@ func (f *Fake) Deploy(_ context.Context, req api.DeployRequest) (*api.DeployResu
 	}
 	d.Release = rel
 	f.releases[req.App] = append(f.releases[req.App], rel)
-	d.Processes = []api.Process{{AppID: d.ID, Type: "web", Instances: 1, MemoryMB: api.DefaultMemoryMB, DiskMB: api.DefaultDiskMB}}
+	if len(d.Processes) == 0 {
+		d.Processes = []api.Process{{AppID: d.ID, Type: "web", Instances: 1, MemoryMB: api.DefaultMemoryMB, DiskMB: api.DefaultDiskMB}}
+	}
 	d.Instances = []*api.Instance{{ID: "inst-0", AppID: d.ID, Process: "web", Release: rel.Version, NodeID: "node-1", State: api.InstanceRunning, StartedAt: f.now()}}
 	return &api.DeployResult{
 		Build:   &api.Build{ID: "build-1", AppID: d.ID, State: api.BuildStaged, Buildpack: "fake"},
