@@ -25,11 +25,8 @@ func crashMessage(in *api.Instance, ev *api.InstanceEvent) string {
 	}
 	fmt.Fprintf(&b, ": %s; restarts so far: %d", reason, ev.Instance.Restarts)
 	if len(ev.LastLines) > 0 {
-		b.WriteString("; last output:")
-		for _, l := range ev.LastLines {
-			b.WriteString("\n  | ")
-			b.WriteString(l)
-		}
+		b.WriteString("; last output: ")
+		b.WriteString(strings.Join(ev.LastLines, " | "))
 	}
 	return b.String()
 }
