@@ -86,8 +86,8 @@ func TestPlacementEndpoints(t *testing.T) {
 	user, admin := httpapitest.UserToken, httpapitest.AdminToken
 	tests := []struct {
 		name, method, path, token, body string
-		status                           int
-		want                             string // substring of the body
+		status                          int
+		want                            string // substring of the body
 	}{
 		{"set app placement", "PUT", "/v1/apps/hello/placement", user, `{"substrate":"metal","labels":{"zone":"a"}}`, 200, `"substrate":"metal"`},
 		{"get app placement", "GET", "/v1/apps/hello/placement", user, "", 200, `"zone":"a"`},
