@@ -35,7 +35,7 @@ lint:
 bench: bench-push bench-micro bench-router
 
 bench-push:
-	$(GO) test -count=1 -run '^$$' -bench 'BenchmarkMicrocloud|BenchmarkFailover' -benchtime 1x -timeout 30m ./e2e/
+	$(GO) test -count=1 -run '^$$' -bench 'BenchmarkMicrocloud|BenchmarkFailover|BenchmarkOperate' -benchtime 1x -timeout 30m ./e2e/
 
 bench-micro:
 	$(GO) test -count=1 -run '^$$' -bench . -benchtime 2s ./router/... ./deploy/scheduler/...

@@ -15,7 +15,7 @@ import (
 
 // goApp writes a one-file Go app (main.go under module example.com/app) and
 // returns its directory; extra files are written next to it.
-func goApp(t *testing.T, main string, extra map[string]string) string {
+func goApp(t testing.TB, main string, extra map[string]string) string {
 	t.Helper()
 	dir := t.TempDir()
 	files := map[string]string{"go.mod": "module example.com/app\n\ngo 1.22\n", "main.go": main}
