@@ -141,10 +141,13 @@ type Process struct {
 	DiskMB    int    `json:"disk_mb"`
 	// HealthCheck is how instances of this type are checked ("" = port for
 	// web, process for others); HealthCheckPath the path of an http check;
-	// HealthCheckTimeout the start-up timeout in seconds (0 = default).
-	HealthCheck        string `json:"health_check_type,omitempty"`
-	HealthCheckPath    string `json:"health_check_http_endpoint,omitempty"`
-	HealthCheckTimeout int    `json:"health_check_timeout,omitempty"`
+	// HealthCheckTimeout the start-up timeout in seconds (0 = default);
+	// HealthCheckInterval how often a running instance is checked again, in
+	// seconds (0 = default).
+	HealthCheck         string `json:"health_check_type,omitempty"`
+	HealthCheckPath     string `json:"health_check_http_endpoint,omitempty"`
+	HealthCheckTimeout  int    `json:"health_check_timeout,omitempty"`
+	HealthCheckInterval int    `json:"health_check_interval,omitempty"`
 }
 
 // Default formation values.

@@ -12,6 +12,10 @@ const (
 // MaxHealthCheckTimeout is the longest start-up timeout, in seconds.
 const MaxHealthCheckTimeout = 600
 
+// MaxHealthCheckInterval is the longest interval between two checks of a
+// running instance, in seconds.
+const MaxHealthCheckInterval = 300
+
 // HealthCheckRequest sets how the instances of one process type are checked.
 type HealthCheckRequest struct {
 	Process string `json:"process"` // default "web"
@@ -19,6 +23,9 @@ type HealthCheckRequest struct {
 	Path    string `json:"path,omitempty"`
 	// Timeout is the start-up timeout in seconds (0 = the executor default).
 	Timeout int `json:"timeout,omitempty"`
+	// Interval is how often a running instance is checked again, in
+	// seconds (0 = the executor default, 1 s).
+	Interval int `json:"interval,omitempty"`
 }
 
 // TaskRequest asks to run one command in an app's current release.

@@ -46,6 +46,7 @@ type App struct {
 	HealthCheck HealthCheckType   `yaml:"health-check-type"`
 	HealthPath  string            `yaml:"health-check-http-endpoint"`
 	Timeout     *int              `yaml:"timeout"`
+	Interval    *int              `yaml:"health-check-interval"`
 	Processes   []Process         `yaml:"processes"`
 	Placement   *Placement        `yaml:"placement"`
 	Stack       string            `yaml:"stack"`
@@ -66,6 +67,7 @@ type Process struct {
 	HealthCheck HealthCheckType `yaml:"health-check-type"`
 	HealthPath  string          `yaml:"health-check-http-endpoint"`
 	Timeout     *int            `yaml:"timeout"`
+	Interval    *int            `yaml:"health-check-interval"`
 
 	Line int `yaml:"-"`
 }
@@ -279,7 +281,7 @@ func findKey(n *yaml.Node, key string) int {
 func knownKey(k string) bool {
 	switch k {
 	case "applications", "name", "instances", "memory", "disk_quota", "buildpacks", "buildpack", "command", "env",
-		"routes", "route", "health-check-type", "health-check-http-endpoint", "timeout", "processes", "type",
+		"routes", "route", "health-check-type", "health-check-http-endpoint", "timeout", "health-check-interval", "processes", "type",
 		"placement", "substrate", "isolation", "labels", "stack", "path", "no-route", "random-route":
 		return true
 	}

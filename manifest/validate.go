@@ -93,7 +93,7 @@ func (a *App) validate(n *yaml.Node) error {
 			return lineErr(r.Line, "route %q is not a host name — write route: %s.localhost", clip(r.Route), a.Name)
 		}
 	}
-	if err := checkHealth(a.HealthCheck, a.HealthPath, a.Timeout, a.Line); err != nil {
+	if err := checkHealth(a.HealthCheck, a.HealthPath, a.Timeout, a.Interval, a.Line); err != nil {
 		return err
 	}
 	procNodes := seqItems(n, "processes")
@@ -130,7 +130,7 @@ func (p *Process) validate() error {
 	if err := checkCommand(p.Command, p.Line); err != nil {
 		return err
 	}
-	return checkHealth(p.HealthCheck, p.HealthPath, p.Timeout, p.Line)
+	return checkHealth(p.HealthCheck, p.HealthPath, p.Timeout, p.Interval, p.Line)
 }
 
 func checkInstances(n *int, line int) error {
@@ -152,9 +152,12 @@ func checkCommand(cmd string, line int) error {
 	return nil
 }
 
-func checkHealth(h HealthCheckType, path string, timeout *int, line int) error {
+func checkHealth(h HealthCheckType, path string, timeout, interval *int, line int) error {
 	if timeout != nil && (*timeout < 1 || *timeout > api.MaxHealthCheckTimeout) {
 		return lineErr(line, "timeout %d is outside 1–%d seconds (the health check start-up timeout)", *timeout, api.MaxHealthCheckTimeout)
+	}
+	if interval != nil && (*interval < 1 || *interval > api.MaxHealthCheckInterval) {
+		return lineErr(line, "health-check-interval %d is outside 1–%d seconds", *interval, api.MaxHealthCheckInterval)
 	}
 	if path == "" {
 		return nil

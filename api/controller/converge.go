@@ -388,6 +388,7 @@ func (c *Controller) spec(ctx context.Context, p *pass, in *api.Instance) (*api.
 				spec.HealthCheck.Type, spec.HealthCheck.Path = pr.HealthCheck, pr.HealthCheckPath
 			}
 			spec.HealthCheck.Timeout = time.Duration(pr.HealthCheckTimeout) * time.Second
+			spec.HealthCheck.Interval = time.Duration(pr.HealthCheckInterval) * time.Second
 		}
 	}
 	if in.Process == "web" {

@@ -71,7 +71,7 @@ func (c *Controller) SetHealthCheck(ctx context.Context, name string, req api.He
 		return nil, api.Errorf(api.ENotFound, "app %s has no process type %q — its types are %s (from the Procfile)", name, req.Process, orNone(types))
 	}
 	p := procs[i]
-	p.HealthCheck, p.HealthCheckPath, p.HealthCheckTimeout = req.Type, req.Path, req.Timeout
+	p.HealthCheck, p.HealthCheckPath, p.HealthCheckTimeout, p.HealthCheckInterval = req.Type, req.Path, req.Timeout, req.Interval
 	if p == procs[i] {
 		return &p, nil
 	}
@@ -84,6 +84,9 @@ func (c *Controller) SetHealthCheck(ctx context.Context, name string, req api.He
 	}
 	if p.HealthCheckTimeout > 0 {
 		desc += fmt.Sprintf(", start-up timeout %ds", p.HealthCheckTimeout)
+	}
+	if p.HealthCheckInterval > 0 {
+		desc += fmt.Sprintf(", every %ds", p.HealthCheckInterval)
 	}
 	c.record(ctx, app, "health-check", "%s", desc)
 	return &p, nil
@@ -107,6 +110,9 @@ func validateHealthCheck(req api.HealthCheckRequest) error {
 	}
 	if req.Timeout < 0 || req.Timeout > api.MaxHealthCheckTimeout {
 		return api.Errorf(api.EInvalid, "health check timeout %d s is outside 0–%d s", req.Timeout, api.MaxHealthCheckTimeout)
+	}
+	if req.Interval < 0 || req.Interval > api.MaxHealthCheckInterval {
+		return api.Errorf(api.EInvalid, "health check interval %d s is outside 0–%d s", req.Interval, api.MaxHealthCheckInterval)
 	}
 	return nil
 }

@@ -22,6 +22,8 @@ func TestHealthCheckReachesSpec(t *testing.T) {
 		{Type: api.HealthPort, Path: "/x"},
 		{Type: api.HealthPort, Timeout: -1},
 		{Type: api.HealthPort, Timeout: api.MaxHealthCheckTimeout + 1},
+		{Type: api.HealthPort, Interval: -1},
+		{Type: api.HealthPort, Interval: api.MaxHealthCheckInterval + 1},
 		{Process: "../x", Type: api.HealthPort},
 	}
 	for _, req := range bad {
@@ -32,11 +34,11 @@ func TestHealthCheckReachesSpec(t *testing.T) {
 	if _, err := e.ctrl.SetHealthCheck(ctx, "hello", api.HealthCheckRequest{Process: "worker", Type: api.HealthProcess}); api.ErrorCode(err) != api.ENotFound {
 		t.Errorf("SetHealthCheck of a missing type: got %v, want not found", err)
 	}
-	p, err := e.ctrl.SetHealthCheck(ctx, "hello", api.HealthCheckRequest{Type: api.HealthHTTP, Path: "/healthz", Timeout: 7})
+	p, err := e.ctrl.SetHealthCheck(ctx, "hello", api.HealthCheckRequest{Type: api.HealthHTTP, Path: "/healthz", Timeout: 7, Interval: 2})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if p.HealthCheck != api.HealthHTTP || p.HealthCheckPath != "/healthz" || p.HealthCheckTimeout != 7 || p.Instances != 1 {
+	if p.HealthCheck != api.HealthHTTP || p.HealthCheckPath != "/healthz" || p.HealthCheckTimeout != 7 || p.HealthCheckInterval != 2 || p.Instances != 1 {
 		t.Fatalf("SetHealthCheck = %+v", p)
 	}
 	if _, err := e.ctrl.Restart(ctx, "hello"); err != nil {
@@ -45,7 +47,7 @@ func TestHealthCheckReachesSpec(t *testing.T) {
 	runningAt(t, e, ctx, 3)
 	starts, _, _ := x.snapshot()
 	last := starts[len(starts)-1]
-	want := api.HealthCheck{Type: api.HealthHTTP, Path: "/healthz", Timeout: 7 * time.Second}
+	want := api.HealthCheck{Type: api.HealthHTTP, Path: "/healthz", Timeout: 7 * time.Second, Interval: 2 * time.Second}
 	if last.HealthCheck != want {
 		t.Fatalf("spec health check = %+v, want %+v", last.HealthCheck, want)
 	}

@@ -30,7 +30,8 @@ func (s *Store) SetProcess(ctx context.Context, p api.Process) error {
 		return api.Errorf(api.EInvalid, "process %s: instances, memory and disk must not be negative", q(p.Type))
 	}
 	row := processRow{AppID: p.AppID, Type: p.Type, Instances: p.Instances, MemoryMB: p.MemoryMB, DiskMB: p.DiskMB,
-		HealthCheckType: p.HealthCheck, HealthCheckPath: p.HealthCheckPath, HealthCheckTimeout: p.HealthCheckTimeout}
+		HealthCheckType: p.HealthCheck, HealthCheckPath: p.HealthCheckPath, HealthCheckTimeout: p.HealthCheckTimeout,
+		HealthCheckInterval: p.HealthCheckInterval}
 	err := s.write.WithContext(ctx).Clauses(clause.OnConflict{
 		Columns:   []clause.Column{{Name: "app_id"}, {Name: "type"}},
 		DoUpdates: clause.AssignmentColumns([]string{"instances", "memory_mb", "disk_mb"}),
@@ -38,17 +39,18 @@ func (s *Store) SetProcess(ctx context.Context, p api.Process) error {
 	return s.fail("set process", err, appNotFound(p.AppID))
 }
 
-// SetHealthCheck saves HealthCheck, HealthCheckPath and HealthCheckTimeout
-// of an existing process type. ENotFound if the app has no such type,
-// EInvalid for a negative timeout.
+// SetHealthCheck saves HealthCheck, HealthCheckPath, HealthCheckTimeout and
+// HealthCheckInterval of an existing process type. ENotFound if the app has
+// no such type, EInvalid for a negative timeout or interval.
 func (s *Store) SetHealthCheck(ctx context.Context, p api.Process) error {
-	if p.HealthCheckTimeout < 0 {
-		return api.Errorf(api.EInvalid, "process %s: the health check timeout must not be negative", q(p.Type))
+	if p.HealthCheckTimeout < 0 || p.HealthCheckInterval < 0 {
+		return api.Errorf(api.EInvalid, "process %s: the health check timeout and interval must not be negative", q(p.Type))
 	}
 	res := s.write.WithContext(ctx).Model(&processRow{}).Where("app_id = ? AND type = ?", p.AppID, p.Type).Updates(map[string]any{
-		"health_check_type":    p.HealthCheck,
-		"health_check_path":    p.HealthCheckPath,
-		"health_check_timeout": p.HealthCheckTimeout,
+		"health_check_type":     p.HealthCheck,
+		"health_check_path":     p.HealthCheckPath,
+		"health_check_timeout":  p.HealthCheckTimeout,
+		"health_check_interval": p.HealthCheckInterval,
 	})
 	if res.Error != nil {
 		return s.fail("set health check", res.Error, msgs{})

@@ -160,16 +160,18 @@ type processRow struct {
 	MemoryMB  int `gorm:"column:memory_mb"`
 	DiskMB    int `gorm:"column:disk_mb"`
 
-	HealthCheckType    string
-	HealthCheckPath    string
-	HealthCheckTimeout int
+	HealthCheckType     string
+	HealthCheckPath     string
+	HealthCheckTimeout  int
+	HealthCheckInterval int
 }
 
 func (processRow) TableName() string { return "processes" }
 
 func (r processRow) api() api.Process {
 	return api.Process{AppID: r.AppID, Type: r.Type, Instances: r.Instances, MemoryMB: r.MemoryMB, DiskMB: r.DiskMB,
-		HealthCheck: r.HealthCheckType, HealthCheckPath: r.HealthCheckPath, HealthCheckTimeout: r.HealthCheckTimeout}
+		HealthCheck: r.HealthCheckType, HealthCheckPath: r.HealthCheckPath, HealthCheckTimeout: r.HealthCheckTimeout,
+		HealthCheckInterval: r.HealthCheckInterval}
 }
 
 type instanceRow struct {

@@ -123,9 +123,9 @@ func (m *Main) checkPlan(ctx context.Context, c *client.Client, p *pushPlan) err
 
 // healthRequest returns the health check of one process type the manifest
 // asks for (nil when it sets none): health-check-type, its http endpoint
-// (default /) and timeout, the start-up timeout.
-func healthRequest(typ string, h manifest.HealthCheckType, path string, timeout *int) *api.HealthCheckRequest {
-	if h.Type == "" && timeout == nil {
+// (default /), timeout (the start-up timeout) and health-check-interval.
+func healthRequest(typ string, h manifest.HealthCheckType, path string, timeout, interval *int) *api.HealthCheckRequest {
+	if h.Type == "" && timeout == nil && interval == nil {
 		return nil
 	}
 	req := &api.HealthCheckRequest{Process: typ, Type: h.Type, Path: path}
@@ -140,6 +140,9 @@ func healthRequest(typ string, h manifest.HealthCheckType, path string, timeout 
 	}
 	if timeout != nil {
 		req.Timeout = *timeout
+	}
+	if interval != nil {
+		req.Interval = *interval
 	}
 	return req
 }
@@ -184,7 +187,7 @@ func (m *Main) applyBefore(ctx context.Context, c *client.Client, p *pushPlan) e
 			return err
 		}
 	}
-	if req := healthRequest("web", a.HealthCheck, a.HealthPath, a.Timeout); req != nil {
+	if req := healthRequest("web", a.HealthCheck, a.HealthPath, a.Timeout, a.Interval); req != nil {
 		if _, err := c.SetHealthCheck(ctx, a.Name, *req); err != nil {
 			return fmt.Errorf("line %d: %w", a.Line, err)
 		}
@@ -197,7 +200,7 @@ func (m *Main) applyBefore(ctx context.Context, c *client.Client, p *pushPlan) e
 // push runs its first instances with the default check).
 func (m *Main) applyAfter(ctx context.Context, c *client.Client, p *pushPlan) error {
 	for _, pr := range p.app.Processes {
-		if h := healthRequest(pr.Type, pr.HealthCheck, pr.HealthPath, pr.Timeout); h != nil {
+		if h := healthRequest(pr.Type, pr.HealthCheck, pr.HealthPath, pr.Timeout, pr.Interval); h != nil {
 			if _, err := c.SetHealthCheck(ctx, p.app.Name, *h); err != nil {
 				return fmt.Errorf("line %d: %w", pr.Line, err)
 			}

@@ -85,10 +85,10 @@ func TestPushManifest(t *testing.T) {
 	wantError(t, errs, code, 1, "also has a Procfile")
 	os.Remove(filepath.Join(dir, "Procfile"))
 	// Health checks reach the process type (http without an endpoint checks /).
-	os.WriteFile(filepath.Join(c.dir, "hc.yml"), []byte("applications:\n- name: hc\n  health-check-type: http\n  timeout: 5\n"), 0o644)
+	os.WriteFile(filepath.Join(c.dir, "hc.yml"), []byte("applications:\n- name: hc\n  health-check-type: http\n  timeout: 5\n  health-check-interval: 3\n"), 0o644)
 	c.mustRun("push", "-p", "src", "-f", "hc.yml")
 	d, err := c.fake.AppDetail(context.Background(), "hc")
-	if err != nil || len(d.Processes) != 1 || d.Processes[0].HealthCheck != api.HealthHTTP || d.Processes[0].HealthCheckPath != "/" || d.Processes[0].HealthCheckTimeout != 5 {
+	if err != nil || len(d.Processes) != 1 || d.Processes[0].HealthCheck != api.HealthHTTP || d.Processes[0].HealthCheckPath != "/" || d.Processes[0].HealthCheckTimeout != 5 || d.Processes[0].HealthCheckInterval != 3 {
 		t.Fatalf("manifest health check: %+v %v", d, err)
 	}
 	// --no-manifest ignores the manifest.

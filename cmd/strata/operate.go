@@ -92,7 +92,7 @@ func taskCommand(args []string) string {
 func (m *Main) healthCheckCommand() *cobra.Command {
 	var req api.HealthCheckRequest
 	cmd := &cobra.Command{
-		Use:   "health-check NAME --type port|http|process [--path /healthz] [--timeout SECONDS] [--process TYPE]",
+		Use:   "health-check NAME --type port|http|process [--path /healthz] [--timeout SECONDS] [--interval SECONDS] [--process TYPE]",
 		Short: "Set how an app's instances are health-checked (applies from the next restart or release)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -118,6 +118,7 @@ func (m *Main) healthCheckCommand() *cobra.Command {
 	cmd.Flags().StringVar(&req.Type, "type", "", "port (web default), http or process")
 	cmd.Flags().StringVar(&req.Path, "path", "", "path of an http check (default /)")
 	cmd.Flags().IntVar(&req.Timeout, "timeout", 0, "start-up timeout in seconds (0 = the default, 60)")
+	cmd.Flags().IntVar(&req.Interval, "interval", 0, "seconds between checks of a running instance (0 = the default, 1)")
 	cmd.Flags().StringVar(&req.Process, "process", "web", "process type")
 	_ = cmd.MarkFlagRequired("type")
 	return cmd
@@ -126,7 +127,7 @@ func (m *Main) healthCheckCommand() *cobra.Command {
 // healthLabel describes a process type's health check for `strata app`
 // (", health http /healthz, 30s"), or "" for the default.
 func healthLabel(p api.Process) string {
-	if p.HealthCheck == "" && p.HealthCheckTimeout == 0 {
+	if p.HealthCheck == "" && p.HealthCheckTimeout == 0 && p.HealthCheckInterval == 0 {
 		return ""
 	}
 	t := p.HealthCheck
@@ -139,6 +140,9 @@ func healthLabel(p api.Process) string {
 	}
 	if p.HealthCheckTimeout > 0 {
 		s += fmt.Sprintf(", %ds start-up", p.HealthCheckTimeout)
+	}
+	if p.HealthCheckInterval > 0 {
+		s += fmt.Sprintf(", every %ds", p.HealthCheckInterval)
 	}
 	return s
 }

@@ -47,12 +47,12 @@ func TestRunAndHealthCheck(t *testing.T) {
 		t.Fatalf("run without a command: exit %d, want 2", code)
 	}
 
-	out = c.mustRun("health-check", "web", "--type", "http", "--timeout", "30")
-	if !strings.Contains(out, "web: health http /, 30s start-up") {
+	out = c.mustRun("health-check", "web", "--type", "http", "--timeout", "30", "--interval", "5")
+	if !strings.Contains(out, "web: health http /, 30s start-up, every 5s") {
 		t.Fatalf("health-check printed %q", out)
 	}
 	d, _ := c.fake.AppDetail(context.Background(), "web")
-	if p := d.Processes[0]; p.HealthCheck != api.HealthHTTP || p.HealthCheckPath != "/" || p.HealthCheckTimeout != 30 {
+	if p := d.Processes[0]; p.HealthCheck != api.HealthHTTP || p.HealthCheckPath != "/" || p.HealthCheckTimeout != 30 || p.HealthCheckInterval != 5 {
 		t.Fatalf("process after health-check = %+v", p)
 	}
 	_, errs, code = c.run("health-check", "web", "--type", "tcp")

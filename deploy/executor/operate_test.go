@@ -13,16 +13,17 @@ import (
 // TestLivenessUnroutesThenRestarts: an http-checked instance whose check
 // starts failing while running is unrouted at once, then (after the failures
 // in a row) stopped as crashed and restarted, and routed again once healthy.
-// Its heartbeat reports memory use.
+// Its heartbeat reports memory use. The spec's check interval wins over the
+// executor's default (an hour here, so only the spec's can see the failure).
 func TestLivenessUnroutesThenRestarts(t *testing.T) {
 	h := newHarness(t)
 	data := t.TempDir()
 	cfg := executor.Config{NodeID: "node-l", DataDir: data, HeartbeatInterval: 100 * time.Millisecond, Restart: fastRestart(),
-		LivenessInterval: 100 * time.Millisecond, LivenessFailures: 3, StopGrace: 2 * time.Second}
+		LivenessInterval: time.Hour, LivenessFailures: 3, StopGrace: 2 * time.Second}
 	e, _ := h.run(cfg, processDriver(t, filepath.Join(data, "driver")))
 	ref := h.blobs.add(droplet(t, map[string][]byte{"webapp": webappBin}))
 	spec := webSpec("live-1", ref)
-	spec.HealthCheck = api.HealthCheck{Type: api.HealthHTTP, Path: "/healthz"}
+	spec.HealthCheck = api.HealthCheck{Type: api.HealthHTTP, Path: "/healthz", Interval: 100 * time.Millisecond}
 	h.start(e.NodeID(), spec)
 	_, reg := waitFor(t, h.rec, api.SubjectRouterRegister, 0, "registration", func(r *api.RouterRegistration) bool { return r.PrivateInstanceID == "live-1" })
 	waitFor(t, h.rec, api.SubjectNodeHeartbeat, 0, "heartbeat with memory use", func(hb *api.NodeHeartbeat) bool {

@@ -441,7 +441,7 @@ func (s *Store) SetProcess(_ context.Context, p api.Process) error {
 		s.processes[p.AppID] = map[string]api.Process{}
 	}
 	if old, ok := s.processes[p.AppID][p.Type]; ok {
-		p.HealthCheck, p.HealthCheckPath, p.HealthCheckTimeout = old.HealthCheck, old.HealthCheckPath, old.HealthCheckTimeout
+		p.HealthCheck, p.HealthCheckPath, p.HealthCheckTimeout, p.HealthCheckInterval = old.HealthCheck, old.HealthCheckPath, old.HealthCheckTimeout, old.HealthCheckInterval
 	}
 	s.processes[p.AppID][p.Type] = p
 	return nil
@@ -457,10 +457,10 @@ func (s *Store) SetHealthCheck(_ context.Context, p api.Process) error {
 	if !ok {
 		return notFound("process type", p.Type)
 	}
-	if p.HealthCheckTimeout < 0 {
-		return api.Errorf(api.EInvalid, "negative health check timeout")
+	if p.HealthCheckTimeout < 0 || p.HealthCheckInterval < 0 {
+		return api.Errorf(api.EInvalid, "negative health check timeout or interval")
 	}
-	old.HealthCheck, old.HealthCheckPath, old.HealthCheckTimeout = p.HealthCheck, p.HealthCheckPath, p.HealthCheckTimeout
+	old.HealthCheck, old.HealthCheckPath, old.HealthCheckTimeout, old.HealthCheckInterval = p.HealthCheck, p.HealthCheckPath, p.HealthCheckTimeout, p.HealthCheckInterval
 	s.processes[p.AppID][p.Type] = old
 	return nil
 }

@@ -32,7 +32,7 @@ func (f *Fake) SetHealthCheck(_ context.Context, name string, req api.HealthChec
 		return nil, api.Errorf(api.ENotFound, "app %s has no process type %q", name, req.Process)
 	}
 	p := &d.Processes[i]
-	p.HealthCheck, p.HealthCheckPath, p.HealthCheckTimeout = req.Type, req.Path, req.Timeout
+	p.HealthCheck, p.HealthCheckPath, p.HealthCheckTimeout, p.HealthCheckInterval = req.Type, req.Path, req.Timeout, req.Interval
 	cp := *p
 	return &cp, nil
 }

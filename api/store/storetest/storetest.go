@@ -654,7 +654,7 @@ func testHealthCheck(t *testing.T, s controller.Store) {
 	web := api.Process{AppID: f.app.ID, Type: "web", Instances: 1, MemoryMB: 256, DiskMB: 1024}
 	must(t, "SetProcess", s.SetProcess(ctx, web))
 	hc := web
-	hc.HealthCheck, hc.HealthCheckPath, hc.HealthCheckTimeout = "http", "/healthz", 30
+	hc.HealthCheck, hc.HealthCheckPath, hc.HealthCheckTimeout, hc.HealthCheckInterval = "http", "/healthz", 30, 5
 	must(t, "SetHealthCheck", s.SetHealthCheck(ctx, hc))
 	web.Instances = 3
 	must(t, "SetProcess scale", s.SetProcess(ctx, web))
@@ -667,6 +667,7 @@ func testHealthCheck(t *testing.T, s controller.Store) {
 	}
 	wantCode(t, "SetHealthCheck missing type", s.SetHealthCheck(ctx, api.Process{AppID: f.app.ID, Type: "worker", HealthCheck: "process"}), api.ENotFound)
 	wantCode(t, "SetHealthCheck negative timeout", s.SetHealthCheck(ctx, api.Process{AppID: f.app.ID, Type: "web", HealthCheckTimeout: -1}), api.EInvalid)
+	wantCode(t, "SetHealthCheck negative interval", s.SetHealthCheck(ctx, api.Process{AppID: f.app.ID, Type: "web", HealthCheckInterval: -1}), api.EInvalid)
 }
 
 func testInstances(t *testing.T, s controller.Store) {
