@@ -28,6 +28,7 @@ func runExecutor(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	nodeID := fs.String("node-id", "", "stable node id (default: generated once and kept in the data dir)")
 	advertise := fs.String("advertise", "127.0.0.1", "host routers use to reach this node's instances")
 	stopOnExit := fs.Bool("stop-on-exit", false, "stop this node's instances when the executor exits (default: leave them running to be re-attached on restart)")
+	tuning := addInstanceTuning(fs)
 	log, err := parseRole(fs, args, stderr, "info")
 	if err != nil {
 		return err
@@ -42,6 +43,18 @@ func runExecutor(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	}
 	lbls, err := parseLabels(*labels)
 	if err != nil {
+		return err
+	}
+	cfg := executor.Config{
+		NodeID:        *nodeID,
+		DataDir:       *data,
+		AdvertiseHost: *advertise,
+		Substrate:     *substrate,
+		Labels:        lbls,
+		StopOnExit:    *stopOnExit,
+		Logger:        log.With("component", "executor"),
+	}
+	if err := tuning.apply(&cfg); err != nil {
 		return err
 	}
 	tok := *token
@@ -64,15 +77,7 @@ func runExecutor(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		return err
 	}
 	defer conn.Close()
-	ex, err := executor.New(executor.Config{
-		NodeID:        *nodeID,
-		DataDir:       *data,
-		AdvertiseHost: *advertise,
-		Substrate:     *substrate,
-		Labels:        lbls,
-		StopOnExit:    *stopOnExit,
-		Logger:        log.With("component", "executor"),
-	}, conn, client.New(*ctrlURL, tok), drv)
+	ex, err := executor.New(cfg, conn, client.New(*ctrlURL, tok), drv)
 	if err != nil {
 		return err
 	}

@@ -24,8 +24,19 @@ func runMicrocloud(ctx context.Context, args []string, stdout, stderr io.Writer)
 	routerAddr := fs.String("router-addr", "127.0.0.1:8080", "address of the app router")
 	domain := fs.String("domain", "localhost", "app domain: apps answer at http://<app>.<domain>:<router port>")
 	natsListen := fs.String("nats-listen", "", "also expose the embedded NATS server on this address (for extra executors)")
+	tuning := addInstanceTuning(fs)
 	log, err := parseRole(fs, args, stderr, "warn")
 	if err != nil {
+		return err
+	}
+	exCfg := executor.Config{
+		DataDir:       filepath.Join(*data, "executor"),
+		AdvertiseHost: "127.0.0.1",
+		Substrate:     "auto",
+		StopOnExit:    true,
+		Logger:        log.With("component", "executor"),
+	}
+	if err := tuning.apply(&exCfg); err != nil {
 		return err
 	}
 	conn, closeBus, err := connectOrEmbed(ctx, "", *natsListen, filepath.Join(*data, "nats"), "microcloud", log)
@@ -51,13 +62,7 @@ func runMicrocloud(ctx context.Context, args []string, stdout, stderr io.Writer)
 		rt.ln.Close()
 		return err
 	}
-	ex, err := executor.New(executor.Config{
-		DataDir:       filepath.Join(*data, "executor"),
-		AdvertiseHost: "127.0.0.1",
-		Substrate:     "auto",
-		StopOnExit:    true,
-		Logger:        log.With("component", "executor"),
-	}, conn, client.New(ctrl.apiURL, ctrl.adminToken), drv)
+	ex, err := executor.New(exCfg, conn, client.New(ctrl.apiURL, ctrl.adminToken), drv)
 	if err != nil {
 		rt.ln.Close()
 		return err
