@@ -26,6 +26,11 @@ const (
 	SubjectBuildResult = "strata.build.result"
 	// BuildJobsStream is the JetStream stream holding SubjectBuildJobs.
 	BuildJobsStream = "STRATA_BUILDS"
+	// SubjectCertificatesChanged carries CertificatesChanged, controller →
+	// routers, after a certificate is added or removed. Routers then fetch
+	// the whole set from the API; they also refresh periodically, so a lost
+	// notification only delays a change.
+	SubjectCertificatesChanged = "strata.certificates.changed"
 )
 
 // SubjectNodeCommand is the request/reply subject of commands to one executor.
@@ -40,6 +45,14 @@ const SubjectLogsAll = "strata.logs.>"
 // MessageVersion is the version of Strata's internal messages. Receivers accept
 // messages of this version and ignore fields they do not know.
 const MessageVersion = 1
+
+// CertificatesChanged says the uploaded certificates changed. It carries no
+// certificate or key.
+type CertificatesChanged struct {
+	Version int       `json:"v"`
+	Name    string    `json:"name"` // the certificate added or removed
+	Time    time.Time `json:"time"`
+}
 
 // RouterRegistration is the gorouter register/unregister message.
 type RouterRegistration struct {

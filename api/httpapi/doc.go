@@ -28,6 +28,10 @@
 //	GET    /v1/blobs/:ref            blob bytes (admin)
 //	POST   /v1/blobs                 {"ref":…} (admin)
 //	GET    /v1/nodes                 {"items":[api.Node]} (admin; only if Services.Nodes is set)
+//	GET    /v1/certificates          {"items":[api.Certificate]} (admin; never private keys)
+//	POST   /v1/certificates          api.CertificateUpload → 201 api.Certificate (admin)
+//	DELETE /v1/certificates/:name    204 (admin)
+//	GET    /v1/router/certificates   {"items":[api.CertificateKeyPair]} (admin; with keys, for routers)
 //	GET    /v1/openapi.json          the OpenAPI 3 document of the above
 //
 // Push streaming: the upload is consumed by DeployService.Deploy before any

@@ -34,6 +34,9 @@ type Services struct {
 	// and events. When nil, Apps is used if it implements it; otherwise those
 	// endpoints answer not_supported.
 	Lifecycle api.LifecycleService
+	// Certificates serves /v1/certificates and /v1/router/certificates
+	// (admin); when nil they answer not_supported.
+	Certificates api.CertificateService
 }
 
 // Config configures a Server. The zero value is usable.
@@ -142,6 +145,7 @@ func (s *Server) routes() *echo.Echo {
 	admin.GET("/nodes", s.nodes)
 	s.placementRoutes(authed, admin)
 	s.operateRoutes(authed)
+	s.certificateRoutes(admin)
 	return e
 }
 

@@ -369,6 +369,8 @@ func TestOpenAPIDescribesRoutes(t *testing.T) {
 		{"/v1/apps/{name}/releases", "get"}, {"/v1/apps/{name}/rollback", "post"}, {"/v1/apps/{name}/env", "get"},
 		{"/v1/apps/{name}/env", "patch"}, {"/v1/apps/{name}/scale", "post"}, {"/v1/apps/{name}/start", "post"},
 		{"/v1/apps/{name}/stop", "post"}, {"/v1/apps/{name}/restart", "post"}, {"/v1/apps/{name}/events", "get"},
+		{"/v1/certificates", "get"}, {"/v1/certificates", "post"}, {"/v1/certificates/{name}", "delete"},
+		{"/v1/router/certificates", "get"},
 	} {
 		if _, ok := doc.Paths[r.path][r.method]; !ok {
 			t.Errorf("openapi.json does not describe %s %s", r.method, r.path)

@@ -20,6 +20,7 @@ import (
 	"github.com/strata-paas/strata/api/controller"
 	"github.com/strata-paas/strata/api/gitpush"
 	"github.com/strata-paas/strata/api/httpapi"
+	"github.com/strata-paas/strata/api/secretbox"
 	"github.com/strata-paas/strata/api/store"
 	"github.com/strata-paas/strata/stager"
 )
@@ -33,7 +34,10 @@ type controllerConfig struct {
 	Domain     string
 	RouterPort string // port in app URLs ("80" or "" hides it)
 	Builder    bool   // run a build worker in this process
-	Logger     *slog.Logger
+	// SecretKeyFile holds the key sealing secrets at rest (uploaded private
+	// keys); created 0600 when missing. "" = <DataDir>/secret.key.
+	SecretKeyFile string
+	Logger        *slog.Logger
 }
 
 // controllerRole is a running controller: API server, controller loops and
@@ -82,6 +86,21 @@ func startController(ctx context.Context, cfg controllerConfig, conn *bus.Conn) 
 		st.Close()
 		return nil, err
 	}
+	keyFile := cfg.SecretKeyFile
+	if keyFile == "" {
+		keyFile = filepath.Join(cfg.DataDir, "secret.key")
+	}
+	key, err := secretbox.LoadOrCreateKey(keyFile)
+	if err != nil {
+		st.Close()
+		return nil, fmt.Errorf("%w — pass --secret-key-file", err)
+	}
+	box, err := secretbox.New(key)
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	certs := controller.NewCertificates(controller.CertificatesConfig{Store: st, Box: box, Bus: conn, Logger: log.With("component", "certificates")})
 	r := &controllerRole{cfg: cfg, store: st, ctrl: ctrl, tokenFile: filepath.Join(cfg.DataDir, "admin.token")}
 	token, created, err := ctrl.Bootstrap(ctx, "admin")
 	if err != nil {
@@ -122,7 +141,7 @@ func startController(ctx context.Context, cfg controllerConfig, conn *bus.Conn) 
 	h := httpapi.New(httpapi.Config{
 		Info:   api.Info{Version: version, Domain: cfg.Domain, RouterPort: cfg.RouterPort, API: r.apiURL},
 		Logger: log.With("component", "httpapi"),
-	}, httpapi.Services{Auth: ctrl, Apps: ctrl, Deploy: ctrl, Logs: ctrl, Blobs: blobs, Git: git, Nodes: ctrl.Nodes})
+	}, httpapi.Services{Auth: ctrl, Apps: ctrl, Deploy: ctrl, Logs: ctrl, Blobs: blobs, Git: git, Nodes: ctrl.Nodes, Certificates: certs})
 	r.srv = &http.Server{Handler: h.Handler(), ReadHeaderTimeout: 10 * time.Second, MaxHeaderBytes: 1 << 20}
 	return r, nil
 }
@@ -184,6 +203,7 @@ func runController(ctx context.Context, args []string, stdout, stderr io.Writer)
 	domain := fs.String("domain", "localhost", "app domain: apps answer at <app>.<domain>")
 	routerPort := fs.String("router-port", "8080", "router port shown in app URLs")
 	builder := fs.Bool("builder", true, "run a build worker in this process")
+	secretKeyFile := fs.String("secret-key-file", "", "file holding the key that encrypts secrets at rest, such as uploaded TLS private keys (created 0600 if missing; default <data>/secret.key)")
 	log, err := parseRole(fs, args, stderr, "info")
 	if err != nil {
 		return err
@@ -194,7 +214,7 @@ func runController(ctx context.Context, args []string, stdout, stderr io.Writer)
 	}
 	defer closeBus()
 	r, err := startController(ctx, controllerConfig{DataDir: *data, APIAddr: *apiAddr, Database: *database,
-		Domain: *domain, RouterPort: *routerPort, Builder: *builder, Logger: log}, conn)
+		Domain: *domain, RouterPort: *routerPort, Builder: *builder, SecretKeyFile: *secretKeyFile, Logger: log}, conn)
 	if err != nil {
 		return err
 	}

@@ -46,6 +46,7 @@ func Run(t *testing.T, open func(t *testing.T) controller.Store) {
 		{"EmptyIDs", testEmptyIDs},
 		{"Placements", testPlacements},
 		{"NodeDrains", testNodeDrains},
+		{"Certificates", testCertificates},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

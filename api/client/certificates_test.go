@@ -1,0 +1,211 @@
+package client_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/strata-paas/strata/api"
+	"github.com/strata-paas/strata/api/certtest"
+	"github.com/strata-paas/strata/api/client"
+	"github.com/strata-paas/strata/api/controller"
+	"github.com/strata-paas/strata/api/httpapi"
+	"github.com/strata-paas/strata/api/httpapi/httpapitest"
+	"github.com/strata-paas/strata/api/secretbox"
+	"github.com/strata-paas/strata/api/store"
+)
+
+// changes records the notifications the service publishes.
+type changes struct{ subjects []string }
+
+func (c *changes) Publish(subject string, v any) error {
+	b, _ := json.Marshal(v)
+	c.subjects = append(c.subjects, subject+" "+string(b))
+	return nil
+}
+
+// newCertServer serves the API with the real certificate service over a real
+// SQLite store; it returns the API URL, the store and the notifications.
+func newCertServer(t *testing.T, logs *bytes.Buffer) (string, *store.Store, *changes) {
+	t.Helper()
+	st, err := store.Open(context.Background(), store.Config{Driver: store.DriverSQLite, DSN: filepath.Join(t.TempDir(), "s.db")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	box, err := secretbox.New(bytes.Repeat([]byte{3}, secretbox.KeySize))
+	if err != nil {
+		t.Fatal(err)
+	}
+	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	ch := &changes{}
+	svc := httpapitest.New().Services()
+	svc.Certificates = controller.NewCertificates(controller.CertificatesConfig{Store: st, Box: box, Bus: ch, Logger: log})
+	srv := httptest.NewServer(httpapi.New(httpapi.Config{Logger: log}, svc).Handler())
+	t.Cleanup(srv.Close)
+	return srv.URL, st, ch
+}
+
+func TestCertificatesRoundTrip(t *testing.T) {
+	ctx := context.Background()
+	var logs bytes.Buffer
+	url, st, ch := newCertServer(t, &logs)
+	admin := client.New(url, httpapitest.AdminToken)
+	user := client.New(url, httpapitest.UserToken)
+	www := certtest.New(t, certtest.Options{DNSNames: []string{"www.example.com"}})
+	renewed := certtest.New(t, certtest.Options{DNSNames: []string{"www.example.com", "example.com"}})
+	wild := certtest.New(t, certtest.Options{DNSNames: []string{"*.apps.example.com"}})
+
+	got, err := admin.AddCertificate(ctx, api.CertificateUpload{Certificate: www.CertPEM, PrivateKey: www.KeyPEM})
+	if err != nil {
+		t.Fatalf("AddCertificate: %v", err)
+	}
+	if got.Name != "www.example.com" || got.Fingerprint == "" {
+		t.Fatalf("AddCertificate = %+v", got)
+	}
+	if _, err := admin.AddCertificate(ctx, api.CertificateUpload{Certificate: wild.CertPEM, PrivateKey: wild.KeyPEM}); err != nil {
+		t.Fatalf("AddCertificate wildcard: %v", err)
+	}
+
+	errTests := []struct {
+		name string
+		call func() error
+		want string
+	}{
+		{"same name", func() error {
+			_, err := admin.AddCertificate(ctx, api.CertificateUpload{Certificate: renewed.CertPEM, PrivateKey: renewed.KeyPEM})
+			return err
+		}, api.EConflict},
+		{"mismatched key", func() error {
+			_, err := admin.AddCertificate(ctx, api.CertificateUpload{Certificate: www.CertPEM, PrivateKey: wild.KeyPEM})
+			return err
+		}, api.EInvalid},
+		{"user adds", func() error {
+			_, err := user.AddCertificate(ctx, api.CertificateUpload{Certificate: www.CertPEM, PrivateKey: www.KeyPEM})
+			return err
+		}, api.EForbidden},
+		{"user lists", func() error { _, err := user.Certificates(ctx); return err }, api.EForbidden},
+		{"user fetches keys", func() error { _, err := user.RouterCertificates(ctx); return err }, api.EForbidden},
+		{"user removes", func() error { return user.RemoveCertificate(ctx, "www.example.com") }, api.EForbidden},
+		{"remove unknown", func() error { return admin.RemoveCertificate(ctx, "nope.example.com") }, api.ENotFound},
+		{"remove bad name", func() error { return admin.RemoveCertificate(ctx, "UPPER CASE") }, api.EInvalid},
+	}
+	for _, tc := range errTests {
+		t.Run(tc.name, func(t *testing.T) {
+			if err := tc.call(); code(err) != tc.want {
+				t.Fatalf("got %v (code %q), want code %q", err, code(err), tc.want)
+			}
+		})
+	}
+
+	// Renewal replaces; the list shows the new SANs and fingerprint.
+	if _, err := admin.AddCertificate(ctx, api.CertificateUpload{Certificate: renewed.CertPEM, PrivateKey: renewed.KeyPEM, Replace: true, Name: "www.example.com"}); err != nil {
+		t.Fatalf("replace: %v", err)
+	}
+	list, err := admin.Certificates(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(list) != 2 || list[0].Name != "wildcard.apps.example.com" || list[1].Name != "www.example.com" || len(list[1].DNSNames) != 2 {
+		t.Fatalf("Certificates = %+v", list)
+	}
+
+	pairs, err := admin.RouterCertificates(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(pairs) != 2 || pairs[1].PrivateKeyPEM != renewed.KeyPEM || pairs[1].ChainPEM != renewed.CertPEM {
+		t.Fatalf("RouterCertificates did not return the renewed pair: %d pairs", len(pairs))
+	}
+
+	// At rest the key is sealed, never plaintext.
+	stored, err := st.Certificates(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, sc := range stored {
+		if bytes.Contains(sc.SealedKey, []byte("PRIVATE KEY")) {
+			t.Fatalf("certificate %s: key stored in plaintext", sc.Name)
+		}
+	}
+
+	if err := admin.RemoveCertificate(ctx, "wildcard.apps.example.com"); err != nil {
+		t.Fatal(err)
+	}
+	if list, _ := admin.Certificates(ctx); len(list) != 1 {
+		t.Fatalf("after remove: %+v", list)
+	}
+	// add, add, replace, remove: four notices, none carrying a key.
+	if len(ch.subjects) != 4 {
+		t.Fatalf("notifications: %q, want 4", ch.subjects)
+	}
+	for _, s := range ch.subjects {
+		if !strings.HasPrefix(s, api.SubjectCertificatesChanged+" ") || strings.Contains(s, "PRIVATE") {
+			t.Fatalf("notification %q", s)
+		}
+	}
+	for _, p := range []*certtest.Pair{www, renewed, wild} {
+		body := strings.Split(p.KeyPEM, "\n")[1]
+		if strings.Contains(logs.String(), body) {
+			t.Fatal("a private key appears in the logs")
+		}
+	}
+}
+
+func TestCertificateListHasNoKeys(t *testing.T) {
+	var logs bytes.Buffer
+	url, _, _ := newCertServer(t, &logs)
+	p := certtest.New(t, certtest.Options{DNSNames: []string{"a.example.com"}})
+	admin := client.New(url, httpapitest.AdminToken)
+	if _, err := admin.AddCertificate(context.Background(), api.CertificateUpload{Certificate: p.CertPEM, PrivateKey: p.KeyPEM}); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		path      string
+		wantKey   bool
+		wantCache string
+	}{
+		{"/v1/certificates", false, ""},
+		{"/v1/router/certificates", true, "no-store"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.path, func(t *testing.T) {
+			res, b := adminDo(t, "GET", url+tc.path, "")
+			if res.StatusCode != 200 {
+				t.Fatalf("status %d: %s", res.StatusCode, b.String())
+			}
+			if got := strings.Contains(b.String(), "PRIVATE KEY"); got != tc.wantKey {
+				t.Fatalf("answer contains a private key: %v, want %v", got, tc.wantKey)
+			}
+			if got := res.Header.Get("Cache-Control"); got != tc.wantCache {
+				t.Fatalf("Cache-Control %q, want %q", got, tc.wantCache)
+			}
+		})
+	}
+	// A body that is not JSON is refused without echoing it.
+	res, b := adminDo(t, "POST", url+"/v1/certificates", `{"private_key":"SECRETKEY`)
+	if res.StatusCode != 400 || strings.Contains(b.String(), "SECRETKEY") {
+		t.Fatalf("bad JSON: %d %s", res.StatusCode, b.String())
+	}
+}
+
+// adminDo sends a raw request with the admin token and reads the answer.
+func adminDo(t *testing.T, method, url, body string) (*http.Response, *bytes.Buffer) {
+	t.Helper()
+	req, _ := http.NewRequest(method, url, strings.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+httpapitest.AdminToken)
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	var b bytes.Buffer
+	b.ReadFrom(res.Body)
+	return res, &b
+}

@@ -1,0 +1,95 @@
+package httpapi
+
+import (
+	"encoding/json"
+	"net/http"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/strata-paas/strata/api"
+)
+
+// certificateRoutes mounts the certificate endpoints (all admin):
+//
+//	GET    /v1/certificates          {"items":[api.Certificate]}  (never keys)
+//	POST   /v1/certificates          api.CertificateUpload → 201 api.Certificate
+//	DELETE /v1/certificates/{name}   204
+//	GET    /v1/router/certificates   {"items":[api.CertificateKeyPair]}  (with keys, for routers)
+func (s *Server) certificateRoutes(admin *echo.Group) {
+	admin.GET("/certificates", s.listCertificates)
+	admin.POST("/certificates", s.addCertificate, s.idempotent)
+	admin.DELETE("/certificates/:name", s.removeCertificate, s.idempotent)
+	admin.GET("/router/certificates", s.routerCertificates)
+}
+
+func (s *Server) certificateService() (api.CertificateService, error) {
+	if s.svc.Certificates == nil {
+		return nil, api.Errorf(api.EUnsupported, "this API server does not manage TLS certificates — start stratad with a secret key file (--secret-key-file)")
+	}
+	return s.svc.Certificates, nil
+}
+
+func (s *Server) listCertificates(c echo.Context) error {
+	cs, err := s.certificateService()
+	if err != nil {
+		return err
+	}
+	certs, err := cs.Certificates(ctxOf(c))
+	if err != nil {
+		return err
+	}
+	p, err := paginate(c, certs, func(c api.Certificate) string { return c.Name })
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, p)
+}
+
+func (s *Server) addCertificate(c echo.Context) error {
+	cs, err := s.certificateService()
+	if err != nil {
+		return err
+	}
+	body, err := readLimited(c.Request().Body, 4*api.MaxCertificatePEMBytes, "request body")
+	if err != nil {
+		return err
+	}
+	var up api.CertificateUpload
+	// The body holds a private key: the decoder's message is not repeated.
+	if err := json.Unmarshal(body, &up); err != nil {
+		return api.Errorf(api.EInvalid, `request body is not valid JSON — send {"certificate":"<PEM chain>","private_key":"<PEM key>"}`)
+	}
+	cert, err := cs.AddCertificate(ctxOf(c), up)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusCreated, cert)
+}
+
+func (s *Server) removeCertificate(c echo.Context) error {
+	cs, err := s.certificateService()
+	if err != nil {
+		return err
+	}
+	name := c.Param("name")
+	if err := api.ValidateCertificateName(name); err != nil {
+		return err
+	}
+	if err := cs.RemoveCertificate(ctxOf(c), name); err != nil {
+		return err
+	}
+	return c.NoContent(http.StatusNoContent)
+}
+
+func (s *Server) routerCertificates(c echo.Context) error {
+	cs, err := s.certificateService()
+	if err != nil {
+		return err
+	}
+	pairs, err := cs.CertificateKeyPairs(ctxOf(c))
+	if err != nil {
+		return err
+	}
+	c.Response().Header().Set("Cache-Control", "no-store")
+	return c.JSON(http.StatusOK, page[api.CertificateKeyPair]{Items: pairs})
+}
