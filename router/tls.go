@@ -7,7 +7,9 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 
 	"github.com/strata-paas/strata/api"
@@ -16,11 +18,21 @@ import (
 
 // CertStore holds the TLS certificates the router serves, chosen per
 // connection by SNI: an exact name of a certificate first, then a wildcard
-// (*.example.com) one level up, then the default (the first loaded). Reload
-// swaps the whole set atomically. Safe for concurrent use.
+// (*.example.com) one level up, then the fallback (ACME) when one is set,
+// then the default (the first certificate of the directory, else the first
+// uploaded one). Certificates come from two sources, combined: a directory
+// of NAME.crt/NAME.key pairs (Reload) and certificates held in memory, such
+// as those uploaded through the API (SetCertificates). For a name both cover,
+// the in-memory certificate wins; among several in-memory certificates for
+// one name, the one valid longest. Every change swaps the whole set
+// atomically. Safe for concurrent use.
 type CertStore struct {
-	dir string
-	set atomic.Pointer[certSet]
+	dir      string
+	fallback func(*tls.ClientHelloInfo) (*tls.Certificate, error)
+	mu       sync.Mutex // serialises changes
+	dirCerts []*tls.Certificate
+	memCerts []*tls.Certificate
+	set      atomic.Pointer[certSet]
 }
 
 type certSet struct {
@@ -28,13 +40,29 @@ type certSet struct {
 	def    *tls.Certificate
 }
 
-// LoadCertDir loads every NAME.crt / NAME.key pair (PEM) in dir.
+// NewCertStore returns an empty store without a directory: it serves what
+// SetCertificates gives it (and the fallback).
+func NewCertStore() *CertStore {
+	s := &CertStore{}
+	s.set.Store(&certSet{byName: map[string]*tls.Certificate{}})
+	return s
+}
+
+// LoadCertDir loads every NAME.crt / NAME.key pair (PEM) in dir; it fails
+// when there is none.
 func LoadCertDir(dir string) (*CertStore, error) {
 	s := &CertStore{dir: dir}
 	if err := s.Reload(); err != nil {
 		return nil, err
 	}
 	return s, nil
+}
+
+// SetFallback sets the source of certificates for names no held
+// certificate covers (an ACME manager's GetCertificate). It also receives
+// every TLS-ALPN-01 challenge handshake. Call it before serving.
+func (s *CertStore) SetFallback(f func(*tls.ClientHelloInfo) (*tls.Certificate, error)) {
+	s.fallback = f
 }
 
 // Reload reads the directory again and swaps in its certificates; on error
@@ -44,7 +72,7 @@ func (s *CertStore) Reload() error {
 	if err != nil {
 		return api.Errorf(api.EInvalid, "list certificates in %s: %v", s.dir, err)
 	}
-	set := &certSet{byName: map[string]*tls.Certificate{}}
+	var certs []*tls.Certificate
 	for _, crt := range crts {
 		key := strings.TrimSuffix(crt, ".crt") + ".key"
 		c, err := tls.LoadX509KeyPair(crt, key)
@@ -56,44 +84,125 @@ func (s *CertStore) Reload() error {
 				return api.Errorf(api.EInvalid, "parse certificate %s: %v", crt, err)
 			}
 		}
-		if set.def == nil {
-			set.def = &c
-		}
-		names := c.Leaf.DNSNames
-		if len(names) == 0 && c.Leaf.Subject.CommonName != "" {
-			names = []string{c.Leaf.Subject.CommonName}
-		}
-		for _, n := range names {
-			set.byName[strings.ToLower(n)] = &c
-		}
+		certs = append(certs, &c)
 	}
-	if set.def == nil {
+	if len(certs) == 0 {
 		if _, err := os.Stat(s.dir); err != nil {
 			return api.Errorf(api.EInvalid, "certificate directory %s: %v", s.dir, err)
 		}
 		return api.Errorf(api.EInvalid, "no NAME.crt/NAME.key pairs in %s — add one per domain", s.dir)
 	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.dirCerts = certs
+	s.rebuild()
+	return nil
+}
+
+// SetCertificates replaces the in-memory certificates (each with its Leaf
+// parsed, or parseable) and swaps in the new set.
+func (s *CertStore) SetCertificates(certs []tls.Certificate) {
+	mem := make([]*tls.Certificate, 0, len(certs))
+	for i := range certs {
+		c := certs[i]
+		if c.Leaf == nil && len(c.Certificate) > 0 {
+			c.Leaf, _ = x509.ParseCertificate(c.Certificate[0])
+		}
+		if c.Leaf != nil {
+			mem = append(mem, &c)
+		}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.memCerts = mem
+	s.rebuild()
+}
+
+// rebuild computes the set from both sources; s.mu is held.
+func (s *CertStore) rebuild() {
+	set := &certSet{byName: map[string]*tls.Certificate{}}
+	for _, c := range s.dirCerts {
+		for _, n := range certNames(c) {
+			set.byName[n] = c
+		}
+	}
+	fromMem := map[string]bool{}
+	for _, c := range s.memCerts {
+		for _, n := range certNames(c) {
+			if old := set.byName[n]; fromMem[n] && old.Leaf.NotAfter.After(c.Leaf.NotAfter) {
+				continue
+			}
+			set.byName[n] = c
+			fromMem[n] = true
+		}
+	}
+	switch {
+	case len(s.dirCerts) > 0:
+		set.def = s.dirCerts[0]
+	case len(s.memCerts) > 0:
+		set.def = s.memCerts[0]
+	}
 	s.set.Store(set)
+}
+
+func certNames(c *tls.Certificate) []string {
+	names := c.Leaf.DNSNames
+	if len(names) == 0 && c.Leaf.Subject.CommonName != "" {
+		names = []string{c.Leaf.Subject.CommonName}
+	}
+	out := make([]string, len(names))
+	for i, n := range names {
+		out[i] = strings.ToLower(strings.TrimSuffix(n, "."))
+	}
+	return out
+}
+
+// Covers reports whether a held certificate (not the default) serves name.
+func (s *CertStore) Covers(name string) bool {
+	return s.match(s.set.Load(), registry.NormalizeHost(name)) != nil
+}
+
+func (s *CertStore) match(set *certSet, name string) *tls.Certificate {
+	if set == nil {
+		return nil
+	}
+	if c := set.byName[name]; c != nil {
+		return c
+	}
+	if i := strings.IndexByte(name, '.'); i > 0 {
+		return set.byName["*"+name[i:]]
+	}
 	return nil
 }
 
 // GetCertificate is a tls.Config.GetCertificate choosing by SNI.
 func (s *CertStore) GetCertificate(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
-	set := s.set.Load()
-	if set == nil {
-		return nil, errors.New("no certificates loaded")
+	if s.fallback != nil && slices.Contains(hello.SupportedProtos, acmeTLSALPN) {
+		return s.fallback(hello)
 	}
-	name := registry.NormalizeHost(hello.ServerName)
-	if c := set.byName[name]; c != nil {
+	set := s.set.Load()
+	if c := s.match(set, registry.NormalizeHost(hello.ServerName)); c != nil {
 		return c, nil
 	}
-	if i := strings.IndexByte(name, '.'); i > 0 {
-		if c := set.byName["*"+name[i:]]; c != nil {
+	var ferr error
+	if s.fallback != nil && hello.ServerName != "" {
+		c, err := s.fallback(hello)
+		if err == nil {
 			return c, nil
 		}
+		ferr = err
 	}
-	return set.def, nil
+	if set != nil && set.def != nil {
+		return set.def, nil
+	}
+	if ferr != nil {
+		return nil, ferr
+	}
+	return nil, errors.New("no certificates loaded")
 }
+
+// acmeTLSALPN is the ALPN protocol of ACME TLS-ALPN-01 challenges (RFC 8737).
+const acmeTLSALPN = "acme-tls/1"
 
 // TLSConfig returns a server TLS configuration using the store, offering
 // HTTP/2 and HTTP/1.1, TLS 1.2 at least.
@@ -101,8 +210,15 @@ func (s *CertStore) TLSConfig() *tls.Config {
 	return &tls.Config{
 		GetCertificate: s.GetCertificate,
 		MinVersion:     tls.VersionTLS12,
-		NextProtos:     []string{"h2", "http/1.1"},
+		NextProtos:     s.nextProtos(),
 	}
+}
+
+func (s *CertStore) nextProtos() []string {
+	if s.fallback != nil {
+		return []string{"h2", "http/1.1", acmeTLSALPN}
+	}
+	return []string{"h2", "http/1.1"}
 }
 
 // RedirectToHTTPS answers every plain-HTTP request with a permanent

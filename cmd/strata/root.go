@@ -149,6 +149,7 @@ func (m *Main) rootCommand() *cobra.Command {
 		m.spacesCommand(),
 		m.runCommand(),
 		m.healthCheckCommand(),
+		m.certsCommand(),
 		m.versionCommand(),
 	)
 	return root

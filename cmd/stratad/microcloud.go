@@ -22,6 +22,7 @@ func runMicrocloud(ctx context.Context, args []string, stdout, stderr io.Writer)
 	data := fs.String("data", defaultDataDir(), "data directory")
 	apiAddr := fs.String("api-addr", "127.0.0.1:7070", "address of the REST API and git endpoint")
 	routerAddr := fs.String("router-addr", "127.0.0.1:8080", "address of the app router")
+	routerTLSAddr := fs.String("router-tls-addr", "", "also serve apps over HTTPS on this address, with the certificates uploaded with strata certs add, chosen by SNI (empty: off)")
 	domain := fs.String("domain", "localhost", "app domain: apps answer at http://<app>.<domain>:<router port>")
 	natsListen := fs.String("nats-listen", "", "also expose the embedded NATS server on this address (for extra executors)")
 	tuning := addInstanceTuning(fs)
@@ -67,6 +68,12 @@ func runMicrocloud(ctx context.Context, args []string, stdout, stderr io.Writer)
 		rt.ln.Close()
 		return err
 	}
+	if *routerTLSAddr != "" {
+		if err := rt.listenTLS(*routerTLSAddr, "", client.New(ctrl.apiURL, ctrl.adminToken).RouterCertificates); err != nil {
+			rt.ln.Close()
+			return err
+		}
+	}
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -79,6 +86,10 @@ func runMicrocloud(ctx context.Context, args []string, stdout, stderr io.Writer)
 	fmt.Fprintf(stdout, "  API:     %s\n", ctrl.apiURL)
 	fmt.Fprintf(stdout, "  login:   strata login --api %s --token-file %s\n", ctrl.apiURL, ctrl.tokenFile)
 	fmt.Fprintf(stdout, "  apps:    http://<app>.%s:%s\n", *domain, routerPort)
+	if rt.tlsLn != nil {
+		_, tlsPort, _ := net.SplitHostPort(rt.tlsLn.Addr().String())
+		fmt.Fprintf(stdout, "  https:   https://<app>.%s:%s (certificates: strata certs add)\n", *domain, tlsPort)
+	}
 	fmt.Fprintf(stdout, "  data:    %s\n", *data)
 
 	// The first part to stop ends the microcloud; the rest stop with ctx.

@@ -7,9 +7,12 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
+	"strings"
 
 	"github.com/strata-paas/strata/api"
 	"github.com/strata-paas/strata/api/bus"
+	"github.com/strata-paas/strata/api/client"
 	"github.com/strata-paas/strata/router"
 	"github.com/strata-paas/strata/router/registry"
 )
@@ -20,11 +23,13 @@ type routerRole struct {
 	admin    net.Listener // serves /metrics when set
 	tlsLn    net.Listener // serves HTTPS with certs when set
 	certs    *router.CertStore
-	redirect bool // the plain listener redirects to HTTPS
+	certSync *router.CertSync // fetches uploaded certificates when set
+	redirect bool             // the plain listener redirects to HTTPS
 	cfg      router.Config
 	proxy    *router.Proxy
 	reg      *registry.Registry
 	stop     func()
+	conn     *bus.Conn
 	log      *slog.Logger
 }
 
@@ -45,7 +50,7 @@ func startRouter(ctx context.Context, addr, domain string, conn *bus.Conn, log *
 	cfg.AccessLog = func(e api.LogEnvelope) { _ = conn.Publish(api.SubjectLogs(e.App), e) }
 	cfg.Metrics = router.NewMetrics(reg)
 	proxy := router.New(cfg, reg, log.With("component", "router"))
-	return &routerRole{ln: ln, cfg: cfg, proxy: proxy, reg: reg, stop: stop, log: log}, nil
+	return &routerRole{ln: ln, cfg: cfg, proxy: proxy, reg: reg, stop: stop, conn: conn, log: log}, nil
 }
 
 func (r *routerRole) run(ctx context.Context) error {
@@ -60,6 +65,9 @@ func (r *routerRole) run(ctx context.Context) error {
 		}()
 	}
 	var plain http.Handler = r.proxy
+	if r.certSync != nil {
+		go r.certSync.Run(ctx, r.certChanges())
+	}
 	if r.tlsLn != nil {
 		tlsSrv := router.NewServer(r.cfg, r.proxy, r.log.With("component", "router-tls"))
 		go func() {
@@ -76,6 +84,51 @@ func (r *routerRole) run(ctx context.Context) error {
 	return srv.Serve(ctx, r.ln)
 }
 
+// listenTLS serves HTTPS on addr with the certificates of certDir (if
+// any) and, when fetch is set, the ones uploaded through the API, fetched at
+// start, on every change notice on the bus and every minute.
+func (r *routerRole) listenTLS(addr, certDir string, fetch func(context.Context) ([]api.CertificateKeyPair, error)) error {
+	var err error
+	if certDir != "" {
+		if r.certs, err = router.LoadCertDir(certDir); err != nil {
+			return err
+		}
+	} else {
+		if fetch == nil {
+			return fmt.Errorf("HTTPS needs certificates — pass --tls-cert-dir, or --controller with --token-file to serve the certificates uploaded with strata certs add")
+		}
+		r.certs = router.NewCertStore()
+	}
+	if fetch != nil {
+		r.certSync = &router.CertSync{Fetch: fetch, Store: r.certs, Logger: r.log.With("component", "router-certs")}
+	}
+	if r.tlsLn, err = net.Listen("tcp", addr); err != nil {
+		return fmt.Errorf("listen on router TLS address %s: %w — choose another address", addr, err)
+	}
+	return nil
+}
+
+// certChanges returns a channel that fires on every certificate change
+// notice and on every reconnection to NATS (a notice may have been missed).
+func (r *routerRole) certChanges() <-chan struct{} {
+	ch := make(chan struct{}, 1)
+	kick := func() {
+		select {
+		case ch <- struct{}{}:
+		default:
+		}
+	}
+	if _, err := bus.SubscribeJSON(r.conn, api.SubjectCertificatesChanged, "", func(_ string, _ *api.CertificatesChanged) { kick() }); err != nil {
+		r.log.Warn("router.certificates_subscribe_failed", "err", err)
+	}
+	r.conn.OnConnectionChange(func(up bool) {
+		if up {
+			kick()
+		}
+	})
+	return ch
+}
+
 // runRouter is `stratad router`.
 func runRouter(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("router", stderr)
@@ -86,9 +139,18 @@ func runRouter(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	certDir := fs.String("tls-cert-dir", "", "directory of NAME.crt/NAME.key PEM pairs, chosen by SNI")
 	redirect := fs.Bool("redirect-https", false, "answer plain HTTP with a redirect to HTTPS")
 	adminAddr := fs.String("admin-listen", "", "address to serve Prometheus /metrics and /healthz on (empty: off)")
+	ctrlURL := fs.String("controller", "", "controller API URL: serve the TLS certificates uploaded with strata certs add (needs an admin token)")
+	tokenFile := fs.String("token-file", "", "file holding an admin API token for --controller (or set STRATA_TOKEN)")
+	token := fs.String("token", "", "admin API token for --controller")
+	acmeEmail := fs.String("acme-email", "", "ACME: contact e-mail; turns on automatic certificates (not supported yet)")
+	acmeDir := fs.String("acme-directory", "", "ACME: directory URL of the CA (not supported yet)")
+	acmeCache := fs.String("acme-cache", "", "ACME: directory caching issued certificates (not supported yet)")
 	log, err := parseRole(fs, args, stderr, "info")
 	if err != nil {
 		return err
+	}
+	if *acmeEmail != "" || *acmeDir != "" || *acmeCache != "" {
+		return fmt.Errorf("ACME is not supported yet — upload certificates with strata certs add, or use --tls-cert-dir")
 	}
 	conn, err := bus.Connect(ctx, *natsURL, bus.Options{Name: "router", Logger: log.With("component", "bus")})
 	if err != nil {
@@ -99,14 +161,23 @@ func runRouter(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err != nil {
 		return err
 	}
-	if *tlsAddr != "" {
-		if r.certs, err = router.LoadCertDir(*certDir); err != nil {
+	var fetch func(context.Context) ([]api.CertificateKeyPair, error)
+	if *ctrlURL != "" {
+		tok, err := readToken(*token, *tokenFile)
+		if err != nil {
 			r.ln.Close()
 			return err
 		}
-		if r.tlsLn, err = net.Listen("tcp", *tlsAddr); err != nil {
+		fetch = client.New(*ctrlURL, tok).RouterCertificates
+	}
+	if *tlsAddr == "" && (*certDir != "" || fetch != nil) {
+		r.ln.Close()
+		return fmt.Errorf("--tls-cert-dir and --controller give certificates for HTTPS — add --tls-listen ADDR to serve it")
+	}
+	if *tlsAddr != "" {
+		if err := r.listenTLS(*tlsAddr, *certDir, fetch); err != nil {
 			r.ln.Close()
-			return fmt.Errorf("listen on router TLS address %s: %w — choose another --tls-listen", *tlsAddr, err)
+			return err
 		}
 		r.redirect = *redirect
 		fmt.Fprintf(stdout, "Strata router HTTPS on https://%s\n", r.tlsLn.Addr())
@@ -120,4 +191,19 @@ func runRouter(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	}
 	fmt.Fprintf(stdout, "Strata router %s listening on http://%s\n", version, r.ln.Addr())
 	return r.run(ctx)
+}
+
+// readToken returns the API token given directly or in file (which wins).
+func readToken(token, file string) (string, error) {
+	if file != "" {
+		b, err := os.ReadFile(file)
+		if err != nil {
+			return "", fmt.Errorf("read --token-file: %w", err)
+		}
+		token = strings.TrimSpace(string(b))
+	}
+	if token == "" {
+		return "", fmt.Errorf("no API token for --controller — pass --token-file <controller data>/admin.token or set STRATA_TOKEN")
+	}
+	return token, nil
 }
