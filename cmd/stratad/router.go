@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/x509"
 	"fmt"
 	"io"
 	"log/slog"
@@ -24,6 +25,7 @@ type routerRole struct {
 	tlsLn    net.Listener // serves HTTPS with certs when set
 	certs    *router.CertStore
 	certSync *router.CertSync // fetches uploaded certificates when set
+	acme     *router.ACME     // orders certificates for routed hosts when set
 	redirect bool             // the plain listener redirects to HTTPS
 	cfg      router.Config
 	proxy    *router.Proxy
@@ -75,9 +77,14 @@ func (r *routerRole) run(ctx context.Context) error {
 				r.log.Warn("router.tls_failed", "err", err)
 			}
 		}()
+		var challenges http.Handler
+		if r.acme != nil {
+			challenges = r.acme.HTTPHandler(nil)
+			plain = r.acme.HTTPHandler(r.proxy)
+		}
 		if r.redirect {
 			_, port, _ := net.SplitHostPort(r.tlsLn.Addr().String())
-			plain = router.RedirectToHTTPS(port, nil)
+			plain = router.RedirectToHTTPS(port, challenges)
 		}
 	}
 	srv := router.NewServer(r.cfg, plain, r.log.With("component", "router"))
@@ -94,10 +101,13 @@ func (r *routerRole) listenTLS(addr, certDir string, fetch func(context.Context)
 			return err
 		}
 	} else {
-		if fetch == nil {
-			return fmt.Errorf("HTTPS needs certificates — pass --tls-cert-dir, or --controller with --token-file to serve the certificates uploaded with strata certs add")
+		if fetch == nil && r.acme == nil {
+			return fmt.Errorf("HTTPS needs certificates — pass --tls-cert-dir, --controller with --token-file (certificates uploaded with strata certs add), or --acme-cache with --acme-email")
 		}
 		r.certs = router.NewCertStore()
+	}
+	if r.acme != nil {
+		r.certs.SetFallback(r.acme.GetCertificate)
 	}
 	if fetch != nil {
 		r.certSync = &router.CertSync{Fetch: fetch, Store: r.certs, Logger: r.log.With("component", "router-certs")}
@@ -142,15 +152,17 @@ func runRouter(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	ctrlURL := fs.String("controller", "", "controller API URL: serve the TLS certificates uploaded with strata certs add (needs an admin token)")
 	tokenFile := fs.String("token-file", "", "file holding an admin API token for --controller (or set STRATA_TOKEN)")
 	token := fs.String("token", "", "admin API token for --controller")
-	acmeEmail := fs.String("acme-email", "", "ACME: contact e-mail; turns on automatic certificates (not supported yet)")
-	acmeDir := fs.String("acme-directory", "", "ACME: directory URL of the CA (not supported yet)")
-	acmeCache := fs.String("acme-cache", "", "ACME: directory caching issued certificates (not supported yet)")
+	acmeEmail := fs.String("acme-email", "", "ACME: contact e-mail; with --acme-cache turns on automatic certificates for routed hosts (needs --tls-listen)")
+	acmeDir := fs.String("acme-directory", "", "ACME: directory URL of the CA (default Let's Encrypt)")
+	acmeCache := fs.String("acme-cache", "", "ACME: directory keeping the account key and issued certificates")
+	acmeCA := fs.String("acme-ca-file", "", "ACME: PEM file of roots that verify the CA's HTTPS (default: the system's)")
 	log, err := parseRole(fs, args, stderr, "info")
 	if err != nil {
 		return err
 	}
-	if *acmeEmail != "" || *acmeDir != "" || *acmeCache != "" {
-		return fmt.Errorf("ACME is not supported yet — upload certificates with strata certs add, or use --tls-cert-dir")
+	useACME := *acmeEmail != "" || *acmeDir != "" || *acmeCache != ""
+	if useACME && *tlsAddr == "" {
+		return fmt.Errorf("ACME certificates are served over HTTPS — add --tls-listen ADDR")
 	}
 	conn, err := bus.Connect(ctx, *natsURL, bus.Options{Name: "router", Logger: log.With("component", "bus")})
 	if err != nil {
@@ -169,6 +181,25 @@ func runRouter(ctx context.Context, args []string, stdout, stderr io.Writer) err
 			return err
 		}
 		fetch = client.New(*ctrlURL, tok).RouterCertificates
+	}
+	if useACME {
+		cfg := router.ACMEConfig{Email: *acmeEmail, DirectoryURL: *acmeDir, CacheDir: *acmeCache, Routed: router.RoutedIn(r.reg)}
+		if *acmeCA != "" {
+			pemBytes, err := os.ReadFile(*acmeCA)
+			if err != nil {
+				r.ln.Close()
+				return fmt.Errorf("read --acme-ca-file: %w", err)
+			}
+			cfg.RootCAs = x509.NewCertPool()
+			if !cfg.RootCAs.AppendCertsFromPEM(pemBytes) {
+				r.ln.Close()
+				return fmt.Errorf("--acme-ca-file %s holds no PEM certificate — pass the CA's root in PEM", *acmeCA)
+			}
+		}
+		if r.acme, err = router.NewACME(cfg); err != nil {
+			r.ln.Close()
+			return err
+		}
 	}
 	if *tlsAddr == "" && (*certDir != "" || fetch != nil) {
 		r.ln.Close()
