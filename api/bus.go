@@ -107,6 +107,9 @@ type InstanceReport struct {
 	// confines it, else the RSS of its processes). Both 0 when unknown.
 	CPUPercent  float64 `json:"cpu_percent,omitempty"`
 	MemoryBytes int64   `json:"memory_bytes,omitempty"`
+	// Routes are the URIs the instance registers (web instances), in the
+	// order of its spec; the converger compares them with the app's routes.
+	Routes []string `json:"routes,omitempty"`
 }
 
 // InstanceEvent is a state transition of one instance, executor → controllers.
@@ -133,6 +136,11 @@ const (
 	// output comes as log envelopes with source "task/<instance id>" and its
 	// end as an InstanceEvent on SubjectTaskExit; CmdStop cancels it.
 	CmdRun NodeCommandKind = "run"
+	// CmdRoutes replaces the routes of a running instance (InstanceID,
+	// Routes): URIs it no longer has are unregistered at once, new ones
+	// registered. An unknown instance is not an error (it is gone or not
+	// started yet; its next start carries the routes).
+	CmdRoutes NodeCommandKind = "routes"
 )
 
 // SubjectTaskExit carries the InstanceEvent (state stopped, ExitCode when
@@ -153,7 +161,7 @@ type InstanceSpec struct {
 	Env         map[string]string `json:"env,omitempty"`
 	MemoryMB    int               `json:"memory_mb"`
 	DiskMB      int               `json:"disk_mb"`
-	Routes      []string          `json:"routes,omitempty"` // hosts; only web instances have routes
+	Routes      []string          `json:"routes,omitempty"` // URIs: host or host/path; only web instances have routes
 	HealthCheck HealthCheck       `json:"health_check"`
 	// Task marks a one-off task: never routed, restarted or health-checked.
 	Task bool `json:"task,omitempty"`
@@ -176,6 +184,7 @@ type NodeCommand struct {
 	Start      *InstanceSpec   `json:"start,omitempty"`
 	InstanceID string          `json:"instance_id,omitempty"` // for stop
 	Grace      time.Duration   `json:"grace,omitempty"`       // for stop; 0 = default 10 s
+	Routes     []string        `json:"routes,omitempty"`      // for routes
 }
 
 // NodeCommandReply answers a NodeCommand. Error is nil when the executor

@@ -2,8 +2,10 @@ package e2e_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -188,6 +190,9 @@ func TestLifecycle(t *testing.T) {
   instances: 2
   memory: 128M
   env: {GREETING: "From the manifest"}
+  routes:
+  - route: fromyml.localhost
+  - route: docs.localhost/guide
   processes:
   - {type: worker, instances: 1}
 `), 0o644)
@@ -200,6 +205,29 @@ func TestLifecycle(t *testing.T) {
 			a := c.app("fromyml")
 			return a.running("web", 0) == 2 && a.running("worker", 0) == 1, c.must("", "strata", "app", "fromyml")
 		})
+		// The manifest's path route: only paths under /guide of docs.localhost.
+		waitStatus(t, mc.routerAddr, "docs.localhost", "/guide/intro", 200, "From the manifest")
+		waitStatus(t, mc.routerAddr, "docs.localhost", "/other", 404, "")
+
+		// A route mapped to the running app is served without restarting
+		// its instances; unmapped, the router forgets it.
+		before := c.must("", "strata", "app", "fromyml", "--json")
+		out = c.must("", "strata", "routes", "map", "fromyml", "extra")
+		if !strings.Contains(out, "Mapped extra.localhost to fromyml") {
+			t.Errorf("routes map printed %q", out)
+		}
+		waitStatus(t, mc.routerAddr, "extra.localhost", "/", 200, "From the manifest")
+		if out := c.must("", "strata", "routes"); !strings.Contains(out, "extra.localhost") || !strings.Contains(out, "/guide") {
+			t.Errorf("strata routes:\n%s", out)
+		}
+		if after := c.must("", "strata", "app", "fromyml", "--json"); startedAts(t, after) != startedAts(t, before) {
+			t.Errorf("instances restarted by a route change:\nbefore %s\nafter %s", startedAts(t, before), startedAts(t, after))
+		}
+		c.must("", "strata", "routes", "unmap", "fromyml", "extra")
+		// Routers keep a route that lost its last endpoint for a while,
+		// answering 503 rather than 404.
+		waitStatus(t, mc.routerAddr, "extra.localhost", "/", 503, "no instance of app fromyml")
+		waitStatus(t, mc.routerAddr, "fromyml.localhost", "/", 200, "From the manifest")
 		// A bad manifest fails before anything is pushed, naming the line.
 		os.WriteFile(filepath.Join(dir, "strata.yml"), []byte("applications:\n- name: fromyml\n  instances: 2\n  colour: blue\n"), 0o644)
 		out, code := c.run("", "strata", "push", "-p", dir)
@@ -222,4 +250,45 @@ func TestLifecycle(t *testing.T) {
 			t.Errorf("events of lc lack the rollback:\n%s", out)
 		}
 	})
+}
+
+// waitStatus polls host+path through the router until it answers code with a
+// body containing want.
+func waitStatus(t testing.TB, addr, host, path string, code int, want string) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	var last string
+	for time.Now().Before(deadline) {
+		got, body, err := routerGet(addr, host, path)
+		if err == nil && got == code && strings.Contains(body, want) {
+			return
+		}
+		last = fmt.Sprintf("status %d, body %q, err %v", got, tail(body, 200), err)
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("%s%s via router: no %d with %q within 30s; last: %s", host, path, code, want, last)
+}
+
+// startedAts lists the web instances' start times from `strata app --json`.
+func startedAts(t testing.TB, appJSON string) string {
+	t.Helper()
+	var d struct {
+		Instances []struct {
+			Process   string    `json:"process"`
+			Index     int       `json:"index"`
+			State     string    `json:"state"`
+			StartedAt time.Time `json:"started_at"`
+		} `json:"instances"`
+	}
+	if err := json.Unmarshal([]byte(appJSON), &d); err != nil {
+		t.Fatalf("strata app --json: %v", err)
+	}
+	var out []string
+	for _, in := range d.Instances {
+		if in.Process == "web" {
+			out = append(out, fmt.Sprintf("%d:%s:%s", in.Index, in.State, in.StartedAt.Format(time.RFC3339Nano)))
+		}
+	}
+	sort.Strings(out)
+	return strings.Join(out, " ")
 }

@@ -145,7 +145,10 @@ type Controller struct {
 	startedMu sync.Mutex
 	started   time.Time // when Run began; zero before
 	missing   map[string]missingStart
-	applyMu   sync.Mutex // serialises converger passes; guards missing
+	// routesSent: instance id → its node's heartbeat count when its routes
+	// were last sent (guarded by applyMu).
+	routesSent map[string]int
+	applyMu    sync.Mutex // serialises converger passes; guards missing
 
 	stopMu   sync.Mutex
 	stopping map[string]bool // instance ids with a stop in flight
@@ -164,12 +167,13 @@ func New(cfg Config, store Store, blobs api.BlobStore, conn *bus.Conn) (*Control
 	cfg.setDefaults()
 	c := &Controller{
 		cfg: cfg, log: cfg.Logger, store: store, blobs: blobs, conn: conn,
-		kick:     make(chan struct{}, 1),
-		ready:    make(chan struct{}),
-		changed:  make(chan struct{}),
-		nodes:    newNodeRegistry(),
-		missing:  map[string]missingStart{},
-		stopping: map[string]bool{},
+		kick:       make(chan struct{}, 1),
+		ready:      make(chan struct{}),
+		changed:    make(chan struct{}),
+		nodes:      newNodeRegistry(),
+		missing:    map[string]missingStart{},
+		routesSent: map[string]int{},
+		stopping:   map[string]bool{},
 	}
 	c.logs = newLogStore(cfg.LogLines, cfg.LogDir, cfg.LogFileBytes, c.log)
 	return c, nil

@@ -3,6 +3,7 @@ package controller
 import (
 	"context"
 	"errors"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -32,7 +33,7 @@ type pass struct {
 	apps     map[string]*api.App
 	procs    map[string][]api.Process
 	releases map[string]*api.Release // app id + version → release
-	routes   map[string][]string
+	routes   map[string][]string     // app id → route URIs of its web instances
 	rows     map[string]*api.Instance
 	views    map[string]*nodeView
 	fresh    bool
@@ -115,6 +116,7 @@ func (c *Controller) converge(ctx context.Context) {
 		async(func() { c.applyStart(ctx, p, in) })
 	}
 	c.resendMissing(ctx, p, stopped, async)
+	c.syncRoutes(ctx, p, stopped, async)
 	if p.fresh {
 		c.stopOrphans(ctx, p, created, async)
 	}
@@ -153,6 +155,9 @@ func (c *Controller) readPass(ctx context.Context) (*pass, []scheduler.Formation
 			return nil, nil, err
 		}
 		p.procs[a.ID] = procs
+		if p.routes[a.ID], err = c.routeURIs(ctx, a.ID); err != nil {
+			return nil, nil, err
+		}
 		rel, err := p.release(ctx, c.store, a.ID, a.CurrentRelease)
 		if err != nil {
 			return nil, nil, err
@@ -392,15 +397,64 @@ func (c *Controller) spec(ctx context.Context, p *pass, in *api.Instance) (*api.
 		}
 	}
 	if in.Process == "web" {
-		routes, err := c.store.Routes(ctx, app.ID)
-		if err != nil {
-			return nil, err
+		uris, ok := p.routes[app.ID]
+		if !ok {
+			var err error
+			if uris, err = c.routeURIs(ctx, app.ID); err != nil {
+				return nil, err
+			}
 		}
-		for _, r := range routes {
-			spec.Routes = append(spec.Routes, r.Host)
-		}
+		spec.Routes = slices.Clone(uris)
 	}
 	return spec, nil
+}
+
+// routeURIs returns the URIs (host or host/path) web instances of an app
+// register, in the store's order.
+func (c *Controller) routeURIs(ctx context.Context, appID string) ([]string, error) {
+	routes, err := c.store.Routes(ctx, appID)
+	if err != nil {
+		return nil, err
+	}
+	uris := make([]string, 0, len(routes))
+	for _, r := range routes {
+		uris = append(uris, r.Host+r.Path)
+	}
+	return uris, nil
+}
+
+// syncRoutes sends the app's current routes to running web instances whose
+// heartbeat reports other ones (a route was mapped or unmapped since they
+// started), again after resendAfter heartbeats if nothing changed.
+func (c *Controller) syncRoutes(ctx context.Context, p *pass, stopped map[string]bool, async func(func())) {
+	for id := range c.routesSent {
+		if _, ok := p.rows[id]; !ok {
+			delete(c.routesSent, id)
+		}
+	}
+	for id, in := range p.rows {
+		want, ok := p.routes[in.AppID]
+		v := p.views[in.NodeID]
+		if !ok || in.Process != "web" || stopped[id] || v == nil || !v.live() {
+			continue
+		}
+		rep, listed := v.listed[id]
+		if !listed || rep.State != api.InstanceRunning || slices.Equal(rep.Routes, want) {
+			delete(c.routesSent, id)
+			continue
+		}
+		if seq, sent := c.routesSent[id]; sent && v.seq-seq < resendAfter {
+			continue
+		}
+		c.routesSent[id] = v.seq
+		cmd := &api.NodeCommand{Version: api.MessageVersion, Kind: api.CmdRoutes, InstanceID: id, Routes: slices.Clone(want)}
+		nodeID := in.NodeID
+		async(func() {
+			if err := c.command(ctx, nodeID, cmd); err != nil {
+				c.log.Info("converge.routes_failed", "instance", id, "node", nodeID, "err", err)
+			}
+		})
+	}
 }
 
 // resendMissing re-sends the start of instance rows that their live node

@@ -197,6 +197,7 @@ type fakeExecutor struct {
 	mu         sync.Mutex
 	instances  map[string]api.InstanceReport
 	starts     []api.InstanceSpec
+	routeCmds  []api.NodeCommand
 	stops      []string
 	timeline   []string
 	heartbeats bool
@@ -241,7 +242,7 @@ func (x *fakeExecutor) command(cmd *api.NodeCommand) {
 		s := *cmd.Start
 		x.starts = append(x.starts, s)
 		x.timeline = append(x.timeline, fmt.Sprintf("start r%d %s", s.Release, s.InstanceID))
-		rep := api.InstanceReport{InstanceID: s.InstanceID, AppID: s.AppID, Process: s.Process, Index: s.Index, Release: s.Release, State: api.InstanceStarting}
+		rep := api.InstanceReport{InstanceID: s.InstanceID, AppID: s.AppID, Process: s.Process, Index: s.Index, Release: s.Release, State: api.InstanceStarting, Routes: s.Routes}
 		x.instances[s.InstanceID] = rep
 		go func() {
 			time.Sleep(x.runAfter)
@@ -250,7 +251,7 @@ func (x *fakeExecutor) command(cmd *api.NodeCommand) {
 			if _, ok := x.instances[rep.InstanceID]; !ok {
 				return
 			}
-			rep.State, rep.Port = api.InstanceRunning, 40000+len(x.starts)
+			rep.State, rep.Port, rep.Routes = api.InstanceRunning, 40000+len(x.starts), x.instances[rep.InstanceID].Routes
 			reason := ""
 			if x.crash != "" {
 				rep.State, rep.Port, reason = api.InstanceCrashed, 0, x.crash
@@ -259,6 +260,12 @@ func (x *fakeExecutor) command(cmd *api.NodeCommand) {
 			x.timeline = append(x.timeline, fmt.Sprintf("%s r%d %s", rep.State, rep.Release, rep.InstanceID))
 			_ = x.conn.Publish(api.SubjectInstanceEvent, api.InstanceEvent{Version: api.MessageVersion, NodeID: x.id, Instance: rep, Reason: reason, Time: time.Now()})
 		}()
+	case api.CmdRoutes:
+		x.routeCmds = append(x.routeCmds, *cmd)
+		if rep, ok := x.instances[cmd.InstanceID]; ok {
+			rep.Routes = cmd.Routes
+			x.instances[cmd.InstanceID] = rep
+		}
 	case api.CmdStop:
 		x.stops = append(x.stops, cmd.InstanceID)
 		x.timeline = append(x.timeline, "stop "+cmd.InstanceID)
@@ -310,6 +317,19 @@ func (x *fakeExecutor) stopped(id string) bool {
 	x.mu.Lock()
 	defer x.mu.Unlock()
 	return slices.Contains(x.stops, id)
+}
+
+// reported returns the routes the executor reports for an instance.
+func (x *fakeExecutor) reported(id string) []string {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	return slices.Clone(x.instances[id].Routes)
+}
+
+func (x *fakeExecutor) routeCommands() []api.NodeCommand {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	return slices.Clone(x.routeCmds)
 }
 
 func (x *fakeExecutor) snapshot() (starts []api.InstanceSpec, stops, timeline []string) {

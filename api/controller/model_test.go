@@ -186,7 +186,7 @@ func (n *modelNode) apply(cmd api.NodeCommand) {
 			return // idempotent by instance id, like the real executor
 		}
 		n.starts++
-		rep := api.InstanceReport{InstanceID: s.InstanceID, AppID: s.AppID, Process: s.Process, Index: s.Index, Release: s.Release, State: api.InstanceStarting}
+		rep := api.InstanceReport{InstanceID: s.InstanceID, AppID: s.AppID, Process: s.Process, Index: s.Index, Release: s.Release, State: api.InstanceStarting, Routes: s.Routes}
 		n.insts[s.InstanceID] = rep
 		go func() {
 			time.Sleep(30 * time.Millisecond)
@@ -201,6 +201,11 @@ func (n *modelNode) apply(cmd api.NodeCommand) {
 			n.mu.Unlock()
 			n.send(api.SubjectInstanceEvent, api.InstanceEvent{Version: api.MessageVersion, NodeID: n.id, Instance: rep, Time: time.Now()})
 		}()
+	case api.CmdRoutes:
+		if rep, ok := n.insts[cmd.InstanceID]; ok {
+			rep.Routes = cmd.Routes
+			n.insts[cmd.InstanceID] = rep
+		}
 	case api.CmdStop:
 		n.gone[cmd.InstanceID] = true
 		rep, ok := n.insts[cmd.InstanceID]

@@ -145,6 +145,7 @@ func (s *Server) routes() *echo.Echo {
 	admin.GET("/nodes", s.nodes)
 	s.placementRoutes(authed, admin)
 	s.operateRoutes(authed)
+	s.routeRoutes(authed)
 	s.certificateRoutes(admin)
 	return e
 }

@@ -56,7 +56,7 @@ type cli struct {
 func newCLI(t *testing.T) *cli {
 	t.Helper()
 	fake := httpapitest.New()
-	srv := httptest.NewServer(httpapi.New(httpapi.Config{Logger: slog.New(slog.DiscardHandler)}, fake.Services()).Handler())
+	srv := httptest.NewServer(httpapi.New(httpapi.Config{Logger: slog.New(slog.DiscardHandler), Info: api.Info{Domain: "localhost", RouterPort: "8080"}}, fake.Services()).Handler())
 	t.Cleanup(srv.Close)
 	home := t.TempDir()
 	return &cli{

@@ -16,7 +16,8 @@ import (
 // pushPlan is what a manifest adds to a push.
 type pushPlan struct {
 	app      *manifest.App
-	procfile []byte // generated Procfile to add to the upload (nil: none)
+	procfile []byte             // generated Procfile to add to the upload (nil: none)
+	routes   []api.RouteRequest // the manifest's routes, parsed by checkPlan
 }
 
 // loadPlan reads the manifest (path, or auto-detected in dir unless path is
@@ -93,7 +94,7 @@ func procfileFor(a *manifest.App, dir string) ([]byte, error) {
 	return []byte(b.String()), nil
 }
 
-// unsupported refuses manifest settings Strata cannot honour yet, and warns
+// checkPlan parses the manifest's routes, refuses settings Strata cannot honour yet, and warns
 // about ones it ignores.
 func (m *Main) checkPlan(ctx context.Context, c *client.Client, p *pushPlan) error {
 	a := p.app
@@ -102,11 +103,12 @@ func (m *Main) checkPlan(ctx context.Context, c *client.Client, p *pushPlan) err
 		if err != nil {
 			return err
 		}
-		want := a.Name + "." + info.Domain
 		for _, r := range a.Routes {
-			if r.Route != want {
-				return api.Errorf(api.EUnsupported, "line %d: route %s is not supported yet — only the default route %s works today", r.Line, r.Route, want)
+			req, err := api.ParseRoute(r.Route, info.Domain)
+			if err != nil {
+				return fmt.Errorf("line %d: %w", r.Line, err)
 			}
+			p.routes = append(p.routes, req)
 		}
 	}
 	if a.NoRoute || a.RandomRoute {
@@ -170,6 +172,11 @@ func (m *Main) applyBefore(ctx context.Context, c *client.Client, p *pushPlan) e
 	a := p.app
 	if _, err := c.CreateApp(ctx, a.Name); err != nil && api.ErrorCode(err) != api.EConflict {
 		return err
+	}
+	for i, req := range p.routes {
+		if _, err := c.MapRoute(ctx, a.Name, req); err != nil {
+			return fmt.Errorf("line %d: %w", a.Routes[i].Line, err)
+		}
 	}
 	if len(a.Env) > 0 {
 		if _, err := c.ChangeEnv(ctx, a.Name, api.EnvChange{Set: a.Env}); err != nil {

@@ -150,6 +150,7 @@ func (m *Main) rootCommand() *cobra.Command {
 		m.runCommand(),
 		m.healthCheckCommand(),
 		m.certsCommand(),
+		m.routesCommand(),
 		m.versionCommand(),
 	)
 	return root

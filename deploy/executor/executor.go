@@ -200,13 +200,41 @@ func (e *Executor) handleCommand(ctx context.Context, cmd *api.NodeCommand) (*ap
 		}
 		in.requestStop(grace)
 		return ok, nil
+	case api.CmdRoutes:
+		if err := validateInstanceID(cmd.InstanceID); err != nil {
+			return nil, err
+		}
+		if err := validateRoutes(cmd.Routes); err != nil {
+			return nil, err
+		}
+		e.mu.Lock()
+		in := e.insts[cmd.InstanceID]
+		e.mu.Unlock()
+		if in != nil && in.spec.Process == "web" {
+			in.setRoutes(cmd.Routes)
+		}
+		return ok, nil
 	}
-	return nil, api.Errorf(api.EInvalid, "unknown command %q — this executor knows start, run and stop", cmd.Kind)
+	return nil, api.Errorf(api.EInvalid, "unknown command %q — this executor knows start, run, stop and routes", cmd.Kind)
 }
 
 func validateInstanceID(id string) error {
 	if id == "" || len(id) > 128 || strings.ContainsAny(id, `/\.`) || !filepath.IsLocal(id) {
 		return api.Errorf(api.EInvalid, "instance id %q is not a plain name", id)
+	}
+	return nil
+}
+
+// validateRoutes checks the URIs an instance is to register: a bounded
+// number of host or host/path names without spaces or control bytes.
+func validateRoutes(routes []string) error {
+	if len(routes) > api.MaxRoutesPerApp {
+		return api.Errorf(api.EInvalid, "%d routes, more than the %d an instance may have", len(routes), api.MaxRoutesPerApp)
+	}
+	for _, r := range routes {
+		if r == "" || len(r) > api.MaxRouteHostLength+api.MaxRoutePathLength || strings.ContainsFunc(r, func(c rune) bool { return c <= ' ' || c == 0x7f }) {
+			return api.Errorf(api.EInvalid, "route %q is not a host name with an optional path", r)
+		}
 	}
 	return nil
 }
@@ -226,6 +254,9 @@ func validateSpec(s *api.InstanceSpec) error {
 	}
 	if !s.DropletBlob.Valid() {
 		return api.Errorf(api.EInvalid, "droplet reference %q is not a sha256 blob reference", s.DropletBlob)
+	}
+	if err := validateRoutes(s.Routes); err != nil {
+		return err
 	}
 	if strings.TrimSpace(s.Command) == "" {
 		return api.Errorf(api.EInvalid, "instance %s has no start command — add a Procfile entry for %q", s.InstanceID, s.Process)

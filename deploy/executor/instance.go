@@ -122,6 +122,7 @@ func (in *instance) report() api.InstanceReport {
 		InstanceID: in.spec.InstanceID, AppID: in.spec.AppID, Process: in.spec.Process, Index: in.spec.Index,
 		Release: in.spec.Release, State: in.state, Port: in.port, Restarts: in.restarts, StartedAt: in.startedAt,
 		FailedStarts: in.failedStarts, CPUPercent: in.cpuPercent, MemoryBytes: in.memBytes,
+		Routes: slices.Clone(in.spec.Routes),
 	}
 }
 
@@ -187,6 +188,37 @@ func (in *instance) register() {
 		in.log.Warn("instance.register_failed", "err", err)
 	}
 	in.routed = true
+}
+
+// setRoutes replaces the instance's routes: URIs it no longer has are
+// unregistered at once, the new set is registered if the instance serves,
+// and the spec is persisted so a recovered instance keeps them.
+func (in *instance) setRoutes(routes []string) {
+	in.mu.Lock()
+	old := in.registration()
+	var gone []string
+	for _, u := range old.URIs {
+		if !slices.Contains(routes, u) {
+			gone = append(gone, u)
+		}
+	}
+	in.spec.Routes = slices.Clone(routes)
+	wasRouted := in.routed
+	if len(routes) == 0 {
+		in.routed = false
+	}
+	in.mu.Unlock()
+	if wasRouted && len(gone) > 0 {
+		old.URIs = gone
+		if err := in.e.conn.Publish(api.SubjectRouterUnregister, old); err != nil {
+			in.log.Warn("instance.unregister_failed", "err", err)
+		}
+	}
+	in.register()
+	if err := in.persist(); err != nil {
+		in.log.Warn("instance.persist_failed", "err", err)
+	}
+	in.log.Info("instance.routes_changed", "routes", routes)
 }
 
 // unregister withdraws the instance's routes if they were registered and
@@ -411,7 +443,9 @@ func (e *Executor) prepare(in *instance) error {
 // env is the instance's environment: config vars, then platform variables,
 // which win.
 func (e *Executor) env(in *instance, port int) []string {
-	s := in.spec
+	in.mu.Lock()
+	s := in.spec // Routes may change later (setRoutes); the copy is stable
+	in.mu.Unlock()
 	m := map[string]string{}
 	for k, v := range s.Env {
 		m[k] = v
@@ -565,7 +599,10 @@ func (e *Executor) supervise(in *instance) (out outcome, exitCode *int, reason s
 func (in *instance) healthType() string {
 	t := in.spec.HealthCheck.Type
 	if t == "" {
-		if len(in.spec.Routes) == 0 {
+		in.mu.Lock()
+		routed := len(in.spec.Routes) > 0
+		in.mu.Unlock()
+		if !routed {
 			return healthProcess // workers need not listen
 		}
 		return healthPort

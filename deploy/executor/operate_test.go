@@ -155,3 +155,42 @@ func TestTask(t *testing.T) {
 		t.Fatalf("stopped task exit %+v, want a failure", ev)
 	}
 }
+
+// TestRoutesCommand: the routes command changes what a running instance
+// registers without restarting it — removed URIs are unregistered at once,
+// the new set is registered and reported in heartbeats — and bad routes are
+// refused.
+func TestRoutesCommand(t *testing.T) {
+	h := newHarness(t)
+	data := t.TempDir()
+	e, _ := h.run(executor.Config{NodeID: "node-r", DataDir: data, HeartbeatInterval: 50 * time.Millisecond}, processDriver(t, filepath.Join(data, "driver")))
+	ref := h.blobs.add(droplet(t, map[string][]byte{"webapp": webappBin}))
+	h.start(e.NodeID(), webSpec("routes-1", ref))
+	_, first := waitFor(t, h.rec, api.SubjectInstanceEvent, 0, "running", eventIs("routes-1", api.InstanceRunning))
+	waitFor(t, h.rec, api.SubjectRouterRegister, 0, "registration", func(r *api.RouterRegistration) bool { return r.PrivateInstanceID == "routes-1" })
+
+	mark := h.rec.len()
+	want := []string{"blog.localhost/api", "shop.localhost"}
+	if err := h.command(e.NodeID(), api.NodeCommand{Kind: api.CmdRoutes, InstanceID: "routes-1", Routes: want}); err != nil {
+		t.Fatal(err)
+	}
+	_, u := waitFor(t, h.rec, api.SubjectRouterUnregister, mark, "old route unregistered", func(r *api.RouterRegistration) bool { return r.PrivateInstanceID == "routes-1" })
+	if !slices.Equal(u.URIs, []string{"hello.localhost"}) {
+		t.Fatalf("unregistered %q, want only the removed route", u.URIs)
+	}
+	waitFor(t, h.rec, api.SubjectRouterRegister, mark, "new routes registered", func(r *api.RouterRegistration) bool {
+		return r.PrivateInstanceID == "routes-1" && slices.Equal(r.URIs, want)
+	})
+	_, hb := waitFor(t, h.rec, api.SubjectNodeHeartbeat, mark, "heartbeat with the new routes", func(hb *api.NodeHeartbeat) bool {
+		return len(hb.Instances) == 1 && slices.Equal(hb.Instances[0].Routes, want)
+	})
+	if in := hb.Instances[0]; in.Restarts != 0 || !in.StartedAt.Equal(first.Instance.StartedAt) {
+		t.Fatalf("instance after the routes command = %+v: it must keep running, not restart", in)
+	}
+	for _, bad := range [][]string{{""}, {"a b"}, {"x\n"}} {
+		if err := h.command(e.NodeID(), api.NodeCommand{Kind: api.CmdRoutes, InstanceID: "routes-1", Routes: bad}); api.ErrorCode(err) != api.EInvalid {
+			t.Errorf("routes %q: got %v, want invalid", bad, err)
+		}
+	}
+	h.stop(e.NodeID(), "routes-1", time.Second)
+}

@@ -47,6 +47,7 @@ type Fake struct {
 	releases map[string][]*api.Release // app name → releases, oldest first
 	events   map[string][]*api.Event   // app name → events, oldest first
 	scales   []api.ScaleRequest
+	routes   map[string]*api.RouteInfo // host+path → mapped route (routes.go)
 	now      func() time.Time
 
 	// BuildOutput is emitted as log events by Deploy.

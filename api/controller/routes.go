@@ -1,0 +1,108 @@
+package controller
+
+import (
+	"cmp"
+	"context"
+	"fmt"
+	"slices"
+
+	"github.com/google/uuid"
+
+	"github.com/strata-paas/strata/api"
+)
+
+var _ api.RouteService = (*Controller)(nil)
+
+// ListRoutes returns every route of the caller's space with its app, by host
+// and path.
+func (c *Controller) ListRoutes(ctx context.Context) ([]*api.RouteInfo, error) {
+	spaceID, err := c.space(ctx)
+	if err != nil {
+		return nil, err
+	}
+	apps, err := c.store.ListApps(ctx, spaceID)
+	if err != nil {
+		return nil, fmt.Errorf("list apps: %w", err)
+	}
+	var out []*api.RouteInfo
+	for _, a := range apps {
+		routes, err := c.store.Routes(ctx, a.ID)
+		if err != nil {
+			return nil, err
+		}
+		for _, r := range routes {
+			out = append(out, c.routeInfo(a, r))
+		}
+	}
+	slices.SortFunc(out, func(a, b *api.RouteInfo) int {
+		return cmp.Or(cmp.Compare(a.Host, b.Host), cmp.Compare(a.Path, b.Path))
+	})
+	return out, nil
+}
+
+func (c *Controller) routeInfo(a *api.App, r *api.Route) *api.RouteInfo {
+	return &api.RouteInfo{Route: *r, App: a.Name, URL: r.URL(c.cfg.RouterPort)}
+}
+
+// MapRoute maps a route on the platform's domain to an app. The converger
+// hands it to the app's running web instances, which register it with the
+// routers without a restart.
+func (c *Controller) MapRoute(ctx context.Context, name string, req api.RouteRequest) (*api.RouteInfo, error) {
+	req, err := api.NormalizeRoute(req, c.cfg.Domain)
+	if err != nil {
+		return nil, err
+	}
+	app, err := c.appByName(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	defer c.locks.lock(app.ID)()
+	routes, err := c.store.Routes(ctx, app.ID)
+	if err != nil {
+		return nil, err
+	}
+	if i := slices.IndexFunc(routes, func(r *api.Route) bool { return r.Host == req.Host && r.Path == req.Path }); i >= 0 {
+		return c.routeInfo(app, routes[i]), nil
+	}
+	if len(routes) >= api.MaxRoutesPerApp {
+		return nil, api.Errorf(api.EInvalid, "app %s already has %d routes, the most an app may have — unmap one first", name, len(routes))
+	}
+	r := &api.Route{ID: uuid.NewString(), AppID: app.ID, Host: req.Host, Path: req.Path}
+	if err := c.store.CreateRoute(ctx, r); err != nil {
+		if api.ErrorCode(err) == api.EConflict {
+			return nil, api.Errorf(api.EConflict, "route %s is already mapped to another app — choose another host or path (see `strata routes`)", req)
+		}
+		return nil, fmt.Errorf("map route: %w", err)
+	}
+	c.record(ctx, app, "route.map", "mapped route %s", req)
+	c.Kick()
+	return c.routeInfo(app, r), nil
+}
+
+// UnmapRoute removes a route from an app. ENotFound if the app does not have
+// it.
+func (c *Controller) UnmapRoute(ctx context.Context, name string, req api.RouteRequest) error {
+	req, err := api.NormalizeRoute(req, c.cfg.Domain)
+	if err != nil {
+		return err
+	}
+	app, err := c.appByName(ctx, name)
+	if err != nil {
+		return err
+	}
+	defer c.locks.lock(app.ID)()
+	routes, err := c.store.Routes(ctx, app.ID)
+	if err != nil {
+		return err
+	}
+	i := slices.IndexFunc(routes, func(r *api.Route) bool { return r.Host == req.Host && r.Path == req.Path })
+	if i < 0 {
+		return api.Errorf(api.ENotFound, "app %s has no route %s — see `strata app %s` for its routes", name, req, name)
+	}
+	if err := c.store.DeleteRoute(ctx, routes[i].ID); err != nil {
+		return fmt.Errorf("unmap route: %w", err)
+	}
+	c.record(ctx, app, "route.unmap", "unmapped route %s", req)
+	c.Kick()
+	return nil
+}

@@ -1,0 +1,85 @@
+package httpapi
+
+import (
+	"net/http"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/strata-paas/strata/api"
+)
+
+// routeRoutes mounts the route endpoints:
+//
+//	GET    /v1/routes                         {"items":[api.RouteInfo]}
+//	POST   /v1/apps/{name}/routes             api.RouteRequest → 201 api.RouteInfo
+//	DELETE /v1/apps/{name}/routes?host=&path= 204
+func (s *Server) routeRoutes(authed *echo.Group) {
+	authed.GET("/routes", s.listRoutes)
+	authed.POST("/apps/:name/routes", s.mapRoute, s.idempotent)
+	authed.DELETE("/apps/:name/routes", s.unmapRoute, s.idempotent)
+}
+
+// routeService returns Apps as an api.RouteService, or EUnsupported.
+func (s *Server) routeService() (api.RouteService, error) {
+	if r, ok := s.svc.Apps.(api.RouteService); ok {
+		return r, nil
+	}
+	return nil, api.Errorf(api.EUnsupported, "this API server does not map routes — upgrade stratad")
+}
+
+func (s *Server) listRoutes(c echo.Context) error {
+	rs, err := s.routeService()
+	if err != nil {
+		return err
+	}
+	routes, err := rs.ListRoutes(ctxOf(c))
+	if err != nil {
+		return err
+	}
+	p, err := paginate(c, routes, func(r *api.RouteInfo) string { return r.Host + r.Path })
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, p)
+}
+
+// appRouteService returns the app named in the path and the route service.
+func (s *Server) appRouteService(c echo.Context) (string, api.RouteService, error) {
+	name, err := appName(c)
+	if err != nil {
+		return "", nil, err
+	}
+	rs, err := s.routeService()
+	return name, rs, err
+}
+
+func (s *Server) mapRoute(c echo.Context) error {
+	name, rs, err := s.appRouteService(c)
+	if err != nil {
+		return err
+	}
+	var req api.RouteRequest
+	if err := decodeBody(c, &req, `{"host":"blog.localhost","path":"/api"}`, false); err != nil {
+		return err
+	}
+	r, err := rs.MapRoute(ctxOf(c), name, req)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusCreated, r)
+}
+
+func (s *Server) unmapRoute(c echo.Context) error {
+	name, rs, err := s.appRouteService(c)
+	if err != nil {
+		return err
+	}
+	req := api.RouteRequest{Host: c.QueryParam("host"), Path: c.QueryParam("path")}
+	if req.Host == "" {
+		return api.Errorf(api.EInvalid, "which route? add ?host=blog.localhost (and &path=/api for a path route)")
+	}
+	if err := rs.UnmapRoute(ctxOf(c), name, req); err != nil {
+		return err
+	}
+	return c.NoContent(http.StatusNoContent)
+}

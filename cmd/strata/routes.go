@@ -1,0 +1,104 @@
+package main
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/spf13/cobra"
+
+	"github.com/strata-paas/strata/api"
+	"github.com/strata-paas/strata/api/client"
+)
+
+func (m *Main) routesCommand() *cobra.Command {
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "routes",
+		Short: "List routes and the apps they are mapped to",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, err := m.client()
+			if err != nil {
+				return err
+			}
+			routes, err := c.Routes(cmd.Context())
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				if routes == nil {
+					routes = []*api.RouteInfo{}
+				}
+				return printJSON(m.Stdout, routes)
+			}
+			t := newTable(m.Stdout, "HOST", "PATH", "APP", "URL")
+			for _, r := range routes {
+				t.row(r.Host, orDash(r.Path), r.App, r.URL)
+			}
+			return t.flush()
+		},
+	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	cmd.AddCommand(m.mapRouteCommand(), m.unmapRouteCommand())
+	return cmd
+}
+
+// parseRouteArg reads HOST[.DOMAIN][/PATH] against the platform's domain.
+func parseRouteArg(ctx context.Context, c *client.Client, s string) (api.RouteRequest, error) {
+	info, err := c.Info(ctx)
+	if err != nil {
+		return api.RouteRequest{}, err
+	}
+	return api.ParseRoute(s, info.Domain)
+}
+
+func (m *Main) mapRouteCommand() *cobra.Command {
+	return m.routeChangeCommand("map", "Map a route to an app (running instances serve it without a restart)",
+		func(ctx context.Context, c *client.Client, name string, req api.RouteRequest) (string, error) {
+			r, err := c.MapRoute(ctx, name, req)
+			if err != nil {
+				return "", err
+			}
+			return fmt.Sprintf("Mapped %s to %s: %s", req, name, r.URL), nil
+		})
+}
+
+func (m *Main) unmapRouteCommand() *cobra.Command {
+	return m.routeChangeCommand("unmap", "Unmap a route from an app",
+		func(ctx context.Context, c *client.Client, name string, req api.RouteRequest) (string, error) {
+			if err := c.UnmapRoute(ctx, name, req); err != nil {
+				return "", err
+			}
+			return fmt.Sprintf("Unmapped %s from %s", req, name), nil
+		})
+}
+
+// routeChangeCommand is `strata routes VERB NAME ROUTE`: it parses the app
+// name and route, runs change and prints its line.
+func (m *Main) routeChangeCommand(verb, short string, change func(context.Context, *client.Client, string, api.RouteRequest) (string, error)) *cobra.Command {
+	return &cobra.Command{
+		Use:   verb + " NAME HOST[.DOMAIN][/PATH]",
+		Short: short,
+		Args:  cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			name, err := appArg(args)
+			if err != nil {
+				return err
+			}
+			c, err := m.client()
+			if err != nil {
+				return err
+			}
+			req, err := parseRouteArg(cmd.Context(), c, args[1])
+			if err != nil {
+				return err
+			}
+			line, err := change(cmd.Context(), c, name, req)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintln(m.Stdout, line)
+			return nil
+		},
+	}
+}
