@@ -62,6 +62,13 @@ func (c *Controller) converge(ctx context.Context) {
 		return
 	}
 	c.reconcileReports(ctx, p)
+	if c.rollbackUnhealthy(ctx, p) {
+		// Current releases changed: plan from the new desired state.
+		if p, forms, err = c.readPass(ctx); err != nil {
+			c.log.Warn("converge.read_failed", "err", err)
+			return
+		}
+	}
 
 	snap := scheduler.Snapshot{Formations: forms, Overcommit: c.cfg.Overcommit}
 	used := map[string]int{}
@@ -226,6 +233,75 @@ func (c *Controller) reconcileReports(ctx context.Context, p *pass) {
 	if changed {
 		c.notifyChanged()
 	}
+}
+
+// rollbackUnhealthy makes an older release current again for every app whose
+// current release has an instance that ended FailedStarts runs in a row
+// without becoming healthy while instances of the older release still run —
+// a config change, restart, rollback or unwatched push that broke the app.
+// The older instances never stopped (rollouts keep them until replacements
+// run), so they keep serving; the failed release's instances are stopped by
+// the plan. It reports whether any app was rolled back.
+func (c *Controller) rollbackUnhealthy(ctx context.Context, p *pass) bool {
+	type verdict struct {
+		failing bool
+		reason  string
+		older   int // newest other release with a running instance
+	}
+	byApp := map[string]*verdict{}
+	for _, in := range p.rows {
+		app := p.apps[in.AppID]
+		v := p.views[in.NodeID]
+		if app == nil || app.State != api.AppStarted || app.CurrentRelease == 0 || v == nil || !v.live() {
+			continue
+		}
+		d := byApp[app.ID]
+		if d == nil {
+			d = &verdict{}
+			byApp[app.ID] = d
+		}
+		rep, listed := v.listed[in.ID]
+		switch {
+		case in.Release == app.CurrentRelease && listed && rep.State != api.InstanceRunning && rep.FailedStarts >= c.cfg.FailedStarts:
+			d.failing = true
+			if in.Reason != "" {
+				d.reason = in.Reason
+			}
+		case in.Release != app.CurrentRelease && listed && rep.State == api.InstanceRunning:
+			d.older = max(d.older, in.Release)
+		}
+	}
+	rolled := false
+	for appID, d := range byApp {
+		if !d.failing || d.older == 0 {
+			continue
+		}
+		if c.rollBackTo(ctx, appID, p.apps[appID].CurrentRelease, d.older, d.reason) {
+			rolled = true
+		}
+	}
+	return rolled
+}
+
+// rollBackTo makes release to current again if failed still is, recording
+// why. It reports whether it did.
+func (c *Controller) rollBackTo(ctx context.Context, appID string, failed, to int, reason string) bool {
+	defer c.locks.lock(appID)()
+	app, err := c.store.AppByID(ctx, appID)
+	if err != nil || app.CurrentRelease != failed {
+		return false
+	}
+	app.CurrentRelease = to
+	if err := c.store.UpdateApp(ctx, app); err != nil {
+		c.log.Warn("converge.rollback_failed", "app", app.Name, "err", err)
+		return false
+	}
+	if reason == "" {
+		reason = "its instances keep failing to start"
+	}
+	c.record(ctx, app, "rollback", "automatic rollback to v%d: release v%d did not become healthy: %s (%d failed starts in a row)", to, failed, reason, c.cfg.FailedStarts)
+	c.log.Info("converge.rolled_back", "app", app.Name, "from", failed, "to", to)
+	return true
 }
 
 // noteUnplaceable remembers the latest placement problem per app and tells

@@ -137,6 +137,10 @@ func (c *Controller) rollbackFailed(ctx context.Context, app *api.App, rel *api.
 	if err != nil {
 		return fail("the automatic rollback failed: %s", api.ErrorMessage(err))
 	}
+	if cur.CurrentRelease == prev { // the converger saw it first
+		progress(api.DeployEvent{Type: api.DeployEventStatus, Line: fmt.Sprintf("rolled back to v%d", prev)})
+		return fail("rolled back to v%d, which keeps serving", prev)
+	}
 	if cur.CurrentRelease != rel.Version {
 		return fail("not rolled back: v%d is current now", cur.CurrentRelease)
 	}

@@ -254,7 +254,8 @@ func (x *fakeExecutor) command(cmd *api.NodeCommand) {
 			rep.State, rep.Port, rep.Routes = api.InstanceRunning, 40000+len(x.starts), x.instances[rep.InstanceID].Routes
 			reason := ""
 			if x.crash != "" {
-				rep.State, rep.Port, reason = api.InstanceCrashed, 0, x.crash
+				// Like the real executor after its restarts in a row.
+				rep.State, rep.Port, rep.FailedStarts, reason = api.InstanceCrashed, 0, 3, x.crash
 			}
 			x.instances[rep.InstanceID] = rep
 			x.timeline = append(x.timeline, fmt.Sprintf("%s r%d %s", rep.State, rep.Release, rep.InstanceID))

@@ -179,3 +179,38 @@ func TestRunTask(t *testing.T) {
 		t.Fatalf("task spec = %+v, want a task of release 3 with its env and droplet, no routes", s)
 	}
 }
+
+// TestConfigChangeRollsBack: an env change whose instances never become
+// healthy is rolled back by the converger — the release before it is current
+// again and its instance, which never stopped, keeps running.
+func TestConfigChangeRollsBack(t *testing.T) {
+	e, x, ctx := deployed(t, nil)
+	runningAt(t, e, ctx, 2)
+	x.mu.Lock()
+	x.crash = "exited with code 2 before becoming healthy"
+	x.mu.Unlock()
+	rel, err := e.ctrl.ChangeEnv(ctx, "hello", api.EnvChange{Set: map[string]string{"DATABASE_URL": "broken"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rel.Version != 3 {
+		t.Fatalf("env change made release v%d, want v3", rel.Version)
+	}
+	eventually(t, "v2 current again", func() bool {
+		d, err := e.ctrl.AppDetail(ctx, "hello")
+		return err == nil && d.CurrentRelease == 2
+	})
+	ins := runningAt(t, e, ctx, 2)
+	if len(ins) != 1 {
+		t.Fatalf("%d instances after the rollback, want v2's one", len(ins))
+	}
+	evs, err := e.ctrl.Events(ctx, "hello", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.ContainsFunc(evs, func(ev *api.Event) bool {
+		return ev.Type == "rollback" && strings.Contains(ev.Message, "automatic rollback to v2: release v3 did not become healthy: exited with code 2")
+	}) {
+		t.Errorf("no rollback event naming the reason in %+v", evs)
+	}
+}
