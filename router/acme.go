@@ -79,7 +79,8 @@ func (a *ACME) HTTPHandler(next http.Handler) http.Handler {
 	return a.m.HTTPHandler(next)
 }
 
-// RoutedIn returns a Routed func answering from a registry's table.
+// RoutedIn returns a Routed func answering from a registry's table: a host
+// with any route, path routes included.
 func RoutedIn(reg *registry.Registry) func(host string) bool {
-	return func(host string) bool { return reg.Lookup(host, "/") != nil }
+	return func(host string) bool { return reg.Table().HasHost(host) }
 }

@@ -156,6 +156,10 @@ func TestLongestPrefix(t *testing.T) {
 	if p := r.Lookup("p.localhost", "/other"); p != nil {
 		t.Errorf("unmatched path: got %+v, want nil", p)
 	}
+	// ...but the host is known (ACME may get it a certificate).
+	if !r.Table().HasHost("P.localhost") || r.Table().HasHost("q.localhost") {
+		t.Errorf("HasHost: p.localhost %v, q.localhost %v; want true, false", r.Table().HasHost("p.localhost"), r.Table().HasHost("q.localhost"))
+	}
 }
 
 func TestHostNormalisation(t *testing.T) {

@@ -176,6 +176,9 @@ func (t *Table) Lookup(host, requestPath string) *Pool {
 // Hosts returns the number of hosts in the table.
 func (t *Table) Hosts() int { return len(t.hosts) }
 
+// HasHost reports whether any route (of any path) is known for host.
+func (t *Table) HasHost(host string) bool { return t.hosts[NormalizeHost(host)] != nil }
+
 // matchPath reports whether prefix matches requestPath on a segment boundary:
 // "/api" matches "/api", "/api/x" but not "/apix".
 func matchPath(prefix, requestPath string) bool {
