@@ -4,9 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"os"
 	"path/filepath"
-	"strings"
 
 	"github.com/strata-paas/strata/api/bus"
 	"github.com/strata-paas/strata/api/client"
@@ -57,16 +55,9 @@ func runExecutor(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	if err := tuning.apply(&cfg); err != nil {
 		return err
 	}
-	tok := *token
-	if *tokenFile != "" {
-		b, err := os.ReadFile(*tokenFile)
-		if err != nil {
-			return fmt.Errorf("read --token-file: %w", err)
-		}
-		tok = strings.TrimSpace(string(b))
-	}
-	if tok == "" {
-		return fmt.Errorf("no API token — pass --token-file <controller data>/admin.token or set STRATA_TOKEN")
+	tok, err := readToken(*token, *tokenFile)
+	if err != nil {
+		return err
 	}
 	drv, err := process.New(process.Config{StateDir: filepath.Join(*data, "driver"), Logger: log.With("component", "driver")})
 	if err != nil {

@@ -93,3 +93,18 @@ func parseLabels(s string) (map[string]string, error) {
 	}
 	return out, nil
 }
+
+// readToken returns the API token given directly or in file (which wins).
+func readToken(token, file string) (string, error) {
+	if file != "" {
+		b, err := os.ReadFile(file)
+		if err != nil {
+			return "", fmt.Errorf("read --token-file: %w", err)
+		}
+		token = strings.TrimSpace(string(b))
+	}
+	if token == "" {
+		return "", fmt.Errorf("no API token for --controller — pass --token-file <controller data>/admin.token or set STRATA_TOKEN")
+	}
+	return token, nil
+}

@@ -9,7 +9,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"strings"
 
 	"github.com/strata-paas/strata/api"
 	"github.com/strata-paas/strata/api/bus"
@@ -222,19 +221,4 @@ func runRouter(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	}
 	fmt.Fprintf(stdout, "Strata router %s listening on http://%s\n", version, r.ln.Addr())
 	return r.run(ctx)
-}
-
-// readToken returns the API token given directly or in file (which wins).
-func readToken(token, file string) (string, error) {
-	if file != "" {
-		b, err := os.ReadFile(file)
-		if err != nil {
-			return "", fmt.Errorf("read --token-file: %w", err)
-		}
-		token = strings.TrimSpace(string(b))
-	}
-	if token == "" {
-		return "", fmt.Errorf("no API token for --controller — pass --token-file <controller data>/admin.token or set STRATA_TOKEN")
-	}
-	return token, nil
 }
