@@ -26,9 +26,13 @@ func runMicrocloud(ctx context.Context, args []string, stdout, stderr io.Writer)
 	domain := fs.String("domain", "localhost", "app domain: apps answer at http://<app>.<domain>:<router port>")
 	natsListen := fs.String("nats-listen", "", "also expose the embedded NATS server on this address (for extra executors)")
 	tuning := addInstanceTuning(fs)
+	acme := addACMEFlags(fs, "--router-tls-addr")
 	log, err := parseRole(fs, args, stderr, "warn")
 	if err != nil {
 		return err
+	}
+	if acme.enabled() && *routerTLSAddr == "" {
+		return fmt.Errorf("ACME certificates are served over HTTPS — add --router-tls-addr ADDR")
 	}
 	exCfg := executor.Config{
 		DataDir:       filepath.Join(*data, "executor"),
@@ -67,6 +71,12 @@ func runMicrocloud(ctx context.Context, args []string, stdout, stderr io.Writer)
 	if err != nil {
 		rt.ln.Close()
 		return err
+	}
+	if acme.enabled() {
+		if rt.acme, err = acme.build(rt.reg, filepath.Join(*data, "acme")); err != nil {
+			rt.ln.Close()
+			return err
+		}
 	}
 	if *routerTLSAddr != "" {
 		if err := rt.listenTLS(*routerTLSAddr, "", client.New(ctrl.apiURL, ctrl.adminToken).RouterCertificates); err != nil {

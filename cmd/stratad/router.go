@@ -2,13 +2,11 @@ package main
 
 import (
 	"context"
-	"crypto/x509"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
-	"os"
 
 	"github.com/strata-paas/strata/api"
 	"github.com/strata-paas/strata/api/bus"
@@ -151,15 +149,12 @@ func runRouter(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	ctrlURL := fs.String("controller", "", "controller API URL: serve the TLS certificates uploaded with strata certs add (needs an admin token)")
 	tokenFile := fs.String("token-file", "", "file holding an admin API token for --controller (or set STRATA_TOKEN)")
 	token := fs.String("token", "", "admin API token for --controller")
-	acmeEmail := fs.String("acme-email", "", "ACME: contact e-mail; with --acme-cache turns on automatic certificates for routed hosts (needs --tls-listen)")
-	acmeDir := fs.String("acme-directory", "", "ACME: directory URL of the CA (default Let's Encrypt)")
-	acmeCache := fs.String("acme-cache", "", "ACME: directory keeping the account key and issued certificates")
-	acmeCA := fs.String("acme-ca-file", "", "ACME: PEM file of roots that verify the CA's HTTPS (default: the system's)")
+	acme := addACMEFlags(fs, "--tls-listen")
 	log, err := parseRole(fs, args, stderr, "info")
 	if err != nil {
 		return err
 	}
-	useACME := *acmeEmail != "" || *acmeDir != "" || *acmeCache != ""
+	useACME := acme.enabled()
 	if useACME && *tlsAddr == "" {
 		return fmt.Errorf("ACME certificates are served over HTTPS — add --tls-listen ADDR")
 	}
@@ -182,20 +177,7 @@ func runRouter(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		fetch = client.New(*ctrlURL, tok).RouterCertificates
 	}
 	if useACME {
-		cfg := router.ACMEConfig{Email: *acmeEmail, DirectoryURL: *acmeDir, CacheDir: *acmeCache, Routed: router.RoutedIn(r.reg)}
-		if *acmeCA != "" {
-			pemBytes, err := os.ReadFile(*acmeCA)
-			if err != nil {
-				r.ln.Close()
-				return fmt.Errorf("read --acme-ca-file: %w", err)
-			}
-			cfg.RootCAs = x509.NewCertPool()
-			if !cfg.RootCAs.AppendCertsFromPEM(pemBytes) {
-				r.ln.Close()
-				return fmt.Errorf("--acme-ca-file %s holds no PEM certificate — pass the CA's root in PEM", *acmeCA)
-			}
-		}
-		if r.acme, err = router.NewACME(cfg); err != nil {
+		if r.acme, err = acme.build(r.reg, ""); err != nil {
 			r.ln.Close()
 			return err
 		}

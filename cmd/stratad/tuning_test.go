@@ -58,3 +58,15 @@ func TestInstanceTuning(t *testing.T) {
 		})
 	}
 }
+
+// TestACMENeedsHTTPS: the ACME flags are refused, before anything starts,
+// by a router or microcloud that serves no HTTPS.
+func TestACMENeedsHTTPS(t *testing.T) {
+	ctx := t.Context()
+	if err := runMicrocloud(ctx, []string{"--data", t.TempDir(), "--acme-email", "ops@example.com"}, io.Discard, io.Discard); err == nil || !strings.Contains(err.Error(), "add --router-tls-addr") {
+		t.Errorf("microcloud: got %v, want a request for --router-tls-addr", err)
+	}
+	if err := runRouter(ctx, []string{"--acme-cache", t.TempDir()}, io.Discard, io.Discard); err == nil || !strings.Contains(err.Error(), "add --tls-listen") {
+		t.Errorf("router: got %v, want a request for --tls-listen", err)
+	}
+}
