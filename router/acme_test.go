@@ -4,13 +4,8 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
-	"encoding/json"
-	"fmt"
-	"io"
 	"net"
 	"net/http"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -19,55 +14,15 @@ import (
 
 	"github.com/strata-paas/strata/api/certtest"
 	"github.com/strata-paas/strata/router"
+	"github.com/strata-paas/strata/router/acmetest"
 	"github.com/strata-paas/strata/router/registry"
 )
-
-// buildPebble builds Let's Encrypt's Pebble ACME test server and its DNS
-// companion (tool dependencies in go.mod) into a temp dir.
-func buildPebble(t *testing.T) string {
-	t.Helper()
-	if _, err := exec.LookPath("go"); err != nil {
-		if os.Getenv("CI") != "" || os.Getenv("STRATA_REQUIRE") != "" {
-			t.Fatalf("go is required to build Pebble: %v", err)
-		}
-		t.Skipf("go not found (needed to build Pebble): %v", err)
-	}
-	dir := t.TempDir()
-	cmd := exec.Command("go", "build", "-o", dir+"/",
-		"github.com/letsencrypt/pebble/v2/cmd/pebble", "github.com/letsencrypt/pebble/v2/cmd/pebble-challtestsrv")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("build pebble: %v\n%s", err, out)
-	}
-	return dir
-}
-
-func freePort(t *testing.T) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
-}
-
-func startProc(t *testing.T, env []string, bin string, args ...string) {
-	t.Helper()
-	cmd := exec.Command(bin, args...)
-	cmd.Env = append(os.Environ(), env...)
-	cmd.Stdout, cmd.Stderr = testWriter{t}, testWriter{t}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-}
 
 // TestACMEWithPebble issues a certificate from a real ACME server (Pebble)
 // for a routed host, validated over HTTP-01 or TLS-ALPN-01 against the
 // router's own listeners on loopback; an unrouted host gets none, and an
 // uploaded certificate wins over ACME for the names it covers.
 func TestACMEWithPebble(t *testing.T) {
-	bin := buildPebble(t)
 	log := testLogger(t)
 	reg := registry.New(registry.Config{Logger: log})
 	h := &harness{t: t, reg: reg}
@@ -85,51 +40,10 @@ func TestACMEWithPebble(t *testing.T) {
 	plainPort := plainLn.Addr().(*net.TCPAddr).Port
 	tlsPort := tlsLn.Addr().(*net.TCPAddr).Port
 
-	// Pebble serves its API over TLS with a certificate of our own.
-	dir := t.TempDir()
-	own := certtest.New(t, certtest.Options{DNSNames: []string{"localhost"}})
-	os.WriteFile(filepath.Join(dir, "cert.pem"), []byte(own.CertPEM), 0o600)
-	os.WriteFile(filepath.Join(dir, "key.pem"), []byte(own.KeyPEM), 0o600)
-	apiPort, mgmtPort, dnsPort, dnsMgmtPort := freePort(t), freePort(t), freePort(t), freePort(t)
-	cfg := map[string]any{"pebble": map[string]any{
-		"listenAddress":                  fmt.Sprintf("127.0.0.1:%d", apiPort),
-		"managementListenAddress":        fmt.Sprintf("127.0.0.1:%d", mgmtPort),
-		"certificate":                    filepath.Join(dir, "cert.pem"),
-		"privateKey":                     filepath.Join(dir, "key.pem"),
-		"httpPort":                       plainPort,
-		"tlsPort":                        tlsPort,
-		"ocspResponderURL":               "",
-		"externalAccountBindingRequired": false,
-	}}
-	b, _ := json.Marshal(cfg)
-	os.WriteFile(filepath.Join(dir, "pebble.json"), b, 0o600)
-	// Every name resolves to 127.0.0.1 through Pebble's DNS companion.
-	startProc(t, nil, filepath.Join(bin, "pebble-challtestsrv"),
-		"-dnsserver", fmt.Sprintf("127.0.0.1:%d", dnsPort), "-management", fmt.Sprintf("127.0.0.1:%d", dnsMgmtPort),
-		"-http01", "", "-https01", "", "-tlsalpn01", "", "-doh", "", "-defaultIPv4", "127.0.0.1", "-defaultIPv6", "")
-	startProc(t, []string{"PEBBLE_VA_NOSLEEP=1", "PEBBLE_WFE_NONCEREJECT=0"}, filepath.Join(bin, "pebble"),
-		"-config", filepath.Join(dir, "pebble.json"), "-dnsserver", fmt.Sprintf("127.0.0.1:%d", dnsPort))
-
-	pebbleHTTP := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: own.Pool()}}}
-	directory := fmt.Sprintf("https://localhost:%d/dir", apiPort)
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		res, err := pebbleHTTP.Get(directory)
-		if err == nil {
-			res.Body.Close()
-			if res.StatusCode == 200 {
-				break
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("pebble did not start: %v", err)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-
+	pebble := acmetest.Start(t, plainPort, tlsPort)
 	acme, err := router.NewACME(router.ACMEConfig{
-		Email: "ops@example.test", DirectoryURL: directory, CacheDir: filepath.Join(dir, "acme"),
-		RootCAs: own.Pool(), Routed: router.RoutedIn(reg),
+		Email: "ops@example.test", DirectoryURL: pebble.Directory, CacheDir: filepath.Join(t.TempDir(), "acme"),
+		RootCAs: pebble.APIRoots, Routed: router.RoutedIn(reg),
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -155,16 +69,7 @@ func TestACMEWithPebble(t *testing.T) {
 	t.Cleanup(func() { cancel(); <-done; <-done })
 
 	// Trust Pebble's (random, per run) root for the issued certificates.
-	res, err := pebbleHTTP.Get(fmt.Sprintf("https://localhost:%d/roots/0", mgmtPort))
-	if err != nil {
-		t.Fatal(err)
-	}
-	rootPEM, _ := io.ReadAll(res.Body)
-	res.Body.Close()
-	roots := x509.NewCertPool()
-	if !roots.AppendCertsFromPEM(rootPEM) {
-		t.Fatalf("pebble root: %q", rootPEM)
-	}
+	roots := pebble.Roots(t)
 	roots.AddCert(uploaded.Cert)
 
 	get := func(host string) (string, *x509.Certificate, error) {
