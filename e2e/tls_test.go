@@ -10,12 +10,14 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/strata-paas/strata/api"
 	"github.com/strata-paas/strata/api/certtest"
+	"github.com/strata-paas/strata/router/acmetest"
 )
 
 // TestTLSUploadedCertificate uploads a certificate with strata certs add and
@@ -101,5 +103,55 @@ func TestTLSUploadedCertificate(t *testing.T) {
 		if strings.Contains(l, keyLine) {
 			t.Fatal("the private key appears in the microcloud's output")
 		}
+	}
+}
+
+// TestMicrocloudACME: a microcloud started with the --acme-* flags gets a
+// certificate from a real ACME server (Pebble, validating over loopback) for
+// a pushed app's host, and serves the app over HTTPS with it.
+func TestMicrocloudACME(t *testing.T) {
+	require(t, "go")
+	plain, secure := freeAddr(t), freeAddr(t)
+	_, plainPort, _ := net.SplitHostPort(plain)
+	_, tlsPort, _ := net.SplitHostPort(secure)
+	hp, _ := strconv.Atoi(plainPort)
+	tp, _ := strconv.Atoi(tlsPort)
+	pebble := acmetest.Start(t, hp, tp)
+
+	data := t.TempDir()
+	p := start(t, "stratad microcloud", nil, "stratad", "microcloud",
+		"--data", data, "--api-addr", "127.0.0.1:0", "--router-addr", plain, "--router-tls-addr", secure,
+		"--domain", "example.test", "--acme-email", "ops@example.test",
+		"--acme-directory", pebble.Directory, "--acme-ca-file", pebble.APICAFile)
+	apiURL := p.waitLine(`API:\s+(http://\S+)`, 60*time.Second)[1]
+	c := newCLI(t)
+	c.must("", "strata", "login", "--api", apiURL, "--token-file", filepath.Join(data, "admin.token"))
+	c.must("", "strata", "push", "site", "-p", filepath.Join(repoRoot(), "examples", "static-site"))
+
+	client := &http.Client{Timeout: 60 * time.Second, Transport: &http.Transport{
+		TLSClientConfig: &tls.Config{ServerName: "site.example.test", RootCAs: pebble.Roots(t)},
+		DialContext: func(ctx context.Context, network, _ string) (net.Conn, error) {
+			return (&net.Dialer{}).DialContext(ctx, network, secure)
+		},
+	}}
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		res, err := client.Get("https://site.example.test/")
+		if err == nil {
+			b, _ := io.ReadAll(res.Body)
+			res.Body.Close()
+			issuer := res.TLS.PeerCertificates[0].Issuer.String()
+			if res.StatusCode != 200 || !strings.Contains(string(b), "Hello from a static site") || !strings.Contains(issuer, "Pebble") {
+				t.Fatalf("status %d, issuer %q, body %q; want the site over a Pebble certificate", res.StatusCode, issuer, tail(string(b), 200))
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("https://site.example.test via %s: %v", secure, err)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	if _, err := os.Stat(filepath.Join(data, "acme")); err != nil {
+		t.Errorf("the ACME cache is not in the data dir: %v", err)
 	}
 }
