@@ -250,6 +250,28 @@ func TestLifecycle(t *testing.T) {
 			t.Errorf("events of lc lack the rollback:\n%s", out)
 		}
 	})
+
+	t.Run("orgs and their placement", func(t *testing.T) {
+		out := c.must("", "strata", "orgs", "set-placement", "default", "--isolation", "any")
+		if !strings.Contains(out, "Org default places apps on: any") {
+			t.Errorf("orgs set-placement printed %q", out)
+		}
+		var orgs []struct {
+			Name      string `json:"name"`
+			Spaces    int    `json:"spaces"`
+			Placement struct {
+				Isolation string `json:"isolation"`
+			} `json:"placement"`
+		}
+		if err := json.Unmarshal([]byte(c.must("", "strata", "orgs", "--json")), &orgs); err != nil || len(orgs) != 1 ||
+			orgs[0].Name != "default" || orgs[0].Spaces != 1 || orgs[0].Placement.Isolation != "any" {
+			t.Errorf("orgs --json = %+v, %v", orgs, err)
+		}
+		c.must("", "strata", "orgs", "set-placement", "default", "--clear")
+		if out, code := c.run("", "strata", "orgs", "set-placement", "acme", "--clear"); code != 1 || !strings.Contains(out, "org \"acme\" not found") {
+			t.Errorf("unknown org: exit %d %q", code, out)
+		}
+	})
 }
 
 // waitStatus polls host+path through the router until it answers code with a

@@ -147,6 +147,7 @@ func (m *Main) rootCommand() *cobra.Command {
 		m.eventsCommand(),
 		m.nodesCommand(),
 		m.spacesCommand(),
+		m.orgsCommand(),
 		m.runCommand(),
 		m.healthCheckCommand(),
 		m.certsCommand(),
