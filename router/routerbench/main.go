@@ -298,12 +298,15 @@ func get(ctx context.Context, addr, host, path string) (int, error) {
 // result is one wrk run.
 type result struct {
 	rps      float64
+	requests float64
 	p50, p99 time.Duration
 	errors   string
+	cpu      time.Duration // CPU (user+system) the target's processes used during the run; 0 if unknown
 }
 
 var (
 	reRPS    = regexp.MustCompile(`Requests/sec:\s+([0-9.]+)`)
+	reReqs   = regexp.MustCompile(`(\d+) requests in`)
 	reLat    = regexp.MustCompile(`(?m)^\s+(50|99)%\s+([0-9.]+)(us|ms|s)\s*$`)
 	reErrors = regexp.MustCompile(`(?m)^\s+(Non-2xx or 3xx responses: \d+|Socket errors: .*)$`)
 )
@@ -322,6 +325,9 @@ func runWrk(ctx context.Context, cpus, addr string, conns int, d time.Duration) 
 		return r, fmt.Errorf("wrk output without Requests/sec: %s", out)
 	}
 	r.rps, _ = strconv.ParseFloat(string(m[1]), 64)
+	if m := reReqs.FindSubmatch(out); m != nil {
+		r.requests, _ = strconv.ParseFloat(string(m[1]), 64)
+	}
 	for _, l := range reLat.FindAllSubmatch(out, -1) {
 		v, _ := strconv.ParseFloat(string(l[2]), 64)
 		unit := map[string]time.Duration{"us": time.Microsecond, "ms": time.Millisecond, "s": time.Second}[string(l[3])]
@@ -371,10 +377,13 @@ func orchestrate(ctx context.Context, o options) error {
 	defer cleanup()
 	defer ng.stop()
 
-	targets := []struct{ name, addr string }{{"direct", be.addr}, {"router", rt.addr}, {"nginx", ng.addr}}
+	targets := []struct {
+		name, addr string
+		pid        int
+	}{{"direct", be.addr, be.cmd.Process.Pid}, {"router", rt.addr, rt.cmd.Process.Pid}, {"nginx", ng.addr, ng.cmd.Process.Pid}}
 	fmt.Printf("routerbench: backend on CPU %s, router and nginx on CPU %s (GOMAXPROCS=1, 1 worker), wrk on CPU %s, %s per run, 256-byte responses\n\n",
 		o.loadCPU, o.proxyCPU, o.loadCPU, o.duration)
-	fmt.Printf("%-6s %-7s %12s %10s %10s  %s\n", "conns", "target", "requests/s", "p50", "p99", "errors")
+	fmt.Printf("%-6s %-7s %12s %10s %10s %10s  %s\n", "conns", "target", "requests/s", "p50", "p99", "CPU/req", "errors")
 	for _, c := range counts {
 		res := map[string]result{}
 		for _, tg := range targets {
@@ -382,12 +391,17 @@ func orchestrate(ctx context.Context, o options) error {
 			if _, err := runWrk(ctx, o.loadCPU, tg.addr, c, time.Second); err != nil {
 				return err
 			}
+			cpu0 := treeCPU(tg.pid)
 			r, err := runWrk(ctx, o.loadCPU, tg.addr, c, o.duration)
 			if err != nil {
 				return err
 			}
+			if cpu0 > 0 {
+				r.cpu = treeCPU(tg.pid) - cpu0
+			}
 			res[tg.name] = r
-			fmt.Printf("%-6d %-7s %12.0f %10s %10s  %s\n", c, tg.name, r.rps, r.p50.Round(time.Microsecond), r.p99.Round(time.Microsecond), r.errors)
+			fmt.Printf("%-6d %-7s %12.0f %10s %10s %10s  %s\n", c, tg.name, r.rps, r.p50.Round(time.Microsecond), r.p99.Round(time.Microsecond),
+				perRequest(r), r.errors)
 		}
 		rn, ro, rd := res["router"], res["nginx"], res["direct"]
 		fmt.Printf("%-6d ratios  router/nginx %.2f (p99 %s vs %s)  router/direct %.2f\n\n", c, rn.rps/ro.rps,
@@ -398,6 +412,61 @@ func orchestrate(ctx context.Context, o options) error {
 		fmt.Printf("router CPU profile: %s (go tool pprof -top %s)\n\n", o.cpuprofile, o.cpuprofile)
 	}
 	return propagation(ctx, o.registrations)
+}
+
+// perRequest is the CPU time the target spent per request, "-" if unknown.
+// Unlike requests/s it does not depend on how much of the shared CPU the
+// target got, so it compares the router with nginx on a busy machine too.
+func perRequest(r result) string {
+	if r.cpu <= 0 || r.requests <= 0 {
+		return "-"
+	}
+	return (time.Duration(float64(r.cpu) / r.requests)).Round(100 * time.Nanosecond).String()
+}
+
+// treeCPU returns the user+system CPU time of pid and its direct children
+// (nginx's worker) from /proc, or 0 where /proc is not available. The
+// resolution is the kernel's clock tick (usually 10ms).
+func treeCPU(pid int) time.Duration {
+	total := procCPU(pid)
+	if total == 0 {
+		return 0
+	}
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		child, err := strconv.Atoi(e.Name())
+		if err != nil || child == pid {
+			continue
+		}
+		if f := procStat(child); len(f) > 1 && f[1] == strconv.Itoa(pid) {
+			total += procCPU(child)
+		}
+	}
+	return total
+}
+
+// procStat returns the fields of /proc/pid/stat after the command name
+// (state, ppid, ...), or nil.
+func procStat(pid int) []string {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return nil
+	}
+	i := strings.LastIndexByte(string(b), ')')
+	if i < 0 {
+		return nil
+	}
+	return strings.Fields(string(b[i+1:]))
+}
+
+func procCPU(pid int) time.Duration {
+	f := procStat(pid)
+	if len(f) < 13 {
+		return 0
+	}
+	utime, _ := strconv.ParseInt(f[11], 10, 64)
+	stime, _ := strconv.ParseInt(f[12], 10, 64)
+	return time.Duration(utime+stime) * 10 * time.Millisecond // USER_HZ is 100 on Linux
 }
 
 // propagation times register → first routed request and unregister → last
