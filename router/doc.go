@@ -6,9 +6,11 @@
 // registered with the tag lb_algo=least-conn, and retries a request on
 // another instance when connecting fails (nothing was sent yet; a request is
 // never replayed once its body was read), so a crashed instance costs no
-// client errors while a healthy one remains. Bodiless requests go to backends
-// over a single-goroutine keep-alive fast path; bodies and upgrades
-// (WebSockets) over net/http's Transport. Unknown hosts get 404, known hosts
+// client errors while a healthy one remains. Bodiless requests take a lean
+// path that writes the outbound request head directly and goes to backends
+// over a single-goroutine keep-alive connection pool; bodies and upgrades
+// (WebSockets) go through httputil.ReverseProxy and net/http's Transport.
+// Both send the same request head. Unknown hosts get 404, known hosts
 // without instances 503, backends that cannot be reached 502 and backends
 // that do not answer in time 504; every error page names the request id.
 //

@@ -1,6 +1,7 @@
 package router
 
 import (
+	"bytes"
 	"context"
 	"io"
 	"net"
@@ -114,14 +115,12 @@ func (g *guardConn) scan(b []byte) {
 			g.bodyLeft = 0
 			g.state = scanHeaders
 		case scanHeaders:
-			i := 0
-			for i < len(b) && b[i] != '\n' {
-				i++
-			}
-			g.appendLine(b[:i])
-			if i == len(b) {
+			i := bytes.IndexByte(b, '\n')
+			if i < 0 {
+				g.appendLine(b)
 				return
 			}
+			g.appendLine(b[:i])
 			b = b[i+1:]
 			g.endLine()
 		}

@@ -44,13 +44,19 @@ func (t *h1Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if (req.Body != nil && req.Body != http.NoBody) || req.ContentLength != 0 || req.Header.Get("Upgrade") != "" || req.URL.Scheme != "http" {
 		return t.fallback.RoundTrip(req)
 	}
-	addr := req.URL.Host
+	return t.send(req, req.URL.Host, nil)
+}
+
+// send is RoundTrip for a bodiless request to addr; head, when not nil, is
+// the request head to write instead of req (which then only provides the
+// method and context).
+func (t *h1Transport) send(req *http.Request, addr string, head []byte) (*http.Response, error) {
 	for attempt := 0; ; attempt++ {
 		bc, reused, err := t.get(req.Context(), addr)
 		if err != nil {
 			return nil, err
 		}
-		resp, retryable, err := t.exchange(bc, req)
+		resp, retryable, err := t.exchange(bc, req, head)
 		if err == nil {
 			return resp, nil
 		}
@@ -72,24 +78,33 @@ func replayable(req *http.Request) bool {
 	return false
 }
 
-// exchange writes req on bc and reads the response headers. retryable
-// reports that nothing of a response was read.
-func (t *h1Transport) exchange(bc *backendConn, req *http.Request) (resp *http.Response, retryable bool, err error) {
-	if err := req.Write(bc.bw); err != nil {
+// exchange writes req (or head) on bc and reads the response headers.
+// retryable reports that nothing of a response was read.
+func (t *h1Transport) exchange(bc *backendConn, req *http.Request, head []byte) (resp *http.Response, retryable bool, err error) {
+	if head != nil {
+		_, err = bc.bw.Write(head)
+	} else {
+		err = req.Write(bc.bw)
+	}
+	if err != nil {
 		return nil, true, err
 	}
 	if err := bc.bw.Flush(); err != nil {
 		return nil, true, err
 	}
-	stop := context.AfterFunc(req.Context(), func() { _ = bc.conn.SetReadDeadline(time.Unix(1, 0)) })
-	defer stop()
+	// The request context ending closes the connection, which aborts a
+	// read of the response headers or, later, of the body.
+	ctx := req.Context()
+	stop := context.AfterFunc(ctx, func() { bc.conn.Close() })
 	_ = bc.conn.SetReadDeadline(t.now().Add(t.responseTimeout))
 	if _, err := bc.br.Peek(1); err != nil {
-		return nil, !isTimeout(err), err
+		stop()
+		return nil, !isTimeout(err) && ctx.Err() == nil, err
 	}
 	for {
 		resp, err = http.ReadResponse(bc.br, req)
 		if err != nil {
+			stop()
 			return nil, false, err
 		}
 		if resp.StatusCode >= 200 || resp.StatusCode == http.StatusSwitchingProtocols {
@@ -97,14 +112,13 @@ func (t *h1Transport) exchange(bc *backendConn, req *http.Request) (resp *http.R
 		}
 		// 1xx (e.g. 103 Early Hints) before the final response: dropped.
 	}
-	if !stop() {
-		return nil, false, req.Context().Err()
+	if ctx.Err() != nil {
+		stop()
+		return nil, false, ctx.Err()
 	}
 	_ = bc.conn.SetReadDeadline(time.Time{})
 	keep := !resp.Close && !req.Close && resp.StatusCode != http.StatusSwitchingProtocols
-	ctx := req.Context()
-	resp.Body = &backendBody{rc: resp.Body, bc: bc, t: t, keep: keep, ctx: ctx, eof: resp.Body == http.NoBody,
-		stop: context.AfterFunc(ctx, func() { bc.conn.Close() })}
+	resp.Body = &backendBody{rc: resp.Body, bc: bc, t: t, keep: keep, ctx: ctx, eof: resp.Body == http.NoBody, stop: stop}
 	return resp, false, nil
 }
 

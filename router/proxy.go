@@ -36,6 +36,7 @@ type Proxy struct {
 	log       *slog.Logger
 	transport backendTransport
 	rp        *httputil.ReverseProxy
+	buffers   *bufferPool
 	states    sync.Pool // *reqState
 }
 
@@ -44,6 +45,9 @@ var _ http.Handler = (*Proxy)(nil)
 // backendTransport is how the Proxy reaches backends.
 type backendTransport interface {
 	RoundTrip(*http.Request) (*http.Response, error)
+	// send sends the request head to addr for the bodiless request req
+	// (see serveLean) and reads the response.
+	send(req *http.Request, addr string, head []byte) (*http.Response, error)
 	CloseIdleConnections()
 }
 
@@ -55,6 +59,9 @@ type reqState struct {
 	body  *trackedBody       // the request body, if any
 	held  *registry.Endpoint // the endpoint Acquired for this request (least-conn routes)
 	reqID string
+
+	head    []byte    // the outbound request head on the lean path, kept across requests
+	idValue [1]string // the response's X-Request-Id value on the lean path
 }
 
 type stateKey struct{}
@@ -96,10 +103,11 @@ func New(cfg Config, lookup Lookup, logger *slog.Logger) *Proxy {
 		now:             cfg.Now,
 		idle:            map[string][]*backendConn{},
 	}
+	p.buffers = newBufferPool()
 	p.rp = &httputil.ReverseProxy{
 		Rewrite:        p.rewrite,
 		Transport:      retryTransport{p},
-		BufferPool:     newBufferPool(),
+		BufferPool:     p.buffers,
 		ModifyResponse: modifyResponse,
 		ErrorHandler:   p.proxyError,
 		ErrorLog:       slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
@@ -128,6 +136,9 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(&st.rw, r, http.StatusServiceUnavailable, st.reqID,
 			"no instance of "+appLabel(pool)+" is running for host "+hostLabel(r.Host)+
 				" — check it with `strata app "+appOr(pool, "NAME")+"` or start it with `strata start "+appOr(pool, "NAME")+"`")
+	case leanEligible(r):
+		st.pool = pool
+		p.serveLean(st, r)
 	default:
 		st.pool = pool
 		p.rp.ServeHTTP(&st.rw, r.WithContext(context.WithValue(r.Context(), stateKey{}, st)))
@@ -148,7 +159,8 @@ func (p *Proxy) finish(st *reqState, r *http.Request, pool *registry.Pool, start
 		}
 		p.cfg.Metrics.observe(app, st.rw.statusCode(), p.cfg.Now().Sub(start))
 	}
-	*st = reqState{}
+	head := st.head[:0]
+	*st = reqState{head: head}
 	p.states.Put(st)
 }
 
@@ -210,7 +222,10 @@ func modifyResponse(resp *http.Response) error {
 
 // proxyError answers when no endpoint could be used.
 func (p *Proxy) proxyError(w http.ResponseWriter, r *http.Request, err error) {
-	st := stateOf(r.Context())
+	p.writeProxyError(stateOf(r.Context()), w, r, err)
+}
+
+func (p *Proxy) writeProxyError(st *reqState, w http.ResponseWriter, r *http.Request, err error) {
 	app := appLabel(st.pool)
 	var upstream string
 	if st.ep != nil {
@@ -288,8 +303,8 @@ func (p *Proxy) accessLog(st *reqState, r *http.Request, pool *registry.Pool, st
 	if len(path) > 1024 {
 		path = path[:1024] + "..."
 	}
-	b := make([]byte, 0, 128+len(path))
-	b = append(b, r.Method...)
+	var buf [256]byte // the line is built on the stack unless the path is long
+	b := append(buf[:0], r.Method...)
 	b = append(b, ' ')
 	b = append(b, path...)
 	b = append(b, ' ')
@@ -316,12 +331,17 @@ func (p *Proxy) accessLog(st *reqState, r *http.Request, pool *registry.Pool, st
 type retryTransport struct{ p *Proxy }
 
 func (t retryTransport) RoundTrip(req *http.Request) (*http.Response, error) {
-	st := stateOf(req.Context())
+	return t.p.roundTrip(stateOf(req.Context()), req, nil)
+}
+
+// roundTrip sends req to st.pool's endpoints as retryTransport describes:
+// as an http.Request, or as the given request head on the lean path.
+func (p *Proxy) roundTrip(st *reqState, req *http.Request, head []byte) (*http.Response, error) {
 	pool := st.pool
 	n := pool.Len()
-	tries := min(n, t.p.cfg.MaxTries)
+	tries := min(n, p.cfg.MaxTries)
 	first := pool.Next()
-	now := t.p.cfg.Now()
+	now := p.cfg.Now()
 	leastConn := pool.LeastConn()
 	if leastConn {
 		first = pool.LeastLoaded(first, now)
@@ -341,19 +361,25 @@ func (t retryTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 			if ep.Failed(now) != (pass == 1) {
 				continue
 			}
-			out := req
-			if attempt > 0 {
-				c, u := *req, *req.URL
-				c.URL = &u
-				out = &c
-			}
 			attempt++
-			out.URL.Host = ep.Addr
 			st.ep = ep
 			if leastConn {
 				ep.Acquire()
 			}
-			resp, err := t.p.transport.RoundTrip(out)
+			var resp *http.Response
+			var err error
+			if head != nil {
+				resp, err = p.transport.send(req, ep.Addr, head)
+			} else {
+				out := req
+				if attempt > 1 {
+					c, u := *req, *req.URL
+					c.URL = &u
+					out = &c
+				}
+				out.URL.Host = ep.Addr
+				resp, err = p.transport.RoundTrip(out)
+			}
 			if err == nil {
 				if leastConn {
 					st.held = ep // released when the response is done
@@ -367,8 +393,8 @@ func (t retryTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 			if !isDialError(err) || (body != nil && body.read.Load()) || req.Context().Err() != nil {
 				return nil, err
 			}
-			ep.MarkFailed(now.Add(t.p.cfg.FailedEndpointTTL))
-			t.p.log.Warn("proxy.connect_failed", "addr", ep.Addr, "instance", ep.PrivateInstanceID, "attempt", attempt, "err", err)
+			ep.MarkFailed(now.Add(p.cfg.FailedEndpointTTL))
+			p.log.Warn("proxy.connect_failed", "addr", ep.Addr, "instance", ep.PrivateInstanceID, "attempt", attempt, "err", err)
 		}
 	}
 	return nil, lastErr
