@@ -227,18 +227,38 @@ func (c *Controller) drainLogs(ctx context.Context, lines *atomic.Int64) {
 	}
 }
 
-// releaseOf returns the release recorded for a build.
+// releaseWait bounds how long a staged build's release may take to appear:
+// the build row turns staged before its release is written (buildResult).
+const releaseWait = 30 * time.Second
+
+// releaseOf returns the release recorded for a staged build, waiting for it
+// while the build result is still being recorded.
 func (c *Controller) releaseOf(ctx context.Context, appID, buildID string) (*api.Release, error) {
-	rels, err := c.store.ListReleases(ctx, appID)
-	if err != nil {
-		return nil, err
-	}
-	for _, r := range rels {
-		if r.BuildID == buildID {
-			return r, nil
+	deadline := time.Now().Add(releaseWait)
+	for {
+		changed := c.changedCh()
+		rels, err := c.store.ListReleases(ctx, appID)
+		if err != nil {
+			return nil, err
 		}
+		for _, r := range rels {
+			if r.BuildID == buildID {
+				return r, nil
+			}
+		}
+		if time.Now().After(deadline) {
+			return nil, api.Errorf(api.EInternal, "build %s is staged but has no release — push again", buildID)
+		}
+		t := time.NewTimer(buildPoll)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil, ctx.Err()
+		case <-changed:
+		case <-t.C:
+		}
+		t.Stop()
 	}
-	return nil, api.Errorf(api.EInternal, "build %s is staged but has no release — push again", buildID)
 }
 
 // waitInstances reports running/desired instances of rel's web process (or
