@@ -391,7 +391,7 @@ func orchestrate(ctx context.Context, o options) error {
 			if _, err := runWrk(ctx, o.loadCPU, tg.addr, c, time.Second); err != nil {
 				return err
 			}
-			cpu0 := treeCPU(tg.pid)
+			cpu0 := treeCPU(tg.pid) // 0: unknown
 			r, err := runWrk(ctx, o.loadCPU, tg.addr, c, o.duration)
 			if err != nil {
 				return err
@@ -428,8 +428,8 @@ func perRequest(r result) string {
 // (nginx's worker) from /proc, or 0 where /proc is not available. The
 // resolution is the kernel's clock tick (usually 10ms).
 func treeCPU(pid int) time.Duration {
-	total := procCPU(pid)
-	if total == 0 {
+	total, ok := procCPU(pid)
+	if !ok {
 		return 0
 	}
 	entries, _ := os.ReadDir("/proc")
@@ -439,7 +439,8 @@ func treeCPU(pid int) time.Duration {
 			continue
 		}
 		if f := procStat(child); len(f) > 1 && f[1] == strconv.Itoa(pid) {
-			total += procCPU(child)
+			d, _ := procCPU(child)
+			total += d
 		}
 	}
 	return total
@@ -459,14 +460,14 @@ func procStat(pid int) []string {
 	return strings.Fields(string(b[i+1:]))
 }
 
-func procCPU(pid int) time.Duration {
+func procCPU(pid int) (time.Duration, bool) {
 	f := procStat(pid)
 	if len(f) < 13 {
-		return 0
+		return 0, false
 	}
 	utime, _ := strconv.ParseInt(f[11], 10, 64)
 	stime, _ := strconv.ParseInt(f[12], 10, 64)
-	return time.Duration(utime+stime) * 10 * time.Millisecond // USER_HZ is 100 on Linux
+	return time.Duration(utime+stime) * 10 * time.Millisecond, true // USER_HZ is 100 on Linux
 }
 
 // propagation times register → first routed request and unregister → last
