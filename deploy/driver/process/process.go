@@ -99,6 +99,10 @@ type proc struct {
 	stopping  atomic.Bool     // Stop has sent SIGTERM: leftovers get the grace too
 	killed    atomic.Bool     // Stop has escalated to SIGKILL
 
+	// ready is closed once pid, pgid, startTime and cg are set: Start
+	// publishes the proc before it has started, so readers other than
+	// Start's caller (Usage, from the heartbeat) wait for it.
+	ready  chan struct{}
 	exited chan struct{} // closed when the main process has exited
 	done   chan struct{} // closed when exited and all output is delivered
 	res    *driver.ExitResult
@@ -273,7 +277,7 @@ func (d *Driver) Start(ctx context.Context, spec *driver.Spec) (*driver.Handle, 
 		d.mu.Unlock()
 		return nil, api.Errorf(api.EConflict, "instance %s is already started — destroy it first", spec.ID)
 	}
-	p := &proc{id: spec.ID, exited: make(chan struct{}), done: make(chan struct{})}
+	p := &proc{id: spec.ID, ready: make(chan struct{}), exited: make(chan struct{}), done: make(chan struct{})}
 	d.procs[spec.ID] = p
 	d.mu.Unlock()
 
@@ -321,6 +325,7 @@ func (d *Driver) start(p *proc, spec *driver.Spec) (*driver.Handle, error) {
 	p.pid = cmd.Process.Pid
 	p.pgid = p.pid
 	p.startTime, _ = StartTime(p.pid)
+	close(p.ready)
 
 	var tails sync.WaitGroup
 	tails.Add(2)
@@ -660,7 +665,8 @@ func (d *Driver) RecoverOutput(ctx context.Context, h *driver.Handle, stdout, st
 	}
 	p := &proc{id: h.ID, pid: h.PID, pgid: h.PGID, startTime: h.StartTime, recovered: true,
 		cg: data.Cgroup, result: filepath.Join(d.stateDir(h.ID), "result"),
-		exited: make(chan struct{}), done: make(chan struct{})}
+		ready: make(chan struct{}), exited: make(chan struct{}), done: make(chan struct{})}
+	close(p.ready)
 	d.procs[h.ID] = p
 	d.mu.Unlock()
 

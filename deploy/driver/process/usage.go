@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/strata-paas/strata/api"
 	"github.com/strata-paas/strata/deploy/driver"
 )
 
@@ -24,6 +25,11 @@ func (d *Driver) Usage(_ context.Context, id string) (*driver.Usage, error) {
 	p, err := d.get(id)
 	if err != nil {
 		return nil, err
+	}
+	select {
+	case <-p.ready:
+	default:
+		return nil, api.Errorf(api.EUnavailable, "instance %s is still starting", id)
 	}
 	var pids []int
 	if p.cg != nil && len(p.cg.Paths) > 0 {
