@@ -296,6 +296,7 @@ func (c *Controller) Run(ctx context.Context) error {
 		return err
 	}
 	if err := add(bus.SubscribeJSON(c.conn, api.SubjectInstanceEvent, "controllers", func(_ string, ev *api.InstanceEvent) {
+		c.nodes.event(ev, c.cfg.Now())
 		c.instanceEvent(ctx, ev)
 	})); err != nil {
 		return err

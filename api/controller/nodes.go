@@ -24,7 +24,21 @@ type nodeRegistry struct {
 	m         map[string]*nodeEntry
 	suspended bool
 	drained   map[string]bool // nodes an operator drains (from the database)
+	// events holds the latest instance event per instance until a heartbeat
+	// taken after it arrives: a heartbeat taken before an event but received
+	// after it must not undo it (a running instance reported as starting).
+	events map[string]eventMark
 }
+
+// eventMark is a noted instance event and when it was received.
+type eventMark struct {
+	ev *api.InstanceEvent
+	at time.Time
+}
+
+// eventKeep bounds how long an event waits for a newer heartbeat (its node
+// may never send one).
+const eventKeep = time.Minute
 
 // suspend stops nodes from being reported lost (the bus is down).
 func (r *nodeRegistry) suspend() {
@@ -50,7 +64,40 @@ type nodeEntry struct {
 	listed map[string]api.InstanceReport
 }
 
-func newNodeRegistry() *nodeRegistry { return &nodeRegistry{m: map[string]*nodeEntry{}} }
+func newNodeRegistry() *nodeRegistry {
+	return &nodeRegistry{m: map[string]*nodeEntry{}, events: map[string]eventMark{}}
+}
+
+// event notes an instance event and applies it to its node's listing.
+func (r *nodeRegistry) event(ev *api.InstanceEvent, now time.Time) {
+	if ev.NodeID == "" || ev.Time.IsZero() || ev.Instance.InstanceID == "" {
+		return
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	id := ev.Instance.InstanceID
+	if old, ok := r.events[id]; ok && old.ev.Time.After(ev.Time) {
+		return
+	}
+	cp := *ev
+	r.events[id] = eventMark{ev: &cp, at: now}
+	if e := r.m[ev.NodeID]; e != nil && e.hb.Time.Before(ev.Time) {
+		if _, ok := e.listed[id]; ok {
+			listed := maps.Clone(e.listed) // views share the old map
+			listed[id] = mergeEvent(listed[id], ev)
+			e.listed = listed
+		}
+	}
+}
+
+// mergeEvent returns a heartbeat report updated with a newer event's state.
+func mergeEvent(rep api.InstanceReport, ev *api.InstanceEvent) api.InstanceReport {
+	rep.State, rep.Port, rep.Restarts, rep.FailedStarts = ev.Instance.State, ev.Instance.Port, ev.Instance.Restarts, ev.Instance.FailedStarts
+	if !ev.Instance.StartedAt.IsZero() {
+		rep.StartedAt = ev.Instance.StartedAt
+	}
+	return rep
+}
 
 func (r *nodeRegistry) heartbeat(hb *api.NodeHeartbeat, now time.Time) {
 	if hb.NodeID == "" {
@@ -62,6 +109,23 @@ func (r *nodeRegistry) heartbeat(hb *api.NodeHeartbeat, now time.Time) {
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	for id, m := range r.events {
+		ev := m.ev
+		if now.Sub(m.at) > eventKeep {
+			delete(r.events, id)
+			continue
+		}
+		if ev.NodeID != hb.NodeID {
+			continue
+		}
+		if !ev.Time.After(hb.Time) {
+			delete(r.events, id) // this heartbeat already reflects it
+			continue
+		}
+		if rep, ok := listed[id]; ok {
+			listed[id] = mergeEvent(rep, ev)
+		}
+	}
 	e := r.m[hb.NodeID]
 	if e == nil {
 		e = &nodeEntry{}

@@ -30,3 +30,36 @@ func TestNodeRegistrySuspendedDuringBusOutage(t *testing.T) {
 		t.Fatalf("node silent for a TTL after reconnect: state %q, want lost", got)
 	}
 }
+
+// A heartbeat taken before an instance event but received after it does not
+// undo the event; a heartbeat taken after it wins again.
+func TestNodeRegistryStaleHeartbeatAfterEvent(t *testing.T) {
+	r := newNodeRegistry()
+	t0 := time.Unix(1000, 0)
+	starting := api.InstanceReport{InstanceID: "i1", State: api.InstanceStarting}
+	running := api.InstanceReport{InstanceID: "i1", State: api.InstanceRunning, Port: 4000}
+	state := func(now time.Time) api.InstanceState { return r.views(now, time.Minute)["n1"].listed["i1"].State }
+
+	r.heartbeat(&api.NodeHeartbeat{NodeID: "n1", Time: t0, Instances: []api.InstanceReport{starting}}, t0)
+	r.event(&api.InstanceEvent{NodeID: "n1", Time: t0.Add(2 * time.Second), Instance: running}, t0.Add(2*time.Second))
+	if got := state(t0.Add(2 * time.Second)); got != api.InstanceRunning {
+		t.Fatalf("after the running event: %q, want running", got)
+	}
+	// Taken at t0+1s, received at t0+3s: older than the event.
+	r.heartbeat(&api.NodeHeartbeat{NodeID: "n1", Time: t0.Add(time.Second), Instances: []api.InstanceReport{starting}}, t0.Add(3*time.Second))
+	if got := state(t0.Add(3 * time.Second)); got != api.InstanceRunning {
+		t.Fatalf("after a stale heartbeat: %q, want running kept", got)
+	}
+	if p := r.views(t0.Add(3*time.Second), time.Minute)["n1"].listed["i1"].Port; p != 4000 {
+		t.Fatalf("port after a stale heartbeat: %d, want the event's 4000", p)
+	}
+	// A heartbeat taken after the event is the truth again (here: crashed).
+	crashed := api.InstanceReport{InstanceID: "i1", State: api.InstanceCrashed}
+	r.heartbeat(&api.NodeHeartbeat{NodeID: "n1", Time: t0.Add(4 * time.Second), Instances: []api.InstanceReport{crashed}}, t0.Add(4*time.Second))
+	if got := state(t0.Add(4 * time.Second)); got != api.InstanceCrashed {
+		t.Fatalf("after a newer heartbeat: %q, want crashed", got)
+	}
+	if len(r.events) != 0 {
+		t.Fatalf("%d events kept after a newer heartbeat, want none", len(r.events))
+	}
+}

@@ -384,6 +384,9 @@ func (e *Executor) heartbeat() {
 		isos = fp.Fingerprint().Isolations
 	}
 	ur, measures := e.drv.(driver.UsageReporter)
+	// Stamped before the reports are taken: an instance event published
+	// meanwhile is newer than this heartbeat, and controllers keep it.
+	taken := time.Now().UTC()
 	reports := []api.InstanceReport{}
 	for _, in := range e.snapshot() {
 		if measures {
@@ -396,7 +399,7 @@ func (e *Executor) heartbeat() {
 	hb := &api.NodeHeartbeat{
 		Version: api.MessageVersion, NodeID: e.nodeID, Address: e.cfg.AdvertiseHost,
 		Substrate: e.substrate, Isolations: isos, Capacity: e.capacity(), Labels: e.cfg.Labels,
-		Instances: reports, Time: time.Now().UTC(), Interval: e.cfg.HeartbeatInterval,
+		Instances: reports, Time: taken, Interval: e.cfg.HeartbeatInterval,
 	}
 	if err := e.conn.Publish(api.SubjectNodeHeartbeat, hb); err != nil {
 		e.log.Warn("executor.heartbeat_failed", "err", err)
