@@ -74,7 +74,8 @@ func TestDeployToRunning(t *testing.T) {
 	e := newEnv(t, srv, nil, nil)
 	e.run()
 	startBuilder(t, srv, &fakeBuilder{})
-	x := startExecutor(t, srv, "node-1", nil)
+	// Slow enough to start that the deploy always sees it waiting.
+	x := startExecutor(t, srv, "node-1", func(x *fakeExecutor) { x.runAfter = 500 * time.Millisecond })
 	ctx := e.ctx()
 
 	var rec recorder
