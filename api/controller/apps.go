@@ -57,9 +57,8 @@ func (c *Controller) appByName(ctx context.Context, name string) (*api.App, erro
 	return app, err
 }
 
-// ListApps lists the apps of the caller's space with running/desired counts
-// and their first URL.
-func (c *Controller) ListApps(ctx context.Context) ([]*api.AppSummary, error) {
+// appsInSpace returns the apps of the caller's space.
+func (c *Controller) appsInSpace(ctx context.Context) ([]*api.App, error) {
 	spaceID, err := c.space(ctx)
 	if err != nil {
 		return nil, err
@@ -67,6 +66,16 @@ func (c *Controller) ListApps(ctx context.Context) ([]*api.AppSummary, error) {
 	apps, err := c.store.ListApps(ctx, spaceID)
 	if err != nil {
 		return nil, fmt.Errorf("list apps: %w", err)
+	}
+	return apps, nil
+}
+
+// ListApps lists the apps of the caller's space with running/desired counts
+// and their first URL.
+func (c *Controller) ListApps(ctx context.Context) ([]*api.AppSummary, error) {
+	apps, err := c.appsInSpace(ctx)
+	if err != nil {
+		return nil, err
 	}
 	out := make([]*api.AppSummary, 0, len(apps))
 	for _, a := range apps {

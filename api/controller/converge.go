@@ -3,6 +3,7 @@ package controller
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"strconv"
 	"sync"
@@ -276,32 +277,18 @@ func (c *Controller) rollbackUnhealthy(ctx context.Context, p *pass) bool {
 		if !d.failing || d.older == 0 {
 			continue
 		}
-		if c.rollBackTo(ctx, appID, p.apps[appID].CurrentRelease, d.older, d.reason) {
-			rolled = true
+		if d.reason == "" {
+			d.reason = "its instances keep failing to start"
 		}
+		reason := fmt.Sprintf("%s (%d failed starts in a row)", d.reason, c.cfg.FailedStarts)
+		cur, err := c.rollBackTo(ctx, appID, p.apps[appID].CurrentRelease, d.older, reason)
+		if err != nil {
+			c.log.Warn("converge.rollback_failed", "app", appID, "err", err)
+			continue
+		}
+		rolled = rolled || cur == d.older
 	}
 	return rolled
-}
-
-// rollBackTo makes release to current again if failed still is, recording
-// why. It reports whether it did.
-func (c *Controller) rollBackTo(ctx context.Context, appID string, failed, to int, reason string) bool {
-	defer c.locks.lock(appID)()
-	app, err := c.store.AppByID(ctx, appID)
-	if err != nil || app.CurrentRelease != failed {
-		return false
-	}
-	app.CurrentRelease = to
-	if err := c.store.UpdateApp(ctx, app); err != nil {
-		c.log.Warn("converge.rollback_failed", "app", app.Name, "err", err)
-		return false
-	}
-	if reason == "" {
-		reason = "its instances keep failing to start"
-	}
-	c.record(ctx, app, "rollback", "automatic rollback to v%d: release v%d did not become healthy: %s (%d failed starts in a row)", to, failed, reason, c.cfg.FailedStarts)
-	c.log.Info("converge.rolled_back", "app", app.Name, "from", failed, "to", to)
-	return true
 }
 
 // noteUnplaceable remembers the latest placement problem per app and tells

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -132,26 +133,38 @@ func (c *Controller) rollbackFailed(ctx context.Context, app *api.App, rel *api.
 	if prev == 0 || prev == rel.Version {
 		return fail("there is no earlier release to roll back to")
 	}
-	defer c.locks.lock(app.ID)()
-	cur, err := c.store.AppByID(ctx, app.ID)
+	// The converger may have rolled it back first: then cur is prev too.
+	cur, err := c.rollBackTo(ctx, app.ID, rel.Version, prev, reason)
 	if err != nil {
 		return fail("the automatic rollback failed: %s", api.ErrorMessage(err))
 	}
-	if cur.CurrentRelease == prev { // the converger saw it first
-		progress(api.DeployEvent{Type: api.DeployEventStatus, Line: fmt.Sprintf("rolled back to v%d", prev)})
-		return fail("rolled back to v%d, which keeps serving", prev)
+	if cur != prev {
+		return fail("not rolled back: v%d is current now", cur)
 	}
-	if cur.CurrentRelease != rel.Version {
-		return fail("not rolled back: v%d is current now", cur.CurrentRelease)
-	}
-	cur.CurrentRelease = prev
-	if err := c.store.UpdateApp(ctx, cur); err != nil {
-		return fail("the automatic rollback failed: %s", api.ErrorMessage(err))
-	}
-	c.record(ctx, cur, "rollback", "automatic rollback to v%d: release v%d did not become healthy: %s", prev, rel.Version, reason)
 	progress(api.DeployEvent{Type: api.DeployEventStatus, Line: fmt.Sprintf("rolled back to v%d", prev)})
-	c.Kick()
 	return fail("rolled back to v%d, which keeps serving", prev)
+}
+
+// rollBackTo makes release to current again if failed still is, recording
+// why, and returns the app's current release afterwards. Both the deploy
+// watch and the converger roll back through it, under the app's lock.
+func (c *Controller) rollBackTo(ctx context.Context, appID string, failed, to int, reason string) (int, error) {
+	defer c.locks.lock(appID)()
+	app, err := c.store.AppByID(ctx, appID)
+	if err != nil {
+		return 0, err
+	}
+	if app.CurrentRelease != failed {
+		return app.CurrentRelease, nil
+	}
+	app.CurrentRelease = to
+	if err := c.store.UpdateApp(ctx, app); err != nil {
+		return failed, err
+	}
+	c.record(ctx, app, "rollback", "automatic rollback to v%d: release v%d did not become healthy: %s", to, failed, reason)
+	c.log.Info("controller.rolled_back", "app", app.Name, "from", failed, "to", to)
+	c.Kick()
+	return to, nil
 }
 
 // serialProgress makes fn safe to call from several goroutines, one at a time.
@@ -180,27 +193,39 @@ func (c *Controller) failDispatch(ctx context.Context, b *api.Build, cause error
 	return api.Errorf(api.EUnavailable, "cannot dispatch the build: %s — try again shortly", api.ErrorMessage(cause))
 }
 
-// waitBuild waits until a build is staged or failed.
-func (c *Controller) waitBuild(ctx context.Context, id string) (*api.Build, error) {
+// pollStore calls check until it reports done or fails: again after every
+// change notice, and at least every buildPoll (a notice of a change made by
+// another controller never arrives here). It ends with ctx.
+func (c *Controller) pollStore(ctx context.Context, check func() (done bool, err error)) error {
 	for {
-		changed := c.changedCh()
-		b, err := c.store.Build(ctx, id)
-		if err == nil && b.State.Terminal() {
-			return b, nil
-		}
-		if err != nil && api.ErrorCode(err) != api.EUnavailable {
-			return nil, err
+		changed := c.changedCh() // before check, so no notice is missed
+		if done, err := check(); done || err != nil {
+			return err
 		}
 		t := time.NewTimer(buildPoll)
 		select {
 		case <-ctx.Done():
 			t.Stop()
-			return nil, ctx.Err()
+			return ctx.Err()
 		case <-changed:
 		case <-t.C:
 		}
 		t.Stop()
 	}
+}
+
+// waitBuild waits until a build is staged or failed.
+func (c *Controller) waitBuild(ctx context.Context, id string) (*api.Build, error) {
+	var b *api.Build
+	err := c.pollStore(ctx, func() (bool, error) {
+		got, err := c.store.Build(ctx, id)
+		if err != nil && api.ErrorCode(err) != api.EUnavailable {
+			return false, err
+		}
+		b = got
+		return err == nil && got.State.Terminal(), nil
+	})
+	return b, err
 }
 
 // drainLogs lets the build's last output lines reach the pusher: a bus
@@ -235,30 +260,22 @@ const releaseWait = 30 * time.Second
 // while the build result is still being recorded.
 func (c *Controller) releaseOf(ctx context.Context, appID, buildID string) (*api.Release, error) {
 	deadline := time.Now().Add(releaseWait)
-	for {
-		changed := c.changedCh()
+	var rel *api.Release
+	err := c.pollStore(ctx, func() (bool, error) {
 		rels, err := c.store.ListReleases(ctx, appID)
 		if err != nil {
-			return nil, err
+			return false, err
 		}
-		for _, r := range rels {
-			if r.BuildID == buildID {
-				return r, nil
-			}
+		if i := slices.IndexFunc(rels, func(r *api.Release) bool { return r.BuildID == buildID }); i >= 0 {
+			rel = rels[i]
+			return true, nil
 		}
 		if time.Now().After(deadline) {
-			return nil, api.Errorf(api.EInternal, "build %s is staged but has no release — push again", buildID)
+			return false, api.Errorf(api.EInternal, "build %s is staged but has no release — push again", buildID)
 		}
-		t := time.NewTimer(buildPoll)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return nil, ctx.Err()
-		case <-changed:
-		case <-t.C:
-		}
-		t.Stop()
-	}
+		return false, nil
+	})
+	return rel, err
 }
 
 // waitInstances reports running/desired instances of rel's web process (or

@@ -16,13 +16,9 @@ var _ api.RouteService = (*Controller)(nil)
 // ListRoutes returns every route of the caller's space with its app, by host
 // and path.
 func (c *Controller) ListRoutes(ctx context.Context) ([]*api.RouteInfo, error) {
-	spaceID, err := c.space(ctx)
+	apps, err := c.appsInSpace(ctx)
 	if err != nil {
 		return nil, err
-	}
-	apps, err := c.store.ListApps(ctx, spaceID)
-	if err != nil {
-		return nil, fmt.Errorf("list apps: %w", err)
 	}
 	var out []*api.RouteInfo
 	for _, a := range apps {
