@@ -311,6 +311,9 @@ func startedAts(t testing.TB, appJSON string) string {
 			out = append(out, fmt.Sprintf("%d:%s:%s", in.Index, in.State, in.StartedAt.Format(time.RFC3339Nano)))
 		}
 	}
+	if len(out) == 0 {
+		t.Fatalf("strata app --json lists no web instance: %s", appJSON)
+	}
 	sort.Strings(out)
 	return strings.Join(out, " ")
 }
