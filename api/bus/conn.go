@@ -126,8 +126,14 @@ func (c *Conn) Publish(subject string, v any) error {
 // Subscription is an active subscription.
 type Subscription struct{ sub *nats.Subscription }
 
-// Unsubscribe stops delivery.
-func (s *Subscription) Unsubscribe() error { return s.sub.Unsubscribe() }
+// Unsubscribe stops delivery. A zero Subscription (as a test fake returns)
+// has nothing to stop and returns nil.
+func (s *Subscription) Unsubscribe() error {
+	if s.sub == nil {
+		return nil
+	}
+	return s.sub.Unsubscribe()
+}
 
 // Msg is one received message.
 type Msg struct {
@@ -169,13 +175,25 @@ func (c *Conn) Subscribe(subject, queue string, fn func(*Msg)) (*Subscription, e
 	return &Subscription{sub: s}, nil
 }
 
+// Subscriber is what SubscribeJSON and Handle need of a connection. *Conn
+// implements it; so can a consumer's in-memory fake.
+type Subscriber interface {
+	Subscribe(subject, queue string, fn func(*Msg)) (*Subscription, error)
+}
+
+var _ Subscriber = (*Conn)(nil)
+
 // SubscribeJSON subscribes and decodes each message into a T. Messages that do
-// not decode are logged and dropped.
-func SubscribeJSON[T any](c *Conn, subject, queue string, fn func(subject string, v *T)) (*Subscription, error) {
+// not decode are logged (through c's logger when c is a *Conn) and dropped.
+func SubscribeJSON[T any](c Subscriber, subject, queue string, fn func(subject string, v *T)) (*Subscription, error) {
+	log := slog.Default()
+	if conn, ok := c.(*Conn); ok {
+		log = conn.log
+	}
 	return c.Subscribe(subject, queue, func(m *Msg) {
 		v := new(T)
 		if err := json.Unmarshal(m.Data, v); err != nil {
-			c.log.Warn("bus.bad_message", "subject", m.Subject, "err", err)
+			log.Warn("bus.bad_message", "subject", m.Subject, "err", err)
 			return
 		}
 		fn(m.Subject, v)
@@ -184,7 +202,7 @@ func SubscribeJSON[T any](c *Conn, subject, queue string, fn func(subject string
 
 // Handle serves request/reply on subject: fn's result (or its error, as
 // {"error": …}) is sent back as JSON. Handlers run one at a time per subject.
-func Handle[Req, Resp any](c *Conn, subject, queue string, fn func(ctx context.Context, req *Req) (*Resp, error)) (*Subscription, error) {
+func Handle[Req, Resp any](c Subscriber, subject, queue string, fn func(ctx context.Context, req *Req) (*Resp, error)) (*Subscription, error) {
 	return c.Subscribe(subject, queue, func(m *Msg) {
 		req := new(Req)
 		if err := json.Unmarshal(m.Data, req); err != nil {
@@ -210,9 +228,21 @@ type errorReply struct {
 // reply of the form {"error": {...}} from Handle is returned as that *api.Error.
 // No responder or no reply before ctx ends is EUnavailable.
 func Request[Req, Resp any](ctx context.Context, c *Conn, subject string, req *Req) (*Resp, error) {
+	resp := new(Resp)
+	if err := c.Request(ctx, subject, req, resp); err != nil {
+		return nil, err
+	}
+	return resp, nil
+}
+
+// Request is the untyped form of the Request function, for consumers that
+// declare the bus as an interface: it sends req as JSON on subject and
+// decodes the reply into resp (a pointer), with the same errors. Without a
+// deadline on ctx it waits at most 10s.
+func (c *Conn) Request(ctx context.Context, subject string, req, resp any) error {
 	data, err := json.Marshal(req)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	if _, ok := ctx.Deadline(); !ok {
 		var cancel context.CancelFunc
@@ -222,19 +252,18 @@ func Request[Req, Resp any](ctx context.Context, c *Conn, subject string, req *R
 	m, err := c.nc.RequestWithContext(ctx, subject, data)
 	if err != nil {
 		if errors.Is(err, nats.ErrNoResponders) {
-			return nil, api.Errorf(api.EUnavailable, "nobody answers on %s", subject)
+			return api.Errorf(api.EUnavailable, "nobody answers on %s", subject)
 		}
-		return nil, api.Errorf(api.EUnavailable, "request on %s: %v", subject, err)
+		return api.Errorf(api.EUnavailable, "request on %s: %v", subject, err)
 	}
 	var er errorReply
 	if json.Unmarshal(m.Data, &er) == nil && er.Error != nil && er.Error.Code != "" {
-		return nil, er.Error
+		return er.Error
 	}
-	resp := new(Resp)
 	if len(m.Data) > 0 {
 		if err := json.Unmarshal(m.Data, resp); err != nil {
-			return nil, fmt.Errorf("bus: decode reply on %s: %w", subject, err)
+			return fmt.Errorf("bus: decode reply on %s: %w", subject, err)
 		}
 	}
-	return resp, nil
+	return nil
 }
