@@ -11,34 +11,22 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/strata-paas/strata/api"
+	"github.com/strata-paas/strata/api/client"
 )
 
 func (m *Main) appCommand() *cobra.Command {
-	var asJSON bool
-	cmd := &cobra.Command{
-		Use:   "app NAME",
-		Short: "Show an app: release, URLs and where its instances run",
-		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := api.ValidateName("app", args[0]); err != nil {
-				return err
-			}
-			c, err := m.client()
+	return m.appCmd(appSpec{
+		use:   "app NAME",
+		short: "Show an app: release, URLs and where its instances run",
+		json:  true,
+		run: func(a *appCall, c *client.Client) error {
+			d, err := c.App(a.ctx, a.name)
 			if err != nil {
 				return err
 			}
-			d, err := c.App(cmd.Context(), args[0])
-			if err != nil {
-				return err
-			}
-			if asJSON {
-				return printJSON(m.Stdout, d)
-			}
-			return writeAppDetail(m.Stdout, d, m.Now())
+			return a.print(d, func() error { return writeAppDetail(m.Stdout, d, m.Now()) })
 		},
-	}
-	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
-	return cmd
+	})
 }
 
 // writeAppDetail prints an app the way `strata app` shows it.

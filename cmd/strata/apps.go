@@ -8,6 +8,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/strata-paas/strata/api"
+	"github.com/strata-paas/strata/api/client"
 )
 
 func (m *Main) appsCommand() *cobra.Command {
@@ -48,61 +49,45 @@ func (m *Main) appsCommand() *cobra.Command {
 }
 
 func (m *Main) appsCreateCommand() *cobra.Command {
-	return &cobra.Command{
-		Use:   "create NAME",
-		Short: "Create an app",
-		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := api.ValidateAppName(args[0]); err != nil {
-				return err
-			}
-			c, err := m.client()
-			if err != nil {
-				return err
-			}
-			app, err := c.CreateApp(cmd.Context(), args[0])
+	return m.appCmd(appSpec{
+		use:   "create NAME",
+		short: "Create an app",
+		name:  newAppArg,
+		run: func(a *appCall, c *client.Client) error {
+			app, err := c.CreateApp(a.ctx, a.name)
 			if err != nil {
 				return err
 			}
 			fmt.Fprintf(m.Stdout, "Created app %s. Deploy it with: strata push %s\n", app.Name, app.Name)
 			return nil
 		},
-	}
+	})
 }
 
 func (m *Main) appsDeleteCommand() *cobra.Command {
 	var force bool
-	cmd := &cobra.Command{
-		Use:   "delete NAME",
-		Short: "Delete an app: stops its instances and unmaps its routes",
-		Long: "Delete an app: stops its instances and unmaps its routes.\n\n" +
+	cmd := m.appCmd(appSpec{
+		use:   "delete NAME",
+		short: "Delete an app: stops its instances and unmaps its routes",
+		long: "Delete an app: stops its instances and unmaps its routes.\n\n" +
 			"On a terminal it asks for confirmation unless -f is given; without a\n" +
 			"terminal (scripts) it deletes without asking.",
-		Args: cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			name := args[0]
-			if err := api.ValidateName("app", name); err != nil {
-				return err
-			}
-			c, err := m.client()
-			if err != nil {
-				return err
-			}
+		run: func(a *appCall, c *client.Client) error {
 			if !force && isTerminal(m.Stdin) {
-				fmt.Fprintf(m.Stderr, "Delete app %s, stopping its instances and unmapping its routes? [y/N] ", name)
+				fmt.Fprintf(m.Stderr, "Delete app %s, stopping its instances and unmapping its routes? [y/N] ", a.name)
 				answer, _ := bufio.NewReader(m.Stdin).ReadString('\n')
 				if a := strings.ToLower(strings.TrimSpace(answer)); a != "y" && a != "yes" {
 					fmt.Fprintln(m.Stderr, "Not deleted.")
 					return nil
 				}
 			}
-			if err := c.DeleteApp(cmd.Context(), name); err != nil {
+			if err := c.DeleteApp(a.ctx, a.name); err != nil {
 				return err
 			}
-			fmt.Fprintf(m.Stdout, "Deleted app %s\n", name)
+			fmt.Fprintf(m.Stdout, "Deleted app %s\n", a.name)
 			return nil
 		},
-	}
+	})
 	cmd.Flags().BoolVarP(&force, "force", "f", false, "do not ask for confirmation")
 	return cmd
 }

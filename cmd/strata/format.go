@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"reflect"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -22,8 +23,12 @@ func (t *table) row(cols ...string) { fmt.Fprintln(t.tw, strings.Join(cols, "\t"
 
 func (t *table) flush() error { return t.tw.Flush() }
 
-// printJSON writes v as indented JSON.
+// printJSON writes v as indented JSON; a nil slice is written as [], so
+// scripts read an empty list and never null.
 func printJSON(w io.Writer, v any) error {
+	if rv := reflect.ValueOf(v); rv.Kind() == reflect.Slice && rv.IsNil() {
+		v = []struct{}{}
+	}
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	return enc.Encode(v)

@@ -12,36 +12,28 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/strata-paas/strata/api"
+	"github.com/strata-paas/strata/api/client"
 )
 
 // gitRemoteName is the remote `strata git-remote` adds.
 const gitRemoteName = "strata"
 
 func (m *Main) gitRemoteCommand() *cobra.Command {
-	return &cobra.Command{
-		Use:   "git-remote NAME",
-		Short: "Add a git remote \"strata\" for the app so that git push strata main deploys it",
-		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			ctx := cmd.Context()
-			name := args[0]
-			if err := api.ValidateAppName(name); err != nil {
-				return err
-			}
+	return m.appCmd(appSpec{
+		use:   "git-remote NAME",
+		short: "Add a git remote \"strata\" for the app so that git push strata main deploys it",
+		name:  newAppArg,
+		check: func(a *appCall) error {
 			if _, err := exec.LookPath("git"); err != nil {
 				return api.Errorf(api.EInvalid, "git is not installed — install git first")
 			}
-			if _, err := m.git(ctx, "rev-parse", "--git-dir"); err != nil {
+			if _, err := m.git(a.ctx, "rev-parse", "--git-dir"); err != nil {
 				return api.Errorf(api.EInvalid, "this directory is not in a git repository — run git init first")
 			}
-			apiURL, _, err := m.target()
-			if err != nil {
-				return err
-			}
-			c, err := m.client()
-			if err != nil {
-				return err
-			}
+			return nil
+		},
+		run: func(a *appCall, c *client.Client) error {
+			ctx, name, apiURL := a.ctx, a.name, c.BaseURL()
 			if _, err := c.App(ctx, name); api.ErrorCode(err) == api.ENotFound {
 				if _, err := c.CreateApp(ctx, name); err != nil {
 					return err
@@ -86,7 +78,7 @@ func (m *Main) gitRemoteCommand() *cobra.Command {
 			fmt.Fprintln(m.Stdout, "Next: git push strata main")
 			return nil
 		},
-	}
+	})
 }
 
 // git runs git with argv only (never a shell) in m.Dir.

@@ -10,59 +10,40 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/strata-paas/strata/api"
+	"github.com/strata-paas/strata/api/client"
 )
 
-// appArg validates the app name argument at index 0.
-func appArg(args []string) (string, error) {
-	return args[0], api.ValidateName("app", args[0])
-}
-
 func (m *Main) releasesCommand() *cobra.Command {
-	var asJSON bool
-	cmd := &cobra.Command{
-		Use:   "releases NAME",
-		Short: "List an app's releases: version, time, actor and what changed",
-		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			name, err := appArg(args)
+	return m.appCmd(appSpec{
+		use:   "releases NAME",
+		short: "List an app's releases: version, time, actor and what changed",
+		json:  true,
+		run: func(a *appCall, c *client.Client) error {
+			rels, err := c.Releases(a.ctx, a.name)
 			if err != nil {
 				return err
 			}
-			c, err := m.client()
-			if err != nil {
-				return err
-			}
-			rels, err := c.Releases(cmd.Context(), name)
-			if err != nil {
-				return err
-			}
-			if asJSON {
-				if rels == nil {
-					rels = []*api.Release{}
+			return a.print(rels, func() error {
+				if len(rels) == 0 {
+					fmt.Fprintf(m.Stdout, "No releases yet. Deploy with: strata push %s\n", a.name)
+					return nil
 				}
-				return printJSON(m.Stdout, rels)
-			}
-			if len(rels) == 0 {
-				fmt.Fprintf(m.Stdout, "No releases yet. Deploy with: strata push %s\n", name)
-				return nil
-			}
-			app, err := c.App(cmd.Context(), name)
-			if err != nil {
-				return err
-			}
-			t := newTable(m.Stdout, "VERSION", "", "CREATED", "ACTOR", "DESCRIPTION")
-			for _, r := range rels {
-				mark := ""
-				if r.Version == app.CurrentRelease {
-					mark = "current"
+				app, err := c.App(a.ctx, a.name)
+				if err != nil {
+					return err
 				}
-				t.row(releaseLabel(r.Version), mark, ago(m.Now(), r.CreatedAt), orDash(r.Actor), orDash(r.Description))
-			}
-			return t.flush()
+				t := newTable(m.Stdout, "VERSION", "", "CREATED", "ACTOR", "DESCRIPTION")
+				for _, r := range rels {
+					mark := ""
+					if r.Version == app.CurrentRelease {
+						mark = "current"
+					}
+					t.row(releaseLabel(r.Version), mark, ago(m.Now(), r.CreatedAt), orDash(r.Actor), orDash(r.Description))
+				}
+				return t.flush()
+			})
 		},
-	}
-	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
-	return cmd
+	})
 }
 
 // ago formats a past time as "3m12s ago".
@@ -83,133 +64,111 @@ func parseVersion(s string) (int, error) {
 }
 
 func (m *Main) rollbackCommand() *cobra.Command {
-	return &cobra.Command{
-		Use:   "rollback NAME [VERSION]",
-		Short: "Make a copy of an older release current, without rebuilding (default: the previous one)",
-		Long: "Roll back by creating a new release that copies an older release's droplet and\n" +
+	version := 0 // 0: the previous different release
+	return m.appCmd(appSpec{
+		use:   "rollback NAME [VERSION]",
+		short: "Make a copy of an older release current, without rebuilding (default: the previous one)",
+		long: "Roll back by creating a new release that copies an older release's droplet and\n" +
 			"config. VERSION defaults to the newest earlier release that differs from the\n" +
 			"current one. The converger rolls it out instance by instance.",
-		Args: cobra.RangeArgs(1, 2),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			name, err := appArg(args)
+		args: cobra.RangeArgs(1, 2),
+		check: func(a *appCall) (err error) {
+			if len(a.args) == 2 {
+				version, err = parseVersion(a.args[1])
+			}
+			return err
+		},
+		run: func(a *appCall, c *client.Client) error {
+			rel, err := c.Rollback(a.ctx, a.name, version)
 			if err != nil {
 				return err
 			}
-			version := 0
-			if len(args) == 2 {
-				if version, err = parseVersion(args[1]); err != nil {
-					return err
-				}
-			}
-			c, err := m.client()
-			if err != nil {
-				return err
-			}
-			rel, err := c.Rollback(cmd.Context(), name, version)
-			if err != nil {
-				return err
-			}
-			fmt.Fprintf(m.Stdout, "%s: released %s — watch it roll out with: strata app %s\n", rel.Description, releaseLabel(rel.Version), name)
+			fmt.Fprintf(m.Stdout, "%s: released %s — watch it roll out with: strata app %s\n", rel.Description, releaseLabel(rel.Version), a.name)
 			return nil
 		},
-	}
+	})
 }
 
 func (m *Main) envCommand() *cobra.Command {
-	var asJSON bool
-	cmd := &cobra.Command{
-		Use:   "env NAME",
-		Short: "Show an app's config vars (set and unset them with env set / env unset)",
-		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			name, err := appArg(args)
+	cmd := m.appCmd(appSpec{
+		use:   "env NAME",
+		short: "Show an app's config vars (set and unset them with env set / env unset)",
+		json:  true,
+		run: func(a *appCall, c *client.Client) error {
+			env, err := c.Env(a.ctx, a.name)
 			if err != nil {
 				return err
 			}
-			c, err := m.client()
-			if err != nil {
-				return err
-			}
-			env, err := c.Env(cmd.Context(), name)
-			if err != nil {
-				return err
-			}
-			if asJSON {
-				return printJSON(m.Stdout, env)
-			}
-			if len(env) == 0 {
-				fmt.Fprintf(m.Stdout, "No config vars. Set one with: strata env set %s NAME=VALUE\n", name)
+			return a.print(env, func() error {
+				if len(env) == 0 {
+					fmt.Fprintf(m.Stdout, "No config vars. Set one with: strata env set %s NAME=VALUE\n", a.name)
+					return nil
+				}
+				keys := make([]string, 0, len(env))
+				for k := range env {
+					keys = append(keys, k)
+				}
+				sort.Strings(keys)
+				for _, k := range keys {
+					fmt.Fprintf(m.Stdout, "%s=%s\n", k, env[k])
+				}
 				return nil
-			}
-			keys := make([]string, 0, len(env))
-			for k := range env {
-				keys = append(keys, k)
-			}
-			sort.Strings(keys)
-			for _, k := range keys {
-				fmt.Fprintf(m.Stdout, "%s=%s\n", k, env[k])
-			}
-			return nil
+			})
 		},
-	}
-	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	})
 	cmd.AddCommand(m.envSetCommand(), m.envUnsetCommand())
 	return cmd
 }
 
 func (m *Main) envSetCommand() *cobra.Command {
-	return &cobra.Command{
-		Use:   "set NAME KEY=VALUE…",
-		Short: "Set config vars: a new release, rolled out instance by instance",
-		Args:  cobra.MinimumNArgs(2),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			name, err := appArg(args)
-			if err != nil {
-				return err
-			}
-			set := map[string]string{}
-			for _, a := range args[1:] {
-				k, v, err := api.ParseEnvAssignment(a)
+	var set map[string]string
+	return m.appCmd(appSpec{
+		use:   "set NAME KEY=VALUE…",
+		short: "Set config vars: a new release, rolled out instance by instance",
+		args:  cobra.MinimumNArgs(2),
+		check: func(a *appCall) error {
+			set = map[string]string{}
+			for _, arg := range a.args[1:] {
+				k, v, err := api.ParseEnvAssignment(arg)
 				if err != nil {
 					return err
 				}
 				set[k] = v
 			}
-			return m.changeEnv(cmd, name, api.EnvChange{Set: set})
+			return nil
 		},
-	}
+		run: func(a *appCall, c *client.Client) error {
+			return m.changeEnv(a, c, api.EnvChange{Set: set})
+		},
+	})
 }
 
 func (m *Main) envUnsetCommand() *cobra.Command {
-	return &cobra.Command{
-		Use:   "unset NAME KEY…",
-		Short: "Unset config vars: a new release, rolled out instance by instance",
-		Args:  cobra.MinimumNArgs(2),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			name, err := appArg(args)
-			if err != nil {
-				return err
-			}
-			for _, k := range args[1:] {
+	return m.appCmd(appSpec{
+		use:   "unset NAME KEY…",
+		short: "Unset config vars: a new release, rolled out instance by instance",
+		args:  cobra.MinimumNArgs(2),
+		check: func(a *appCall) error {
+			for _, k := range a.args[1:] {
 				if err := api.ValidateEnvName(k); err != nil {
 					return err
 				}
 			}
-			return m.changeEnv(cmd, name, api.EnvChange{Unset: args[1:]})
+			return nil
 		},
-	}
+		run: func(a *appCall, c *client.Client) error {
+			return m.changeEnv(a, c, api.EnvChange{Unset: a.args[1:]})
+		},
+	})
 }
 
-func (m *Main) changeEnv(cmd *cobra.Command, name string, ch api.EnvChange) error {
-	c, err := m.client()
+// changeEnv sends one config change and says whether it made a release.
+func (m *Main) changeEnv(a *appCall, c *client.Client, ch api.EnvChange) error {
+	before, err := c.App(a.ctx, a.name)
 	if err != nil {
 		return err
 	}
-	before, err := c.App(cmd.Context(), name)
-	if err != nil {
-		return err
-	}
-	rel, err := c.ChangeEnv(cmd.Context(), name, ch)
+	rel, err := c.ChangeEnv(a.ctx, a.name, ch)
 	if err != nil {
 		return err
 	}
@@ -251,27 +210,23 @@ func parseSize(s string) (int, error) {
 func (m *Main) scaleCommand() *cobra.Command {
 	var instances int
 	var memory, disk, process string
-	cmd := &cobra.Command{
-		Use:   "scale NAME [-i N] [-m 512M] [-k 1G] [--process TYPE]",
-		Short: "Change instances, memory or disk of a process type",
-		Long: "Change the formation of one process type (default web). A new instance count\n" +
+	var req api.ScaleRequest
+	cmd := m.appCmd(appSpec{
+		use:   "scale NAME [-i N] [-m 512M] [-k 1G] [--process TYPE]",
+		short: "Change instances, memory or disk of a process type",
+		long: "Change the formation of one process type (default web). A new instance count\n" +
 			"takes effect without a release; new memory or disk limits make a release so\n" +
 			"instances are replaced one by one. Only web instances get routes.",
-		Args: cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			name, err := appArg(args)
-			if err != nil {
-				return err
-			}
-			req := api.ScaleRequest{Process: process}
-			if cmd.Flags().Changed("instances") {
+		check: func(a *appCall) error {
+			req = api.ScaleRequest{Process: process}
+			if a.cmd.Flags().Changed("instances") {
 				req.Instances = &instances
 			}
 			for _, f := range []struct {
 				flag, val string
 				dst       **int
 			}{{"memory", memory, &req.MemoryMB}, {"disk", disk, &req.DiskMB}} {
-				if !cmd.Flags().Changed(f.flag) {
+				if !a.cmd.Flags().Changed(f.flag) {
 					continue
 				}
 				n, err := parseSize(f.val)
@@ -283,22 +238,21 @@ func (m *Main) scaleCommand() *cobra.Command {
 			if req.Instances == nil && req.MemoryMB == nil && req.DiskMB == nil {
 				return api.Errorf(api.EInvalid, "nothing to scale — give -i N, -m SIZE or -k SIZE")
 			}
-			c, err := m.client()
-			if err != nil {
-				return err
-			}
-			res, err := c.Scale(cmd.Context(), name, req)
+			return nil
+		},
+		run: func(a *appCall, c *client.Client) error {
+			res, err := c.Scale(a.ctx, a.name, req)
 			if err != nil {
 				return err
 			}
 			p := res.Process
-			fmt.Fprintf(m.Stdout, "Scaled %s %s to %d× (%s memory, %s disk)\n", name, p.Type, p.Instances, megabytes(p.MemoryMB), megabytes(p.DiskMB))
+			fmt.Fprintf(m.Stdout, "Scaled %s %s to %d× (%s memory, %s disk)\n", a.name, p.Type, p.Instances, megabytes(p.MemoryMB), megabytes(p.DiskMB))
 			if res.Release != nil {
 				fmt.Fprintf(m.Stdout, "Released %s to apply the new limits\n", releaseLabel(res.Release.Version))
 			}
 			return nil
 		},
-	}
+	})
 	cmd.Flags().IntVarP(&instances, "instances", "i", 0, "number of instances")
 	cmd.Flags().StringVarP(&memory, "memory", "m", "", "memory limit per instance (e.g. 512M, 1G)")
 	cmd.Flags().StringVarP(&disk, "disk", "k", "", "disk limit per instance (e.g. 1G)")
@@ -311,85 +265,52 @@ func (m *Main) stateCommand(verb string, state api.AppState) *cobra.Command {
 	if state == api.AppStopped {
 		short = "Stop an app's instances (its releases and formation are kept)"
 	}
-	return &cobra.Command{
-		Use:   verb + " NAME",
-		Short: short,
-		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			name, err := appArg(args)
+	return m.appCmd(appSpec{
+		use:   verb + " NAME",
+		short: short,
+		run: func(a *appCall, c *client.Client) error {
+			app, err := c.SetState(a.ctx, a.name, state)
 			if err != nil {
 				return err
 			}
-			c, err := m.client()
-			if err != nil {
-				return err
-			}
-			app, err := c.SetState(cmd.Context(), name, state)
-			if err != nil {
-				return err
-			}
-			fmt.Fprintf(m.Stdout, "App %s is %s\n", name, app.State)
+			fmt.Fprintf(m.Stdout, "App %s is %s\n", a.name, app.State)
 			return nil
 		},
-	}
+	})
 }
 
 func (m *Main) restartCommand() *cobra.Command {
-	return &cobra.Command{
-		Use:   "restart NAME",
-		Short: "Replace an app's instances one by one (rolling restart)",
-		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			name, err := appArg(args)
+	return m.appCmd(appSpec{
+		use:   "restart NAME",
+		short: "Replace an app's instances one by one (rolling restart)",
+		run: func(a *appCall, c *client.Client) error {
+			rel, err := c.Restart(a.ctx, a.name)
 			if err != nil {
 				return err
 			}
-			c, err := m.client()
-			if err != nil {
-				return err
-			}
-			rel, err := c.Restart(cmd.Context(), name)
-			if err != nil {
-				return err
-			}
-			fmt.Fprintf(m.Stdout, "Restarting %s: released %s — instances are replaced one by one\n", name, releaseLabel(rel.Version))
+			fmt.Fprintf(m.Stdout, "Restarting %s: released %s — instances are replaced one by one\n", a.name, releaseLabel(rel.Version))
 			return nil
 		},
-	}
+	})
 }
 
 func (m *Main) eventsCommand() *cobra.Command {
-	var asJSON bool
-	cmd := &cobra.Command{
-		Use:   "events NAME",
-		Short: "Show an app's audit trail: pushes, builds, releases, scale, config, restarts",
-		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			name, err := appArg(args)
+	return m.appCmd(appSpec{
+		use:   "events NAME",
+		short: "Show an app's audit trail: pushes, builds, releases, scale, config, restarts",
+		json:  true,
+		run: func(a *appCall, c *client.Client) error {
+			evs, err := c.Events(a.ctx, a.name)
 			if err != nil {
 				return err
 			}
-			c, err := m.client()
-			if err != nil {
-				return err
-			}
-			evs, err := c.Events(cmd.Context(), name)
-			if err != nil {
-				return err
-			}
-			if asJSON {
-				if evs == nil {
-					evs = []*api.Event{}
+			return a.print(evs, func() error {
+				t := newTable(m.Stdout, "TIME", "TYPE", "ACTOR", "MESSAGE")
+				for _, e := range evs {
+					t.row(e.Time.UTC().Format("2006-01-02 15:04:05"), e.Type, orDash(e.Actor), e.Message)
 				}
-				return printJSON(m.Stdout, evs)
-			}
-			t := newTable(m.Stdout, "TIME", "TYPE", "ACTOR", "MESSAGE")
-			for _, e := range evs {
-				t.row(e.Time.UTC().Format("2006-01-02 15:04:05"), e.Type, orDash(e.Actor), e.Message)
-			}
-			return t.flush()
+				return t.flush()
+			})
 		},
-	}
-	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
-	return cmd
+	})
 }

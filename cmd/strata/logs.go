@@ -25,14 +25,10 @@ func (m *Main) logsCommand() *cobra.Command {
 	var follow bool
 	var recent int
 	var source string
-	cmd := &cobra.Command{
-		Use:   "logs NAME",
-		Short: "Show an app's recent logs; -f follows them live",
-		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := api.ValidateName("app", args[0]); err != nil {
-				return err
-			}
+	cmd := m.appCmd(appSpec{
+		use:   "logs NAME",
+		short: "Show an app's recent logs; -f follows them live",
+		check: func(*appCall) error {
 			switch source {
 			case "", "app", "staging", "router", "strata":
 			default:
@@ -41,18 +37,17 @@ func (m *Main) logsCommand() *cobra.Command {
 			if recent < 0 {
 				return api.Errorf(api.EInvalid, "--recent must not be negative")
 			}
-			c, err := m.client()
-			if err != nil {
-				return err
-			}
-			err = c.Logs(cmd.Context(), args[0], client.LogOptions{Recent: recent, Source: source, Follow: follow},
+			return nil
+		},
+		run: func(a *appCall, c *client.Client) error {
+			err := c.Logs(a.ctx, a.name, client.LogOptions{Recent: recent, Source: source, Follow: follow},
 				func(e api.LogEnvelope) error { return formatLogLine(m.Stdout, e) })
 			if follow && errors.Is(err, context.Canceled) {
 				return nil // Ctrl-C ends a follow normally
 			}
 			return err
 		},
-	}
+	})
 	cmd.Flags().BoolVarP(&follow, "follow", "f", false, "follow live logs until interrupted")
 	cmd.Flags().IntVar(&recent, "recent", 0, "number of recent lines to show (--recent alone: 100)")
 	cmd.Flags().Lookup("recent").NoOptDefVal = "100"

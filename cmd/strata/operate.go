@@ -8,6 +8,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/strata-paas/strata/api"
+	"github.com/strata-paas/strata/api/client"
 )
 
 // exitCodeError ends the CLI with code (and msg on stderr when set): how
@@ -20,31 +21,27 @@ type exitCodeError struct {
 func (e *exitCodeError) Error() string { return fmt.Sprintf("exit code %d", e.code) }
 
 func (m *Main) runCommand() *cobra.Command {
-	cmd := &cobra.Command{
-		Use:   "run NAME -- COMMAND [ARG…]",
-		Short: "Run a one-off command in the app's current release and exit with its exit code",
-		Long: "Run a one-off command as its own instance of the app's current release (its droplet and\n" +
+	var argv []string
+	cmd := m.appCmd(appSpec{
+		use:   "run NAME -- COMMAND [ARG…]",
+		short: "Run a one-off command in the app's current release and exit with its exit code",
+		long: "Run a one-off command as its own instance of the app's current release (its droplet and\n" +
 			"config vars), not routed and not restarted, streaming its output. One argument is run as a\n" +
 			"shell command line (strata run web -- 'echo $GREETING'); several are quoted so each stays\n" +
 			"one argument (strata run web -- sh -c 'exit 3').",
-		Args: cobra.MinimumNArgs(2),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			name, err := appArg(args)
-			if err != nil {
-				return err
-			}
-			argv := args[1:]
+		args: cobra.MinimumNArgs(2),
+		check: func(a *appCall) error {
+			argv = a.args[1:]
 			if argv[0] == "--" { // flags stop at NAME, so "--" reaches us
 				argv = argv[1:]
 			}
 			if len(argv) == 0 {
-				return api.Errorf(api.EInvalid, "no command to run — write strata run %s -- COMMAND", name)
+				return api.Errorf(api.EInvalid, "no command to run — write strata run %s -- COMMAND", a.name)
 			}
-			c, err := m.client()
-			if err != nil {
-				return err
-			}
-			exit, err := c.RunTask(cmd.Context(), name, api.TaskRequest{Command: taskCommand(argv)}, func(ev api.TaskEvent) {
+			return nil
+		},
+		run: func(a *appCall, c *client.Client) error {
+			exit, err := c.RunTask(a.ctx, a.name, api.TaskRequest{Command: taskCommand(argv)}, func(ev api.TaskEvent) {
 				switch {
 				case ev.Type == api.TaskEventStarted:
 					fmt.Fprintf(m.Stderr, "Running task %s (%s)\n", ev.TaskID, ev.Line)
@@ -65,7 +62,7 @@ func (m *Main) runCommand() *cobra.Command {
 			}
 			return nil
 		},
-	}
+	})
 	cmd.Flags().SetInterspersed(false) // flags after NAME belong to the command
 	return cmd
 }
@@ -91,30 +88,21 @@ func taskCommand(args []string) string {
 
 func (m *Main) healthCheckCommand() *cobra.Command {
 	var req api.HealthCheckRequest
-	cmd := &cobra.Command{
-		Use:   "health-check NAME --type port|http|process [--path /healthz] [--timeout SECONDS] [--interval SECONDS] [--process TYPE]",
-		Short: "Set how an app's instances are health-checked (applies from the next restart or release)",
-		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			name, err := appArg(args)
-			if err != nil {
-				return err
-			}
+	cmd := m.appCmd(appSpec{
+		use:   "health-check NAME --type port|http|process [--path /healthz] [--timeout SECONDS] [--interval SECONDS] [--process TYPE]",
+		short: "Set how an app's instances are health-checked (applies from the next restart or release)",
+		run: func(a *appCall, c *client.Client) error {
 			if req.Type == api.HealthHTTP && req.Path == "" {
 				req.Path = "/"
 			}
-			c, err := m.client()
+			p, err := c.SetHealthCheck(a.ctx, a.name, req)
 			if err != nil {
 				return err
 			}
-			p, err := c.SetHealthCheck(cmd.Context(), name, req)
-			if err != nil {
-				return err
-			}
-			fmt.Fprintf(m.Stdout, "%s: %s — it applies to instances started from now on (strata restart %s)\n", p.Type, strings.TrimPrefix(healthLabel(*p), ", "), name)
+			fmt.Fprintf(m.Stdout, "%s: %s — it applies to instances started from now on (strata restart %s)\n", p.Type, strings.TrimPrefix(healthLabel(*p), ", "), a.name)
 			return nil
 		},
-	}
+	})
 	cmd.Flags().StringVar(&req.Type, "type", "", "port (web default), http or process")
 	cmd.Flags().StringVar(&req.Path, "path", "", "path of an http check (default /)")
 	cmd.Flags().IntVar(&req.Timeout, "timeout", 0, "start-up timeout in seconds (0 = the default, 60)")

@@ -76,29 +76,21 @@ func (m *Main) unmapRouteCommand() *cobra.Command {
 // routeChangeCommand is `strata routes VERB NAME ROUTE`: it parses the app
 // name and route, runs change and prints its line.
 func (m *Main) routeChangeCommand(verb, short string, change func(context.Context, *client.Client, string, api.RouteRequest) (string, error)) *cobra.Command {
-	return &cobra.Command{
-		Use:   verb + " NAME HOST[.DOMAIN][/PATH]",
-		Short: short,
-		Args:  cobra.ExactArgs(2),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			name, err := appArg(args)
+	return m.appCmd(appSpec{
+		use:   verb + " NAME HOST[.DOMAIN][/PATH]",
+		short: short,
+		args:  cobra.ExactArgs(2),
+		run: func(a *appCall, c *client.Client) error {
+			req, err := parseRouteArg(a.ctx, c, a.args[1])
 			if err != nil {
 				return err
 			}
-			c, err := m.client()
-			if err != nil {
-				return err
-			}
-			req, err := parseRouteArg(cmd.Context(), c, args[1])
-			if err != nil {
-				return err
-			}
-			line, err := change(cmd.Context(), c, name, req)
+			line, err := change(a.ctx, c, a.name, req)
 			if err != nil {
 				return err
 			}
 			fmt.Fprintln(m.Stdout, line)
 			return nil
 		},
-	}
+	})
 }
