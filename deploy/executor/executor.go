@@ -18,10 +18,28 @@ import (
 	"github.com/strata-paas/strata/deploy/driver"
 )
 
+// Bus is what the executor needs of the message bus: *bus.Conn implements it,
+// and a test can pass an in-memory fake. Its methods must be safe for
+// concurrent use. The executor never calls them while it holds a lock on an
+// instance.
+type Bus interface {
+	// Publish sends v as JSON on subject without waiting for the server.
+	Publish(subject string, v any) error
+	// Flush waits until the server has processed everything published so far.
+	Flush(ctx context.Context) error
+	// Request sends req as JSON on subject and decodes the reply into resp;
+	// no answer is an EUnavailable error.
+	Request(ctx context.Context, subject string, req, resp any) error
+	// Subscribe calls fn for each message on subject (see bus.Handle).
+	Subscribe(subject, queue string, fn func(*bus.Msg)) (*bus.Subscription, error)
+}
+
+var _ Bus = (*bus.Conn)(nil)
+
 // Executor is the node agent. Create it with New and call Run once.
 type Executor struct {
 	cfg       Config
-	conn      *bus.Conn
+	conn      Bus
 	drv       driver.Driver
 	log       *slog.Logger
 	nodeID    string
@@ -44,7 +62,7 @@ type Executor struct {
 
 // New checks cfg, applies defaults, resolves the node id and substrate and
 // prepares DataDir. It does not touch the bus until Run.
-func New(cfg Config, conn *bus.Conn, blobs BlobFetcher, drv driver.Driver) (*Executor, error) {
+func New(cfg Config, conn Bus, blobs BlobFetcher, drv driver.Driver) (*Executor, error) {
 	cfg.setDefaults()
 	if cfg.DataDir == "" {
 		return nil, api.Errorf(api.EInvalid, "executor needs a data dir — set --data-dir")
@@ -322,8 +340,8 @@ func (e *Executor) routerAnnounced(rs *api.RouterStart) {
 func (e *Executor) greetRouters(ctx context.Context) {
 	gctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
-	rs, err := bus.Request[struct{}, api.RouterStart](gctx, e.conn, api.SubjectRouterGreet, &struct{}{})
-	if err != nil {
+	rs := &api.RouterStart{}
+	if err := e.conn.Request(gctx, api.SubjectRouterGreet, &struct{}{}, rs); err != nil {
 		e.log.Debug("executor.no_router_answered", "err", err)
 		return
 	}

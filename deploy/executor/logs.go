@@ -13,7 +13,7 @@ import (
 // MaxLogLine is the longest log line published; longer lines are split.
 const MaxLogLine = 16 << 10
 
-// publisher is the part of *bus.Conn the executor uses.
+// publisher is the part of Bus the log shipper uses.
 type publisher interface {
 	Publish(subject string, v any) error
 }
