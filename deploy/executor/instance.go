@@ -73,6 +73,20 @@ type instance struct {
 	memBytes   int64
 	lastCPU    time.Duration
 	lastSample time.Time
+
+	// Route messages are decided under mu and queued in that order; sendRoutes
+	// publishes them after mu is released (see there).
+	routeQueue   []routeMsg
+	routeQueued  uint64     // messages ever queued
+	routeSent    uint64     // messages ever published (or failed to)
+	routeSending bool       // a goroutine is publishing the queue
+	routeIdle    *sync.Cond // on mu: broadcast when the sender leaves
+}
+
+// routeMsg is a router.register or router.unregister message of an instance.
+type routeMsg struct {
+	subject string
+	reg     *api.RouterRegistration
 }
 
 func newInstance(e *Executor, spec api.InstanceSpec) *instance {
@@ -85,6 +99,7 @@ func newInstance(e *Executor, spec api.InstanceSpec) *instance {
 		log:    e.log.With("app", spec.AppName, "instance", spec.InstanceID, "process", spec.Process, "index", spec.Index),
 		stopCh: make(chan struct{}), state: api.InstanceStarting, tail: &lineTail{},
 	}
+	in.routeIdle = sync.NewCond(&in.mu)
 	in.stdout = &lineWriter{ship: e.logs, app: spec.AppName, source: source, stream: "stdout", tail: in.tail}
 	in.stderr = &lineWriter{ship: e.logs, app: spec.AppName, source: source, stream: "stderr", tail: in.tail}
 	return in
@@ -180,14 +195,62 @@ func (in *instance) registration() *api.RouterRegistration {
 // register (re)publishes the routes of a running instance.
 func (in *instance) register() {
 	in.mu.Lock()
-	defer in.mu.Unlock()
-	if in.state != api.InstanceRunning || in.unhealthy || len(in.spec.Routes) == 0 {
-		return
+	seq, ok := in.queueRegister()
+	in.mu.Unlock()
+	if ok {
+		in.sendRoutes(seq)
 	}
-	if err := in.e.conn.Publish(api.SubjectRouterRegister, in.registration()); err != nil {
-		in.log.Warn("instance.register_failed", "err", err)
+}
+
+// queueRegister queues a registration if the instance serves and returns
+// its sequence number; the caller holds mu and then calls sendRoutes.
+func (in *instance) queueRegister() (uint64, bool) {
+	if in.state != api.InstanceRunning || in.unhealthy || len(in.spec.Routes) == 0 {
+		return 0, false
 	}
 	in.routed = true
+	return in.queueRoute(api.SubjectRouterRegister, in.registration()), true
+}
+
+// queueRoute appends a route message to the instance's queue and returns its
+// sequence number; the caller holds mu.
+func (in *instance) queueRoute(subject string, reg *api.RouterRegistration) uint64 {
+	in.routeQueue = append(in.routeQueue, routeMsg{subject: subject, reg: reg})
+	in.routeQueued++
+	return in.routeQueued
+}
+
+// sendRoutes returns once the instance's route messages up to seq have been
+// published. The bus is never called with mu held: one goroutine at a time
+// takes the queue's messages in order and publishes each after releasing mu,
+// so routers see registrations and withdrawals in the order they were
+// decided, while reports (heartbeats) and state changes never wait on the bus.
+func (in *instance) sendRoutes(seq uint64) {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	for in.routeSending && in.routeSent < seq {
+		in.routeIdle.Wait() // the sender publishes ours too before it leaves
+	}
+	if in.routeSent >= seq {
+		return
+	}
+	in.routeSending = true
+	for len(in.routeQueue) > 0 {
+		m := in.routeQueue[0]
+		in.routeQueue = in.routeQueue[1:]
+		in.mu.Unlock()
+		if err := in.e.conn.Publish(m.subject, m.reg); err != nil {
+			event := "instance.register_failed"
+			if m.subject == api.SubjectRouterUnregister {
+				event = "instance.unregister_failed"
+			}
+			in.log.Warn(event, "err", err)
+		}
+		in.mu.Lock()
+		in.routeSent++
+	}
+	in.routeSending = false
+	in.routeIdle.Broadcast()
 }
 
 // setRoutes replaces the instance's routes: URIs it no longer has are
@@ -203,18 +266,21 @@ func (in *instance) setRoutes(routes []string) {
 		}
 	}
 	in.spec.Routes = slices.Clone(routes)
-	wasRouted := in.routed
+	var seq uint64
+	if in.routed && len(gone) > 0 {
+		old.URIs = gone
+		seq = in.queueRoute(api.SubjectRouterUnregister, old)
+	}
 	if len(routes) == 0 {
 		in.routed = false
 	}
-	in.mu.Unlock()
-	if wasRouted && len(gone) > 0 {
-		old.URIs = gone
-		if err := in.e.conn.Publish(api.SubjectRouterUnregister, old); err != nil {
-			in.log.Warn("instance.unregister_failed", "err", err)
-		}
+	if s, ok := in.queueRegister(); ok {
+		seq = s
 	}
-	in.register()
+	in.mu.Unlock()
+	if seq > 0 {
+		in.sendRoutes(seq)
+	}
 	if err := in.persist(); err != nil {
 		in.log.Warn("instance.persist_failed", "err", err)
 	}
@@ -222,17 +288,18 @@ func (in *instance) setRoutes(routes []string) {
 }
 
 // unregister withdraws the instance's routes if they were registered and
-// reports whether they were.
+// reports whether they were. It returns once the bus has been flushed (or a
+// second has passed), so routers know before the instance is signalled.
 func (in *instance) unregister() bool {
 	in.mu.Lock()
-	defer in.mu.Unlock()
 	if !in.routed {
+		in.mu.Unlock()
 		return false
 	}
 	in.routed = false
-	if err := in.e.conn.Publish(api.SubjectRouterUnregister, in.registration()); err != nil {
-		in.log.Warn("instance.unregister_failed", "err", err)
-	}
+	seq := in.queueRoute(api.SubjectRouterUnregister, in.registration())
+	in.mu.Unlock()
+	in.sendRoutes(seq)
 	// Routers must learn before the instance is signalled.
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	_ = in.e.conn.Flush(ctx)
