@@ -204,6 +204,10 @@ type BuildJob struct {
 	Buildpacks []string      `json:"buildpacks,omitempty"` // empty = detect
 	Stack      string        `json:"stack,omitempty"`
 	Timeout    time.Duration `json:"timeout,omitempty"`
+	// Procfile, when set, is written as the source's Procfile before
+	// detection: the start commands of the app's manifest. The controller
+	// refuses sources that have a Procfile of their own.
+	Procfile string `json:"procfile,omitempty"`
 }
 
 // BuildResult is a builder's report of one finished (or started) build.

@@ -9,6 +9,18 @@ const (
 	HealthProcess = "process" // the process is alive (default of non-web types)
 )
 
+// ProcessWeb is the process type that gets routes (the Procfile's web).
+const ProcessWeb = "web"
+
+// DefaultHealthCheck is the health check type of a process type that set
+// none: port for web, process for the rest.
+func DefaultHealthCheck(process string) string {
+	if process == ProcessWeb {
+		return HealthPort
+	}
+	return HealthProcess
+}
+
 // MaxHealthCheckTimeout is the longest start-up timeout, in seconds.
 const MaxHealthCheckTimeout = 600
 

@@ -30,6 +30,9 @@ type DeployRequest struct {
 	Source    io.Reader // a gzip-compressed tar archive of the app's source
 	CreateApp bool      // create the app first if it does not exist
 	Wait      bool      // wait until the new release's instances are healthy
+	// IgnoreManifest skips the manifest at the root of Source (strata.yml,
+	// else manifest.yml), which is otherwise applied before the build.
+	IgnoreManifest bool
 	// Progress receives build output and status lines as they happen. It is
 	// called from one goroutine at a time and must not block for long.
 	Progress func(DeployEvent)

@@ -147,6 +147,12 @@ func (s *Stager) Stage(ctx context.Context, job api.BuildJob, source io.Reader, 
 		}
 		return nil, fmt.Errorf("stager: extract source: %w", err)
 	}
+	if job.Procfile != "" {
+		if err := writeProcfile(src, job.Procfile); err != nil {
+			fmt.Fprintf(out, "       %s\n", err)
+			return failed(api.FailBadSource, "%s", err), nil
+		}
+	}
 
 	ws := &builder.Workspace{
 		SourceDir: src,
@@ -281,4 +287,25 @@ func sortedKeys(m map[string]string) []string {
 	}
 	slices.Sort(keys)
 	return keys
+}
+
+// writeProcfile writes the manifest's start commands as the source's
+// Procfile, through an os.Root so a planted symlink cannot redirect it; a
+// Procfile already there is refused (the manifest and a Procfile would
+// disagree).
+func writeProcfile(src, procfile string) error {
+	root, err := os.OpenRoot(src)
+	if err != nil {
+		return err
+	}
+	defer root.Close()
+	f, err := root.OpenFile("Procfile", os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	if err != nil {
+		return fmt.Errorf("cannot write the manifest's start commands as the Procfile: %v — remove the Procfile or the manifest's commands", err)
+	}
+	_, err = f.WriteString(procfile)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
 }

@@ -25,6 +25,9 @@ type PackOptions struct {
 	// Progress, if set, is called after each entry is added with the running
 	// count of entries and content bytes.
 	Progress func(files int, bytes int64)
+	// Skip, if set, leaves out the paths (relative, forward slashes) for
+	// which it reports true.
+	Skip func(rel string) bool
 }
 
 // Pack writes dir as a gzip-compressed tar to w. Regular files keep their
@@ -133,7 +136,7 @@ func (w *Writer) AddDir(ctx context.Context, prefix, dir string, opt PackOptions
 		if d.IsDir() && d.Name() == ".git" {
 			return filepath.SkipDir
 		}
-		if matcher.Match(rel, d.IsDir()) {
+		if matcher.Match(rel, d.IsDir()) || opt.Skip != nil && opt.Skip(rel) {
 			if d.IsDir() {
 				return filepath.SkipDir
 			}

@@ -15,6 +15,9 @@ import (
 type PushOptions struct {
 	Create bool // create the app if it does not exist
 	Wait   bool // wait until the new release's instances are healthy
+	// IgnoreManifest tells the controller not to apply the manifest in the
+	// archive (strata push --no-manifest).
+	IgnoreManifest bool
 	// Size, when > 0, is sent as the upload's Content-Length.
 	Size int64
 	// OnEvent receives build output and status lines as they arrive.
@@ -42,6 +45,9 @@ func (c *Client) Push(ctx context.Context, app string, archive io.Reader, opts P
 	}
 	if opts.Wait {
 		q.Set("wait", "true")
+	}
+	if opts.IgnoreManifest {
+		q.Set("ignore_manifest", "true")
 	}
 	path := appPath(app, "/push")
 	if len(q) > 0 {

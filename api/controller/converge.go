@@ -439,10 +439,7 @@ func (c *Controller) spec(ctx context.Context, p *pass, in *api.Instance) (*api.
 		Process: in.Process, Index: in.Index, Release: in.Release, DropletBlob: rel.DropletBlob,
 		Command: rel.Processes[in.Process], Env: rel.Env,
 		MemoryMB: api.DefaultMemoryMB, DiskMB: api.DefaultDiskMB,
-		HealthCheck: api.HealthCheck{Type: api.HealthProcess},
-	}
-	if in.Process == "web" {
-		spec.HealthCheck.Type = api.HealthPort
+		HealthCheck: api.HealthCheck{Type: api.DefaultHealthCheck(in.Process)},
 	}
 	for _, pr := range p.procs[app.ID] {
 		if pr.Type == in.Process {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/strata-paas/strata/api"
 	"github.com/strata-paas/strata/api/bus"
+	"github.com/strata-paas/strata/deploy/scheduler"
 )
 
 // buildPoll is how often Deploy re-reads a build in case the in-process
@@ -30,22 +32,51 @@ func (c *Controller) Deploy(ctx context.Context, req api.DeployRequest) (*api.De
 		return nil, api.Errorf(api.EInvalid, "no source to deploy — send a gzip-compressed tar archive")
 	}
 	app, err := c.appByName(ctx, req.App)
-	if api.ErrorCode(err) == api.ENotFound && req.CreateApp {
-		app, err = c.CreateApp(ctx, req.App)
-		if api.ErrorCode(err) == api.EConflict { // created concurrently
-			app, err = c.appByName(ctx, req.App)
-		}
-	}
-	if err != nil {
+	if err != nil && (api.ErrorCode(err) != api.ENotFound || !req.CreateApp) {
 		return nil, err
 	}
 	progress := serialProgress(req.Progress)
-	prev := app.CurrentRelease // what keeps serving if this release never becomes healthy
 
 	ref, err := c.blobs.Put(ctx, req.Source)
 	if err != nil {
 		return nil, fmt.Errorf("store source: %w", err)
 	}
+	// The manifest is checked before anything changes, the app included.
+	var plan *manifestPlan
+	if !req.IgnoreManifest {
+		if plan, err = c.sourcePlan(ctx, ref, req.App); err != nil {
+			return nil, err
+		}
+	}
+	created := false
+	if app == nil {
+		app, err = c.CreateApp(ctx, req.App)
+		created = err == nil
+		if api.ErrorCode(err) == api.EConflict { // created concurrently
+			app, err = c.appByName(ctx, req.App)
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+	if plan != nil {
+		for _, w := range plan.warnings {
+			progress(api.DeployEvent{Type: api.DeployEventStatus, Line: "warning: " + plan.file + ": " + w})
+		}
+		changes, err := c.applyBefore(ctx, app, plan)
+		if err != nil {
+			if created { // nothing changes: not even the app is left
+				_ = c.DeleteApp(context.WithoutCancel(ctx), app.Name)
+			}
+			return nil, err
+		}
+		c.manifestApplied(ctx, app, plan, changes, progress)
+		if app, err = c.store.AppByID(ctx, app.ID); err != nil {
+			return nil, err
+		}
+	}
+	prev := app.CurrentRelease // what keeps serving if this release never becomes healthy
+
 	build := &api.Build{ID: uuid.NewString(), AppID: app.ID, State: api.BuildPending, SourceBlob: ref, Actor: api.ActorName(ctx), CreatedAt: c.cfg.Now()}
 	if err := c.store.CreateBuild(ctx, build); err != nil {
 		return nil, fmt.Errorf("create build: %w", err)
@@ -75,6 +106,9 @@ func (c *Controller) Deploy(ctx context.Context, req api.DeployRequest) (*api.De
 		Version: api.MessageVersion, BuildID: build.ID, AppID: app.ID, AppName: app.Name,
 		SourceBlob: ref, Timeout: c.cfg.BuildTimeout,
 	}
+	if plan != nil {
+		job.Procfile = plan.procfile
+	}
 	if err := c.conn.Enqueue(ctx, api.SubjectBuildJobs, job); err != nil {
 		return nil, c.failDispatch(ctx, build, err)
 	}
@@ -92,6 +126,16 @@ func (c *Controller) Deploy(ctx context.Context, req api.DeployRequest) (*api.De
 		return nil, err
 	}
 	progress(api.DeployEvent{Type: api.DeployEventStatus, Line: fmt.Sprintf("release v%d created", rel.Version)})
+	if plan != nil && len(plan.procs) > 0 {
+		// Not ended by the pusher going away: the release already runs.
+		changes, err := c.applyAfter(context.WithoutCancel(ctx), app, plan)
+		if err != nil {
+			return nil, err
+		}
+		if len(changes) > 0 {
+			c.manifestApplied(ctx, app, plan, changes, progress)
+		}
+	}
 	res := &api.DeployResult{Build: build, Release: rel}
 	routes, err := c.store.Routes(ctx, app.ID)
 	if err != nil {
@@ -329,8 +373,14 @@ func (c *Controller) waitInstances(ctx context.Context, app *api.App, rel *api.R
 			return running, desired, &releaseFailed{reason: fmt.Sprintf("%s (%d failed starts in a row)", reason, c.cfg.FailedStarts)}
 		}
 		status := fmt.Sprintf("waiting for %d/%d instances", running, desired)
-		if un := c.unplaceableReason(app.ID); un != "" {
+		un := c.unplaceableReason(app.ID)
+		if un != "" {
 			status += " — " + un // e.g. no node matches the placement policy
+		}
+		if running == 0 && strings.Contains(un, scheduler.NoNodeMatches) && c.freshState() {
+			// Waiting cannot help until an operator adds or relabels a node;
+			// the app stays desired and is placed once one matches.
+			return running, desired, &releaseFailed{reason: un + " — add a node that matches or change the placement (the manifest's placement:, or strata spaces set-placement)"}
 		}
 		if status != lastStatus {
 			lastStatus = status

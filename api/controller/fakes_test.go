@@ -138,6 +138,7 @@ type fakeBuilder struct {
 	procs  map[string]string
 	mu     sync.Mutex
 	builds []string
+	jobs   []api.BuildJob
 }
 
 func startBuilder(t *testing.T, srv *bus.Server, b *fakeBuilder) {
@@ -154,6 +155,7 @@ func startBuilder(t *testing.T, srv *bus.Server, b *fakeBuilder) {
 			}
 			b.mu.Lock()
 			b.builds = append(b.builds, job.BuildID)
+			b.jobs = append(b.jobs, job)
 			b.mu.Unlock()
 			send := func(r api.BuildResult) {
 				r.Version, r.BuildID = api.MessageVersion, job.BuildID

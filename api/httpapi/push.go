@@ -134,6 +134,10 @@ func (s *Server) push(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	ignoreManifest, err := boolParam(c, "ignore_manifest")
+	if err != nil {
+		return err
+	}
 	req := c.Request()
 	up := newLimitedUpload(c, s.cfg.MaxUploadBytes, "add files to .stratignore")
 	if req.ContentLength > s.cfg.MaxUploadBytes {
@@ -142,10 +146,11 @@ func (s *Server) push(c echo.Context) error {
 	stream := &pushStream{c: c}
 	defer stream.close()
 	res, err := s.svc.Deploy.Deploy(ctxOf(c), api.DeployRequest{
-		App:       name,
-		Source:    up,
-		CreateApp: create,
-		Wait:      wait,
+		App:            name,
+		Source:         up,
+		CreateApp:      create,
+		Wait:           wait,
+		IgnoreManifest: ignoreManifest,
 		Progress: func(ev api.DeployEvent) {
 			_ = stream.write(pushLine{Type: ev.Type, Line: ev.Line})
 		},

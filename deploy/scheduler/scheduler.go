@@ -101,6 +101,10 @@ type Placement struct {
 	NodeID  string
 }
 
+// NoNodeMatches begins the reason of an Unplaceable whose policy no ready
+// node satisfies (as opposed to nodes that are full).
+const NoNodeMatches = "no node matches placement"
+
 // Unplaceable is a desired instance that no node can take now.
 type Unplaceable struct {
 	AppID   string
@@ -354,7 +358,7 @@ func (p *planner) place(n need) {
 		case !p.anyReady:
 			reason = "no node is ready to run instances"
 		case len(cands) == 0:
-			reason = "no node matches placement " + n.f.Policy.String()
+			reason = NoNodeMatches + " " + n.f.Policy.String()
 		default:
 			reason = fmt.Sprintf("no node has %d MB free", mem)
 		}
