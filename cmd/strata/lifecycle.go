@@ -11,6 +11,7 @@ import (
 
 	"github.com/strata-paas/strata/api"
 	"github.com/strata-paas/strata/api/client"
+	"github.com/strata-paas/strata/manifest"
 )
 
 func (m *Main) releasesCommand() *cobra.Command {
@@ -180,33 +181,6 @@ func (m *Main) changeEnv(a *appCall, c *client.Client, ch api.EnvChange) error {
 	return nil
 }
 
-// parseSize parses a memory or disk size into MB: 512, 512M, 512MB, 1G,
-// 1GB, 1.5G (case-insensitive).
-func parseSize(s string) (int, error) {
-	bad := api.Errorf(api.EInvalid, "size %q is not valid — use e.g. 512M or 1G", s)
-	u := strings.ToUpper(strings.TrimSpace(s))
-	u = strings.TrimSuffix(u, "B")
-	mult := 1.0
-	switch {
-	case strings.HasSuffix(u, "G"):
-		mult, u = 1024, strings.TrimSuffix(u, "G")
-	case strings.HasSuffix(u, "M"):
-		u = strings.TrimSuffix(u, "M")
-	}
-	if u == "" || strings.Trim(u, "0123456789.") != "" {
-		return 0, bad
-	}
-	f, err := strconv.ParseFloat(u, 64)
-	if err != nil || f <= 0 || f*mult > 1<<30 {
-		return 0, bad
-	}
-	mb := int(f * mult)
-	if float64(mb) != f*mult {
-		return 0, api.Errorf(api.EInvalid, "size %q is not a whole number of megabytes — use e.g. 512M or 1G", s)
-	}
-	return mb, nil
-}
-
 func (m *Main) scaleCommand() *cobra.Command {
 	var instances int
 	var memory, disk, process string
@@ -229,7 +203,7 @@ func (m *Main) scaleCommand() *cobra.Command {
 				if !a.cmd.Flags().Changed(f.flag) {
 					continue
 				}
-				n, err := parseSize(f.val)
+				n, err := manifest.ParseSize(f.val)
 				if err != nil {
 					return err
 				}

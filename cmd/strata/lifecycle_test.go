@@ -7,6 +7,7 @@ import (
 
 	"github.com/strata-paas/strata/api"
 	"github.com/strata-paas/strata/api/httpapi/httpapitest"
+	"github.com/strata-paas/strata/manifest"
 )
 
 // pushed returns a CLI whose fake has app hello at v2.
@@ -116,15 +117,16 @@ func TestScaleAndStateCommands(t *testing.T) {
 	}
 }
 
+// TestParseSize covers the sizes strata scale -m/-k accept (manifest.ParseSize).
 func TestParseSize(t *testing.T) {
 	for in, want := range map[string]int{"512": 512, "512M": 512, "512mb": 512, "1G": 1024, "1gb": 1024, "1.5G": 1536, "0.5g": 512} {
-		if got, err := parseSize(in); err != nil || got != want {
-			t.Errorf("parseSize(%q) = %d, %v; want %d", in, got, err, want)
+		if got, err := manifest.ParseSize(in); err != nil || got != want {
+			t.Errorf("manifest.ParseSize(%q) = %d, %v; want %d", in, got, err, want)
 		}
 	}
 	for _, in := range []string{"", "M", "-1M", "0", "1e3", "0x10", "1.1M", "inf", "1T", "99999999999G"} {
-		if got, err := parseSize(in); err == nil {
-			t.Errorf("parseSize(%q) = %d, want an error", in, got)
+		if got, err := manifest.ParseSize(in); err == nil {
+			t.Errorf("manifest.ParseSize(%q) = %d, want an error", in, got)
 		}
 	}
 }
@@ -134,9 +136,9 @@ func FuzzParseSize(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
-		n, err := parseSize(s)
+		n, err := manifest.ParseSize(s)
 		if err == nil && (n <= 0 || n > 1<<30) {
-			t.Fatalf("parseSize(%q) = %d", s, n)
+			t.Fatalf("manifest.ParseSize(%q) = %d", s, n)
 		}
 	})
 }
