@@ -75,7 +75,7 @@ func writeAppDetail(w io.Writer, d *api.AppDetail, now time.Time) error {
 	t := newTable(w, "INDEX", "STATE", "NODE", "SUBSTRATE", "ISOLATION", "RELEASE", "RESTARTS", "UPTIME", "CPU", "MEMORY")
 	for _, in := range insts {
 		index := strconv.Itoa(in.Index)
-		if in.Process != "" && in.Process != "web" {
+		if in.Process != "" && in.Process != api.ProcessWeb {
 			index = in.Process + "/" + index
 		}
 		state := string(in.State)

@@ -230,7 +230,7 @@ func (m *Main) scaleCommand() *cobra.Command {
 	cmd.Flags().IntVarP(&instances, "instances", "i", 0, "number of instances")
 	cmd.Flags().StringVarP(&memory, "memory", "m", "", "memory limit per instance (e.g. 512M, 1G)")
 	cmd.Flags().StringVarP(&disk, "disk", "k", "", "disk limit per instance (e.g. 1G)")
-	cmd.Flags().StringVar(&process, "process", "web", "process type (from the Procfile)")
+	cmd.Flags().StringVar(&process, "process", api.ProcessWeb, "process type (from the Procfile)")
 	return cmd
 }
 

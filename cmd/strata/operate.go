@@ -107,7 +107,7 @@ func (m *Main) healthCheckCommand() *cobra.Command {
 	cmd.Flags().StringVar(&req.Path, "path", "", "path of an http check (default /)")
 	cmd.Flags().IntVar(&req.Timeout, "timeout", 0, "start-up timeout in seconds (0 = the default, 60)")
 	cmd.Flags().IntVar(&req.Interval, "interval", 0, "seconds between checks of a running instance (0 = the default, 1)")
-	cmd.Flags().StringVar(&req.Process, "process", "web", "process type")
+	cmd.Flags().StringVar(&req.Process, "process", api.ProcessWeb, "process type")
 	_ = cmd.MarkFlagRequired("type")
 	return cmd
 }
