@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 
 	"github.com/spf13/cobra"
@@ -13,6 +14,7 @@ import (
 	"github.com/strata-paas/strata/api"
 	"github.com/strata-paas/strata/api/archive"
 	"github.com/strata-paas/strata/api/client"
+	"github.com/strata-paas/strata/manifest"
 )
 
 func (m *Main) pushCommand() *cobra.Command {
@@ -25,7 +27,8 @@ func (m *Main) pushCommand() *cobra.Command {
 			"build it, wait until its instances are healthy and print its URL.\n" +
 			"NAME defaults to the manifest's app, else the directory's name. A manifest\n" +
 			"(-f, or strata.yml / manifest.yml in the directory) sets env, instances,\n" +
-			"memory, disk, start commands and processes; see docs/cli.md.",
+			"memory, disk, routes, placement, health checks, start commands and\n" +
+			"processes; the controller applies it, as for git push. See docs/cli.md.",
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			abs, err := filepath.Abs(m.path(dir))
@@ -42,9 +45,9 @@ func (m *Main) pushCommand() *cobra.Command {
 			if manifestPath != "" {
 				manifestPath = m.path(manifestPath)
 			}
-			var plan *pushPlan
+			var mf *pushManifest
 			if !noManifest {
-				if name, plan, err = loadPlan(manifestPath, abs, name); err != nil {
+				if name, mf, err = loadManifest(manifestPath, abs, name); err != nil {
 					return err
 				}
 			}
@@ -62,19 +65,7 @@ func (m *Main) pushCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if plan == nil {
-				return m.push(cmd.Context(), c, name, abs, !noWait, nil)
-			}
-			if err := m.checkPlan(cmd.Context(), c, plan); err != nil {
-				return err
-			}
-			if err := m.applyBefore(cmd.Context(), c, plan); err != nil {
-				return err
-			}
-			if err := m.push(cmd.Context(), c, name, abs, !noWait, plan.procfile); err != nil {
-				return err
-			}
-			return m.applyAfter(cmd.Context(), c, plan)
+			return m.push(cmd.Context(), c, name, abs, pushOptions{wait: !noWait, manifest: mf, ignoreManifest: noManifest})
 		},
 	}
 	cmd.Flags().StringVarP(&dir, "path", "p", ".", "directory to push")
@@ -84,9 +75,17 @@ func (m *Main) pushCommand() *cobra.Command {
 	return cmd
 }
 
-// push packs dir (plus a generated Procfile when procfile is not nil),
-// uploads it and streams the deploy.
-func (m *Main) push(ctx context.Context, c *client.Client, name, dir string, wait bool, procfile []byte) error {
+// pushOptions are the choices of one push.
+type pushOptions struct {
+	wait           bool
+	manifest       *pushManifest // put at the root of the upload in place of the directory's own
+	ignoreManifest bool
+}
+
+// push packs dir (with the chosen manifest), uploads it and streams the
+// deploy, which applies the manifest.
+func (m *Main) push(ctx context.Context, c *client.Client, name, dir string, opt pushOptions) error {
+	wait := opt.wait
 	tty := isTerminal(m.Stderr)
 	tmp, err := os.CreateTemp("", "strata-push-*.tar.gz")
 	if err != nil {
@@ -97,7 +96,7 @@ func (m *Main) push(ctx context.Context, c *client.Client, name, dir string, wai
 
 	var files int
 	var bytes int64
-	err = packDir(ctx, tmp, dir, procfile, archive.PackOptions{Ignore: true, Progress: func(f int, b int64) {
+	err = packDir(ctx, tmp, dir, opt.manifest, archive.PackOptions{Ignore: true, Progress: func(f int, b int64) {
 		files, bytes = f, b
 		if tty {
 			fmt.Fprintf(m.Stderr, "\rPacking %d files, %s", f, humanBytes(b))
@@ -124,9 +123,10 @@ func (m *Main) push(ctx context.Context, c *client.Client, name, dir string, wai
 		label: fmt.Sprintf("Uploading %s: %d files, %s", name, files, humanBytes(bytes))}
 	up.start()
 	res, err := c.Push(ctx, name, &countingReader{r: tmp, up: up}, client.PushOptions{
-		Create: true,
-		Wait:   wait,
-		Size:   size,
+		Create:         true,
+		Wait:           wait,
+		IgnoreManifest: opt.ignoreManifest,
+		Size:           size,
 		OnEvent: func(e api.DeployEvent) {
 			up.finish()
 			if e.Type == api.DeployEventStatus {
@@ -222,20 +222,22 @@ func (c *countingReader) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// packDir packs dir like archive.Pack, adding a Procfile when procfile is
-// not nil.
-func packDir(ctx context.Context, w io.Writer, dir string, procfile []byte, opt archive.PackOptions) error {
-	if procfile == nil {
+// packDir packs dir like archive.Pack; with mf, the directory's own
+// manifests are left out and mf is put at the root instead, so the
+// controller applies exactly the manifest the CLI read.
+func packDir(ctx context.Context, w io.Writer, dir string, mf *pushManifest, opt archive.PackOptions) error {
+	if mf == nil {
 		return archive.Pack(ctx, w, dir, opt)
 	}
 	aw, err := archive.NewWriter(w, 0)
 	if err != nil {
 		return err
 	}
+	opt.Skip = func(rel string) bool { return slices.Contains(manifest.Names, rel) }
 	if err := aw.AddDir(ctx, "", dir, opt); err != nil {
 		return err
 	}
-	if err := aw.AddFile("Procfile", procfile, false); err != nil {
+	if err := aw.AddFile(mf.name, mf.data, false); err != nil {
 		return err
 	}
 	return aw.Close()

@@ -3,9 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"os"
-	"path/filepath"
-	"slices"
 	"strings"
 	"testing"
 
@@ -44,31 +41,5 @@ func TestRoutes(t *testing.T) {
 	wantError(t, errs, code, 1, "has no route shop.localhost")
 	if rs, _ := c.fake.ListRoutes(context.Background()); len(rs) != 1 || rs[0].Host != "blog.localhost" {
 		t.Fatalf("routes after unmap = %+v", rs)
-	}
-}
-
-// TestPushManifestRoutes: the manifest's routes are mapped before the push;
-// a bad route fails the push naming its line, before anything is uploaded.
-func TestPushManifestRoutes(t *testing.T) {
-	c := newCLI(t).loggedIn(httpapitest.UserToken)
-	dir := filepath.Join(c.dir, "src")
-	os.MkdirAll(dir, 0o755)
-	os.WriteFile(filepath.Join(dir, "main.go"), []byte("package main\n"), 0o644)
-	os.WriteFile(filepath.Join(dir, "strata.yml"), []byte("applications:\n- name: site\n  routes:\n  - route: site.localhost\n  - route: www-site.localhost/docs\n"), 0o644)
-	c.mustRun("push", "-p", "src")
-	rs, _ := c.fake.ListRoutes(context.Background())
-	var got []string
-	for _, r := range rs {
-		got = append(got, r.App+" "+r.Host+r.Path)
-	}
-	if !slices.Equal(got, []string{"site site.localhost", "site www-site.localhost/docs"}) {
-		t.Fatalf("routes after push = %q", got)
-	}
-
-	os.WriteFile(filepath.Join(dir, "strata.yml"), []byte("applications:\n- name: site\n  routes:\n  - route: site.localhost\n  - route: evil.example.com\n"), 0o644)
-	_, errs, code := c.run("push", "-p", "src")
-	wantError(t, errs, code, 1, "line 5: route host \"evil.example.com\" is not under the domain localhost")
-	if n := len(c.fake.Pushes()); n != 1 {
-		t.Fatalf("pushes = %d, want the bad manifest refused before uploading", n)
 	}
 }

@@ -32,6 +32,9 @@ type Push struct {
 	Source []byte
 	Create bool
 	Wait   bool
+	// IgnoreManifest is strata push --no-manifest; the fake never applies
+	// manifests (the controller does, api/controller/manifest.go).
+	IgnoreManifest bool
 }
 
 // Fake is a scripted, in-memory implementation of the API's services.
@@ -200,7 +203,7 @@ func (f *Fake) Deploy(_ context.Context, req api.DeployRequest) (*api.DeployResu
 		return nil, err
 	}
 	f.mu.Lock()
-	f.pushes = append(f.pushes, Push{App: req.App, Source: src, Create: req.CreateApp, Wait: req.Wait})
+	f.pushes = append(f.pushes, Push{App: req.App, Source: src, Create: req.CreateApp, Wait: req.Wait, IgnoreManifest: req.IgnoreManifest})
 	if f.DeployErr != nil {
 		err := f.DeployErr
 		f.mu.Unlock()
