@@ -11,14 +11,16 @@ import (
 )
 
 // appSpec describes a command about one app, `strata VERB NAME [ARG…]`;
-// Main.appCmd builds it.
+// Main.appCmd builds it. The other commands that call the API (lists,
+// nodes, certificates, placement) are built the same way with name noApp.
 type appSpec struct {
 	use, short, long string
 	// args checks the number of arguments (nil: exactly one, NAME).
 	args cobra.PositionalArgs
 	// json adds --json; run prints its result with appCall.print.
 	json bool
-	// name returns the app's validated name from the arguments (nil: appArg).
+	// name returns the app's validated name from the arguments (nil:
+	// appArg; noApp for a command about no app).
 	name func(args []string) (string, error)
 	// check checks the other arguments and the flags before the target is
 	// read, so a mistake there is reported without asking the API (optional).
@@ -30,7 +32,7 @@ type appSpec struct {
 // appCall is one run of an app command.
 type appCall struct {
 	ctx  context.Context
-	name string   // the app, validated
+	name string   // the app, validated ("" with noApp)
 	args []string // the command's arguments (NAME first when it was given)
 	json bool     // --json was given
 	cmd  *cobra.Command
@@ -97,3 +99,6 @@ func appArg(args []string) (string, error) {
 func newAppArg(args []string) (string, error) {
 	return args[0], api.ValidateAppName(args[0])
 }
+
+// noApp is the name of a command that is about no app: "".
+func noApp([]string) (string, error) { return "", nil }

@@ -7,43 +7,34 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/strata-paas/strata/api"
 	"github.com/strata-paas/strata/api/client"
 )
 
 func (m *Main) appsCommand() *cobra.Command {
-	var asJSON bool
-	cmd := &cobra.Command{
-		Use:   "apps",
-		Short: "List apps",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := m.client()
+	cmd := m.appCmd(appSpec{
+		use:   "apps",
+		short: "List apps",
+		args:  cobra.NoArgs,
+		name:  noApp,
+		json:  true,
+		run: func(a *appCall, c *client.Client) error {
+			apps, err := c.Apps(a.ctx)
 			if err != nil {
 				return err
 			}
-			apps, err := c.Apps(cmd.Context())
-			if err != nil {
-				return err
-			}
-			if asJSON {
-				if apps == nil {
-					apps = []*api.AppSummary{}
+			return a.print(apps, func() error {
+				if len(apps) == 0 {
+					fmt.Fprintln(m.Stdout, "No apps yet. Deploy one with: strata push NAME")
+					return nil
 				}
-				return printJSON(m.Stdout, apps)
-			}
-			if len(apps) == 0 {
-				fmt.Fprintln(m.Stdout, "No apps yet. Deploy one with: strata push NAME")
-				return nil
-			}
-			t := newTable(m.Stdout, "NAME", "STATE", "INSTANCES", "RELEASE", "URL")
-			for _, a := range apps {
-				t.row(a.Name, string(a.State), fmt.Sprintf("%d/%d", a.Running, a.Desired), releaseLabel(a.CurrentRelease), orDash(a.URL))
-			}
-			return t.flush()
+				t := newTable(m.Stdout, "NAME", "STATE", "INSTANCES", "RELEASE", "URL")
+				for _, app := range apps {
+					t.row(app.Name, string(app.State), fmt.Sprintf("%d/%d", app.Running, app.Desired), releaseLabel(app.CurrentRelease), orDash(app.URL))
+				}
+				return t.flush()
+			})
 		},
-	}
-	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	})
 	cmd.AddCommand(m.appsCreateCommand(), m.appsDeleteCommand())
 	return cmd
 }

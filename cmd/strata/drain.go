@@ -4,25 +4,23 @@ import (
 	"fmt"
 
 	"github.com/spf13/cobra"
+
+	"github.com/strata-paas/strata/api/client"
 )
 
 // drainCommands are `strata nodes drain ID` and `strata nodes undrain ID`.
 func (m *Main) drainCommands() []*cobra.Command {
 	mk := func(use, short string, drain bool) *cobra.Command {
-		return &cobra.Command{
-			Use:   use + " ID",
-			Short: short,
-			Args:  cobra.ExactArgs(1),
-			RunE: func(cmd *cobra.Command, args []string) error {
-				c, err := m.client()
-				if err != nil {
-					return err
-				}
+		return m.appCmd(appSpec{
+			use:   use + " ID",
+			short: short,
+			name:  noApp,
+			run: func(a *appCall, c *client.Client) error {
 				do := c.UndrainNode
 				if drain {
 					do = c.DrainNode
 				}
-				n, err := do(cmd.Context(), args[0])
+				n, err := do(a.ctx, a.args[0])
 				if err != nil {
 					return err
 				}
@@ -33,7 +31,7 @@ func (m *Main) drainCommands() []*cobra.Command {
 				}
 				return nil
 			},
-		}
+		})
 	}
 	return []*cobra.Command{
 		mk("drain", "Move instances off a node and keep new ones away (admin)", true),

@@ -7,6 +7,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/strata-paas/strata/api"
+	"github.com/strata-paas/strata/api/client"
 )
 
 // orgInfo is one line of `strata orgs`.
@@ -17,17 +18,14 @@ type orgInfo struct {
 }
 
 func (m *Main) orgsCommand() *cobra.Command {
-	var asJSON bool
-	cmd := &cobra.Command{
-		Use:   "orgs",
-		Short: "List orgs and their default placement policies",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := m.client()
-			if err != nil {
-				return err
-			}
-			spaces, err := c.Spaces(cmd.Context())
+	cmd := m.appCmd(appSpec{
+		use:   "orgs",
+		short: "List orgs and their default placement policies",
+		args:  cobra.NoArgs,
+		name:  noApp,
+		json:  true,
+		run: func(a *appCall, c *client.Client) error {
+			spaces, err := c.Spaces(a.ctx)
 			if err != nil {
 				return err
 			}
@@ -42,50 +40,46 @@ func (m *Main) orgsCommand() *cobra.Command {
 				}
 				o.Spaces++
 			}
-			if asJSON {
-				return printJSON(m.Stdout, orgs)
-			}
-			t := newTable(m.Stdout, "NAME", "SPACES", "PLACEMENT")
-			for _, o := range orgs {
-				t.row(o.Name, fmt.Sprint(o.Spaces), o.Placement.String())
-			}
-			return t.flush()
+			return a.print(orgs, func() error {
+				t := newTable(m.Stdout, "NAME", "SPACES", "PLACEMENT")
+				for _, o := range orgs {
+					t.row(o.Name, fmt.Sprint(o.Spaces), o.Placement.String())
+				}
+				return t.flush()
+			})
 		},
-	}
-	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	})
 	cmd.AddCommand(m.orgSetPlacementCommand())
 	return cmd
 }
 
 func (m *Main) orgSetPlacementCommand() *cobra.Command {
 	var f placementFlags
-	cmd := &cobra.Command{
-		Use:   "set-placement ORG",
-		Short: "Set the default placement policy of an org (admin); spaces and apps override it field by field",
-		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			p, err := f.policy()
+	var p api.PlacementPolicy
+	cmd := m.appCmd(appSpec{
+		use:   "set-placement ORG",
+		short: "Set the default placement policy of an org (admin); spaces and apps override it field by field",
+		name:  noApp,
+		check: func(*appCall) (err error) {
+			p, err = f.policy()
+			return err
+		},
+		run: func(a *appCall, c *client.Client) error {
+			org := a.args[0]
+			spaces, err := c.Spaces(a.ctx)
 			if err != nil {
 				return err
 			}
-			c, err := m.client()
-			if err != nil {
+			if !slices.ContainsFunc(spaces, func(sp *api.SpaceInfo) bool { return sp.Org == org }) {
+				return api.Errorf(api.ENotFound, "org %q not found — see `strata orgs` (creating orgs is not supported yet)", org)
+			}
+			if err := c.SetOrgPlacement(a.ctx, p); err != nil {
 				return err
 			}
-			spaces, err := c.Spaces(cmd.Context())
-			if err != nil {
-				return err
-			}
-			if !slices.ContainsFunc(spaces, func(sp *api.SpaceInfo) bool { return sp.Org == args[0] }) {
-				return api.Errorf(api.ENotFound, "org %q not found — see `strata orgs` (creating orgs is not supported yet)", args[0])
-			}
-			if err := c.SetOrgPlacement(cmd.Context(), p); err != nil {
-				return err
-			}
-			fmt.Fprintf(m.Stdout, "Org %s places apps on: %s\n", args[0], p.String())
+			fmt.Fprintf(m.Stdout, "Org %s places apps on: %s\n", org, p.String())
 			return nil
 		},
-	}
+	})
 	f.add(cmd)
 	return cmd
 }

@@ -11,34 +11,26 @@ import (
 )
 
 func (m *Main) routesCommand() *cobra.Command {
-	var asJSON bool
-	cmd := &cobra.Command{
-		Use:   "routes",
-		Short: "List routes and the apps they are mapped to",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := m.client()
+	cmd := m.appCmd(appSpec{
+		use:   "routes",
+		short: "List routes and the apps they are mapped to",
+		args:  cobra.NoArgs,
+		name:  noApp,
+		json:  true,
+		run: func(a *appCall, c *client.Client) error {
+			routes, err := c.Routes(a.ctx)
 			if err != nil {
 				return err
 			}
-			routes, err := c.Routes(cmd.Context())
-			if err != nil {
-				return err
-			}
-			if asJSON {
-				if routes == nil {
-					routes = []*api.RouteInfo{}
+			return a.print(routes, func() error {
+				t := newTable(m.Stdout, "HOST", "PATH", "APP", "URL")
+				for _, r := range routes {
+					t.row(r.Host, orDash(r.Path), r.App, r.URL)
 				}
-				return printJSON(m.Stdout, routes)
-			}
-			t := newTable(m.Stdout, "HOST", "PATH", "APP", "URL")
-			for _, r := range routes {
-				t.row(r.Host, orDash(r.Path), r.App, r.URL)
-			}
-			return t.flush()
+				return t.flush()
+			})
 		},
-	}
-	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	})
 	cmd.AddCommand(m.mapRouteCommand(), m.unmapRouteCommand())
 	return cmd
 }

@@ -6,37 +6,30 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/strata-paas/strata/api"
+	"github.com/strata-paas/strata/api/client"
 )
 
 func (m *Main) spacesCommand() *cobra.Command {
-	var asJSON bool
-	cmd := &cobra.Command{
-		Use:   "spaces",
-		Short: "List spaces and their default placement policies",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := m.client()
+	cmd := m.appCmd(appSpec{
+		use:   "spaces",
+		short: "List spaces and their default placement policies",
+		args:  cobra.NoArgs,
+		name:  noApp,
+		json:  true,
+		run: func(a *appCall, c *client.Client) error {
+			spaces, err := c.Spaces(a.ctx)
 			if err != nil {
 				return err
 			}
-			spaces, err := c.Spaces(cmd.Context())
-			if err != nil {
-				return err
-			}
-			if asJSON {
-				if spaces == nil {
-					spaces = []*api.SpaceInfo{}
+			return a.print(spaces, func() error {
+				t := newTable(m.Stdout, "NAME", "ORG", "PLACEMENT", "ORG PLACEMENT")
+				for _, sp := range spaces {
+					t.row(sp.Name, sp.Org, sp.Placement.String(), sp.OrgPlacement.String())
 				}
-				return printJSON(m.Stdout, spaces)
-			}
-			t := newTable(m.Stdout, "NAME", "ORG", "PLACEMENT", "ORG PLACEMENT")
-			for _, sp := range spaces {
-				t.row(sp.Name, sp.Org, sp.Placement.String(), sp.OrgPlacement.String())
-			}
-			return t.flush()
+				return t.flush()
+			})
 		},
-	}
-	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	})
 	cmd.AddCommand(m.setPlacementCommand())
 	return cmd
 }
@@ -84,27 +77,24 @@ func cutLabel(s string) (string, string, bool) {
 
 func (m *Main) setPlacementCommand() *cobra.Command {
 	var f placementFlags
-	cmd := &cobra.Command{
-		Use:   "set-placement SPACE",
-		Short: "Set the default placement policy of a space (admin); apps override it field by field",
-		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			p, err := f.policy()
-			if err != nil {
-				return err
-			}
-			c, err := m.client()
-			if err != nil {
-				return err
-			}
-			sp, err := c.SetSpacePlacement(cmd.Context(), args[0], p)
+	var p api.PlacementPolicy
+	cmd := m.appCmd(appSpec{
+		use:   "set-placement SPACE",
+		short: "Set the default placement policy of a space (admin); apps override it field by field",
+		name:  noApp,
+		check: func(*appCall) (err error) {
+			p, err = f.policy()
+			return err
+		},
+		run: func(a *appCall, c *client.Client) error {
+			sp, err := c.SetSpacePlacement(a.ctx, a.args[0], p)
 			if err != nil {
 				return err
 			}
 			fmt.Fprintf(m.Stdout, "Space %s places apps on: %s\n", sp.Name, sp.Placement.String())
 			return nil
 		},
-	}
+	})
 	f.add(cmd)
 	return cmd
 }
