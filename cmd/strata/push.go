@@ -20,35 +20,36 @@ import (
 func (m *Main) pushCommand() *cobra.Command {
 	var dir, manifestPath string
 	var noWait, noManifest bool
-	cmd := &cobra.Command{
-		Use:   "push [NAME]",
-		Short: "Upload a directory, build it and run it (creates the app if needed)",
-		Long: "Upload a directory (honouring .stratignore, else .cfignore, else .gitignore),\n" +
+	var abs string       // the directory to push
+	var mf *pushManifest // the manifest it carries (nil: none)
+	cmd := m.appCmd(appSpec{
+		use:   "push [NAME]",
+		short: "Upload a directory, build it and run it (creates the app if needed)",
+		long: "Upload a directory (honouring .stratignore, else .cfignore, else .gitignore),\n" +
 			"build it, wait until its instances are healthy and print its URL.\n" +
 			"NAME defaults to the manifest's app, else the directory's name. A manifest\n" +
 			"(-f, or strata.yml / manifest.yml in the directory) sets env, instances,\n" +
 			"memory, disk, routes, placement, health checks, start commands and\n" +
 			"processes; the controller applies it, as for git push. See docs/cli.md.",
-		Args: cobra.MaximumNArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			abs, err := filepath.Abs(m.path(dir))
-			if err != nil {
-				return api.Errorf(api.EInvalid, "bad directory %q: %v — pass -p DIR", dir, err)
+		args: cobra.MaximumNArgs(1),
+		// The app is NAME, else the manifest's, else the directory's.
+		name: func(args []string) (name string, err error) {
+			if abs, err = filepath.Abs(m.path(dir)); err != nil {
+				return "", api.Errorf(api.EInvalid, "bad directory %q: %v — pass -p DIR", dir, err)
 			}
 			if st, err := os.Stat(abs); err != nil || !st.IsDir() {
-				return api.Errorf(api.EInvalid, "%s is not a directory — pass the app's directory with -p DIR", abs)
+				return "", api.Errorf(api.EInvalid, "%s is not a directory — pass the app's directory with -p DIR", abs)
 			}
-			name := ""
 			if len(args) == 1 {
 				name = args[0]
 			}
 			if manifestPath != "" {
 				manifestPath = m.path(manifestPath)
 			}
-			var mf *pushManifest
+			mf = nil
 			if !noManifest {
 				if name, mf, err = loadManifest(manifestPath, abs, name); err != nil {
-					return err
+					return "", err
 				}
 			}
 			fromDir := name == ""
@@ -57,17 +58,16 @@ func (m *Main) pushCommand() *cobra.Command {
 			}
 			if err := api.ValidateAppName(name); err != nil {
 				if fromDir {
-					return fmt.Errorf("the directory name is not a valid app name: %w", err)
+					return "", fmt.Errorf("the directory name is not a valid app name: %w", err)
 				}
-				return err
+				return "", err
 			}
-			c, err := m.client()
-			if err != nil {
-				return err
-			}
-			return m.push(cmd.Context(), c, name, abs, pushOptions{wait: !noWait, manifest: mf, ignoreManifest: noManifest})
+			return name, nil
 		},
-	}
+		run: func(a *appCall, c *client.Client) error {
+			return m.push(a.ctx, c, a.name, abs, pushOptions{wait: !noWait, manifest: mf, ignoreManifest: noManifest})
+		},
+	})
 	cmd.Flags().StringVarP(&dir, "path", "p", ".", "directory to push")
 	cmd.Flags().StringVarP(&manifestPath, "manifest", "f", "", "manifest file (default: strata.yml or manifest.yml in the directory)")
 	cmd.Flags().BoolVar(&noManifest, "no-manifest", false, "ignore any manifest in the directory")
