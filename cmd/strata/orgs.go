@@ -55,17 +55,13 @@ func (m *Main) orgsCommand() *cobra.Command {
 
 func (m *Main) orgSetPlacementCommand() *cobra.Command {
 	var f placementFlags
-	var p api.PlacementPolicy
 	cmd := m.appCmd(appSpec{
 		use:   "set-placement ORG",
 		short: "Set the default placement policy of an org (admin); spaces and apps override it field by field",
 		name:  noApp,
-		check: func(*appCall) (err error) {
-			p, err = f.policy()
-			return err
-		},
+		check: f.check,
 		run: func(a *appCall, c *client.Client) error {
-			org := a.args[0]
+			org, p := a.args[0], f.parsed
 			spaces, err := c.Spaces(a.ctx)
 			if err != nil {
 				return err

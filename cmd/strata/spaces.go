@@ -39,6 +39,15 @@ type placementFlags struct {
 	substrate, isolation string
 	labels               []string
 	clear                bool
+
+	parsed api.PlacementPolicy // the policy, once check has read the flags
+}
+
+// check reads the flags into f.parsed, as the check of a set-placement
+// command.
+func (f *placementFlags) check(*appCall) (err error) {
+	f.parsed, err = f.policy()
+	return err
 }
 
 func (f *placementFlags) add(cmd *cobra.Command) {
@@ -77,17 +86,13 @@ func cutLabel(s string) (string, string, bool) {
 
 func (m *Main) setPlacementCommand() *cobra.Command {
 	var f placementFlags
-	var p api.PlacementPolicy
 	cmd := m.appCmd(appSpec{
 		use:   "set-placement SPACE",
 		short: "Set the default placement policy of a space (admin); apps override it field by field",
 		name:  noApp,
-		check: func(*appCall) (err error) {
-			p, err = f.policy()
-			return err
-		},
+		check: f.check,
 		run: func(a *appCall, c *client.Client) error {
-			sp, err := c.SetSpacePlacement(a.ctx, a.args[0], p)
+			sp, err := c.SetSpacePlacement(a.ctx, a.args[0], f.parsed)
 			if err != nil {
 				return err
 			}
