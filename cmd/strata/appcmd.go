@@ -13,9 +13,11 @@ import (
 // appSpec describes a command about one app, `strata VERB NAME [ARG…]`;
 // Main.appCmd builds it. The other commands that call the API (lists,
 // nodes, certificates, placement) are built the same way with name noApp.
+// What check parses, run reads from variables of the function that builds
+// the command, as it reads its flags: Main.Run builds every command afresh.
 type appSpec struct {
 	use, short, long string
-	// args checks the number of arguments (nil: exactly one, NAME).
+	// args checks the number of arguments (nil: exactly one).
 	args cobra.PositionalArgs
 	// json adds --json; run prints its result with appCall.print.
 	json bool
@@ -32,10 +34,10 @@ type appSpec struct {
 // appCall is one run of an app command.
 type appCall struct {
 	ctx  context.Context
-	name string   // the app, validated ("" with noApp)
-	args []string // the command's arguments (NAME first when it was given)
-	json bool     // --json was given
-	cmd  *cobra.Command
+	name string         // the app, validated ("" with noApp)
+	args []string       // the command's arguments (NAME first when it was given)
+	json bool           // --json was given
+	cmd  *cobra.Command // the running command, for its flags
 	out  io.Writer
 }
 
