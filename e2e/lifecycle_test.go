@@ -197,7 +197,7 @@ func TestLifecycle(t *testing.T) {
   - {type: worker, instances: 1}
 `), 0o644)
 		out := c.must("", "strata", "push", "-p", dir)
-		if !strings.Contains(out, "fromyml.localhost") || !strings.Contains(out, "Scaled worker to 1×") {
+		if !strings.Contains(out, "fromyml.localhost") || !strings.Contains(out, "manifest: worker instances 0 → 1") {
 			t.Errorf("manifest push printed:\n%s", out)
 		}
 		waitBody(t, mc.routerAddr, "fromyml.localhost", "From the manifest", 30*time.Second)

@@ -107,7 +107,7 @@ func TestPlacementAndDrain(t *testing.T) {
 		t.Fatal(err)
 	}
 	out := c.cli.must(app, "strata", "push")
-	if !strings.Contains(out, "Placement: substrate=metal") {
+	if !strings.Contains(out, "manifest: placement substrate=metal") {
 		t.Errorf("push did not report the placement:\n%s", out)
 	}
 	waitBody(t, c.routerAddr, "placed.localhost", helloBody, 60*time.Second)
