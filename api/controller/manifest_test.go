@@ -13,7 +13,6 @@ import (
 
 	"github.com/strata-paas/strata/api"
 	"github.com/strata-paas/strata/api/archive"
-	"github.com/strata-paas/strata/api/store"
 )
 
 // tarball is a source archive holding files (name → contents).
@@ -52,11 +51,7 @@ type manifestEnv struct {
 }
 
 func newManifestEnv(t *testing.T) *manifestEnv {
-	st, err := store.Open(context.Background(), store.Config{Driver: "sqlite", DSN: filepath.Join(t.TempDir(), "strata.db")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = st.Close() })
+	st := openSQLite(t)
 	srv := newServer(t)
 	e := newEnv(t, srv, st, nil)
 	e.run()

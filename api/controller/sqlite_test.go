@@ -13,11 +13,7 @@ import (
 // SQLite store, checking the controller's use of the Store contract beyond
 // what the in-memory fake enforces.
 func TestDeployOnSQLite(t *testing.T) {
-	st, err := store.Open(context.Background(), store.Config{Driver: "sqlite", DSN: filepath.Join(t.TempDir(), "strata.db")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = st.Close() })
+	st := openSQLite(t)
 	srv := newServer(t)
 	e := newEnv(t, srv, st, nil)
 	e.run()
@@ -52,4 +48,15 @@ func TestDeployOnSQLite(t *testing.T) {
 	if len(starts) != 2 || len(stops) != 1 {
 		t.Errorf("executor saw %d starts and %d stops, want 2 and 1", len(starts), len(stops))
 	}
+}
+
+// openSQLite opens a real SQLite store in a temporary dir for one test.
+func openSQLite(t *testing.T) *store.Store {
+	t.Helper()
+	st, err := store.Open(context.Background(), store.Config{Driver: "sqlite", DSN: filepath.Join(t.TempDir(), "strata.db")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = st.Close() })
+	return st
 }
