@@ -317,7 +317,7 @@ func gitRepo(t testing.TB, c *cli, dir string) {
 }
 
 // routerGet requests host/path through the router at addr (dialling
-// 127.0.0.1 and setting Host: PITFALLS.md, *.localhost and Go's resolver).
+// 127.0.0.1 and setting Host: Go's resolver need not resolve *.localhost).
 func routerGet(addr, host, path string) (int, string, error) {
 	req, err := http.NewRequest("GET", "http://"+addr+path, nil)
 	if err != nil {

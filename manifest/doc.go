@@ -1,5 +1,5 @@
 // Package manifest parses Strata's app manifest, strata.yml, and the subset
-// of Cloud Foundry's manifest.yml it shares (schema in PRODUCT.md):
+// of Cloud Foundry's manifest.yml it shares (schema in docs/cli.md):
 //
 //	applications:
 //	- name: hello

@@ -218,7 +218,7 @@ func (c *Controller) ensureFormation(ctx context.Context, appID string, procs ma
 }
 
 // failStuckBuilds fails builds pending or staging for longer than
-// BuildTimeout + 1m: their builder is gone (RELIABILITY.md invariant 2).
+// BuildTimeout + 1m: their builder is gone (docs/reliability.md rule 2).
 func (c *Controller) failStuckBuilds(ctx context.Context) {
 	bs, err := c.store.BuildsInState(ctx, api.BuildPending, api.BuildStaging)
 	if err != nil {

@@ -18,7 +18,7 @@ import (
 // which says nothing about the nodes: the registry is then suspended and
 // reports no node lost, and on reconnect every node's last-seen time is
 // renewed, so a NATS outage never reschedules (or stops) running instances
-// (RELIABILITY.md invariant 6).
+// (docs/reliability.md rule 6).
 type nodeRegistry struct {
 	mu        sync.Mutex
 	m         map[string]*nodeEntry

@@ -10,8 +10,8 @@
 // the deploy succeeds; a failed deploy is reported as a rejected ref so `git
 // push` exits non-zero with the reason.
 //
-// go-git's own server receive-pack cannot speak side-band-64k (see
-// PITFALLS.md), so the protocol is assembled here from go-git's packp,
+// go-git's own server receive-pack cannot speak side-band-64k
+// (go-git/go-git#2203), so the protocol is assembled here from go-git's packp,
 // packfile and sideband packages. Fetching (upload-pack) is not supported yet
 // and is answered with 403 and a message.
 //

@@ -1,4 +1,4 @@
-// Command strata is the CLI of Strata (the user contract is PRODUCT.md).
+// Command strata is the CLI of Strata (the user contract is docs/cli.md).
 //
 // main() only builds a Main and calls Main.Run, which tests call in-process
 // with their own stdin/stdout/stderr, environment and working directory.

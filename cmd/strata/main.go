@@ -1,4 +1,4 @@
-// Command strata is Strata's command-line client. See PRODUCT.md for the
+// Command strata is Strata's command-line client. See docs/cli.md for the
 // commands and doc.go for how the CLI is put together.
 package main
 

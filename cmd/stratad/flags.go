@@ -19,7 +19,7 @@ func newFlagSet(role string, stderr io.Writer) *flag.FlagSet {
 }
 
 // parseFlags parses args, then fills every flag not given on the command line
-// from STRATA_<FLAG> (dashes become underscores), as PRODUCT.md promises.
+// from STRATA_<FLAG> (dashes become underscores), as docs/architecture.md says.
 func parseFlags(fs *flag.FlagSet, args []string) error {
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {

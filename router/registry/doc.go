@@ -7,7 +7,7 @@
 // Table and swaps it in atomically, so Lookup — the proxy's hot path — takes
 // no lock and does not allocate.
 //
-// Safety rules (RELIABILITY.md invariants 5 and 6):
+// Safety rules (docs/reliability.md rules 5 and 6):
 //   - An ip:port registered with a new private_instance_id belongs to the new
 //     instance only: every route of the old instance at that address is
 //     dropped at once, so a reused port never serves another app's host.

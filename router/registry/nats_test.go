@@ -107,7 +107,7 @@ func waitFor(t *testing.T, ctx context.Context, what string, cond func() bool) {
 }
 
 // TestPruningSuspendedWhileDisconnected: a NATS outage never empties the
-// table (RELIABILITY.md invariant 6).
+// table (docs/reliability.md rule 6).
 func TestPruningSuspendedWhileDisconnected(t *testing.T) {
 	srv, err := bus.StartServer(bus.ServerConfig{Port: 0})
 	if err != nil {
