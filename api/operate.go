@@ -12,6 +12,14 @@ const (
 // ProcessWeb is the process type that gets routes (the Procfile's web).
 const ProcessWeb = "web"
 
+// RunsByDefault reports whether a process type of a release gets one
+// instance when it first appears (and is what a push waits for): web, or
+// every type of a release that has no web.
+func RunsByDefault(process string, processes map[string]string) bool {
+	_, hasWeb := processes[ProcessWeb]
+	return process == ProcessWeb || !hasWeb
+}
+
 // DefaultHealthCheck is the health check type of a process type that set
 // none: port for web, process for the rest.
 func DefaultHealthCheck(process string) string {

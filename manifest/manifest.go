@@ -112,9 +112,9 @@ type HealthCheckType struct {
 func (h *HealthCheckType) UnmarshalYAML(n *yaml.Node) error {
 	v := n.Value
 	if v == "none" {
-		v = "process"
+		v = api.HealthProcess
 	}
-	if n.Kind != yaml.ScalarNode || v != "port" && v != "http" && v != "process" {
+	if n.Kind != yaml.ScalarNode || v != api.HealthPort && v != api.HealthHTTP && v != api.HealthProcess {
 		return lineErr(n.Line, "health-check-type %q is not valid — use port, http or process", clip(n.Value))
 	}
 	h.Type, h.Line = v, n.Line

@@ -162,7 +162,7 @@ func checkHealth(h HealthCheckType, path string, timeout, interval *int, line in
 	if path == "" {
 		return nil
 	}
-	if h.Type != "http" {
+	if h.Type != api.HealthHTTP {
 		return lineErr(line, "health-check-http-endpoint needs health-check-type: http")
 	}
 	if !strings.HasPrefix(path, "/") || strings.ContainsAny(path, " \t\r\n\x00") || len(path) > 1024 {

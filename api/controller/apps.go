@@ -29,7 +29,7 @@ func (c *Controller) CreateApp(ctx context.Context, name string) (*api.App, erro
 		return nil, fmt.Errorf("create app: %w", err)
 	}
 	undo := func() { _ = c.store.DeleteApp(context.WithoutCancel(ctx), app.ID) }
-	if err := c.store.SetProcess(ctx, api.Process{AppID: app.ID, Type: "web", Instances: 1, MemoryMB: api.DefaultMemoryMB, DiskMB: api.DefaultDiskMB}); err != nil {
+	if err := c.store.SetProcess(ctx, api.Process{AppID: app.ID, Type: api.ProcessWeb, Instances: 1, MemoryMB: api.DefaultMemoryMB, DiskMB: api.DefaultDiskMB}); err != nil {
 		undo()
 		return nil, fmt.Errorf("create app formation: %w", err)
 	}

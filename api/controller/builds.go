@@ -201,13 +201,12 @@ func (c *Controller) ensureFormation(ctx context.Context, appID string, procs ma
 	for _, p := range have {
 		known[p.Type] = true
 	}
-	_, hasWeb := procs["web"]
 	for typ := range procs {
 		if known[typ] {
 			continue
 		}
 		n := 0
-		if typ == "web" || !hasWeb {
+		if api.RunsByDefault(typ, procs) {
 			n = 1
 		}
 		if err := c.store.SetProcess(ctx, api.Process{AppID: appID, Type: typ, Instances: n, MemoryMB: api.DefaultMemoryMB, DiskMB: api.DefaultDiskMB}); err != nil {

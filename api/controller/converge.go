@@ -456,7 +456,7 @@ func (c *Controller) spec(ctx context.Context, p *pass, in *api.Instance) (*api.
 			spec.HealthCheck.Interval = time.Duration(pr.HealthCheckInterval) * time.Second
 		}
 	}
-	if in.Process == "web" {
+	if in.Process == api.ProcessWeb {
 		uris, ok := p.routes[app.ID]
 		if !ok {
 			var err error
@@ -495,7 +495,7 @@ func (c *Controller) syncRoutes(ctx context.Context, p *pass, stopped map[string
 	for id, in := range p.rows {
 		want, ok := p.routes[in.AppID]
 		v := p.views[in.NodeID]
-		if !ok || in.Process != "web" || stopped[id] || v == nil || !v.live() {
+		if !ok || in.Process != api.ProcessWeb || stopped[id] || v == nil || !v.live() {
 			continue
 		}
 		rep, listed := v.listed[id]

@@ -329,11 +329,10 @@ func (c *Controller) waitInstances(ctx context.Context, app *api.App, rel *api.R
 	if err != nil {
 		return 0, 0, err
 	}
-	_, hasWeb := rel.Processes["web"]
 	target := map[string]bool{}
 	desired := 0
 	for _, p := range procs {
-		if _, ok := rel.Processes[p.Type]; ok && (p.Type == "web" || !hasWeb) {
+		if _, ok := rel.Processes[p.Type]; ok && api.RunsByDefault(p.Type, rel.Processes) {
 			target[p.Type] = true
 			desired += p.Instances
 		}

@@ -234,7 +234,7 @@ func (c *Controller) ChangeEnv(ctx context.Context, name string, ch api.EnvChang
 // instances are replaced one by one with the new limits.
 func (c *Controller) Scale(ctx context.Context, name string, req api.ScaleRequest) (*api.ScaleResult, error) {
 	if req.Process == "" {
-		req.Process = "web"
+		req.Process = api.ProcessWeb
 	}
 	if err := validateScale(req); err != nil {
 		return nil, err

@@ -48,7 +48,7 @@ func (c *Controller) liveUsage(ins []*api.Instance) {
 // restart or crash); it makes no release itself.
 func (c *Controller) SetHealthCheck(ctx context.Context, name string, req api.HealthCheckRequest) (*api.Process, error) {
 	if req.Process == "" {
-		req.Process = "web"
+		req.Process = api.ProcessWeb
 	}
 	if err := validateHealthCheck(req); err != nil {
 		return nil, err

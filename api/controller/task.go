@@ -59,7 +59,7 @@ func (c *Controller) RunTask(ctx context.Context, name string, req api.TaskReque
 		return nil, err
 	}
 	for _, p := range procs {
-		if p.Type == "web" && p.MemoryMB > 0 {
+		if p.Type == api.ProcessWeb && p.MemoryMB > 0 {
 			spec.MemoryMB, spec.DiskMB = p.MemoryMB, max(p.DiskMB, api.DefaultDiskMB)
 		}
 	}
