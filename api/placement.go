@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"maps"
+	"slices"
 	"sort"
 	"strings"
 )
@@ -72,6 +73,23 @@ func (p PlacementPolicy) String() string {
 		return "any"
 	}
 	return strings.Join(parts, " ")
+}
+
+// Matches reports whether node n satisfies p: empty or "any" fields match
+// everything; every label must match exactly.
+func (p PlacementPolicy) Matches(n *Node) bool {
+	if p.Substrate != "" && p.Substrate != PlacementAny && n.Substrate != p.Substrate {
+		return false
+	}
+	if p.Isolation != "" && p.Isolation != PlacementAny && !slices.Contains(n.Isolations, p.Isolation) {
+		return false
+	}
+	for k, v := range p.Labels {
+		if got, ok := n.Labels[k]; !ok || got != v {
+			return false
+		}
+	}
+	return true
 }
 
 // Validate checks substrate and isolation against the known values and the

@@ -37,10 +37,6 @@ func (ps policies) effective(orgID, spaceID, appID string) api.PlacementPolicy {
 	return ps[api.PlacementOrg][orgID].Over(ps[api.PlacementSpace][spaceID]).Over(ps[api.PlacementApp][appID])
 }
 
-func schedulerPolicy(p api.PlacementPolicy) scheduler.Policy {
-	return scheduler.Policy{Substrate: p.Substrate, Isolation: p.Isolation, Labels: p.Labels}
-}
-
 // readPlacement loads the drained nodes into the registry (so the views the
 // pass takes next show them draining) and sets each formation's policy.
 func (c *Controller) readPlacement(ctx context.Context, p *pass, forms []scheduler.Formation) error {
@@ -68,7 +64,7 @@ func (c *Controller) readPlacement(ctx context.Context, p *pass, forms []schedul
 		if a == nil {
 			continue
 		}
-		forms[i].Policy = schedulerPolicy(ps.effective(orgOf[a.SpaceID], a.SpaceID, a.ID))
+		forms[i].Policy = ps.effective(orgOf[a.SpaceID], a.SpaceID, a.ID)
 	}
 	return nil
 }

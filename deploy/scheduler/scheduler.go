@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"slices"
 	"sort"
-	"strings"
 
 	"github.com/strata-paas/strata/api"
 )
@@ -17,52 +16,9 @@ const (
 	NodeLost     = "lost"
 )
 
-// Any matches every substrate or isolation in a Policy (as does "").
-const Any = "any"
-
-// Policy constrains where an app's instances may run. Empty or "any" fields
-// match everything; every label must match exactly.
-type Policy struct {
-	Substrate api.Substrate     `json:"substrate,omitempty"`
-	Isolation api.Isolation     `json:"isolation,omitempty"`
-	Labels    map[string]string `json:"labels,omitempty"`
-}
-
-// String renders the constraints of p for messages ("substrate=metal").
-func (p Policy) String() string {
-	var parts []string
-	if p.Substrate != "" && p.Substrate != Any {
-		parts = append(parts, "substrate="+string(p.Substrate))
-	}
-	if p.Isolation != "" && p.Isolation != Any {
-		parts = append(parts, "isolation="+string(p.Isolation))
-	}
-	keys := make([]string, 0, len(p.Labels))
-	for k := range p.Labels {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	for _, k := range keys {
-		parts = append(parts, k+"="+p.Labels[k])
-	}
-	return strings.Join(parts, " ")
-}
-
-// Matches reports whether node n satisfies p.
-func (p Policy) Matches(n *api.Node) bool {
-	if p.Substrate != "" && p.Substrate != Any && n.Substrate != p.Substrate {
-		return false
-	}
-	if p.Isolation != "" && p.Isolation != Any && !slices.Contains(n.Isolations, p.Isolation) {
-		return false
-	}
-	for k, v := range p.Labels {
-		if got, ok := n.Labels[k]; !ok || got != v {
-			return false
-		}
-	}
-	return true
-}
+// Policy constrains where an app's instances may run: the app's effective
+// placement policy (api.PlacementPolicy, whose Matches the planner uses).
+type Policy = api.PlacementPolicy
 
 // Node is a node and its current load.
 type Node struct {
