@@ -52,6 +52,10 @@ type Executor struct {
 
 	regInterval atomic.Int64 // route re-registration interval, ns
 
+	// Time sources: the real ones, or a test's (export_test.go).
+	heartbeatTicks, sampleTicks tickFunc
+	now                         func() time.Time // stamps usage samples
+
 	mu    sync.Mutex
 	insts map[string]*instance
 	tasks map[string]*instance // one-off tasks, not in heartbeats
@@ -100,6 +104,8 @@ func New(cfg Config, conn Bus, blobs BlobFetcher, drv driver.Driver) (*Executor,
 		taskDir:  filepath.Join(cfg.DataDir, "tasks"),
 		insts:    map[string]*instance{},
 		tasks:    map[string]*instance{},
+
+		heartbeatTicks: newTicker, sampleTicks: newTicker, now: time.Now,
 	}
 	e.regInterval.Store(int64(cfg.RegisterInterval))
 	return e, nil
@@ -149,6 +155,10 @@ func (e *Executor) Run(ctx context.Context) error {
 	loops.Add(2)
 	go func() { defer loops.Done(); e.heartbeatLoop(ctx) }()
 	go func() { defer loops.Done(); e.registerLoop(ctx) }()
+	if ur, ok := e.drv.(driver.UsageReporter); ok {
+		loops.Add(1)
+		go func() { defer loops.Done(); e.sampleLoop(ctx, ur) }()
+	}
 	<-ctx.Done()
 	loops.Wait()
 	_ = subs[0].Unsubscribe() // no new commands while shutting down
@@ -382,36 +392,41 @@ func (e *Executor) snapshot() []*instance {
 
 // --- heartbeat ---
 
+// tickFunc returns a channel that ticks every d and a func that stops it.
+type tickFunc func(d time.Duration) (<-chan time.Time, func())
+
+func newTicker(d time.Duration) (<-chan time.Time, func()) {
+	t := time.NewTicker(d)
+	return t.C, t.Stop
+}
+
 func (e *Executor) heartbeatLoop(ctx context.Context) {
 	e.heartbeat()
-	t := time.NewTicker(e.cfg.HeartbeatInterval)
-	defer t.Stop()
+	ticks, stop := e.heartbeatTicks(e.cfg.HeartbeatInterval)
+	defer stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
-		case <-t.C:
+		case <-ticks:
 			e.heartbeat()
 		}
 	}
 }
+
+// heartbeat publishes the node and its instances. It never waits on a
+// driver: usage is the latest sample sampleLoop took.
 
 func (e *Executor) heartbeat() {
 	var isos []api.Isolation
 	if fp, ok := e.drv.(driver.Fingerprinter); ok {
 		isos = fp.Fingerprint().Isolations
 	}
-	ur, measures := e.drv.(driver.UsageReporter)
 	// Stamped before the reports are taken: an instance event published
 	// meanwhile is newer than this heartbeat, and controllers keep it.
 	taken := time.Now().UTC()
 	reports := []api.InstanceReport{}
 	for _, in := range e.snapshot() {
-		if measures {
-			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-			in.measure(ctx, ur)
-			cancel()
-		}
 		reports = append(reports, in.report())
 	}
 	hb := &api.NodeHeartbeat{

@@ -1,6 +1,8 @@
 package executor
 
 import (
+	"time"
+
 	"github.com/strata-paas/strata/api"
 )
 
@@ -32,3 +34,27 @@ func SplitLines(chunks []string, flush bool) []api.LogEnvelope {
 type recordPub struct{}
 
 func (recordPub) Publish(string, any) error { return nil }
+
+// Clock is what a test drives an executor's time with: the ticks of its
+// heartbeat loop and of its usage sampler, and the time usage samples are
+// taken at (for CPU%). A nil field keeps the real one.
+type Clock struct {
+	Heartbeat, Sample <-chan time.Time
+	Now               func() time.Time
+}
+
+// SetClock makes e use c. Call it before Run.
+func SetClock(e *Executor, c Clock) {
+	ticks := func(ch <-chan time.Time) tickFunc {
+		return func(time.Duration) (<-chan time.Time, func()) { return ch, func() {} }
+	}
+	if c.Heartbeat != nil {
+		e.heartbeatTicks = ticks(c.Heartbeat)
+	}
+	if c.Sample != nil {
+		e.sampleTicks = ticks(c.Sample)
+	}
+	if c.Now != nil {
+		e.now = c.Now
+	}
+}

@@ -199,12 +199,23 @@ func (h *harness) connect(name string) *bus.Conn {
 // run starts an executor; the returned func ends Run and waits for it.
 func (h *harness) run(cfg executor.Config, drv driver.Driver) (*executor.Executor, func()) {
 	h.t.Helper()
+	return runExecutor(h.t, cfg, h.connect("executor"), h.blobs, drv, h.rec, nil)
+}
+
+// runExecutor starts an executor on conn, whose messages rec sees, and waits
+// for its first heartbeat; before, if set, runs between New and Run. The
+// returned func ends Run and waits for it; it also runs at cleanup.
+func runExecutor(t *testing.T, cfg executor.Config, conn executor.Bus, blobs executor.BlobFetcher, drv driver.Driver, rec *recorder, before func(*executor.Executor)) (*executor.Executor, func()) {
+	t.Helper()
 	if cfg.Logger == nil {
-		cfg.Logger = testLogger(h.t)
+		cfg.Logger = testLogger(t)
 	}
-	e, err := executor.New(cfg, h.connect("executor"), h.blobs, drv)
+	e, err := executor.New(cfg, conn, blobs, drv)
 	if err != nil {
-		h.t.Fatal(err)
+		t.Fatal(err)
+	}
+	if before != nil {
+		before(e)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
@@ -214,13 +225,13 @@ func (h *harness) run(cfg executor.Config, drv driver.Driver) (*executor.Executo
 		once.Do(func() {
 			cancel()
 			if err := <-done; err != nil {
-				h.t.Errorf("Run: %v", err)
+				t.Errorf("Run: %v", err)
 			}
 		})
 	}
-	h.t.Cleanup(stop)
+	t.Cleanup(stop)
 	// Wait until the executor serves commands (its first heartbeat precedes that by little).
-	waitFor(h.t, h.rec, api.SubjectNodeHeartbeat, 0, "first heartbeat", func(hb *api.NodeHeartbeat) bool { return hb.NodeID == e.NodeID() })
+	waitFor(t, rec, api.SubjectNodeHeartbeat, 0, "first heartbeat", func(hb *api.NodeHeartbeat) bool { return hb.NodeID == e.NodeID() })
 	return e, stop
 }
 

@@ -69,6 +69,7 @@ type instance struct {
 	tail         *lineTail
 
 	// usage: the latest measurement and the sample it was computed from.
+	measuring  bool // a measurement is in flight (usage.go)
 	cpuPercent float64
 	memBytes   int64
 	lastCPU    time.Duration
@@ -139,25 +140,6 @@ func (in *instance) report() api.InstanceReport {
 		FailedStarts: in.failedStarts, CPUPercent: in.cpuPercent, MemoryBytes: in.memBytes,
 		Routes: slices.Clone(in.spec.Routes),
 	}
-}
-
-// measure samples the instance's usage through the driver (when it can) and
-// keeps CPU% over the time since the previous sample.
-func (in *instance) measure(ctx context.Context, ur driver.UsageReporter) {
-	u, err := ur.Usage(ctx, in.spec.InstanceID)
-	now := time.Now()
-	in.mu.Lock()
-	defer in.mu.Unlock()
-	if err != nil {
-		in.cpuPercent, in.memBytes, in.lastSample = 0, 0, time.Time{}
-		return
-	}
-	if !in.lastSample.IsZero() && u.CPUTime >= in.lastCPU {
-		if wall := now.Sub(in.lastSample); wall > 0 {
-			in.cpuPercent = float64(u.CPUTime-in.lastCPU) / float64(wall) * 100
-		}
-	}
-	in.memBytes, in.lastCPU, in.lastSample = u.MemoryBytes, u.CPUTime, now
 }
 
 // setState moves the instance to st and publishes the transition.
