@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -274,5 +275,60 @@ func TestHeartbeatsKeepRhythmWhileUsageBlocks(t *testing.T) {
 	case <-stuckCalls:
 		t.Fatal("the stuck instance was asked for usage again while its first call was in flight")
 	default:
+	}
+}
+
+// TestHeartbeatsKeepRhythmWhileUnregisterFlushes: a crashed instance's routes
+// are withdrawn and the bus flushed before the crash is handled. While that
+// flush hangs, heartbeats keep their rhythm (no instance lock is held across
+// bus I/O); once it ends, the crash is reported, after the withdrawal.
+func TestHeartbeatsKeepRhythmWhileUnregisterFlushes(t *testing.T) {
+	data := t.TempDir()
+	l, err := net.Listen("tcp", "127.0.0.1:0") // what the adopted instance's port check reaches
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	drv := mock.New(mock.Config{})
+	spec := workerSpec("routed")
+	spec.Process, spec.Routes = "web", []string{"meter.localhost"}
+	adopt(t, drv, data, spec, l.Addr().(*net.TCPAddr).Port)
+	b := newMemBus()
+	b.flushGate = make(chan struct{})
+	openGate := sync.OnceFunc(func() { close(b.flushGate) })
+	defer openGate() // so that even a failing run lets the executor stop
+	heartbeats := make(chan time.Time)
+	cfg := executor.Config{NodeID: "node-f", DataDir: data, LivenessInterval: time.Hour,
+		Restart: executor.RestartPolicy{Immediate: -1, Backoff: time.Hour}}
+	runOnMemBus(t, b, cfg, drv, executor.Clock{Heartbeat: heartbeats})
+	waitFor(t, b.recorder, api.SubjectRouterRegister, 0, "registration", func(r *api.RouterRegistration) bool { return r.PrivateInstanceID == "routed" })
+
+	mark := b.len()
+	if err := drv.Stop(context.Background(), "routed", time.Second); err != nil { // the app exits by itself
+		t.Fatal(err)
+	}
+	u, _ := waitFor(t, b.recorder, api.SubjectRouterUnregister, mark, "unregister after the exit", func(r *api.RouterRegistration) bool { return r.PrivateInstanceID == "routed" })
+	select {
+	case <-b.flushes:
+	case <-time.After(30 * time.Second): // a guard against hanging, not a measurement
+		t.Fatal("the unregister was not flushed")
+	}
+	const n = 5
+	from := b.len()
+	for i := 1; i <= n; i++ {
+		var hb *api.NodeHeartbeat
+		from, hb = beat(t, b, heartbeats, from, i)
+		from++
+		if _, ok := reportOf(hb, "routed"); !ok {
+			t.Fatalf("heartbeat %d lists %+v, want the instance", i, hb.Instances)
+		}
+	}
+	if got := b.count(api.SubjectNodeHeartbeat, mark); got != n {
+		t.Fatalf("%d heartbeat ticks sent %d heartbeats while the flush hung, want %d", n, got, n)
+	}
+	openGate()
+	c, _ := waitFor(t, b.recorder, api.SubjectInstanceEvent, mark, "crashed event", eventIs("routed", api.InstanceCrashed))
+	if c < u {
+		t.Fatalf("crash event #%d before the unregister #%d", c, u)
 	}
 }
