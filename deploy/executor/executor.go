@@ -238,7 +238,7 @@ func (e *Executor) handleCommand(ctx context.Context, cmd *api.NodeCommand) (*ap
 		e.mu.Lock()
 		in := e.insts[cmd.InstanceID]
 		e.mu.Unlock()
-		if in != nil && in.spec.Process == "web" {
+		if in != nil && in.spec.Process == api.ProcessWeb {
 			in.setRoutes(cmd.Routes)
 		}
 		return ok, nil
@@ -290,7 +290,7 @@ func validateSpec(s *api.InstanceSpec) error {
 		return api.Errorf(api.EInvalid, "instance %s has no start command — add a Procfile entry for %q", s.InstanceID, s.Process)
 	}
 	switch s.HealthCheck.Type {
-	case "", healthPort, healthHTTP, healthProcess:
+	case "", api.HealthPort, api.HealthHTTP, api.HealthProcess:
 	default:
 		return api.Errorf(api.EInvalid, "health check type %q is not port, http or process", s.HealthCheck.Type)
 	}

@@ -19,13 +19,6 @@ import (
 	"github.com/strata-paas/strata/deploy/driver"
 )
 
-// Health check types.
-const (
-	healthPort    = "port"
-	healthHTTP    = "http"
-	healthProcess = "process"
-)
-
 // recordVersion is the version of handle.json.
 const recordVersion = 1
 
@@ -590,7 +583,7 @@ func (e *Executor) supervise(in *instance) (out outcome, exitCode *int, reason s
 	in.register() // at once: routing must not wait for the next interval
 	since := time.Now()
 	var tick <-chan time.Time
-	if in.healthType() != healthProcess {
+	if in.healthType() != api.HealthProcess {
 		iv := in.spec.HealthCheck.Interval
 		if iv <= 0 {
 			iv = e.cfg.LivenessInterval
@@ -645,18 +638,20 @@ func (e *Executor) supervise(in *instance) (out outcome, exitCode *int, reason s
 	}
 }
 
+// healthType is the spec's check. The controller always sets one
+// (api.DefaultHealthCheck); a spec without one is checked by whether it has
+// routes to serve — an unrouted instance need not listen.
 func (in *instance) healthType() string {
-	t := in.spec.HealthCheck.Type
-	if t == "" {
-		in.mu.Lock()
-		routed := len(in.spec.Routes) > 0
-		in.mu.Unlock()
-		if !routed {
-			return healthProcess // workers need not listen
-		}
-		return healthPort
+	if t := in.spec.HealthCheck.Type; t != "" {
+		return t
 	}
-	return t
+	in.mu.Lock()
+	routed := len(in.spec.Routes) > 0
+	in.mu.Unlock()
+	if !routed {
+		return api.HealthProcess
+	}
+	return api.HealthPort
 }
 
 func (in *instance) healthDesc() string {
@@ -664,9 +659,9 @@ func (in *instance) healthDesc() string {
 	port := in.port
 	in.mu.Unlock()
 	switch in.healthType() {
-	case healthHTTP:
+	case api.HealthHTTP:
 		return fmt.Sprintf("GET %s on port %d", in.healthPath(), port)
-	case healthProcess:
+	case api.HealthProcess:
 		return "process"
 	}
 	return fmt.Sprintf("port %d", port)
@@ -686,9 +681,9 @@ func (e *Executor) healthCheck(in *instance) func() bool {
 	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(in.port))
 	in.mu.Unlock()
 	switch in.healthType() {
-	case healthProcess:
+	case api.HealthProcess:
 		return func() bool { return true }
-	case healthHTTP:
+	case api.HealthHTTP:
 		client := &http.Client{
 			Timeout:       time.Second,
 			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
