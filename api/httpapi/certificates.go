@@ -9,12 +9,8 @@ import (
 	"github.com/strata-paas/strata/api"
 )
 
-// certificateRoutes mounts the certificate endpoints (all admin):
-//
-//	GET    /v1/certificates          {"items":[api.Certificate]}  (never keys)
-//	POST   /v1/certificates          api.CertificateUpload → 201 api.Certificate
-//	DELETE /v1/certificates/{name}   204
-//	GET    /v1/router/certificates   {"items":[api.CertificateKeyPair]}  (with keys, for routers)
+// certificateRoutes mounts the certificate endpoints (all admin; only
+// /v1/router/certificates answers private keys). openapi.json describes them.
 func (s *Server) certificateRoutes(admin *echo.Group) {
 	admin.GET("/certificates", s.listCertificates)
 	admin.POST("/certificates", s.addCertificate, s.idempotent)

@@ -7,8 +7,9 @@ import (
 	"github.com/labstack/echo/v4"
 )
 
-// openAPIDoc is the OpenAPI 3 description of the endpoints in doc.go. Keep
-// it in step with routes(); a test checks every route is described.
+// openAPIDoc is the OpenAPI 3 description of every endpoint, the one list of
+// them: TestOpenAPIListsEveryRoute fails when routes() serves an operation it
+// lacks or it describes one routes() does not serve.
 //
 //go:embed openapi.json
 var openAPIDoc []byte

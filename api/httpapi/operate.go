@@ -8,11 +8,9 @@ import (
 	"github.com/strata-paas/strata/api"
 )
 
-// operateRoutes mounts the health check and task endpoints:
-//
-//	PUT  /v1/apps/{name}/health-check  api.HealthCheckRequest → api.Process
-//	POST /v1/apps/{name}/tasks         api.TaskRequest → NDJSON stream of api.TaskEvent
-//	                                   (then {"type":"error","error":…} on failure)
+// operateRoutes mounts the health check and task endpoints. A task answers
+// an NDJSON stream of api.TaskEvent, ended by {"type":"error","error":…} on
+// failure. openapi.json describes them.
 func (s *Server) operateRoutes(authed *echo.Group) {
 	authed.PUT("/apps/:name/health-check", s.setHealthCheck, s.idempotent)
 	authed.POST("/apps/:name/tasks", s.runTask)

@@ -8,15 +8,8 @@ import (
 	"github.com/strata-paas/strata/api"
 )
 
-// placementRoutes mounts the placement and drain endpoints:
-//
-//	GET  /v1/spaces                   {"items":[api.SpaceInfo]}
-//	PUT  /v1/spaces/{space}/placement api.PlacementPolicy → api.SpaceInfo (admin)
-//	PUT  /v1/org/placement            api.PlacementPolicy → api.PlacementPolicy (admin)
-//	GET  /v1/apps/{name}/placement    api.PlacementPolicy (the app's own)
-//	PUT  /v1/apps/{name}/placement    api.PlacementPolicy → api.PlacementPolicy
-//	POST /v1/nodes/{id}/drain         api.Node (admin)
-//	POST /v1/nodes/{id}/undrain       api.Node (admin)
+// placementRoutes mounts the placement and drain endpoints (space, org and
+// drain ones for admins). openapi.json describes them.
 func (s *Server) placementRoutes(authed, admin *echo.Group) {
 	authed.GET("/spaces", s.spaces)
 	authed.GET("/apps/:name/placement", s.appPlacement)

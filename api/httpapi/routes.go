@@ -8,11 +8,7 @@ import (
 	"github.com/strata-paas/strata/api"
 )
 
-// routeRoutes mounts the route endpoints:
-//
-//	GET    /v1/routes                         {"items":[api.RouteInfo]}
-//	POST   /v1/apps/{name}/routes             api.RouteRequest → 201 api.RouteInfo
-//	DELETE /v1/apps/{name}/routes?host=&path= 204
+// routeRoutes mounts the route endpoints. openapi.json describes them.
 func (s *Server) routeRoutes(authed *echo.Group) {
 	authed.GET("/routes", s.listRoutes)
 	authed.POST("/apps/:name/routes", s.mapRoute, s.idempotent)
