@@ -115,6 +115,26 @@ func (cfg *Config) setDefaults() {
 	}
 }
 
+// Bus is what the controller needs of NATS; *bus.Conn implements it.
+type Bus interface {
+	// Publish sends v as JSON on subject without waiting for the server.
+	Publish(subject string, v any) error
+	// Flush waits until the server has processed everything published so far.
+	Flush(ctx context.Context) error
+	// Request sends req as JSON on subject and decodes the reply into resp.
+	Request(ctx context.Context, subject string, req, resp any) error
+	// Subscribe calls fn for each message on subject (see bus.Handle).
+	Subscribe(subject, queue string, fn func(*bus.Msg)) (*bus.Subscription, error)
+	// OnConnectionChange calls fn when the connection drops or comes back.
+	OnConnectionChange(fn func(connected bool))
+	// EnsureWorkQueue creates the JetStream work queue stream if needed.
+	EnsureWorkQueue(ctx context.Context, stream string, subjects ...string) error
+	// Enqueue adds a job to a work queue, returning once it is stored.
+	Enqueue(ctx context.Context, subject string, v any) error
+}
+
+var _ Bus = (*bus.Conn)(nil)
+
 // Controller implements the control plane's services. Methods are safe for
 // concurrent use; Run must be running for builds, heartbeats and convergence
 // to make progress.
@@ -123,7 +143,7 @@ type Controller struct {
 	log   *slog.Logger
 	store Store
 	blobs api.BlobStore
-	conn  *bus.Conn
+	conn  Bus
 
 	spaceMu sync.Mutex
 	spaceID string
@@ -160,7 +180,7 @@ type Controller struct {
 }
 
 // New returns a Controller. It does no I/O; Run starts the work.
-func New(cfg Config, store Store, blobs api.BlobStore, conn *bus.Conn) (*Controller, error) {
+func New(cfg Config, store Store, blobs api.BlobStore, conn Bus) (*Controller, error) {
 	if store == nil || blobs == nil || conn == nil {
 		return nil, errors.New("controller: store, blobs and conn are required")
 	}

@@ -12,7 +12,6 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/strata-paas/strata/api"
-	"github.com/strata-paas/strata/api/bus"
 	"github.com/strata-paas/strata/deploy/scheduler"
 )
 
@@ -385,7 +384,8 @@ func (c *Controller) sendStop(ctx context.Context, in *api.Instance) error {
 func (c *Controller) command(ctx context.Context, nodeID string, cmd *api.NodeCommand) error {
 	ctx, cancel := context.WithTimeout(ctx, c.cfg.CommandTimeout)
 	defer cancel()
-	reply, err := bus.Request[api.NodeCommand, api.NodeCommandReply](ctx, c.conn, api.SubjectNodeCommand(nodeID), cmd)
+	var reply api.NodeCommandReply
+	err := c.conn.Request(ctx, api.SubjectNodeCommand(nodeID), cmd, &reply)
 	if err == nil && reply.Error != nil {
 		err = reply.Error
 	}
