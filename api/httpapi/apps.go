@@ -126,10 +126,10 @@ func (s *Server) deleteApp(c echo.Context) error {
 }
 
 func (s *Server) nodes(c echo.Context) error {
-	if s.svc.Nodes == nil {
-		return api.Errorf(api.EUnsupported, "this API server does not list nodes — ask the controller")
+	nodes, err := s.svc.Nodes.Nodes(ctxOf(c))
+	if err != nil {
+		return err
 	}
-	nodes := s.svc.Nodes()
 	sort.Slice(nodes, func(i, j int) bool { return nodes[i].ID < nodes[j].ID })
 	p, err := paginate(c, nodes, func(n api.Node) string { return n.ID })
 	if err != nil {

@@ -15,9 +15,6 @@ type blobRefBody struct {
 }
 
 func (s *Server) getBlob(c echo.Context) error {
-	if s.svc.Blobs == nil {
-		return api.Errorf(api.EUnsupported, "this API server does not serve blobs — configure a blob store")
-	}
 	ref := api.BlobRef(c.Param("ref"))
 	if !ref.Valid() {
 		return api.Errorf(api.EInvalid, "blob ref %q is not valid — use sha256:<64 hex digits>", c.Param("ref"))
@@ -38,9 +35,6 @@ func (s *Server) getBlob(c echo.Context) error {
 }
 
 func (s *Server) putBlob(c echo.Context) error {
-	if s.svc.Blobs == nil {
-		return api.Errorf(api.EUnsupported, "this API server does not store blobs — configure a blob store")
-	}
 	up := newLimitedUpload(c, s.cfg.MaxBlobBytes, "raise the controller's blob limit")
 	if c.Request().ContentLength > s.cfg.MaxBlobBytes {
 		return up.tooLarge()

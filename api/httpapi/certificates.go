@@ -18,19 +18,8 @@ func (s *Server) certificateRoutes(admin *echo.Group) {
 	admin.GET("/router/certificates", s.routerCertificates)
 }
 
-func (s *Server) certificateService() (api.CertificateService, error) {
-	if s.svc.Certificates == nil {
-		return nil, api.Errorf(api.EUnsupported, "this API server does not manage TLS certificates — start stratad with a secret key file (--secret-key-file)")
-	}
-	return s.svc.Certificates, nil
-}
-
 func (s *Server) listCertificates(c echo.Context) error {
-	cs, err := s.certificateService()
-	if err != nil {
-		return err
-	}
-	certs, err := cs.Certificates(ctxOf(c))
+	certs, err := s.svc.Certificates.Certificates(ctxOf(c))
 	if err != nil {
 		return err
 	}
@@ -42,10 +31,6 @@ func (s *Server) listCertificates(c echo.Context) error {
 }
 
 func (s *Server) addCertificate(c echo.Context) error {
-	cs, err := s.certificateService()
-	if err != nil {
-		return err
-	}
 	body, err := readLimited(c.Request().Body, 4*api.MaxCertificatePEMBytes, "request body")
 	if err != nil {
 		return err
@@ -55,7 +40,7 @@ func (s *Server) addCertificate(c echo.Context) error {
 	if err := json.Unmarshal(body, &up); err != nil {
 		return api.Errorf(api.EInvalid, `request body is not valid JSON — send {"certificate":"<PEM chain>","private_key":"<PEM key>"}`)
 	}
-	cert, err := cs.AddCertificate(ctxOf(c), up)
+	cert, err := s.svc.Certificates.AddCertificate(ctxOf(c), up)
 	if err != nil {
 		return err
 	}
@@ -63,26 +48,18 @@ func (s *Server) addCertificate(c echo.Context) error {
 }
 
 func (s *Server) removeCertificate(c echo.Context) error {
-	cs, err := s.certificateService()
-	if err != nil {
-		return err
-	}
 	name := c.Param("name")
 	if err := api.ValidateCertificateName(name); err != nil {
 		return err
 	}
-	if err := cs.RemoveCertificate(ctxOf(c), name); err != nil {
+	if err := s.svc.Certificates.RemoveCertificate(ctxOf(c), name); err != nil {
 		return err
 	}
 	return c.NoContent(http.StatusNoContent)
 }
 
 func (s *Server) routerCertificates(c echo.Context) error {
-	cs, err := s.certificateService()
-	if err != nil {
-		return err
-	}
-	pairs, err := cs.CertificateKeyPairs(ctxOf(c))
+	pairs, err := s.svc.Certificates.CertificateKeyPairs(ctxOf(c))
 	if err != nil {
 		return err
 	}

@@ -11,29 +11,13 @@ import (
 	"github.com/strata-paas/strata/api"
 )
 
-// lifecycle returns the lifecycle service: Services.Lifecycle, else Apps if
-// it implements api.LifecycleService, else an EUnsupported error.
-func (s *Server) lifecycle() (api.LifecycleService, error) {
-	if s.svc.Lifecycle != nil {
-		return s.svc.Lifecycle, nil
-	}
-	if l, ok := s.svc.Apps.(api.LifecycleService); ok {
-		return l, nil
-	}
-	return nil, api.Errorf(api.EUnsupported, "this API server does not manage releases, config or scale — upgrade stratad")
-}
-
-// lifecycleCall validates :name, finds the lifecycle service and calls fn.
+// lifecycleCall validates :name and calls fn with the lifecycle service.
 func (s *Server) lifecycleCall(c echo.Context, fn func(l api.LifecycleService, name string) error) error {
 	name, err := appName(c)
 	if err != nil {
 		return err
 	}
-	l, err := s.lifecycle()
-	if err != nil {
-		return err
-	}
-	return fn(l, name)
+	return fn(s.svc.Lifecycle, name)
 }
 
 // decodeBody reads a JSON request body of at most 1 MiB into v; an empty

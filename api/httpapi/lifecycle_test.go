@@ -98,11 +98,10 @@ func TestLifecycleEndpoints(t *testing.T) {
 	}
 }
 
-// appsOnly hides the Fake's lifecycle methods.
-type appsOnly struct{ api.AppService }
-
 func TestLifecycleUnsupported(t *testing.T) {
-	h := newHarness(t, httpapi.Config{}, func(s *httpapi.Services) { s.Apps = appsOnly{s.Apps} })
+	h := newHarness(t, httpapi.Config{}, func(s *httpapi.Services) {
+		s.Lifecycle = httpapi.Unsupported{What: "managing releases, config and scale"}
+	})
 	res := h.do("GET", "/v1/apps/hello/releases", httpapitest.UserToken, nil)
 	if e := errorOf(t, res); res.StatusCode != http.StatusNotImplemented || e.Code != api.EUnsupported {
 		t.Errorf("releases without a lifecycle service = %d %+v", res.StatusCode, e)

@@ -16,20 +16,8 @@ func (s *Server) operateRoutes(authed *echo.Group) {
 	authed.POST("/apps/:name/tasks", s.runTask)
 }
 
-// operateService returns Apps as an api.OperateService, or EUnsupported.
-func (s *Server) operateService() (api.OperateService, error) {
-	if o, ok := s.svc.Apps.(api.OperateService); ok {
-		return o, nil
-	}
-	return nil, api.Errorf(api.EUnsupported, "this API server does not run tasks or set health checks — upgrade stratad")
-}
-
 func (s *Server) setHealthCheck(c echo.Context) error {
 	name, err := appName(c)
-	if err != nil {
-		return err
-	}
-	o, err := s.operateService()
 	if err != nil {
 		return err
 	}
@@ -37,7 +25,7 @@ func (s *Server) setHealthCheck(c echo.Context) error {
 	if err := decodeBody(c, &req, `{"process":"web","type":"http","path":"/healthz","timeout":60}`, false); err != nil {
 		return err
 	}
-	p, err := o.SetHealthCheck(ctxOf(c), name, req)
+	p, err := s.svc.Operate.SetHealthCheck(ctxOf(c), name, req)
 	if err != nil {
 		return err
 	}
@@ -59,17 +47,13 @@ func (s *Server) runTask(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	o, err := s.operateService()
-	if err != nil {
-		return err
-	}
 	var req api.TaskRequest
 	if err := decodeBody(c, &req, `{"command":"echo hi"}`, false); err != nil {
 		return err
 	}
 	stream := &pushStream{c: c}
 	defer stream.close()
-	_, err = o.RunTask(ctxOf(c), name, req, func(ev api.TaskEvent) error {
+	_, err = s.svc.Operate.RunTask(ctxOf(c), name, req, func(ev api.TaskEvent) error {
 		return stream.write(taskLine{TaskEvent: ev})
 	})
 	if err == nil {

@@ -20,22 +20,10 @@ func (s *Server) placementRoutes(authed, admin *echo.Group) {
 	admin.POST("/nodes/:id/undrain", s.drain(false), s.idempotent)
 }
 
-// placementService returns Apps as an api.PlacementService, or EUnsupported.
-func (s *Server) placementService() (api.PlacementService, error) {
-	if p, ok := s.svc.Apps.(api.PlacementService); ok {
-		return p, nil
-	}
-	return nil, api.Errorf(api.EUnsupported, "this API server does not manage placement or node drain — upgrade stratad")
-}
-
 const policyExample = `{"substrate":"metal","isolation":"process","labels":{"zone":"a"}}`
 
 func (s *Server) spaces(c echo.Context) error {
-	ps, err := s.placementService()
-	if err != nil {
-		return err
-	}
-	spaces, err := ps.Spaces(ctxOf(c))
+	spaces, err := s.svc.Placement.Spaces(ctxOf(c))
 	if err != nil {
 		return err
 	}
@@ -47,10 +35,6 @@ func (s *Server) spaces(c echo.Context) error {
 }
 
 func (s *Server) setSpacePlacement(c echo.Context) error {
-	ps, err := s.placementService()
-	if err != nil {
-		return err
-	}
 	space := c.Param("space")
 	if err := api.ValidateName("space", space); err != nil {
 		return err
@@ -59,7 +43,7 @@ func (s *Server) setSpacePlacement(c echo.Context) error {
 	if err := decodeBody(c, &pol, policyExample, true); err != nil {
 		return err
 	}
-	info, err := ps.SetSpacePlacement(ctxOf(c), space, pol)
+	info, err := s.svc.Placement.SetSpacePlacement(ctxOf(c), space, pol)
 	if err != nil {
 		return err
 	}
@@ -67,30 +51,22 @@ func (s *Server) setSpacePlacement(c echo.Context) error {
 }
 
 func (s *Server) setOrgPlacement(c echo.Context) error {
-	ps, err := s.placementService()
-	if err != nil {
-		return err
-	}
 	var pol api.PlacementPolicy
 	if err := decodeBody(c, &pol, policyExample, true); err != nil {
 		return err
 	}
-	if err := ps.SetOrgPlacement(ctxOf(c), pol); err != nil {
+	if err := s.svc.Placement.SetOrgPlacement(ctxOf(c), pol); err != nil {
 		return err
 	}
 	return c.JSON(http.StatusOK, pol)
 }
 
 func (s *Server) appPlacement(c echo.Context) error {
-	ps, err := s.placementService()
-	if err != nil {
-		return err
-	}
 	name, err := appName(c)
 	if err != nil {
 		return err
 	}
-	pol, err := ps.AppPlacement(ctxOf(c), name)
+	pol, err := s.svc.Placement.AppPlacement(ctxOf(c), name)
 	if err != nil {
 		return err
 	}
@@ -98,10 +74,6 @@ func (s *Server) appPlacement(c echo.Context) error {
 }
 
 func (s *Server) setAppPlacement(c echo.Context) error {
-	ps, err := s.placementService()
-	if err != nil {
-		return err
-	}
 	name, err := appName(c)
 	if err != nil {
 		return err
@@ -110,7 +82,7 @@ func (s *Server) setAppPlacement(c echo.Context) error {
 	if err := decodeBody(c, &pol, policyExample, true); err != nil {
 		return err
 	}
-	if err := ps.SetAppPlacement(ctxOf(c), name, pol); err != nil {
+	if err := s.svc.Placement.SetAppPlacement(ctxOf(c), name, pol); err != nil {
 		return err
 	}
 	return c.JSON(http.StatusOK, pol)
@@ -118,19 +90,18 @@ func (s *Server) setAppPlacement(c echo.Context) error {
 
 func (s *Server) drain(on bool) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		ps, err := s.placementService()
-		if err != nil {
-			return err
-		}
 		id := c.Param("id")
 		if id == "" || len(id) > 255 {
 			return api.Errorf(api.EInvalid, "node id is empty or too long — see `strata nodes`")
 		}
-		var n *api.Node
+		var (
+			n   *api.Node
+			err error
+		)
 		if on {
-			n, err = ps.DrainNode(ctxOf(c), id)
+			n, err = s.svc.Placement.DrainNode(ctxOf(c), id)
 		} else {
-			n, err = ps.UndrainNode(ctxOf(c), id)
+			n, err = s.svc.Placement.UndrainNode(ctxOf(c), id)
 		}
 		if err != nil {
 			return err

@@ -12,9 +12,10 @@ import (
 	"github.com/strata-paas/strata/api/httpapi/httpapitest"
 )
 
-// placementFake adds api.PlacementService to the shared fake.
+var _ api.PlacementService = (*placementFake)(nil)
+
+// placementFake is an api.PlacementService for the shared fake's API.
 type placementFake struct {
-	*httpapitest.Fake
 	mu      sync.Mutex
 	app     map[string]api.PlacementPolicy
 	space   api.PlacementPolicy
@@ -80,8 +81,8 @@ func (f *placementFake) setDrain(id string, on bool) (*api.Node, error) {
 func TestPlacementEndpoints(t *testing.T) {
 	var pf *placementFake
 	h := newHarness(t, httpapi.Config{}, func(s *httpapi.Services) {
-		pf = &placementFake{Fake: s.Apps.(*httpapitest.Fake), app: map[string]api.PlacementPolicy{}, drained: map[string]bool{}}
-		s.Apps = pf
+		pf = &placementFake{app: map[string]api.PlacementPolicy{}, drained: map[string]bool{}}
+		s.Placement = pf
 	})
 	user, admin := httpapitest.UserToken, httpapitest.AdminToken
 	tests := []struct {

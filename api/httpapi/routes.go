@@ -15,20 +15,8 @@ func (s *Server) routeRoutes(authed *echo.Group) {
 	authed.DELETE("/apps/:name/routes", s.unmapRoute, s.idempotent)
 }
 
-// routeService returns Apps as an api.RouteService, or EUnsupported.
-func (s *Server) routeService() (api.RouteService, error) {
-	if r, ok := s.svc.Apps.(api.RouteService); ok {
-		return r, nil
-	}
-	return nil, api.Errorf(api.EUnsupported, "this API server does not map routes — upgrade stratad")
-}
-
 func (s *Server) listRoutes(c echo.Context) error {
-	rs, err := s.routeService()
-	if err != nil {
-		return err
-	}
-	routes, err := rs.ListRoutes(ctxOf(c))
+	routes, err := s.svc.Routes.ListRoutes(ctxOf(c))
 	if err != nil {
 		return err
 	}
@@ -39,18 +27,8 @@ func (s *Server) listRoutes(c echo.Context) error {
 	return c.JSON(http.StatusOK, p)
 }
 
-// appRouteService returns the app named in the path and the route service.
-func (s *Server) appRouteService(c echo.Context) (string, api.RouteService, error) {
-	name, err := appName(c)
-	if err != nil {
-		return "", nil, err
-	}
-	rs, err := s.routeService()
-	return name, rs, err
-}
-
 func (s *Server) mapRoute(c echo.Context) error {
-	name, rs, err := s.appRouteService(c)
+	name, err := appName(c)
 	if err != nil {
 		return err
 	}
@@ -58,7 +36,7 @@ func (s *Server) mapRoute(c echo.Context) error {
 	if err := decodeBody(c, &req, `{"host":"blog.localhost","path":"/api"}`, false); err != nil {
 		return err
 	}
-	r, err := rs.MapRoute(ctxOf(c), name, req)
+	r, err := s.svc.Routes.MapRoute(ctxOf(c), name, req)
 	if err != nil {
 		return err
 	}
@@ -66,7 +44,7 @@ func (s *Server) mapRoute(c echo.Context) error {
 }
 
 func (s *Server) unmapRoute(c echo.Context) error {
-	name, rs, err := s.appRouteService(c)
+	name, err := appName(c)
 	if err != nil {
 		return err
 	}
@@ -74,7 +52,7 @@ func (s *Server) unmapRoute(c echo.Context) error {
 	if req.Host == "" {
 		return api.Errorf(api.EInvalid, "which route? add ?host=blog.localhost (and &path=/api for a path route)")
 	}
-	if err := rs.UnmapRoute(ctxOf(c), name, req); err != nil {
+	if err := s.svc.Routes.UnmapRoute(ctxOf(c), name, req); err != nil {
 		return err
 	}
 	return c.NoContent(http.StatusNoContent)

@@ -15,29 +15,67 @@ import (
 	"github.com/strata-paas/strata/api"
 )
 
-// Services are the use cases the API exposes. Auth, Apps, Deploy and Logs are
-// required; Blobs, Git and Nodes are optional (their endpoints answer
-// not_supported, or are absent, when nil).
+// Services are the use cases the API serves, one field per capability. Every
+// field is required: a deployment that lacks a capability passes an
+// Unsupported for it, whose calls answer not_supported (HTTP 501). The server
+// never looks for a capability any other way.
 type Services struct {
-	Auth   api.AuthService
-	Apps   api.AppService
-	Deploy api.DeployService
-	Logs   api.LogService
+	Auth      api.AuthService
+	Apps      api.AppService
+	Deploy    api.DeployService
+	Logs      api.LogService
+	Lifecycle api.LifecycleService // releases, rollback, env, scale, start/stop/restart, events
+	Operate   api.OperateService   // health checks and tasks
+	Placement api.PlacementService // placement policies and node drain
+	Routes    api.RouteService
+	// Certificates serves /v1/certificates and /v1/router/certificates (admin).
+	Certificates api.CertificateService
 	// Blobs backs the internal blob endpoints used by builders and executors
-	// on other machines.
+	// on other machines (admin).
 	Blobs api.BlobStore
+	// Nodes lists executors for GET /v1/nodes (admin).
+	Nodes NodeService
 	// Git is mounted at /git/*; it authenticates requests itself.
 	Git http.Handler
-	// Nodes lists executors for GET /v1/nodes.
-	Nodes func() []api.Node
-	// Lifecycle serves releases, rollback, env, scale, start/stop/restart
-	// and events. When nil, Apps is used if it implements it; otherwise those
-	// endpoints answer not_supported.
-	Lifecycle api.LifecycleService
-	// Certificates serves /v1/certificates and /v1/router/certificates
-	// (admin); when nil they answer not_supported.
-	Certificates api.CertificateService
 }
+
+// Validate returns an error naming the first nil field of s, or nil.
+func (s Services) Validate() error {
+	for _, f := range []struct {
+		name  string
+		isNil bool
+	}{
+		{"Auth", s.Auth == nil},
+		{"Apps", s.Apps == nil},
+		{"Deploy", s.Deploy == nil},
+		{"Logs", s.Logs == nil},
+		{"Lifecycle", s.Lifecycle == nil},
+		{"Operate", s.Operate == nil},
+		{"Placement", s.Placement == nil},
+		{"Routes", s.Routes == nil},
+		{"Certificates", s.Certificates == nil},
+		{"Blobs", s.Blobs == nil},
+		{"Nodes", s.Nodes == nil},
+		{"Git", s.Git == nil},
+	} {
+		if f.isNil {
+			return fmt.Errorf("httpapi: Services.%s is nil — pass its implementation, or httpapi.Unsupported{What: …, Hint: …} when this deployment has none", f.name)
+		}
+	}
+	return nil
+}
+
+// NodeService lists the executors that have reported, in any order.
+type NodeService interface {
+	Nodes(ctx context.Context) ([]api.Node, error)
+}
+
+// NodeListFunc adapts a function listing nodes from memory, such as
+// (*controller.Controller).Nodes, to a NodeService.
+type NodeListFunc func() []api.Node
+
+// Nodes implements NodeService; it never fails.
+func (f NodeListFunc) Nodes(context.Context) ([]api.Node, error) { return f(), nil }
 
 // Config configures a Server. The zero value is usable.
 type Config struct {
@@ -73,8 +111,13 @@ type Server struct {
 	idem *idempotencyCache
 }
 
-// New returns a Server for cfg and svc, with defaults filled in.
+// New returns a Server for cfg and svc, with defaults filled in. It panics
+// with the error of svc.Validate when a service is nil: that is a wiring
+// mistake, not a condition to handle.
 func New(cfg Config, svc Services) *Server {
+	if err := svc.Validate(); err != nil {
+		panic(err)
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
@@ -113,9 +156,7 @@ func (s *Server) routes() *echo.Echo {
 	e.HTTPErrorHandler = s.handleError
 	e.Use(s.recoverPanics, s.logRequests)
 
-	if s.svc.Git != nil {
-		e.Any("/git/*", echo.WrapHandler(s.svc.Git))
-	}
+	e.Any("/git/*", echo.WrapHandler(s.svc.Git))
 
 	v1 := e.Group("/v1")
 	v1.GET("/info", s.info)

@@ -270,7 +270,7 @@ func TestNodes(t *testing.T) {
 	if len(p.Items) != 2 || p.Items[0].ID != "n1" || p.Items[1].Substrate != api.SubstrateVM {
 		t.Fatalf("nodes %+v", p.Items)
 	}
-	h2 := newHarness(t, httpapi.Config{}, func(s *httpapi.Services) { s.Nodes = nil })
+	h2 := newHarness(t, httpapi.Config{}, func(s *httpapi.Services) { s.Nodes = httpapi.Unsupported{What: "listing nodes"} })
 	if res := h2.do("GET", "/v1/nodes", httpapitest.AdminToken, nil); res.StatusCode != 501 {
 		t.Fatalf("without Nodes: status %d, want 501", res.StatusCode)
 	}

@@ -141,7 +141,10 @@ func startController(ctx context.Context, cfg controllerConfig, conn *bus.Conn) 
 	h := httpapi.New(httpapi.Config{
 		Info:   api.Info{Version: version, Domain: cfg.Domain, RouterPort: cfg.RouterPort, API: r.apiURL},
 		Logger: log.With("component", "httpapi"),
-	}, httpapi.Services{Auth: ctrl, Apps: ctrl, Deploy: ctrl, Logs: ctrl, Blobs: blobs, Git: git, Nodes: ctrl.Nodes, Certificates: certs})
+	}, httpapi.Services{
+		Auth: ctrl, Apps: ctrl, Deploy: ctrl, Logs: ctrl, Lifecycle: ctrl, Operate: ctrl, Placement: ctrl, Routes: ctrl,
+		Certificates: certs, Blobs: blobs, Nodes: httpapi.NodeListFunc(ctrl.Nodes), Git: git,
+	})
 	r.srv = &http.Server{Handler: h.Handler(), ReadHeaderTimeout: 10 * time.Second, MaxHeaderBytes: 1 << 20}
 	return r, nil
 }

@@ -2,8 +2,10 @@
 // API, its client and the CLI without a controller.
 //
 // Fake implements api.AuthService, api.AppService, api.DeployService,
-// api.LogService and api.BlobStore with simple, deterministic behaviour and
-// is safe for concurrent use.
+// api.LogService, api.LifecycleService, api.OperateService, api.RouteService
+// and api.BlobStore with simple, deterministic behaviour and is safe for
+// concurrent use. It has no placement, certificate or git service: Services
+// answers not_supported for those (tests set their own).
 package httpapitest
 
 import (
@@ -72,9 +74,6 @@ var (
 	_ api.BlobStore     = (*Fake)(nil)
 )
 
-// The Fake also implements api.LifecycleService (lifecycle.go); Services
-// finds it through Apps.
-
 // New returns a Fake knowing AdminToken (an admin) and UserToken.
 func New() *Fake {
 	return &Fake{
@@ -92,9 +91,16 @@ func New() *Fake {
 	}
 }
 
-// Services returns the Fake as httpapi.Services.
+// Services returns the Fake as httpapi.Services; Placement, Certificates
+// and Git are httpapi.Unsupported.
 func (f *Fake) Services() httpapi.Services {
-	return httpapi.Services{Auth: f, Apps: f, Deploy: f, Logs: f, Blobs: f, Nodes: f.NodeList}
+	return httpapi.Services{
+		Auth: f, Apps: f, Deploy: f, Logs: f, Lifecycle: f, Operate: f, Routes: f, Blobs: f,
+		Nodes:        httpapi.NodeListFunc(f.NodeList),
+		Placement:    httpapi.Unsupported{What: "managing placement and node drain", Hint: "use a stratad controller"},
+		Certificates: httpapi.Unsupported{What: "managing TLS certificates", Hint: "start stratad with a secret key file (--secret-key-file)"},
+		Git:          httpapi.Unsupported{What: "git push", Hint: "use strata push"},
+	}
 }
 
 // NodeList returns f.Nodes.
