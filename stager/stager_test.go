@@ -322,6 +322,29 @@ func TestStageProcfileApp(t *testing.T) {
 	}
 }
 
+// TestStageManifestCommands: the start commands of a manifest reach the
+// build as the job's Procfile, which a source Procfile may not override.
+func TestStageManifestCommands(t *testing.T) {
+	s := newStager(t, t.TempDir(), nil)
+	j := job("cmds")
+	j.Procfile = "web: ./serve.sh\nworker: ./work.sh\n"
+	src := sourceOf(t, map[string]string{"serve.sh": "#!/bin/sh\n", "work.sh": "#!/bin/sh\n"})
+	res, err := s.Stage(context.Background(), j, bytes.NewReader(src), io.Discard)
+	if err != nil || res.Failure != "" {
+		t.Fatalf("stage: %+v %v", res, err)
+	}
+	defer os.Remove(res.DropletPath)
+	if _, info := extractDroplet(t, res.DropletPath); info.Buildpack != "procfile" || info.Processes["web"] != "./serve.sh" || info.Processes["worker"] != "./work.sh" {
+		t.Fatalf("staging info %+v", info)
+	}
+
+	var out bytes.Buffer
+	res, err = s.Stage(context.Background(), j, bytes.NewReader(sourceOf(t, map[string]string{"Procfile": "web: ./other\n"})), &out)
+	if err != nil || res.Failure != api.FailBadSource || !strings.Contains(out.String(), "remove the Procfile or the manifest's commands") {
+		t.Fatalf("a source Procfile and manifest commands: %+v %v\n%s", res, err, out.String())
+	}
+}
+
 func TestStageStaticSite(t *testing.T) {
 	s := newStager(t, t.TempDir(), nil)
 	src := sourceOf(t, map[string]string{"index.html": "<h1>static</h1>", "css/site.css": "body{}"})
