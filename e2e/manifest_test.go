@@ -44,24 +44,18 @@ func (s manifestSettings) String() string {
 	return string(b) + " env " + strings.TrimSpace(s.Env)
 }
 
-// The manifest of TestGitPushManifest: two apps with the same settings, so
-// a git push to one and a strata push of the other can be compared.
-const twoApps = `applications:
-- name: viagit
-  instances: 2
-  memory: 128M
-  env: {GREETING_SOURCE: manifest}
-  health-check-type: http
-  health-check-http-endpoint: /healthz
-  placement: {substrate: metal}
-- name: viacli
-  instances: 2
+// sameSettings are the settings of both apps of twoApps.
+const sameSettings = `  instances: 2
   memory: 128M
   env: {GREETING_SOURCE: manifest}
   health-check-type: http
   health-check-http-endpoint: /healthz
   placement: {substrate: metal}
 `
+
+// The manifest of TestGitPushManifest: two apps with the same settings, so
+// a git push to one and a strata push of the other can be compared.
+const twoApps = "applications:\n- name: viagit\n" + sameSettings + "- name: viacli\n" + sameSettings
 
 // TestGitPushManifest: plain git push applies the repository's strata.yml
 // exactly as strata push does — instances, env, health check and a

@@ -160,20 +160,27 @@ func Find(dir string) string {
 
 // Load reads and parses the manifest at path.
 func Load(path string) (*Manifest, error) {
+	m, _, err := ReadFile(path)
+	return m, err
+}
+
+// ReadFile reads and parses the manifest at path, returning its bytes too
+// (what `strata push` uploads).
+func ReadFile(path string) (*Manifest, []byte, error) {
 	f, err := os.Open(path)
 	if err != nil {
-		return nil, api.Errorf(api.EInvalid, "cannot read manifest %s: %v — check the path given with -f", path, err)
+		return nil, nil, api.Errorf(api.EInvalid, "cannot read manifest %s: %v — check the path given with -f", path, err)
 	}
 	defer f.Close()
 	b, err := io.ReadAll(io.LimitReader(f, MaxBytes+1))
 	if err != nil {
-		return nil, api.Errorf(api.EInvalid, "cannot read manifest %s: %v", path, err)
+		return nil, nil, api.Errorf(api.EInvalid, "cannot read manifest %s: %v", path, err)
 	}
 	m, err := Parse(b)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", filepath.Base(path), err)
+		return nil, nil, fmt.Errorf("%s: %w", filepath.Base(path), err)
 	}
-	return m, nil
+	return m, b, nil
 }
 
 // Parse parses and validates a manifest.

@@ -37,14 +37,14 @@ func (c *Controller) Deploy(ctx context.Context, req api.DeployRequest) (*api.De
 	}
 	progress := serialProgress(req.Progress)
 
-	ref, err := c.blobs.Put(ctx, req.Source)
+	ref, src, err := c.putSource(ctx, req.Source, !req.IgnoreManifest)
 	if err != nil {
 		return nil, fmt.Errorf("store source: %w", err)
 	}
 	// The manifest is checked before anything changes, the app included.
 	var plan *manifestPlan
-	if !req.IgnoreManifest {
-		if plan, err = c.sourcePlan(ctx, ref, req.App); err != nil {
+	if src != nil {
+		if plan, err = planManifest(src, req.App, c.cfg.Domain); err != nil {
 			return nil, err
 		}
 	}

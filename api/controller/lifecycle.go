@@ -199,13 +199,9 @@ func (c *Controller) ChangeEnv(ctx context.Context, name string, ch api.EnvChang
 	if cur != nil {
 		maps.Copy(env, cur.Env)
 	}
-	var set, unset []string
-	for _, k := range slices.Sorted(maps.Keys(ch.Set)) {
-		if old, ok := env[k]; !ok || old != ch.Set[k] {
-			set = append(set, k)
-		}
-		env[k] = ch.Set[k]
-	}
+	set := changedVars(env, ch.Set)
+	maps.Copy(env, ch.Set)
+	var unset []string
 	for _, k := range slices.Sorted(slices.Values(ch.Unset)) {
 		if _, ok := env[k]; ok {
 			unset = append(unset, k)
@@ -226,6 +222,18 @@ func (c *Controller) ChangeEnv(ctx context.Context, name string, ch api.EnvChang
 		desc = append(desc, "Unset "+strings.Join(unset, ", "))
 	}
 	return c.cut(ctx, app, cur, env, "env", strings.Join(desc, "; "))
+}
+
+// changedVars returns, sorted, the names of set whose values env does not
+// already have.
+func changedVars(env, set map[string]string) []string {
+	var names []string
+	for _, k := range slices.Sorted(maps.Keys(set)) {
+		if old, ok := env[k]; !ok || old != set[k] {
+			names = append(names, k)
+		}
+	}
+	return names
 }
 
 // Scale changes the formation of one process type. Changing the instance

@@ -48,18 +48,35 @@ type sourceManifest struct {
 	hasProcfile bool
 }
 
-// readManifest returns the manifest at the root of the stored source (the
-// first of manifest.Names that is there), or nil when it has none.
-func (c *Controller) readManifest(ctx context.Context, ref api.BlobRef) (*sourceManifest, error) {
-	rc, err := c.blobs.Get(ctx, ref)
-	if err != nil {
-		return nil, fmt.Errorf("read source: %w", err)
+// putSource stores a pushed source and, with scan, finds the manifest at its
+// root (the first of manifest.Names there; nil when it has none) while the
+// source streams into the blob store, so the archive is read once.
+func (c *Controller) putSource(ctx context.Context, src io.Reader, scan bool) (api.BlobRef, *sourceManifest, error) {
+	if !scan {
+		ref, err := c.blobs.Put(ctx, src)
+		return ref, nil, err
 	}
-	defer rc.Close()
-	return findManifest(ctx, rc)
+	pr, pw := io.Pipe()
+	type scanned struct {
+		m   *sourceManifest
+		err error
+	}
+	done := make(chan scanned, 1)
+	go func() {
+		m, err := findManifest(ctx, pr)
+		_, _ = io.Copy(io.Discard, pr) // the rest of the upload still flows into the store
+		done <- scanned{m, err}
+	}()
+	ref, err := c.blobs.Put(ctx, io.TeeReader(src, pw))
+	pw.CloseWithError(err) // nil: the scan sees the end of the source
+	s := <-done
+	if err != nil {
+		return ref, nil, err
+	}
+	return ref, s.m, s.err
 }
 
-// findManifest reads a source archive for readManifest.
+// findManifest reads a source archive for putSource.
 func findManifest(ctx context.Context, r io.Reader) (*sourceManifest, error) {
 	found, err := archive.RootFiles(ctx, r, append(slices.Clone(manifest.Names), "Procfile"), manifest.MaxBytes, archive.DefaultLimits())
 	if api.ErrorCode(err) == api.EInvalid {
@@ -91,9 +108,8 @@ func findManifest(ctx context.Context, r io.Reader) (*sourceManifest, error) {
 // named appName: the application of that name, else the only one. domain
 // completes route hosts without one.
 func planManifest(src *sourceManifest, appName, domain string) (*manifestPlan, error) {
-	fail := func(err error) error {
-		return &api.Error{Code: api.ErrorCode(err), Message: src.file + ": " + api.ErrorMessage(err)}
-	}
+	fail := func(err error) error { return manifestErr(src.file, 0, err) }
+	lineErr := func(line int, err error) error { return manifestErr(src.file, line, err) }
 	m, err := manifest.Parse(src.data)
 	if err != nil {
 		return nil, fail(err)
@@ -117,9 +133,6 @@ func planManifest(src *sourceManifest, appName, domain string) (*manifestPlan, e
 		p.warnings = append(p.warnings, fmt.Sprintf("line %d: the manifest's only application is named %s; its settings are applied to %s", a.Line, a.Name, appName))
 	}
 	p.app = *a
-	lineErr := func(line int, err error) error {
-		return fail(&api.Error{Code: api.ErrorCode(err), Message: fmt.Sprintf("line %d: %s", line, api.ErrorMessage(err))})
-	}
 	if a.NoRoute || a.RandomRoute {
 		return nil, lineErr(a.Line, api.Errorf(api.EUnsupported, "no-route and random-route are not supported yet — remove them"))
 	}
@@ -290,13 +303,7 @@ func (c *Controller) applyBefore(ctx context.Context, app *api.App, p *manifestP
 		if err != nil {
 			return nil, err
 		}
-		var set []string
-		for _, k := range slices.Sorted(maps.Keys(p.env)) {
-			if v, ok := cur[k]; !ok || v != p.env[k] {
-				set = append(set, k)
-			}
-		}
-		if len(set) > 0 {
+		if set := changedVars(cur, p.env); len(set) > 0 {
 			if _, err := c.ChangeEnv(ctx, app.Name, api.EnvChange{Set: p.env}); err != nil {
 				return nil, p.lineErr(p.app.Line, err)
 			}
@@ -388,8 +395,16 @@ func (c *Controller) applyProcess(ctx context.Context, app *api.App, p *manifest
 }
 
 // lineErr prefixes err's message with the manifest file and a line.
-func (p *manifestPlan) lineErr(line int, err error) error {
-	return &api.Error{Code: api.ErrorCode(err), Message: fmt.Sprintf("%s: line %d: %s", p.file, line, api.ErrorMessage(err))}
+func (p *manifestPlan) lineErr(line int, err error) error { return manifestErr(p.file, line, err) }
+
+// manifestErr prefixes err's message with the manifest file and, when not
+// 0, a line, keeping its code.
+func manifestErr(file string, line int, err error) error {
+	msg := api.ErrorMessage(err)
+	if line > 0 {
+		msg = fmt.Sprintf("line %d: %s", line, msg)
+	}
+	return &api.Error{Code: api.ErrorCode(err), Message: file + ": " + msg}
 }
 
 // describeChanges is the push's status line about what a manifest changed.
@@ -398,16 +413,6 @@ func describeChanges(file string, changes []string) string {
 		return "manifest " + file + ": nothing to change"
 	}
 	return "manifest: " + strings.Join(changes, ", ")
-}
-
-// sourcePlan reads and plans the manifest of a stored source (nil when the
-// source has none).
-func (c *Controller) sourcePlan(ctx context.Context, ref api.BlobRef, appName string) (*manifestPlan, error) {
-	src, err := c.readManifest(ctx, ref)
-	if err != nil || src == nil {
-		return nil, err
-	}
-	return planManifest(src, appName, c.cfg.Domain)
 }
 
 // manifestApplied tells the pusher what the manifest changed and records it

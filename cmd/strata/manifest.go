@@ -1,7 +1,6 @@
 package main
 
 import (
-	"os"
 	"path/filepath"
 	"strings"
 
@@ -30,13 +29,9 @@ func loadManifest(path, dir, name string) (string, *pushManifest, error) {
 	if path == "" {
 		return name, nil, nil
 	}
-	m, err := manifest.Load(path)
+	m, data, err := manifest.ReadFile(path)
 	if err != nil {
 		return "", nil, err
-	}
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return "", nil, api.Errorf(api.EInvalid, "cannot read manifest %s: %v", path, err)
 	}
 	var app *manifest.App
 	switch {
