@@ -110,6 +110,9 @@ type InstanceReport struct {
 	// Routes are the URIs the instance registers (web instances), in the
 	// order of its spec; the converger compares them with the app's routes.
 	Routes []string `json:"routes,omitempty"`
+	// Isolation is how the instance is wrapped on its node (the isolation of
+	// the driver running it); empty from executors older than this field.
+	Isolation Isolation `json:"isolation,omitempty"`
 }
 
 // InstanceEvent is a state transition of one instance, executor → controllers.
@@ -165,6 +168,10 @@ type InstanceSpec struct {
 	HealthCheck HealthCheck       `json:"health_check"`
 	// Task marks a one-off task: never routed, restarted or health-checked.
 	Task bool `json:"task,omitempty"`
+	// Isolation is how the instance is to be wrapped on the node, as the
+	// scheduler chose it among the node's isolations (scheduler.Placement);
+	// empty keeps the node's process driver.
+	Isolation Isolation `json:"isolation,omitempty"`
 }
 
 // HealthCheck says how an executor decides an instance is healthy.
@@ -208,6 +215,13 @@ type BuildJob struct {
 	// detection: the start commands of the app's manifest. The controller
 	// refuses sources that have a Procfile of their own.
 	Procfile string `json:"procfile,omitempty"`
+	// NoCache makes the build start from an empty build cache and leave the
+	// app's cache as it was (strata push --no-cache).
+	NoCache bool `json:"no_cache,omitempty"`
+	// Env is the app's config vars, given to classic buildpacks' bin/compile
+	// as ENV_DIR (one file per variable). The job travels on the bus, so
+	// builds see config vars as instances do.
+	Env map[string]string `json:"env,omitempty"`
 }
 
 // BuildResult is a builder's report of one finished (or started) build.
