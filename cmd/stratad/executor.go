@@ -4,10 +4,13 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log/slog"
 	"path/filepath"
+	"strings"
 
 	"github.com/strata-paas/strata/api/bus"
 	"github.com/strata-paas/strata/api/client"
+	"github.com/strata-paas/strata/deploy/driver"
 	"github.com/strata-paas/strata/deploy/driver/process"
 	"github.com/strata-paas/strata/deploy/executor"
 )
@@ -20,7 +23,7 @@ func runExecutor(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	ctrlURL := fs.String("controller", "http://127.0.0.1:7070", "controller API URL (droplets are fetched from it)")
 	tokenFile := fs.String("token-file", "", "file holding an API token for the controller (or set STRATA_TOKEN)")
 	token := fs.String("token", "", "API token for the controller")
-	drivers := fs.String("drivers", "process", "drivers to enable (only process is supported yet)")
+	drivers := fs.String("drivers", "", "drivers to enable, comma-separated: process, docker (microvm is not supported yet); default: every driver that works on this host")
 	substrate := fs.String("substrate", "auto", "auto, metal or vm")
 	labels := fs.String("labels", "", "node labels: key=value,key2=value2")
 	nodeID := fs.String("node-id", "", "stable node id (default: generated once and kept in the data dir)")
@@ -30,9 +33,6 @@ func runExecutor(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	log, err := parseRole(fs, args, stderr, "info")
 	if err != nil {
 		return err
-	}
-	if *drivers != "process" {
-		return fmt.Errorf("--drivers %q: only the process driver is supported yet — use --drivers process", *drivers)
 	}
 	switch *substrate {
 	case "auto", "metal", "vm":
@@ -59,7 +59,7 @@ func runExecutor(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	if err != nil {
 		return err
 	}
-	drv, err := process.New(process.Config{StateDir: filepath.Join(*data, "driver"), Logger: log.With("component", "driver")})
+	drvs, err := openDrivers(ctx, *drivers, driverEnv{dataDir: *data, log: log})
 	if err != nil {
 		return err
 	}
@@ -68,10 +68,74 @@ func runExecutor(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		return err
 	}
 	defer conn.Close()
-	ex, err := executor.New(cfg, conn, client.New(*ctrlURL, tok), drv)
+	ex, err := executor.New(cfg, conn, client.New(*ctrlURL, tok), drvs...)
 	if err != nil {
 		return err
 	}
 	fmt.Fprintf(stdout, "Strata executor %s: node %s\n", version, ex.NodeID())
 	return ex.Run(ctx)
+}
+
+// driverEnv is what opening a driver needs.
+type driverEnv struct {
+	dataDir string
+	log     *slog.Logger
+}
+
+// driverNames are the drivers `--drivers` knows, in the order they are
+// opened.
+var driverNames = []string{"process", "docker", "microvm"}
+
+// openDrivers opens the drivers named in list (comma-separated), or, when
+// list is empty, every driver that works on this host (a driver that cannot
+// start is then left out, and the reason logged).
+func openDrivers(ctx context.Context, list string, env driverEnv) ([]driver.Driver, error) {
+	auto := strings.TrimSpace(list) == ""
+	want := map[string]bool{}
+	if auto {
+		for _, n := range driverNames {
+			want[n] = true
+		}
+	} else {
+		for n := range strings.SplitSeq(list, ",") {
+			n = strings.TrimSpace(n)
+			known := false
+			for _, k := range driverNames {
+				known = known || k == n
+			}
+			if !known {
+				return nil, fmt.Errorf("--drivers: unknown driver %q — use process, docker or microvm", n)
+			}
+			want[n] = true
+		}
+	}
+	var out []driver.Driver
+	for _, name := range driverNames {
+		if !want[name] {
+			continue
+		}
+		d, err := openDriver(ctx, name, env)
+		if err != nil {
+			if auto {
+				env.log.Info("executor.driver_unavailable", "driver", name, "reason", err.Error())
+				continue
+			}
+			return nil, fmt.Errorf("--drivers: %s: %w", name, err)
+		}
+		out = append(out, d)
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("no driver works on this host — see the log for why")
+	}
+	return out, nil
+}
+
+func openDriver(ctx context.Context, name string, env driverEnv) (driver.Driver, error) {
+	switch name {
+	case "process":
+		return process.New(process.Config{StateDir: filepath.Join(env.dataDir, "driver"), Logger: env.log.With("component", "driver", "driver", name)})
+	case "docker":
+		return nil, fmt.Errorf("the docker driver is not supported yet — use --drivers process")
+	}
+	return nil, fmt.Errorf("the %s driver is not supported yet — use --drivers process or docker", name)
 }

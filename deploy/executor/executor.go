@@ -40,7 +40,7 @@ var _ Bus = (*bus.Conn)(nil)
 type Executor struct {
 	cfg       Config
 	conn      Bus
-	drv       driver.Driver
+	drivers   *drivers
 	log       *slog.Logger
 	nodeID    string
 	substrate api.Substrate
@@ -66,13 +66,22 @@ type Executor struct {
 
 // New checks cfg, applies defaults, resolves the node id and substrate and
 // prepares DataDir. It does not touch the bus until Run.
-func New(cfg Config, conn Bus, blobs BlobFetcher, drv driver.Driver) (*Executor, error) {
+//
+// drvs are the node's drivers, one per isolation (their fingerprints say
+// which): a start names the isolation its instance needs, and one without
+// an isolation runs on the driver offering process (or process-unconfined),
+// else on the first. Two drivers offering one isolation are EInvalid.
+func New(cfg Config, conn Bus, blobs BlobFetcher, drvs ...driver.Driver) (*Executor, error) {
 	cfg.setDefaults()
 	if cfg.DataDir == "" {
 		return nil, api.Errorf(api.EInvalid, "executor needs a data dir — set --data-dir")
 	}
-	if conn == nil || blobs == nil || drv == nil {
+	if conn == nil || blobs == nil || len(drvs) == 0 {
 		return nil, api.Errorf(api.EInvalid, "executor needs a bus connection, a blob fetcher and a driver")
+	}
+	ds, err := newDrivers(drvs)
+	if err != nil {
+		return nil, err
 	}
 	// Tasks do not survive an executor restart: their dirs are leftovers.
 	_ = os.RemoveAll(filepath.Join(cfg.DataDir, "tasks"))
@@ -96,7 +105,7 @@ func New(cfg Config, conn Bus, blobs BlobFetcher, drv driver.Driver) (*Executor,
 		return nil, err
 	}
 	e := &Executor{
-		cfg: cfg, conn: conn, drv: drv, nodeID: cfg.NodeID, substrate: sub,
+		cfg: cfg, conn: conn, drivers: ds, nodeID: cfg.NodeID, substrate: sub,
 		log:      cfg.Logger.With("node", cfg.NodeID),
 		droplets: newDropletCache(filepath.Join(cfg.DataDir, "droplets"), blobs, cfg.KeepDroplets),
 		logs:     newLogShipper(conn, cfg.LogBuffer),
@@ -155,10 +164,8 @@ func (e *Executor) Run(ctx context.Context) error {
 	loops.Add(2)
 	go func() { defer loops.Done(); e.heartbeatLoop(ctx) }()
 	go func() { defer loops.Done(); e.registerLoop(ctx) }()
-	if ur, ok := e.drv.(driver.UsageReporter); ok {
-		loops.Add(1)
-		go func() { defer loops.Done(); e.sampleLoop(ctx, ur) }()
-	}
+	loops.Add(1)
+	go func() { defer loops.Done(); e.sampleLoop(ctx) }()
 	<-ctx.Done()
 	loops.Wait()
 	_ = subs[0].Unsubscribe() // no new commands while shutting down
@@ -305,7 +312,11 @@ func (e *Executor) startInstance(spec *api.InstanceSpec) error {
 	if _, ok := e.insts[spec.InstanceID]; ok {
 		return nil
 	}
-	in := newInstance(e, *spec)
+	drv, iso, err := e.drivers.forSpec(spec)
+	if err != nil {
+		return err
+	}
+	in := newInstance(e, *spec, drv, iso)
 	if err := in.persist(); err != nil {
 		return err
 	}
@@ -418,10 +429,7 @@ func (e *Executor) heartbeatLoop(ctx context.Context) {
 // driver: usage is the latest sample sampleLoop took.
 
 func (e *Executor) heartbeat() {
-	var isos []api.Isolation
-	if fp, ok := e.drv.(driver.Fingerprinter); ok {
-		isos = fp.Fingerprint().Isolations
-	}
+	isos := e.drivers.isolations
 	// Stamped before the reports are taken: an instance event published
 	// meanwhile is newer than this heartbeat, and controllers keep it.
 	taken := time.Now().UTC()

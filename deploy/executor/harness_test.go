@@ -197,20 +197,20 @@ func (h *harness) connect(name string) *bus.Conn {
 }
 
 // run starts an executor; the returned func ends Run and waits for it.
-func (h *harness) run(cfg executor.Config, drv driver.Driver) (*executor.Executor, func()) {
+func (h *harness) run(cfg executor.Config, drvs ...driver.Driver) (*executor.Executor, func()) {
 	h.t.Helper()
-	return runExecutor(h.t, cfg, h.connect("executor"), h.blobs, drv, h.rec, nil)
+	return runExecutor(h.t, cfg, h.connect("executor"), h.blobs, drvs, h.rec, nil)
 }
 
 // runExecutor starts an executor on conn, whose messages rec sees, and waits
 // for its first heartbeat; before, if set, runs between New and Run. The
 // returned func ends Run and waits for it; it also runs at cleanup.
-func runExecutor(t *testing.T, cfg executor.Config, conn executor.Bus, blobs executor.BlobFetcher, drv driver.Driver, rec *recorder, before func(*executor.Executor)) (*executor.Executor, func()) {
+func runExecutor(t *testing.T, cfg executor.Config, conn executor.Bus, blobs executor.BlobFetcher, drvs []driver.Driver, rec *recorder, before func(*executor.Executor)) (*executor.Executor, func()) {
 	t.Helper()
 	if cfg.Logger == nil {
 		cfg.Logger = testLogger(t)
 	}
-	e, err := executor.New(cfg, conn, blobs, drv)
+	e, err := executor.New(cfg, conn, blobs, drvs...)
 	if err != nil {
 		t.Fatal(err)
 	}

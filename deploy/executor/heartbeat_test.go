@@ -86,7 +86,7 @@ func (b *memBus) count(subject string, from int) int {
 func runOnMemBus(t *testing.T, b *memBus, cfg executor.Config, drv driver.Driver, clock executor.Clock) *executor.Executor {
 	t.Helper()
 	blobs := &fakeBlobs{blobs: map[api.BlobRef][]byte{}, fetches: map[api.BlobRef]int{}}
-	e, _ := runExecutor(t, cfg, b, blobs, drv, b.recorder, func(e *executor.Executor) { executor.SetClock(e, clock) })
+	e, _ := runExecutor(t, cfg, b, blobs, []driver.Driver{drv}, b.recorder, func(e *executor.Executor) { executor.SetClock(e, clock) })
 	return e
 }
 

@@ -39,6 +39,8 @@ type instance struct {
 	spec api.InstanceSpec
 	dir  string
 	log  *slog.Logger
+	drv  driver.Driver // the driver of its isolation, fixed for its life
+	iso  api.Isolation
 
 	stdout, stderr *lineWriter
 
@@ -83,13 +85,13 @@ type routeMsg struct {
 	reg     *api.RouterRegistration
 }
 
-func newInstance(e *Executor, spec api.InstanceSpec) *instance {
+func newInstance(e *Executor, spec api.InstanceSpec, drv driver.Driver, iso api.Isolation) *instance {
 	source := fmt.Sprintf("app/%s/%d", spec.Process, spec.Index)
 	if spec.Task {
 		source = "task/" + spec.InstanceID
 	}
 	in := &instance{
-		e: e, spec: spec, dir: filepath.Join(e.instDir, spec.InstanceID),
+		e: e, spec: spec, dir: filepath.Join(e.instDir, spec.InstanceID), drv: drv, iso: iso,
 		log:    e.log.With("app", spec.AppName, "instance", spec.InstanceID, "process", spec.Process, "index", spec.Index),
 		stopCh: make(chan struct{}), state: api.InstanceStarting, tail: &lineTail{},
 	}
@@ -131,7 +133,7 @@ func (in *instance) report() api.InstanceReport {
 		InstanceID: in.spec.InstanceID, AppID: in.spec.AppID, Process: in.spec.Process, Index: in.spec.Index,
 		Release: in.spec.Release, State: in.state, Port: in.port, Restarts: in.restarts, StartedAt: in.startedAt,
 		FailedStarts: in.failedStarts, CPUPercent: in.cpuPercent, MemoryBytes: in.memBytes,
-		Routes: slices.Clone(in.spec.Routes),
+		Routes: slices.Clone(in.spec.Routes), Isolation: in.iso,
 	}
 }
 
@@ -355,7 +357,7 @@ func (e *Executor) runInstance(in *instance, recovered bool) {
 		in.mu.Unlock()
 		in.crashed(exitCode, reason)
 		dctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		_ = e.drv.Destroy(dctx, in.spec.InstanceID)
+		_ = in.drv.Destroy(dctx, in.spec.InstanceID)
 		cancel()
 		delay := e.cfg.Restart.Delay(crashes)
 		t := time.NewTimer(delay)
@@ -415,7 +417,7 @@ func (e *Executor) launch(in *instance) string {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	h, err := e.drv.Start(ctx, spec)
+	h, err := in.drv.Start(ctx, spec)
 	if err != nil {
 		return "cannot start: " + api.ErrorMessage(err)
 	}
@@ -535,7 +537,7 @@ func (e *Executor) supervise(in *instance) (out outcome, exitCode *int, reason s
 	id := in.spec.InstanceID
 	exitCh := make(chan waitResult, 1)
 	go func() {
-		r, err := e.drv.Wait(e.detach, id)
+		r, err := in.drv.Wait(e.detach, id)
 		exitCh <- waitResult{r, err}
 	}()
 	timeout := in.spec.HealthCheck.Timeout
@@ -569,7 +571,7 @@ func (e *Executor) supervise(in *instance) (out outcome, exitCode *int, reason s
 		case <-deadline.C:
 			t.Stop()
 			ctx, cancel := context.WithTimeout(context.Background(), e.cfg.StopGrace+30*time.Second)
-			_ = e.drv.Stop(ctx, id, e.cfg.StopGrace)
+			_ = in.drv.Stop(ctx, id, e.cfg.StopGrace)
 			cancel()
 			<-exitCh
 			return outCrash, nil, fmt.Sprintf("health check (%s) did not pass within %s", in.healthDesc(), timeout), 0, false
@@ -630,7 +632,7 @@ func (e *Executor) supervise(in *instance) (out outcome, exitCode *int, reason s
 			}
 			desc := in.healthDesc()
 			ctx, cancel := context.WithTimeout(context.Background(), e.cfg.StopGrace+30*time.Second)
-			_ = e.drv.Stop(ctx, id, e.cfg.StopGrace)
+			_ = in.drv.Stop(ctx, id, e.cfg.StopGrace)
 			cancel()
 			<-exitCh
 			return outCrash, nil, fmt.Sprintf("health check (%s) failed %d times in a row while running", desc, fails), time.Since(since), true
@@ -752,11 +754,11 @@ func (e *Executor) finishStop(in *instance, live bool) {
 	ctx, cancel := context.WithTimeout(context.Background(), grace+30*time.Second)
 	defer cancel()
 	if live {
-		if err := e.drv.Stop(ctx, in.spec.InstanceID, grace); err != nil && api.ErrorCode(err) != api.ENotFound {
+		if err := in.drv.Stop(ctx, in.spec.InstanceID, grace); err != nil && api.ErrorCode(err) != api.ENotFound {
 			in.log.Warn("instance.stop_failed", "err", err)
 		}
 	}
-	if err := e.drv.Destroy(ctx, in.spec.InstanceID); err != nil {
+	if err := in.drv.Destroy(ctx, in.spec.InstanceID); err != nil {
 		in.log.Warn("instance.destroy_failed", "err", err)
 	}
 	in.flushLogs()
@@ -793,14 +795,21 @@ func (e *Executor) recoverAll(ctx context.Context) {
 			err = api.Errorf(api.EInvalid, "handle.json does not describe instance %s", id)
 		}
 		var in *instance
+		var drv driver.Driver
+		var iso api.Isolation
 		if err == nil {
-			in = newInstance(e, rec.Spec)
+			drv, iso, err = e.drivers.forHandle(rec.Handle, &rec.Spec)
+		}
+		if err == nil {
+			in = newInstance(e, rec.Spec, drv, iso)
 			in.port, in.handle, in.restarts, in.startedAt, in.prepared = rec.Port, rec.Handle, rec.Restarts, rec.StartedAt, true
 			err = e.recoverOne(ctx, in)
 		}
 		if err != nil {
 			e.log.Info("executor.instance_not_recovered", "instance", id, "reason", api.ErrorMessage(err))
-			_ = e.drv.Destroy(ctx, id)
+			if drv != nil {
+				_ = drv.Destroy(ctx, id)
+			}
 			_ = os.RemoveAll(dir)
 			report := api.InstanceReport{InstanceID: id, State: api.InstanceStopped}
 			if in != nil {
@@ -823,8 +832,8 @@ func (e *Executor) recoverOne(ctx context.Context, in *instance) error {
 	if in.handle == nil {
 		return api.Errorf(api.ENotFound, "instance was never started")
 	}
-	if or, ok := e.drv.(driver.OutputRecoverer); ok {
+	if or, ok := in.drv.(driver.OutputRecoverer); ok {
 		return or.RecoverOutput(ctx, in.handle, in.stdout, in.stderr)
 	}
-	return e.drv.Recover(ctx, in.handle)
+	return in.drv.Recover(ctx, in.handle)
 }

@@ -23,7 +23,11 @@ func (e *Executor) startTask(spec *api.InstanceSpec) error {
 	if _, ok := e.insts[spec.InstanceID]; ok {
 		return api.Errorf(api.EConflict, "%s is an instance, not a task", spec.InstanceID)
 	}
-	in := newInstance(e, *spec)
+	drv, iso, err := e.drivers.forSpec(spec)
+	if err != nil {
+		return err
+	}
+	in := newInstance(e, *spec, drv, iso)
 	in.dir = filepath.Join(e.taskDir, spec.InstanceID)
 	e.tasks[spec.InstanceID] = in
 	e.wg.Add(1)
@@ -43,7 +47,7 @@ func (e *Executor) runTask(in *instance) {
 		ctx, cancel := context.WithTimeout(e.detach, e.cfg.TaskTimeout)
 		exitCh := make(chan waitResult, 1)
 		go func() {
-			r, err := e.drv.Wait(context.Background(), id)
+			r, err := in.drv.Wait(context.Background(), id)
 			exitCh <- waitResult{r, err}
 		}()
 		var w waitResult
@@ -57,7 +61,7 @@ func (e *Executor) runTask(in *instance) {
 		cancel()
 		if ev.Reason != "" {
 			sctx, scancel := context.WithTimeout(context.Background(), e.cfg.StopGrace+30*time.Second)
-			_ = e.drv.Stop(sctx, id, e.cfg.StopGrace)
+			_ = in.drv.Stop(sctx, id, e.cfg.StopGrace)
 			scancel()
 			w = <-exitCh
 		}
@@ -68,7 +72,7 @@ func (e *Executor) runTask(in *instance) {
 		}
 	}
 	dctx, dcancel := context.WithTimeout(context.Background(), 30*time.Second)
-	_ = e.drv.Destroy(dctx, id)
+	_ = in.drv.Destroy(dctx, id)
 	dcancel()
 	in.flushLogs()
 	_ = os.RemoveAll(in.dir)

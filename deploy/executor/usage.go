@@ -16,12 +16,15 @@ const usageTimeout = time.Second
 // that is slow, or stuck, for one instance delays neither the others nor the
 // heartbeat, which sends the latest measurement of each. Measurements in
 // flight when ctx ends are cancelled, not waited for.
-func (e *Executor) sampleLoop(ctx context.Context, ur driver.UsageReporter) {
+// Instances whose driver cannot measure (no driver.UsageReporter) report
+// no usage.
+func (e *Executor) sampleLoop(ctx context.Context) {
 	ticks, stop := e.sampleTicks(e.cfg.HeartbeatInterval)
 	defer stop()
 	for {
 		for _, in := range e.snapshot() {
-			if in.startMeasure() {
+			ur, ok := in.drv.(driver.UsageReporter)
+			if ok && in.startMeasure() {
 				go in.measure(ctx, ur)
 			}
 		}

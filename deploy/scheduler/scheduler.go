@@ -55,6 +55,37 @@ type Placement struct {
 	Index   int
 	Release int
 	NodeID  string
+	// Isolation is how the instance is to be wrapped on the node (see
+	// Isolation): the start command's api.InstanceSpec.Isolation.
+	Isolation api.Isolation
+}
+
+// isolationCost orders isolations from cheapest to dearest: a process, a
+// container, a micro-VM.
+var isolationCost = map[api.Isolation]int{
+	api.IsolationProcess: 0, api.IsolationProcessUnconfined: 0, api.IsolationContainer: 1, api.IsolationMicroVM: 2,
+}
+
+// Isolation is the isolation an instance with policy pol gets on node n: the
+// policy's when it names one, else the cheapest isolation n offers (process
+// < container < microvm; of two equally cheap, the first n lists). It is ""
+// when n offers none (an executor older than isolations in heartbeats),
+// which keeps the node's process driver.
+func Isolation(pol Policy, n *api.Node) api.Isolation {
+	if pol.Isolation != "" && pol.Isolation != api.PlacementAny {
+		return pol.Isolation
+	}
+	best, bestCost := api.Isolation(""), 0
+	for _, iso := range n.Isolations {
+		c, ok := isolationCost[iso]
+		if !ok {
+			c = len(isolationCost) // unknown to this scheduler: last
+		}
+		if best == "" || c < bestCost {
+			best, bestCost = iso, c
+		}
+	}
+	return best
 }
 
 // NoNodeMatches begins the reason of an Unplaceable whose policy no ready
@@ -330,5 +361,6 @@ func (p *planner) place(n need) {
 	p.count[best]++
 	p.plan.Place = append(p.plan.Place, Placement{
 		AppID: n.f.AppID, Process: n.f.Process, Index: n.index, Release: n.f.Release, NodeID: p.nodes[best].ID,
+		Isolation: Isolation(n.f.Policy, &p.nodes[best].Node),
 	})
 }

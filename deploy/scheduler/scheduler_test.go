@@ -47,7 +47,7 @@ func TestPlan(t *testing.T) {
 		{
 			name:      "places missing instance on the least loaded node",
 			snap:      scheduler.Snapshot{Nodes: []scheduler.Node{node("a", 1024, withUsed(512)), node("b", 1024)}, Formations: []scheduler.Formation{web("app", 1, 256, 1)}},
-			wantPlace: []scheduler.Placement{{AppID: "app", Process: "web", Index: 0, Release: 1, NodeID: "b"}},
+			wantPlace: []scheduler.Placement{{AppID: "app", Process: "web", Index: 0, Release: 1, NodeID: "b", Isolation: api.IsolationProcess}},
 		},
 		{
 			name: "spreads an app across nodes before filling by memory",
@@ -56,8 +56,8 @@ func TestPlan(t *testing.T) {
 				Formations: []scheduler.Formation{web("app", 2, 256, 1)},
 			},
 			wantPlace: []scheduler.Placement{
-				{AppID: "app", Process: "web", Index: 0, Release: 1, NodeID: "a"},
-				{AppID: "app", Process: "web", Index: 1, Release: 1, NodeID: "b"},
+				{AppID: "app", Process: "web", Index: 0, Release: 1, NodeID: "a", Isolation: api.IsolationProcess},
+				{AppID: "app", Process: "web", Index: 1, Release: 1, NodeID: "b", Isolation: api.IsolationProcess},
 			},
 		},
 		{
@@ -101,7 +101,7 @@ func TestPlan(t *testing.T) {
 				Formations: []scheduler.Formation{web("app", 1, 256, 2)},
 				Instances:  []*api.Instance{inst("old", "app", "web", 0, 1, "a", running)},
 			},
-			wantPlace: []scheduler.Placement{{AppID: "app", Process: "web", Index: 0, Release: 2, NodeID: "a"}},
+			wantPlace: []scheduler.Placement{{AppID: "app", Process: "web", Index: 0, Release: 2, NodeID: "a", Isolation: api.IsolationProcess}},
 		},
 		{
 			name: "replaces instances of a lost node and stops the old ones",
@@ -110,7 +110,7 @@ func TestPlan(t *testing.T) {
 				Formations: []scheduler.Formation{web("app", 1, 256, 1)},
 				Instances:  []*api.Instance{inst("i1", "app", "web", 0, 1, "a", running)},
 			},
-			wantPlace: []scheduler.Placement{{AppID: "app", Process: "web", Index: 0, Release: 1, NodeID: "b"}},
+			wantPlace: []scheduler.Placement{{AppID: "app", Process: "web", Index: 0, Release: 1, NodeID: "b", Isolation: api.IsolationProcess}},
 			wantStop:  []string{"i1"},
 		},
 		{
@@ -127,7 +127,7 @@ func TestPlan(t *testing.T) {
 				Nodes:      []scheduler.Node{node("a", 4096, withState(scheduler.NodeDraining)), node("b", 1024, withUsed(512))},
 				Formations: []scheduler.Formation{web("app", 1, 256, 1)},
 			},
-			wantPlace: []scheduler.Placement{{AppID: "app", Process: "web", Index: 0, Release: 1, NodeID: "b"}},
+			wantPlace: []scheduler.Placement{{AppID: "app", Process: "web", Index: 0, Release: 1, NodeID: "b", Isolation: api.IsolationProcess}},
 		},
 		{
 			name: "reports memory shortage",
@@ -144,7 +144,7 @@ func TestPlan(t *testing.T) {
 				Formations: []scheduler.Formation{web("app", 1, 512, 1)},
 				Overcommit: 2,
 			},
-			wantPlace: []scheduler.Placement{{AppID: "app", Process: "web", Index: 0, Release: 1, NodeID: "a"}},
+			wantPlace: []scheduler.Placement{{AppID: "app", Process: "web", Index: 0, Release: 1, NodeID: "a", Isolation: api.IsolationProcess}},
 		},
 		{
 			name: "reports unmatched policy",
@@ -162,7 +162,7 @@ func TestPlan(t *testing.T) {
 				Formations: []scheduler.Formation{{AppID: "app", Process: "web", Instances: 1, MemoryMB: 256, Release: 1,
 					Policy: scheduler.Policy{Substrate: api.SubstrateMetal, Isolation: api.IsolationProcess, Labels: map[string]string{"zone": "x"}}}},
 			},
-			wantPlace: []scheduler.Placement{{AppID: "app", Process: "web", Index: 0, Release: 1, NodeID: "c"}},
+			wantPlace: []scheduler.Placement{{AppID: "app", Process: "web", Index: 0, Release: 1, NodeID: "c", Isolation: api.IsolationProcess}},
 		},
 		{
 			name: "any policy matches everything",
@@ -171,7 +171,7 @@ func TestPlan(t *testing.T) {
 				Formations: []scheduler.Formation{{AppID: "app", Process: "web", Instances: 1, MemoryMB: 256, Release: 1,
 					Policy: scheduler.Policy{Substrate: "any", Isolation: "any"}}},
 			},
-			wantPlace: []scheduler.Placement{{AppID: "app", Process: "web", Index: 0, Release: 1, NodeID: "b"}},
+			wantPlace: []scheduler.Placement{{AppID: "app", Process: "web", Index: 0, Release: 1, NodeID: "b", Isolation: api.IsolationProcess}},
 		},
 		{
 			name: "no ready node",
@@ -210,7 +210,7 @@ func TestPlan(t *testing.T) {
 				Formations: []scheduler.Formation{web("app", 1, 256, 1)},
 				Instances:  []*api.Instance{inst("s", "app", "web", 0, 1, "a", api.InstanceStopping)},
 			},
-			wantPlace: []scheduler.Placement{{AppID: "app", Process: "web", Index: 0, Release: 1, NodeID: "a"}},
+			wantPlace: []scheduler.Placement{{AppID: "app", Process: "web", Index: 0, Release: 1, NodeID: "a", Isolation: api.IsolationProcess}},
 			wantStop:  []string{"s"},
 		},
 		{
@@ -394,5 +394,36 @@ func TestPolicyChangeMovesInstances(t *testing.T) {
 	h.Converge(10)
 	if got := h.Count(func(in *api.Instance) bool { return in.NodeID == "a" }); got != 0 || len(h.Snapshot.Instances) != 2 {
 		t.Fatalf("%d instances left on the vm node, %d in all; want 0 of 2", got, len(h.Snapshot.Instances))
+	}
+}
+
+func TestIsolation(t *testing.T) {
+	tests := []struct {
+		name   string
+		policy scheduler.Policy
+		offers []api.Isolation
+		want   api.Isolation
+	}{
+		{"the cheapest the node offers", scheduler.Policy{}, []api.Isolation{api.IsolationMicroVM, api.IsolationContainer, api.IsolationProcess}, api.IsolationProcess},
+		{"container before microvm", scheduler.Policy{Isolation: api.PlacementAny}, []api.Isolation{api.IsolationMicroVM, api.IsolationContainer}, api.IsolationContainer},
+		{"an unconfined process is a process", scheduler.Policy{}, []api.Isolation{api.IsolationContainer, api.IsolationProcessUnconfined}, api.IsolationProcessUnconfined},
+		{"the policy's", scheduler.Policy{Isolation: api.IsolationContainer}, []api.Isolation{api.IsolationProcess, api.IsolationContainer}, api.IsolationContainer},
+		{"none offered keeps the process driver", scheduler.Policy{}, nil, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := scheduler.Isolation(tt.policy, &api.Node{Isolations: tt.offers}); got != tt.want {
+				t.Errorf("Isolation(%v, offers %v) = %q, want %q", tt.policy, tt.offers, got, tt.want)
+			}
+		})
+	}
+	// A plan carries it: a container policy on a node offering both.
+	n := node("a", 1024)
+	n.Isolations = []api.Isolation{api.IsolationProcess, api.IsolationContainer}
+	f := web("app", 1, 256, 1)
+	f.Policy = scheduler.Policy{Isolation: api.IsolationContainer}
+	got := scheduler.Plan(scheduler.Snapshot{Nodes: []scheduler.Node{n}, Formations: []scheduler.Formation{f}})
+	if len(got.Place) != 1 || got.Place[0].Isolation != api.IsolationContainer {
+		t.Fatalf("Place = %+v, want one placement with isolation container", got.Place)
 	}
 }

@@ -91,6 +91,12 @@ func ParseCommand(cmd string, spec *driver.Spec) (Behavior, error) {
 type Config struct {
 	// Script overrides ParseCommand when set.
 	Script func(spec *driver.Spec) (Behavior, error)
+	// Name is the driver name in fingerprints and handles; default Name.
+	// Executors with several mock drivers give each its own.
+	Name string
+	// Isolations are what the fingerprint offers; default
+	// api.IsolationProcessUnconfined, like the unconfined process driver.
+	Isolations []api.Isolation
 }
 
 // Driver is the mock driver. It is safe for concurrent use.
@@ -115,12 +121,19 @@ type inst struct {
 
 // New returns a mock driver.
 func New(cfg Config) *Driver {
+	if cfg.Name == "" {
+		cfg.Name = Name
+	}
+	if len(cfg.Isolations) == 0 {
+		cfg.Isolations = []api.Isolation{api.IsolationProcessUnconfined}
+	}
 	return &Driver{cfg: cfg, insts: map[string]*inst{}}
 }
 
-// Fingerprint reports the process-unconfined isolation, like the process driver.
+// Fingerprint reports Config.Isolations (by default process-unconfined, like
+// the unconfined process driver).
 func (d *Driver) Fingerprint() driver.Fingerprint {
-	return driver.Fingerprint{Driver: Name, Isolations: []api.Isolation{api.IsolationProcessUnconfined}}
+	return driver.Fingerprint{Driver: d.cfg.Name, Isolations: append([]api.Isolation(nil), d.cfg.Isolations...)}
 }
 
 // Starts returns copies of every spec started so far, in order.
@@ -171,7 +184,7 @@ func (d *Driver) Start(ctx context.Context, spec *driver.Spec) (*driver.Handle, 
 	}
 	d.nextID++
 	in := &inst{b: b, term: make(chan struct{}), kill: make(chan struct{}), done: make(chan struct{})}
-	in.handle = driver.Handle{Version: driver.HandleVersion, Driver: Name, ID: spec.ID, PID: 100000 + d.nextID, PGID: 100000 + d.nextID, StartTime: uint64(d.nextID)}
+	in.handle = driver.Handle{Version: driver.HandleVersion, Driver: d.cfg.Name, ID: spec.ID, PID: 100000 + d.nextID, PGID: 100000 + d.nextID, StartTime: uint64(d.nextID)}
 	d.insts[spec.ID] = in
 	d.starts = append(d.starts, *spec)
 	d.mu.Unlock()
@@ -277,7 +290,7 @@ func (d *Driver) Destroy(ctx context.Context, id string) error {
 // Recover succeeds for an instance this driver value still runs (as if it had
 // survived an executor restart) and is ENotFound otherwise.
 func (d *Driver) Recover(ctx context.Context, h *driver.Handle) error {
-	if h == nil || h.Driver != Name || h.Version != driver.HandleVersion {
+	if h == nil || h.Driver != d.cfg.Name || h.Version != driver.HandleVersion {
 		return api.Errorf(api.EInvalid, "not a mock driver handle")
 	}
 	in, err := d.get(h.ID)
