@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"net"
 	"time"
 
 	"github.com/strata-paas/strata/api"
@@ -47,6 +48,10 @@ type Spec struct {
 	Command  string   // run as /bin/sh -c <Command> (the developer's Procfile command)
 	Env      []string // complete environment, KEY=value
 	MemoryMB int      // memory limit; enforced only by drivers that can
+	// Port is the port the instance listens on, as the instance sees it
+	// (its $PORT), from the driver's PortAllocator; 0 when it serves
+	// nothing. Where the executor reaches it is the Handle's Endpoint.
+	Port int
 	// Writable lists directories besides Dir the instance may write (its
 	// HOME, its TMPDIR). Drivers that confine instances keep everything
 	// else read-only; others ignore it.
@@ -65,6 +70,28 @@ type Handle struct {
 	PGID      int             `json:"pgid,omitempty"`
 	StartTime uint64          `json:"start_time,omitempty"` // field 22 of /proc/<pid>/stat, so a reused PID is not mistaken
 	Data      json.RawMessage `json:"data,omitempty"`       // driver-specific
+	// Endpoint is where the instance serves Spec.Port, as the node reaches
+	// it; zero when it serves nothing.
+	Endpoint Endpoint `json:"endpoint,omitzero"`
+}
+
+// Endpoint is where an instance listens, as the executor health-checks it
+// and routers reach it. The driver owns the instance's network and says.
+type Endpoint struct {
+	// Host is the address; "" means the node itself: routers dial the
+	// node's advertise address and the executor checks loopback (an
+	// instance sharing the host's network, as a process does).
+	Host string `json:"host,omitempty"`
+	Port int    `json:"port,omitempty"`
+}
+
+// PortAllocator is an optional ability: a driver that chooses the port an
+// instance listens on in its network ($PORT) before it starts. Without it
+// the executor picks a free loopback port of the node, which suits drivers
+// whose instances share the host's network.
+type PortAllocator interface {
+	// AllocatePort returns the port instance id is to listen on.
+	AllocatePort(id string) (int, error)
 }
 
 // ExitResult says how an instance ended.
@@ -103,4 +130,15 @@ type Usage struct {
 // An unknown id is ENotFound.
 type UsageReporter interface {
 	Usage(ctx context.Context, id string) (*Usage, error)
+}
+
+// FreeLoopbackPort asks the kernel for a free TCP port on loopback: the
+// AllocatePort of drivers whose instances share the host's network.
+func FreeLoopbackPort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, api.Errorf(api.EUnavailable, "no free port on the node: %v", err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
 }

@@ -50,7 +50,8 @@ type instance struct {
 	mu        sync.Mutex
 	state     api.InstanceState
 	grace     time.Duration
-	port      int
+	port      int    // where the node reaches it (the driver's endpoint)
+	host      string // the endpoint's host; "" = the node (see driver.Endpoint)
 	restarts  int
 	startedAt time.Time
 	handle    *driver.Handle
@@ -161,8 +162,12 @@ func (in *instance) crashed(exitCode *int, reason string) {
 
 func (in *instance) registration() *api.RouterRegistration {
 	iv := in.e.registerInterval()
+	host := in.host
+	if host == "" {
+		host = in.e.cfg.AdvertiseHost
+	}
 	return &api.RouterRegistration{
-		Host: in.e.cfg.AdvertiseHost, Port: in.port, URIs: in.spec.Routes, App: in.spec.AppID,
+		Host: host, Port: in.port, URIs: in.spec.Routes, App: in.spec.AppID,
 		PrivateInstanceID: in.spec.InstanceID, PrivateInstanceIdx: strconv.Itoa(in.spec.Index),
 		Tags:                map[string]string{"app_name": in.spec.AppName, "process_type": in.spec.Process},
 		StaleThresholdInSec: max(10, int(3*iv/time.Second)),
@@ -405,13 +410,13 @@ func (e *Executor) launch(in *instance) string {
 		}
 		in.prepared = true
 	}
-	port, err := freePort()
+	port, err := allocatePort(in.drv, in.spec.InstanceID)
 	if err != nil {
-		return "no free port on the node: " + err.Error()
+		return "no port for the instance: " + api.ErrorMessage(err)
 	}
 	spec := &driver.Spec{
 		ID: in.spec.InstanceID, Dir: in.appDir(), Command: launchCommand(in.spec.Command),
-		Env: e.env(in, port), MemoryMB: in.spec.MemoryMB, Stdout: in.stdout, Stderr: in.stderr,
+		Env: e.env(in, port), MemoryMB: in.spec.MemoryMB, Port: port, Stdout: in.stdout, Stderr: in.stderr,
 		// HOME and TMPDIR (see env); a confining driver keeps the rest read-only.
 		Writable: []string{filepath.Join(in.dir, "droplet"), filepath.Join(in.dir, "tmp")},
 	}
@@ -421,8 +426,12 @@ func (e *Executor) launch(in *instance) string {
 	if err != nil {
 		return "cannot start: " + api.ErrorMessage(err)
 	}
+	ep := h.Endpoint
+	if ep.Port == 0 { // a driver that does not say: the node's port
+		ep = driver.Endpoint{Port: port}
+	}
 	in.mu.Lock()
-	in.port, in.handle, in.startedAt = port, h, time.Now().UTC()
+	in.port, in.host, in.handle, in.startedAt = ep.Port, ep.Host, h, time.Now().UTC()
 	in.mu.Unlock()
 	if in.spec.Task {
 		return "" // tasks are not recovered after an executor restart
@@ -517,14 +526,14 @@ func (e *Executor) env(in *instance, port int) []string {
 	return out
 }
 
-// freePort asks the kernel for a free TCP port on loopback.
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
+// allocatePort is the port the instance listens on in its network: the
+// driver's choice (it owns the network), else a free loopback port of the
+// node.
+func allocatePort(d driver.Driver, id string) (int, error) {
+	if pa, ok := d.(driver.PortAllocator); ok {
+		return pa.AllocatePort(id)
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
+	return driver.FreeLoopbackPort()
 }
 
 // supervise health-checks a started instance, marks it running and routes
@@ -680,7 +689,11 @@ func (in *instance) healthPath() string {
 // healthCheck returns the check for the instance's health check type.
 func (e *Executor) healthCheck(in *instance) func() bool {
 	in.mu.Lock()
-	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(in.port))
+	host := in.host
+	if host == "" {
+		host = "127.0.0.1" // the node itself
+	}
+	addr := net.JoinHostPort(host, strconv.Itoa(in.port))
 	in.mu.Unlock()
 	switch in.healthType() {
 	case api.HealthProcess:
@@ -803,6 +816,9 @@ func (e *Executor) recoverAll(ctx context.Context) {
 		if err == nil {
 			in = newInstance(e, rec.Spec, drv, iso)
 			in.port, in.handle, in.restarts, in.startedAt, in.prepared = rec.Port, rec.Handle, rec.Restarts, rec.StartedAt, true
+			if rec.Handle != nil && rec.Handle.Endpoint.Port != 0 {
+				in.port, in.host = rec.Handle.Endpoint.Port, rec.Handle.Endpoint.Host
+			}
 			err = e.recoverOne(ctx, in)
 		}
 		if err != nil {

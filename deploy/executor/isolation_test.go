@@ -1,6 +1,8 @@
 package executor_test
 
 import (
+	"context"
+	"net"
 	"slices"
 	"testing"
 	"time"
@@ -83,4 +85,59 @@ func TestDuplicateIsolationRefused(t *testing.T) {
 	if _, err := executor.New(executor.Config{DataDir: t.TempDir()}, h.conn, h.blobs, none...); err == nil {
 		t.Fatalf("New without drivers succeeded")
 	}
+}
+
+// netDriver is a mock whose instances have a network of their own: they
+// listen on port 1 as they see it, and the node reaches them at endpoint.
+type netDriver struct {
+	*mock.Driver
+	endpoint driver.Endpoint
+}
+
+func (d *netDriver) AllocatePort(string) (int, error) { return 1, nil }
+
+func (d *netDriver) Start(ctx context.Context, s *driver.Spec) (*driver.Handle, error) {
+	h, err := d.Driver.Start(ctx, s)
+	if err == nil {
+		h.Endpoint = d.endpoint
+	}
+	return h, err
+}
+
+// TestDriverOwnsNetwork: the driver chooses the instance's $PORT and says
+// where it listens; the executor health-checks that endpoint and registers
+// it with routers instead of assuming a loopback port of the node.
+func TestDriverOwnsNetwork(t *testing.T) {
+	h := newHarness(t)
+	l, err := net.Listen("tcp", "127.0.0.1:0") // the "published" port
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	pub := l.Addr().(*net.TCPAddr).Port
+	drv := &netDriver{Driver: mock.New(mock.Config{Name: "net", Isolations: []api.Isolation{api.IsolationContainer}}),
+		endpoint: driver.Endpoint{Host: "127.0.0.1", Port: pub}}
+	e, _ := h.run(executor.Config{NodeID: "node-net", DataDir: t.TempDir(), AdvertiseHost: "192.0.2.1"}, drv)
+	ref := h.blobs.add(droplet(t, map[string][]byte{"run.sh": []byte("#!/bin/sh\n")}))
+	spec := api.InstanceSpec{InstanceID: "web-net", AppID: "app-n", AppName: "net", Process: api.ProcessWeb,
+		DropletBlob: ref, Command: "run", Routes: []string{"net.example"}, HealthCheck: api.HealthCheck{Type: api.HealthPort}}
+	mark := h.rec.len()
+	h.start(e.NodeID(), spec)
+	_, reg := waitFor(t, h.rec, api.SubjectRouterRegister, mark, "registration", func(r *api.RouterRegistration) bool { return r.PrivateInstanceID == "web-net" })
+	if reg.Host != "127.0.0.1" || reg.Port != pub {
+		t.Errorf("registered %s:%d, want the driver's endpoint 127.0.0.1:%d (not the advertise host)", reg.Host, reg.Port, pub)
+	}
+	_, hb := waitFor(t, h.rec, api.SubjectNodeHeartbeat, mark, "heartbeat with the instance running", func(hb *api.NodeHeartbeat) bool {
+		return len(hb.Instances) == 1 && hb.Instances[0].State == api.InstanceRunning
+	})
+	if hb.Instances[0].Port != pub {
+		t.Errorf("heartbeat port %d, want the endpoint's %d", hb.Instances[0].Port, pub)
+	}
+	starts := drv.Starts()
+	if len(starts) != 1 || starts[0].Port != 1 || !slices.Contains(starts[0].Env, "PORT=1") {
+		t.Fatalf("spec port %d env %v, want $PORT 1 from the driver", starts[0].Port, starts[0].Env)
+	}
+	m := h.rec.len()
+	h.stop(e.NodeID(), "web-net", time.Second)
+	waitFor(t, h.rec, api.SubjectInstanceEvent, m, "stopped", eventIs("web-net", api.InstanceStopped))
 }

@@ -20,6 +20,7 @@ const Name = "mock"
 var (
 	_ driver.Driver        = (*Driver)(nil)
 	_ driver.Fingerprinter = (*Driver)(nil)
+	_ driver.PortAllocator = (*Driver)(nil)
 )
 
 // Behavior is what a mock instance does.
@@ -136,6 +137,9 @@ func (d *Driver) Fingerprint() driver.Fingerprint {
 	return driver.Fingerprint{Driver: d.cfg.Name, Isolations: append([]api.Isolation(nil), d.cfg.Isolations...)}
 }
 
+// AllocatePort returns a free loopback port, as the process driver does.
+func (d *Driver) AllocatePort(string) (int, error) { return driver.FreeLoopbackPort() }
+
 // Starts returns copies of every spec started so far, in order.
 func (d *Driver) Starts() []driver.Spec {
 	d.mu.Lock()
@@ -184,7 +188,8 @@ func (d *Driver) Start(ctx context.Context, spec *driver.Spec) (*driver.Handle, 
 	}
 	d.nextID++
 	in := &inst{b: b, term: make(chan struct{}), kill: make(chan struct{}), done: make(chan struct{})}
-	in.handle = driver.Handle{Version: driver.HandleVersion, Driver: d.cfg.Name, ID: spec.ID, PID: 100000 + d.nextID, PGID: 100000 + d.nextID, StartTime: uint64(d.nextID)}
+	in.handle = driver.Handle{Version: driver.HandleVersion, Driver: d.cfg.Name, ID: spec.ID, PID: 100000 + d.nextID, PGID: 100000 + d.nextID, StartTime: uint64(d.nextID),
+		Endpoint: driver.Endpoint{Port: spec.Port}}
 	d.insts[spec.ID] = in
 	d.starts = append(d.starts, *spec)
 	d.mu.Unlock()

@@ -35,6 +35,7 @@ var (
 	_ driver.Driver          = (*Driver)(nil)
 	_ driver.Fingerprinter   = (*Driver)(nil)
 	_ driver.OutputRecoverer = (*Driver)(nil)
+	_ driver.PortAllocator   = (*Driver)(nil)
 )
 
 // Config configures the process driver.
@@ -240,6 +241,12 @@ func (d *Driver) Fingerprint() driver.Fingerprint {
 	return driver.Fingerprint{Driver: Name, Isolations: []api.Isolation{iso}}
 }
 
+// AllocatePort returns a free loopback port: instances share the host's
+// network (an isolated one too: its network namespace is the host's), so
+// the app listens on a port of the node and the handle's endpoint is the
+// node itself.
+func (d *Driver) AllocatePort(string) (int, error) { return driver.FreeLoopbackPort() }
+
 // UID is the uid (and gid) an isolated instance id runs as.
 func (d *Driver) UID(id string) int {
 	h := fnv.New32a()
@@ -344,6 +351,7 @@ func (d *Driver) start(p *proc, spec *driver.Spec) (*driver.Handle, error) {
 	return &driver.Handle{
 		Version: driver.HandleVersion, Driver: Name, ID: spec.ID,
 		PID: p.pid, PGID: p.pgid, StartTime: p.startTime, Data: data,
+		Endpoint: driver.Endpoint{Port: spec.Port},
 	}, nil
 }
 
