@@ -4,12 +4,32 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"time"
 
 	"github.com/google/uuid"
 
 	"github.com/strata-paas/strata/api"
 )
+
+// Builds turns builders' results into build states, releases and formations,
+// and fails builds whose builder went away.
+type Builds struct {
+	cfg   Config
+	log   *slog.Logger
+	store buildsStore
+	audit *audit
+	sig   *signals
+	locks *appLocks
+}
+
+// buildsStore is what Builds reads and writes.
+type buildsStore interface {
+	BuildStore
+	ReleaseStore
+	FormationStore
+	AppByID(ctx context.Context, id string) (*api.App, error)
+}
 
 // errTerminal stops an UpdateBuild whose build already finished.
 var errTerminal = errors.New("build already finished")
@@ -18,23 +38,23 @@ var errTerminal = errors.New("build already finished")
 // build that already finished is acknowledged and ignored, except that a
 // staged report re-creates a release that a crash kept from being recorded.
 // An error reply makes the builder retry.
-func (c *Controller) buildResult(ctx context.Context, r *api.BuildResult) (*struct{}, error) {
+func (s *Builds) buildResult(ctx context.Context, r *api.BuildResult) (*struct{}, error) {
 	ack := &struct{}{}
-	b, err := c.store.Build(ctx, r.BuildID)
+	b, err := s.store.Build(ctx, r.BuildID)
 	if api.ErrorCode(err) == api.ENotFound {
 		return ack, nil // the app was deleted with its builds
 	}
 	if err != nil {
 		return nil, err
 	}
-	log := c.log.With("build", b.ID, "state", r.State)
+	log := s.log.With("build", b.ID, "state", r.State)
 	// Events of the build are the pusher's doing.
 	ctx = api.WithPrincipal(ctx, &api.Principal{Name: b.Actor})
-	defer c.notifyChanged()
+	defer s.sig.notifyChanged()
 	switch r.State {
 	case api.BuildStaging:
 		if b.State == api.BuildPending {
-			if _, err := c.transition(ctx, b.ID, api.BuildStaging, nil); err != nil {
+			if _, err := s.transition(ctx, b.ID, api.BuildStaging, nil); err != nil {
 				return nil, err
 			}
 		}
@@ -45,14 +65,14 @@ func (c *Controller) buildResult(ctx context.Context, r *api.BuildResult) (*stru
 			return ack, nil
 		}
 		if b.State == api.BuildPending {
-			if _, err := c.transition(ctx, b.ID, api.BuildStaging, nil); err != nil {
+			if _, err := s.transition(ctx, b.ID, api.BuildStaging, nil); err != nil {
 				return nil, err
 			}
 		}
 		if !r.DropletBlob.Valid() && b.State != api.BuildStaged {
 			return nil, api.Errorf(api.EInvalid, "staged result without a valid droplet ref")
 		}
-		staged, err := c.transition(ctx, b.ID, api.BuildStaged, func(b *api.Build) {
+		staged, err := s.transition(ctx, b.ID, api.BuildStaged, func(b *api.Build) {
 			b.DropletBlob, b.Buildpack = r.DropletBlob, r.Buildpack
 		})
 		if err != nil {
@@ -60,21 +80,21 @@ func (c *Controller) buildResult(ctx context.Context, r *api.BuildResult) (*stru
 		}
 		if staged != nil {
 			b = staged
-			if app, err := c.store.AppByID(ctx, b.AppID); err == nil {
-				c.record(ctx, app, "build.staged", "build %s staged with %s", b.ID, b.Buildpack)
+			if app, err := s.store.AppByID(ctx, b.AppID); err == nil {
+				s.audit.record(ctx, app, "build.staged", "build %s staged with %s", b.ID, b.Buildpack)
 			}
-		} else if b, err = c.store.Build(ctx, b.ID); err != nil {
+		} else if b, err = s.store.Build(ctx, b.ID); err != nil {
 			return nil, err
 		}
 		if b.State != api.BuildStaged {
 			return ack, nil
 		}
-		if err := c.ensureRelease(ctx, b, r.Processes); err != nil {
+		if err := s.ensureRelease(ctx, b, r.Processes); err != nil {
 			return nil, err
 		}
 		return ack, nil
 	case api.BuildFailed:
-		failed, err := c.transition(ctx, b.ID, api.BuildFailed, func(b *api.Build) {
+		failed, err := s.transition(ctx, b.ID, api.BuildFailed, func(b *api.Build) {
 			b.Failure, b.Reason = r.Failure, r.Reason
 			if b.Failure == "" {
 				b.Failure = api.FailInternal
@@ -84,7 +104,7 @@ func (c *Controller) buildResult(ctx context.Context, r *api.BuildResult) (*stru
 			return nil, err
 		}
 		if failed != nil {
-			c.buildFailedEvent(ctx, failed)
+			s.buildFailedEvent(ctx, failed)
 		}
 		return ack, nil
 	}
@@ -93,8 +113,8 @@ func (c *Controller) buildResult(ctx context.Context, r *api.BuildResult) (*stru
 
 // transition moves a build to state (applying edit), returning the saved
 // build, or nil when the build had already finished.
-func (c *Controller) transition(ctx context.Context, id string, state api.BuildState, edit func(*api.Build)) (*api.Build, error) {
-	b, err := c.store.UpdateBuild(ctx, id, func(b *api.Build) error {
+func (s *Builds) transition(ctx context.Context, id string, state api.BuildState, edit func(*api.Build)) (*api.Build, error) {
+	b, err := s.store.UpdateBuild(ctx, id, func(b *api.Build) error {
 		if b.State.Terminal() || b.State == state {
 			return errTerminal
 		}
@@ -110,9 +130,9 @@ func (c *Controller) transition(ctx context.Context, id string, state api.BuildS
 	return b, err
 }
 
-func (c *Controller) buildFailedEvent(ctx context.Context, b *api.Build) {
-	if app, err := c.store.AppByID(ctx, b.AppID); err == nil {
-		c.record(ctx, app, "build.failed", "build %s failed: %s", b.ID, failureReason(b))
+func (s *Builds) buildFailedEvent(ctx context.Context, b *api.Build) {
+	if app, err := s.store.AppByID(ctx, b.AppID); err == nil {
+		s.audit.record(ctx, app, "build.failed", "build %s failed: %s", b.ID, failureReason(b))
 	}
 }
 
@@ -138,8 +158,8 @@ func failureReason(b *api.Build) string {
 
 // ensureRelease records the release of a staged build unless it exists, and
 // adds formation rows for process types the app has not had before.
-func (c *Controller) ensureRelease(ctx context.Context, b *api.Build, procs map[string]string) error {
-	app, err := c.store.AppByID(ctx, b.AppID)
+func (s *Builds) ensureRelease(ctx context.Context, b *api.Build, procs map[string]string) error {
+	app, err := s.store.AppByID(ctx, b.AppID)
 	if api.ErrorCode(err) == api.ENotFound {
 		return nil
 	}
@@ -147,11 +167,11 @@ func (c *Controller) ensureRelease(ctx context.Context, b *api.Build, procs map[
 		return err
 	}
 	// Under the app's lock and re-read, so a concurrent `env set` is not lost.
-	defer c.locks.lock(app.ID)()
-	if app, err = c.store.AppByID(ctx, app.ID); err != nil {
+	defer s.locks.lock(app.ID)()
+	if app, err = s.store.AppByID(ctx, app.ID); err != nil {
 		return err
 	}
-	rels, err := c.store.ListReleases(ctx, app.ID)
+	rels, err := s.store.ListReleases(ctx, app.ID)
 	if err != nil {
 		return err
 	}
@@ -162,7 +182,7 @@ func (c *Controller) ensureRelease(ctx context.Context, b *api.Build, procs map[
 	}
 	var env map[string]string
 	if len(rels) > 0 && app.CurrentRelease > 0 {
-		prev, err := c.store.Release(ctx, app.ID, app.CurrentRelease)
+		prev, err := s.store.Release(ctx, app.ID, app.CurrentRelease)
 		if err != nil {
 			return err
 		}
@@ -172,14 +192,14 @@ func (c *Controller) ensureRelease(ctx context.Context, b *api.Build, procs map[
 		ID: uuid.NewString(), AppID: app.ID, BuildID: b.ID, DropletBlob: b.DropletBlob,
 		Processes: procs, Env: env, Description: deployDescription(b), Actor: b.Actor,
 	}
-	if err := c.store.CreateRelease(ctx, rel); err != nil {
+	if err := s.store.CreateRelease(ctx, rel); err != nil {
 		return fmt.Errorf("create release: %w", err)
 	}
-	if err := c.ensureFormation(ctx, app.ID, procs); err != nil {
+	if err := ensureFormation(ctx, s.store, app.ID, procs); err != nil {
 		return err
 	}
-	c.record(ctx, app, "release", "release v%d from build %s", rel.Version, b.ID)
-	c.Kick()
+	s.audit.record(ctx, app, "release", "release v%d from build %s", rel.Version, b.ID)
+	s.sig.Kick()
 	return nil
 }
 
@@ -192,8 +212,10 @@ func deployDescription(b *api.Build) string {
 	return d
 }
 
-func (c *Controller) ensureFormation(ctx context.Context, appID string, procs map[string]string) error {
-	have, err := c.store.Processes(ctx, appID)
+// ensureFormation gives each process type of a release that the app does not
+// have yet its default scale (api.RunsByDefault), keeping existing ones.
+func ensureFormation(ctx context.Context, st FormationStore, appID string, procs map[string]string) error {
+	have, err := st.Processes(ctx, appID)
 	if err != nil {
 		return err
 	}
@@ -209,7 +231,7 @@ func (c *Controller) ensureFormation(ctx context.Context, appID string, procs ma
 		if api.RunsByDefault(typ, procs) {
 			n = 1
 		}
-		if err := c.store.SetProcess(ctx, api.Process{AppID: appID, Type: typ, Instances: n, MemoryMB: api.DefaultMemoryMB, DiskMB: api.DefaultDiskMB}); err != nil {
+		if err := st.SetProcess(ctx, api.Process{AppID: appID, Type: typ, Instances: n, MemoryMB: api.DefaultMemoryMB, DiskMB: api.DefaultDiskMB}); err != nil {
 			return err
 		}
 	}
@@ -218,28 +240,28 @@ func (c *Controller) ensureFormation(ctx context.Context, appID string, procs ma
 
 // failStuckBuilds fails builds pending or staging for longer than
 // BuildTimeout + 1m: their builder is gone (docs/reliability.md rule 2).
-func (c *Controller) failStuckBuilds(ctx context.Context) {
-	bs, err := c.store.BuildsInState(ctx, api.BuildPending, api.BuildStaging)
+func (s *Builds) failStuckBuilds(ctx context.Context) {
+	bs, err := s.store.BuildsInState(ctx, api.BuildPending, api.BuildStaging)
 	if err != nil {
 		return
 	}
-	limit := c.cfg.BuildTimeout + time.Minute
-	now := c.cfg.Now()
+	limit := s.cfg.BuildTimeout + time.Minute
+	now := s.cfg.Now()
 	for _, b := range bs {
 		if now.Sub(b.CreatedAt) <= limit {
 			continue
 		}
-		failed, err := c.transition(ctx, b.ID, api.BuildFailed, func(b *api.Build) {
+		failed, err := s.transition(ctx, b.ID, api.BuildFailed, func(b *api.Build) {
 			b.Failure = api.FailLostBuilder
 			b.Reason = fmt.Sprintf("no builder finished the build within %s — push again", limit)
 		})
 		if err != nil {
-			c.log.Warn("converge.fail_stuck_build", "build", b.ID, "err", err)
+			s.log.Warn("converge.fail_stuck_build", "build", b.ID, "err", err)
 			continue
 		}
 		if failed != nil {
-			c.buildFailedEvent(ctx, failed)
-			c.notifyChanged()
+			s.buildFailedEvent(ctx, failed)
+			s.sig.notifyChanged()
 		}
 	}
 }

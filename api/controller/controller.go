@@ -2,33 +2,13 @@ package controller
 
 import (
 	"context"
-	"crypto/rand"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
-	"fmt"
 	"io"
 	"log/slog"
-	"sync"
 	"time"
-
-	"github.com/google/uuid"
 
 	"github.com/strata-paas/strata/api"
 	"github.com/strata-paas/strata/api/bus"
-)
-
-// Default names of the tenancy objects every installation has.
-const (
-	DefaultOrg   = "default"
-	DefaultSpace = "default"
-)
-
-var (
-	_ api.AuthService   = (*Controller)(nil)
-	_ api.AppService    = (*Controller)(nil)
-	_ api.DeployService = (*Controller)(nil)
-	_ api.LogService    = (*Controller)(nil)
 )
 
 // Config configures a Controller. Zero fields take the defaults noted.
@@ -115,7 +95,9 @@ func (cfg *Config) setDefaults() {
 	}
 }
 
-// Bus is what the controller needs of NATS; *bus.Conn implements it.
+// Bus is what the controller needs of NATS; *bus.Conn implements it. Each
+// service takes only the part it uses (publisher, requester, flusher,
+// deployBus).
 type Bus interface {
 	// Publish sends v as JSON on subject without waiting for the server.
 	Publish(subject string, v any) error
@@ -135,156 +117,96 @@ type Bus interface {
 
 var _ Bus = (*bus.Conn)(nil)
 
-// Controller implements the control plane's services. Methods are safe for
+// flusher is the part of the bus that waits for the server.
+type flusher interface {
+	Flush(ctx context.Context) error
+}
+
+// flushBus waits (at most timeout) until the bus server has processed
+// everything this connection sent, including subscriptions.
+func flushBus(ctx context.Context, f flusher, timeout time.Duration) error {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	return f.Flush(ctx)
+}
+
+// Controller is the control plane: the services below, wired to one store,
+// blob store and bus, and Run, which feeds them from the bus and runs the
+// converger. cmd/stratad hands each service to the adapter that uses it
+// (docs/architecture.md, "Controller services"). Methods are safe for
 // concurrent use; Run must be running for builds, heartbeats and convergence
 // to make progress.
 type Controller struct {
+	Tenancy   *Tenancy   // orgs, spaces, users, tokens (api.AuthService)
+	Apps      *Apps      // apps, releases, env, scale, health checks
+	Builds    *Builds    // build results → releases
+	Deploys   *Deploys   // pushes (api.DeployService)
+	Converger *Converger // desired → actual
+	Nodes     *Nodes     // executors and their instance reports
+	Logs      *Logs      // api.LogService
+	Routes    *Routes    // api.RouteService
+	Placement *Placement // api.PlacementService
+	Tasks     *Tasks     // one-off tasks
+
 	cfg   Config
 	log   *slog.Logger
-	store Store
-	blobs api.BlobStore
 	conn  Bus
-
-	spaceMu sync.Mutex
-	spaceID string
-
-	queueMu    sync.Mutex
-	queueReady bool
-
-	kick  chan struct{}
+	sig   *signals
 	ready chan struct{}
-
-	// changed is closed and replaced whenever instance or build state changes,
-	// waking Deploy waiters.
-	changedMu sync.Mutex
-	changed   chan struct{}
-
-	nodes *nodeRegistry
-	logs  *logStore
-
-	startedMu sync.Mutex
-	started   time.Time // when Run began; zero before
-	missing   map[string]missingStart
-	// routesSent: instance id → its node's heartbeat count when its routes
-	// were last sent (guarded by applyMu).
-	routesSent map[string]int
-	applyMu    sync.Mutex // serialises converger passes; guards missing
-
-	stopMu   sync.Mutex
-	stopping map[string]bool // instance ids with a stop in flight
-
-	locks appLocks // per-app read-modify-write changes
-
-	unplaceableMu sync.Mutex
-	unplaceable   map[string]string // app id → latest placement problem
 }
 
-// New returns a Controller. It does no I/O; Run starts the work.
+// Operate is api.OperateService: health checks from Apps, tasks from Tasks.
+type Operate struct {
+	*Apps
+	*Tasks
+}
+
+var _ api.OperateService = Operate{}
+
+// New wires the services. It does no I/O; Run starts the work.
 func New(cfg Config, store Store, blobs api.BlobStore, conn Bus) (*Controller, error) {
 	if store == nil || blobs == nil || conn == nil {
 		return nil, errors.New("controller: store, blobs and conn are required")
 	}
 	cfg.setDefaults()
+	log := cfg.Logger
+	logs := newLogStore(cfg.LogLines, cfg.LogDir, cfg.LogFileBytes, log)
+	tenancy := newTenancy(store, log)
+	find := appFinder{tenancy: tenancy, apps: store}
+	aud := &audit{store: store, conn: conn, logs: logs, now: cfg.Now, log: log}
+	sig := newSignals()
+	locks := &appLocks{}
+	cmds := nodeCommands{conn: conn, timeout: cfg.CommandTimeout}
+	un := &unplaceable{}
+
+	nodes := &Nodes{nodeRegistry: newNodeRegistry(), cfg: cfg, log: log, store: store, audit: aud, sig: sig}
+	placement := &Placement{cfg: cfg, log: log, store: store, find: find, audit: aud, sig: sig, nodes: nodes, unplaceable: un}
+	apps := &Apps{cfg: cfg, log: log, store: store, find: find, audit: aud, sig: sig, locks: locks, nodeCmds: cmds, nodes: nodes, placement: placement}
+	routes := &Routes{cfg: cfg, store: store, find: find, audit: aud, sig: sig, locks: locks}
+	builds := &Builds{cfg: cfg, log: log, store: store, audit: aud, sig: sig, locks: locks}
 	c := &Controller{
-		cfg: cfg, log: cfg.Logger, store: store, blobs: blobs, conn: conn,
-		kick:       make(chan struct{}, 1),
-		ready:      make(chan struct{}),
-		changed:    make(chan struct{}),
-		nodes:      newNodeRegistry(),
-		missing:    map[string]missingStart{},
-		routesSent: map[string]int{},
-		stopping:   map[string]bool{},
+		Tenancy: tenancy, Apps: apps, Builds: builds, Nodes: nodes, Routes: routes, Placement: placement,
+		Logs: &Logs{now: cfg.Now, find: find, logs: logs},
+		Deploys: &Deploys{cfg: cfg, log: log, store: store, blobs: blobs, conn: conn, find: find, audit: aud, sig: sig, locks: locks,
+			apps: apps, builds: builds, routes: routes, placement: placement, nodes: nodes, unplaceable: un},
+		Converger: &Converger{cfg: cfg, log: log, store: store, audit: aud, sig: sig, nodeCmds: cmds, nodes: nodes,
+			placement: placement, builds: builds, apps: apps, unplaceable: un,
+			missing: map[string]missingStart{}, routesSent: map[string]int{}, stopping: map[string]bool{}},
+		Tasks: &Tasks{cfg: cfg, log: log, store: store, conn: conn, find: find, audit: aud, apps: apps, nodes: nodes, nodeCmds: cmds},
+		cfg:   cfg, log: log, conn: conn, sig: sig, ready: make(chan struct{}),
 	}
-	c.logs = newLogStore(cfg.LogLines, cfg.LogDir, cfg.LogFileBytes, c.log)
 	return c, nil
 }
 
-// Bootstrap ensures the default org and space and an admin user named
-// adminName. When it creates the admin it also creates an API token, stores
-// only its SHA-256 hash, and returns the token with created = true; otherwise
-// it returns "", false.
-func (c *Controller) Bootstrap(ctx context.Context, adminName string) (string, bool, error) {
-	if err := api.ValidateName("user", adminName); err != nil {
-		return "", false, err
-	}
-	org, err := c.store.OrgByName(ctx, DefaultOrg)
-	if api.ErrorCode(err) == api.ENotFound {
-		org = &api.Org{ID: uuid.NewString(), Name: DefaultOrg}
-		err = c.store.CreateOrg(ctx, org)
-	}
-	if err != nil {
-		return "", false, fmt.Errorf("bootstrap org: %w", err)
-	}
-	_, err = c.store.SpaceByName(ctx, org.ID, DefaultSpace)
-	if api.ErrorCode(err) == api.ENotFound {
-		err = c.store.CreateSpace(ctx, &api.Space{ID: uuid.NewString(), OrgID: org.ID, Name: DefaultSpace})
-	}
-	if err != nil {
-		return "", false, fmt.Errorf("bootstrap space: %w", err)
-	}
-	_, err = c.store.UserByName(ctx, adminName)
-	if err == nil {
-		return "", false, nil
-	}
-	if api.ErrorCode(err) != api.ENotFound {
-		return "", false, fmt.Errorf("bootstrap admin: %w", err)
-	}
-	u := &api.User{ID: uuid.NewString(), Name: adminName, Admin: true}
-	if err := c.store.CreateUser(ctx, u); err != nil {
-		return "", false, fmt.Errorf("bootstrap admin: %w", err)
-	}
-	raw := make([]byte, 32)
-	if _, err := rand.Read(raw); err != nil {
-		return "", false, err
-	}
-	token := hex.EncodeToString(raw)
-	if err := c.store.CreateToken(ctx, u.ID, hashToken(token), "bootstrap admin token"); err != nil {
-		return "", false, fmt.Errorf("bootstrap token: %w", err)
-	}
-	c.log.Info("bootstrap.admin_created", "user", adminName)
-	return token, true, nil
-}
-
-func hashToken(token string) string {
-	sum := sha256.Sum256([]byte(token))
-	return hex.EncodeToString(sum[:])
-}
-
-// space returns the ID of the space apps live in (the default space for now).
-func (c *Controller) space(ctx context.Context) (string, error) {
-	c.spaceMu.Lock()
-	defer c.spaceMu.Unlock()
-	if c.spaceID != "" {
-		return c.spaceID, nil
-	}
-	org, err := c.store.OrgByName(ctx, DefaultOrg)
-	if err != nil {
-		return "", noSpace(err)
-	}
-	sp, err := c.store.SpaceByName(ctx, org.ID, DefaultSpace)
-	if err != nil {
-		return "", noSpace(err)
-	}
-	c.spaceID = sp.ID
-	return sp.ID, nil
-}
-
-func noSpace(err error) error {
-	if api.ErrorCode(err) == api.ENotFound {
-		return api.Errorf(api.EUnavailable, "the default space does not exist yet — start stratad once so it bootstraps")
-	}
-	return err
-}
+// Operate returns the health-check and task service.
+func (c *Controller) Operate() Operate { return Operate{c.Apps, c.Tasks} }
 
 // Run subscribes to builds, heartbeats, instance events and logs, and runs
 // the converger until ctx ends. It returns nil when ctx ends, or an error if
 // it cannot subscribe.
 func (c *Controller) Run(ctx context.Context) error {
-	c.startedMu.Lock()
-	c.started = c.cfg.Now()
-	c.startedMu.Unlock()
-
-	if err := c.ensureQueue(ctx); err != nil {
+	c.Nodes.start()
+	if err := c.Deploys.ensureQueue(ctx); err != nil {
 		c.log.Warn("controller.queue_unavailable", "err", err)
 	}
 	var subs []*bus.Subscription
@@ -300,31 +222,31 @@ func (c *Controller) Run(ctx context.Context) error {
 		subs = append(subs, s)
 		return nil
 	}
-	if err := add(bus.SubscribeJSON(c.conn, api.SubjectLogsAll, "", func(_ string, e *api.LogEnvelope) { c.logs.add(*e) })); err != nil {
+	if err := add(bus.SubscribeJSON(c.conn, api.SubjectLogsAll, "", func(_ string, e *api.LogEnvelope) { c.Logs.add(*e) })); err != nil {
 		return err
 	}
 	c.conn.OnConnectionChange(func(up bool) {
 		if up {
-			c.nodes.resume(c.cfg.Now())
+			c.Nodes.resume(c.cfg.Now())
 		} else {
-			c.nodes.suspend()
+			c.Nodes.suspend()
 		}
 	})
 	if err := add(bus.SubscribeJSON(c.conn, api.SubjectNodeHeartbeat, "", func(_ string, hb *api.NodeHeartbeat) {
-		c.nodes.heartbeat(hb, c.cfg.Now())
+		c.Nodes.heartbeat(hb, c.cfg.Now())
 	})); err != nil {
 		return err
 	}
 	if err := add(bus.SubscribeJSON(c.conn, api.SubjectInstanceEvent, "controllers", func(_ string, ev *api.InstanceEvent) {
-		c.nodes.event(ev, c.cfg.Now())
-		c.instanceEvent(ctx, ev)
+		c.Nodes.event(ev, c.cfg.Now())
+		c.Nodes.instanceEvent(ctx, ev)
 	})); err != nil {
 		return err
 	}
-	if err := add(bus.Handle(c.conn, api.SubjectBuildResult, "controllers", c.buildResult)); err != nil {
+	if err := add(bus.Handle(c.conn, api.SubjectBuildResult, "controllers", c.Builds.buildResult)); err != nil {
 		return err
 	}
-	if err := c.flush(ctx); err != nil && ctx.Err() == nil {
+	if err := flushBus(ctx, c.conn, c.cfg.CommandTimeout); err != nil && ctx.Err() == nil {
 		c.log.Warn("controller.flush_failed", "err", err)
 	}
 	c.log.Info("controller.running")
@@ -333,12 +255,12 @@ func (c *Controller) Run(ctx context.Context) error {
 	t := time.NewTicker(c.cfg.ConvergeInterval)
 	defer t.Stop()
 	for {
-		c.converge(ctx)
+		c.Converger.converge(ctx)
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-t.C:
-		case <-c.kick:
+		case <-c.sig.kick:
 		}
 	}
 }
@@ -347,70 +269,4 @@ func (c *Controller) Run(ctx context.Context) error {
 func (c *Controller) Ready() <-chan struct{} { return c.ready }
 
 // Kick asks the converger to run now (it coalesces repeated kicks).
-func (c *Controller) Kick() {
-	select {
-	case c.kick <- struct{}{}:
-	default:
-	}
-}
-
-func (c *Controller) ensureQueue(ctx context.Context) error {
-	c.queueMu.Lock()
-	defer c.queueMu.Unlock()
-	if c.queueReady {
-		return nil
-	}
-	if err := c.conn.EnsureWorkQueue(ctx, api.BuildJobsStream, api.SubjectBuildJobs); err != nil {
-		return err
-	}
-	c.queueReady = true
-	return nil
-}
-
-// notifyChanged wakes everyone waiting on changedCh.
-func (c *Controller) notifyChanged() {
-	c.changedMu.Lock()
-	close(c.changed)
-	c.changed = make(chan struct{})
-	c.changedMu.Unlock()
-}
-
-func (c *Controller) changedCh() <-chan struct{} {
-	c.changedMu.Lock()
-	defer c.changedMu.Unlock()
-	return c.changed
-}
-
-// record adds an audit event and mirrors it as a "strata" log line of the app.
-func (c *Controller) record(ctx context.Context, app *api.App, typ, format string, args ...any) {
-	msg := fmt.Sprintf(format, args...)
-	e := &api.Event{ID: uuid.NewString(), AppID: app.ID, Type: typ, Actor: api.ActorName(ctx), Message: msg, Time: c.cfg.Now()}
-	if err := c.store.AddEvent(ctx, e); err != nil {
-		c.log.Warn("controller.event_failed", "app", app.Name, "type", typ, "err", err)
-	}
-	c.strataLine(app.Name, typ+": "+msg)
-}
-
-// strataLine publishes a platform log line for an app.
-func (c *Controller) strataLine(app, line string) {
-	env := api.LogEnvelope{Time: c.cfg.Now(), App: app, Source: api.LogSourceStrata, Line: line}
-	if err := c.conn.Publish(api.SubjectLogs(app), env); err != nil {
-		c.logs.add(env)
-	}
-}
-
-func (c *Controller) urls(routes []*api.Route) []string {
-	out := make([]string, 0, len(routes))
-	for _, r := range routes {
-		out = append(out, r.URL(c.cfg.RouterPort))
-	}
-	return out
-}
-
-// flush waits (at most CommandTimeout) until the bus server has processed
-// everything this connection sent, including subscriptions.
-func (c *Controller) flush(ctx context.Context) error {
-	ctx, cancel := context.WithTimeout(ctx, c.cfg.CommandTimeout)
-	defer cancel()
-	return c.conn.Flush(ctx)
-}
+func (c *Controller) Kick() { c.sig.Kick() }

@@ -25,7 +25,7 @@ func TestAuthenticate(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			p, err := e.ctrl.Authenticate(context.Background(), tt.token)
+			p, err := e.ctrl.Tenancy.Authenticate(context.Background(), tt.token)
 			if got := api.ErrorCode(err); got != tt.wantCode {
 				t.Fatalf("code = %q, want %q (err %v)", got, tt.wantCode, err)
 			}
@@ -35,7 +35,7 @@ func TestAuthenticate(t *testing.T) {
 		})
 	}
 	// A second bootstrap keeps the existing admin and creates no token.
-	tok, created, err := e.ctrl.Bootstrap(context.Background(), "admin")
+	tok, created, err := e.ctrl.Tenancy.Bootstrap(context.Background(), "admin")
 	if err != nil || created || tok != "" {
 		t.Errorf("second Bootstrap = %q, %v, %v; want \"\", false, nil", tok, created, err)
 	}
@@ -44,17 +44,17 @@ func TestAuthenticate(t *testing.T) {
 func TestCreateApp(t *testing.T) {
 	e := newEnv(t, nil, nil, nil)
 	ctx := e.ctx()
-	if _, err := e.ctrl.CreateApp(ctx, "hello"); err != nil {
+	if _, err := e.ctrl.Apps.CreateApp(ctx, "hello"); err != nil {
 		t.Fatal(err)
 	}
 	for _, tt := range []struct{ name, code string }{
 		{"hello", api.EConflict}, {"Bad_Name", api.EInvalid}, {"api", api.EInvalid},
 	} {
-		if _, err := e.ctrl.CreateApp(ctx, tt.name); api.ErrorCode(err) != tt.code {
+		if _, err := e.ctrl.Apps.CreateApp(ctx, tt.name); api.ErrorCode(err) != tt.code {
 			t.Errorf("CreateApp(%q) code = %q, want %q", tt.name, api.ErrorCode(err), tt.code)
 		}
 	}
-	d, err := e.ctrl.AppDetail(ctx, "hello")
+	d, err := e.ctrl.Apps.AppDetail(ctx, "hello")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -64,7 +64,7 @@ func TestCreateApp(t *testing.T) {
 	if len(d.Processes) != 1 || d.Processes[0].Type != "web" || d.Processes[0].Instances != 1 {
 		t.Errorf("formation = %+v, want web=1", d.Processes)
 	}
-	if _, err := e.ctrl.AppDetail(ctx, "nope"); api.ErrorCode(err) != api.ENotFound {
+	if _, err := e.ctrl.Apps.AppDetail(ctx, "nope"); api.ErrorCode(err) != api.ENotFound {
 		t.Errorf("AppDetail(nope) code = %q, want not_found", api.ErrorCode(err))
 	}
 }
@@ -79,7 +79,7 @@ func TestDeployToRunning(t *testing.T) {
 	ctx := e.ctx()
 
 	var rec recorder
-	res, err := e.ctrl.Deploy(ctx, api.DeployRequest{App: "hello", Source: source(), CreateApp: true, Wait: true, Progress: rec.add})
+	res, err := e.ctrl.Deploys.Deploy(ctx, api.DeployRequest{App: "hello", Source: source(), CreateApp: true, Wait: true, Progress: rec.add})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -106,7 +106,7 @@ func TestDeployToRunning(t *testing.T) {
 		t.Errorf("start spec = %+v", s)
 	}
 
-	d, err := e.ctrl.AppDetail(ctx, "hello")
+	d, err := e.ctrl.Apps.AppDetail(ctx, "hello")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -116,7 +116,7 @@ func TestDeployToRunning(t *testing.T) {
 	if d.LastBuild == nil || d.LastBuild.State != api.BuildStaged || d.Release == nil || !strings.HasPrefix(d.Release.Description, "Deploy build "+d.LastBuild.ID) {
 		t.Errorf("last build %+v, release %+v", d.LastBuild, d.Release)
 	}
-	apps, err := e.ctrl.ListApps(ctx)
+	apps, err := e.ctrl.Apps.ListApps(ctx)
 	if err != nil || len(apps) != 1 || apps[0].Running != 1 || apps[0].Desired != 1 {
 		t.Errorf("ListApps = %+v, %v", apps, err)
 	}
@@ -133,18 +133,18 @@ func TestDeployToRunning(t *testing.T) {
 	var staging []string
 	eventually(t, "staging lines in the log store", func() bool {
 		staging = nil
-		err := e.ctrl.Logs(ctx, api.LogQuery{App: "hello", Source: api.LogSourceStaging}, func(l api.LogEnvelope) error {
+		err := e.ctrl.Logs.Logs(ctx, api.LogQuery{App: "hello", Source: api.LogSourceStaging}, func(l api.LogEnvelope) error {
 			staging = append(staging, l.Line)
 			return nil
 		})
 		return err == nil && len(staging) == 3
 	})
-	if nodes := e.ctrl.Nodes(); len(nodes) != 1 || nodes[0].ID != "node-1" || nodes[0].State != "ready" {
+	if nodes := e.ctrl.Nodes.List(); len(nodes) != 1 || nodes[0].ID != "node-1" || nodes[0].State != "ready" {
 		t.Errorf("Nodes = %+v", nodes)
 	}
 
 	// Deleting the app stops its instance.
-	if err := e.ctrl.DeleteApp(ctx, "hello"); err != nil {
+	if err := e.ctrl.Apps.DeleteApp(ctx, "hello"); err != nil {
 		t.Fatal(err)
 	}
 	if !x.stopped(d.Instances[0].ID) {
@@ -160,14 +160,14 @@ func TestDeployBuildFailure(t *testing.T) {
 	startExecutor(t, srv, "node-1", nil)
 	ctx := e.ctx()
 	var rec recorder
-	_, err := e.ctrl.Deploy(ctx, api.DeployRequest{App: "hello", Source: source(), CreateApp: true, Wait: true, Progress: rec.add})
+	_, err := e.ctrl.Deploys.Deploy(ctx, api.DeployRequest{App: "hello", Source: source(), CreateApp: true, Wait: true, Progress: rec.add})
 	if api.ErrorCode(err) != api.EBuildFailed || api.ErrorMessage(err) != "compile failed (exit 2)" {
 		t.Fatalf("err = %v (code %q), want build_failed \"compile failed (exit 2)\"", err, api.ErrorCode(err))
 	}
 	if !rec.has(api.DeployEventLog, "error: compile failed") {
 		t.Errorf("the last build line did not reach the pusher: %+v", rec.events)
 	}
-	d, err := e.ctrl.AppDetail(ctx, "hello")
+	d, err := e.ctrl.Apps.AppDetail(ctx, "hello")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -182,7 +182,7 @@ func TestDeployTimeoutReportsCrashReason(t *testing.T) {
 	e.run()
 	startBuilder(t, srv, &fakeBuilder{})
 	startExecutor(t, srv, "node-1", func(x *fakeExecutor) { x.crash = "exited with status 1" })
-	_, err := e.ctrl.Deploy(e.ctx(), api.DeployRequest{App: "hello", Source: source(), CreateApp: true, Wait: true})
+	_, err := e.ctrl.Deploys.Deploy(e.ctx(), api.DeployRequest{App: "hello", Source: source(), CreateApp: true, Wait: true})
 	if api.ErrorCode(err) != api.ETimeout || !strings.Contains(api.ErrorMessage(err), "exited with status 1") {
 		t.Fatalf("err = %v (code %q), want timeout with the crash reason", err, api.ErrorCode(err))
 	}
@@ -197,13 +197,13 @@ func TestRollingDeploy(t *testing.T) {
 	// passes run while the old instance must be kept.
 	x := startExecutor(t, srv, "node-1", func(x *fakeExecutor) { x.runAfter = 400 * time.Millisecond })
 	ctx := e.ctx()
-	first, err := e.ctrl.Deploy(ctx, api.DeployRequest{App: "hello", Source: source(), CreateApp: true, Wait: true})
+	first, err := e.ctrl.Deploys.Deploy(ctx, api.DeployRequest{App: "hello", Source: source(), CreateApp: true, Wait: true})
 	if err != nil {
 		t.Fatal(err)
 	}
 	starts, _, _ := x.snapshot()
 	oldID := starts[0].InstanceID
-	second, err := e.ctrl.Deploy(ctx, api.DeployRequest{App: "hello", Source: source(), Wait: true})
+	second, err := e.ctrl.Deploys.Deploy(ctx, api.DeployRequest{App: "hello", Source: source(), Wait: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -304,7 +304,7 @@ func TestLostNodeReschedules(t *testing.T) {
 	startBuilder(t, srv, &fakeBuilder{})
 	a := startExecutor(t, srv, "node-a", nil)
 	ctx := e.ctx()
-	if _, err := e.ctrl.Deploy(ctx, api.DeployRequest{App: "hello", Source: source(), CreateApp: true, Wait: true}); err != nil {
+	if _, err := e.ctrl.Deploys.Deploy(ctx, api.DeployRequest{App: "hello", Source: source(), CreateApp: true, Wait: true}); err != nil {
 		t.Fatal(err)
 	}
 	b := startExecutor(t, srv, "node-b", nil)
@@ -331,7 +331,7 @@ func TestStuckBuildFails(t *testing.T) {
 		c.Now = func() time.Time { return time.Now().Add(now.Sub(time.Time{})) }
 	})
 	ctx := e.ctx()
-	app, err := e.ctrl.CreateApp(ctx, "hello")
+	app, err := e.ctrl.Apps.CreateApp(ctx, "hello")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -358,7 +358,7 @@ func TestLogsFollow(t *testing.T) {
 	e := newEnv(t, srv, nil, func(c *controller.Config) { c.LogDir = t.TempDir() })
 	e.run()
 	ctx := e.ctx()
-	if _, err := e.ctrl.CreateApp(ctx, "hello"); err != nil {
+	if _, err := e.ctrl.Apps.CreateApp(ctx, "hello"); err != nil {
 		t.Fatal(err)
 	}
 	pub := connect(t, srv, "executor")
@@ -369,14 +369,14 @@ func TestLogsFollow(t *testing.T) {
 	send("router", "GET /")
 	eventually(t, "recent line stored", func() bool {
 		n := 0
-		_ = e.ctrl.Logs(ctx, api.LogQuery{App: "hello", Source: "app"}, func(api.LogEnvelope) error { n++; return nil })
+		_ = e.ctrl.Logs.Logs(ctx, api.LogQuery{App: "hello", Source: "app"}, func(api.LogEnvelope) error { n++; return nil })
 		return n == 1
 	})
 	fctx, cancel := context.WithCancel(ctx)
 	got := make(chan string, 10)
 	done := make(chan error, 1)
 	go func() {
-		done <- e.ctrl.Logs(fctx, api.LogQuery{App: "hello", Source: "app", Follow: true}, func(l api.LogEnvelope) error {
+		done <- e.ctrl.Logs.Logs(fctx, api.LogQuery{App: "hello", Source: "app", Follow: true}, func(l api.LogEnvelope) error {
 			got <- l.Line
 			return nil
 		})
@@ -402,7 +402,7 @@ func TestLogsFollow(t *testing.T) {
 	// A new controller on the same log dir still has the recent lines.
 	e2 := newEnv(t, srv, e.store, func(c *controller.Config) { c.LogDir = e.cfg.LogDir })
 	var lines []string
-	if err := e2.ctrl.Logs(ctx, api.LogQuery{App: "hello", Source: "app"}, func(l api.LogEnvelope) error {
+	if err := e2.ctrl.Logs.Logs(ctx, api.LogQuery{App: "hello", Source: "app"}, func(l api.LogEnvelope) error {
 		lines = append(lines, l.Line)
 		return nil
 	}); err != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"slices"
 	"strconv"
 	"sync"
@@ -14,6 +15,46 @@ import (
 	"github.com/strata-paas/strata/api"
 	"github.com/strata-paas/strata/deploy/scheduler"
 )
+
+// Converger makes actual state match desired state: each pass reads apps,
+// formations, instances and node reports, plans with the scheduler, and sends
+// start and stop commands (docs/architecture.md, "Convergence").
+type Converger struct {
+	cfg         Config
+	log         *slog.Logger
+	store       convergeStore
+	audit       *audit
+	sig         *signals
+	nodeCmds    nodeCommands
+	nodes       *Nodes
+	placement   *Placement
+	builds      *Builds
+	apps        *Apps
+	unplaceable *unplaceable
+
+	applyMu sync.Mutex // serialises passes; guards missing and routesSent
+	missing map[string]missingStart
+	// routesSent: instance id → its node's heartbeat count when its routes
+	// were last sent (guarded by applyMu).
+	routesSent map[string]int
+
+	stopMu   sync.Mutex
+	stopping map[string]bool // instance ids with a stop in flight
+}
+
+// releaseReader reads one release.
+type releaseReader interface {
+	Release(ctx context.Context, appID string, version int) (*api.Release, error)
+}
+
+// convergeStore is what the converger reads and writes.
+type convergeStore interface {
+	InstanceStore
+	ListAllApps(ctx context.Context) ([]*api.App, error)
+	Processes(ctx context.Context, appID string) ([]api.Process, error)
+	releaseReader
+	Routes(ctx context.Context, appID string) ([]*api.Route, error)
+}
 
 // resendAfter is how many heartbeats of its (live) node may omit an instance
 // row before its start command is sent again.
@@ -39,38 +80,30 @@ type pass struct {
 	fresh    bool
 }
 
-// fresh reports whether the controller has run long enough (2×NodeTTL) to
-// have heard from every live node.
-func (c *Controller) freshState() bool {
-	c.startedMu.Lock()
-	defer c.startedMu.Unlock()
-	return !c.started.IsZero() && c.cfg.Now().Sub(c.started) >= 2*c.cfg.NodeTTL
-}
-
 // converge runs one pass: read desired state, plan, apply, repair. Any
 // database error ends the pass before anything is stopped.
-func (c *Controller) converge(ctx context.Context) {
-	c.applyMu.Lock()
-	defer c.applyMu.Unlock()
+func (s *Converger) converge(ctx context.Context) {
+	s.applyMu.Lock()
+	defer s.applyMu.Unlock()
 	if ctx.Err() != nil {
 		return
 	}
-	c.failStuckBuilds(ctx)
-	p, forms, err := c.readPass(ctx)
+	s.builds.failStuckBuilds(ctx)
+	p, forms, err := s.readPass(ctx)
 	if err != nil {
-		c.log.Warn("converge.read_failed", "err", err)
+		s.log.Warn("converge.read_failed", "err", err)
 		return
 	}
-	c.reconcileReports(ctx, p)
-	if c.rollbackUnhealthy(ctx, p) {
+	s.reconcileReports(ctx, p)
+	if s.rollbackUnhealthy(ctx, p) {
 		// Current releases changed: plan from the new desired state.
-		if p, forms, err = c.readPass(ctx); err != nil {
-			c.log.Warn("converge.read_failed", "err", err)
+		if p, forms, err = s.readPass(ctx); err != nil {
+			s.log.Warn("converge.read_failed", "err", err)
 			return
 		}
 	}
 
-	snap := scheduler.Snapshot{Formations: forms, Overcommit: c.cfg.Overcommit}
+	snap := scheduler.Snapshot{Formations: forms, Overcommit: s.cfg.Overcommit}
 	used := map[string]int{}
 	for _, in := range p.rows {
 		snap.Instances = append(snap.Instances, in)
@@ -89,7 +122,7 @@ func (c *Controller) converge(ctx context.Context) {
 		}
 	}
 	plan := scheduler.Plan(snap)
-	c.noteUnplaceable(p, plan.Unplaceable)
+	s.noteUnplaceable(p, plan.Unplaceable)
 
 	var wg sync.WaitGroup
 	sem := make(chan struct{}, applyConcurrency)
@@ -106,45 +139,45 @@ func (c *Controller) converge(ctx context.Context) {
 		stopped[id] = true
 		if row := p.rows[id]; row != nil {
 			in := *row
-			async(func() { c.applyStop(ctx, p, &in) })
+			async(func() { s.applyStop(ctx, p, &in) })
 		}
 	}
 	created := map[string]bool{}
 	for _, pl := range plan.Place {
 		in := &api.Instance{
 			ID: uuid.NewString(), AppID: pl.AppID, Process: pl.Process, Index: pl.Index,
-			Release: pl.Release, NodeID: pl.NodeID, State: api.InstanceStarting, CreatedAt: c.cfg.Now(),
+			Release: pl.Release, NodeID: pl.NodeID, State: api.InstanceStarting, CreatedAt: s.cfg.Now(),
 		}
-		if err := c.store.CreateInstance(ctx, in); err != nil {
-			c.log.Warn("converge.create_instance_failed", "app", pl.AppID, "err", err)
+		if err := s.store.CreateInstance(ctx, in); err != nil {
+			s.log.Warn("converge.create_instance_failed", "app", pl.AppID, "err", err)
 			continue
 		}
 		created[in.ID] = true
-		async(func() { c.applyStart(ctx, p, in) })
+		async(func() { s.applyStart(ctx, p, in) })
 	}
-	c.resendMissing(ctx, p, stopped, async)
-	c.syncRoutes(ctx, p, stopped, async)
+	s.resendMissing(ctx, p, stopped, async)
+	s.syncRoutes(ctx, p, stopped, async)
 	if p.fresh {
-		c.stopOrphans(ctx, p, created, async)
+		s.stopOrphans(ctx, p, created, async)
 	}
 	wg.Wait()
 	if len(plan.Place)+len(plan.Stop) > 0 {
-		c.notifyChanged()
+		s.sig.notifyChanged()
 	}
 }
 
-func (c *Controller) readPass(ctx context.Context) (*pass, []scheduler.Formation, error) {
+func (s *Converger) readPass(ctx context.Context) (*pass, []scheduler.Formation, error) {
 	// Read the gate before the database so a pass that straddles the gate
 	// opening still counts as not fresh.
 	p := &pass{
-		fresh: c.freshState(), apps: map[string]*api.App{}, procs: map[string][]api.Process{},
+		fresh: s.nodes.fresh(), apps: map[string]*api.App{}, procs: map[string][]api.Process{},
 		releases: map[string]*api.Release{}, routes: map[string][]string{}, rows: map[string]*api.Instance{},
 	}
-	apps, err := c.store.ListAllApps(ctx)
+	apps, err := s.store.ListAllApps(ctx)
 	if err != nil {
 		return nil, nil, err
 	}
-	rows, err := c.store.AllInstances(ctx)
+	rows, err := s.store.AllInstances(ctx)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -157,15 +190,15 @@ func (c *Controller) readPass(ctx context.Context) (*pass, []scheduler.Formation
 		if a.State != api.AppStarted || a.CurrentRelease == 0 {
 			continue
 		}
-		procs, err := c.store.Processes(ctx, a.ID)
+		procs, err := s.store.Processes(ctx, a.ID)
 		if err != nil {
 			return nil, nil, err
 		}
 		p.procs[a.ID] = procs
-		if p.routes[a.ID], err = c.routeURIs(ctx, a.ID); err != nil {
+		if p.routes[a.ID], err = s.routeURIs(ctx, a.ID); err != nil {
 			return nil, nil, err
 		}
-		rel, err := p.release(ctx, c.store, a.ID, a.CurrentRelease)
+		rel, err := p.release(ctx, s.store, a.ID, a.CurrentRelease)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -178,10 +211,10 @@ func (c *Controller) readPass(ctx context.Context) (*pass, []scheduler.Formation
 			})
 		}
 	}
-	if err := c.readPlacement(ctx, p, forms); err != nil {
+	if err := s.placement.readPlacement(ctx, p, forms); err != nil {
 		return nil, nil, err
 	}
-	p.views = c.nodes.views(c.cfg.Now(), c.cfg.NodeTTL)
+	p.views = s.nodes.views(s.cfg.Now(), s.cfg.NodeTTL)
 	return p, forms, nil
 }
 
@@ -194,12 +227,12 @@ func (p *pass) memoryOf(appID, proc string) int {
 	return api.DefaultMemoryMB
 }
 
-func (p *pass) release(ctx context.Context, s Store, appID string, version int) (*api.Release, error) {
+func (p *pass) release(ctx context.Context, st releaseReader, appID string, version int) (*api.Release, error) {
 	key := appID + "/" + strconv.Itoa(version)
 	if r, ok := p.releases[key]; ok {
 		return r, nil
 	}
-	r, err := s.Release(ctx, appID, version)
+	r, err := st.Release(ctx, appID, version)
 	if err != nil {
 		return nil, err
 	}
@@ -209,7 +242,7 @@ func (p *pass) release(ctx context.Context, s Store, appID string, version int) 
 
 // reconcileReports copies state, port and restarts from live heartbeats into
 // instance rows that disagree (instance events can be lost on the bus).
-func (c *Controller) reconcileReports(ctx context.Context, p *pass) {
+func (s *Converger) reconcileReports(ctx context.Context, p *pass) {
 	changed := false
 	for _, in := range p.rows {
 		v := p.views[in.NodeID]
@@ -224,14 +257,14 @@ func (c *Controller) reconcileReports(ctx context.Context, p *pass) {
 		if !rep.StartedAt.IsZero() {
 			in.StartedAt = rep.StartedAt
 		}
-		if err := c.store.UpdateInstance(ctx, in); err != nil {
-			c.log.Warn("converge.reconcile_failed", "instance", in.ID, "err", err)
+		if err := s.store.UpdateInstance(ctx, in); err != nil {
+			s.log.Warn("converge.reconcile_failed", "instance", in.ID, "err", err)
 			continue
 		}
 		changed = true
 	}
 	if changed {
-		c.notifyChanged()
+		s.sig.notifyChanged()
 	}
 }
 
@@ -242,7 +275,7 @@ func (c *Controller) reconcileReports(ctx context.Context, p *pass) {
 // The older instances never stopped (rollouts keep them until replacements
 // run), so they keep serving; the failed release's instances are stopped by
 // the plan. It reports whether any app was rolled back.
-func (c *Controller) rollbackUnhealthy(ctx context.Context, p *pass) bool {
+func (s *Converger) rollbackUnhealthy(ctx context.Context, p *pass) bool {
 	type verdict struct {
 		failing bool
 		reason  string
@@ -262,7 +295,7 @@ func (c *Controller) rollbackUnhealthy(ctx context.Context, p *pass) bool {
 		}
 		rep, listed := v.listed[in.ID]
 		switch {
-		case in.Release == app.CurrentRelease && listed && rep.State != api.InstanceRunning && rep.FailedStarts >= c.cfg.FailedStarts:
+		case in.Release == app.CurrentRelease && listed && rep.State != api.InstanceRunning && rep.FailedStarts >= s.cfg.FailedStarts:
 			d.failing = true
 			if in.Reason != "" {
 				d.reason = in.Reason
@@ -279,10 +312,10 @@ func (c *Controller) rollbackUnhealthy(ctx context.Context, p *pass) bool {
 		if d.reason == "" {
 			d.reason = "its instances keep failing to start"
 		}
-		reason := fmt.Sprintf("%s (%d failed starts in a row)", d.reason, c.cfg.FailedStarts)
-		cur, err := c.rollBackTo(ctx, appID, p.apps[appID].CurrentRelease, d.older, reason)
+		reason := fmt.Sprintf("%s (%d failed starts in a row)", d.reason, s.cfg.FailedStarts)
+		cur, err := s.apps.rollBackTo(ctx, appID, p.apps[appID].CurrentRelease, d.older, reason)
 		if err != nil {
-			c.log.Warn("converge.rollback_failed", "app", appID, "err", err)
+			s.log.Warn("converge.rollback_failed", "app", appID, "err", err)
 			continue
 		}
 		rolled = rolled || cur == d.older
@@ -292,34 +325,45 @@ func (c *Controller) rollbackUnhealthy(ctx context.Context, p *pass) bool {
 
 // noteUnplaceable remembers the latest placement problem per app and tells
 // the app's log when it first appears.
-func (c *Controller) noteUnplaceable(p *pass, un []scheduler.Unplaceable) {
+func (s *Converger) noteUnplaceable(p *pass, un []scheduler.Unplaceable) {
 	now := map[string]string{}
 	for _, u := range un {
 		if _, ok := now[u.AppID]; !ok {
 			now[u.AppID] = u.Process + "/" + strconv.Itoa(u.Index) + " cannot be placed: " + u.Reason
 		}
 	}
-	c.unplaceableMu.Lock()
-	prev := c.unplaceable
-	c.unplaceable = now
-	c.unplaceableMu.Unlock()
+	prev := s.unplaceable.swap(now)
 	if !p.fresh {
 		return // right after start, nodes may simply not have heartbeated yet
 	}
 	for appID, msg := range now {
 		if prev[appID] != msg {
 			if a := p.apps[appID]; a != nil {
-				c.log.Warn("converge.unplaceable", "app", a.Name, "reason", msg)
-				c.strataLine(a.Name, msg)
+				s.log.Warn("converge.unplaceable", "app", a.Name, "reason", msg)
+				s.audit.strataLine(a.Name, msg)
 			}
 		}
 	}
 }
 
-func (c *Controller) unplaceableReason(appID string) string {
-	c.unplaceableMu.Lock()
-	defer c.unplaceableMu.Unlock()
-	return c.unplaceable[appID]
+// unplaceable holds the latest placement problem of each app: the
+// converger writes it each pass; deploys and `strata app` read it.
+type unplaceable struct {
+	mu sync.Mutex
+	m  map[string]string // app id → problem
+}
+
+func (u *unplaceable) swap(now map[string]string) (prev map[string]string) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	prev, u.m = u.m, now
+	return prev
+}
+
+func (u *unplaceable) reason(appID string) string {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return u.m[appID]
 }
 
 // nodeGone reports whether the node of an instance is lost: silent for
@@ -335,77 +379,57 @@ func (p *pass) nodeGone(nodeID string) bool {
 // applyStop stops one instance: its row becomes stopping, the executor is
 // asked to stop it, and the row is deleted once the executor confirms (or
 // directly when its node is lost).
-func (c *Controller) applyStop(ctx context.Context, p *pass, in *api.Instance) {
-	if !c.beginStop(in.ID) {
+func (s *Converger) applyStop(ctx context.Context, p *pass, in *api.Instance) {
+	if !s.beginStop(in.ID) {
 		return
 	}
-	defer c.endStop(in.ID)
-	log := c.log.With("instance", in.ID, "node", in.NodeID)
+	defer s.endStop(in.ID)
+	log := s.log.With("instance", in.ID, "node", in.NodeID)
 	if !p.nodeGone(in.NodeID) {
 		if in.State != api.InstanceStopping {
 			in.State = api.InstanceStopping
-			if err := c.store.UpdateInstance(ctx, in); err != nil {
+			if err := s.store.UpdateInstance(ctx, in); err != nil {
 				log.Warn("converge.mark_stopping_failed", "err", err)
 				return
 			}
 		}
-		if err := c.sendStop(ctx, in); err != nil {
+		if err := s.nodeCmds.stop(ctx, in); err != nil {
 			log.Info("converge.stop_failed", "err", err)
 			return
 		}
 	}
-	if err := c.store.DeleteInstance(ctx, in.ID); err != nil && api.ErrorCode(err) != api.ENotFound {
+	if err := s.store.DeleteInstance(ctx, in.ID); err != nil && api.ErrorCode(err) != api.ENotFound {
 		log.Warn("converge.delete_instance_failed", "err", err)
 	}
 }
 
-func (c *Controller) beginStop(id string) bool {
-	c.stopMu.Lock()
-	defer c.stopMu.Unlock()
-	if c.stopping[id] {
+func (s *Converger) beginStop(id string) bool {
+	s.stopMu.Lock()
+	defer s.stopMu.Unlock()
+	if s.stopping[id] {
 		return false
 	}
-	c.stopping[id] = true
+	s.stopping[id] = true
 	return true
 }
 
-func (c *Controller) endStop(id string) {
-	c.stopMu.Lock()
-	delete(c.stopping, id)
-	c.stopMu.Unlock()
-}
-
-// sendStop asks an instance's executor to stop it. An executor that does
-// not know the instance counts as confirmation.
-func (c *Controller) sendStop(ctx context.Context, in *api.Instance) error {
-	return c.command(ctx, in.NodeID, &api.NodeCommand{Version: api.MessageVersion, Kind: api.CmdStop, InstanceID: in.ID})
-}
-
-func (c *Controller) command(ctx context.Context, nodeID string, cmd *api.NodeCommand) error {
-	ctx, cancel := context.WithTimeout(ctx, c.cfg.CommandTimeout)
-	defer cancel()
-	var reply api.NodeCommandReply
-	err := c.conn.Request(ctx, api.SubjectNodeCommand(nodeID), cmd, &reply)
-	if err == nil && reply.Error != nil {
-		err = reply.Error
-	}
-	if cmd.Kind == api.CmdStop && api.ErrorCode(err) == api.ENotFound {
-		return nil
-	}
-	return err
+func (s *Converger) endStop(id string) {
+	s.stopMu.Lock()
+	delete(s.stopping, id)
+	s.stopMu.Unlock()
 }
 
 // applyStart sends the start command of a new (or missing) instance. An
 // executor that refuses it marks the row crashed with its reason; one that
 // does not answer is retried by resendMissing.
-func (c *Controller) applyStart(ctx context.Context, p *pass, in *api.Instance) {
-	log := c.log.With("instance", in.ID, "node", in.NodeID)
-	spec, err := c.spec(ctx, p, in)
+func (s *Converger) applyStart(ctx context.Context, p *pass, in *api.Instance) {
+	log := s.log.With("instance", in.ID, "node", in.NodeID)
+	spec, err := s.spec(ctx, p, in)
 	if err != nil {
 		log.Warn("converge.spec_failed", "err", err)
 		return
 	}
-	err = c.command(ctx, in.NodeID, &api.NodeCommand{Version: api.MessageVersion, Kind: api.CmdStart, Start: spec})
+	err = s.nodeCmds.send(ctx, in.NodeID, &api.NodeCommand{Version: api.MessageVersion, Kind: api.CmdStart, Start: spec})
 	if err == nil {
 		return
 	}
@@ -413,7 +437,7 @@ func (c *Controller) applyStart(ctx context.Context, p *pass, in *api.Instance) 
 	var refused *api.Error
 	if api.ErrorCode(err) != api.EUnavailable && asError(err, &refused) {
 		in.State, in.Reason = api.InstanceCrashed, refused.Message
-		if err := c.store.UpdateInstance(ctx, in); err != nil {
+		if err := s.store.UpdateInstance(ctx, in); err != nil {
 			log.Warn("converge.mark_crashed_failed", "err", err)
 		}
 	}
@@ -422,7 +446,7 @@ func (c *Controller) applyStart(ctx context.Context, p *pass, in *api.Instance) 
 // spec builds the InstanceSpec of an instance row. The pass's caches are
 // only read here: everything spec needs was loaded by readPass, except
 // releases other than the current one, which are fetched without caching.
-func (c *Controller) spec(ctx context.Context, p *pass, in *api.Instance) (*api.InstanceSpec, error) {
+func (s *Converger) spec(ctx context.Context, p *pass, in *api.Instance) (*api.InstanceSpec, error) {
 	app := p.apps[in.AppID]
 	if app == nil {
 		return nil, api.Errorf(api.ENotFound, "app %s of instance %s is gone", in.AppID, in.ID)
@@ -430,7 +454,7 @@ func (c *Controller) spec(ctx context.Context, p *pass, in *api.Instance) (*api.
 	rel := p.releases[in.AppID+"/"+strconv.Itoa(in.Release)]
 	if rel == nil {
 		var err error
-		if rel, err = c.store.Release(ctx, in.AppID, in.Release); err != nil {
+		if rel, err = s.store.Release(ctx, in.AppID, in.Release); err != nil {
 			return nil, err
 		}
 	}
@@ -460,7 +484,7 @@ func (c *Controller) spec(ctx context.Context, p *pass, in *api.Instance) (*api.
 		uris, ok := p.routes[app.ID]
 		if !ok {
 			var err error
-			if uris, err = c.routeURIs(ctx, app.ID); err != nil {
+			if uris, err = s.routeURIs(ctx, app.ID); err != nil {
 				return nil, err
 			}
 		}
@@ -471,8 +495,8 @@ func (c *Controller) spec(ctx context.Context, p *pass, in *api.Instance) (*api.
 
 // routeURIs returns the URIs (host or host/path) web instances of an app
 // register, in the store's order.
-func (c *Controller) routeURIs(ctx context.Context, appID string) ([]string, error) {
-	routes, err := c.store.Routes(ctx, appID)
+func (s *Converger) routeURIs(ctx context.Context, appID string) ([]string, error) {
+	routes, err := s.store.Routes(ctx, appID)
 	if err != nil {
 		return nil, err
 	}
@@ -486,10 +510,10 @@ func (c *Controller) routeURIs(ctx context.Context, appID string) ([]string, err
 // syncRoutes sends the app's current routes to running web instances whose
 // heartbeat reports other ones (a route was mapped or unmapped since they
 // started), again after resendAfter heartbeats if nothing changed.
-func (c *Controller) syncRoutes(ctx context.Context, p *pass, stopped map[string]bool, async func(func())) {
-	for id := range c.routesSent {
+func (s *Converger) syncRoutes(ctx context.Context, p *pass, stopped map[string]bool, async func(func())) {
+	for id := range s.routesSent {
 		if _, ok := p.rows[id]; !ok {
-			delete(c.routesSent, id)
+			delete(s.routesSent, id)
 		}
 	}
 	for id, in := range p.rows {
@@ -500,18 +524,18 @@ func (c *Controller) syncRoutes(ctx context.Context, p *pass, stopped map[string
 		}
 		rep, listed := v.listed[id]
 		if !listed || rep.State != api.InstanceRunning || slices.Equal(rep.Routes, want) {
-			delete(c.routesSent, id)
+			delete(s.routesSent, id)
 			continue
 		}
-		if seq, sent := c.routesSent[id]; sent && v.seq-seq < resendAfter {
+		if seq, sent := s.routesSent[id]; sent && v.seq-seq < resendAfter {
 			continue
 		}
-		c.routesSent[id] = v.seq
+		s.routesSent[id] = v.seq
 		cmd := &api.NodeCommand{Version: api.MessageVersion, Kind: api.CmdRoutes, InstanceID: id, Routes: slices.Clone(want)}
 		nodeID := in.NodeID
 		async(func() {
-			if err := c.command(ctx, nodeID, cmd); err != nil {
-				c.log.Info("converge.routes_failed", "instance", id, "node", nodeID, "err", err)
+			if err := s.nodeCmds.send(ctx, nodeID, cmd); err != nil {
+				s.log.Info("converge.routes_failed", "instance", id, "node", nodeID, "err", err)
 			}
 		})
 	}
@@ -520,42 +544,42 @@ func (c *Controller) syncRoutes(ctx context.Context, p *pass, stopped map[string
 // resendMissing re-sends the start of instance rows that their live node
 // has left out of resendAfter heartbeats — how apps come back after the
 // node (or the whole microcloud) restarted with no instances.
-func (c *Controller) resendMissing(ctx context.Context, p *pass, stopped map[string]bool, async func(func())) {
-	for id := range c.missing {
+func (s *Converger) resendMissing(ctx context.Context, p *pass, stopped map[string]bool, async func(func())) {
+	for id := range s.missing {
 		if _, ok := p.rows[id]; !ok {
-			delete(c.missing, id)
+			delete(s.missing, id)
 		}
 	}
 	for id, in := range p.rows {
 		v := p.views[in.NodeID]
 		if v == nil || !v.live() || stopped[id] ||
 			in.State == api.InstanceStopping || in.State == api.InstanceStopped {
-			delete(c.missing, id)
+			delete(s.missing, id)
 			continue
 		}
 		if _, ok := v.listed[id]; ok {
-			delete(c.missing, id)
+			delete(s.missing, id)
 			continue
 		}
-		m, ok := c.missing[id]
+		m, ok := s.missing[id]
 		if !ok {
-			c.missing[id] = missingStart{seq: v.seq}
+			s.missing[id] = missingStart{seq: v.seq}
 			continue
 		}
 		if v.seq-m.seq < resendAfter {
 			continue
 		}
-		c.missing[id] = missingStart{seq: v.seq}
-		c.log.Info("converge.resend_start", "instance", id, "node", in.NodeID)
+		s.missing[id] = missingStart{seq: v.seq}
+		s.log.Info("converge.resend_start", "instance", id, "node", in.NodeID)
 		cp := *in
-		async(func() { c.applyStart(ctx, p, &cp) })
+		async(func() { s.applyStart(ctx, p, &cp) })
 	}
 }
 
 // stopOrphans stops instances that live nodes report but no row knows. It
 // runs only behind the fresh-state gate, and never when the database holds
 // no apps at all (an empty or wrong database must not mass-stop).
-func (c *Controller) stopOrphans(ctx context.Context, p *pass, created map[string]bool, async func(func())) {
+func (s *Converger) stopOrphans(ctx context.Context, p *pass, created map[string]bool, async func(func())) {
 	for nodeID, v := range p.views {
 		if !v.live() {
 			continue
@@ -568,18 +592,18 @@ func (c *Controller) stopOrphans(ctx context.Context, p *pass, created map[strin
 				continue
 			}
 			if len(p.apps) == 0 {
-				c.log.Warn("converge.orphans_kept_empty_database", "node", nodeID, "instance", id)
+				s.log.Warn("converge.orphans_kept_empty_database", "node", nodeID, "instance", id)
 				continue
 			}
 			orphan := &api.Instance{ID: id, AppID: rep.AppID, NodeID: nodeID}
 			async(func() {
-				if !c.beginStop(id) {
+				if !s.beginStop(id) {
 					return
 				}
-				defer c.endStop(id)
-				c.log.Info("converge.stop_orphan", "instance", id, "node", nodeID)
-				if err := c.sendStop(ctx, orphan); err != nil {
-					c.log.Info("converge.stop_orphan_failed", "instance", id, "err", err)
+				defer s.endStop(id)
+				s.log.Info("converge.stop_orphan", "instance", id, "node", nodeID)
+				if err := s.nodeCmds.stop(ctx, orphan); err != nil {
+					s.log.Info("converge.stop_orphan_failed", "instance", id, "err", err)
 				}
 			})
 		}

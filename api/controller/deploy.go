@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"slices"
 	"strings"
 	"sync"
@@ -17,6 +18,51 @@ import (
 	"github.com/strata-paas/strata/deploy/scheduler"
 )
 
+// Deploys runs pushes: it stores the source, applies its manifest, queues
+// the build, waits for the release and its instances, and rolls a failing
+// release back (api.DeployService).
+type Deploys struct {
+	cfg         Config
+	log         *slog.Logger
+	store       deploysStore
+	blobs       api.BlobStore
+	conn        deployBus
+	find        appFinder
+	audit       *audit
+	sig         *signals
+	locks       *appLocks
+	apps        *Apps
+	builds      *Builds
+	routes      *Routes
+	placement   *Placement
+	nodes       *Nodes
+	unplaceable *unplaceable
+
+	queueMu    sync.Mutex
+	queueReady bool
+}
+
+// deploysStore is what Deploys reads and writes.
+type deploysStore interface {
+	BuildStore
+	AppByID(ctx context.Context, id string) (*api.App, error)
+	UpdateApp(ctx context.Context, a *api.App) error
+	ListReleases(ctx context.Context, appID string) ([]*api.Release, error)
+	Processes(ctx context.Context, appID string) ([]api.Process, error)
+	Instances(ctx context.Context, appID string) ([]*api.Instance, error)
+	Routes(ctx context.Context, appID string) ([]*api.Route, error)
+}
+
+// deployBus is what Deploys needs of the bus: the build queue and flushes.
+type deployBus interface {
+	flusher
+	bus.Subscriber // build output on its way to the pusher
+	EnsureWorkQueue(ctx context.Context, stream string, subjects ...string) error
+	Enqueue(ctx context.Context, subject string, v any) error
+}
+
+var _ api.DeployService = (*Deploys)(nil)
+
 // buildPoll is how often Deploy re-reads a build in case the in-process
 // notification was missed (the result reached another controller).
 const buildPoll = 500 * time.Millisecond
@@ -27,33 +73,33 @@ const buildPoll = 500 * time.Millisecond
 // EBuildFailed error carrying the reason; instances that do not become
 // healthy within DeployWaitTimeout are ETimeout. If ctx ends first the
 // build carries on and ctx's error is returned.
-func (c *Controller) Deploy(ctx context.Context, req api.DeployRequest) (*api.DeployResult, error) {
+func (s *Deploys) Deploy(ctx context.Context, req api.DeployRequest) (*api.DeployResult, error) {
 	if req.Source == nil {
 		return nil, api.Errorf(api.EInvalid, "no source to deploy — send a gzip-compressed tar archive")
 	}
-	app, err := c.appByName(ctx, req.App)
+	app, err := s.find.appByName(ctx, req.App)
 	if err != nil && (api.ErrorCode(err) != api.ENotFound || !req.CreateApp) {
 		return nil, err
 	}
 	progress := serialProgress(req.Progress)
 
-	ref, src, err := c.putSource(ctx, req.Source, !req.IgnoreManifest)
+	ref, src, err := s.putSource(ctx, req.Source, !req.IgnoreManifest)
 	if err != nil {
 		return nil, fmt.Errorf("store source: %w", err)
 	}
 	// The manifest is checked before anything changes, the app included.
 	var plan *manifestPlan
 	if src != nil {
-		if plan, err = planManifest(src, req.App, c.cfg.Domain); err != nil {
+		if plan, err = planManifest(src, req.App, s.cfg.Domain); err != nil {
 			return nil, err
 		}
 	}
 	created := false
 	if app == nil {
-		app, err = c.CreateApp(ctx, req.App)
+		app, err = s.apps.CreateApp(ctx, req.App)
 		created = err == nil
 		if api.ErrorCode(err) == api.EConflict { // created concurrently
-			app, err = c.appByName(ctx, req.App)
+			app, err = s.find.appByName(ctx, req.App)
 		}
 		if err != nil {
 			return nil, err
@@ -63,93 +109,93 @@ func (c *Controller) Deploy(ctx context.Context, req api.DeployRequest) (*api.De
 		for _, w := range plan.warnings {
 			progress(api.DeployEvent{Type: api.DeployEventStatus, Line: "warning: " + plan.file + ": " + w})
 		}
-		changes, err := c.applyBefore(ctx, app, plan)
+		changes, err := s.applyBefore(ctx, app, plan)
 		if err != nil {
 			if created { // nothing changes: not even the app is left
-				_ = c.DeleteApp(context.WithoutCancel(ctx), app.Name)
+				_ = s.apps.DeleteApp(context.WithoutCancel(ctx), app.Name)
 			}
 			return nil, err
 		}
-		c.manifestApplied(ctx, app, plan, changes, progress)
-		if app, err = c.store.AppByID(ctx, app.ID); err != nil {
+		s.manifestApplied(ctx, app, plan, changes, progress)
+		if app, err = s.store.AppByID(ctx, app.ID); err != nil {
 			return nil, err
 		}
 	}
 	prev := app.CurrentRelease // what keeps serving if this release never becomes healthy
 
-	build := &api.Build{ID: uuid.NewString(), AppID: app.ID, State: api.BuildPending, SourceBlob: ref, Actor: api.ActorName(ctx), CreatedAt: c.cfg.Now()}
-	if err := c.store.CreateBuild(ctx, build); err != nil {
+	build := &api.Build{ID: uuid.NewString(), AppID: app.ID, State: api.BuildPending, SourceBlob: ref, Actor: api.ActorName(ctx), CreatedAt: s.cfg.Now()}
+	if err := s.store.CreateBuild(ctx, build); err != nil {
 		return nil, fmt.Errorf("create build: %w", err)
 	}
-	c.record(ctx, app, "push", "push received, build %s", build.ID)
+	s.audit.record(ctx, app, "push", "push received, build %s", build.ID)
 
 	// Subscribe to the build's output before the job exists, so no line is lost.
 	var lastLine atomic.Int64
 	buildID := build.ID
-	sub, err := bus.SubscribeJSON(c.conn, api.SubjectLogs(app.Name), "", func(_ string, e *api.LogEnvelope) {
+	sub, err := bus.SubscribeJSON(s.conn, api.SubjectLogs(app.Name), "", func(_ string, e *api.LogEnvelope) {
 		if e.BuildID == buildID {
 			lastLine.Add(1)
 			progress(api.DeployEvent{Type: api.DeployEventLog, Line: e.Line})
 		}
 	})
 	if err != nil {
-		return nil, c.failDispatch(ctx, build, err)
+		return nil, s.failDispatch(ctx, build, err)
 	}
 	defer func() { _ = sub.Unsubscribe() }()
-	if err := c.flush(ctx); err != nil {
-		return nil, c.failDispatch(ctx, build, err)
+	if err := flushBus(ctx, s.conn, s.cfg.CommandTimeout); err != nil {
+		return nil, s.failDispatch(ctx, build, err)
 	}
-	if err := c.ensureQueue(ctx); err != nil {
-		return nil, c.failDispatch(ctx, build, err)
+	if err := s.ensureQueue(ctx); err != nil {
+		return nil, s.failDispatch(ctx, build, err)
 	}
 	job := api.BuildJob{
 		Version: api.MessageVersion, BuildID: build.ID, AppID: app.ID, AppName: app.Name,
-		SourceBlob: ref, Timeout: c.cfg.BuildTimeout,
+		SourceBlob: ref, Timeout: s.cfg.BuildTimeout,
 	}
 	if plan != nil {
 		job.Procfile = plan.procfile
 	}
-	if err := c.conn.Enqueue(ctx, api.SubjectBuildJobs, job); err != nil {
-		return nil, c.failDispatch(ctx, build, err)
+	if err := s.conn.Enqueue(ctx, api.SubjectBuildJobs, job); err != nil {
+		return nil, s.failDispatch(ctx, build, err)
 	}
 
-	build, err = c.waitBuild(ctx, build.ID)
-	c.drainLogs(ctx, &lastLine)
+	build, err = s.waitBuild(ctx, build.ID)
+	s.drainLogs(ctx, &lastLine)
 	if err != nil {
 		return nil, err
 	}
 	if build.State == api.BuildFailed {
 		return nil, api.Errorf(api.EBuildFailed, "%s", failureReason(build))
 	}
-	rel, err := c.releaseOf(ctx, app.ID, build.ID)
+	rel, err := s.releaseOf(ctx, app.ID, build.ID)
 	if err != nil {
 		return nil, err
 	}
 	progress(api.DeployEvent{Type: api.DeployEventStatus, Line: fmt.Sprintf("release v%d created", rel.Version)})
 	if plan != nil && len(plan.procs) > 0 {
 		// Not ended by the pusher going away: the release already runs.
-		changes, err := c.applyAfter(context.WithoutCancel(ctx), app, plan)
+		changes, err := s.applyAfter(context.WithoutCancel(ctx), app, plan)
 		if err != nil {
 			return nil, err
 		}
 		if len(changes) > 0 {
-			c.manifestApplied(ctx, app, plan, changes, progress)
+			s.manifestApplied(ctx, app, plan, changes, progress)
 		}
 	}
 	res := &api.DeployResult{Build: build, Release: rel}
-	routes, err := c.store.Routes(ctx, app.ID)
+	routes, err := s.store.Routes(ctx, app.ID)
 	if err != nil {
 		return nil, err
 	}
-	res.URLs = c.urls(routes)
-	c.Kick()
-	res.Running, res.Desired, err = c.waitInstances(ctx, app, rel, req.Wait, progress)
+	res.URLs = routeURLs(routes, s.cfg.RouterPort)
+	s.sig.Kick()
+	res.Running, res.Desired, err = s.waitInstances(ctx, app, rel, req.Wait, progress)
 	if err != nil {
 		var failed *releaseFailed
 		if !asReleaseFailed(err, &failed) {
 			return nil, err
 		}
-		return nil, c.rollbackFailed(ctx, app, rel, prev, failed.reason, progress)
+		return nil, s.rollbackFailed(ctx, app, rel, prev, failed.reason, progress)
 	}
 	return res, nil
 }
@@ -169,7 +215,7 @@ func asReleaseFailed(err error, target **releaseFailed) bool { return errors.As(
 // instances until new ones run — so they keep serving; the failed release's
 // instances are stopped by the converger. Without a previous release (a first
 // push) nothing is rolled back. It returns the pusher's error.
-func (c *Controller) rollbackFailed(ctx context.Context, app *api.App, rel *api.Release, prev int, reason string, progress func(api.DeployEvent)) error {
+func (s *Deploys) rollbackFailed(ctx context.Context, app *api.App, rel *api.Release, prev int, reason string, progress func(api.DeployEvent)) error {
 	ctx = context.WithoutCancel(ctx)
 	fail := func(format string, args ...any) error {
 		return api.Errorf(api.ETimeout, "release v%d did not become healthy: %s — %s; see `strata logs %s`", rel.Version, reason, fmt.Sprintf(format, args...), app.Name)
@@ -178,7 +224,7 @@ func (c *Controller) rollbackFailed(ctx context.Context, app *api.App, rel *api.
 		return fail("there is no earlier release to roll back to")
 	}
 	// The converger may have rolled it back first: then cur is prev too.
-	cur, err := c.rollBackTo(ctx, app.ID, rel.Version, prev, reason)
+	cur, err := s.apps.rollBackTo(ctx, app.ID, rel.Version, prev, reason)
 	if err != nil {
 		return fail("the automatic rollback failed: %s", api.ErrorMessage(err))
 	}
@@ -187,28 +233,6 @@ func (c *Controller) rollbackFailed(ctx context.Context, app *api.App, rel *api.
 	}
 	progress(api.DeployEvent{Type: api.DeployEventStatus, Line: fmt.Sprintf("rolled back to v%d", prev)})
 	return fail("rolled back to v%d, which keeps serving", prev)
-}
-
-// rollBackTo makes release to current again if failed still is, recording
-// why, and returns the app's current release afterwards. Both the deploy
-// watch and the converger roll back through it, under the app's lock.
-func (c *Controller) rollBackTo(ctx context.Context, appID string, failed, to int, reason string) (int, error) {
-	defer c.locks.lock(appID)()
-	app, err := c.store.AppByID(ctx, appID)
-	if err != nil {
-		return 0, err
-	}
-	if app.CurrentRelease != failed {
-		return app.CurrentRelease, nil
-	}
-	app.CurrentRelease = to
-	if err := c.store.UpdateApp(ctx, app); err != nil {
-		return failed, err
-	}
-	c.record(ctx, app, "rollback", "automatic rollback to v%d: release v%d did not become healthy: %s", to, failed, reason)
-	c.log.Info("controller.rolled_back", "app", app.Name, "from", failed, "to", to)
-	c.Kick()
-	return to, nil
 }
 
 // serialProgress makes fn safe to call from several goroutines, one at a time.
@@ -226,23 +250,23 @@ func serialProgress(fn func(api.DeployEvent)) func(api.DeployEvent) {
 
 // failDispatch marks a build that could not be dispatched as failed, so no
 // accepted push is left pending, and returns the error to the caller.
-func (c *Controller) failDispatch(ctx context.Context, b *api.Build, cause error) error {
-	failed, err := c.transition(context.WithoutCancel(ctx), b.ID, api.BuildFailed, func(b *api.Build) {
+func (s *Deploys) failDispatch(ctx context.Context, b *api.Build, cause error) error {
+	failed, err := s.builds.transition(context.WithoutCancel(ctx), b.ID, api.BuildFailed, func(b *api.Build) {
 		b.Failure, b.Reason = api.FailInternal, "the build could not be dispatched to a builder"
 	})
 	if err == nil && failed != nil {
-		c.buildFailedEvent(ctx, failed)
+		s.builds.buildFailedEvent(ctx, failed)
 	}
-	c.log.Warn("deploy.dispatch_failed", "build", b.ID, "err", cause)
+	s.log.Warn("deploy.dispatch_failed", "build", b.ID, "err", cause)
 	return api.Errorf(api.EUnavailable, "cannot dispatch the build: %s — try again shortly", api.ErrorMessage(cause))
 }
 
 // pollStore calls check until it reports done or fails: again after every
 // change notice, and at least every buildPoll (a notice of a change made by
 // another controller never arrives here). It ends with ctx.
-func (c *Controller) pollStore(ctx context.Context, check func() (done bool, err error)) error {
+func (s *Deploys) pollStore(ctx context.Context, check func() (done bool, err error)) error {
 	for {
-		changed := c.changedCh() // before check, so no notice is missed
+		changed := s.sig.changedCh() // before check, so no notice is missed
 		if done, err := check(); done || err != nil {
 			return err
 		}
@@ -259,10 +283,10 @@ func (c *Controller) pollStore(ctx context.Context, check func() (done bool, err
 }
 
 // waitBuild waits until a build is staged or failed.
-func (c *Controller) waitBuild(ctx context.Context, id string) (*api.Build, error) {
+func (s *Deploys) waitBuild(ctx context.Context, id string) (*api.Build, error) {
 	var b *api.Build
-	err := c.pollStore(ctx, func() (bool, error) {
-		got, err := c.store.Build(ctx, id)
+	err := s.pollStore(ctx, func() (bool, error) {
+		got, err := s.store.Build(ctx, id)
 		if err != nil && api.ErrorCode(err) != api.EUnavailable {
 			return false, err
 		}
@@ -274,10 +298,10 @@ func (c *Controller) waitBuild(ctx context.Context, id string) (*api.Build, erro
 
 // drainLogs lets the build's last output lines reach the pusher: a bus
 // round trip, then wait until no line arrived for a short quiet period.
-func (c *Controller) drainLogs(ctx context.Context, lines *atomic.Int64) {
+func (s *Deploys) drainLogs(ctx context.Context, lines *atomic.Int64) {
 	fctx, cancel := context.WithTimeout(ctx, time.Second)
 	defer cancel()
-	_ = c.conn.Flush(fctx)
+	_ = s.conn.Flush(fctx)
 	const quiet = 50 * time.Millisecond
 	deadline := time.After(time.Second)
 	for last := lines.Load(); ; {
@@ -302,11 +326,11 @@ const releaseWait = 30 * time.Second
 
 // releaseOf returns the release recorded for a staged build, waiting for it
 // while the build result is still being recorded.
-func (c *Controller) releaseOf(ctx context.Context, appID, buildID string) (*api.Release, error) {
+func (s *Deploys) releaseOf(ctx context.Context, appID, buildID string) (*api.Release, error) {
 	deadline := time.Now().Add(releaseWait)
 	var rel *api.Release
-	err := c.pollStore(ctx, func() (bool, error) {
-		rels, err := c.store.ListReleases(ctx, appID)
+	err := s.pollStore(ctx, func() (bool, error) {
+		rels, err := s.store.ListReleases(ctx, appID)
 		if err != nil {
 			return false, err
 		}
@@ -324,8 +348,8 @@ func (c *Controller) releaseOf(ctx context.Context, appID, buildID string) (*api
 
 // waitInstances reports running/desired instances of rel's web process (or
 // of all its processes when it has no web), waiting with wait until all run.
-func (c *Controller) waitInstances(ctx context.Context, app *api.App, rel *api.Release, wait bool, progress func(api.DeployEvent)) (int, int, error) {
-	procs, err := c.store.Processes(ctx, app.ID)
+func (s *Deploys) waitInstances(ctx context.Context, app *api.App, rel *api.Release, wait bool, progress func(api.DeployEvent)) (int, int, error) {
+	procs, err := s.store.Processes(ctx, app.ID)
 	if err != nil {
 		return 0, 0, err
 	}
@@ -337,18 +361,18 @@ func (c *Controller) waitInstances(ctx context.Context, app *api.App, rel *api.R
 			desired += p.Instances
 		}
 	}
-	timeout := time.NewTimer(c.cfg.DeployWaitTimeout)
+	timeout := time.NewTimer(s.cfg.DeployWaitTimeout)
 	defer timeout.Stop()
 	lastStatus := ""
 	for {
-		changed := c.changedCh()
-		ins, err := c.store.Instances(ctx, app.ID)
+		changed := s.sig.changedCh()
+		ins, err := s.store.Instances(ctx, app.ID)
 		if err != nil {
 			return 0, desired, err
 		}
 		running, reason := 0, ""
 		failed := false
-		views := c.nodes.views(c.cfg.Now(), c.cfg.NodeTTL)
+		views := s.nodes.views(s.cfg.Now(), s.cfg.NodeTTL)
 		for _, in := range ins {
 			if !target[in.Process] || in.Release != rel.Version {
 				continue
@@ -358,7 +382,7 @@ func (c *Controller) waitInstances(ctx context.Context, app *api.App, rel *api.R
 			} else if in.Reason != "" {
 				reason = in.Reason
 			}
-			if v := views[in.NodeID]; v != nil && in.State != api.InstanceRunning && v.listed[in.ID].FailedStarts >= c.cfg.FailedStarts {
+			if v := views[in.NodeID]; v != nil && in.State != api.InstanceRunning && v.listed[in.ID].FailedStarts >= s.cfg.FailedStarts {
 				failed = true
 			}
 		}
@@ -369,14 +393,14 @@ func (c *Controller) waitInstances(ctx context.Context, app *api.App, rel *api.R
 			if reason == "" {
 				reason = "its instances keep failing to start"
 			}
-			return running, desired, &releaseFailed{reason: fmt.Sprintf("%s (%d failed starts in a row)", reason, c.cfg.FailedStarts)}
+			return running, desired, &releaseFailed{reason: fmt.Sprintf("%s (%d failed starts in a row)", reason, s.cfg.FailedStarts)}
 		}
 		status := fmt.Sprintf("waiting for %d/%d instances", running, desired)
-		un := c.unplaceableReason(app.ID)
+		un := s.unplaceable.reason(app.ID)
 		if un != "" {
 			status += " — " + un // e.g. no node matches the placement policy
 		}
-		if running == 0 && strings.Contains(un, scheduler.NoNodeMatches) && c.freshState() {
+		if running == 0 && strings.Contains(un, scheduler.NoNodeMatches) && s.nodes.fresh() {
 			// Waiting cannot help until an operator adds or relabels a node;
 			// the app stays desired and is placed once one matches.
 			return running, desired, &releaseFailed{reason: un + " — add a node that matches or change the placement (the manifest's placement:, or strata spaces set-placement)"}
@@ -393,15 +417,29 @@ func (c *Controller) waitInstances(ctx context.Context, app *api.App, rel *api.R
 		case <-timeout.C:
 			t.Stop()
 			if reason == "" {
-				reason = c.unplaceableReason(app.ID)
+				reason = s.unplaceable.reason(app.ID)
 			}
 			if reason == "" {
 				reason = "no instance became healthy"
 			}
-			return running, desired, &releaseFailed{reason: fmt.Sprintf("%d of %d instances running after %s: %s", running, desired, c.cfg.DeployWaitTimeout, reason)}
+			return running, desired, &releaseFailed{reason: fmt.Sprintf("%d of %d instances running after %s: %s", running, desired, s.cfg.DeployWaitTimeout, reason)}
 		case <-changed:
 		case <-t.C:
 		}
 		t.Stop()
 	}
+}
+
+// ensureQueue creates the build queue once it can.
+func (s *Deploys) ensureQueue(ctx context.Context) error {
+	s.queueMu.Lock()
+	defer s.queueMu.Unlock()
+	if s.queueReady {
+		return nil
+	}
+	if err := s.conn.EnsureWorkQueue(ctx, api.BuildJobsStream, api.SubjectBuildJobs); err != nil {
+		return err
+	}
+	s.queueReady = true
+	return nil
 }

@@ -88,7 +88,7 @@ func newEnv(t *testing.T, srv *bus.Server, store controller.Store, edit func(*co
 		t.Fatal(err)
 	}
 	e.ctrl = ctrl
-	if e.token, _, err = ctrl.Bootstrap(context.Background(), "admin"); err != nil {
+	if e.token, _, err = ctrl.Tenancy.Bootstrap(context.Background(), "admin"); err != nil {
 		t.Fatal(err)
 	}
 	return e
@@ -113,7 +113,7 @@ func (e *env) run() {
 }
 
 func (e *env) ctx() context.Context {
-	p, err := e.ctrl.Authenticate(context.Background(), e.token)
+	p, err := e.ctrl.Tenancy.Authenticate(context.Background(), e.token)
 	if err != nil {
 		e.t.Fatal(err)
 	}

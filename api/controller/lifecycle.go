@@ -6,14 +6,13 @@ import (
 	"maps"
 	"slices"
 	"strings"
-	"sync"
 
 	"github.com/google/uuid"
 
 	"github.com/strata-paas/strata/api"
 )
 
-var _ api.LifecycleService = (*Controller)(nil)
+var _ api.LifecycleService = (*Apps)(nil)
 
 // Scale limits.
 const (
@@ -30,53 +29,42 @@ const (
 	MaxEventLimit     = 1000
 )
 
-// appLocks serialises read-modify-write changes of one app (env, scale,
-// rollback, restart) within this controller, so concurrent `env set`s do not
-// lose each other's vars.
-type appLocks struct{ m sync.Map }
-
-func (l *appLocks) lock(appID string) func() {
-	mu, _ := l.m.LoadOrStore(appID, &sync.Mutex{})
-	mu.(*sync.Mutex).Lock()
-	return mu.(*sync.Mutex).Unlock
-}
-
 // Releases returns an app's releases, newest first.
-func (c *Controller) Releases(ctx context.Context, name string) ([]*api.Release, error) {
-	app, err := c.appByName(ctx, name)
+func (s *Apps) Releases(ctx context.Context, name string) ([]*api.Release, error) {
+	app, err := s.find.appByName(ctx, name)
 	if err != nil {
 		return nil, err
 	}
-	return c.store.ListReleases(ctx, app.ID)
+	return s.store.ListReleases(ctx, app.ID)
 }
 
 // currentRelease returns the app's current release, or nil before the first.
-func (c *Controller) currentRelease(ctx context.Context, app *api.App) (*api.Release, error) {
+func (s *Apps) currentRelease(ctx context.Context, app *api.App) (*api.Release, error) {
 	if app.CurrentRelease == 0 {
 		return nil, nil
 	}
-	return c.store.Release(ctx, app.ID, app.CurrentRelease)
+	return s.store.Release(ctx, app.ID, app.CurrentRelease)
 }
 
 // cut creates a new current release of app from base (which may be nil for
 // a config-only release before the first build) with env, records an event
 // of typ and wakes the converger, which rolls it out instance by instance.
-func (c *Controller) cut(ctx context.Context, app *api.App, base *api.Release, env map[string]string, typ, description string) (*api.Release, error) {
+func (s *Apps) cut(ctx context.Context, app *api.App, base *api.Release, env map[string]string, typ, description string) (*api.Release, error) {
 	rel := &api.Release{ID: uuid.NewString(), AppID: app.ID, Env: env, Description: description, Actor: api.ActorName(ctx)}
 	if base != nil {
 		rel.BuildID, rel.DropletBlob, rel.Processes = base.BuildID, base.DropletBlob, maps.Clone(base.Processes)
 	}
-	if err := c.store.CreateRelease(ctx, rel); err != nil {
+	if err := s.store.CreateRelease(ctx, rel); err != nil {
 		return nil, fmt.Errorf("create release: %w", err)
 	}
 	if len(rel.Processes) > 0 {
-		if err := c.ensureFormation(ctx, app.ID, rel.Processes); err != nil {
+		if err := ensureFormation(ctx, s.store, app.ID, rel.Processes); err != nil {
 			return nil, err
 		}
 	}
-	c.record(ctx, app, typ, "release v%d: %s", rel.Version, description)
-	c.Kick()
-	c.notifyChanged()
+	s.audit.record(ctx, app, typ, "release v%d: %s", rel.Version, description)
+	s.sig.Kick()
+	s.sig.notifyChanged()
 	return rel, nil
 }
 
@@ -84,19 +72,19 @@ func (c *Controller) cut(ctx context.Context, app *api.App, base *api.Release, e
 // without rebuilding. version 0 picks the newest release before the current
 // one whose droplet or config differs from the current one (so restarts and
 // scale releases are skipped).
-func (c *Controller) Rollback(ctx context.Context, name string, version int) (*api.Release, error) {
+func (s *Apps) Rollback(ctx context.Context, name string, version int) (*api.Release, error) {
 	if version < 0 {
 		return nil, api.Errorf(api.EInvalid, "release version %d is not valid — give a version from `strata releases %s`", version, name)
 	}
-	app, err := c.appByName(ctx, name)
+	app, err := s.find.appByName(ctx, name)
 	if err != nil {
 		return nil, err
 	}
-	defer c.locks.lock(app.ID)()
-	if app, err = c.store.AppByID(ctx, app.ID); err != nil {
+	defer s.locks.lock(app.ID)()
+	if app, err = s.store.AppByID(ctx, app.ID); err != nil {
 		return nil, err
 	}
-	rels, err := c.store.ListReleases(ctx, app.ID)
+	rels, err := s.store.ListReleases(ctx, app.ID)
 	if err != nil {
 		return nil, err
 	}
@@ -135,7 +123,7 @@ func (c *Controller) Rollback(ctx context.Context, name string, version int) (*a
 			return nil, api.Errorf(api.EInvalid, "release v%d has no build to run (it only set config) — choose a release with a build", version)
 		}
 	}
-	return c.cut(ctx, app, target, maps.Clone(target.Env), "rollback", fmt.Sprintf("Rollback to v%d", target.Version))
+	return s.cut(ctx, app, target, maps.Clone(target.Env), "rollback", fmt.Sprintf("Rollback to v%d", target.Version))
 }
 
 func sameContent(a, b *api.Release) bool {
@@ -144,12 +132,12 @@ func sameContent(a, b *api.Release) bool {
 
 // Env returns the config vars of the app's current release (empty before
 // any release).
-func (c *Controller) Env(ctx context.Context, name string) (map[string]string, error) {
-	app, err := c.appByName(ctx, name)
+func (s *Apps) Env(ctx context.Context, name string) (map[string]string, error) {
+	app, err := s.find.appByName(ctx, name)
 	if err != nil {
 		return nil, err
 	}
-	rel, err := c.currentRelease(ctx, app)
+	rel, err := s.currentRelease(ctx, app)
 	if err != nil {
 		return nil, err
 	}
@@ -165,7 +153,7 @@ func (c *Controller) Env(ctx context.Context, name string) (map[string]string, e
 // has no droplet: the next build's release inherits its vars. A change that
 // changes nothing returns the current release and makes no new one. Event
 // messages name the vars, never their values.
-func (c *Controller) ChangeEnv(ctx context.Context, name string, ch api.EnvChange) (*api.Release, error) {
+func (s *Apps) ChangeEnv(ctx context.Context, name string, ch api.EnvChange) (*api.Release, error) {
 	if len(ch.Set) == 0 && len(ch.Unset) == 0 {
 		return nil, api.Errorf(api.EInvalid, "no config vars to set or unset — give NAME=VALUE or NAME")
 	}
@@ -183,15 +171,15 @@ func (c *Controller) ChangeEnv(ctx context.Context, name string, ch api.EnvChang
 			return nil, api.Errorf(api.EInvalid, "config var %s is both set and unset — do one or the other", k)
 		}
 	}
-	app, err := c.appByName(ctx, name)
+	app, err := s.find.appByName(ctx, name)
 	if err != nil {
 		return nil, err
 	}
-	defer c.locks.lock(app.ID)()
-	if app, err = c.store.AppByID(ctx, app.ID); err != nil {
+	defer s.locks.lock(app.ID)()
+	if app, err = s.store.AppByID(ctx, app.ID); err != nil {
 		return nil, err
 	}
-	cur, err := c.currentRelease(ctx, app)
+	cur, err := s.currentRelease(ctx, app)
 	if err != nil {
 		return nil, err
 	}
@@ -221,7 +209,7 @@ func (c *Controller) ChangeEnv(ctx context.Context, name string, ch api.EnvChang
 	if len(unset) > 0 {
 		desc = append(desc, "Unset "+strings.Join(unset, ", "))
 	}
-	return c.cut(ctx, app, cur, env, "env", strings.Join(desc, "; "))
+	return s.cut(ctx, app, cur, env, "env", strings.Join(desc, "; "))
 }
 
 // changedVars returns, sorted, the names of set whose values env does not
@@ -240,22 +228,22 @@ func changedVars(env, set map[string]string) []string {
 // count needs no release: the converger starts or stops instances. Changing
 // memory or disk makes a new release (same droplet and config) so that the
 // instances are replaced one by one with the new limits.
-func (c *Controller) Scale(ctx context.Context, name string, req api.ScaleRequest) (*api.ScaleResult, error) {
+func (s *Apps) Scale(ctx context.Context, name string, req api.ScaleRequest) (*api.ScaleResult, error) {
 	if req.Process == "" {
 		req.Process = api.ProcessWeb
 	}
 	if err := validateScale(req); err != nil {
 		return nil, err
 	}
-	app, err := c.appByName(ctx, name)
+	app, err := s.find.appByName(ctx, name)
 	if err != nil {
 		return nil, err
 	}
-	defer c.locks.lock(app.ID)()
-	if app, err = c.store.AppByID(ctx, app.ID); err != nil {
+	defer s.locks.lock(app.ID)()
+	if app, err = s.store.AppByID(ctx, app.ID); err != nil {
 		return nil, err
 	}
-	procs, err := c.store.Processes(ctx, app.ID)
+	procs, err := s.store.Processes(ctx, app.ID)
 	if err != nil {
 		return nil, err
 	}
@@ -282,24 +270,24 @@ func (c *Controller) Scale(ctx context.Context, name string, req api.ScaleReques
 	if p == old {
 		return res, nil
 	}
-	if err := c.store.SetProcess(ctx, p); err != nil {
+	if err := s.store.SetProcess(ctx, p); err != nil {
 		return nil, fmt.Errorf("scale: %w", err)
 	}
 	desc := fmt.Sprintf("scaled %s to %d× %s memory, %s disk", p.Type, p.Instances, mb(p.MemoryMB), mb(p.DiskMB))
 	if p.MemoryMB == old.MemoryMB && p.DiskMB == old.DiskMB {
-		c.record(ctx, app, "scale", "%s", desc)
-		c.Kick()
+		s.audit.record(ctx, app, "scale", "%s", desc)
+		s.sig.Kick()
 		return res, nil
 	}
-	cur, err := c.currentRelease(ctx, app)
+	cur, err := s.currentRelease(ctx, app)
 	if err != nil {
 		return nil, err
 	}
 	if cur == nil || !cur.DropletBlob.Valid() {
-		c.record(ctx, app, "scale", "%s", desc)
+		s.audit.record(ctx, app, "scale", "%s", desc)
 		return res, nil
 	}
-	res.Release, err = c.cut(ctx, app, cur, maps.Clone(cur.Env), "scale", strings.ToUpper(desc[:1])+desc[1:])
+	res.Release, err = s.cut(ctx, app, cur, maps.Clone(cur.Env), "scale", strings.ToUpper(desc[:1])+desc[1:])
 	return res, err
 }
 
@@ -343,74 +331,74 @@ func mb(n int) string {
 	return fmt.Sprintf("%dM", n)
 }
 
-func orNone(s []string) string {
-	if len(s) == 0 {
+func orNone(names []string) string {
+	if len(names) == 0 {
 		return "none yet (push first)"
 	}
-	return strings.Join(s, ", ")
+	return strings.Join(names, ", ")
 }
 
 // SetState starts or stops an app. A stopped app keeps its formation and
 // releases; the converger stops its instances, and starts them again (at
 // the current release) when it is started.
-func (c *Controller) SetState(ctx context.Context, name string, state api.AppState) (*api.App, error) {
+func (s *Apps) SetState(ctx context.Context, name string, state api.AppState) (*api.App, error) {
 	if state != api.AppStarted && state != api.AppStopped {
 		return nil, api.Errorf(api.EInvalid, "app state %q is not valid — use started or stopped", state)
 	}
-	app, err := c.appByName(ctx, name)
+	app, err := s.find.appByName(ctx, name)
 	if err != nil {
 		return nil, err
 	}
-	defer c.locks.lock(app.ID)()
-	if app, err = c.store.AppByID(ctx, app.ID); err != nil {
+	defer s.locks.lock(app.ID)()
+	if app, err = s.store.AppByID(ctx, app.ID); err != nil {
 		return nil, err
 	}
 	if app.State == state {
 		return app, nil
 	}
 	app.State = state
-	if err := c.store.UpdateApp(ctx, app); err != nil {
+	if err := s.store.UpdateApp(ctx, app); err != nil {
 		return nil, fmt.Errorf("update app: %w", err)
 	}
 	typ, verb := "app.start", "started"
 	if state == api.AppStopped {
 		typ, verb = "app.stop", "stopped"
 	}
-	c.record(ctx, app, typ, "%s app %s", verb, name)
-	c.Kick()
-	c.notifyChanged()
+	s.audit.record(ctx, app, typ, "%s app %s", verb, name)
+	s.sig.Kick()
+	s.sig.notifyChanged()
 	return app, nil
 }
 
 // Restart replaces the app's instances one by one: it makes a new release
 // with the current droplet and config, which the converger rolls out like
 // any release (new instance running before the old one stops).
-func (c *Controller) Restart(ctx context.Context, name string) (*api.Release, error) {
-	app, err := c.appByName(ctx, name)
+func (s *Apps) Restart(ctx context.Context, name string) (*api.Release, error) {
+	app, err := s.find.appByName(ctx, name)
 	if err != nil {
 		return nil, err
 	}
-	defer c.locks.lock(app.ID)()
-	if app, err = c.store.AppByID(ctx, app.ID); err != nil {
+	defer s.locks.lock(app.ID)()
+	if app, err = s.store.AppByID(ctx, app.ID); err != nil {
 		return nil, err
 	}
 	if app.State != api.AppStarted {
 		return nil, api.Errorf(api.EConflict, "app %s is stopped — start it with `strata start %s`", name, name)
 	}
-	cur, err := c.currentRelease(ctx, app)
+	cur, err := s.currentRelease(ctx, app)
 	if err != nil {
 		return nil, err
 	}
 	if cur == nil || !cur.DropletBlob.Valid() {
 		return nil, api.Errorf(api.EConflict, "app %s has no build to restart — push it first", name)
 	}
-	return c.cut(ctx, app, cur, maps.Clone(cur.Env), "restart", fmt.Sprintf("Restart (v%d)", cur.Version))
+	return s.cut(ctx, app, cur, maps.Clone(cur.Env), "restart", fmt.Sprintf("Restart (v%d)", cur.Version))
 }
 
 // Events returns an app's audit trail, newest first, at most limit
 // (DefaultEventLimit when <= 0, capped at MaxEventLimit).
-func (c *Controller) Events(ctx context.Context, name string, limit int) ([]*api.Event, error) {
-	app, err := c.appByName(ctx, name)
+func (s *Apps) Events(ctx context.Context, name string, limit int) ([]*api.Event, error) {
+	app, err := s.find.appByName(ctx, name)
 	if err != nil {
 		return nil, err
 	}
@@ -418,5 +406,27 @@ func (c *Controller) Events(ctx context.Context, name string, limit int) ([]*api
 		limit = DefaultEventLimit
 	}
 	limit = min(limit, MaxEventLimit)
-	return c.store.Events(ctx, app.ID, limit)
+	return s.store.Events(ctx, app.ID, limit)
+}
+
+// rollBackTo makes release to current again if failed still is, recording
+// why, and returns the app's current release afterwards. Both the deploy
+// watch and the converger roll back through it, under the app's lock.
+func (s *Apps) rollBackTo(ctx context.Context, appID string, failed, to int, reason string) (int, error) {
+	defer s.locks.lock(appID)()
+	app, err := s.store.AppByID(ctx, appID)
+	if err != nil {
+		return 0, err
+	}
+	if app.CurrentRelease != failed {
+		return app.CurrentRelease, nil
+	}
+	app.CurrentRelease = to
+	if err := s.store.UpdateApp(ctx, app); err != nil {
+		return failed, err
+	}
+	s.audit.record(ctx, app, "rollback", "automatic rollback to v%d: release v%d did not become healthy: %s", to, failed, reason)
+	s.log.Info("controller.rolled_back", "app", app.Name, "from", failed, "to", to)
+	s.sig.Kick()
+	return to, nil
 }

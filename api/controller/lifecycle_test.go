@@ -20,7 +20,7 @@ func deployed(t *testing.T, procs map[string]string) (*env, *fakeExecutor, conte
 	x := startExecutor(t, srv, "node-1", nil)
 	ctx := e.ctx()
 	for i := 0; i < 2; i++ {
-		if _, err := e.ctrl.Deploy(ctx, api.DeployRequest{App: "hello", Source: source(), CreateApp: true, Wait: true}); err != nil {
+		if _, err := e.ctrl.Deploys.Deploy(ctx, api.DeployRequest{App: "hello", Source: source(), CreateApp: true, Wait: true}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -45,7 +45,7 @@ func runningAt(t *testing.T, e *env, ctx context.Context, v int) []*api.Instance
 
 func eventTypes(t *testing.T, e *env, ctx context.Context) []string {
 	t.Helper()
-	evs, err := e.ctrl.Events(ctx, "hello", 0)
+	evs, err := e.ctrl.Apps.Events(ctx, "hello", 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -61,14 +61,14 @@ func eventTypes(t *testing.T, e *env, ctx context.Context) []string {
 
 func TestReleasesAndRollback(t *testing.T) {
 	e, _, ctx := deployed(t, nil)
-	rels, err := e.ctrl.Releases(ctx, "hello")
+	rels, err := e.ctrl.Apps.Releases(ctx, "hello")
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(rels) != 2 || rels[0].Version != 2 || rels[1].Version != 1 || !strings.HasPrefix(rels[0].Description, "Deploy build ") || rels[0].Actor != "admin" {
 		t.Fatalf("releases = %+v", rels)
 	}
-	rel, err := e.ctrl.Rollback(ctx, "hello", 0)
+	rel, err := e.ctrl.Apps.Rollback(ctx, "hello", 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -78,7 +78,7 @@ func TestReleasesAndRollback(t *testing.T) {
 	runningAt(t, e, ctx, 3)
 	// The default target skips releases with the same content: v3 == v1, so
 	// the previous different one is v2.
-	rel, err = e.ctrl.Rollback(ctx, "hello", 0)
+	rel, err = e.ctrl.Apps.Rollback(ctx, "hello", 0)
 	if err != nil || rel.Description != "Rollback to v2" {
 		t.Errorf("second rollback = %+v, %v; want a copy of v2", rel, err)
 	}
@@ -86,11 +86,11 @@ func TestReleasesAndRollback(t *testing.T) {
 		version int
 		code    string
 	}{{4, api.EConflict}, {9, api.ENotFound}, {-1, api.EInvalid}} {
-		if _, err := e.ctrl.Rollback(ctx, "hello", tc.version); api.ErrorCode(err) != tc.code {
+		if _, err := e.ctrl.Apps.Rollback(ctx, "hello", tc.version); api.ErrorCode(err) != tc.code {
 			t.Errorf("Rollback(v%d) = %v, want %s", tc.version, err, tc.code)
 		}
 	}
-	if _, err := e.ctrl.Rollback(ctx, "nope", 0); api.ErrorCode(err) != api.ENotFound {
+	if _, err := e.ctrl.Apps.Rollback(ctx, "nope", 0); api.ErrorCode(err) != api.ENotFound {
 		t.Errorf("Rollback(nope) = %v", err)
 	}
 	if types := eventTypes(t, e, ctx); !slices.Contains(types, "rollback") {
@@ -101,7 +101,7 @@ func TestReleasesAndRollback(t *testing.T) {
 func TestEnvMakesRollingRelease(t *testing.T) {
 	e, x, ctx := deployed(t, nil)
 	old := runningAt(t, e, ctx, 2)
-	rel, err := e.ctrl.ChangeEnv(ctx, "hello", api.EnvChange{Set: map[string]string{"GREETING": "hi", "B": "x=y"}})
+	rel, err := e.ctrl.Apps.ChangeEnv(ctx, "hello", api.EnvChange{Set: map[string]string{"GREETING": "hi", "B": "x=y"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -117,25 +117,25 @@ func TestEnvMakesRollingRelease(t *testing.T) {
 		t.Errorf("last start spec env = %v release %d", last.Env, last.Release)
 	}
 	// Unset, and a no-op change makes no release.
-	rel, err = e.ctrl.ChangeEnv(ctx, "hello", api.EnvChange{Unset: []string{"B", "NOT_SET"}})
+	rel, err = e.ctrl.Apps.ChangeEnv(ctx, "hello", api.EnvChange{Unset: []string{"B", "NOT_SET"}})
 	if err != nil || rel.Version != 4 || rel.Description != "Unset B" {
 		t.Fatalf("unset = %+v, %v", rel, err)
 	}
-	rel, err = e.ctrl.ChangeEnv(ctx, "hello", api.EnvChange{Set: map[string]string{"GREETING": "hi"}})
+	rel, err = e.ctrl.Apps.ChangeEnv(ctx, "hello", api.EnvChange{Set: map[string]string{"GREETING": "hi"}})
 	if err != nil || rel.Version != 4 {
 		t.Errorf("no-op change = %+v, %v; want v4 unchanged", rel, err)
 	}
-	env, err := e.ctrl.Env(ctx, "hello")
+	env, err := e.ctrl.Apps.Env(ctx, "hello")
 	if err != nil || len(env) != 1 || env["GREETING"] != "hi" {
 		t.Errorf("Env = %v, %v", env, err)
 	}
 	// A new build keeps the config.
-	res, err := e.ctrl.Deploy(ctx, api.DeployRequest{App: "hello", Source: source(), Wait: true})
+	res, err := e.ctrl.Deploys.Deploy(ctx, api.DeployRequest{App: "hello", Source: source(), Wait: true})
 	if err != nil || res.Release.Env["GREETING"] != "hi" {
 		t.Errorf("deploy after env set: %+v, %v", res, err)
 	}
 	// Events name vars, never values.
-	evs, _ := e.ctrl.Events(ctx, "hello", 0)
+	evs, _ := e.ctrl.Apps.Events(ctx, "hello", 0)
 	for _, ev := range evs {
 		if strings.Contains(ev.Message, "x=y") {
 			t.Errorf("event leaks a value: %+v", ev)
@@ -150,7 +150,7 @@ func TestEnvValidation(t *testing.T) {
 	srv := newServer(t)
 	e := newEnv(t, srv, nil, nil)
 	ctx := e.ctx()
-	if _, err := e.ctrl.CreateApp(ctx, "hello"); err != nil {
+	if _, err := e.ctrl.Apps.CreateApp(ctx, "hello"); err != nil {
 		t.Fatal(err)
 	}
 	for name, ch := range map[string]api.EnvChange{
@@ -167,19 +167,19 @@ func TestEnvValidation(t *testing.T) {
 		"GLIBC":        {Set: map[string]string{"GLIBC_TUNABLES": "x"}},
 		"BASH_FUNC_x%": {Set: map[string]string{"BASH_FUNC_x": "() { :; }"}},
 	} {
-		if _, err := e.ctrl.ChangeEnv(ctx, "hello", ch); api.ErrorCode(err) != api.EInvalid || !strings.Contains(err.Error(), " — ") {
+		if _, err := e.ctrl.Apps.ChangeEnv(ctx, "hello", ch); api.ErrorCode(err) != api.EInvalid || !strings.Contains(err.Error(), " — ") {
 			t.Errorf("%s: err = %v, want invalid with advice", name, err)
 		}
 	}
 	// Before the first push, env makes a config-only release the build inherits.
-	rel, err := e.ctrl.ChangeEnv(ctx, "hello", api.EnvChange{Set: map[string]string{"GREETING": "early"}})
+	rel, err := e.ctrl.Apps.ChangeEnv(ctx, "hello", api.EnvChange{Set: map[string]string{"GREETING": "early"}})
 	if err != nil || rel.Version != 1 || rel.DropletBlob != "" {
 		t.Fatalf("early env = %+v, %v", rel, err)
 	}
-	if _, err := e.ctrl.Restart(ctx, "hello"); api.ErrorCode(err) != api.EConflict {
+	if _, err := e.ctrl.Apps.Restart(ctx, "hello"); api.ErrorCode(err) != api.EConflict {
 		t.Errorf("Restart without a build = %v, want conflict", err)
 	}
-	if _, err := e.ctrl.Rollback(ctx, "hello", 0); api.ErrorCode(err) != api.EConflict {
+	if _, err := e.ctrl.Apps.Rollback(ctx, "hello", 0); api.ErrorCode(err) != api.EConflict {
 		t.Errorf("Rollback without a build = %v, want conflict", err)
 	}
 }
@@ -188,7 +188,7 @@ func TestScaleStopStartRestart(t *testing.T) {
 	e, x, ctx := deployed(t, map[string]string{"web": "./run", "worker": "./work"})
 	runningAt(t, e, ctx, 2)
 	two, mem := 2, 512
-	res, err := e.ctrl.Scale(ctx, "hello", api.ScaleRequest{Process: "worker", Instances: &two})
+	res, err := e.ctrl.Apps.Scale(ctx, "hello", api.ScaleRequest{Process: "worker", Instances: &two})
 	if err != nil || res.Release != nil || res.Process.Instances != 2 {
 		t.Fatalf("scale worker = %+v, %v", res, err)
 	}
@@ -208,7 +208,7 @@ func TestScaleStopStartRestart(t *testing.T) {
 			t.Errorf("worker got routes %v", s.Routes)
 		}
 	}
-	res, err = e.ctrl.Scale(ctx, "hello", api.ScaleRequest{MemoryMB: &mem})
+	res, err = e.ctrl.Apps.Scale(ctx, "hello", api.ScaleRequest{MemoryMB: &mem})
 	if err != nil || res.Release == nil || res.Release.Version != 3 || res.Process.MemoryMB != 512 {
 		t.Fatalf("scale memory = %+v, %v; want a new release", res, err)
 	}
@@ -222,12 +222,12 @@ func TestScaleStopStartRestart(t *testing.T) {
 		return false
 	})
 	for _, req := range []api.ScaleRequest{{}, {Process: "nope", Instances: &two}, {Process: "a b", Instances: &two}, {Instances: ptr(-1)}, {MemoryMB: ptr(1)}, {DiskMB: ptr(1 << 30)}} {
-		if _, err := e.ctrl.Scale(ctx, "hello", req); err == nil || api.ErrorCode(err) == api.EInternal {
+		if _, err := e.ctrl.Apps.Scale(ctx, "hello", req); err == nil || api.ErrorCode(err) == api.EInternal {
 			t.Errorf("Scale(%+v) = %v, want a user error", req, err)
 		}
 	}
 
-	app, err := e.ctrl.SetState(ctx, "hello", api.AppStopped)
+	app, err := e.ctrl.Apps.SetState(ctx, "hello", api.AppStopped)
 	if err != nil || app.State != api.AppStopped {
 		t.Fatalf("stop = %+v, %v", app, err)
 	}
@@ -235,15 +235,15 @@ func TestScaleStopStartRestart(t *testing.T) {
 		ins, _ := e.store.AllInstances(ctx)
 		return len(ins) == 0
 	})
-	if _, err := e.ctrl.Restart(ctx, "hello"); api.ErrorCode(err) != api.EConflict {
+	if _, err := e.ctrl.Apps.Restart(ctx, "hello"); api.ErrorCode(err) != api.EConflict {
 		t.Errorf("restart of a stopped app = %v, want conflict", err)
 	}
-	if _, err := e.ctrl.SetState(ctx, "hello", api.AppStarted); err != nil {
+	if _, err := e.ctrl.Apps.SetState(ctx, "hello", api.AppStarted); err != nil {
 		t.Fatal(err)
 	}
 	runningAt(t, e, ctx, 3)
 	before, _ := e.store.AllInstances(ctx)
-	rel, err := e.ctrl.Restart(ctx, "hello")
+	rel, err := e.ctrl.Apps.Restart(ctx, "hello")
 	if err != nil || rel.Version != 4 || rel.Description != "Restart (v3)" {
 		t.Fatalf("restart = %+v, %v", rel, err)
 	}

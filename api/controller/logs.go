@@ -11,9 +11,23 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/strata-paas/strata/api"
 )
+
+// Logs serves the recent and live log lines of apps (api.LogService) from a
+// bounded ring per app, optionally kept in files.
+type Logs struct {
+	now  func() time.Time
+	find appFinder
+	logs *logStore
+}
+
+var _ api.LogService = (*Logs)(nil)
+
+// add keeps one line that arrived on the bus.
+func (s *Logs) add(e api.LogEnvelope) { s.logs.add(e) }
 
 // followBuffer is how many lines a following reader may lag before lines
 // are dropped (and the drop reported).
@@ -200,15 +214,15 @@ func (s *logStore) snapshotAndFollow(app, source string, n int, follow bool) ([]
 // prefix), then with q.Follow live lines until ctx ends or fn fails. Lines
 // dropped because the reader lagged are reported as a "strata" line.
 // ENotFound for an unknown app.
-func (c *Controller) Logs(ctx context.Context, q api.LogQuery, fn func(api.LogEnvelope) error) error {
-	if _, err := c.appByName(ctx, q.App); err != nil {
+func (s *Logs) Logs(ctx context.Context, q api.LogQuery, fn func(api.LogEnvelope) error) error {
+	if _, err := s.find.appByName(ctx, q.App); err != nil {
 		return err
 	}
 	n := q.Recent
 	if n <= 0 {
 		n = 100
 	}
-	lines, f, stop := c.logs.snapshotAndFollow(q.App, q.Source, n, q.Follow)
+	lines, f, stop := s.logs.snapshotAndFollow(q.App, q.Source, n, q.Follow)
 	defer stop()
 	for _, e := range lines {
 		if err := fn(e); err != nil {
@@ -224,7 +238,7 @@ func (c *Controller) Logs(ctx context.Context, q api.LogQuery, fn func(api.LogEn
 			return nil
 		case e := <-f.ch:
 			if d := f.dropped.Swap(0); d > 0 {
-				note := api.LogEnvelope{Time: c.cfg.Now(), App: q.App, Source: api.LogSourceStrata,
+				note := api.LogEnvelope{Time: s.now(), App: q.App, Source: api.LogSourceStrata,
 					Line: fmt.Sprintf("%d log lines dropped — this reader was too slow", d)}
 				if err := fn(note); err != nil {
 					return err

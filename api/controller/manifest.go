@@ -51,9 +51,9 @@ type sourceManifest struct {
 // putSource stores a pushed source and, with scan, finds the manifest at its
 // root (the first of manifest.Names there; nil when it has none) while the
 // source streams into the blob store, so the archive is read once.
-func (c *Controller) putSource(ctx context.Context, src io.Reader, scan bool) (api.BlobRef, *sourceManifest, error) {
+func (s *Deploys) putSource(ctx context.Context, src io.Reader, scan bool) (api.BlobRef, *sourceManifest, error) {
 	if !scan {
-		ref, err := c.blobs.Put(ctx, src)
+		ref, err := s.blobs.Put(ctx, src)
 		return ref, nil, err
 	}
 	pr, pw := io.Pipe()
@@ -67,13 +67,13 @@ func (c *Controller) putSource(ctx context.Context, src io.Reader, scan bool) (a
 		_, _ = io.Copy(io.Discard, pr) // the rest of the upload still flows into the store
 		done <- scanned{m, err}
 	}()
-	ref, err := c.blobs.Put(ctx, io.TeeReader(src, pw))
+	ref, err := s.blobs.Put(ctx, io.TeeReader(src, pw))
 	pw.CloseWithError(err) // nil: the scan sees the end of the source
-	s := <-done
+	found := <-done
 	if err != nil {
 		return ref, nil, err
 	}
-	return ref, s.m, s.err
+	return ref, found.m, found.err
 }
 
 // findManifest reads a source archive for putSource.
@@ -275,8 +275,8 @@ func scaleRequest(typ string, instances *int, memory, disk manifest.Size) *api.S
 // env set` makes), placement, and the web process's scale and health check.
 // It returns what changed, in words; values of config vars are never named.
 // A failure unmaps the routes this call mapped.
-func (c *Controller) applyBefore(ctx context.Context, app *api.App, p *manifestPlan) (changes []string, err error) {
-	have, err := c.store.Routes(ctx, app.ID)
+func (s *Deploys) applyBefore(ctx context.Context, app *api.App, p *manifestPlan) (changes []string, err error) {
+	have, err := s.store.Routes(ctx, app.ID)
 	if err != nil {
 		return nil, err
 	}
@@ -284,7 +284,7 @@ func (c *Controller) applyBefore(ctx context.Context, app *api.App, p *manifestP
 	defer func() {
 		if err != nil {
 			for _, r := range mapped {
-				_ = c.UnmapRoute(context.WithoutCancel(ctx), app.Name, r)
+				_ = s.routes.UnmapRoute(context.WithoutCancel(ctx), app.Name, r)
 			}
 		}
 	}()
@@ -292,46 +292,46 @@ func (c *Controller) applyBefore(ctx context.Context, app *api.App, p *manifestP
 		if slices.ContainsFunc(have, func(h *api.Route) bool { return h.Host == r.Host && h.Path == r.Path }) {
 			continue
 		}
-		if _, err := c.MapRoute(ctx, app.Name, r); err != nil {
+		if _, err := s.routes.MapRoute(ctx, app.Name, r); err != nil {
 			return nil, p.lineErr(p.app.Routes[i].Line, err)
 		}
 		mapped = append(mapped, r)
 		changes = append(changes, "route "+r.String())
 	}
 	if len(p.env) > 0 {
-		cur, err := c.Env(ctx, app.Name)
+		cur, err := s.apps.Env(ctx, app.Name)
 		if err != nil {
 			return nil, err
 		}
 		if set := changedVars(cur, p.env); len(set) > 0 {
-			if _, err := c.ChangeEnv(ctx, app.Name, api.EnvChange{Set: p.env}); err != nil {
+			if _, err := s.apps.ChangeEnv(ctx, app.Name, api.EnvChange{Set: p.env}); err != nil {
 				return nil, p.lineErr(p.app.Line, err)
 			}
 			changes = append(changes, "env "+strings.Join(set, ", "))
 		}
 	}
 	if p.place != nil {
-		old, err := c.AppPlacement(ctx, app.Name)
+		old, err := s.placement.AppPlacement(ctx, app.Name)
 		if err != nil {
 			return nil, err
 		}
 		if old.String() != p.place.String() {
-			if err := c.SetAppPlacement(ctx, app.Name, *p.place); err != nil {
+			if err := s.placement.SetAppPlacement(ctx, app.Name, *p.place); err != nil {
 				return nil, p.lineErr(p.app.Line, err)
 			}
 			changes = append(changes, "placement "+p.place.String())
 		}
 	}
-	ch, err := c.applyProcess(ctx, app, p, p.app.Line, p.web, p.health)
+	ch, err := s.applyProcess(ctx, app, p, p.app.Line, p.web, p.health)
 	return append(changes, ch...), err
 }
 
 // applyAfter scales the other process types and sets their health checks:
 // they exist once the push's release has them.
-func (c *Controller) applyAfter(ctx context.Context, app *api.App, p *manifestPlan) ([]string, error) {
+func (s *Deploys) applyAfter(ctx context.Context, app *api.App, p *manifestPlan) ([]string, error) {
 	var changes []string
 	for _, pr := range p.procs {
-		ch, err := c.applyProcess(ctx, app, p, pr.line, pr.scale, pr.health)
+		ch, err := s.applyProcess(ctx, app, p, pr.line, pr.scale, pr.health)
 		if err != nil {
 			return changes, err
 		}
@@ -342,7 +342,7 @@ func (c *Controller) applyAfter(ctx context.Context, app *api.App, p *manifestPl
 
 // applyProcess applies the scale and health check of one process type,
 // saying what changed ("instances 1 → 2"; other types than web are named).
-func (c *Controller) applyProcess(ctx context.Context, app *api.App, p *manifestPlan, line int, scale *api.ScaleRequest, health *api.HealthCheckRequest) ([]string, error) {
+func (s *Deploys) applyProcess(ctx context.Context, app *api.App, p *manifestPlan, line int, scale *api.ScaleRequest, health *api.HealthCheckRequest) ([]string, error) {
 	if scale == nil && health == nil {
 		return nil, nil
 	}
@@ -352,7 +352,7 @@ func (c *Controller) applyProcess(ctx context.Context, app *api.App, p *manifest
 	} else {
 		typ = health.Process
 	}
-	procs, err := c.store.Processes(ctx, app.ID)
+	procs, err := s.store.Processes(ctx, app.ID)
 	if err != nil {
 		return nil, err
 	}
@@ -366,7 +366,7 @@ func (c *Controller) applyProcess(ctx context.Context, app *api.App, p *manifest
 	}
 	var changes []string
 	if scale != nil {
-		res, err := c.Scale(ctx, app.Name, *scale)
+		res, err := s.apps.Scale(ctx, app.Name, *scale)
 		if err != nil {
 			return nil, p.lineErr(line, err)
 		}
@@ -382,7 +382,7 @@ func (c *Controller) applyProcess(ctx context.Context, app *api.App, p *manifest
 		}
 	}
 	if health != nil {
-		now, err := c.SetHealthCheck(ctx, app.Name, *health)
+		now, err := s.apps.SetHealthCheck(ctx, app.Name, *health)
 		if err != nil {
 			return nil, p.lineErr(line, err)
 		}
@@ -417,9 +417,9 @@ func describeChanges(file string, changes []string) string {
 
 // manifestApplied tells the pusher what the manifest changed and records it
 // as an event of the pusher.
-func (c *Controller) manifestApplied(ctx context.Context, app *api.App, p *manifestPlan, changes []string, progress func(api.DeployEvent)) {
+func (s *Deploys) manifestApplied(ctx context.Context, app *api.App, p *manifestPlan, changes []string, progress func(api.DeployEvent)) {
 	progress(api.DeployEvent{Type: api.DeployEventStatus, Line: describeChanges(p.file, changes)})
 	if len(changes) > 0 {
-		c.record(ctx, app, "manifest", "%s applied: %s", p.file, strings.Join(changes, ", "))
+		s.audit.record(ctx, app, "manifest", "%s applied: %s", p.file, strings.Join(changes, ", "))
 	}
 }

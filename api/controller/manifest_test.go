@@ -56,13 +56,13 @@ func newManifestEnv(t *testing.T) *manifestEnv {
 func (e *manifestEnv) deploy(req api.DeployRequest) (*api.DeployResult, *recorder, error) {
 	rec := &recorder{}
 	req.Progress = rec.add
-	res, err := e.ctrl.Deploy(e.ctx(), req)
+	res, err := e.ctrl.Deploys.Deploy(e.ctx(), req)
 	return res, rec, err
 }
 
 func (e *manifestEnv) detail(app string) *api.AppDetail {
 	e.t.Helper()
-	d, err := e.ctrl.AppDetail(e.ctx(), app)
+	d, err := e.ctrl.Apps.AppDetail(e.ctx(), app)
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -138,7 +138,7 @@ func TestDeployAppliesManifest(t *testing.T) {
 	if procfile != "web: ./web --port $PORT\nworker: ./work --queue q\n" {
 		t.Errorf("build job Procfile = %q", procfile)
 	}
-	evs, err := e.ctrl.Events(e.ctx(), "shop", 0)
+	evs, err := e.ctrl.Apps.Events(e.ctx(), "shop", 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -189,7 +189,7 @@ func TestDeployRefusesBadManifest(t *testing.T) {
 	if _, _, err := e.deploy(api.DeployRequest{App: "kept", CreateApp: true, Wait: true, Source: tarball(t, map[string]string{"main.go": "x"})}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := e.ctrl.MapRoute(e.ctx(), "kept", api.RouteRequest{Host: "taken.localhost"}); err != nil {
+	if _, err := e.ctrl.Routes.MapRoute(e.ctx(), "kept", api.RouteRequest{Host: "taken.localhost"}); err != nil {
 		t.Fatal(err)
 	}
 	tests := []struct {
@@ -231,15 +231,15 @@ func TestDeployRefusesBadManifest(t *testing.T) {
 
 // snapshot describes everything a manifest could change of an app.
 func (e *manifestEnv) snapshot(app string) string {
-	d, err := e.ctrl.AppDetail(e.ctx(), app)
+	d, err := e.ctrl.Apps.AppDetail(e.ctx(), app)
 	if api.ErrorCode(err) == api.ENotFound {
 		return "no app"
 	}
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	rels, _ := e.ctrl.Releases(e.ctx(), app)
-	routes, _ := e.ctrl.ListRoutes(e.ctx())
+	rels, _ := e.ctrl.Apps.Releases(e.ctx(), app)
+	routes, _ := e.ctrl.Routes.ListRoutes(e.ctx())
 	var rs []string
 	for _, r := range routes {
 		rs = append(rs, r.App+" "+r.Host+r.Path)

@@ -274,7 +274,7 @@ func runModel(t *testing.T, seed int64) {
 		ns = append(ns, startModelNode(t, srv, fmt.Sprint("n", i), net))
 	}
 	ctx := e.ctx()
-	if _, err := e.ctrl.Deploy(ctx, api.DeployRequest{App: "model", Source: source(), CreateApp: true, Wait: true}); err != nil {
+	if _, err := e.ctrl.Deploys.Deploy(ctx, api.DeployRequest{App: "model", Source: source(), CreateApp: true, Wait: true}); err != nil {
 		t.Fatal(err)
 	}
 	net.set(true)
@@ -314,7 +314,7 @@ func runModel(t *testing.T, seed int64) {
 		switch r := rng.Float64(); {
 		case r < 0.1:
 			desired = rng.Intn(6)
-			if _, err := e.ctrl.Scale(ctx, "model", api.ScaleRequest{Instances: &desired}); err != nil {
+			if _, err := e.ctrl.Apps.Scale(ctx, "model", api.ScaleRequest{Instances: &desired}); err != nil {
 				t.Fatalf("scale to %d: %v", desired, err)
 			}
 		case r < 0.15 && downNode == nil && step >= calmUntil:
@@ -371,7 +371,7 @@ func converged(perIndex map[int]int, desired int) bool {
 
 func mustApp(t *testing.T, e *env, ctx context.Context) *api.App {
 	t.Helper()
-	d, err := e.ctrl.AppDetail(ctx, "model")
+	d, err := e.ctrl.Apps.AppDetail(ctx, "model")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -3,6 +3,7 @@ package controller
 import (
 	"cmp"
 	"context"
+	"log/slog"
 	"maps"
 	"slices"
 	"sync"
@@ -11,6 +12,42 @@ import (
 	"github.com/strata-paas/strata/api"
 	"github.com/strata-paas/strata/deploy/scheduler"
 )
+
+// Nodes tracks the executors from their heartbeats and applies their
+// instance events to the instance rows.
+type Nodes struct {
+	*nodeRegistry
+	cfg   Config
+	log   *slog.Logger
+	store nodesStore
+	audit *audit
+	sig   *signals
+
+	startedMu sync.Mutex
+	started   time.Time // when Run began; zero before
+}
+
+// nodesStore is what Nodes reads and writes.
+type nodesStore interface {
+	Instance(ctx context.Context, id string) (*api.Instance, error)
+	UpdateInstance(ctx context.Context, in *api.Instance) error
+	AppByID(ctx context.Context, id string) (*api.App, error)
+}
+
+// start notes when the controller began listening to heartbeats.
+func (s *Nodes) start() {
+	s.startedMu.Lock()
+	s.started = s.cfg.Now()
+	s.startedMu.Unlock()
+}
+
+// fresh reports whether the controller has run long enough (2×NodeTTL) to
+// have heard from every live node.
+func (s *Nodes) fresh() bool {
+	s.startedMu.Lock()
+	defer s.startedMu.Unlock()
+	return !s.started.IsZero() && s.cfg.Now().Sub(s.started) >= 2*s.cfg.NodeTTL
+}
 
 // nodeRegistry keeps the latest heartbeat of every node, in memory only.
 //
@@ -166,10 +203,10 @@ func (r *nodeRegistry) views(now time.Time, ttl time.Duration) map[string]*nodeV
 	return out
 }
 
-// Nodes returns the executors heard from since start, sorted by ID, each
+// List returns the executors heard from since start, sorted by ID, each
 // "ready", "draining" (strata nodes drain) or "lost" (silent for NodeTTL).
-func (c *Controller) Nodes() []api.Node {
-	views := c.nodes.views(c.cfg.Now(), c.cfg.NodeTTL)
+func (s *Nodes) List() []api.Node {
+	views := s.views(s.cfg.Now(), s.cfg.NodeTTL)
 	out := make([]api.Node, 0, len(views))
 	for _, v := range views {
 		out = append(out, v.node)
@@ -181,12 +218,12 @@ func (c *Controller) Nodes() []api.Node {
 // instanceEvent applies an executor's report of an instance transition to
 // its row. Events for unknown instances, for instances placed on another
 // node, and (except "stopped") for instances being stopped are ignored.
-func (c *Controller) instanceEvent(ctx context.Context, ev *api.InstanceEvent) {
+func (s *Nodes) instanceEvent(ctx context.Context, ev *api.InstanceEvent) {
 	rep := ev.Instance
-	in, err := c.store.Instance(ctx, rep.InstanceID)
+	in, err := s.store.Instance(ctx, rep.InstanceID)
 	if err != nil {
 		if api.ErrorCode(err) != api.ENotFound {
-			c.log.Warn("instance_event.read_failed", "instance", rep.InstanceID, "err", err)
+			s.log.Warn("instance_event.read_failed", "instance", rep.InstanceID, "err", err)
 		}
 		return
 	}
@@ -208,17 +245,17 @@ func (c *Controller) instanceEvent(ctx context.Context, ev *api.InstanceEvent) {
 	} else if ev.Reason != "" {
 		in.Reason = ev.Reason
 	}
-	if err := c.store.UpdateInstance(ctx, in); err != nil {
-		c.log.Warn("instance_event.update_failed", "instance", in.ID, "err", err)
+	if err := s.store.UpdateInstance(ctx, in); err != nil {
+		s.log.Warn("instance_event.update_failed", "instance", in.ID, "err", err)
 		return
 	}
 	if rep.State == api.InstanceCrashed {
-		if app, err := c.store.AppByID(ctx, in.AppID); err == nil {
-			c.record(ctx, app, "instance.crashed", "%s", crashMessage(in, ev))
+		if app, err := s.store.AppByID(ctx, in.AppID); err == nil {
+			s.audit.record(ctx, app, "instance.crashed", "%s", crashMessage(in, ev))
 		}
 	}
-	c.notifyChanged()
+	s.sig.notifyChanged()
 	if rep.State == api.InstanceRunning || rep.State == api.InstanceStopped {
-		c.Kick() // a new instance running may let the rollout stop an old one
+		s.sig.Kick() // a new instance running may let the rollout stop an old one
 	}
 }

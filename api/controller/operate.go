@@ -9,8 +9,6 @@ import (
 	"github.com/strata-paas/strata/api"
 )
 
-var _ api.OperateService = (*Controller)(nil)
-
 // crashMessage is the event of one crash: which instance, why (with the
 // exit code), how many restarts so far, and its last output lines.
 func crashMessage(in *api.Instance, ev *api.InstanceEvent) string {
@@ -32,8 +30,8 @@ func crashMessage(in *api.Instance, ev *api.InstanceEvent) string {
 }
 
 // liveUsage copies CPU and memory use from the latest heartbeats into ins.
-func (c *Controller) liveUsage(ins []*api.Instance) {
-	views := c.nodes.views(c.cfg.Now(), c.cfg.NodeTTL)
+func (s *Apps) liveUsage(ins []*api.Instance) {
+	views := s.nodes.views(s.cfg.Now(), s.cfg.NodeTTL)
 	for _, in := range ins {
 		if v := views[in.NodeID]; v != nil {
 			if rep, ok := v.listed[in.ID]; ok {
@@ -46,19 +44,19 @@ func (c *Controller) liveUsage(ins []*api.Instance) {
 // SetHealthCheck validates and stores how the instances of one process type
 // are checked. It applies to instances started afterwards (the next release,
 // restart or crash); it makes no release itself.
-func (c *Controller) SetHealthCheck(ctx context.Context, name string, req api.HealthCheckRequest) (*api.Process, error) {
+func (s *Apps) SetHealthCheck(ctx context.Context, name string, req api.HealthCheckRequest) (*api.Process, error) {
 	if req.Process == "" {
 		req.Process = api.ProcessWeb
 	}
 	if err := validateHealthCheck(req); err != nil {
 		return nil, err
 	}
-	app, err := c.appByName(ctx, name)
+	app, err := s.find.appByName(ctx, name)
 	if err != nil {
 		return nil, err
 	}
-	defer c.locks.lock(app.ID)()
-	procs, err := c.store.Processes(ctx, app.ID)
+	defer s.locks.lock(app.ID)()
+	procs, err := s.store.Processes(ctx, app.ID)
 	if err != nil {
 		return nil, err
 	}
@@ -75,7 +73,7 @@ func (c *Controller) SetHealthCheck(ctx context.Context, name string, req api.He
 	if p == procs[i] {
 		return &p, nil
 	}
-	if err := c.store.SetHealthCheck(ctx, p); err != nil {
+	if err := s.store.SetHealthCheck(ctx, p); err != nil {
 		return nil, fmt.Errorf("set health check: %w", err)
 	}
 	desc := fmt.Sprintf("health check of %s set to %s", p.Type, p.HealthCheck)
@@ -88,7 +86,7 @@ func (c *Controller) SetHealthCheck(ctx context.Context, name string, req api.He
 	if p.HealthCheckInterval > 0 {
 		desc += fmt.Sprintf(", every %ds", p.HealthCheckInterval)
 	}
-	c.record(ctx, app, "health-check", "%s", desc)
+	s.audit.record(ctx, app, "health-check", "%s", desc)
 	return &p, nil
 }
 

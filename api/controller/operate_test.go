@@ -27,21 +27,21 @@ func TestHealthCheckReachesSpec(t *testing.T) {
 		{Process: "../x", Type: api.HealthPort},
 	}
 	for _, req := range bad {
-		if _, err := e.ctrl.SetHealthCheck(ctx, "hello", req); api.ErrorCode(err) != api.EInvalid {
+		if _, err := e.ctrl.Apps.SetHealthCheck(ctx, "hello", req); api.ErrorCode(err) != api.EInvalid {
 			t.Errorf("SetHealthCheck(%+v): got %v, want invalid", req, err)
 		}
 	}
-	if _, err := e.ctrl.SetHealthCheck(ctx, "hello", api.HealthCheckRequest{Process: "worker", Type: api.HealthProcess}); api.ErrorCode(err) != api.ENotFound {
+	if _, err := e.ctrl.Apps.SetHealthCheck(ctx, "hello", api.HealthCheckRequest{Process: "worker", Type: api.HealthProcess}); api.ErrorCode(err) != api.ENotFound {
 		t.Errorf("SetHealthCheck of a missing type: got %v, want not found", err)
 	}
-	p, err := e.ctrl.SetHealthCheck(ctx, "hello", api.HealthCheckRequest{Type: api.HealthHTTP, Path: "/healthz", Timeout: 7, Interval: 2})
+	p, err := e.ctrl.Apps.SetHealthCheck(ctx, "hello", api.HealthCheckRequest{Type: api.HealthHTTP, Path: "/healthz", Timeout: 7, Interval: 2})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if p.HealthCheck != api.HealthHTTP || p.HealthCheckPath != "/healthz" || p.HealthCheckTimeout != 7 || p.HealthCheckInterval != 2 || p.Instances != 1 {
 		t.Fatalf("SetHealthCheck = %+v", p)
 	}
-	if _, err := e.ctrl.Restart(ctx, "hello"); err != nil {
+	if _, err := e.ctrl.Apps.Restart(ctx, "hello"); err != nil {
 		t.Fatal(err)
 	}
 	runningAt(t, e, ctx, 3)
@@ -65,14 +65,14 @@ func TestUnhealthyReleaseRollsBack(t *testing.T) {
 	startBuilder(t, srv, &fakeBuilder{})
 	x := startExecutor(t, srv, "node-1", nil)
 	ctx := e.ctx()
-	if _, err := e.ctrl.Deploy(ctx, api.DeployRequest{App: "hello", Source: source(), CreateApp: true, Wait: true}); err != nil {
+	if _, err := e.ctrl.Deploys.Deploy(ctx, api.DeployRequest{App: "hello", Source: source(), CreateApp: true, Wait: true}); err != nil {
 		t.Fatal(err)
 	}
 	x.mu.Lock()
 	x.crash = "exited with code 1 before becoming healthy"
 	x.mu.Unlock()
 	var rec recorder
-	_, err := e.ctrl.Deploy(ctx, api.DeployRequest{App: "hello", Source: source(), Wait: true, Progress: rec.add})
+	_, err := e.ctrl.Deploys.Deploy(ctx, api.DeployRequest{App: "hello", Source: source(), Wait: true, Progress: rec.add})
 	if api.ErrorCode(err) != api.ETimeout || !strings.Contains(api.ErrorMessage(err), "exited with code 1 before becoming healthy") ||
 		!strings.Contains(api.ErrorMessage(err), "rolled back to v1") {
 		t.Fatalf("unhealthy deploy: got %v, want a timeout naming the reason and the rollback", err)
@@ -80,7 +80,7 @@ func TestUnhealthyReleaseRollsBack(t *testing.T) {
 	if !rec.has(api.DeployEventStatus, "rolled back to v1") {
 		t.Errorf("pusher saw no rollback status line")
 	}
-	d, err := e.ctrl.AppDetail(ctx, "hello")
+	d, err := e.ctrl.Apps.AppDetail(ctx, "hello")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -88,7 +88,7 @@ func TestUnhealthyReleaseRollsBack(t *testing.T) {
 		t.Fatalf("current release %d after the rollback, want 1", d.CurrentRelease)
 	}
 	runningAt(t, e, ctx, 1) // v2's instance is stopped; v1's kept running
-	evs, err := e.ctrl.Events(ctx, "hello", 0)
+	evs, err := e.ctrl.Apps.Events(ctx, "hello", 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -97,7 +97,7 @@ func TestUnhealthyReleaseRollsBack(t *testing.T) {
 	}) {
 		t.Errorf("no rollback event in %+v", evs)
 	}
-	rels, _ := e.ctrl.Releases(ctx, "hello")
+	rels, _ := e.ctrl.Apps.Releases(ctx, "hello")
 	if len(rels) != 2 {
 		t.Errorf("%d releases, want 2 (the failed one stays in the history)", len(rels))
 	}
@@ -108,7 +108,7 @@ func TestUnhealthyReleaseRollsBack(t *testing.T) {
 // release's droplet and env in a task spec.
 func TestRunTask(t *testing.T) {
 	e, _, ctx := deployed(t, nil)
-	if _, err := e.ctrl.ChangeEnv(ctx, "hello", api.EnvChange{Set: map[string]string{"GREETING": "hi"}}); err != nil {
+	if _, err := e.ctrl.Apps.ChangeEnv(ctx, "hello", api.EnvChange{Set: map[string]string{"GREETING": "hi"}}); err != nil {
 		t.Fatal(err)
 	}
 	// A second node that runs tasks (and nothing else), and has no instances,
@@ -143,7 +143,7 @@ func TestRunTask(t *testing.T) {
 		}
 	}()
 	eventually(t, "task node known", func() bool {
-		for _, n := range e.ctrl.Nodes() {
+		for _, n := range e.ctrl.Nodes.List() {
 			if n.ID == "node-0" {
 				return true
 			}
@@ -151,11 +151,11 @@ func TestRunTask(t *testing.T) {
 		return false
 	})
 
-	if _, err := e.ctrl.RunTask(ctx, "hello", api.TaskRequest{Command: " "}, nil); api.ErrorCode(err) != api.EInvalid {
+	if _, err := e.ctrl.Tasks.RunTask(ctx, "hello", api.TaskRequest{Command: " "}, nil); api.ErrorCode(err) != api.EInvalid {
 		t.Fatalf("empty command: got %v, want invalid", err)
 	}
 	var got []api.TaskEvent
-	exit, err := e.ctrl.RunTask(ctx, "hello", api.TaskRequest{Command: "echo $GREETING"}, func(ev api.TaskEvent) error {
+	exit, err := e.ctrl.Tasks.RunTask(ctx, "hello", api.TaskRequest{Command: "echo $GREETING"}, func(ev api.TaskEvent) error {
 		got = append(got, ev)
 		return nil
 	})
@@ -189,7 +189,7 @@ func TestConfigChangeRollsBack(t *testing.T) {
 	x.mu.Lock()
 	x.crash = "exited with code 2 before becoming healthy"
 	x.mu.Unlock()
-	rel, err := e.ctrl.ChangeEnv(ctx, "hello", api.EnvChange{Set: map[string]string{"DATABASE_URL": "broken"}})
+	rel, err := e.ctrl.Apps.ChangeEnv(ctx, "hello", api.EnvChange{Set: map[string]string{"DATABASE_URL": "broken"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -197,14 +197,14 @@ func TestConfigChangeRollsBack(t *testing.T) {
 		t.Fatalf("env change made release v%d, want v3", rel.Version)
 	}
 	eventually(t, "v2 current again", func() bool {
-		d, err := e.ctrl.AppDetail(ctx, "hello")
+		d, err := e.ctrl.Apps.AppDetail(ctx, "hello")
 		return err == nil && d.CurrentRelease == 2
 	})
 	ins := runningAt(t, e, ctx, 2)
 	if len(ins) != 1 {
 		t.Fatalf("%d instances after the rollback, want v2's one", len(ins))
 	}
-	evs, err := e.ctrl.Events(ctx, "hello", 0)
+	evs, err := e.ctrl.Apps.Events(ctx, "hello", 0)
 	if err != nil {
 		t.Fatal(err)
 	}

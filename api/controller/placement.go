@@ -4,13 +4,34 @@ import (
 	"cmp"
 	"context"
 	"fmt"
+	"log/slog"
 	"slices"
 
 	"github.com/strata-paas/strata/api"
 	"github.com/strata-paas/strata/deploy/scheduler"
 )
 
-var _ api.PlacementService = (*Controller)(nil)
+// Placement owns placement policies of orgs, spaces and apps and node drains
+// (api.PlacementService), and reads the effective policy for the converger.
+type Placement struct {
+	cfg         Config
+	log         *slog.Logger
+	store       placementStore
+	find        appFinder
+	audit       *audit
+	sig         *signals
+	nodes       *Nodes
+	unplaceable *unplaceable
+}
+
+// placementStore is what Placement reads and writes.
+type placementStore interface {
+	PlacementStore
+	OrgByName(ctx context.Context, name string) (*api.Org, error)
+	SpaceByName(ctx context.Context, orgID, name string) (*api.Space, error)
+}
+
+var _ api.PlacementService = (*Placement)(nil)
 
 // Placement policies come from three scopes: the org, the space and the
 // app. The effective policy of an app is org.Over(space).Over(app): each
@@ -39,13 +60,13 @@ func (ps policies) effective(orgID, spaceID, appID string) api.PlacementPolicy {
 
 // readPlacement loads the drained nodes into the registry (so the views the
 // pass takes next show them draining) and sets each formation's policy.
-func (c *Controller) readPlacement(ctx context.Context, p *pass, forms []scheduler.Formation) error {
-	drained, err := c.store.DrainingNodes(ctx)
+func (s *Placement) readPlacement(ctx context.Context, p *pass, forms []scheduler.Formation) error {
+	drained, err := s.store.DrainingNodes(ctx)
 	if err != nil {
 		return err
 	}
-	c.nodes.setDrained(drained)
-	pls, err := c.store.Placements(ctx)
+	s.nodes.setDrained(drained)
+	pls, err := s.store.Placements(ctx)
 	if err != nil {
 		return err
 	}
@@ -55,7 +76,7 @@ func (c *Controller) readPlacement(ctx context.Context, p *pass, forms []schedul
 	ps := indexPolicies(pls)
 	orgOf := map[string]string{}
 	if len(ps[api.PlacementOrg]) > 0 {
-		if orgOf, err = c.spaceOrgs(ctx); err != nil {
+		if orgOf, err = s.spaceOrgs(ctx); err != nil {
 			return err
 		}
 	}
@@ -71,12 +92,12 @@ func (c *Controller) readPlacement(ctx context.Context, p *pass, forms []schedul
 
 // spaceOrgs maps the spaces of the default org to its ID (the only org
 // apps live in for now).
-func (c *Controller) spaceOrgs(ctx context.Context) (map[string]string, error) {
-	org, err := c.store.OrgByName(ctx, DefaultOrg)
+func (s *Placement) spaceOrgs(ctx context.Context) (map[string]string, error) {
+	org, err := s.store.OrgByName(ctx, DefaultOrg)
 	if err != nil {
 		return nil, err
 	}
-	spaces, err := c.store.ListSpaces(ctx, org.ID)
+	spaces, err := s.store.ListSpaces(ctx, org.ID)
 	if err != nil {
 		return nil, err
 	}
@@ -90,23 +111,23 @@ func (c *Controller) spaceOrgs(ctx context.Context) (map[string]string, error) {
 // describePlacement adds to an app's detail its effective policy, why
 // instances cannot be placed, and each instance's node substrate and
 // isolation from the node's latest heartbeat.
-func (c *Controller) describePlacement(ctx context.Context, d *api.AppDetail) error {
-	pls, err := c.store.Placements(ctx)
+func (s *Placement) describePlacement(ctx context.Context, d *api.AppDetail) error {
+	pls, err := s.store.Placements(ctx)
 	if err != nil {
 		return err
 	}
 	ps := indexPolicies(pls)
 	orgID := ""
 	if len(ps[api.PlacementOrg]) > 0 {
-		orgs, err := c.spaceOrgs(ctx)
+		orgs, err := s.spaceOrgs(ctx)
 		if err != nil {
 			return err
 		}
 		orgID = orgs[d.SpaceID]
 	}
 	d.Placement = ps.effective(orgID, d.SpaceID, d.ID)
-	d.Unplaceable = c.unplaceableReason(d.ID)
-	views := c.nodes.views(c.cfg.Now(), c.cfg.NodeTTL)
+	d.Unplaceable = s.unplaceable.reason(d.ID)
+	views := s.nodes.views(s.cfg.Now(), s.cfg.NodeTTL)
 	for _, in := range d.Instances {
 		v := views[in.NodeID]
 		if v == nil {
@@ -131,16 +152,16 @@ func requireAdmin(ctx context.Context, what string) error {
 }
 
 // Spaces lists the spaces of the default org with their default policies.
-func (c *Controller) Spaces(ctx context.Context) ([]*api.SpaceInfo, error) {
-	org, err := c.store.OrgByName(ctx, DefaultOrg)
+func (s *Placement) Spaces(ctx context.Context) ([]*api.SpaceInfo, error) {
+	org, err := s.store.OrgByName(ctx, DefaultOrg)
 	if err != nil {
 		return nil, noSpace(err)
 	}
-	spaces, err := c.store.ListSpaces(ctx, org.ID)
+	spaces, err := s.store.ListSpaces(ctx, org.ID)
 	if err != nil {
 		return nil, fmt.Errorf("list spaces: %w", err)
 	}
-	pls, err := c.store.Placements(ctx)
+	pls, err := s.store.Placements(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("list placements: %w", err)
 	}
@@ -157,7 +178,7 @@ func (c *Controller) Spaces(ctx context.Context) ([]*api.SpaceInfo, error) {
 
 // SetSpacePlacement replaces the default policy of a space of the default
 // org (admin only). A zero policy clears it.
-func (c *Controller) SetSpacePlacement(ctx context.Context, space string, p api.PlacementPolicy) (*api.SpaceInfo, error) {
+func (s *Placement) SetSpacePlacement(ctx context.Context, space string, p api.PlacementPolicy) (*api.SpaceInfo, error) {
 	if err := requireAdmin(ctx, "setting a space's placement"); err != nil {
 		return nil, err
 	}
@@ -167,22 +188,22 @@ func (c *Controller) SetSpacePlacement(ctx context.Context, space string, p api.
 	if err := p.Validate(); err != nil {
 		return nil, err
 	}
-	org, err := c.store.OrgByName(ctx, DefaultOrg)
+	org, err := s.store.OrgByName(ctx, DefaultOrg)
 	if err != nil {
 		return nil, noSpace(err)
 	}
-	sp, err := c.store.SpaceByName(ctx, org.ID, space)
+	sp, err := s.store.SpaceByName(ctx, org.ID, space)
 	if api.ErrorCode(err) == api.ENotFound {
 		return nil, api.Errorf(api.ENotFound, "space %q not found — see `strata spaces`", space)
 	}
 	if err != nil {
 		return nil, err
 	}
-	if err := c.store.SetPlacement(ctx, api.Placement{Scope: api.PlacementSpace, OwnerID: sp.ID, Policy: p}); err != nil {
+	if err := s.store.SetPlacement(ctx, api.Placement{Scope: api.PlacementSpace, OwnerID: sp.ID, Policy: p}); err != nil {
 		return nil, fmt.Errorf("set space placement: %w", err)
 	}
-	c.log.Info("placement.space_set", "space", space, "policy", p.String(), "actor", api.ActorName(ctx))
-	c.Kick()
+	s.log.Info("placement.space_set", "space", space, "policy", p.String(), "actor", api.ActorName(ctx))
+	s.sig.Kick()
 	info := &api.SpaceInfo{Space: *sp, Org: org.Name, Placement: p}
 	if info.Placement.IsZero() {
 		info.Placement = api.PlacementPolicy{}
@@ -191,32 +212,32 @@ func (c *Controller) SetSpacePlacement(ctx context.Context, space string, p api.
 }
 
 // SetOrgPlacement replaces the default org's policy (admin only).
-func (c *Controller) SetOrgPlacement(ctx context.Context, p api.PlacementPolicy) error {
+func (s *Placement) SetOrgPlacement(ctx context.Context, p api.PlacementPolicy) error {
 	if err := requireAdmin(ctx, "setting the org's placement"); err != nil {
 		return err
 	}
 	if err := p.Validate(); err != nil {
 		return err
 	}
-	org, err := c.store.OrgByName(ctx, DefaultOrg)
+	org, err := s.store.OrgByName(ctx, DefaultOrg)
 	if err != nil {
 		return noSpace(err)
 	}
-	if err := c.store.SetPlacement(ctx, api.Placement{Scope: api.PlacementOrg, OwnerID: org.ID, Policy: p}); err != nil {
+	if err := s.store.SetPlacement(ctx, api.Placement{Scope: api.PlacementOrg, OwnerID: org.ID, Policy: p}); err != nil {
 		return fmt.Errorf("set org placement: %w", err)
 	}
-	c.log.Info("placement.org_set", "policy", p.String(), "actor", api.ActorName(ctx))
-	c.Kick()
+	s.log.Info("placement.org_set", "policy", p.String(), "actor", api.ActorName(ctx))
+	s.sig.Kick()
 	return nil
 }
 
 // AppPlacement returns an app's own policy.
-func (c *Controller) AppPlacement(ctx context.Context, app string) (api.PlacementPolicy, error) {
-	a, err := c.appByName(ctx, app)
+func (s *Placement) AppPlacement(ctx context.Context, app string) (api.PlacementPolicy, error) {
+	a, err := s.find.appByName(ctx, app)
 	if err != nil {
 		return api.PlacementPolicy{}, err
 	}
-	pls, err := c.store.Placements(ctx)
+	pls, err := s.store.Placements(ctx)
 	if err != nil {
 		return api.PlacementPolicy{}, err
 	}
@@ -224,41 +245,41 @@ func (c *Controller) AppPlacement(ctx context.Context, app string) (api.Placemen
 }
 
 // SetAppPlacement replaces an app's own policy and records an event.
-func (c *Controller) SetAppPlacement(ctx context.Context, app string, p api.PlacementPolicy) error {
+func (s *Placement) SetAppPlacement(ctx context.Context, app string, p api.PlacementPolicy) error {
 	if err := p.Validate(); err != nil {
 		return err
 	}
-	a, err := c.appByName(ctx, app)
+	a, err := s.find.appByName(ctx, app)
 	if err != nil {
 		return err
 	}
-	old, err := c.AppPlacement(ctx, app)
+	old, err := s.AppPlacement(ctx, app)
 	if err != nil {
 		return err
 	}
 	if old.String() == p.String() && old.Substrate == p.Substrate && old.Isolation == p.Isolation {
 		return nil // unchanged: no event
 	}
-	if err := c.store.SetPlacement(ctx, api.Placement{Scope: api.PlacementApp, OwnerID: a.ID, Policy: p}); err != nil {
+	if err := s.store.SetPlacement(ctx, api.Placement{Scope: api.PlacementApp, OwnerID: a.ID, Policy: p}); err != nil {
 		return fmt.Errorf("set app placement: %w", err)
 	}
-	c.record(ctx, a, "placement", "placement set to %s", p.String())
-	c.Kick()
+	s.audit.record(ctx, a, "placement", "placement set to %s", p.String())
+	s.sig.Kick()
 	return nil
 }
 
 // DrainNode marks a node draining (admin only). The node must have
 // heartbeated since the controller started, so a typo is refused.
-func (c *Controller) DrainNode(ctx context.Context, id string) (*api.Node, error) {
-	return c.setDrain(ctx, id, true)
+func (s *Placement) DrainNode(ctx context.Context, id string) (*api.Node, error) {
+	return s.setDrain(ctx, id, true)
 }
 
 // UndrainNode ends a node's drain (admin only).
-func (c *Controller) UndrainNode(ctx context.Context, id string) (*api.Node, error) {
-	return c.setDrain(ctx, id, false)
+func (s *Placement) UndrainNode(ctx context.Context, id string) (*api.Node, error) {
+	return s.setDrain(ctx, id, false)
 }
 
-func (c *Controller) setDrain(ctx context.Context, id string, draining bool) (*api.Node, error) {
+func (s *Placement) setDrain(ctx context.Context, id string, draining bool) (*api.Node, error) {
 	verb := "draining"
 	if !draining {
 		verb = "undraining"
@@ -266,26 +287,26 @@ func (c *Controller) setDrain(ctx context.Context, id string, draining bool) (*a
 	if err := requireAdmin(ctx, verb+" a node"); err != nil {
 		return nil, err
 	}
-	node, ok := c.node(id)
+	node, ok := s.node(id)
 	if !ok {
 		return nil, api.Errorf(api.ENotFound, "node %q has not reported — see `strata nodes`", id)
 	}
-	if err := c.store.SetNodeDrain(ctx, id, draining); err != nil {
+	if err := s.store.SetNodeDrain(ctx, id, draining); err != nil {
 		return nil, fmt.Errorf("%s node: %w", verb, err)
 	}
-	drained, err := c.store.DrainingNodes(ctx)
+	drained, err := s.store.DrainingNodes(ctx)
 	if err != nil {
 		return nil, err
 	}
-	c.nodes.setDrained(drained)
-	c.log.Info("node."+verb, "node", id, "actor", api.ActorName(ctx))
-	c.Kick()
-	node, _ = c.node(id)
+	s.nodes.setDrained(drained)
+	s.log.Info("node."+verb, "node", id, "actor", api.ActorName(ctx))
+	s.sig.Kick()
+	node, _ = s.node(id)
 	return &node, nil
 }
 
-func (c *Controller) node(id string) (api.Node, bool) {
-	nodes := c.Nodes()
+func (s *Placement) node(id string) (api.Node, bool) {
+	nodes := s.nodes.List()
 	i, ok := slices.BinarySearchFunc(nodes, id, func(n api.Node, id string) int { return cmp.Compare(n.ID, id) })
 	if !ok {
 		return api.Node{}, false

@@ -45,7 +45,7 @@ func startNode(t *testing.T, srv *bus.Server, id string, sub api.Substrate, labe
 
 func nodesOf(t *testing.T, e *env, ctx context.Context, app string) map[string]int {
 	t.Helper()
-	d, err := e.ctrl.AppDetail(ctx, app)
+	d, err := e.ctrl.Apps.AppDetail(ctx, app)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -67,29 +67,29 @@ func TestPlacementPolicies(t *testing.T) {
 	startNode(t, srv, "metal-2", api.SubstrateMetal, map[string]string{"zone": "b"})
 	startNode(t, srv, "vm-1", api.SubstrateVM, map[string]string{"zone": "a"})
 	ctx := e.ctx()
-	eventually(t, "three nodes", func() bool { return len(e.ctrl.Nodes()) == 3 })
+	eventually(t, "three nodes", func() bool { return len(e.ctrl.Nodes.List()) == 3 })
 
-	if _, err := e.ctrl.CreateApp(ctx, "hello"); err != nil {
+	if _, err := e.ctrl.Apps.CreateApp(ctx, "hello"); err != nil {
 		t.Fatal(err)
 	}
-	if err := e.ctrl.SetAppPlacement(ctx, "hello", api.PlacementPolicy{Substrate: "bare"}); api.ErrorCode(err) != api.EInvalid {
+	if err := e.ctrl.Placement.SetAppPlacement(ctx, "hello", api.PlacementPolicy{Substrate: "bare"}); api.ErrorCode(err) != api.EInvalid {
 		t.Fatalf("bad substrate: err = %v, want invalid", err)
 	}
-	if err := e.ctrl.SetAppPlacement(ctx, "hello", api.PlacementPolicy{Substrate: api.SubstrateMetal}); err != nil {
+	if err := e.ctrl.Placement.SetAppPlacement(ctx, "hello", api.PlacementPolicy{Substrate: api.SubstrateMetal}); err != nil {
 		t.Fatal(err)
 	}
 	three := 3
-	if _, err := e.ctrl.Scale(ctx, "hello", api.ScaleRequest{Instances: &three}); err != nil {
+	if _, err := e.ctrl.Apps.Scale(ctx, "hello", api.ScaleRequest{Instances: &three}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := e.ctrl.Deploy(ctx, api.DeployRequest{App: "hello", Source: source(), Wait: true}); err != nil {
+	if _, err := e.ctrl.Deploys.Deploy(ctx, api.DeployRequest{App: "hello", Source: source(), Wait: true}); err != nil {
 		t.Fatal(err)
 	}
 	got := nodesOf(t, e, ctx, "hello")
 	if got["vm-1"] != 0 || got["metal-1"] == 0 || got["metal-2"] == 0 {
 		t.Fatalf("instances per node = %v, want only and both metal nodes", got)
 	}
-	d, _ := e.ctrl.AppDetail(ctx, "hello")
+	d, _ := e.ctrl.Apps.AppDetail(ctx, "hello")
 	for _, in := range d.Instances {
 		if in.Substrate != api.SubstrateMetal || in.Isolation != api.IsolationProcess {
 			t.Errorf("instance %s on %s shows substrate %q isolation %q", in.ID, in.NodeID, in.Substrate, in.Isolation)
@@ -101,24 +101,24 @@ func TestPlacementPolicies(t *testing.T) {
 
 	// A space default of zone=a combines with the app's substrate=metal:
 	// only metal-1 matches, and the instances move there.
-	if _, err := e.ctrl.SetSpacePlacement(ctx, "default", api.PlacementPolicy{Labels: map[string]string{"zone": "a"}}); err != nil {
+	if _, err := e.ctrl.Placement.SetSpacePlacement(ctx, "default", api.PlacementPolicy{Labels: map[string]string{"zone": "a"}}); err != nil {
 		t.Fatal(err)
 	}
 	eventually(t, "instances moved to metal-1", func() bool {
 		got := nodesOf(t, e, ctx, "hello")
 		return got["metal-1"] == 3 && len(got) == 1
 	})
-	spaces, err := e.ctrl.Spaces(ctx)
+	spaces, err := e.ctrl.Placement.Spaces(ctx)
 	if err != nil || len(spaces) != 1 || spaces[0].Placement.Labels["zone"] != "a" {
 		t.Fatalf("Spaces = %+v, %v", spaces, err)
 	}
 
 	// An app policy that nothing matches is unplaceable, with the reason shown.
-	if err := e.ctrl.SetAppPlacement(ctx, "hello", api.PlacementPolicy{Substrate: api.SubstrateVM, Labels: map[string]string{"zone": "b"}}); err != nil {
+	if err := e.ctrl.Placement.SetAppPlacement(ctx, "hello", api.PlacementPolicy{Substrate: api.SubstrateVM, Labels: map[string]string{"zone": "b"}}); err != nil {
 		t.Fatal(err)
 	}
 	eventually(t, "unplaceable reason", func() bool {
-		d, _ := e.ctrl.AppDetail(ctx, "hello")
+		d, _ := e.ctrl.Apps.AppDetail(ctx, "hello")
 		return strings.Contains(d.Unplaceable, "no node matches placement substrate=vm zone=b")
 	})
 	// The old instances keep serving meanwhile (nothing to roll onto).
@@ -134,17 +134,17 @@ func TestDrainMovesInstancesAndSurvivesRestart(t *testing.T) {
 	startBuilder(t, srv, &fakeBuilder{})
 	a := startNode(t, srv, "node-a", api.SubstrateMetal, nil)
 	ctx := e.ctx()
-	eventually(t, "node-a", func() bool { return len(e.ctrl.Nodes()) == 1 })
-	if _, err := e.ctrl.Deploy(ctx, api.DeployRequest{App: "hello", Source: source(), CreateApp: true, Wait: true}); err != nil {
+	eventually(t, "node-a", func() bool { return len(e.ctrl.Nodes.List()) == 1 })
+	if _, err := e.ctrl.Deploys.Deploy(ctx, api.DeployRequest{App: "hello", Source: source(), CreateApp: true, Wait: true}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := e.ctrl.DrainNode(context.Background(), "node-a"); api.ErrorCode(err) != api.EForbidden {
+	if _, err := e.ctrl.Placement.DrainNode(context.Background(), "node-a"); api.ErrorCode(err) != api.EForbidden {
 		t.Fatalf("drain without admin: err = %v, want forbidden", err)
 	}
-	if _, err := e.ctrl.DrainNode(ctx, "nope"); api.ErrorCode(err) != api.ENotFound {
+	if _, err := e.ctrl.Placement.DrainNode(ctx, "nope"); api.ErrorCode(err) != api.ENotFound {
 		t.Fatalf("drain unknown node: err = %v, want not_found", err)
 	}
-	n, err := e.ctrl.DrainNode(ctx, "node-a")
+	n, err := e.ctrl.Placement.DrainNode(ctx, "node-a")
 	if err != nil || n.State != "draining" {
 		t.Fatalf("DrainNode = %+v, %v", n, err)
 	}
@@ -173,14 +173,14 @@ func TestDrainMovesInstancesAndSurvivesRestart(t *testing.T) {
 	e2.token = e.token // the admin exists, so the new controller made no token
 	e2.run()
 	eventually(t, "node-a draining after restart", func() bool {
-		for _, n := range e2.ctrl.Nodes() {
+		for _, n := range e2.ctrl.Nodes.List() {
 			if n.ID == "node-a" {
 				return n.State == "draining"
 			}
 		}
 		return false
 	})
-	if n, err := e2.ctrl.UndrainNode(e2.ctx(), "node-a"); err != nil || n.State != "ready" {
+	if n, err := e2.ctrl.Placement.UndrainNode(e2.ctx(), "node-a"); err != nil || n.State != "ready" {
 		t.Fatalf("UndrainNode = %+v, %v", n, err)
 	}
 }

@@ -11,23 +11,33 @@ import (
 	"github.com/strata-paas/strata/api"
 )
 
-var _ api.RouteService = (*Controller)(nil)
+// Routes maps and unmaps the hosts and paths of apps (api.RouteService).
+type Routes struct {
+	cfg   Config
+	store RouteStore
+	find  appFinder
+	audit *audit
+	sig   *signals
+	locks *appLocks
+}
+
+var _ api.RouteService = (*Routes)(nil)
 
 // ListRoutes returns every route of the caller's space with its app, by host
 // and path.
-func (c *Controller) ListRoutes(ctx context.Context) ([]*api.RouteInfo, error) {
-	apps, err := c.appsInSpace(ctx)
+func (s *Routes) ListRoutes(ctx context.Context) ([]*api.RouteInfo, error) {
+	apps, err := s.find.appsInSpace(ctx)
 	if err != nil {
 		return nil, err
 	}
 	var out []*api.RouteInfo
 	for _, a := range apps {
-		routes, err := c.store.Routes(ctx, a.ID)
+		routes, err := s.store.Routes(ctx, a.ID)
 		if err != nil {
 			return nil, err
 		}
 		for _, r := range routes {
-			out = append(out, c.routeInfo(a, r))
+			out = append(out, s.routeInfo(a, r))
 		}
 	}
 	slices.SortFunc(out, func(a, b *api.RouteInfo) int {
@@ -36,58 +46,58 @@ func (c *Controller) ListRoutes(ctx context.Context) ([]*api.RouteInfo, error) {
 	return out, nil
 }
 
-func (c *Controller) routeInfo(a *api.App, r *api.Route) *api.RouteInfo {
-	return &api.RouteInfo{Route: *r, App: a.Name, URL: r.URL(c.cfg.RouterPort)}
+func (s *Routes) routeInfo(a *api.App, r *api.Route) *api.RouteInfo {
+	return &api.RouteInfo{Route: *r, App: a.Name, URL: r.URL(s.cfg.RouterPort)}
 }
 
 // MapRoute maps a route on the platform's domain to an app. The converger
 // hands it to the app's running web instances, which register it with the
 // routers without a restart.
-func (c *Controller) MapRoute(ctx context.Context, name string, req api.RouteRequest) (*api.RouteInfo, error) {
-	req, err := api.NormalizeRoute(req, c.cfg.Domain)
+func (s *Routes) MapRoute(ctx context.Context, name string, req api.RouteRequest) (*api.RouteInfo, error) {
+	req, err := api.NormalizeRoute(req, s.cfg.Domain)
 	if err != nil {
 		return nil, err
 	}
-	app, err := c.appByName(ctx, name)
+	app, err := s.find.appByName(ctx, name)
 	if err != nil {
 		return nil, err
 	}
-	defer c.locks.lock(app.ID)()
-	routes, err := c.store.Routes(ctx, app.ID)
+	defer s.locks.lock(app.ID)()
+	routes, err := s.store.Routes(ctx, app.ID)
 	if err != nil {
 		return nil, err
 	}
 	if i := slices.IndexFunc(routes, func(r *api.Route) bool { return r.Host == req.Host && r.Path == req.Path }); i >= 0 {
-		return c.routeInfo(app, routes[i]), nil
+		return s.routeInfo(app, routes[i]), nil
 	}
 	if len(routes) >= api.MaxRoutesPerApp {
 		return nil, api.Errorf(api.EInvalid, "app %s already has %d routes, the most an app may have — unmap one first", name, len(routes))
 	}
 	r := &api.Route{ID: uuid.NewString(), AppID: app.ID, Host: req.Host, Path: req.Path}
-	if err := c.store.CreateRoute(ctx, r); err != nil {
+	if err := s.store.CreateRoute(ctx, r); err != nil {
 		if api.ErrorCode(err) == api.EConflict {
 			return nil, api.Errorf(api.EConflict, "route %s is already mapped to another app — choose another host or path (see `strata routes`)", req)
 		}
 		return nil, fmt.Errorf("map route: %w", err)
 	}
-	c.record(ctx, app, "route.map", "mapped route %s", req)
-	c.Kick()
-	return c.routeInfo(app, r), nil
+	s.audit.record(ctx, app, "route.map", "mapped route %s", req)
+	s.sig.Kick()
+	return s.routeInfo(app, r), nil
 }
 
 // UnmapRoute removes a route from an app. ENotFound if the app does not have
 // it.
-func (c *Controller) UnmapRoute(ctx context.Context, name string, req api.RouteRequest) error {
-	req, err := api.NormalizeRoute(req, c.cfg.Domain)
+func (s *Routes) UnmapRoute(ctx context.Context, name string, req api.RouteRequest) error {
+	req, err := api.NormalizeRoute(req, s.cfg.Domain)
 	if err != nil {
 		return err
 	}
-	app, err := c.appByName(ctx, name)
+	app, err := s.find.appByName(ctx, name)
 	if err != nil {
 		return err
 	}
-	defer c.locks.lock(app.ID)()
-	routes, err := c.store.Routes(ctx, app.ID)
+	defer s.locks.lock(app.ID)()
+	routes, err := s.store.Routes(ctx, app.ID)
 	if err != nil {
 		return err
 	}
@@ -95,10 +105,10 @@ func (c *Controller) UnmapRoute(ctx context.Context, name string, req api.RouteR
 	if i < 0 {
 		return api.Errorf(api.ENotFound, "app %s has no route %s — see `strata app %s` for its routes", name, req, name)
 	}
-	if err := c.store.DeleteRoute(ctx, routes[i].ID); err != nil {
+	if err := s.store.DeleteRoute(ctx, routes[i].ID); err != nil {
 		return fmt.Errorf("unmap route: %w", err)
 	}
-	c.record(ctx, app, "route.unmap", "unmapped route %s", req)
-	c.Kick()
+	s.audit.record(ctx, app, "route.unmap", "unmapped route %s", req)
+	s.sig.Kick()
 	return nil
 }

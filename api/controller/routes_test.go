@@ -23,24 +23,24 @@ func TestMapRouteReachesRunningInstances(t *testing.T) {
 	}
 
 	for _, bad := range []api.RouteRequest{{Host: "blog.example.com"}, {Host: "blog.localhost", Path: "/../x"}, {Host: "api.localhost"}} {
-		if _, err := e.ctrl.MapRoute(ctx, "hello", bad); api.ErrorCode(err) != api.EInvalid {
+		if _, err := e.ctrl.Routes.MapRoute(ctx, "hello", bad); api.ErrorCode(err) != api.EInvalid {
 			t.Errorf("MapRoute(%+v): got %v, want invalid", bad, err)
 		}
 	}
-	r, err := e.ctrl.MapRoute(ctx, "hello", api.RouteRequest{Host: "Blog.localhost", Path: "/api"})
+	r, err := e.ctrl.Routes.MapRoute(ctx, "hello", api.RouteRequest{Host: "Blog.localhost", Path: "/api"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if r.Host != "blog.localhost" || r.Path != "/api" || r.App != "hello" {
 		t.Fatalf("MapRoute = %+v", r)
 	}
-	if again, err := e.ctrl.MapRoute(ctx, "hello", api.RouteRequest{Host: "blog.localhost", Path: "/api"}); err != nil || again.ID != r.ID {
+	if again, err := e.ctrl.Routes.MapRoute(ctx, "hello", api.RouteRequest{Host: "blog.localhost", Path: "/api"}); err != nil || again.ID != r.ID {
 		t.Fatalf("mapping the same route again: %+v, %v; want the same route", again, err)
 	}
-	if _, err := e.ctrl.CreateApp(ctx, "other"); err != nil {
+	if _, err := e.ctrl.Apps.CreateApp(ctx, "other"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := e.ctrl.MapRoute(ctx, "other", api.RouteRequest{Host: "blog.localhost", Path: "/api"}); api.ErrorCode(err) != api.EConflict {
+	if _, err := e.ctrl.Routes.MapRoute(ctx, "other", api.RouteRequest{Host: "blog.localhost", Path: "/api"}); api.ErrorCode(err) != api.EConflict {
 		t.Fatalf("mapping another app's route: got %v, want conflict", err)
 	}
 	want := []string{"blog.localhost/api", "hello.localhost"}
@@ -48,7 +48,7 @@ func TestMapRouteReachesRunningInstances(t *testing.T) {
 	if n := x.startsOf(id); n != startsBefore {
 		t.Fatalf("instance started %d times, want %d: a route change must not restart it", n, startsBefore)
 	}
-	routes, err := e.ctrl.ListRoutes(ctx)
+	routes, err := e.ctrl.Routes.ListRoutes(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -60,10 +60,10 @@ func TestMapRouteReachesRunningInstances(t *testing.T) {
 		t.Fatalf("ListRoutes = %q", names)
 	}
 
-	if err := e.ctrl.UnmapRoute(ctx, "hello", api.RouteRequest{Host: "hello.localhost"}); err != nil {
+	if err := e.ctrl.Routes.UnmapRoute(ctx, "hello", api.RouteRequest{Host: "hello.localhost"}); err != nil {
 		t.Fatal(err)
 	}
-	if err := e.ctrl.UnmapRoute(ctx, "hello", api.RouteRequest{Host: "hello.localhost"}); api.ErrorCode(err) != api.ENotFound {
+	if err := e.ctrl.Routes.UnmapRoute(ctx, "hello", api.RouteRequest{Host: "hello.localhost"}); api.ErrorCode(err) != api.ENotFound {
 		t.Fatalf("unmapping twice: got %v, want not found", err)
 	}
 	eventually(t, "the running instance drops the unmapped route", func() bool {

@@ -21,7 +21,7 @@ func TestDeployOnSQLite(t *testing.T) {
 	x := startExecutor(t, srv, "node-1", nil)
 	ctx := e.ctx()
 	for want := 1; want <= 2; want++ {
-		res, err := e.ctrl.Deploy(ctx, api.DeployRequest{App: "hello", Source: source(), CreateApp: true, Wait: true})
+		res, err := e.ctrl.Deploys.Deploy(ctx, api.DeployRequest{App: "hello", Source: source(), CreateApp: true, Wait: true})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -33,7 +33,7 @@ func TestDeployOnSQLite(t *testing.T) {
 		ins, err := st.AllInstances(ctx)
 		return err == nil && len(ins) == 1 && ins[0].Release == 2 && ins[0].State == api.InstanceRunning
 	})
-	d, err := e.ctrl.AppDetail(ctx, "hello")
+	d, err := e.ctrl.Apps.AppDetail(ctx, "hello")
 	if err != nil {
 		t.Fatal(err)
 	}

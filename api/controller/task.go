@@ -3,6 +3,7 @@ package controller
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -13,6 +14,27 @@ import (
 	"github.com/strata-paas/strata/api/bus"
 	"github.com/strata-paas/strata/deploy/scheduler"
 )
+
+// Tasks runs one-off commands as instances of an app's current release: the
+// task half of api.OperateService.
+type Tasks struct {
+	cfg      Config
+	log      *slog.Logger
+	store    FormationStore
+	conn     taskBus
+	find     appFinder
+	audit    *audit
+	apps     *Apps
+	nodes    *Nodes
+	nodeCmds nodeCommands
+}
+
+// taskBus is what Tasks needs of the bus: the task's output and exit arrive
+// on subscriptions made before the run command is sent.
+type taskBus interface {
+	flusher
+	bus.Subscriber
+}
 
 // MaxTaskCommand is the longest task command accepted, in bytes.
 const MaxTaskCommand = 4096
@@ -27,25 +49,25 @@ const taskLineBuffer = 4096
 // or restarted. fn gets a started event, the output lines and the exit event,
 // which RunTask also returns. Ending ctx stops the task and returns ctx's
 // error; a task whose node is lost ends with EUnavailable.
-func (c *Controller) RunTask(ctx context.Context, name string, req api.TaskRequest, fn func(api.TaskEvent) error) (*api.TaskEvent, error) {
+func (s *Tasks) RunTask(ctx context.Context, name string, req api.TaskRequest, fn func(api.TaskEvent) error) (*api.TaskEvent, error) {
 	if strings.TrimSpace(req.Command) == "" {
 		return nil, api.Errorf(api.EInvalid, "no command to run — write e.g. strata run APP -- echo hi")
 	}
 	if len(req.Command) > MaxTaskCommand || strings.ContainsRune(req.Command, 0) {
 		return nil, api.Errorf(api.EInvalid, "the command is longer than %d bytes or holds a NUL byte — put it in a script in the app", MaxTaskCommand)
 	}
-	app, err := c.appByName(ctx, name)
+	app, err := s.find.appByName(ctx, name)
 	if err != nil {
 		return nil, err
 	}
-	rel, err := c.currentRelease(ctx, app)
+	rel, err := s.apps.currentRelease(ctx, app)
 	if err != nil {
 		return nil, err
 	}
 	if rel == nil || !rel.DropletBlob.Valid() {
 		return nil, api.Errorf(api.EInvalid, "app %s has no release yet — push it first", name)
 	}
-	nodeID := c.taskNode()
+	nodeID := s.taskNode()
 	if nodeID == "" {
 		return nil, api.Errorf(api.EUnavailable, "no node is ready to run the task — check strata nodes")
 	}
@@ -54,7 +76,7 @@ func (c *Controller) RunTask(ctx context.Context, name string, req api.TaskReque
 		Process: "task", Release: rel.Version, DropletBlob: rel.DropletBlob, Command: req.Command, Env: rel.Env,
 		MemoryMB: api.DefaultMemoryMB, DiskMB: api.DefaultDiskMB, HealthCheck: api.HealthCheck{Type: api.HealthProcess}, Task: true,
 	}
-	procs, err := c.store.Processes(ctx, app.ID)
+	procs, err := s.store.Processes(ctx, app.ID)
 	if err != nil {
 		return nil, err
 	}
@@ -69,7 +91,7 @@ func (c *Controller) RunTask(ctx context.Context, name string, req api.TaskReque
 	lines := make(chan api.LogEnvelope, taskLineBuffer)
 	var dropped atomic.Int64
 	source := "task/" + id
-	logSub, err := bus.SubscribeJSON(c.conn, api.SubjectLogs(app.Name), "", func(_ string, e *api.LogEnvelope) {
+	logSub, err := bus.SubscribeJSON(s.conn, api.SubjectLogs(app.Name), "", func(_ string, e *api.LogEnvelope) {
 		if e.Source != source {
 			return
 		}
@@ -84,7 +106,7 @@ func (c *Controller) RunTask(ctx context.Context, name string, req api.TaskReque
 	}
 	defer func() { _ = logSub.Unsubscribe() }()
 	exitCh := make(chan api.InstanceEvent, 1)
-	exitSub, err := bus.SubscribeJSON(c.conn, api.SubjectTaskExit(id), "", func(_ string, ev *api.InstanceEvent) {
+	exitSub, err := bus.SubscribeJSON(s.conn, api.SubjectTaskExit(id), "", func(_ string, ev *api.InstanceEvent) {
 		select {
 		case exitCh <- *ev:
 		default:
@@ -94,18 +116,18 @@ func (c *Controller) RunTask(ctx context.Context, name string, req api.TaskReque
 		return nil, err
 	}
 	defer func() { _ = exitSub.Unsubscribe() }()
-	if err := c.flush(ctx); err != nil {
+	if err := flushBus(ctx, s.conn, s.cfg.CommandTimeout); err != nil {
 		return nil, err
 	}
-	if err := c.command(ctx, nodeID, &api.NodeCommand{Version: api.MessageVersion, Kind: api.CmdRun, Start: spec}); err != nil {
+	if err := s.nodeCmds.send(ctx, nodeID, &api.NodeCommand{Version: api.MessageVersion, Kind: api.CmdRun, Start: spec}); err != nil {
 		return nil, fmt.Errorf("start task: %w", err)
 	}
-	c.record(ctx, app, "task", "task %s started on release v%d: %s", id, rel.Version, clip(req.Command))
+	s.audit.record(ctx, app, "task", "task %s started on release v%d: %s", id, rel.Version, clip(req.Command))
 	stop := func() {
-		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.cfg.CommandTimeout)
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.CommandTimeout)
 		defer cancel()
-		if err := c.command(sctx, nodeID, &api.NodeCommand{Version: api.MessageVersion, Kind: api.CmdStop, InstanceID: id}); err != nil {
-			c.log.Info("task.stop_failed", "task", id, "err", err)
+		if err := s.nodeCmds.send(sctx, nodeID, &api.NodeCommand{Version: api.MessageVersion, Kind: api.CmdStop, InstanceID: id}); err != nil {
+			s.log.Info("task.stop_failed", "task", id, "err", err)
 		}
 	}
 	send := func(e api.LogEnvelope) error {
@@ -127,7 +149,7 @@ func (c *Controller) RunTask(ctx context.Context, name string, req api.TaskReque
 		case ev := <-exitCh:
 			// Every line was published before the exit: after a round trip
 			// they are queued here; take them until a short quiet period.
-			_ = c.flush(ctx)
+			_ = flushBus(ctx, s.conn, s.cfg.CommandTimeout)
 			for quiet := false; !quiet; {
 				select {
 				case e := <-lines:
@@ -142,10 +164,10 @@ func (c *Controller) RunTask(ctx context.Context, name string, req api.TaskReque
 				_ = fn(api.TaskEvent{Type: api.TaskEventLog, TaskID: id, Stream: "stderr", Line: fmt.Sprintf("strata: %d output lines dropped: the client could not keep up", n)})
 			}
 			exit := &api.TaskEvent{Type: api.TaskEventExit, TaskID: id, ExitCode: ev.ExitCode, Reason: ev.Reason}
-			c.record(ctx, app, "task", "task %s finished: %s", id, ev.Reason)
+			s.audit.record(ctx, app, "task", "task %s finished: %s", id, ev.Reason)
 			return exit, fn(*exit)
 		case <-check.C:
-			if v := c.nodes.views(c.cfg.Now(), c.cfg.NodeTTL)[nodeID]; v == nil || v.node.State == scheduler.NodeLost {
+			if v := s.nodes.views(s.cfg.Now(), s.cfg.NodeTTL)[nodeID]; v == nil || v.node.State == scheduler.NodeLost {
 				return nil, api.Errorf(api.EUnavailable, "node %s running task %s was lost — run it again", nodeID, id)
 			}
 		case <-ctx.Done():
@@ -156,9 +178,9 @@ func (c *Controller) RunTask(ctx context.Context, name string, req api.TaskReque
 }
 
 // taskNode picks the ready node with the fewest instances ("" if none).
-func (c *Controller) taskNode() string {
+func (s *Tasks) taskNode() string {
 	best, n := "", 0
-	for id, v := range c.nodes.views(c.cfg.Now(), c.cfg.NodeTTL) {
+	for id, v := range s.nodes.views(s.cfg.Now(), s.cfg.NodeTTL) {
 		if v.node.State != scheduler.NodeReady {
 			continue
 		}

@@ -71,7 +71,7 @@ type NodeService interface {
 }
 
 // NodeListFunc adapts a function listing nodes from memory, such as
-// (*controller.Controller).Nodes, to a NodeService.
+// (*controller.Nodes).List, to a NodeService.
 type NodeListFunc func() []api.Node
 
 // Nodes implements NodeService; it never fails.

@@ -102,7 +102,7 @@ func startController(ctx context.Context, cfg controllerConfig, conn *bus.Conn) 
 	}
 	certs := controller.NewCertificates(controller.CertificatesConfig{Store: st, Box: box, Bus: conn, Logger: log.With("component", "certificates")})
 	r := &controllerRole{cfg: cfg, store: st, ctrl: ctrl, tokenFile: filepath.Join(cfg.DataDir, "admin.token")}
-	token, created, err := ctrl.Bootstrap(ctx, "admin")
+	token, created, err := ctrl.Tenancy.Bootstrap(ctx, "admin")
 	if err != nil {
 		st.Close()
 		return nil, fmt.Errorf("bootstrap admin: %w", err)
@@ -126,7 +126,7 @@ func startController(ctx context.Context, cfg controllerConfig, conn *bus.Conn) 
 	git, err := gitpush.New(gitpush.Config{
 		ReposDir: filepath.Join(cfg.DataDir, "git"),
 		Logger:   log.With("component", "gitpush"),
-	}, ctrl, ctrl)
+	}, ctrl.Tenancy, ctrl.Deploys)
 	if err != nil {
 		st.Close()
 		return nil, err
@@ -142,8 +142,9 @@ func startController(ctx context.Context, cfg controllerConfig, conn *bus.Conn) 
 		Info:   api.Info{Version: version, Domain: cfg.Domain, RouterPort: cfg.RouterPort, API: r.apiURL},
 		Logger: log.With("component", "httpapi"),
 	}, httpapi.Services{
-		Auth: ctrl, Apps: ctrl, Deploy: ctrl, Logs: ctrl, Lifecycle: ctrl, Operate: ctrl, Placement: ctrl, Routes: ctrl,
-		Certificates: certs, Blobs: blobs, Nodes: httpapi.NodeListFunc(ctrl.Nodes), Git: git,
+		Auth: ctrl.Tenancy, Apps: ctrl.Apps, Deploy: ctrl.Deploys, Logs: ctrl.Logs, Lifecycle: ctrl.Apps,
+		Operate: ctrl.Operate(), Placement: ctrl.Placement, Routes: ctrl.Routes,
+		Certificates: certs, Blobs: blobs, Nodes: httpapi.NodeListFunc(ctrl.Nodes.List), Git: git,
 	})
 	r.srv = &http.Server{Handler: h.Handler(), ReadHeaderTimeout: 10 * time.Second, MaxHeaderBytes: 1 << 20}
 	return r, nil
