@@ -4,12 +4,12 @@ import (
 	"context"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/strata-paas/strata/api"
 	"github.com/strata-paas/strata/api/controller"
-	"github.com/strata-paas/strata/api/controller/controllertest"
 )
 
 func source() *strings.Reader { return strings.NewReader("fake tarball") }
@@ -225,7 +225,7 @@ func TestRollingDeploy(t *testing.T) {
 
 // seed writes an app with one released web instance row on node, as a
 // previous controller would have left it.
-func seed(t *testing.T, store *controllertest.Store, node string) *api.Instance {
+func seed(t *testing.T, store controller.Store, node string) *api.Instance {
 	t.Helper()
 	ctx := context.Background()
 	org := &api.Org{ID: "org", Name: controller.DefaultOrg}
@@ -248,7 +248,7 @@ func seed(t *testing.T, store *controllertest.Store, node string) *api.Instance 
 
 func TestRestartResendsStart(t *testing.T) {
 	srv := newServer(t)
-	store := controllertest.NewStore()
+	store := openSQLite(t)
 	row := seed(t, store, "node-1")
 	// The node restarted too: it heartbeats with no instances.
 	x := startExecutor(t, srv, "node-1", nil)
@@ -265,9 +265,56 @@ func TestRestartResendsStart(t *testing.T) {
 	}
 }
 
+// failingStore is a real store whose instance and app reads and writes fail
+// while err is set: a database that went away.
+type failingStore struct {
+	controller.Store
+	mu  sync.Mutex
+	err error
+}
+
+func (s *failingStore) fail(err error) { s.mu.Lock(); s.err = err; s.mu.Unlock() }
+
+func (s *failingStore) down() error { s.mu.Lock(); defer s.mu.Unlock(); return s.err }
+
+func (s *failingStore) ListAllApps(ctx context.Context) ([]*api.App, error) {
+	if err := s.down(); err != nil {
+		return nil, err
+	}
+	return s.Store.ListAllApps(ctx)
+}
+
+func (s *failingStore) AllInstances(ctx context.Context) ([]*api.Instance, error) {
+	if err := s.down(); err != nil {
+		return nil, err
+	}
+	return s.Store.AllInstances(ctx)
+}
+
+func (s *failingStore) Instance(ctx context.Context, id string) (*api.Instance, error) {
+	if err := s.down(); err != nil {
+		return nil, err
+	}
+	return s.Store.Instance(ctx, id)
+}
+
+func (s *failingStore) UpdateInstance(ctx context.Context, in *api.Instance) error {
+	if err := s.down(); err != nil {
+		return err
+	}
+	return s.Store.UpdateInstance(ctx, in)
+}
+
+func (s *failingStore) DeleteInstance(ctx context.Context, id string) error {
+	if err := s.down(); err != nil {
+		return err
+	}
+	return s.Store.DeleteInstance(ctx, id)
+}
+
 func TestFreshStateGate(t *testing.T) {
 	srv := newServer(t)
-	store := controllertest.NewStore()
+	store := openSQLite(t)
 	seed(t, store, "node-1")
 	x := startExecutor(t, srv, "node-1", nil)
 	// The executor runs the seeded instance and an orphan no row knows.
@@ -276,8 +323,9 @@ func TestFreshStateGate(t *testing.T) {
 	x.instances["orphan"] = api.InstanceReport{InstanceID: "orphan", AppID: "app-1", Process: "web", Index: 1, Release: 1, State: api.InstanceRunning}
 	x.mu.Unlock()
 
-	e := newEnv(t, srv, store, nil)
-	store.FailWith(api.Errorf(api.EUnavailable, "database is down"))
+	down := &failingStore{Store: store}
+	e := newEnv(t, srv, down, nil)
+	down.fail(api.Errorf(api.EUnavailable, "database is down"))
 	e.run()
 	// Wait well past the gate (2×NodeTTL) while the database fails.
 	gate := 2 * e.cfg.NodeTTL
@@ -290,7 +338,7 @@ func TestFreshStateGate(t *testing.T) {
 	}
 	// Once the database answers, the orphan (and only it) is stopped: the
 	// test above could have failed.
-	store.FailWith(nil)
+	down.fail(nil)
 	eventually(t, "orphan stopped", func() bool { return x.stopped("orphan") })
 	if x.stopped("inst-1") {
 		t.Error("the known instance was stopped")

@@ -12,9 +12,9 @@ import (
 	"time"
 
 	"github.com/strata-paas/strata/api"
+	"github.com/strata-paas/strata/api/blobstore"
 	"github.com/strata-paas/strata/api/bus"
 	"github.com/strata-paas/strata/api/controller"
-	"github.com/strata-paas/strata/api/controller/controllertest"
 )
 
 type testWriter struct{ t *testing.T }
@@ -28,12 +28,12 @@ func testLogger(t *testing.T) *slog.Logger {
 	return slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelInfo}))
 }
 
-// env is a controller on an embedded bus with an in-memory store.
+// env is a controller on an embedded bus with a SQLite store and blobs on disk.
 type env struct {
 	t     *testing.T
 	srv   *bus.Server
 	store controller.Store
-	blobs *controllertest.Blobs
+	blobs api.BlobStore
 	ctrl  *controller.Controller
 	conn  *bus.Conn
 	cfg   controller.Config
@@ -76,14 +76,18 @@ func newEnv(t *testing.T, srv *bus.Server, store controller.Store, edit func(*co
 		srv = newServer(t)
 	}
 	if store == nil {
-		store = controllertest.NewStore()
+		store = openSQLite(t)
 	}
-	e := &env{t: t, srv: srv, store: store, blobs: controllertest.NewBlobs(), cfg: testConfig(t)}
+	blobs, err := blobstore.New(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := &env{t: t, srv: srv, store: store, blobs: blobs, cfg: testConfig(t)}
 	if edit != nil {
 		edit(&e.cfg)
 	}
 	e.conn = connect(t, srv, "controller")
-	ctrl, err := controller.New(e.cfg, store, e.blobs, e.conn)
+	ctrl, err := controller.New(e.cfg, store, blobs, e.conn)
 	if err != nil {
 		t.Fatal(err)
 	}
