@@ -2,8 +2,11 @@ package builder
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"os"
+	"strings"
 )
 
 // Workspace is where one build happens.
@@ -17,8 +20,20 @@ type Workspace struct {
 	// makes the first build of a new app as fast as a rebuild of the
 	// standard library parts it shares with other apps. Empty = per-app.
 	SharedCacheDir string
-	Env            []string  // base environment, e.g. PATH, GOPROXY
+	Env            []string  // base environment, e.g. PATH, GOPROXY; buildpacks' export files extend it
 	Out            io.Writer // build output, streamed to the user
+	// ScratchDir is a private, writable directory of this build outside
+	// the app (classic buildpacks are copied there, ENV_DIR is made there).
+	// Empty: a directory under the system's temp dir.
+	ScratchDir string
+	// AppEnv is the app's config vars, given to classic buildpacks as
+	// ENV_DIR. Built-in buildpacks do not read it.
+	AppEnv map[string]string
+	// Runner runs every build command; nil runs them as process groups of
+	// the builder's user (HostRunner).
+	Runner Runner
+
+	classic map[string]string // classic buildpack name → its copy in ScratchDir
 }
 
 // ReleaseInfo is what a buildpack's release step returns.
@@ -61,6 +76,12 @@ func appErrorf(format string, args ...any) *AppError {
 	return &AppError{Message: fmt.Sprintf(format, args...)}
 }
 
+// LooksFor is an optional ability of a buildpack: what it detects, shown to
+// the user when no buildpack detects an app ("package.json").
+type LooksFor interface {
+	LooksFor() string
+}
+
 // Config configures the built-in buildpacks.
 type Config struct {
 	// GoRoot is the Go installation used by the go buildpack; empty means
@@ -69,13 +90,22 @@ type Config struct {
 	// StaticServer is the path of the strata-static binary the static
 	// buildpack copies into droplets.
 	StaticServer string
+	// Node is the node binary the nodejs buildpack uses and copies into
+	// droplets (with the npm beside it); empty means "node" on PATH.
+	Node string
+	// Python is the python3 interpreter the python buildpack makes
+	// virtualenvs from; empty means /usr/bin/python3, else "python3" on
+	// PATH.
+	Python string
 }
 
-// Default returns the built-in buildpacks in detection order: go, static,
-// procfile.
+// Default returns the built-in buildpacks in detection order: go, nodejs,
+// python, static, procfile.
 func Default(cfg Config) []Buildpack {
 	return []Buildpack{
 		&GoBuildpack{GoRoot: cfg.GoRoot},
+		&NodeBuildpack{Node: cfg.Node},
+		&PythonBuildpack{Python: cfg.Python},
 		&StaticBuildpack{Server: cfg.StaticServer},
 		&ProcfileBuildpack{},
 	}
@@ -96,14 +126,44 @@ func Detect(ctx context.Context, bps []Buildpack, w *Workspace) (Buildpack, erro
 	return nil, nil
 }
 
+// NoneDetected is the message for an app no buildpack of bps detects: each
+// buildpack tried, with what it looks for, and what to do.
+func NoneDetected(bps []Buildpack) string {
+	var tried []string
+	for _, bp := range bps {
+		s := bp.Name()
+		if lf, ok := bp.(LooksFor); ok && lf.LooksFor() != "" {
+			s += " (" + lf.LooksFor() + ")"
+		}
+		tried = append(tried, s)
+	}
+	return "no buildpack detected — tried " + strings.Join(tried, ", ") +
+		"; add the file a buildpack looks for, or name buildpacks in the manifest's buildpacks:"
+}
+
 // Build runs bp's compile and release steps on w and returns the process
 // types: the buildpack's defaults, overridden and extended by the app's
 // Procfile when it has one. An app without any process type is an *AppError.
 func Build(ctx context.Context, bp Buildpack, w *Workspace) (map[string]string, error) {
-	if err := bp.Compile(ctx, w); err != nil {
-		return nil, err
+	return BuildAll(ctx, []Buildpack{bp}, w)
+}
+
+// BuildAll runs the compile step of every buildpack of bps in order (each
+// sees what the earlier ones left in the app and in w.Env), then the release
+// step of the last one, and returns the process types as Build does.
+func BuildAll(ctx context.Context, bps []Buildpack, w *Workspace) (map[string]string, error) {
+	if len(bps) == 0 {
+		return nil, errors.New("build: no buildpack")
 	}
-	rel, err := bp.Release(ctx, w)
+	for i, bp := range bps {
+		if len(bps) > 1 {
+			fmt.Fprintf(w.Out, "-----> Buildpack %d/%d: %s\n", i+1, len(bps), bp.Name())
+		}
+		if err := bp.Compile(ctx, w); err != nil {
+			return nil, err
+		}
+	}
+	rel, err := bps[len(bps)-1].Release(ctx, w)
 	if err != nil {
 		return nil, err
 	}
@@ -124,4 +184,16 @@ func Build(ctx context.Context, bp Buildpack, w *Workspace) (map[string]string, 
 		return nil, appErrorf("no process types — add a Procfile with a line like \"web: ./my-server\"")
 	}
 	return procs, nil
+}
+
+// scratch returns the workspace's scratch dir, creating it.
+func (w *Workspace) scratch() (string, error) {
+	if w.ScratchDir == "" {
+		d, err := os.MkdirTemp("", "strata-build-")
+		if err != nil {
+			return "", err
+		}
+		w.ScratchDir = d
+	}
+	return w.ScratchDir, os.MkdirAll(w.ScratchDir, 0o755)
 }

@@ -28,6 +28,9 @@ var _ Buildpack = (*GoBuildpack)(nil)
 // Name returns "go".
 func (*GoBuildpack) Name() string { return "go" }
 
+// LooksFor returns "go.mod".
+func (*GoBuildpack) LooksFor() string { return "go.mod" }
+
 // Detect reports whether the app has a go.mod at its root.
 func (*GoBuildpack) Detect(_ context.Context, w *Workspace) (bool, error) {
 	return exists(filepath.Join(w.SourceDir, "go.mod"))

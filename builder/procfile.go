@@ -76,19 +76,8 @@ func truncate(s string, n int) string {
 // ReadProcfile parses the Procfile at the root of dir; no Procfile gives nil
 // and no error. A Procfile that is not a regular file is an *AppError.
 func ReadProcfile(dir string) (map[string]string, error) {
-	p := filepath.Join(dir, "Procfile")
-	fi, err := os.Lstat(p)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	if !fi.Mode().IsRegular() {
-		return nil, appErrorf("Procfile must be a regular file, not a link or directory")
-	}
-	data, err := os.ReadFile(p)
-	if err != nil {
+	data, err := readAppFile(dir, "Procfile", MaxProcfileSize)
+	if err != nil || data == nil {
 		return nil, err
 	}
 	return ParseProcfile(bytes.TrimPrefix(data, []byte("\xef\xbb\xbf")))
@@ -102,6 +91,9 @@ var _ Buildpack = (*ProcfileBuildpack)(nil)
 
 // Name returns "procfile".
 func (*ProcfileBuildpack) Name() string { return "procfile" }
+
+// LooksFor returns "Procfile".
+func (*ProcfileBuildpack) LooksFor() string { return "Procfile" }
 
 // Detect reports whether the app has a Procfile.
 func (*ProcfileBuildpack) Detect(_ context.Context, w *Workspace) (bool, error) {

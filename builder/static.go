@@ -3,7 +3,6 @@ package builder
 import (
 	"context"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 )
@@ -28,6 +27,9 @@ var _ Buildpack = (*StaticBuildpack)(nil)
 
 // Name returns "static".
 func (*StaticBuildpack) Name() string { return "static" }
+
+// LooksFor returns "index.html or Staticfile".
+func (*StaticBuildpack) LooksFor() string { return "index.html or Staticfile" }
 
 // Detect reports whether the app has an index.html or a Staticfile.
 func (*StaticBuildpack) Detect(_ context.Context, w *Workspace) (bool, error) {
@@ -75,7 +77,7 @@ func (b *StaticBuildpack) Compile(_ context.Context, w *Workspace) error {
 		return fmt.Errorf("static buildpack: %w", err)
 	}
 	_ = os.RemoveAll(dst) // whatever the app shipped there is replaced
-	if err := copyExecutable(b.Server, dst); err != nil {
+	if err := copyFile(b.Server, dst, 0o755); err != nil {
 		return fmt.Errorf("static buildpack: install strata-static: %w", err)
 	}
 	return nil
@@ -84,21 +86,4 @@ func (b *StaticBuildpack) Compile(_ context.Context, w *Workspace) error {
 // Release returns "web: .strata/bin/strata-static -root public".
 func (*StaticBuildpack) Release(context.Context, *Workspace) (*ReleaseInfo, error) {
 	return &ReleaseInfo{Processes: map[string]string{"web": StaticServerBin + " -root " + StaticRoot}}, nil
-}
-
-func copyExecutable(src, dst string) error {
-	in, err := os.Open(src)
-	if err != nil {
-		return err
-	}
-	defer in.Close()
-	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o755)
-	if err != nil {
-		return err
-	}
-	if _, err := io.Copy(out, in); err != nil {
-		out.Close()
-		return err
-	}
-	return out.Close()
 }
