@@ -37,13 +37,8 @@ func ParseProcfile(data []byte) (map[string]string, error) {
 		if !validProcessType(name) {
 			return nil, appErrorf("Procfile line %d: process type %q may only contain a-z, 0-9, '_' and '-' (at most 63)", n, truncate(name, 40))
 		}
-		if cmd == "" {
-			return nil, appErrorf("Procfile line %d: process type %q has no command", n, name)
-		}
-		for _, r := range cmd {
-			if r < 0x20 && r != '\t' || r == 0x7f {
-				return nil, appErrorf("Procfile line %d: command of %q contains a control character", n, name)
-			}
+		if err := validCommand(name, cmd); err != nil {
+			return nil, appErrorf("Procfile line %d: %s", n, err.(*AppError).Message)
 		}
 		if _, dup := procs[name]; dup {
 			return nil, appErrorf("Procfile line %d: process type %q is defined twice", n, name)
@@ -64,6 +59,20 @@ func validProcessType(s string) bool {
 		}
 	}
 	return true
+}
+
+// validCommand checks the start command of process type name: not empty,
+// no control characters. The error is an *AppError.
+func validCommand(name, cmd string) error {
+	if cmd == "" {
+		return appErrorf("process type %q has no command", name)
+	}
+	for _, r := range cmd {
+		if r < 0x20 && r != '\t' || r == 0x7f {
+			return appErrorf("command of %q contains a control character", name)
+		}
+	}
+	return nil
 }
 
 func truncate(s string, n int) string {
