@@ -11,6 +11,7 @@ import (
 	"github.com/strata-paas/strata/api/bus"
 	"github.com/strata-paas/strata/api/client"
 	"github.com/strata-paas/strata/deploy/driver"
+	"github.com/strata-paas/strata/deploy/driver/docker"
 	"github.com/strata-paas/strata/deploy/driver/process"
 	"github.com/strata-paas/strata/deploy/executor"
 )
@@ -59,7 +60,13 @@ func runExecutor(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	if err != nil {
 		return err
 	}
-	drvs, err := openDrivers(ctx, *drivers, driverEnv{dataDir: *data, log: log})
+	if cfg.NodeID == "" {
+		// The docker driver labels containers with the node id.
+		if cfg.NodeID, err = executor.LoadNodeID(*data); err != nil {
+			return err
+		}
+	}
+	drvs, err := openDrivers(ctx, *drivers, driverEnv{dataDir: *data, nodeID: cfg.NodeID, advertise: *advertise, log: log})
 	if err != nil {
 		return err
 	}
@@ -78,8 +85,8 @@ func runExecutor(ctx context.Context, args []string, stdout, stderr io.Writer) e
 
 // driverEnv is what opening a driver needs.
 type driverEnv struct {
-	dataDir string
-	log     *slog.Logger
+	dataDir, nodeID, advertise string
+	log                        *slog.Logger
 }
 
 // driverNames are the drivers `--drivers` knows, in the order they are
@@ -135,7 +142,7 @@ func openDriver(ctx context.Context, name string, env driverEnv) (driver.Driver,
 	case "process":
 		return process.New(process.Config{StateDir: filepath.Join(env.dataDir, "driver"), Logger: env.log.With("component", "driver", "driver", name)})
 	case "docker":
-		return nil, fmt.Errorf("the docker driver is not supported yet — use --drivers process")
+		return docker.New(ctx, docker.Config{NodeID: env.nodeID, AdvertiseHost: env.advertise, Logger: env.log.With("component", "driver", "driver", name)})
 	}
 	return nil, fmt.Errorf("the %s driver is not supported yet — use --drivers process or docker", name)
 }

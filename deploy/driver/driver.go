@@ -52,6 +52,16 @@ type Spec struct {
 	// (its $PORT), from the driver's PortAllocator; 0 when it serves
 	// nothing. Where the executor reaches it is the Handle's Endpoint.
 	Port int
+	// Image is the image a container driver runs the instance from; ""
+	// runs it on the driver's stack image with Dir and Writable mounted at
+	// their own paths. Drivers without images ignore it.
+	Image string
+	// Space is the instance's space: drivers that give instances a network
+	// of their own put one space's instances in one network.
+	Space string
+	// Labels describe the instance to people inspecting the node (app,
+	// process type); drivers may attach them and never use them to find it.
+	Labels map[string]string
 	// Writable lists directories besides Dir the instance may write (its
 	// HOME, its TMPDIR). Drivers that confine instances keep everything
 	// else read-only; others ignore it.
@@ -83,6 +93,12 @@ type Endpoint struct {
 	// instance sharing the host's network, as a process does).
 	Host string `json:"host,omitempty"`
 	Port int    `json:"port,omitempty"`
+	// CheckHost and CheckPort are where the executor health-checks the
+	// instance when that is not Host and Port: a container's own address,
+	// because a published port may accept connections (the engine's proxy)
+	// before the app listens. Empty means Host and Port.
+	CheckHost string `json:"check_host,omitempty"`
+	CheckPort int    `json:"check_port,omitempty"`
 }
 
 // PortAllocator is an optional ability: a driver that chooses the port an
@@ -118,6 +134,14 @@ type Fingerprinter interface {
 // delivering the instance's output to new writers.
 type OutputRecoverer interface {
 	RecoverOutput(ctx context.Context, h *Handle, stdout, stderr io.Writer) error
+}
+
+// Sweeper is an optional ability: a driver whose instances outlive the
+// executor's records of them (containers an engine keeps) removes, once
+// recovery is done, those of this node that are not in known — the instance
+// ids the executor runs — and reports how many it removed.
+type Sweeper interface {
+	Sweep(ctx context.Context, known []string) (int, error)
 }
 
 // Usage is the resources an instance uses now.

@@ -147,6 +147,17 @@ func validNodeID(id string) bool {
 	return true
 }
 
+// LoadNodeID returns the node id New will use for a Config with DataDir
+// dataDir and no NodeID: the one kept in <dataDir>/node-id, created (with
+// the dir) when absent. Drivers that label what they create with the node
+// (the docker driver) get it before the executor exists.
+func LoadNodeID(dataDir string) (string, error) {
+	if err := os.MkdirAll(dataDir, 0o700); err != nil {
+		return "", api.Errorf(api.EUnavailable, "cannot create %s: %v", dataDir, err)
+	}
+	return loadNodeID(dataDir)
+}
+
 // loadNodeID reads <dataDir>/node-id, creating it with a new UUID if absent.
 func loadNodeID(dataDir string) (string, error) {
 	p := filepath.Join(dataDir, "node-id")

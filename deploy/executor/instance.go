@@ -52,6 +52,7 @@ type instance struct {
 	grace     time.Duration
 	port      int    // where the node reaches it (the driver's endpoint)
 	host      string // the endpoint's host; "" = the node (see driver.Endpoint)
+	check     string // host:port health checks go to
 	restarts  int
 	startedAt time.Time
 	handle    *driver.Handle
@@ -417,6 +418,8 @@ func (e *Executor) launch(in *instance) string {
 	spec := &driver.Spec{
 		ID: in.spec.InstanceID, Dir: in.appDir(), Command: launchCommand(in.spec.Command),
 		Env: e.env(in, port), MemoryMB: in.spec.MemoryMB, Port: port, Stdout: in.stdout, Stderr: in.stderr,
+		Space:  in.spec.SpaceID,
+		Labels: map[string]string{"io.strata.app": in.spec.AppName, "io.strata.process": in.spec.Process},
 		// HOME and TMPDIR (see env); a confining driver keeps the rest read-only.
 		Writable: []string{filepath.Join(in.dir, "droplet"), filepath.Join(in.dir, "tmp")},
 	}
@@ -431,7 +434,7 @@ func (e *Executor) launch(in *instance) string {
 		ep = driver.Endpoint{Port: port}
 	}
 	in.mu.Lock()
-	in.port, in.host, in.handle, in.startedAt = ep.Port, ep.Host, h, time.Now().UTC()
+	in.port, in.host, in.check, in.handle, in.startedAt = ep.Port, ep.Host, checkAddr(ep), h, time.Now().UTC()
 	in.mu.Unlock()
 	if in.spec.Task {
 		return "" // tasks are not recovered after an executor restart
@@ -524,6 +527,21 @@ func (e *Executor) env(in *instance, port int) []string {
 	}
 	slices.Sort(out)
 	return out
+}
+
+// checkAddr is the host:port health checks of an instance at ep go to.
+func checkAddr(ep driver.Endpoint) string {
+	host, port := ep.Host, ep.Port
+	if ep.CheckHost != "" {
+		host = ep.CheckHost
+	}
+	if ep.CheckPort != 0 {
+		port = ep.CheckPort
+	}
+	if host == "" {
+		host = "127.0.0.1" // the node itself
+	}
+	return net.JoinHostPort(host, strconv.Itoa(port))
 }
 
 // allocatePort is the port the instance listens on in its network: the
@@ -689,11 +707,10 @@ func (in *instance) healthPath() string {
 // healthCheck returns the check for the instance's health check type.
 func (e *Executor) healthCheck(in *instance) func() bool {
 	in.mu.Lock()
-	host := in.host
-	if host == "" {
-		host = "127.0.0.1" // the node itself
+	addr := in.check
+	if addr == "" {
+		addr = checkAddr(driver.Endpoint{Host: in.host, Port: in.port})
 	}
-	addr := net.JoinHostPort(host, strconv.Itoa(in.port))
 	in.mu.Unlock()
 	switch in.healthType() {
 	case api.HealthProcess:
@@ -817,7 +834,8 @@ func (e *Executor) recoverAll(ctx context.Context) {
 			in = newInstance(e, rec.Spec, drv, iso)
 			in.port, in.handle, in.restarts, in.startedAt, in.prepared = rec.Port, rec.Handle, rec.Restarts, rec.StartedAt, true
 			if rec.Handle != nil && rec.Handle.Endpoint.Port != 0 {
-				in.port, in.host = rec.Handle.Endpoint.Port, rec.Handle.Endpoint.Host
+				ep := rec.Handle.Endpoint
+				in.port, in.host, in.check = ep.Port, ep.Host, checkAddr(ep)
 			}
 			err = e.recoverOne(ctx, in)
 		}
@@ -841,6 +859,31 @@ func (e *Executor) recoverAll(ctx context.Context) {
 		e.mu.Unlock()
 		e.wg.Add(1)
 		go e.runInstance(in, true)
+	}
+	e.sweep(ctx)
+}
+
+// sweep asks every driver that can (driver.Sweeper) to remove this node's
+// instances that the executor does not run: nothing the actual state does
+// not know is left on the node (docs/reliability.md rule 4).
+func (e *Executor) sweep(ctx context.Context) {
+	known := []string{}
+	for _, in := range e.snapshot() {
+		known = append(known, in.spec.InstanceID)
+	}
+	for _, d := range e.drivers.all {
+		sw, ok := d.(driver.Sweeper)
+		if !ok {
+			continue
+		}
+		sctx, cancel := context.WithTimeout(ctx, time.Minute)
+		n, err := sw.Sweep(sctx, known)
+		cancel()
+		if err != nil {
+			e.log.Warn("executor.sweep_failed", "driver", fingerprint(d).Driver, "err", err)
+		} else if n > 0 {
+			e.log.Info("executor.orphans_removed", "driver", fingerprint(d).Driver, "count", n)
+		}
 	}
 }
 

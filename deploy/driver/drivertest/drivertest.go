@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -357,4 +358,41 @@ func alive(pid int) bool {
 		return false
 	}
 	return s[i+2] != 'Z' && s[i+2] != 'X'
+}
+
+// Logger returns a logger writing to t.Log, for drivers under test.
+func Logger(t testing.TB) *slog.Logger {
+	return slog.New(slog.NewTextHandler(tlogWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+}
+
+type tlogWriter struct{ t testing.TB }
+
+func (w tlogWriter) Write(p []byte) (int, error) {
+	w.t.Log(string(bytes.TrimRight(p, "\n")))
+	return len(p), nil
+}
+
+// Missing skips t because dependency dep (e.g. "docker") is not there, or
+// fails it when CI=true and STRATA_REQUIRE (a comma-separated list) names
+// dep: CI must not pass by skipping what it was meant to test.
+func Missing(t testing.TB, dep, format string, args ...any) {
+	t.Helper()
+	msg := fmt.Sprintf(format, args...)
+	if Required(dep) {
+		t.Fatalf("%s (CI=true and STRATA_REQUIRE contains %s)", msg, dep)
+	}
+	t.Skip(msg)
+}
+
+// Required reports whether CI=true and STRATA_REQUIRE names dep.
+func Required(dep string) bool {
+	if os.Getenv("CI") != "true" {
+		return false
+	}
+	for r := range strings.SplitSeq(os.Getenv("STRATA_REQUIRE"), ",") {
+		if strings.TrimSpace(r) == dep {
+			return true
+		}
+	}
+	return false
 }

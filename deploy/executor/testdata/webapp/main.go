@@ -38,7 +38,11 @@ func main() {
 	})
 	port, _ := strconv.Atoi(os.Getenv("PORT"))
 	fmt.Printf("listening on %d\n", port)
-	if err := http.ListenAndServe(fmt.Sprintf("127.0.0.1:%d", port), nil); err != nil {
+	host := os.Getenv("WEBAPP_HOST") // 0.0.0.0 in a container, whose port is published
+	if host == "" {
+		host = "127.0.0.1"
+	}
+	if err := http.ListenAndServe(fmt.Sprintf("%s:%d", host, port), nil); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}

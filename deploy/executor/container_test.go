@@ -1,0 +1,139 @@
+package executor_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/strata-paas/strata/api"
+	"github.com/strata-paas/strata/deploy/driver/docker"
+	"github.com/strata-paas/strata/deploy/driver/drivertest"
+	"github.com/strata-paas/strata/deploy/driver/mock"
+	"github.com/strata-paas/strata/deploy/executor"
+)
+
+// dockerDriver returns a docker driver for node, or skips (fails in CI with
+// STRATA_REQUIRE=docker) without an engine and the stack image.
+func dockerDriver(t *testing.T, node string) *docker.Driver {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	d, err := docker.New(ctx, docker.Config{NodeID: node, Logger: testLogger(t)})
+	if err != nil {
+		drivertest.Missing(t, "docker", "no Docker engine: %v", err)
+	}
+	if ok, err := d.ImageExists(ctx, docker.DefaultStackImage); err != nil || !ok {
+		d.Close()
+		drivertest.Missing(t, "docker", "the stack image %s is missing (%v) — run `make stack`", docker.DefaultStackImage, err)
+	}
+	t.Cleanup(func() { d.Close() })
+	return d
+}
+
+func containersOf(t *testing.T, node string) []string {
+	t.Helper()
+	b, err := exec.Command("docker", "ps", "-a", "-q", "--no-trunc", "--filter", "label=io.strata.node="+node).Output()
+	if err != nil {
+		t.Fatalf("docker ps: %v", err)
+	}
+	return strings.Fields(string(b))
+}
+
+// TestContainerInstance runs the test app in a container through the
+// executor: started from the droplet, health-checked and registered at its
+// published port, serving; a `docker kill` is a crash and the instance is
+// restarted; after an executor restart the same container is re-attached;
+// a stop removes it, and nothing labelled for the node is left.
+func TestContainerInstance(t *testing.T) {
+	node := fmt.Sprintf("node-ctr-%d", os.Getpid())
+	h := newHarness(t)
+	data := t.TempDir()
+	cfg := executor.Config{NodeID: node, DataDir: data, Restart: fastRestart(), HeartbeatInterval: 200 * time.Millisecond}
+	proc := mock.New(mock.Config{})
+	t.Cleanup(func() { // registered first: runs after the executors stop
+		if left := containersOf(t, node); len(left) > 0 {
+			t.Errorf("containers left for %s: %v", node, left)
+			_ = exec.Command("docker", append([]string{"rm", "-f"}, left...)...).Run()
+		}
+		b, _ := exec.Command("docker", "network", "ls", "-q", "--filter", "label=io.strata.node="+node).Output()
+		if nets := strings.Fields(string(b)); len(nets) > 0 {
+			t.Errorf("networks left for %s: %v", node, nets)
+			_ = exec.Command("docker", append([]string{"network", "rm"}, nets...)...).Run()
+		}
+	})
+	e, stop := h.run(cfg, proc, dockerDriver(t, node))
+	ref := h.blobs.add(droplet(t, map[string][]byte{"webapp": webappBin}))
+	spec := webSpec("ctr-1", ref)
+	spec.Isolation = api.IsolationContainer
+	spec.SpaceID = "space-1"
+	spec.Env["WEBAPP_HOST"] = "0.0.0.0"
+	spec.HealthCheck = api.HealthCheck{Type: api.HealthPort}
+	h.start(e.NodeID(), spec)
+
+	_, reg := waitFor(t, h.rec, api.SubjectRouterRegister, 0, "registration", func(r *api.RouterRegistration) bool { return r.PrivateInstanceID == "ctr-1" })
+	if reg.Host != "127.0.0.1" || reg.Port == 8080 || reg.Port <= 0 {
+		t.Fatalf("registered %s:%d, want the published port on the advertise address", reg.Host, reg.Port)
+	}
+	body, err := get(t, reg.Host, reg.Port, "/")
+	if err != nil || !strings.Contains(body, "hello from hello/0") || !strings.Contains(body, "greeting=hi") {
+		t.Fatalf("GET the container: %q, %v", body, err)
+	}
+	_, hb := waitFor(t, h.rec, api.SubjectNodeHeartbeat, 0, "heartbeat with the running container", func(hb *api.NodeHeartbeat) bool {
+		return len(hb.Instances) == 1 && hb.Instances[0].State == api.InstanceRunning
+	})
+	if hb.Instances[0].Isolation != api.IsolationContainer || !slices.Contains(hb.Isolations, api.IsolationContainer) {
+		t.Fatalf("heartbeat %+v, want the container isolation offered and reported", hb)
+	}
+	if len(proc.Starts()) != 0 {
+		t.Fatalf("the process driver started %d instances, want none", len(proc.Starts()))
+	}
+	ids := containersOf(t, node)
+	if len(ids) != 1 {
+		t.Fatalf("containers of the node: %v, want one", ids)
+	}
+
+	// docker kill: a crash, reported, and the instance is restarted.
+	mark := h.rec.len()
+	if b, err := exec.Command("docker", "kill", ids[0]).CombinedOutput(); err != nil {
+		t.Fatalf("docker kill: %v\n%s", err, b)
+	}
+	c, crash := waitFor(t, h.rec, api.SubjectInstanceEvent, mark, "crash event", eventIs("ctr-1", api.InstanceCrashed))
+	if crash.ExitCode == nil || *crash.ExitCode != 137 {
+		t.Errorf("crash event %+v, want exit code 137 (SIGKILL from outside)", crash)
+	}
+	_, again := waitFor(t, h.rec, api.SubjectInstanceEvent, c, "running again", eventIs("ctr-1", api.InstanceRunning))
+	if again.Instance.Restarts != 1 {
+		t.Errorf("restarts = %d, want 1", again.Instance.Restarts)
+	}
+	ids = containersOf(t, node)
+	if len(ids) != 1 {
+		t.Fatalf("containers after the restart: %v, want one", ids)
+	}
+
+	// Executor restart: the container keeps running and is re-attached.
+	stop()
+	mark = h.rec.len()
+	e2, _ := h.run(cfg, mock.New(mock.Config{}), dockerDriver(t, node))
+	waitFor(t, h.rec, api.SubjectNodeHeartbeat, mark, "heartbeat with the recovered container", func(hb *api.NodeHeartbeat) bool {
+		return len(hb.Instances) == 1 && hb.Instances[0].State == api.InstanceRunning && hb.Instances[0].Isolation == api.IsolationContainer
+	})
+	if after := containersOf(t, node); !slices.Equal(after, ids) {
+		t.Fatalf("containers after the executor restart: %v, want the same %v", after, ids)
+	}
+	_, reg = waitFor(t, h.rec, api.SubjectRouterRegister, mark, "registration after recovery", func(r *api.RouterRegistration) bool { return r.PrivateInstanceID == "ctr-1" })
+	if body, err := get(t, reg.Host, reg.Port, "/"); err != nil || !strings.Contains(body, "hello from hello/0") {
+		t.Fatalf("GET the recovered container: %q, %v", body, err)
+	}
+
+	mark = h.rec.len()
+	h.stop(e2.NodeID(), "ctr-1", 5*time.Second)
+	waitFor(t, h.rec, api.SubjectInstanceEvent, mark, "stopped", eventIs("ctr-1", api.InstanceStopped))
+	if left := containersOf(t, node); len(left) != 0 {
+		t.Fatalf("containers after stop: %v, want none", left)
+	}
+}
