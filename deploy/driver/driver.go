@@ -166,3 +166,31 @@ func FreeLoopbackPort() (int, error) {
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port, nil
 }
+
+// Escalate is the stop sequence of Driver.Stop: term, then up to grace for
+// exited to close, then kill, then exited again. It returns nil once exited
+// is closed, at once if it already is, and ETimeout when ctx ends after the
+// kill.
+func Escalate(ctx context.Context, id string, exited <-chan struct{}, grace time.Duration, term, kill func()) error {
+	select {
+	case <-exited:
+		return nil
+	default:
+	}
+	term()
+	t := time.NewTimer(grace)
+	defer t.Stop()
+	select {
+	case <-exited:
+		return nil
+	case <-t.C:
+	case <-ctx.Done():
+	}
+	kill()
+	select {
+	case <-exited:
+		return nil
+	case <-ctx.Done():
+		return api.Errorf(api.ETimeout, "instance %s did not exit after SIGKILL: %v", id, ctx.Err())
+	}
+}

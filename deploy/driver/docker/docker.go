@@ -568,36 +568,19 @@ func (d *Driver) Stop(ctx context.Context, id string, grace time.Duration) error
 	if err != nil {
 		return err
 	}
-	select {
-	case <-c.exited:
-		return nil
-	default:
-	}
-	c.stopping.Store(true)
-	if err := d.cli.ContainerKill(ctx, c.cid, "SIGTERM"); err != nil && !isGone(err) {
-		d.log.Warn("docker.sigterm_failed", "id", id, "err", err)
-	}
-	t := time.NewTimer(grace)
-	defer t.Stop()
-	select {
-	case <-c.exited:
-		return nil
-	case <-t.C:
-	case <-ctx.Done():
-	}
-	c.killed.Store(true)
-	kctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	err = d.cli.ContainerKill(kctx, c.cid, "SIGKILL")
-	cancel()
-	if err != nil && !isGone(err) {
-		d.log.Warn("docker.sigkill_failed", "id", id, "err", err)
-	}
-	select {
-	case <-c.exited:
-		return nil
-	case <-ctx.Done():
-		return api.Errorf(api.ETimeout, "instance %s did not exit after SIGKILL: %v", id, ctx.Err())
-	}
+	return driver.Escalate(ctx, id, c.exited, grace, func() {
+		c.stopping.Store(true)
+		if err := d.cli.ContainerKill(ctx, c.cid, "SIGTERM"); err != nil && !isGone(err) {
+			d.log.Warn("docker.sigterm_failed", "id", id, "err", err)
+		}
+	}, func() {
+		c.killed.Store(true)
+		kctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := d.cli.ContainerKill(kctx, c.cid, "SIGKILL"); err != nil && !isGone(err) {
+			d.log.Warn("docker.sigkill_failed", "id", id, "err", err)
+		}
+	})
 }
 
 // isGone reports an engine error saying the container is not running or

@@ -215,7 +215,7 @@ func TestRecoverAndSweep(t *testing.T) {
 	forever := drivertest.ShellCommands().Forever
 	kept, keptOut, h := run(t, first, driver.Spec{ID: "kept", Command: forever})
 	orphan, _, _ := run(t, first, driver.Spec{ID: "orphan", Command: forever})
-	waitFor(t, "kept to print ready", func() bool { return strings.Contains(keptOut.String(), "ready") })
+	drivertest.WaitFor(t, "kept to print ready", func() bool { return strings.Contains(keptOut.String(), "ready") })
 	other := newDriver(t) // another node on the same engine
 	bystander, _, _ := run(t, other, driver.Spec{ID: "kept", Command: forever})
 
@@ -272,15 +272,4 @@ func containerIDs(t *testing.T, label string) []string {
 		t.Fatalf("docker ps: %v", err)
 	}
 	return strings.Fields(string(b))
-}
-
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
 }

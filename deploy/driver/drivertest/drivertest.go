@@ -96,7 +96,7 @@ func Run(t *testing.T, newDriver func(t *testing.T) driver.Driver, opts Options)
 		}
 		t.Cleanup(func() { _ = d.Destroy(context.Background(), spec.ID) })
 		if cmd == c.Forever || cmd == c.IgnoreTerm || cmd == c.SpawnChild {
-			waitFor(t, "the instance to print ready", func() bool { return strings.HasPrefix(out.String(), "ready\n") })
+			WaitFor(t, "the instance to print ready", func() bool { return strings.HasPrefix(out.String(), "ready\n") })
 		}
 		return spec, out, errb
 	}
@@ -169,7 +169,7 @@ func Run(t *testing.T, newDriver func(t *testing.T) driver.Driver, opts Options)
 	childPID := func(t *testing.T, spec *driver.Spec) Proc {
 		t.Helper()
 		var child Proc
-		waitFor(t, "child.pid to be written", func() bool {
+		WaitFor(t, "child.pid to be written", func() bool {
 			data, err := os.ReadFile(filepath.Join(spec.Dir, "child.pid"))
 			if err != nil {
 				return false
@@ -201,7 +201,7 @@ func Run(t *testing.T, newDriver func(t *testing.T) driver.Driver, opts Options)
 		if _, err := d.Wait(ctx(t), spec.ID); err != nil {
 			t.Fatalf("Wait: %v", err)
 		}
-		waitFor(t, fmt.Sprintf("child %v (ignores SIGTERM) to die with its instance", child), func() bool { return !child.Alive() })
+		WaitFor(t, fmt.Sprintf("child %v (ignores SIGTERM) to die with its instance", child), func() bool { return !child.Alive() })
 	})
 
 	t.Run("LeftoversDieOnExit", func(t *testing.T) {
@@ -213,7 +213,7 @@ func Run(t *testing.T, newDriver func(t *testing.T) driver.Driver, opts Options)
 			t.Fatalf("Wait = %+v, %v; want exit 0", res, err)
 		}
 		child := childPID(t, spec)
-		waitFor(t, fmt.Sprintf("child %v left behind by the command to die", child), func() bool { return !child.Alive() })
+		WaitFor(t, fmt.Sprintf("child %v left behind by the command to die", child), func() bool { return !child.Alive() })
 	})
 
 	t.Run("DestroyIdempotent", func(t *testing.T) {
@@ -283,8 +283,8 @@ func Run(t *testing.T, newDriver func(t *testing.T) driver.Driver, opts Options)
 	})
 }
 
-// waitFor polls cond until it holds or 20 s pass.
-func waitFor(t *testing.T, what string, cond func() bool) {
+// WaitFor polls cond until it holds or 20 s pass, and fails t then.
+func WaitFor(t testing.TB, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
 	for !cond() {

@@ -557,29 +557,9 @@ func (d *Driver) Stop(ctx context.Context, id string, grace time.Duration) error
 	if err != nil {
 		return err
 	}
-	select {
-	case <-p.exited:
-		return nil
-	default:
-	}
-	p.stopping.Store(true)
-	p.signal(syscall.SIGTERM)
-	t := time.NewTimer(grace)
-	defer t.Stop()
-	select {
-	case <-p.exited:
-		return nil
-	case <-t.C:
-	case <-ctx.Done():
-	}
-	p.killed.Store(true)
-	p.signal(syscall.SIGKILL)
-	select {
-	case <-p.exited:
-		return nil
-	case <-ctx.Done():
-		return api.Errorf(api.ETimeout, "instance %s did not exit after SIGKILL: %v", id, ctx.Err())
-	}
+	return driver.Escalate(ctx, id, p.exited, grace,
+		func() { p.stopping.Store(true); p.signal(syscall.SIGTERM) },
+		func() { p.killed.Store(true); p.signal(syscall.SIGKILL) })
 }
 
 // signal sends sig to p's process group unless p is a recovered process whose
