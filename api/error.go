@@ -16,6 +16,7 @@ const (
 	EUnavailable  = "unavailable"   // a dependency is down; retry later
 	ETimeout      = "timeout"       // the operation did not finish in time
 	EUnsupported  = "not_supported" // not built yet; the message says so
+	ERateLimited  = "rate_limited"  // too many attempts; the message says when to retry
 	EInternal     = "internal"      // a bug or unexpected failure
 )
 

@@ -7,6 +7,10 @@ type Principal struct {
 	UserID string `json:"user_id"`
 	Name   string `json:"name"`
 	Admin  bool   `json:"admin"`
+	// Roles are the user's role bindings when the request was authenticated.
+	Roles []RoleBinding `json:"-"`
+	// TokenHash identifies the token of the request (for logout).
+	TokenHash string `json:"-"`
 }
 
 type principalKey struct{}

@@ -47,7 +47,7 @@ func (s *Apps) CreateApp(ctx context.Context, name string) (*api.App, error) {
 	if err := api.ValidateAppName(name); err != nil {
 		return nil, err
 	}
-	spaceID, err := s.find.tenancy.space(ctx)
+	spaceID, err := s.find.tenancy.space(ctx, actDevelop)
 	if err != nil {
 		return nil, err
 	}
@@ -78,7 +78,7 @@ func (s *Apps) CreateApp(ctx context.Context, name string) (*api.App, error) {
 // ListApps lists the apps of the caller's space with running/desired counts
 // and their first URL.
 func (s *Apps) ListApps(ctx context.Context) ([]*api.AppSummary, error) {
-	apps, err := s.find.appsInSpace(ctx)
+	apps, err := s.find.appsInSpace(ctx, actRead)
 	if err != nil {
 		return nil, err
 	}
@@ -126,7 +126,7 @@ func counts(a *api.App, procs []api.Process, ins []*api.Instance) (running, desi
 // AppDetail returns an app with its URLs, formation, instances, current
 // release and last build. ENotFound for an unknown app.
 func (s *Apps) AppDetail(ctx context.Context, name string) (*api.AppDetail, error) {
-	app, err := s.find.appByName(ctx, name)
+	app, err := s.find.appByName(ctx, name, actRead)
 	if err != nil {
 		return nil, err
 	}
@@ -167,10 +167,16 @@ func (s *Apps) AppDetail(ctx context.Context, name string) (*api.AppDetail, erro
 // formation, instances, routes, builds and releases. ENotFound for an
 // unknown app.
 func (s *Apps) DeleteApp(ctx context.Context, name string) error {
-	app, err := s.find.appByName(ctx, name)
+	app, err := s.find.appByName(ctx, name, actDevelop)
 	if err != nil {
 		return err
 	}
+	return s.deleteApp(ctx, app)
+}
+
+// deleteApp is DeleteApp once the caller is authorized.
+func (s *Apps) deleteApp(ctx context.Context, app *api.App) error {
+	name := app.Name
 	ins, err := s.store.Instances(ctx, app.ID)
 	if err != nil {
 		return err

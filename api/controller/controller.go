@@ -137,7 +137,9 @@ func flushBus(ctx context.Context, f flusher, timeout time.Duration) error {
 // concurrent use; Run must be running for builds, heartbeats and convergence
 // to make progress.
 type Controller struct {
-	Tenancy   *Tenancy   // orgs, spaces, users, tokens (api.AuthService)
+	Tenancy   *Tenancy   // tokens → principals (api.AuthService), authorization, targets
+	Users     *Users     // users, passwords, logins, tokens (api.UserService)
+	Orgs      *Orgs      // orgs, spaces, roles (api.OrgService)
 	Apps      *Apps      // apps, releases, env, scale, health checks
 	Builds    *Builds    // build results → releases
 	Deploys   *Deploys   // pushes (api.DeployService)
@@ -185,7 +187,7 @@ func New(cfg Config, store Store, blobs api.BlobStore, conn Bus) (*Controller, e
 	routes := &Routes{cfg: cfg, store: store, find: find, audit: aud, sig: sig, locks: locks}
 	builds := &Builds{cfg: cfg, log: log, store: store, audit: aud, sig: sig, locks: locks}
 	c := &Controller{
-		Tenancy: tenancy, Apps: apps, Builds: builds, Nodes: nodes, Routes: routes, Placement: placement,
+		Tenancy: tenancy, Users: newUsers(cfg, log, store), Orgs: &Orgs{log: log, store: store, tenancy: tenancy, apps: apps}, Apps: apps, Builds: builds, Nodes: nodes, Routes: routes, Placement: placement,
 		Logs: &Logs{now: cfg.Now, find: find, logs: logs},
 		Deploys: &Deploys{cfg: cfg, log: log, store: store, blobs: blobs, conn: conn, find: find, audit: aud, sig: sig, locks: locks,
 			apps: apps, builds: builds, routes: routes, placement: placement, nodes: nodes, unplaceable: un},

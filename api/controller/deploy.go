@@ -77,7 +77,7 @@ func (s *Deploys) Deploy(ctx context.Context, req api.DeployRequest) (*api.Deplo
 	if req.Source == nil {
 		return nil, api.Errorf(api.EInvalid, "no source to deploy — send a gzip-compressed tar archive")
 	}
-	app, err := s.find.appByName(ctx, req.App)
+	app, err := s.find.appByName(ctx, req.App, actDevelop)
 	if err != nil && (api.ErrorCode(err) != api.ENotFound || !req.CreateApp) {
 		return nil, err
 	}
@@ -99,7 +99,7 @@ func (s *Deploys) Deploy(ctx context.Context, req api.DeployRequest) (*api.Deplo
 		app, err = s.apps.CreateApp(ctx, req.App)
 		created = err == nil
 		if api.ErrorCode(err) == api.EConflict { // created concurrently
-			app, err = s.find.appByName(ctx, req.App)
+			app, err = s.find.appByName(ctx, req.App, actDevelop)
 		}
 		if err != nil {
 			return nil, err

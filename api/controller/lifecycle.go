@@ -31,7 +31,7 @@ const (
 
 // Releases returns an app's releases, newest first.
 func (s *Apps) Releases(ctx context.Context, name string) ([]*api.Release, error) {
-	app, err := s.find.appByName(ctx, name)
+	app, err := s.find.appByName(ctx, name, actRead)
 	if err != nil {
 		return nil, err
 	}
@@ -76,7 +76,7 @@ func (s *Apps) Rollback(ctx context.Context, name string, version int) (*api.Rel
 	if version < 0 {
 		return nil, api.Errorf(api.EInvalid, "release version %d is not valid — give a version from `strata releases %s`", version, name)
 	}
-	app, err := s.find.appByName(ctx, name)
+	app, err := s.find.appByName(ctx, name, actDevelop)
 	if err != nil {
 		return nil, err
 	}
@@ -133,7 +133,7 @@ func sameContent(a, b *api.Release) bool {
 // Env returns the config vars of the app's current release (empty before
 // any release).
 func (s *Apps) Env(ctx context.Context, name string) (map[string]string, error) {
-	app, err := s.find.appByName(ctx, name)
+	app, err := s.find.appByName(ctx, name, actDevelop)
 	if err != nil {
 		return nil, err
 	}
@@ -171,7 +171,7 @@ func (s *Apps) ChangeEnv(ctx context.Context, name string, ch api.EnvChange) (*a
 			return nil, api.Errorf(api.EInvalid, "config var %s is both set and unset — do one or the other", k)
 		}
 	}
-	app, err := s.find.appByName(ctx, name)
+	app, err := s.find.appByName(ctx, name, actDevelop)
 	if err != nil {
 		return nil, err
 	}
@@ -235,7 +235,7 @@ func (s *Apps) Scale(ctx context.Context, name string, req api.ScaleRequest) (*a
 	if err := validateScale(req); err != nil {
 		return nil, err
 	}
-	app, err := s.find.appByName(ctx, name)
+	app, err := s.find.appByName(ctx, name, actDevelop)
 	if err != nil {
 		return nil, err
 	}
@@ -345,7 +345,7 @@ func (s *Apps) SetState(ctx context.Context, name string, state api.AppState) (*
 	if state != api.AppStarted && state != api.AppStopped {
 		return nil, api.Errorf(api.EInvalid, "app state %q is not valid — use started or stopped", state)
 	}
-	app, err := s.find.appByName(ctx, name)
+	app, err := s.find.appByName(ctx, name, actDevelop)
 	if err != nil {
 		return nil, err
 	}
@@ -374,7 +374,7 @@ func (s *Apps) SetState(ctx context.Context, name string, state api.AppState) (*
 // with the current droplet and config, which the converger rolls out like
 // any release (new instance running before the old one stops).
 func (s *Apps) Restart(ctx context.Context, name string) (*api.Release, error) {
-	app, err := s.find.appByName(ctx, name)
+	app, err := s.find.appByName(ctx, name, actDevelop)
 	if err != nil {
 		return nil, err
 	}
@@ -398,7 +398,7 @@ func (s *Apps) Restart(ctx context.Context, name string) (*api.Release, error) {
 // Events returns an app's audit trail, newest first, at most limit
 // (DefaultEventLimit when <= 0, capped at MaxEventLimit).
 func (s *Apps) Events(ctx context.Context, name string, limit int) ([]*api.Event, error) {
-	app, err := s.find.appByName(ctx, name)
+	app, err := s.find.appByName(ctx, name, actRead)
 	if err != nil {
 		return nil, err
 	}

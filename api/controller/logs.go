@@ -215,7 +215,7 @@ func (s *logStore) snapshotAndFollow(app, source string, n int, follow bool) ([]
 // dropped because the reader lagged are reported as a "strata" line.
 // ENotFound for an unknown app.
 func (s *Logs) Logs(ctx context.Context, q api.LogQuery, fn func(api.LogEnvelope) error) error {
-	if _, err := s.find.appByName(ctx, q.App); err != nil {
+	if _, err := s.find.appByName(ctx, q.App, actRead); err != nil {
 		return err
 	}
 	n := q.Recent

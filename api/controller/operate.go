@@ -51,7 +51,7 @@ func (s *Apps) SetHealthCheck(ctx context.Context, name string, req api.HealthCh
 	if err := validateHealthCheck(req); err != nil {
 		return nil, err
 	}
-	app, err := s.find.appByName(ctx, name)
+	app, err := s.find.appByName(ctx, name, actDevelop)
 	if err != nil {
 		return nil, err
 	}

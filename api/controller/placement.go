@@ -27,6 +27,7 @@ type Placement struct {
 // placementStore is what Placement reads and writes.
 type placementStore interface {
 	PlacementStore
+	ListOrgs(ctx context.Context) ([]*api.Org, error)
 	OrgByName(ctx context.Context, name string) (*api.Org, error)
 	SpaceByName(ctx context.Context, orgID, name string) (*api.Space, error)
 }
@@ -90,20 +91,21 @@ func (s *Placement) readPlacement(ctx context.Context, p *pass, forms []schedule
 	return nil
 }
 
-// spaceOrgs maps the spaces of the default org to its ID (the only org
-// apps live in for now).
+// spaceOrgs maps every space to its org.
 func (s *Placement) spaceOrgs(ctx context.Context) (map[string]string, error) {
-	org, err := s.store.OrgByName(ctx, DefaultOrg)
+	orgs, err := s.store.ListOrgs(ctx)
 	if err != nil {
 		return nil, err
 	}
-	spaces, err := s.store.ListSpaces(ctx, org.ID)
-	if err != nil {
-		return nil, err
-	}
-	out := make(map[string]string, len(spaces))
-	for _, sp := range spaces {
-		out[sp.ID] = org.ID
+	out := map[string]string{}
+	for _, org := range orgs {
+		spaces, err := s.store.ListSpaces(ctx, org.ID)
+		if err != nil {
+			return nil, err
+		}
+		for _, sp := range spaces {
+			out[sp.ID] = org.ID
+		}
 	}
 	return out, nil
 }
@@ -144,18 +146,11 @@ func (s *Placement) describePlacement(ctx context.Context, d *api.AppDetail) err
 	return nil
 }
 
-func requireAdmin(ctx context.Context, what string) error {
-	if p := api.PrincipalFrom(ctx); p == nil || !p.Admin {
-		return api.Errorf(api.EForbidden, "%s needs an admin token — log in with the admin token", what)
-	}
-	return nil
-}
-
-// Spaces lists the spaces of the default org with their default policies.
+// Spaces lists the spaces of the target org with their default policies.
 func (s *Placement) Spaces(ctx context.Context) ([]*api.SpaceInfo, error) {
-	org, err := s.store.OrgByName(ctx, DefaultOrg)
+	org, err := s.find.tenancy.org(ctx, TargetOf(ctx).Org, actReadOrg)
 	if err != nil {
-		return nil, noSpace(err)
+		return nil, err
 	}
 	spaces, err := s.store.ListSpaces(ctx, org.ID)
 	if err != nil {
@@ -176,7 +171,7 @@ func (s *Placement) Spaces(ctx context.Context) ([]*api.SpaceInfo, error) {
 	return out, nil
 }
 
-// SetSpacePlacement replaces the default policy of a space of the default
+// SetSpacePlacement replaces the default policy of a space of the target
 // org (admin only). A zero policy clears it.
 func (s *Placement) SetSpacePlacement(ctx context.Context, space string, p api.PlacementPolicy) (*api.SpaceInfo, error) {
 	if err := requireAdmin(ctx, "setting a space's placement"); err != nil {
@@ -188,9 +183,9 @@ func (s *Placement) SetSpacePlacement(ctx context.Context, space string, p api.P
 	if err := p.Validate(); err != nil {
 		return nil, err
 	}
-	org, err := s.store.OrgByName(ctx, DefaultOrg)
+	org, err := s.find.tenancy.org(ctx, TargetOf(ctx).Org, actReadOrg)
 	if err != nil {
-		return nil, noSpace(err)
+		return nil, err
 	}
 	sp, err := s.store.SpaceByName(ctx, org.ID, space)
 	if api.ErrorCode(err) == api.ENotFound {
@@ -211,7 +206,7 @@ func (s *Placement) SetSpacePlacement(ctx context.Context, space string, p api.P
 	return info, nil
 }
 
-// SetOrgPlacement replaces the default org's policy (admin only).
+// SetOrgPlacement replaces the target org's policy (admin only).
 func (s *Placement) SetOrgPlacement(ctx context.Context, p api.PlacementPolicy) error {
 	if err := requireAdmin(ctx, "setting the org's placement"); err != nil {
 		return err
@@ -219,9 +214,9 @@ func (s *Placement) SetOrgPlacement(ctx context.Context, p api.PlacementPolicy) 
 	if err := p.Validate(); err != nil {
 		return err
 	}
-	org, err := s.store.OrgByName(ctx, DefaultOrg)
+	org, err := s.find.tenancy.org(ctx, TargetOf(ctx).Org, actReadOrg)
 	if err != nil {
-		return noSpace(err)
+		return err
 	}
 	if err := s.store.SetPlacement(ctx, api.Placement{Scope: api.PlacementOrg, OwnerID: org.ID, Policy: p}); err != nil {
 		return fmt.Errorf("set org placement: %w", err)
@@ -233,7 +228,7 @@ func (s *Placement) SetOrgPlacement(ctx context.Context, p api.PlacementPolicy) 
 
 // AppPlacement returns an app's own policy.
 func (s *Placement) AppPlacement(ctx context.Context, app string) (api.PlacementPolicy, error) {
-	a, err := s.find.appByName(ctx, app)
+	a, err := s.find.appByName(ctx, app, actRead)
 	if err != nil {
 		return api.PlacementPolicy{}, err
 	}
@@ -249,7 +244,7 @@ func (s *Placement) SetAppPlacement(ctx context.Context, app string, p api.Place
 	if err := p.Validate(); err != nil {
 		return err
 	}
-	a, err := s.find.appByName(ctx, app)
+	a, err := s.find.appByName(ctx, app, actDevelop)
 	if err != nil {
 		return err
 	}

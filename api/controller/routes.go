@@ -26,7 +26,7 @@ var _ api.RouteService = (*Routes)(nil)
 // ListRoutes returns every route of the caller's space with its app, by host
 // and path.
 func (s *Routes) ListRoutes(ctx context.Context) ([]*api.RouteInfo, error) {
-	apps, err := s.find.appsInSpace(ctx)
+	apps, err := s.find.appsInSpace(ctx, actRead)
 	if err != nil {
 		return nil, err
 	}
@@ -58,7 +58,7 @@ func (s *Routes) MapRoute(ctx context.Context, name string, req api.RouteRequest
 	if err != nil {
 		return nil, err
 	}
-	app, err := s.find.appByName(ctx, name)
+	app, err := s.find.appByName(ctx, name, actDevelop)
 	if err != nil {
 		return nil, err
 	}
@@ -92,7 +92,7 @@ func (s *Routes) UnmapRoute(ctx context.Context, name string, req api.RouteReque
 	if err != nil {
 		return err
 	}
-	app, err := s.find.appByName(ctx, name)
+	app, err := s.find.appByName(ctx, name, actDevelop)
 	if err != nil {
 		return err
 	}

@@ -93,7 +93,8 @@ func (a *audit) strataLine(app, line string) {
 	}
 }
 
-// appFinder finds apps by name in the caller's space.
+// appFinder finds apps by name in the caller's target space, once the
+// caller may do act there (authorize).
 type appFinder struct {
 	tenancy *Tenancy
 	apps    interface {
@@ -102,8 +103,8 @@ type appFinder struct {
 	}
 }
 
-func (f appFinder) appByName(ctx context.Context, name string) (*api.App, error) {
-	spaceID, err := f.tenancy.space(ctx)
+func (f appFinder) appByName(ctx context.Context, name string, act action) (*api.App, error) {
+	spaceID, err := f.tenancy.space(ctx, act)
 	if err != nil {
 		return nil, err
 	}
@@ -115,8 +116,8 @@ func (f appFinder) appByName(ctx context.Context, name string) (*api.App, error)
 }
 
 // appsInSpace returns the apps of the caller's space.
-func (f appFinder) appsInSpace(ctx context.Context) ([]*api.App, error) {
-	spaceID, err := f.tenancy.space(ctx)
+func (f appFinder) appsInSpace(ctx context.Context, act action) ([]*api.App, error) {
+	spaceID, err := f.tenancy.space(ctx, act)
 	if err != nil {
 		return nil, err
 	}

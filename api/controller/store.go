@@ -29,19 +29,45 @@ type Store interface {
 	Close() error
 }
 
-// TenancyStore stores orgs, spaces, users and their API tokens.
+// TenancyStore stores orgs, spaces, users, their API tokens and roles.
 type TenancyStore interface {
 	CreateOrg(ctx context.Context, o *api.Org) error
 	OrgByName(ctx context.Context, name string) (*api.Org, error)
+	ListOrgs(ctx context.Context) ([]*api.Org, error)
+	// DeleteOrg deletes an org without spaces (EConflict otherwise) with
+	// its roles and placement policy.
+	DeleteOrg(ctx context.Context, id string) error
 	CreateSpace(ctx context.Context, s *api.Space) error
 	SpaceByName(ctx context.Context, orgID, name string) (*api.Space, error)
+	SpaceByID(ctx context.Context, id string) (*api.Space, error)
+	// DeleteSpace deletes a space without apps (EConflict otherwise) with
+	// its roles and placement policy.
+	DeleteSpace(ctx context.Context, id string) error
 	CreateUser(ctx context.Context, u *api.User) error
 	UserByName(ctx context.Context, name string) (*api.User, error)
+	ListUsers(ctx context.Context) ([]*api.User, error)
+	// DeleteUser deletes a user with its tokens and roles.
+	DeleteUser(ctx context.Context, id string) error
+	// SetPasswordHash and PasswordHash keep a user's encoded password hash
+	// ("" = no password login); it never leaves the store otherwise.
+	SetPasswordHash(ctx context.Context, userID, hash string) error
+	PasswordHash(ctx context.Context, userID string) (string, error)
 	// CreateToken stores the SHA-256 hex hash of a token for a user; the
 	// token itself is never stored.
-	CreateToken(ctx context.Context, userID, tokenHash, description string) error
-	// UserByTokenHash returns the user owning a token hash, or ENotFound.
+	CreateToken(ctx context.Context, t *api.Token) error
+	// UserByTokenHash returns the user owning an unexpired token hash, or
+	// ENotFound.
 	UserByTokenHash(ctx context.Context, tokenHash string) (*api.User, error)
+	// Tokens lists a user's tokens, oldest first.
+	Tokens(ctx context.Context, userID string) ([]*api.Token, error)
+	DeleteToken(ctx context.Context, tokenHash string) error
+	// SetRole binds a role (idempotent); DeleteRole unbinds it (ENotFound
+	// if it was not bound).
+	SetRole(ctx context.Context, b api.RoleBinding) error
+	DeleteRole(ctx context.Context, b api.RoleBinding) error
+	RolesOfUser(ctx context.Context, userID string) ([]api.RoleBinding, error)
+	// RolesInOrg returns the bindings of an org and of its spaces.
+	RolesInOrg(ctx context.Context, orgID string) ([]api.RoleBinding, error)
 }
 
 // AppStore stores apps.

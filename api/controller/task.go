@@ -56,7 +56,7 @@ func (s *Tasks) RunTask(ctx context.Context, name string, req api.TaskRequest, f
 	if len(req.Command) > MaxTaskCommand || strings.ContainsRune(req.Command, 0) {
 		return nil, api.Errorf(api.EInvalid, "the command is longer than %d bytes or holds a NUL byte — put it in a script in the app", MaxTaskCommand)
 	}
-	app, err := s.find.appByName(ctx, name)
+	app, err := s.find.appByName(ctx, name, actDevelop)
 	if err != nil {
 		return nil, err
 	}

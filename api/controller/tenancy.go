@@ -7,7 +7,6 @@ import (
 	"encoding/hex"
 	"fmt"
 	"log/slog"
-	"sync"
 
 	"github.com/google/uuid"
 
@@ -28,9 +27,6 @@ var _ api.AuthService = (*Tenancy)(nil)
 type Tenancy struct {
 	store TenancyStore
 	log   *slog.Logger
-
-	mu      sync.Mutex
-	spaceID string
 }
 
 func newTenancy(store TenancyStore, log *slog.Logger) *Tenancy {
@@ -76,7 +72,7 @@ func (s *Tenancy) Bootstrap(ctx context.Context, adminName string) (string, bool
 		return "", false, err
 	}
 	token := hex.EncodeToString(raw)
-	if err := s.store.CreateToken(ctx, u.ID, hashToken(token), "bootstrap admin token"); err != nil {
+	if err := s.store.CreateToken(ctx, &api.Token{Hash: hashToken(token), UserID: u.ID, Description: "bootstrap admin token"}); err != nil {
 		return "", false, fmt.Errorf("bootstrap token: %w", err)
 	}
 	s.log.Info("bootstrap.admin_created", "user", adminName)
@@ -103,35 +99,91 @@ func (s *Tenancy) Authenticate(ctx context.Context, token string) (*api.Principa
 	if err != nil {
 		return nil, fmt.Errorf("authenticate: %w", err)
 	}
-	return &api.Principal{UserID: u.ID, Name: u.Name, Admin: u.Admin}, nil
+	p := &api.Principal{UserID: u.ID, Name: u.Name, Admin: u.Admin, TokenHash: hashToken(token)}
+	if !u.Admin {
+		if p.Roles, err = s.store.RolesOfUser(ctx, u.ID); err != nil {
+			return nil, fmt.Errorf("authenticate: %w", err)
+		}
+	}
+	return p, nil
 }
 
 func errBadToken() error {
 	return api.Errorf(api.EUnauthorized, "invalid token — run `strata login`")
 }
 
-// space returns the ID of the space apps live in (the default space for now).
-func (s *Tenancy) space(ctx context.Context) (string, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.spaceID != "" {
-		return s.spaceID, nil
-	}
-	org, err := s.store.OrgByName(ctx, DefaultOrg)
+// scope resolves the target of ctx (api.TargetFrom; empty names are the
+// default org and space) and authorizes act in it. A space the caller may
+// not see answers ENotFound, as one that does not exist does.
+func (s *Tenancy) scope(ctx context.Context, act action) (orgID, spaceID string, err error) {
+	t := TargetOf(ctx)
+	org, err := s.store.OrgByName(ctx, t.Org)
 	if err != nil {
-		return "", noSpace(err)
+		return "", "", noSpace(t, err)
 	}
-	sp, err := s.store.SpaceByName(ctx, org.ID, DefaultSpace)
+	sp, err := s.store.SpaceByName(ctx, org.ID, t.Space)
 	if err != nil {
-		return "", noSpace(err)
+		if authorize(api.PrincipalFrom(ctx), actReadOrg, org.ID, "") == hidden {
+			return "", "", noSpace(t, api.Errorf(api.ENotFound, "org not found"))
+		}
+		return "", "", noSpace(t, err)
 	}
-	s.spaceID = sp.ID
-	return sp.ID, nil
+	switch authorize(api.PrincipalFrom(ctx), act, org.ID, sp.ID) {
+	case hidden:
+		return "", "", noSpace(t, api.Errorf(api.ENotFound, "space not found"))
+	case forbid:
+		return "", "", forbidden(act, t.Org+"/"+t.Space)
+	}
+	return org.ID, sp.ID, nil
 }
 
-func noSpace(err error) error {
+// space returns the ID of the caller's target space once act is allowed.
+func (s *Tenancy) space(ctx context.Context, act action) (string, error) {
+	_, id, err := s.scope(ctx, act)
+	return id, err
+}
+
+// org resolves an org by name and authorizes act on it (org-level); an org
+// the caller may not see answers ENotFound.
+func (s *Tenancy) org(ctx context.Context, name string, act action) (*api.Org, error) {
+	if name == "" {
+		name = DefaultOrg
+	}
+	org, err := s.store.OrgByName(ctx, name)
+	notFound := api.Errorf(api.ENotFound, "org %q not found — see strata orgs", name)
 	if api.ErrorCode(err) == api.ENotFound {
-		return api.Errorf(api.EUnavailable, "the default space does not exist yet — start stratad once so it bootstraps")
+		return nil, notFound
+	}
+	if err != nil {
+		return nil, err
+	}
+	switch authorize(api.PrincipalFrom(ctx), act, org.ID, "") {
+	case hidden:
+		return nil, notFound
+	case forbid:
+		return nil, forbidden(act, "org "+name)
+	}
+	return org, nil
+}
+
+// TargetOf is api.TargetFrom with the default org and space filled in.
+func TargetOf(ctx context.Context) api.Target {
+	t := api.TargetFrom(ctx)
+	if t.Org == "" {
+		t.Org = DefaultOrg
+	}
+	if t.Space == "" {
+		t.Space = DefaultSpace
+	}
+	return t
+}
+
+func noSpace(t api.Target, err error) error {
+	if api.ErrorCode(err) == api.ENotFound {
+		if t.Org == DefaultOrg && t.Space == DefaultSpace {
+			return api.Errorf(api.ENotFound, "the default space does not exist — start stratad once so it bootstraps, or strata target another space")
+		}
+		return api.Errorf(api.ENotFound, "space %s/%s not found — see strata spaces, and strata target --org O --space S", t.Org, t.Space)
 	}
 	return err
 }

@@ -31,6 +31,8 @@ func statusOf(code string) int {
 		return http.StatusServiceUnavailable
 	case api.EUnsupported:
 		return http.StatusNotImplemented
+	case api.ERateLimited:
+		return http.StatusTooManyRequests
 	}
 	return http.StatusInternalServerError
 }

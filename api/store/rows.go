@@ -35,10 +35,11 @@ func (r spaceRow) api() *api.Space {
 }
 
 type userRow struct {
-	ID        string
-	Name      string
-	Admin     bool
-	CreatedAt time.Time
+	ID           string
+	Name         string
+	Admin        bool
+	PasswordHash string `gorm:"column:password_hash"`
+	CreatedAt    time.Time
 }
 
 func (userRow) TableName() string { return "users" }
@@ -52,9 +53,32 @@ type tokenRow struct {
 	UserID      string
 	Description string
 	CreatedAt   time.Time
+	ExpiresAt   *time.Time
 }
 
 func (tokenRow) TableName() string { return "tokens" }
+
+func (r tokenRow) api() *api.Token {
+	t := &api.Token{Hash: r.Hash, UserID: r.UserID, Description: r.Description, CreatedAt: r.CreatedAt.UTC()}
+	if r.ExpiresAt != nil {
+		e := r.ExpiresAt.UTC()
+		t.ExpiresAt = &e
+	}
+	return t
+}
+
+type roleRow struct {
+	UserID  string
+	OrgID   string
+	SpaceID string
+	Role    string
+}
+
+func (roleRow) TableName() string { return "roles" }
+
+func (r roleRow) api() api.RoleBinding {
+	return api.RoleBinding{UserID: r.UserID, OrgID: r.OrgID, SpaceID: r.SpaceID, Role: api.Role(r.Role)}
+}
 
 type appRow struct {
 	ID             string

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -26,6 +27,9 @@ func Run(t *testing.T, open func(t *testing.T) controller.Store) {
 		{"Spaces", testSpaces},
 		{"Users", testUsers},
 		{"Tokens", testTokens},
+		{"PasswordsAndUsers", testPasswordsAndUsers},
+		{"Roles", testRoles},
+		{"DeleteOrgsAndSpaces", testDeleteOrgsAndSpaces},
 		{"Apps", testApps},
 		{"UpdateApp", testUpdateApp},
 		{"DeleteApp", testDeleteApp},
@@ -172,9 +176,12 @@ func testTokens(t *testing.T, s controller.Store) {
 	ctx := context.Background()
 	u := &api.User{ID: id(), Name: "alice"}
 	must(t, "CreateUser", s.CreateUser(ctx, u))
-	const h1, h2 = "aaaa1111", "bbbb2222"
-	must(t, "CreateToken", s.CreateToken(ctx, u.ID, h1, "laptop"))
-	must(t, "second token", s.CreateToken(ctx, u.ID, h2, ""))
+	const h1, h2, h3 = "aaaa1111aaaa1111aaaa", "bbbb2222bbbb2222bbbb", "eeee3333eeee3333eeee"
+	later := time.Now().Add(time.Hour)
+	earlier := time.Now().Add(-time.Hour)
+	must(t, "CreateToken", s.CreateToken(ctx, &api.Token{Hash: h1, UserID: u.ID, Description: "laptop"}))
+	must(t, "expiring token", s.CreateToken(ctx, &api.Token{Hash: h2, UserID: u.ID, ExpiresAt: &later}))
+	must(t, "expired token", s.CreateToken(ctx, &api.Token{Hash: h3, UserID: u.ID, ExpiresAt: &earlier}))
 	for _, h := range []string{h1, h2} {
 		got, err := s.UserByTokenHash(ctx, h)
 		must(t, "UserByTokenHash", err)
@@ -182,11 +189,122 @@ func testTokens(t *testing.T, s controller.Store) {
 			t.Fatalf("UserByTokenHash(%s): got %+v, want alice", h, got)
 		}
 	}
-	wantCode(t, "duplicate token hash", s.CreateToken(ctx, u.ID, h1, "again"), api.EConflict)
-	wantCode(t, "token of missing user", s.CreateToken(ctx, id(), "cccc", ""), api.ENotFound)
-	wantCode(t, "empty token hash", s.CreateToken(ctx, u.ID, "", ""), api.EInvalid)
-	_, err := s.UserByTokenHash(ctx, "dddd")
+	_, err := s.UserByTokenHash(ctx, h3)
+	wantCode(t, "expired token", err, api.ENotFound)
+	wantCode(t, "duplicate token hash", s.CreateToken(ctx, &api.Token{Hash: h1, UserID: u.ID, Description: "again"}), api.EConflict)
+	wantCode(t, "token of missing user", s.CreateToken(ctx, &api.Token{Hash: "cccc", UserID: id()}), api.ENotFound)
+	wantCode(t, "empty token hash", s.CreateToken(ctx, &api.Token{UserID: u.ID}), api.EInvalid)
+	_, err = s.UserByTokenHash(ctx, "dddd")
 	wantCode(t, "unknown token", err, api.ENotFound)
+
+	ts, err := s.Tokens(ctx, u.ID)
+	must(t, "Tokens", err)
+	if len(ts) != 3 || ts[0].Description != "laptop" || ts[0].ExpiresAt != nil || ts[1].ExpiresAt == nil ||
+		!ts[1].ExpiresAt.Truncate(time.Second).Equal(later.UTC().Truncate(time.Second)) {
+		t.Fatalf("Tokens: %+v", ts)
+	}
+	must(t, "DeleteToken", s.DeleteToken(ctx, h1))
+	_, err = s.UserByTokenHash(ctx, h1)
+	wantCode(t, "deleted token", err, api.ENotFound)
+	wantCode(t, "DeleteToken again", s.DeleteToken(ctx, h1), api.ENotFound)
+}
+
+func testPasswordsAndUsers(t *testing.T, s controller.Store) {
+	ctx := context.Background()
+	a := &api.User{ID: id(), Name: "bob"}
+	b := &api.User{ID: id(), Name: "alice", Admin: true}
+	must(t, "CreateUser", s.CreateUser(ctx, a))
+	must(t, "CreateUser", s.CreateUser(ctx, b))
+	h, err := s.PasswordHash(ctx, a.ID)
+	must(t, "PasswordHash", err)
+	if h != "" {
+		t.Errorf("new user's password hash %q, want empty", h)
+	}
+	must(t, "SetPasswordHash", s.SetPasswordHash(ctx, a.ID, "$argon2id$x"))
+	if h, _ := s.PasswordHash(ctx, a.ID); h != "$argon2id$x" {
+		t.Errorf("PasswordHash after set: %q", h)
+	}
+	wantCode(t, "SetPasswordHash missing user", s.SetPasswordHash(ctx, id(), "x"), api.ENotFound)
+	_, err = s.PasswordHash(ctx, id())
+	wantCode(t, "PasswordHash missing user", err, api.ENotFound)
+
+	us, err := s.ListUsers(ctx)
+	must(t, "ListUsers", err)
+	if got := pluck(us, func(u *api.User) string { return u.Name }); fmt.Sprint(got) != "[alice bob]" || !us[0].Admin {
+		t.Errorf("ListUsers: %v", got)
+	}
+	f := newFixture(t, s)
+	must(t, "CreateToken", s.CreateToken(ctx, &api.Token{Hash: "ffff0000ffff0000ffff", UserID: a.ID}))
+	must(t, "SetRole", s.SetRole(ctx, api.RoleBinding{UserID: a.ID, OrgID: f.org.ID, Role: api.RoleOrgAuditor}))
+	must(t, "DeleteUser", s.DeleteUser(ctx, a.ID))
+	_, err = s.UserByTokenHash(ctx, "ffff0000ffff0000ffff")
+	wantCode(t, "token of a deleted user", err, api.ENotFound)
+	if rs, _ := s.RolesInOrg(ctx, f.org.ID); len(rs) != 0 {
+		t.Errorf("roles of a deleted user left: %+v", rs)
+	}
+	wantCode(t, "DeleteUser again", s.DeleteUser(ctx, a.ID), api.ENotFound)
+}
+
+func testRoles(t *testing.T, s controller.Store) {
+	ctx := context.Background()
+	f := newFixture(t, s)
+	u := &api.User{ID: id(), Name: "dev"}
+	must(t, "CreateUser", s.CreateUser(ctx, u))
+	org := api.RoleBinding{UserID: u.ID, OrgID: f.org.ID, Role: api.RoleOrgManager}
+	space := api.RoleBinding{UserID: u.ID, OrgID: f.org.ID, SpaceID: f.space.ID, Role: api.RoleSpaceDeveloper}
+	must(t, "SetRole org", s.SetRole(ctx, org))
+	must(t, "SetRole space", s.SetRole(ctx, space))
+	must(t, "SetRole again", s.SetRole(ctx, space))
+	wantCode(t, "SetRole missing user", s.SetRole(ctx, api.RoleBinding{UserID: id(), OrgID: f.org.ID, Role: api.RoleOrgAuditor}), api.ENotFound)
+	rs, err := s.RolesOfUser(ctx, u.ID)
+	must(t, "RolesOfUser", err)
+	if len(rs) != 2 || rs[0] != org || rs[1] != space {
+		t.Fatalf("RolesOfUser: %+v", rs)
+	}
+	if rs, _ := s.RolesInOrg(ctx, f.org.ID); len(rs) != 2 {
+		t.Fatalf("RolesInOrg: %+v", rs)
+	}
+	must(t, "DeleteRole", s.DeleteRole(ctx, org))
+	wantCode(t, "DeleteRole again", s.DeleteRole(ctx, org), api.ENotFound)
+	if rs, _ := s.RolesOfUser(ctx, u.ID); len(rs) != 1 || rs[0] != space {
+		t.Fatalf("RolesOfUser after DeleteRole: %+v", rs)
+	}
+}
+
+func testDeleteOrgsAndSpaces(t *testing.T, s controller.Store) {
+	ctx := context.Background()
+	f := newFixture(t, s)
+	u := &api.User{ID: id(), Name: "dev"}
+	must(t, "CreateUser", s.CreateUser(ctx, u))
+	empty := &api.Space{ID: id(), OrgID: f.org.ID, Name: "empty"}
+	must(t, "CreateSpace", s.CreateSpace(ctx, empty))
+	got, err := s.SpaceByID(ctx, empty.ID)
+	must(t, "SpaceByID", err)
+	if got.Name != "empty" || got.OrgID != f.org.ID {
+		t.Errorf("SpaceByID: %+v", got)
+	}
+	_, err = s.SpaceByID(ctx, id())
+	wantCode(t, "SpaceByID missing", err, api.ENotFound)
+	must(t, "SetRole", s.SetRole(ctx, api.RoleBinding{UserID: u.ID, OrgID: f.org.ID, SpaceID: empty.ID, Role: api.RoleSpaceAuditor}))
+	newApp(t, s, f.space.ID, "busy")
+	wantCode(t, "DeleteSpace with apps", s.DeleteSpace(ctx, f.space.ID), api.EConflict)
+	must(t, "DeleteSpace", s.DeleteSpace(ctx, empty.ID))
+	if rs, _ := s.RolesOfUser(ctx, u.ID); len(rs) != 0 {
+		t.Errorf("roles of a deleted space left: %+v", rs)
+	}
+	wantCode(t, "DeleteSpace again", s.DeleteSpace(ctx, empty.ID), api.ENotFound)
+	wantCode(t, "DeleteOrg with spaces", s.DeleteOrg(ctx, f.org.ID), api.EConflict)
+
+	lone := &api.Org{ID: id(), Name: "lone"}
+	must(t, "CreateOrg", s.CreateOrg(ctx, lone))
+	orgs, err := s.ListOrgs(ctx)
+	must(t, "ListOrgs", err)
+	if len(orgs) < 2 || !slices.Contains(pluck(orgs, func(o *api.Org) string { return o.Name }), "lone") {
+		t.Errorf("ListOrgs: %+v", orgs)
+	}
+	must(t, "DeleteOrg", s.DeleteOrg(ctx, lone.ID))
+	_, err = s.OrgByName(ctx, "lone")
+	wantCode(t, "deleted org", err, api.ENotFound)
 }
 
 func testApps(t *testing.T, s controller.Store) {
