@@ -1,0 +1,198 @@
+package controller
+
+import (
+	"context"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/strata-paas/strata/api"
+	"github.com/strata-paas/strata/api/blobstore"
+	"github.com/strata-paas/strata/api/store"
+)
+
+// newTenancyEnv is a controller on SQLite and an in-memory bus, bootstrapped,
+// with the admin's context.
+func newTenancyEnv(t *testing.T) (*Controller, context.Context, *fakeClock, string) {
+	t.Helper()
+	clock := &fakeClock{now: time.Unix(2_000_000, 0)}
+	st, err := store.Open(context.Background(), store.Config{Driver: "sqlite", DSN: filepath.Join(t.TempDir(), "strata.db"), Now: clock.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = st.Close() })
+	blobs, err := blobstore.New(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := New(Config{Now: clock.Now}, st, blobs, &memBus{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	token, _, err := c.Tenancy.Bootstrap(context.Background(), "admin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c, as(t, c, token, api.Target{}), clock, token
+}
+
+// as is the context of a request with token, acting in target.
+func as(t *testing.T, c *Controller, token string, target api.Target) context.Context {
+	t.Helper()
+	p, err := c.Tenancy.Authenticate(context.Background(), token)
+	if err != nil {
+		t.Fatalf("Authenticate: %v", err)
+	}
+	return api.WithTarget(api.WithPrincipal(context.Background(), p), target)
+}
+
+func wantCode(t *testing.T, what string, err error, code string) {
+	t.Helper()
+	if api.ErrorCode(err) != code {
+		t.Errorf("%s: got %v (code %q), want code %q", what, err, api.ErrorCode(err), code)
+	}
+}
+
+// Users log in with passwords and act only where their roles let them: a
+// developer changes apps in their space, an auditor reads, a stranger sees
+// nothing (404, not 403).
+func TestTenantsAndRoles(t *testing.T) {
+	c, admin, _, _ := newTenancyEnv(t)
+	must := func(what string, err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+	}
+	_, err := c.Orgs.CreateOrg(admin, "acme")
+	must("CreateOrg", err)
+	_, err = c.Orgs.CreateSpace(admin, "acme", "dev")
+	must("CreateSpace", err)
+	login := func(name string) string {
+		t.Helper()
+		res, err := c.Users.Login(context.Background(), api.LoginRequest{Username: name, Password: "pw-of-" + name}, "127.0.0.1")
+		must("Login "+name, err)
+		return res.Token
+	}
+	for _, u := range []struct {
+		name string
+		role api.Role
+	}{{"alice", api.RoleSpaceDeveloper}, {"carol", api.RoleSpaceAuditor}, {"bob", ""}} {
+		created, err := c.Users.CreateUser(admin, api.UserRequest{Name: u.name, Password: "pw-of-" + u.name})
+		must("CreateUser", err)
+		if created.GeneratedPassword != "" {
+			t.Errorf("a given password came back generated")
+		}
+		if u.role != "" {
+			must("SetRole", c.Orgs.SetRole(admin, api.RoleRequest{User: u.name, Role: u.role, Org: "acme", Space: "dev"}))
+		}
+	}
+	acmeDev := api.Target{Org: "acme", Space: "dev"}
+	alice := as(t, c, login("alice"), acmeDev)
+	carol := as(t, c, login("carol"), acmeDev)
+	bob := as(t, c, login("bob"), acmeDev)
+
+	_, err = c.Apps.CreateApp(alice, "hello")
+	must("developer creates an app", err)
+	if apps, err := c.Apps.ListApps(carol); err != nil || len(apps) != 1 || apps[0].Name != "hello" {
+		t.Errorf("auditor lists %v, %v; want hello", apps, err)
+	}
+	_, err = c.Apps.CreateApp(carol, "nope")
+	wantCode(t, "auditor creates an app", err, api.EForbidden)
+	_, err = c.Apps.Env(carol, "hello")
+	wantCode(t, "auditor reads env (secrets)", err, api.EForbidden)
+	_, err = c.Apps.ListApps(bob)
+	wantCode(t, "stranger lists the space", err, api.ENotFound)
+	_, err = c.Apps.AppDetail(bob, "hello")
+	wantCode(t, "stranger reads the app", err, api.ENotFound)
+	// The default space is not theirs either.
+	_, err = c.Apps.ListApps(api.WithTarget(alice, api.Target{}))
+	wantCode(t, "developer lists another space", err, api.ENotFound)
+	// Same app name in another space is another app.
+	_, err = c.Apps.CreateApp(admin, "hello-default")
+	must("admin creates in the default space", err)
+	if _, err := c.Apps.AppDetail(alice, "hello-default"); api.ErrorCode(err) != api.ENotFound {
+		t.Errorf("developer sees an app of another space: %v", err)
+	}
+	if orgs, err := c.Orgs.ListOrgs(alice); err != nil || len(orgs) != 1 || orgs[0].Name != "acme" || strings.Join(orgs[0].Spaces, ",") != "dev" {
+		t.Errorf("developer's orgs: %+v %v", orgs, err)
+	}
+	_, err = c.Orgs.CreateSpace(alice, "acme", "prod")
+	wantCode(t, "developer creates a space", err, api.EForbidden)
+	wantCode(t, "developer deletes the space", c.Orgs.DeleteSpace(alice, "acme", "dev", true), api.EForbidden)
+	wantCode(t, "developer grants roles", c.Orgs.SetRole(alice, api.RoleRequest{User: "bob", Role: api.RoleSpaceDeveloper, Org: "acme", Space: "dev"}), api.EForbidden)
+	wantCode(t, "stranger grants roles", c.Orgs.SetRole(bob, api.RoleRequest{User: "bob", Role: api.RoleOrgManager, Org: "acme"}), api.ENotFound)
+	_, err = c.Users.ListUsers(alice)
+	wantCode(t, "developer lists users", err, api.EForbidden)
+
+	members, err := c.Orgs.Members(admin, "acme")
+	must("Members", err)
+	if len(members) != 2 {
+		t.Errorf("members: %+v", members)
+	}
+	wantCode(t, "space with apps", c.Orgs.DeleteSpace(admin, "acme", "dev", false), api.EConflict)
+	must("recursive space delete", c.Orgs.DeleteSpace(admin, "acme", "dev", true))
+	must("DeleteOrg", c.Orgs.DeleteOrg(admin, "acme", false))
+}
+
+// Logins: a wrong password and an unknown user answer alike; tokens expire,
+// can be listed and revoked; logout revokes the request's token; passwords
+// change only with the old one.
+func TestLoginTokensPasswords(t *testing.T) {
+	c, admin, clock, adminToken := newTenancyEnv(t)
+	created, err := c.Users.CreateUser(admin, api.UserRequest{Name: "dana"})
+	if err != nil || len(created.GeneratedPassword) != 20 {
+		t.Fatalf("CreateUser without a password: %+v %v", created, err)
+	}
+	pw := created.GeneratedPassword
+	_, err = c.Users.Login(context.Background(), api.LoginRequest{Username: "dana", Password: "wrong-one"}, "a")
+	wantCode(t, "wrong password", err, api.EUnauthorized)
+	_, err2 := c.Users.Login(context.Background(), api.LoginRequest{Username: "nobody", Password: "wrong-one"}, "a")
+	if err == nil || err2 == nil || err.Error() != err2.Error() {
+		t.Errorf("unknown user and wrong password differ: %v / %v", err, err2)
+	}
+	res, err := c.Users.Login(context.Background(), api.LoginRequest{Username: "dana", Password: pw}, "a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !res.ExpiresAt.Equal(clock.Now().Add(TokenTTL)) {
+		t.Errorf("token expires %s, want now+%s", res.ExpiresAt, TokenTTL)
+	}
+	dana := as(t, c, res.Token, api.Target{})
+	res2, _ := c.Users.Login(context.Background(), api.LoginRequest{Username: "dana", Password: pw}, "b")
+	toks, err := c.Users.Tokens(dana)
+	if err != nil || len(toks) != 2 || !toks[0].Current || toks[1].Current {
+		t.Fatalf("Tokens: %+v %v", toks, err)
+	}
+	if err := c.Users.RevokeToken(dana, toks[1].ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Tenancy.Authenticate(context.Background(), res2.Token); api.ErrorCode(err) != api.EUnauthorized {
+		t.Errorf("revoked token still works: %v", err)
+	}
+	wantCode(t, "change with a wrong old password", c.Users.ChangePassword(dana, api.PasswordChange{Old: "nope-nope", New: "a new password"}), api.EForbidden)
+	if err := c.Users.ChangePassword(dana, api.PasswordChange{Old: pw, New: "a new password"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Users.Login(context.Background(), api.LoginRequest{Username: "dana", Password: "a new password"}, "a"); err != nil {
+		t.Errorf("login with the new password: %v", err)
+	}
+	if err := c.Users.Logout(dana); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Tenancy.Authenticate(context.Background(), res.Token); api.ErrorCode(err) != api.EUnauthorized {
+		t.Errorf("token after logout: %v", err)
+	}
+	// Expiry uses the store's clock.
+	res3, _ := c.Users.Login(context.Background(), api.LoginRequest{Username: "dana", Password: "a new password"}, "a")
+	clock.add(TokenTTL + time.Second)
+	if _, err := c.Tenancy.Authenticate(context.Background(), res3.Token); api.ErrorCode(err) != api.EUnauthorized {
+		t.Errorf("expired token: %v", err)
+	}
+	// The bootstrap admin token does not expire.
+	if _, err := c.Users.ListUsers(as(t, c, adminToken, api.Target{})); err != nil {
+		t.Errorf("admin after a month: %v", err)
+	}
+	wantCode(t, "admin deletes themself", c.Users.DeleteUser(admin, "admin"), api.EInvalid)
+}
