@@ -21,6 +21,8 @@ import (
 // never looks for a capability any other way.
 type Services struct {
 	Auth      api.AuthService
+	Users     api.UserService // login, users, passwords, tokens
+	Orgs      api.OrgService  // orgs, spaces, roles
 	Apps      api.AppService
 	Deploy    api.DeployService
 	Logs      api.LogService
@@ -46,6 +48,8 @@ func (s Services) Validate() error {
 		isNil bool
 	}{
 		{"Auth", s.Auth == nil},
+		{"Users", s.Users == nil},
+		{"Orgs", s.Orgs == nil},
 		{"Apps", s.Apps == nil},
 		{"Deploy", s.Deploy == nil},
 		{"Logs", s.Logs == nil},
@@ -188,6 +192,7 @@ func (s *Server) routes() *echo.Echo {
 	s.operateRoutes(authed)
 	s.routeRoutes(authed)
 	s.certificateRoutes(admin)
+	s.tenancyRoutes(v1, authed)
 	return e
 }
 
@@ -221,8 +226,9 @@ func (s *Server) logRequests(next echo.HandlerFunc) echo.HandlerFunc {
 	}
 }
 
-// authenticate requires a bearer token and puts the principal in the request
-// context.
+// authenticate requires a bearer token and puts the principal, and the
+// target org and space of the X-Strata-Org/X-Strata-Space headers, in the
+// request context.
 func (s *Server) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		h := c.Request().Header.Get(echo.HeaderAuthorization)
@@ -241,7 +247,12 @@ func (s *Server) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
 		if p == nil {
 			return api.Errorf(api.EUnauthorized, "the API token is not valid — run strata login again")
 		}
-		c.SetRequest(c.Request().WithContext(api.WithPrincipal(c.Request().Context(), p)))
+		target, err := targetOf(c.Request())
+		if err != nil {
+			return err
+		}
+		ctx := api.WithTarget(api.WithPrincipal(c.Request().Context(), p), target)
+		c.SetRequest(c.Request().WithContext(ctx))
 		return next(c)
 	}
 }

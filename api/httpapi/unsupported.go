@@ -26,6 +26,8 @@ type Unsupported struct {
 
 var (
 	_ api.AuthService        = Unsupported{}
+	_ api.UserService        = Unsupported{}
+	_ api.OrgService         = Unsupported{}
 	_ api.AppService         = Unsupported{}
 	_ api.DeployService      = Unsupported{}
 	_ api.LogService         = Unsupported{}
@@ -194,3 +196,60 @@ func (u Unsupported) Delete(context.Context, api.BlobRef) error { return u.Err()
 
 // Nodes implements NodeService.
 func (u Unsupported) Nodes(context.Context) ([]api.Node, error) { return nil, u.Err() }
+
+// Login implements api.UserService.
+func (u Unsupported) Login(context.Context, api.LoginRequest, string) (*api.LoginResult, error) {
+	return nil, u.Err()
+}
+
+// Logout implements api.UserService.
+func (u Unsupported) Logout(context.Context) error { return u.Err() }
+
+// CreateUser implements api.UserService.
+func (u Unsupported) CreateUser(context.Context, api.UserRequest) (*api.CreatedUser, error) {
+	return nil, u.Err()
+}
+
+// ListUsers implements api.UserService.
+func (u Unsupported) ListUsers(context.Context) ([]api.UserInfo, error) { return nil, u.Err() }
+
+// DeleteUser implements api.UserService.
+func (u Unsupported) DeleteUser(context.Context, string) error { return u.Err() }
+
+// ChangePassword implements api.UserService.
+func (u Unsupported) ChangePassword(context.Context, api.PasswordChange) error { return u.Err() }
+
+// Tokens implements api.UserService.
+func (u Unsupported) Tokens(context.Context) ([]api.TokenInfo, error) { return nil, u.Err() }
+
+// RevokeToken implements api.UserService.
+func (u Unsupported) RevokeToken(context.Context, string) error { return u.Err() }
+
+// ListOrgs implements api.OrgService.
+func (u Unsupported) ListOrgs(context.Context) ([]api.OrgInfo, error) { return nil, u.Err() }
+
+// CreateOrg implements api.OrgService.
+func (u Unsupported) CreateOrg(context.Context, string) (*api.OrgInfo, error) { return nil, u.Err() }
+
+// DeleteOrg implements api.OrgService.
+func (u Unsupported) DeleteOrg(context.Context, string, bool) error { return u.Err() }
+
+// ListSpaces implements api.OrgService.
+func (u Unsupported) ListSpaces(context.Context, string) ([]*api.Space, error) { return nil, u.Err() }
+
+// CreateSpace implements api.OrgService.
+func (u Unsupported) CreateSpace(context.Context, string, string) (*api.Space, error) {
+	return nil, u.Err()
+}
+
+// DeleteSpace implements api.OrgService.
+func (u Unsupported) DeleteSpace(context.Context, string, string, bool) error { return u.Err() }
+
+// SetRole implements api.OrgService.
+func (u Unsupported) SetRole(context.Context, api.RoleRequest) error { return u.Err() }
+
+// UnsetRole implements api.OrgService.
+func (u Unsupported) UnsetRole(context.Context, api.RoleRequest) error { return u.Err() }
+
+// Members implements api.OrgService.
+func (u Unsupported) Members(context.Context, string) ([]api.Member, error) { return nil, u.Err() }

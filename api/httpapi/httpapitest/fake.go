@@ -91,13 +91,15 @@ func New() *Fake {
 	}
 }
 
-// Services returns the Fake as httpapi.Services; Placement, Certificates
-// and Git are httpapi.Unsupported.
+// Services returns the Fake as httpapi.Services; Users, Orgs, Placement,
+// Certificates and Git are httpapi.Unsupported.
 func (f *Fake) Services() httpapi.Services {
 	return httpapi.Services{
 		Auth: f, Apps: f, Deploy: f, Logs: f, Lifecycle: f, Operate: f, Routes: f, Blobs: f,
 		Nodes:        httpapi.NodeListFunc(f.NodeList),
 		Placement:    httpapi.Unsupported{What: "managing placement and node drain", Hint: "use a stratad controller"},
+		Users:        httpapi.Unsupported{What: "password login and users", Hint: "use a stratad controller"},
+		Orgs:         httpapi.Unsupported{What: "orgs, spaces and roles", Hint: "use a stratad controller"},
 		Certificates: httpapi.Unsupported{What: "managing TLS certificates", Hint: "start stratad with a secret key file (--secret-key-file)"},
 		Git:          httpapi.Unsupported{What: "git push", Hint: "use strata push"},
 	}

@@ -1,0 +1,271 @@
+package httpapi
+
+import (
+	"net"
+	"net/http"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/strata-paas/strata/api"
+)
+
+// tenancyRoutes mounts login, users, tokens, orgs, spaces and roles.
+// openapi.json describes them.
+func (s *Server) tenancyRoutes(v1, authed *echo.Group) {
+	v1.POST("/login", s.login)
+	authed.POST("/logout", s.logout)
+	authed.PUT("/password", s.changePassword)
+	authed.GET("/tokens", s.tokens)
+	authed.DELETE("/tokens/:id", s.revokeToken, s.idempotent)
+	authed.GET("/users", s.listUsers)
+	authed.POST("/users", s.createUser, s.idempotent)
+	authed.DELETE("/users/:user", s.deleteUser, s.idempotent)
+	authed.GET("/orgs", s.listOrgs)
+	authed.POST("/orgs", s.createOrg, s.idempotent)
+	authed.DELETE("/orgs/:org", s.deleteOrg, s.idempotent)
+	authed.GET("/orgs/:org/spaces", s.listOrgSpaces)
+	authed.POST("/orgs/:org/spaces", s.createSpace, s.idempotent)
+	authed.DELETE("/orgs/:org/spaces/:space", s.deleteSpace, s.idempotent)
+	authed.GET("/orgs/:org/members", s.members)
+	authed.PUT("/orgs/:org/roles", s.setRole, s.idempotent)
+	authed.DELETE("/orgs/:org/roles", s.unsetRole, s.idempotent)
+}
+
+// targetOf reads the X-Strata-Org and X-Strata-Space headers of a request.
+func targetOf(r *http.Request) (api.Target, error) {
+	t := api.Target{Org: r.Header.Get(api.HeaderOrg), Space: r.Header.Get(api.HeaderSpace)}
+	if t.Org != "" {
+		if err := api.ValidateName("org", t.Org); err != nil {
+			return t, err
+		}
+	}
+	if t.Space != "" {
+		if err := api.ValidateName("space", t.Space); err != nil {
+			return t, err
+		}
+	}
+	return t, nil
+}
+
+// nameParam returns a validated path parameter.
+func nameParam(c echo.Context, param, kind string) (string, error) {
+	v := c.Param(param)
+	if err := api.ValidateName(kind, v); err != nil {
+		return "", err
+	}
+	return v, nil
+}
+
+// login answers a token for a user name and password. The throttle counts
+// the connection's address (not a forwarded one, which a caller could
+// choose).
+func (s *Server) login(c echo.Context) error {
+	var req api.LoginRequest
+	if err := decodeBody(c, &req, `{"username":"alice","password":"…"}`, false); err != nil {
+		return err
+	}
+	from, _, err := net.SplitHostPort(c.Request().RemoteAddr)
+	if err != nil {
+		from = c.Request().RemoteAddr
+	}
+	res, err := s.svc.Users.Login(ctxOf(c), req, from)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, res)
+}
+
+func (s *Server) logout(c echo.Context) error {
+	if err := s.svc.Users.Logout(ctxOf(c)); err != nil {
+		return err
+	}
+	return c.NoContent(http.StatusNoContent)
+}
+
+func (s *Server) changePassword(c echo.Context) error {
+	var ch api.PasswordChange
+	if err := decodeBody(c, &ch, `{"old":"…","new":"…"}`, false); err != nil {
+		return err
+	}
+	if err := s.svc.Users.ChangePassword(ctxOf(c), ch); err != nil {
+		return err
+	}
+	return c.NoContent(http.StatusNoContent)
+}
+
+func (s *Server) tokens(c echo.Context) error {
+	ts, err := s.svc.Users.Tokens(ctxOf(c))
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, ts)
+}
+
+func (s *Server) revokeToken(c echo.Context) error {
+	if err := s.svc.Users.RevokeToken(ctxOf(c), c.Param("id")); err != nil {
+		return err
+	}
+	return c.NoContent(http.StatusNoContent)
+}
+
+func (s *Server) listUsers(c echo.Context) error {
+	us, err := s.svc.Users.ListUsers(ctxOf(c))
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, us)
+}
+
+func (s *Server) createUser(c echo.Context) error {
+	var req api.UserRequest
+	if err := decodeBody(c, &req, `{"name":"alice","admin":false}`, false); err != nil {
+		return err
+	}
+	u, err := s.svc.Users.CreateUser(ctxOf(c), req)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusCreated, u)
+}
+
+func (s *Server) deleteUser(c echo.Context) error {
+	name, err := nameParam(c, "user", "user")
+	if err != nil {
+		return err
+	}
+	if err := s.svc.Users.DeleteUser(ctxOf(c), name); err != nil {
+		return err
+	}
+	return c.NoContent(http.StatusNoContent)
+}
+
+func (s *Server) listOrgs(c echo.Context) error {
+	orgs, err := s.svc.Orgs.ListOrgs(ctxOf(c))
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, orgs)
+}
+
+func (s *Server) createOrg(c echo.Context) error {
+	var req struct {
+		Name string `json:"name"`
+	}
+	if err := decodeBody(c, &req, `{"name":"acme"}`, false); err != nil {
+		return err
+	}
+	o, err := s.svc.Orgs.CreateOrg(ctxOf(c), req.Name)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusCreated, o)
+}
+
+func recursive(c echo.Context) bool { return c.QueryParam("recursive") == "true" }
+
+func (s *Server) deleteOrg(c echo.Context) error {
+	org, err := nameParam(c, "org", "org")
+	if err != nil {
+		return err
+	}
+	if err := s.svc.Orgs.DeleteOrg(ctxOf(c), org, recursive(c)); err != nil {
+		return err
+	}
+	return c.NoContent(http.StatusNoContent)
+}
+
+func (s *Server) listOrgSpaces(c echo.Context) error {
+	org, err := nameParam(c, "org", "org")
+	if err != nil {
+		return err
+	}
+	spaces, err := s.svc.Orgs.ListSpaces(ctxOf(c), org)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, spaces)
+}
+
+func (s *Server) createSpace(c echo.Context) error {
+	org, err := nameParam(c, "org", "org")
+	if err != nil {
+		return err
+	}
+	var req struct {
+		Name string `json:"name"`
+	}
+	if err := decodeBody(c, &req, `{"name":"dev"}`, false); err != nil {
+		return err
+	}
+	sp, err := s.svc.Orgs.CreateSpace(ctxOf(c), org, req.Name)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusCreated, sp)
+}
+
+func (s *Server) deleteSpace(c echo.Context) error {
+	org, err := nameParam(c, "org", "org")
+	if err != nil {
+		return err
+	}
+	space, err := nameParam(c, "space", "space")
+	if err != nil {
+		return err
+	}
+	if err := s.svc.Orgs.DeleteSpace(ctxOf(c), org, space, recursive(c)); err != nil {
+		return err
+	}
+	return c.NoContent(http.StatusNoContent)
+}
+
+func (s *Server) members(c echo.Context) error {
+	org, err := nameParam(c, "org", "org")
+	if err != nil {
+		return err
+	}
+	ms, err := s.svc.Orgs.Members(ctxOf(c), org)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, ms)
+}
+
+// roleRequest reads a role change: the org from the path, user, role and
+// space from the body (PUT) or the query (DELETE).
+func roleRequest(c echo.Context) (api.RoleRequest, error) {
+	org, err := nameParam(c, "org", "org")
+	if err != nil {
+		return api.RoleRequest{}, err
+	}
+	req := api.RoleRequest{User: c.QueryParam("user"), Role: api.Role(c.QueryParam("role")), Space: c.QueryParam("space")}
+	if c.Request().Method == http.MethodPut {
+		if err := decodeBody(c, &req, `{"user":"alice","role":"space-developer","space":"dev"}`, false); err != nil {
+			return api.RoleRequest{}, err
+		}
+	}
+	req.Org = org // the controller checks the rest (api.OrgService)
+	return req, nil
+}
+
+func (s *Server) setRole(c echo.Context) error {
+	req, err := roleRequest(c)
+	if err != nil {
+		return err
+	}
+	if err := s.svc.Orgs.SetRole(ctxOf(c), req); err != nil {
+		return err
+	}
+	return c.NoContent(http.StatusNoContent)
+}
+
+func (s *Server) unsetRole(c echo.Context) error {
+	req, err := roleRequest(c)
+	if err != nil {
+		return err
+	}
+	if err := s.svc.Orgs.UnsetRole(ctxOf(c), req); err != nil {
+		return err
+	}
+	return c.NoContent(http.StatusNoContent)
+}
