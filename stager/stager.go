@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/strata-paas/strata/api"
@@ -32,9 +33,28 @@ type Config struct {
 	Logger       *slog.Logger  // nil = discard
 	// Buildpacks replaces the built-in buildpacks (detection order).
 	Buildpacks []builder.Buildpack
+	// BuildpacksDir holds custom classic buildpacks, one per subdirectory
+	// named like the buildpack (builder.LoadClassic). They are detected
+	// before the built-in ones, in name order, and a job may name them.
+	BuildpacksDir string
 	// Limits bound the source archive (zero = archive.DefaultLimits()).
 	Limits archive.Limits
+	// CacheMaxBytes caps the build caches of all apps together; after each
+	// build the least recently used are removed until they fit (default
+	// DefaultCacheMaxBytes).
+	CacheMaxBytes int64
+	// Confine says whether build commands run confined (default
+	// ConfineAuto); BuildUID, BuildMemoryMB and BuildPidsMax are the
+	// confined builds' user and limits (defaults DefaultBuildUID,
+	// DefaultBuildMemoryMB, DefaultBuildPidsMax).
+	Confine       Confinement
+	BuildUID      int
+	BuildMemoryMB int
+	BuildPidsMax  int
 }
+
+// DefaultCacheMaxBytes is the default cap of all build caches together.
+const DefaultCacheMaxBytes = 4 << 30
 
 // Result is the outcome of one staging. Failure is empty on success.
 type Result struct {
@@ -46,9 +66,13 @@ type Result struct {
 
 // Stager stages apps. It is safe for concurrent use.
 type Stager struct {
-	cfg Config
-	log *slog.Logger
-	bps []builder.Buildpack
+	cfg     Config
+	log     *slog.Logger
+	bps     []builder.Buildpack
+	confine *confiner // nil: build commands run as the builder's user
+
+	mu    sync.Mutex
+	inUse map[string]int // cache dir name → builds using it
 }
 
 // New returns a Stager, creating WorkDir and CacheDir if needed.
@@ -78,8 +102,55 @@ func New(cfg Config) (*Stager, error) {
 	if bps == nil {
 		bps = builder.Default(builder.Config{GoRoot: cfg.GoRoot, StaticServer: cfg.StaticServer})
 	}
-	return &Stager{cfg: cfg, log: log, bps: bps}, nil
+	if cfg.BuildpacksDir != "" {
+		custom, err := builder.LoadClassic(cfg.BuildpacksDir)
+		if err != nil {
+			return nil, api.Errorf(api.EInvalid, "stager: %v", err)
+		}
+		var all []builder.Buildpack
+		for _, bp := range custom {
+			all = append(all, bp)
+		}
+		bps = append(all, bps...)
+	}
+	if cfg.CacheMaxBytes <= 0 {
+		cfg.CacheMaxBytes = DefaultCacheMaxBytes
+	}
+	if cfg.BuildUID <= 0 {
+		cfg.BuildUID = DefaultBuildUID
+	}
+	if cfg.BuildMemoryMB <= 0 {
+		cfg.BuildMemoryMB = DefaultBuildMemoryMB
+	}
+	if cfg.BuildPidsMax <= 0 {
+		cfg.BuildPidsMax = DefaultBuildPidsMax
+	}
+	s := &Stager{cfg: cfg, log: log, bps: bps, inUse: map[string]int{}}
+	if cfg.Confine != ConfineNever {
+		c, err := newConfiner(cfg)
+		switch {
+		case err == nil:
+			// Other builds' sandboxes and other apps' caches stay
+			// hidden from a build whatever the data dir's mode.
+			for _, d := range []string{cfg.WorkDir, cfg.CacheDir} {
+				if err := os.Chmod(d, 0o700); err != nil {
+					return nil, fmt.Errorf("stager: %w", err)
+				}
+			}
+			s.confine = c
+			log.Info("stager.confined", "uid", cfg.BuildUID, "memory_mb", cfg.BuildMemoryMB, "pids_max", cfg.BuildPidsMax)
+		case cfg.Confine == ConfineAlways:
+			return nil, api.Errorf(api.EUnavailable, "stager cannot confine builds: %v — run the builder as root on Linux with a cgroup memory controller", err)
+		default:
+			log.Warn("stager.unconfined", "reason", err.Error(),
+				"effect", "buildpack scripts run as the builder's user, without limits, and can read what it can")
+		}
+	}
+	return s, nil
 }
+
+// Confined reports whether build commands run confined.
+func (s *Stager) Confined() bool { return s.confine != nil }
 
 // hostEnvKeys are the host variables a build inherits by default.
 func hostEnvKeys() []string {
@@ -115,7 +186,7 @@ func (s *Stager) Stage(ctx context.Context, job api.BuildJob, source io.Reader, 
 	if cacheKey == "" {
 		cacheKey = job.AppName
 	}
-	if cacheKey == "" || !filepath.IsLocal(cacheKey) || strings.ContainsAny(cacheKey, `/\`) {
+	if cacheKey == "" || cacheKey == sharedCache || !filepath.IsLocal(cacheKey) || strings.ContainsAny(cacheKey, `/\`) {
 		return nil, api.Errorf(api.EInvalid, "build job has no usable app id (%q)", cacheKey)
 	}
 	sandbox, err := os.MkdirTemp(s.cfg.WorkDir, "build-")
@@ -129,11 +200,18 @@ func (s *Stager) Stage(ctx context.Context, job api.BuildJob, source io.Reader, 
 	}()
 	src := filepath.Join(sandbox, "app")
 	tmp := filepath.Join(sandbox, "tmp")
-	cache := filepath.Join(s.cfg.CacheDir, cacheKey)
-	for _, d := range []string{src, tmp, cache} {
+	cache, release, err := s.cacheFor(cacheKey, job.NoCache, sandbox)
+	if err != nil {
+		return nil, err
+	}
+	defer release()
+	for _, d := range []string{src, tmp} {
 		if err := os.MkdirAll(d, 0o755); err != nil {
 			return nil, fmt.Errorf("stager: %w", err)
 		}
+	}
+	if job.NoCache {
+		fmt.Fprintf(out, "-----> Building without the build cache (no-cache)\n")
 	}
 
 	fmt.Fprintf(out, "-----> Receiving source\n")
@@ -155,29 +233,46 @@ func (s *Stager) Stage(ctx context.Context, job api.BuildJob, source io.Reader, 
 	}
 
 	ws := &builder.Workspace{
-		SourceDir: src,
-		CacheDir:  cache,
-		// Go's build and module caches are content-addressed: share them
-		// between apps (see builder.Workspace).
-		SharedCacheDir: filepath.Join(s.cfg.CacheDir, "_shared"),
-		Env:            append(slices.Clone(s.cfg.Env), "TMPDIR="+tmp),
-		Out:            out,
+		SourceDir:  src,
+		CacheDir:   cache,
+		Env:        append(slices.Clone(s.cfg.Env), "TMPDIR="+tmp),
+		Out:        out,
+		ScratchDir: filepath.Join(sandbox, "scratch"),
+		AppEnv:     job.Env,
 	}
-	bp, res, err := s.pick(ctx, job, ws)
+	if !job.NoCache && s.confine == nil {
+		// Go's build and module caches are content-addressed: share them
+		// between apps (see builder.Workspace). Not when builds are
+		// confined: a build could plant entries another app's build
+		// would then trust.
+		ws.SharedCacheDir = filepath.Join(s.cfg.CacheDir, sharedCache)
+	}
+	if s.confine != nil {
+		ws.Runner = s.confine.runner([]string{sandbox, cache}, filepath.Base(sandbox))
+	}
+	bps, res, err := s.pick(ctx, job, ws)
 	if res != nil || err != nil {
 		if res != nil {
 			fmt.Fprintf(out, "       %s\n", res.Reason)
 		}
 		return res, err
 	}
-	fmt.Fprintf(out, "-----> %s app detected\n", bp.Name())
+	names := make([]string, len(bps))
+	for i, bp := range bps {
+		names[i] = bp.Name()
+	}
+	if len(job.Buildpacks) > 0 {
+		fmt.Fprintf(out, "-----> Using buildpacks %s\n", strings.Join(names, ", "))
+	} else {
+		fmt.Fprintf(out, "-----> %s app detected\n", names[0])
+	}
 
 	timeout := s.cfg.Timeout
 	if job.Timeout > 0 {
 		timeout = job.Timeout
 	}
 	bctx, cancel := context.WithTimeout(ctx, timeout)
-	procs, err := builder.Build(bctx, bp, ws)
+	procs, err := builder.BuildAll(bctx, bps, ws)
 	timedOut := errors.Is(bctx.Err(), context.DeadlineExceeded)
 	cancel()
 	if err != nil {
@@ -189,7 +284,7 @@ func (s *Stager) Stage(ctx context.Context, job api.BuildJob, source io.Reader, 
 		return res, err
 	}
 
-	info := api.StagingInfo{Buildpack: bp.Name(), Processes: procs, Stack: job.Stack}
+	info := api.StagingInfo{Buildpack: strings.Join(names, ","), Processes: procs, Stack: job.Stack}
 	for _, t := range sortedKeys(procs) {
 		fmt.Fprintf(out, "       %s: %s\n", t, procs[t])
 	}
@@ -202,20 +297,23 @@ func (s *Stager) Stage(ctx context.Context, job api.BuildJob, source io.Reader, 
 	if err != nil {
 		return nil, err
 	}
-	log.Info("stage.staged", "buildpack", bp.Name(), "took", time.Since(start))
+	log.Info("stage.staged", "buildpack", info.Buildpack, "took", time.Since(start))
 	return &Result{DropletPath: path, Info: info}, nil
 }
 
-// pick chooses the buildpack: the one the job names, or the first to detect.
-func (s *Stager) pick(ctx context.Context, job api.BuildJob, ws *builder.Workspace) (builder.Buildpack, *Result, error) {
+// pick chooses the buildpacks: the ones the job names, in order, or the
+// first to detect.
+func (s *Stager) pick(ctx context.Context, job api.BuildJob, ws *builder.Workspace) ([]builder.Buildpack, *Result, error) {
 	if len(job.Buildpacks) > 0 {
-		name := job.Buildpacks[0]
-		for _, bp := range s.bps {
-			if bp.Name() == name {
-				return bp, nil, nil
+		var bps []builder.Buildpack
+		for _, name := range job.Buildpacks {
+			i := slices.IndexFunc(s.bps, func(bp builder.Buildpack) bool { return bp.Name() == name })
+			if i < 0 {
+				return nil, failed(api.FailNoBuildpack, "unknown buildpack %q — available: %s", name, strings.Join(s.names(), ", ")), nil
 			}
+			bps = append(bps, s.bps[i])
 		}
-		return nil, failed(api.FailNoBuildpack, "unknown buildpack %q — available: %s", name, strings.Join(s.names(), ", ")), nil
+		return bps, nil, nil
 	}
 	bp, err := builder.Detect(ctx, s.bps, ws)
 	if err != nil {
@@ -225,9 +323,9 @@ func (s *Stager) pick(ctx context.Context, job api.BuildJob, ws *builder.Workspa
 		return nil, nil, fmt.Errorf("stager: %w", err)
 	}
 	if bp == nil {
-		return nil, failed(api.FailNoBuildpack, "no buildpack detected — add a go.mod, index.html or Procfile"), nil
+		return nil, failed(api.FailNoBuildpack, "%s", builder.NoneDetected(s.bps)), nil
 	}
-	return bp, nil, nil
+	return []builder.Buildpack{bp}, nil, nil
 }
 
 func (s *Stager) names() []string {

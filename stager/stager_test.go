@@ -145,7 +145,9 @@ func runWeb(t *testing.T, appDir, command string) string {
 	t.Helper()
 	port := freePort(t)
 	ctx, cancel := context.WithCancel(context.Background())
-	cmd := exec.CommandContext(ctx, "/bin/sh", "-c", command)
+	// As the executor does: source .profile.d, then the command.
+	cmd := exec.CommandContext(ctx, "/bin/sh", "-c", `for f in .profile.d/*.sh; do [ -r "$f" ] && . "./$f"; done
+`+command)
 	cmd.Dir = appDir
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
@@ -229,7 +231,7 @@ func TestStageFailures(t *testing.T) {
 			name:   "no buildpack",
 			files:  map[string]string{"README.md": "nothing to run"},
 			want:   api.FailNoBuildpack,
-			reason: "no buildpack detected — add a go.mod, index.html or Procfile",
+			reason: "no buildpack detected — tried go (go.mod), nodejs (package.json), python (",
 		},
 		{
 			name:   "bad Procfile",
