@@ -178,7 +178,9 @@ func TestDeployBuildFailure(t *testing.T) {
 
 func TestDeployTimeoutReportsCrashReason(t *testing.T) {
 	srv := newServer(t)
-	e := newEnv(t, srv, nil, func(c *controller.Config) { c.DeployWaitTimeout = time.Second })
+	// FailedStarts is out of reach so that the wait times out rather than
+	// giving the release up after a few quick crashes (TestConfigChangeRollsBack).
+	e := newEnv(t, srv, nil, func(c *controller.Config) { c.DeployWaitTimeout = time.Second; c.FailedStarts = 1000 })
 	e.run()
 	startBuilder(t, srv, &fakeBuilder{})
 	startExecutor(t, srv, "node-1", func(x *fakeExecutor) { x.crash = "exited with status 1" })
