@@ -17,9 +17,10 @@ import (
 
 // Client talks to one Strata API with one token.
 type Client struct {
-	base  string
-	token string
-	hc    *http.Client
+	base   string
+	token  string
+	target api.Target
+	hc     *http.Client
 }
 
 // New returns a client of the API at baseURL (e.g. http://127.0.0.1:7070)
@@ -31,6 +32,14 @@ func New(baseURL, token string) *Client {
 		token: token,
 		hc:    &http.Client{Transport: t},
 	}
+}
+
+// WithTarget returns a copy of c whose requests act in the org and space of
+// t (empty names: the default org and space).
+func (c *Client) WithTarget(t api.Target) *Client {
+	cp := *c
+	cp.target = t
+	return &cp
 }
 
 // BaseURL returns the API address the client talks to.
@@ -64,6 +73,12 @@ func (c *Client) do(ctx context.Context, r request) (*http.Response, error) {
 	}
 	if c.token != "" {
 		req.Header.Set("Authorization", "Bearer "+c.token)
+	}
+	if c.target.Org != "" {
+		req.Header.Set(api.HeaderOrg, c.target.Org)
+	}
+	if c.target.Space != "" {
+		req.Header.Set(api.HeaderSpace, c.target.Space)
 	}
 	req.Header.Set("Accept", "application/json")
 	res, err := c.hc.Do(req)
