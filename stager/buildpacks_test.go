@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/strata-paas/strata/api"
 	"github.com/strata-paas/strata/api/archive"
@@ -264,5 +265,18 @@ echo ok > "$2/mine" && echo "wrote own cache"`, "release": `echo "default_proces
 	if _, err := os.Stat("/etc/strata-probe"); err == nil {
 		os.Remove("/etc/strata-probe")
 		t.Error("confined build wrote /etc")
+	}
+}
+
+// TestStageDetectTimeout: the staging timeout covers bin/detect too.
+func TestStageDetectTimeout(t *testing.T) {
+	root := t.TempDir()
+	writeBuildpack(t, root, "hang", map[string]string{"detect": "sleep 60 & wait", "compile": "true"})
+	s := stagerWith(t, stager.Config{BuildpacksDir: root})
+	j := job("hang")
+	j.Timeout = 500 * time.Millisecond
+	res, out := stage(t, s, j, sourceOf(t, map[string]string{"x": ""}))
+	if res.Failure != api.FailTimeout {
+		t.Fatalf("got %+v, want a timeout\n%s", res, out)
 	}
 }

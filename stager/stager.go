@@ -250,7 +250,17 @@ func (s *Stager) Stage(ctx context.Context, job api.BuildJob, source io.Reader, 
 	if s.confine != nil {
 		ws.Runner = s.confine.runner([]string{sandbox, cache}, filepath.Base(sandbox))
 	}
-	bps, res, err := s.pick(ctx, job, ws)
+	// Detection runs buildpack scripts too: the staging timeout covers it.
+	timeout := s.cfg.Timeout
+	if job.Timeout > 0 {
+		timeout = job.Timeout
+	}
+	bctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	bps, res, err := s.pick(bctx, job, ws)
+	if err != nil && ctx.Err() == nil && errors.Is(bctx.Err(), context.DeadlineExceeded) {
+		res, err = classify(ctx, err, true, timeout)
+	}
 	if res != nil || err != nil {
 		if res != nil {
 			fmt.Fprintf(out, "       %s\n", res.Reason)
@@ -267,11 +277,6 @@ func (s *Stager) Stage(ctx context.Context, job api.BuildJob, source io.Reader, 
 		fmt.Fprintf(out, "-----> %s app detected\n", names[0])
 	}
 
-	timeout := s.cfg.Timeout
-	if job.Timeout > 0 {
-		timeout = job.Timeout
-	}
-	bctx, cancel := context.WithTimeout(ctx, timeout)
 	procs, err := builder.BuildAll(bctx, bps, ws)
 	timedOut := errors.Is(bctx.Err(), context.DeadlineExceeded)
 	cancel()
