@@ -170,6 +170,15 @@ func HostEnv() []string {
 	return env
 }
 
+// buildEnv is base with TMPDIR and HOME set to the build's own (writable)
+// directories, replacing the builder's.
+func buildEnv(base []string, tmp, home string) []string {
+	env := slices.DeleteFunc(slices.Clone(base), func(kv string) bool {
+		return strings.HasPrefix(kv, "TMPDIR=") || strings.HasPrefix(kv, "HOME=")
+	})
+	return append(env, "TMPDIR="+tmp, "HOME="+home)
+}
+
 func failed(f api.BuildFailure, format string, args ...any) *Result {
 	return &Result{Failure: f, Reason: fmt.Sprintf(format, args...)}
 }
@@ -200,12 +209,13 @@ func (s *Stager) Stage(ctx context.Context, job api.BuildJob, source io.Reader, 
 	}()
 	src := filepath.Join(sandbox, "app")
 	tmp := filepath.Join(sandbox, "tmp")
+	home := filepath.Join(sandbox, "home")
 	cache, release, err := s.cacheFor(cacheKey, job.NoCache, sandbox)
 	if err != nil {
 		return nil, err
 	}
 	defer release()
-	for _, d := range []string{src, tmp} {
+	for _, d := range []string{src, tmp, home} {
 		if err := os.MkdirAll(d, 0o755); err != nil {
 			return nil, fmt.Errorf("stager: %w", err)
 		}
@@ -235,7 +245,7 @@ func (s *Stager) Stage(ctx context.Context, job api.BuildJob, source io.Reader, 
 	ws := &builder.Workspace{
 		SourceDir:  src,
 		CacheDir:   cache,
-		Env:        append(slices.Clone(s.cfg.Env), "TMPDIR="+tmp),
+		Env:        buildEnv(s.cfg.Env, tmp, home),
 		Out:        out,
 		ScratchDir: filepath.Join(sandbox, "scratch"),
 		AppEnv:     job.Env,
