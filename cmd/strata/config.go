@@ -14,6 +14,10 @@ import (
 type Config struct {
 	API   string `json:"api"`
 	Token string `json:"token"`
+	// Org and Space are the target of app commands (strata target); empty
+	// is the default org and space.
+	Org   string `json:"org,omitempty"`
+	Space string `json:"space,omitempty"`
 }
 
 // configPath returns $XDG_CONFIG_HOME/strata/config.json, or

@@ -14,14 +14,12 @@ import (
 
 func (m *Main) loginCommand() *cobra.Command {
 	var token, tokenFile, username string
+	var passwordStdin bool
 	cmd := &cobra.Command{
-		Use:   "login --api URL (--token T | --token-file F)",
-		Short: "Save the API address and token after checking them",
+		Use:   "login --api URL (--username U [--password-stdin] | --token T | --token-file F)",
+		Short: "Log in with a user name and password, or a token, and save the API address and token",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if username != "" {
-				return api.Errorf(api.EUnsupported, "password login is not supported yet — use --token-file")
-			}
 			path, err := configPath(m.Getenv)
 			if err != nil {
 				return err
@@ -38,6 +36,12 @@ func (m *Main) loginCommand() *cobra.Command {
 				return err
 			}
 			switch {
+			case username != "" && (token != "" || tokenFile != ""):
+				return api.Errorf(api.EInvalid, "--username and a token given — log in with one of them")
+			case username != "":
+				if token, err = m.passwordLogin(cmd, apiURL, username); err != nil {
+					return err
+				}
 			case token != "" && tokenFile != "":
 				return api.Errorf(api.EInvalid, "both --token and --token-file given — pass only one")
 			case tokenFile != "":
@@ -47,7 +51,7 @@ func (m *Main) loginCommand() *cobra.Command {
 				}
 				token = strings.TrimSpace(string(b))
 			case token == "":
-				return api.Errorf(api.EInvalid, "no token given — pass --token-file FILE or --token TOKEN")
+				return api.Errorf(api.EInvalid, "no credentials given — pass --username NAME, --token-file FILE or --token TOKEN")
 			}
 			if token == "" {
 				return api.Errorf(api.EInvalid, "the token is empty — check --token or --token-file")
@@ -70,7 +74,8 @@ func (m *Main) loginCommand() *cobra.Command {
 	}
 	cmd.Flags().StringVar(&token, "token", "", "API token")
 	cmd.Flags().StringVar(&tokenFile, "token-file", "", "file holding the API token (e.g. <data>/admin.token)")
-	cmd.Flags().StringVar(&username, "username", "", "user name (password login is not supported yet)")
+	cmd.Flags().StringVar(&username, "username", "", "user name; the password is prompted for, or read from stdin")
+	cmd.Flags().BoolVar(&passwordStdin, "password-stdin", false, "read the password from stdin (the default when stdin is not a terminal)")
 	return cmd
 }
 

@@ -252,7 +252,11 @@ func TestLogin(t *testing.T) {
 	os.WriteFile(tokenFile, []byte(httpapitest.AdminToken+"\n"), 0o600)
 
 	_, errs, code := c.run("login", "--api", c.url, "--username", "bob")
-	wantError(t, errs, code, 1, "password login is not supported yet — use --token-file")
+	wantError(t, errs, code, 1, "no password on stdin")
+	// The fake API has no users: its answer reaches the user.
+	var stdout, errb strings.Builder
+	code = c.main(&stdout, &errb, strings.NewReader("secret-pw\n")).Run(context.Background(), []string{"login", "--api", c.url, "--username", "bob", "--password-stdin"})
+	wantError(t, errb.String(), code, 1, "password login and users is not supported yet — use a stratad controller")
 	_, errs, code = c.run("login", "--api", c.url, "--token", "wrong")
 	wantError(t, errs, code, 1, "not valid")
 	_, errs, code = c.run("apps")

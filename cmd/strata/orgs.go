@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"slices"
 
 	"github.com/spf13/cobra"
 
@@ -20,25 +19,23 @@ type orgInfo struct {
 func (m *Main) orgsCommand() *cobra.Command {
 	cmd := m.appCmd(appSpec{
 		use:   "orgs",
-		short: "List orgs and their default placement policies",
+		short: "List the orgs you may see, their spaces and default placement policies",
 		args:  cobra.NoArgs,
 		name:  noApp,
 		json:  true,
 		run: func(a *appCall, c *client.Client) error {
-			spaces, err := c.Spaces(a.ctx)
+			list, err := c.Orgs(a.ctx)
 			if err != nil {
 				return err
 			}
 			orgs := []*orgInfo{}
-			byName := map[string]*orgInfo{}
-			for _, sp := range spaces {
-				o := byName[sp.Org]
-				if o == nil {
-					o = &orgInfo{Name: sp.Org, Placement: sp.OrgPlacement}
-					byName[sp.Org] = o
-					orgs = append(orgs, o)
+			for _, o := range list {
+				info := &orgInfo{Name: o.Name, Spaces: len(o.Spaces)}
+				// The org's policy comes with the list of its spaces.
+				if spaces, err := c.WithTarget(api.Target{Org: o.Name}).Spaces(a.ctx); err == nil && len(spaces) > 0 {
+					info.Placement = spaces[0].OrgPlacement
 				}
-				o.Spaces++
+				orgs = append(orgs, info)
 			}
 			return a.print(orgs, func() error {
 				t := newTable(m.Stdout, "NAME", "SPACES", "PLACEMENT")
@@ -49,7 +46,7 @@ func (m *Main) orgsCommand() *cobra.Command {
 			})
 		},
 	})
-	cmd.AddCommand(m.orgSetPlacementCommand())
+	cmd.AddCommand(m.orgSetPlacementCommand(), m.orgCreateCommand(), m.orgDeleteCommand())
 	return cmd
 }
 
@@ -62,14 +59,10 @@ func (m *Main) orgSetPlacementCommand() *cobra.Command {
 		check: f.check,
 		run: func(a *appCall, c *client.Client) error {
 			org, p := a.args[0], f.parsed
-			spaces, err := c.Spaces(a.ctx)
-			if err != nil {
+			if err := api.ValidateName("org", org); err != nil {
 				return err
 			}
-			if !slices.ContainsFunc(spaces, func(sp *api.SpaceInfo) bool { return sp.Org == org }) {
-				return api.Errorf(api.ENotFound, "org %q not found — see `strata orgs` (creating orgs is not supported yet)", org)
-			}
-			if err := c.SetOrgPlacement(a.ctx, p); err != nil {
+			if err := c.WithTarget(api.Target{Org: org}).SetOrgPlacement(a.ctx, p); err != nil {
 				return err
 			}
 			fmt.Fprintf(m.Stdout, "Org %s places apps on: %s\n", org, p.String())

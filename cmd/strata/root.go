@@ -95,9 +95,9 @@ func hintFor(code string) string {
 	case api.EInvalid:
 		return "check the arguments (strata help)"
 	case api.EUnauthorized:
-		return "run strata login --api URL --token-file FILE"
+		return "run strata login --api URL --username NAME (or --token-file FILE)"
 	case api.EForbidden:
-		return "this needs an admin token"
+		return "ask an org manager or an admin for the role it needs"
 	case api.ENotFound:
 		return "check the name with strata apps"
 	case api.EConflict:
@@ -152,6 +152,11 @@ func (m *Main) rootCommand() *cobra.Command {
 		m.healthCheckCommand(),
 		m.certsCommand(),
 		m.routesCommand(),
+		m.targetCommand(),
+		m.logoutCommand(),
+		m.passwdCommand(),
+		m.tokensCommand(),
+		m.usersCommand(),
 		m.versionCommand(),
 	)
 	return root
@@ -186,7 +191,36 @@ func (m *Main) client() (*client.Client, error) {
 	if token == "" {
 		return nil, api.Errorf(api.EUnauthorized, "no API token is configured — run strata login --api %s --token-file FILE", apiURL)
 	}
-	return client.New(apiURL, token), nil
+	t, err := m.orgSpace()
+	if err != nil {
+		return nil, err
+	}
+	return client.New(apiURL, token).WithTarget(t), nil
+}
+
+// orgSpace returns the org and space app commands act in: STRATA_ORG and
+// STRATA_SPACE, then the config file (strata target).
+func (m *Main) orgSpace() (api.Target, error) {
+	path, err := configPath(m.Getenv)
+	if err != nil {
+		return api.Target{}, err
+	}
+	cfg, err := loadConfig(path)
+	if err != nil {
+		return api.Target{}, err
+	}
+	t := api.Target{Org: firstNonEmpty(m.Getenv("STRATA_ORG"), cfg.Org), Space: firstNonEmpty(m.Getenv("STRATA_SPACE"), cfg.Space)}
+	if t.Org != "" {
+		if err := api.ValidateName("org", t.Org); err != nil {
+			return t, err
+		}
+	}
+	if t.Space != "" {
+		if err := api.ValidateName("space", t.Space); err != nil {
+			return t, err
+		}
+	}
+	return t, nil
 }
 
 // normalizeAPI adds http:// to a bare host:port and checks the URL.

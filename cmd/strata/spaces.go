@@ -10,14 +10,19 @@ import (
 )
 
 func (m *Main) spacesCommand() *cobra.Command {
+	var org string
 	cmd := m.appCmd(appSpec{
-		use:   "spaces",
-		short: "List spaces and their default placement policies",
+		use:   "spaces [--org O]",
+		short: "List the spaces of an org (default: the target's) and their default placement policies",
 		args:  cobra.NoArgs,
 		name:  noApp,
 		json:  true,
 		run: func(a *appCall, c *client.Client) error {
-			spaces, err := c.Spaces(a.ctx)
+			o, err := m.orgOr(org)
+			if err != nil {
+				return err
+			}
+			spaces, err := c.WithTarget(api.Target{Org: o}).Spaces(a.ctx)
 			if err != nil {
 				return err
 			}
@@ -30,7 +35,8 @@ func (m *Main) spacesCommand() *cobra.Command {
 			})
 		},
 	})
-	cmd.AddCommand(m.setPlacementCommand())
+	cmd.Flags().StringVar(&org, "org", "", "the org (default: the target's)")
+	cmd.AddCommand(m.setPlacementCommand(), m.spaceCreateCommand(), m.spaceDeleteCommand())
 	return cmd
 }
 
