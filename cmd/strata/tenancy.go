@@ -161,7 +161,6 @@ func (m *Main) logoutCommand() *cobra.Command {
 }
 
 func (m *Main) passwdCommand() *cobra.Command {
-	var fromStdin bool
 	return m.appCmd(appSpec{
 		use:   "passwd",
 		short: "Change your password (reads the current one, then the new one twice)",
@@ -185,7 +184,6 @@ func (m *Main) passwdCommand() *cobra.Command {
 					return api.Errorf(api.EInvalid, "the two new passwords differ — run strata passwd again")
 				}
 			}
-			_ = fromStdin
 			if err := c.ChangePassword(a.ctx, api.PasswordChange{Old: old, New: pw}); err != nil {
 				return err
 			}
@@ -454,4 +452,3 @@ func (m *Main) orgOr(org string) (string, error) {
 	t, err := m.orgSpace()
 	return firstNonEmpty(t.Org, "default"), err
 }
-
