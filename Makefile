@@ -50,3 +50,7 @@ bench-router:
 
 clean:
 	rm -rf $(BIN)
+
+## stack: build the stack image strata/stack:bookworm that containers run on (mmdebstrap + docker import; skipped when an image of the same content exists)
+stack:
+	$(GO) run ./cmd/stratad stack build

@@ -142,7 +142,8 @@ func openDriver(ctx context.Context, name string, env driverEnv) (driver.Driver,
 	case "process":
 		return process.New(process.Config{StateDir: filepath.Join(env.dataDir, "driver"), Logger: env.log.With("component", "driver", "driver", name)})
 	case "docker":
-		return docker.New(ctx, docker.Config{NodeID: env.nodeID, AdvertiseHost: env.advertise, Logger: env.log.With("component", "driver", "driver", name)})
+		return docker.New(ctx, docker.Config{NodeID: env.nodeID, AdvertiseHost: env.advertise, ImageDir: filepath.Join(env.dataDir, "images"),
+			Logger: env.log.With("component", "driver", "driver", name)})
 	}
 	return nil, fmt.Errorf("the %s driver is not supported yet — use --drivers process or docker", name)
 }

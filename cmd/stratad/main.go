@@ -43,6 +43,7 @@ Usage:
   stratad controller [flags]   run the API, git endpoint, scheduler, converger and a builder
   stratad router [flags]       run the HTTP router
   stratad executor [flags]     run a node agent
+  stratad stack build [flags]  build the stack image containers run on
   stratad version
 
 Run "stratad <role> -h" for the flags of a role. Every flag also reads
@@ -64,6 +65,8 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return runRouter(ctx, args[1:], stdout, stderr)
 	case "executor":
 		return runExecutor(ctx, args[1:], stdout, stderr)
+	case "stack":
+		return runStack(ctx, args[1:], stdout, stderr)
 	case "version", "--version", "-v":
 		fmt.Fprintf(stdout, "stratad %s\n", version)
 		return nil

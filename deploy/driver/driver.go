@@ -144,6 +144,24 @@ type Sweeper interface {
 	Sweep(ctx context.Context, known []string) (int, error)
 }
 
+// DropletImager is an optional ability: a driver that runs instances from
+// images turns a droplet into one. The executor then starts the instance
+// with Spec.Image set, Spec.Dir the app dir inside it and Spec.Writable the
+// droplet's root there, instead of unpacking the droplet on the node.
+type DropletImager interface {
+	// DropletImage returns the image of the droplet ref whose tarball is at
+	// path (building it once per digest), the droplet's root in it (HOME)
+	// and its app dir.
+	DropletImage(ctx context.Context, ref api.BlobRef, path string) (*DropletImage, error)
+}
+
+// DropletImage is a droplet as an image.
+type DropletImage struct {
+	Image  string // image reference the engine knows
+	Root   string // the droplet's root inside the image (HOME)
+	AppDir string // its app dir (the working dir)
+}
+
 // Usage is the resources an instance uses now.
 type Usage struct {
 	CPUTime     time.Duration // CPU time its processes used so far (user + system)

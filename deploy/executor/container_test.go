@@ -65,6 +65,11 @@ func TestContainerInstance(t *testing.T) {
 			t.Errorf("networks left for %s: %v", node, nets)
 			_ = exec.Command("docker", append([]string{"network", "rm"}, nets...)...).Run()
 		}
+		// Droplet images are kept for restarts (KeepImages); the test's go.
+		b, _ = exec.Command("docker", "images", "-q", "--filter", "label=io.strata.node="+node).Output()
+		if imgs := strings.Fields(string(b)); len(imgs) > 0 {
+			_ = exec.Command("docker", append([]string{"rmi", "-f"}, imgs...)...).Run()
+		}
 	})
 	e, stop := h.run(cfg, proc, dockerDriver(t, node))
 	ref := h.blobs.add(droplet(t, map[string][]byte{"webapp": webappBin}))

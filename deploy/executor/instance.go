@@ -58,6 +58,7 @@ type instance struct {
 	handle    *driver.Handle
 	routed    bool
 	prepared  bool
+	image     *driver.DropletImage // the droplet as an image, for drivers that run images
 	// unhealthy is set while a liveness check fails: the instance stays
 	// unrouted (the register loop skips it) until a check passes again.
 	unhealthy bool
@@ -423,6 +424,9 @@ func (e *Executor) launch(in *instance) string {
 		// HOME and TMPDIR (see env); a confining driver keeps the rest read-only.
 		Writable: []string{filepath.Join(in.dir, "droplet"), filepath.Join(in.dir, "tmp")},
 	}
+	if in.image != nil { // the droplet is in the image; /tmp is the driver's
+		spec.Image, spec.Dir, spec.Writable = in.image.Image, in.image.AppDir, []string{in.image.Root}
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	h, err := in.drv.Start(ctx, spec)
@@ -454,7 +458,8 @@ func launchCommand(cmd string) string {
 }
 
 // prepare fetches the droplet (through the cache) and unpacks it into the
-// instance dir.
+// instance dir, or, for a driver that runs images (driver.DropletImager),
+// has the driver turn it into an image.
 func (e *Executor) prepare(in *instance) error {
 	ctx, cancel := context.WithCancel(e.detach)
 	defer cancel()
@@ -470,6 +475,16 @@ func (e *Executor) prepare(in *instance) error {
 		return err
 	}
 	defer release()
+	if di, ok := in.drv.(driver.DropletImager); ok {
+		img, err := di.DropletImage(ctx, in.spec.DropletBlob, path)
+		if err != nil {
+			return err
+		}
+		in.mu.Lock()
+		in.image = img
+		in.mu.Unlock()
+		return nil
+	}
 	dest := filepath.Join(in.dir, "droplet")
 	_ = os.RemoveAll(dest)
 	if err := os.MkdirAll(dest, 0o700); err != nil {
@@ -511,12 +526,15 @@ func (e *Executor) env(in *instance, port int) []string {
 		"instance_index": s.Index, "uris": append([]string{}, s.Routes...), "version": strconv.Itoa(s.Release),
 		"port": port,
 	})
-	home := filepath.Join(in.dir, "droplet")
+	home, tmp := filepath.Join(in.dir, "droplet"), filepath.Join(in.dir, "tmp")
+	if in.image != nil {
+		home, tmp = in.image.Root, "/tmp"
+	}
 	for k, v := range map[string]string{
 		"PORT": strconv.Itoa(port), "STRATA_APP": s.AppName, "STRATA_PROCESS": s.Process,
 		"STRATA_INSTANCE_INDEX": strconv.Itoa(s.Index), "STRATA_INSTANCE_GUID": s.InstanceID,
 		"STRATA_RELEASE": strconv.Itoa(s.Release), "VCAP_APPLICATION": string(vcap),
-		"HOME": home, "TMPDIR": filepath.Join(in.dir, "tmp"), "LANG": "C.UTF-8",
+		"HOME": home, "TMPDIR": tmp, "LANG": "C.UTF-8",
 		"PATH": filepath.Join(home, "app", "bin") + ":/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
 	} {
 		m[k] = v
@@ -832,7 +850,11 @@ func (e *Executor) recoverAll(ctx context.Context) {
 		}
 		if err == nil {
 			in = newInstance(e, rec.Spec, drv, iso)
-			in.port, in.handle, in.restarts, in.startedAt, in.prepared = rec.Port, rec.Handle, rec.Restarts, rec.StartedAt, true
+			in.port, in.handle, in.restarts, in.startedAt = rec.Port, rec.Handle, rec.Restarts, rec.StartedAt
+			// An unpacked droplet is still there; an image is looked up again
+			// (cached) if the instance restarts.
+			_, imager := drv.(driver.DropletImager)
+			in.prepared = !imager
 			if rec.Handle != nil && rec.Handle.Endpoint.Port != 0 {
 				ep := rec.Handle.Endpoint
 				in.port, in.host, in.check = ep.Port, ep.Host, checkAddr(ep)

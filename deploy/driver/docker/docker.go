@@ -76,6 +76,15 @@ type Config struct {
 	UIDBase int
 	// PidsMax caps the tasks of one container. Default 4096.
 	PidsMax int64
+	// ImageUID is the uid (and gid) that owns a droplet image's files and
+	// runs its containers (each has its own file system). Default 2000.
+	ImageUID int
+	// ImageDir holds the stack's saved tarball droplet images are built
+	// from. Default <os.TempDir()>/strata-docker-images.
+	ImageDir string
+	// KeepImages is how many droplet images no instance uses are kept, the
+	// newest first. Default 3; negative keeps none.
+	KeepImages int
 	// Host is the engine's address; "" uses DOCKER_HOST or the default socket.
 	Host   string
 	Logger *slog.Logger
@@ -92,7 +101,8 @@ type Driver struct {
 
 	mu    sync.Mutex
 	ctrs  map[string]*ctr
-	using map[string]int // image → instances of this driver using it (images.go)
+	using map[string]int           // image → instances of this driver using it (images.go)
+	keys  map[string]chan struct{} // lockKey (images.go)
 }
 
 type ctr struct {
@@ -136,6 +146,15 @@ func New(ctx context.Context, cfg Config) (*Driver, error) {
 	if cfg.PidsMax <= 0 {
 		cfg.PidsMax = 4096
 	}
+	if cfg.ImageUID <= 0 {
+		cfg.ImageUID = 2000
+	}
+	if cfg.ImageDir == "" {
+		cfg.ImageDir = filepath.Join(os.TempDir(), "strata-docker-images")
+	}
+	if cfg.KeepImages == 0 {
+		cfg.KeepImages = 3
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -154,7 +173,7 @@ func New(ctx context.Context, cfg Config) (*Driver, error) {
 		return nil, api.Errorf(api.EUnavailable, "no Docker engine answers: %v — start dockerd or leave the docker driver out", err)
 	}
 	cli.NegotiateAPIVersion(pctx)
-	d := &Driver{cfg: cfg, cli: cli, log: cfg.Logger, ctrs: map[string]*ctr{}, using: map[string]int{}}
+	d := &Driver{cfg: cfg, cli: cli, log: cfg.Logger, ctrs: map[string]*ctr{}, using: map[string]int{}, keys: map[string]chan struct{}{}}
 	d.log.Info("docker.connected", "api_version", cli.ClientVersion(), "node", cfg.NodeID)
 	return d, nil
 }
@@ -299,10 +318,15 @@ func (d *Driver) start(ctx context.Context, c *ctr, spec *driver.Spec) (*driver.
 			mounts = append(mounts, mount.Mount{Type: mount.TypeBind, Source: real, Target: real})
 		}
 	} else {
-		// A droplet image: its app dir is writable through an anonymous
-		// volume the engine fills from the image and removes with the
-		// container.
-		for _, w := range append([]string{spec.Dir}, spec.Writable...) {
+		// A droplet image: its writable dirs (the droplet's root, holding
+		// the app dir) are anonymous volumes the engine fills from the
+		// image and removes with the container; its files belong to
+		// ImageUID, which runs it.
+		uid = d.cfg.ImageUID
+		for _, w := range spec.Writable {
+			if !filepath.IsAbs(w) {
+				return fail("writable dir %q is not absolute", w)
+			}
 			mounts = append(mounts, mount.Mount{Type: mount.TypeVolume, Target: w,
 				VolumeOptions: &mount.VolumeOptions{Labels: d.labels(spec)}})
 		}
@@ -637,6 +661,11 @@ func (d *Driver) Destroy(ctx context.Context, id string) error {
 		d.removeUnusedNetworks(ctx)
 		d.netMu.Unlock()
 	}
+	if c != nil && c.image != d.cfg.StackImage {
+		if _, err := d.CollectImages(ctx); err != nil {
+			d.log.Warn("docker.image_collection_failed", "err", err)
+		}
+	}
 	return nil
 }
 
@@ -717,6 +746,9 @@ func (d *Driver) Sweep(ctx context.Context, known []string) (int, error) {
 	d.netMu.Lock()
 	d.removeUnusedNetworks(ctx)
 	d.netMu.Unlock()
+	if _, err := d.CollectImages(ctx); err != nil {
+		d.log.Warn("docker.image_collection_failed", "err", err)
+	}
 	return removed, nil
 }
 

@@ -42,11 +42,15 @@ func newDriver(t *testing.T) *docker.Driver {
 
 func newNode() string { return fmt.Sprintf("test-%d-%d", os.Getpid(), nodes.Add(1)) }
 
-func driverOf(t *testing.T, node string) *docker.Driver {
+func driverOf(t *testing.T, node string, opts ...func(*docker.Config)) *docker.Driver {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	d, err := docker.New(ctx, docker.Config{NodeID: node, Logger: drivertest.Logger(t)})
+	cfg := docker.Config{NodeID: node, Logger: drivertest.Logger(t), ImageDir: t.TempDir()}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	d, err := docker.New(ctx, cfg)
 	if err != nil {
 		missing(t, "no Docker engine: %v", err)
 	}
