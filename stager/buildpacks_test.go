@@ -19,7 +19,7 @@ import (
 
 // requireTool skips the test when name is missing, except in CI (CI=true)
 // where a missing tool fails it.
-func requireTool(t *testing.T, name string) {
+func requireTool(t testing.TB, name string) {
 	t.Helper()
 	if _, err := exec.LookPath(name); err != nil {
 		if os.Getenv("CI") == "true" {
@@ -30,7 +30,7 @@ func requireTool(t *testing.T, name string) {
 }
 
 // sourceDir packs an example directory as a push would.
-func sourceDir(t *testing.T, dir string) []byte {
+func sourceDir(t testing.TB, dir string) []byte {
 	t.Helper()
 	var buf bytes.Buffer
 	if err := archive.Pack(context.Background(), &buf, dir, archive.PackOptions{}); err != nil {
