@@ -137,6 +137,14 @@ func (s *Tenancy) scope(ctx context.Context, act action) (orgID, spaceID string,
 	return org.ID, sp.ID, nil
 }
 
+// AuthorizePush returns nil when the caller may push to apps of its target
+// space (gitpush asks before it shows a repository); ENotFound when it may
+// not see the space, EForbidden when it may only read it.
+func (s *Tenancy) AuthorizePush(ctx context.Context) error {
+	_, _, err := s.scope(ctx, actDevelop)
+	return err
+}
+
 // space returns the ID of the caller's target space once act is allowed.
 func (s *Tenancy) space(ctx context.Context, act action) (string, error) {
 	_, id, err := s.scope(ctx, act)

@@ -47,7 +47,7 @@ func DefaultConfig() Config {
 // Handler is the git smart-HTTP handler. It is safe for concurrent use.
 type Handler struct {
 	cfg      Config
-	auth     api.AuthService
+	auth     Auth
 	deployer api.DeployService
 	log      *slog.Logger
 
@@ -61,7 +61,7 @@ var _ http.Handler = (*Handler)(nil)
 // /git/<app>.git/git-receive-pack. It authenticates with HTTP basic auth: any
 // user name, the API token as password. New creates ReposDir if needed and
 // returns an EInvalid *api.Error when it is empty.
-func New(cfg Config, auth api.AuthService, deployer api.DeployService) (*Handler, error) {
+func New(cfg Config, auth Auth, deployer api.DeployService) (*Handler, error) {
 	def := DefaultConfig()
 	if cfg.ReposDir == "" {
 		return nil, api.Errorf(api.EInvalid, "gitpush: ReposDir is empty — set the directory for git repositories")
@@ -104,6 +104,16 @@ func New(cfg Config, auth api.AuthService, deployer api.DeployService) (*Handler
 	}, nil
 }
 
+// Auth is what the handler needs of tenancy: tokens become principals, and
+// a principal may push only to apps of spaces it develops in.
+type Auth interface {
+	api.AuthService
+	// AuthorizePush returns nil when the principal of ctx may push to apps
+	// of its target space (api.TargetFrom); ENotFound when it may not even
+	// see the space, EForbidden when it may only read it.
+	AuthorizePush(ctx context.Context) error
+}
+
 // Smart-HTTP services and their content types.
 const (
 	serviceReceivePack = "git-receive-pack"
@@ -116,34 +126,47 @@ const fetchUnsupported = "fetch is not supported yet — strata accepts git push
 // ServeHTTP implements http.Handler. It accepts the full request path
 // (/git/<app>.git/…) and also the path with the /git prefix stripped.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	app, rest, ok := splitPath(r.URL.Path)
+	target, app, rest, ok := splitPath(r.URL.Path)
 	if !ok {
-		textError(w, http.StatusNotFound, "not a git repository path — use /git/<app>.git\n")
+		textError(w, http.StatusNotFound, "not a git repository path — use /git/<app>.git or /git/<org>/<space>/<app>.git\n")
 		return
 	}
 	p, ok := h.authenticate(w, r)
 	if !ok {
 		return
 	}
-	if err := api.ValidateAppName(app); err != nil {
+	if err := validTarget(target, app); err != nil {
 		textError(w, http.StatusNotFound, api.ErrorMessage(err)+"\n")
 		return
 	}
-	ctx := api.WithPrincipal(r.Context(), p)
+	ctx := api.WithTarget(api.WithPrincipal(r.Context(), p), target)
+	// Nothing of a repository, not even its refs, is shown before the
+	// principal may push to its space.
+	if err := h.auth.AuthorizePush(ctx); err != nil {
+		status := http.StatusForbidden
+		if api.ErrorCode(err) == api.ENotFound {
+			status = http.StatusNotFound
+		} else if code := api.ErrorCode(err); code == api.EUnavailable || code == api.ETimeout {
+			status = http.StatusServiceUnavailable
+		}
+		textError(w, status, api.ErrorMessage(err)+"\n")
+		return
+	}
 	r = r.WithContext(ctx)
+	repo := repoRef{target: target, app: app}
 
 	switch {
 	case rest == "info/refs" && (r.Method == http.MethodGet || r.Method == http.MethodHead):
 		switch r.URL.Query().Get("service") {
 		case serviceReceivePack:
-			h.advertise(w, app)
+			h.advertise(w, repo)
 		case serviceUploadPack:
 			textError(w, http.StatusForbidden, fetchUnsupported)
 		default:
 			textError(w, http.StatusForbidden, "dumb HTTP is not supported — use git 1.6.6 or newer\n")
 		}
 	case rest == serviceReceivePack && r.Method == http.MethodPost:
-		h.receivePack(w, r, app)
+		h.receivePack(w, r, repo)
 	case rest == serviceUploadPack:
 		textError(w, http.StatusForbidden, fetchUnsupported)
 	case rest == "info/refs" || rest == serviceReceivePack:
@@ -154,21 +177,59 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// splitPath parses [/git]/<app>.git/<rest>. The app name is returned as is;
-// the caller validates it.
-func splitPath(p string) (app, rest string, ok bool) {
+// splitPath parses [/git]/<app>.git/<rest> (the default org and space) and
+// [/git]/<org>/<space>/<app>.git/<rest>. Names are returned as they are;
+// the caller validates them.
+func splitPath(p string) (t api.Target, app, rest string, ok bool) {
 	if strings.HasPrefix(p, "/git/") {
 		p = p[len("/git"):]
 	}
 	p, ok = strings.CutPrefix(p, "/")
 	if !ok {
-		return "", "", false
+		return t, "", "", false
 	}
-	app, rest, ok = strings.Cut(p, ".git/")
-	if !ok || app == "" {
-		return "", "", false
+	repo, rest, ok := strings.Cut(p, ".git/")
+	if !ok {
+		return t, "", "", false
 	}
-	return app, rest, true
+	parts := strings.Split(repo, "/")
+	switch len(parts) {
+	case 1:
+		app = parts[0]
+	case 3:
+		t, app = api.Target{Org: parts[0], Space: parts[1]}, parts[2]
+		if t.Org == "" || t.Space == "" {
+			return t, "", "", false
+		}
+	default:
+		return t, "", "", false
+	}
+	if app == "" {
+		return t, "", "", false
+	}
+	return t, app, rest, true
+}
+
+func validTarget(t api.Target, app string) error {
+	if t.Org != "" {
+		if err := api.ValidateName("org", t.Org); err != nil {
+			return err
+		}
+		if err := api.ValidateName("space", t.Space); err != nil {
+			return err
+		}
+	}
+	return api.ValidateAppName(app)
+}
+
+// repoRef names one app's repository: its space and name.
+type repoRef struct {
+	target api.Target // zero: the default org and space
+	app    string
+}
+
+func (r repoRef) isDefault() bool {
+	return (r.target.Org == "" || r.target.Org == "default") && (r.target.Space == "" || r.target.Space == "default")
 }
 
 // authenticate checks HTTP basic auth; on failure it writes the response.
@@ -209,12 +270,18 @@ func textError(w http.ResponseWriter, status int, msg string) {
 	_, _ = io.WriteString(w, msg)
 }
 
-// repoPath returns the bare repository of a validated app name.
-func (h *Handler) repoPath(app string) string {
-	return filepath.Join(h.cfg.ReposDir, app+".git")
+// repoPath returns the bare repository of a validated repoRef: <app>.git
+// for the default org and space (as before there were others),
+// <org>/<space>/<app>.git otherwise.
+func (h *Handler) repoPath(r repoRef) string {
+	if r.isDefault() {
+		return filepath.Join(h.cfg.ReposDir, r.app+".git")
+	}
+	return filepath.Join(h.cfg.ReposDir, r.target.Org, r.target.Space, r.app+".git")
 }
 
-// lock marks app busy; it reports false when another push of app is running.
+// lock marks a repository busy; it reports false when another push to it is
+// running.
 func (h *Handler) lock(app string) bool {
 	h.mu.Lock()
 	defer h.mu.Unlock()

@@ -42,6 +42,19 @@ func (fakeAuth) Authenticate(_ context.Context, tok string) (*api.Principal, err
 	return &api.Principal{UserID: "u1", Name: "dev"}, nil
 }
 
+// AuthorizePush lets "dev" push to the default space and to acme/dev, shows
+// acme/audit read-only and hides every other space.
+func (fakeAuth) AuthorizePush(ctx context.Context) error {
+	switch t := api.TargetFrom(ctx); t {
+	case api.Target{}, api.Target{Org: "acme", Space: "dev"}:
+		return nil
+	case api.Target{Org: "acme", Space: "audit"}:
+		return api.Errorf(api.EForbidden, "changing apps in this space needs the space-developer role in acme/audit")
+	default:
+		return api.Errorf(api.ENotFound, "space %s/%s not found", t.Org, t.Space)
+	}
+}
+
 // archiveFile is one entry of a received source archive.
 type archiveFile struct {
 	Mode     int64
@@ -58,6 +71,7 @@ type fakeDeployer struct {
 	files    map[string]archiveFile // of the last deploy
 	errs     []error                // archive errors seen
 	actor    string
+	target   api.Target // of the last Deploy call
 	Err      error
 	Delay    time.Duration // simulated slow build
 	Progress []string
@@ -75,6 +89,7 @@ func (d *fakeDeployer) Deploy(ctx context.Context, req api.DeployRequest) (*api.
 		d.errs = append(d.errs, err)
 	}
 	d.actor = api.ActorName(ctx)
+	d.target = api.TargetFrom(ctx)
 	d.mu.Unlock()
 	if err != nil {
 		return nil, api.Errorf(api.EInvalid, "bad source archive: %v", err)

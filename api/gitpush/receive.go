@@ -32,7 +32,7 @@ type push struct {
 	created bool
 	req     *packp.ReferenceUpdateRequest
 	status  map[plumbing.ReferenceName]string // "" = ok, else the ng reason
-	locked  bool                              // p.app is marked busy
+	locked  bool                              // p.dir is marked busy
 }
 
 // release closes the repository and unlocks the app.
@@ -42,13 +42,14 @@ func (p *push) release() {
 		p.st = nil
 	}
 	if p.locked {
-		p.h.unlock(p.app)
+		p.h.unlock(p.dir)
 		p.locked = false
 	}
 }
 
-func (h *Handler) receivePack(w http.ResponseWriter, r *http.Request, app string) {
+func (h *Handler) receivePack(w http.ResponseWriter, r *http.Request, repo repoRef) {
 	ctx := r.Context()
+	app := repo.app
 	log := h.log.With("app", app, "actor", api.ActorName(ctx))
 
 	if ct := r.Header.Get("Content-Type"); ct != "application/x-"+serviceReceivePack+"-request" {
@@ -77,7 +78,7 @@ func (h *Handler) receivePack(w http.ResponseWriter, r *http.Request, app string
 		textError(w, http.StatusBadRequest, "malformed push request — push with a standard git client\n")
 		return
 	}
-	p := &push{h: h, app: app, dir: h.repoPath(app), req: req, status: map[plumbing.ReferenceName]string{}}
+	p := &push{h: h, app: app, dir: h.repoPath(repo), req: req, status: map[plumbing.ReferenceName]string{}}
 	defer p.release()
 	unpackStatus := p.receive(ctx, br)
 
@@ -175,7 +176,7 @@ func (p *push) receive(ctx context.Context, body *bufio.Reader) string {
 	if accepted == 0 {
 		return "ok" // nothing to do; the repository is not touched
 	}
-	if !p.h.lock(p.app) {
+	if !p.h.lock(p.dir) {
 		refuseAll("another push of this app is in progress — wait for it to finish and push again")
 		return "ok"
 	}

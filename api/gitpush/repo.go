@@ -77,14 +77,15 @@ func branches(st *filesystem.Storage) (map[plumbing.ReferenceName]plumbing.Hash,
 
 // advertise answers info/refs?service=git-receive-pack. A missing repository
 // advertises no refs and is not created.
-func (h *Handler) advertise(w http.ResponseWriter, app string) {
+func (h *Handler) advertise(w http.ResponseWriter, repo repoRef) {
+	app := repo.app
 	ar := packp.NewAdvRefs()
 	for _, c := range advertisedCaps {
 		_ = ar.Capabilities.Set(c)
 	}
 	_ = ar.Capabilities.Set(capability.Agent, agent)
 
-	st, _, err := openRepo(h.repoPath(app), false)
+	st, _, err := openRepo(h.repoPath(repo), false)
 	switch {
 	case err == nil:
 		refs, err := branches(st)

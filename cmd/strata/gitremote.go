@@ -44,6 +44,12 @@ func (m *Main) gitRemoteCommand() *cobra.Command {
 			}
 
 			remoteURL := apiURL + "/git/" + name + ".git"
+			if t, err := m.orgSpace(); err != nil {
+				return err
+			} else if t.Org != "" || t.Space != "" {
+				// Pushes land in the target space, whoever pushes.
+				remoteURL = apiURL + "/git/" + firstNonEmpty(t.Org, "default") + "/" + firstNonEmpty(t.Space, "default") + "/" + name + ".git"
+			}
 			verb := "Added"
 			if _, err := m.git(ctx, "remote", "get-url", gitRemoteName); err == nil {
 				verb = "Updated"
