@@ -41,8 +41,10 @@ type appsStore interface {
 var _ api.AppService = (*Apps)(nil)
 
 // CreateApp creates an app in the caller's space with the default formation
-// (web=1) and the default route <name>.<Domain>. EInvalid for a bad name,
-// EConflict when the app or its route exists.
+// (web=1) and the default route <name>.<Domain> — unless another app holds
+// that host (an app of the same name in another space), in which case the
+// app has no route yet and its event says so. EInvalid for a bad name,
+// EConflict when the app exists.
 func (s *Apps) CreateApp(ctx context.Context, name string) (*api.App, error) {
 	if err := api.ValidateAppName(name); err != nil {
 		return nil, err
@@ -64,14 +66,22 @@ func (s *Apps) CreateApp(ctx context.Context, name string) (*api.App, error) {
 		return nil, fmt.Errorf("create app formation: %w", err)
 	}
 	host := name + "." + s.cfg.Domain
+	routed := true
 	if err := s.store.CreateRoute(ctx, &api.Route{ID: uuid.NewString(), AppID: app.ID, Host: host}); err != nil {
-		undo()
-		if api.ErrorCode(err) == api.EConflict {
-			return nil, api.Errorf(api.EConflict, "route %s is already taken — choose another app name", host)
+		if api.ErrorCode(err) != api.EConflict {
+			undo()
+			return nil, fmt.Errorf("create app route: %w", err)
 		}
-		return nil, fmt.Errorf("create app route: %w", err)
+		// Another space's app of the same name holds the host: this app
+		// starts without a route (its manifest or strata routes map gives
+		// it one).
+		routed = false
 	}
-	s.audit.record(ctx, app, "app.create", "created app %s", name)
+	if routed {
+		s.audit.record(ctx, app, "app.create", "created app %s", name)
+	} else {
+		s.audit.record(ctx, app, "app.create", "created app %s without a route: %s is taken by another app — map one with strata routes map %s HOST", name, host, name)
+	}
 	return app, nil
 }
 

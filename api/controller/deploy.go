@@ -104,6 +104,10 @@ func (s *Deploys) Deploy(ctx context.Context, req api.DeployRequest) (*api.Deplo
 		if err != nil {
 			return nil, err
 		}
+		if routes, err := s.store.Routes(ctx, app.ID); err == nil && len(routes) == 0 && (plan == nil || len(plan.routes) == 0) {
+			progress(api.DeployEvent{Type: api.DeployEventStatus, Line: fmt.Sprintf(
+				"warning: %s.%s is taken by another app, so %s has no route — map one with strata routes map %s HOST, or list routes in strata.yml", app.Name, s.cfg.Domain, app.Name, app.Name)})
+		}
 	}
 	if plan != nil {
 		for _, w := range plan.warnings {
