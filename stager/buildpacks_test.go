@@ -220,7 +220,13 @@ func TestStageNamedBuildpacks(t *testing.T) {
 // neither the data directory nor another app's cache; a Go build still
 // works under the limits.
 func TestStageConfined(t *testing.T) {
-	data := t.TempDir()
+	// Not under /tmp: a confined build gets a private /tmp, which would
+	// hide the data dir whatever the stager does. 0700, as stratad makes it.
+	data, err := os.MkdirTemp("/var/tmp", "strata-stager-test-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(data) })
 	for _, d := range []string{"blobs", "cache/id-victim"} {
 		if err := os.MkdirAll(filepath.Join(data, d), 0o755); err != nil {
 			t.Fatal(err)
@@ -232,9 +238,6 @@ func TestStageConfined(t *testing.T) {
 		if err := os.WriteFile(f, []byte("s3cret"), 0o644); err != nil {
 			t.Fatal(err)
 		}
-	}
-	if err := os.Chmod(data, 0o755); err != nil { // even a searchable data dir stays hidden
-		t.Fatal(err)
 	}
 	root := t.TempDir()
 	writeBuildpack(t, root, "probe", map[string]string{"detect": "exit 0", "compile": `echo "uid=$(id -u)"

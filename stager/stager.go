@@ -139,6 +139,12 @@ func New(cfg Config) (*Stager, error) {
 			}
 			s.confine = c
 			log.Info("stager.confined", "uid", cfg.BuildUID, "memory_mb", cfg.BuildMemoryMB, "pids_max", cfg.BuildPidsMax)
+			for _, d := range []string{cfg.WorkDir, cfg.CacheDir} {
+				if parent := filepath.Dir(d); !hiddenFromOthers(parent) {
+					log.Warn("stager.data_dir_visible", "dir", parent,
+						"effect", "confined builds can read what in it other users may read — chmod 0700 it")
+				}
+			}
 		case cfg.Confine == ConfineAlways:
 			return nil, api.Errorf(api.EUnavailable, "stager cannot confine builds: %v — run the builder as root on Linux with a cgroup memory controller", err)
 		default:
@@ -147,6 +153,26 @@ func New(cfg Config) (*Stager, error) {
 		}
 	}
 	return s, nil
+}
+
+// hiddenFromOthers reports whether users other than dir's owner and group
+// cannot reach dir: it or one of its ancestors is not searchable by them.
+// The confinement hides such directories from builds (package isolate).
+func hiddenFromOthers(dir string) bool {
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return false
+	}
+	for {
+		if fi, err := os.Stat(abs); err == nil && fi.Mode().Perm()&0o001 == 0 {
+			return true
+		}
+		parent := filepath.Dir(abs)
+		if parent == abs {
+			return false
+		}
+		abs = parent
+	}
 }
 
 // Confined reports whether build commands run confined.
