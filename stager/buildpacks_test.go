@@ -283,3 +283,23 @@ func TestStageDetectTimeout(t *testing.T) {
 		t.Fatalf("got %+v, want a timeout\n%s", res, out)
 	}
 }
+
+// TestNewSweepsLeftovers: sandboxes and droplets a killed builder left in
+// the work dir are removed when the next stager starts; other files stay.
+func TestNewSweepsLeftovers(t *testing.T) {
+	work := t.TempDir()
+	for _, p := range []string{"build-123/app/x", "droplet-9.tgz", "keep.txt"} {
+		p = filepath.Join(work, p)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	stagerWith(t, stager.Config{WorkDir: work})
+	ents, _ := os.ReadDir(work)
+	if len(ents) != 1 || ents[0].Name() != "keep.txt" {
+		t.Fatalf("work dir holds %v, want only keep.txt", ents)
+	}
+}

@@ -75,7 +75,8 @@ type Stager struct {
 	inUse map[string]int // cache dir name → builds using it
 }
 
-// New returns a Stager, creating WorkDir and CacheDir if needed.
+// New returns a Stager, creating WorkDir and CacheDir if needed. One Stager
+// owns WorkDir: New removes what builds of an earlier process left there.
 func New(cfg Config) (*Stager, error) {
 	if cfg.WorkDir == "" || cfg.CacheDir == "" {
 		return nil, api.Errorf(api.EInvalid, "stager needs a work dir and a cache dir")
@@ -125,6 +126,9 @@ func New(cfg Config) (*Stager, error) {
 	if cfg.BuildPidsMax <= 0 {
 		cfg.BuildPidsMax = DefaultBuildPidsMax
 	}
+	if n := sweepWorkDir(cfg.WorkDir); n > 0 {
+		log.Info("stager.swept", "dir", cfg.WorkDir, "removed", n)
+	}
 	s := &Stager{cfg: cfg, log: log, bps: bps, inUse: map[string]int{}}
 	if cfg.Confine != ConfineNever {
 		c, err := newConfiner(cfg)
@@ -153,6 +157,27 @@ func New(cfg Config) (*Stager, error) {
 		}
 	}
 	return s, nil
+}
+
+// sweepWorkDir removes the sandboxes, probe dirs and droplets that builds of
+// an earlier process left in dir (it was killed mid-build, or before its
+// worker uploaded a droplet) and returns how many. One Stager owns a work
+// dir.
+func sweepWorkDir(dir string) int {
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return 0
+	}
+	n := 0
+	for _, e := range ents {
+		name := e.Name()
+		if strings.HasPrefix(name, "build-") || strings.HasPrefix(name, "probe-") || strings.HasPrefix(name, "droplet-") && strings.HasSuffix(name, ".tgz") {
+			if os.RemoveAll(filepath.Join(dir, name)) == nil {
+				n++
+			}
+		}
+	}
+	return n
 }
 
 // hiddenFromOthers reports whether users other than dir's owner and group
