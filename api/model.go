@@ -211,9 +211,12 @@ type Instance struct {
 	// heartbeat (not stored; 0 when unknown).
 	CPUPercent  float64 `json:"cpu_percent,omitempty"`
 	MemoryBytes int64   `json:"memory_bytes,omitempty"`
-	// Substrate and Isolation describe the instance's node as its latest
-	// heartbeat did (not stored; empty when the node has not reported).
+	// Substrate is the instance's node's as its latest heartbeat said (not
+	// stored; empty when the node has not reported).
 	Substrate Substrate `json:"substrate,omitempty"`
+	// Isolation is how the instance is wrapped: the scheduler's choice,
+	// stored with the row (empty for rows older than that, which show the
+	// node's first isolation).
 	Isolation Isolation `json:"isolation,omitempty"`
 }
 

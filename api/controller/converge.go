@@ -146,7 +146,7 @@ func (s *Converger) converge(ctx context.Context) {
 	for _, pl := range plan.Place {
 		in := &api.Instance{
 			ID: uuid.NewString(), AppID: pl.AppID, Process: pl.Process, Index: pl.Index,
-			Release: pl.Release, NodeID: pl.NodeID, State: api.InstanceStarting, CreatedAt: s.cfg.Now(),
+			Release: pl.Release, NodeID: pl.NodeID, Isolation: pl.Isolation, State: api.InstanceStarting, CreatedAt: s.cfg.Now(),
 		}
 		if err := s.store.CreateInstance(ctx, in); err != nil {
 			s.log.Warn("converge.create_instance_failed", "app", pl.AppID, "err", err)
@@ -461,7 +461,7 @@ func (s *Converger) spec(ctx context.Context, p *pass, in *api.Instance) (*api.I
 	spec := &api.InstanceSpec{
 		InstanceID: in.ID, AppID: app.ID, AppName: app.Name, SpaceID: app.SpaceID,
 		Process: in.Process, Index: in.Index, Release: in.Release, DropletBlob: rel.DropletBlob,
-		Command: rel.Processes[in.Process], Env: rel.Env,
+		Command: rel.Processes[in.Process], Env: rel.Env, Isolation: in.Isolation,
 		MemoryMB: api.DefaultMemoryMB, DiskMB: api.DefaultDiskMB,
 		HealthCheck: api.HealthCheck{Type: api.DefaultHealthCheck(in.Process)},
 	}

@@ -137,6 +137,7 @@ func (s *Placement) describePlacement(ctx context.Context, d *api.AppDetail) err
 		}
 		in.Substrate = v.node.Substrate
 		switch {
+		case in.Isolation != "": // the scheduler's choice, stored with the row
 		case d.Placement.Isolation != "" && d.Placement.Isolation != api.PlacementAny:
 			in.Isolation = d.Placement.Isolation
 		case len(v.node.Isolations) > 0:

@@ -209,6 +209,7 @@ type instanceRow struct {
 	Port           int
 	Reason         string
 	Restarts       int
+	Isolation      string
 	StartedAt      sql.NullTime
 	CreatedAt      time.Time
 	UpdatedAt      time.Time
@@ -219,14 +220,14 @@ func (instanceRow) TableName() string { return "instances" }
 func toInstanceRow(in *api.Instance) instanceRow {
 	return instanceRow{ID: in.ID, AppID: in.AppID, Process: in.Process, InstanceIndex: in.Index,
 		ReleaseVersion: in.Release, NodeID: in.NodeID, State: string(in.State), Port: in.Port,
-		Reason: in.Reason, Restarts: in.Restarts, StartedAt: nullTime(in.StartedAt),
+		Reason: in.Reason, Restarts: in.Restarts, Isolation: string(in.Isolation), StartedAt: nullTime(in.StartedAt),
 		CreatedAt: in.CreatedAt, UpdatedAt: in.UpdatedAt}
 }
 
 func (r instanceRow) api() *api.Instance {
 	out := &api.Instance{ID: r.ID, AppID: r.AppID, Process: r.Process, Index: r.InstanceIndex,
 		Release: r.ReleaseVersion, NodeID: r.NodeID, State: api.InstanceState(r.State), Port: r.Port,
-		Reason: r.Reason, Restarts: r.Restarts, CreatedAt: r.CreatedAt.UTC(), UpdatedAt: r.UpdatedAt.UTC()}
+		Reason: r.Reason, Restarts: r.Restarts, Isolation: api.Isolation(r.Isolation), CreatedAt: r.CreatedAt.UTC(), UpdatedAt: r.UpdatedAt.UTC()}
 	if r.StartedAt.Valid {
 		out.StartedAt = r.StartedAt.Time.UTC()
 	}

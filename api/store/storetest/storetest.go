@@ -799,7 +799,8 @@ func testInstances(t *testing.T, s controller.Store) {
 		return in
 	}
 	w1 := mk(f.app.ID, "web", 1)
-	w0 := mk(f.app.ID, "web", 0)
+	w0 := &api.Instance{ID: id(), AppID: f.app.ID, Process: "web", Index: 0, Release: 3, NodeID: "node-1", State: api.InstanceStarting, Isolation: api.IsolationContainer}
+	must(t, "CreateInstance", s.CreateInstance(ctx, w0))
 	k0 := mk(f.app.ID, "worker", 0)
 	o0 := mk(other.ID, "web", 0)
 	if w0.CreatedAt.IsZero() || !w0.StartedAt.IsZero() {
