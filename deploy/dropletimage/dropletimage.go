@@ -13,6 +13,8 @@ package dropletimage
 import (
 	"archive/tar"
 	"compress/gzip"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -24,8 +26,10 @@ import (
 
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/empty"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
+	"github.com/google/go-containerregistry/pkg/v1/types"
 
 	"github.com/strata-paas/strata/api"
 )
@@ -75,27 +79,50 @@ func Write(w io.Writer, o Options) error {
 	}
 	defer os.Remove(layerFile.Name())
 	defer layerFile.Close()
-	if err := writeLayer(layerFile, o); err != nil {
+	h := sha256.New()
+	if err := writeLayer(io.MultiWriter(layerFile, h), o); err != nil {
 		return err
 	}
 	if err := layerFile.Close(); err != nil {
 		return fmt.Errorf("dropletimage: %w", err)
 	}
-	layer, err := tarball.LayerFromFile(layerFile.Name())
+	st, err := os.Stat(layerFile.Name())
 	if err != nil {
 		return fmt.Errorf("dropletimage: %w", err)
 	}
-	img, err := mutate.AppendLayers(base, layer)
-	if err != nil {
-		return fmt.Errorf("dropletimage: %w", err)
-	}
-	cf, err := img.ConfigFile()
+	dropletDiff := v1.Hash{Algorithm: "sha256", Hex: hex.EncodeToString(h.Sum(nil))}
+	droplet := &rawLayer{diff: dropletDiff, size: st.Size(), open: func() (io.ReadCloser, error) { return os.Open(layerFile.Name()) }}
+
+	// The stack's layers are written as they are, uncompressed: compressing
+	// hundreds of MB per droplet would cost seconds, and the engine skips a
+	// layer it already has (it has the stack) without reading it.
+	bcf, err := base.ConfigFile()
 	if err != nil {
 		return fmt.Errorf("dropletimage: stack config: %w", err)
 	}
+	bl, err := base.Layers()
+	if err != nil || len(bl) != len(bcf.RootFS.DiffIDs) {
+		return fmt.Errorf("dropletimage: stack layers: %d layers for %d diff ids (%v)", len(bl), len(bcf.RootFS.DiffIDs), err)
+	}
+	var layers []v1.Layer
+	for i, l := range bl {
+		size, err := uncompressedSize(l)
+		if err != nil {
+			return fmt.Errorf("dropletimage: stack layer %d: %w", i, err)
+		}
+		layers = append(layers, &rawLayer{diff: bcf.RootFS.DiffIDs[i], size: size, open: l.Uncompressed})
+	}
+	layers = append(layers, droplet)
+	img, err := mutate.AppendLayers(empty.Image, layers...)
+	if err != nil {
+		return fmt.Errorf("dropletimage: %w", err)
+	}
+	cf := bcf.DeepCopy()
+	cf.RootFS.DiffIDs = append(cf.RootFS.DiffIDs, dropletDiff)
+	cf.History = append(cf.History, v1.History{CreatedBy: "strata: droplet layer", Comment: o.Labels["io.strata.droplet"]})
 	cfg := cf.Config
 	cfg.Labels = map[string]string{}
-	for k, v := range cf.Config.Labels {
+	for k, v := range bcf.Config.Labels {
 		cfg.Labels[k] = v
 	}
 	for k, v := range o.Labels {
@@ -103,7 +130,8 @@ func Write(w io.Writer, o Options) error {
 	}
 	cfg.WorkingDir = AppDir(o.Root)
 	cfg.User = strconv.Itoa(o.UID) + ":" + strconv.Itoa(o.UID)
-	if img, err = mutate.Config(img, cfg); err != nil {
+	cf.Config = cfg
+	if img, err = mutate.ConfigFile(img, cf); err != nil {
 		return fmt.Errorf("dropletimage: %w", err)
 	}
 	if err := tarball.Write(tag, img, w); err != nil {
@@ -200,6 +228,31 @@ func writeLayer(w io.Writer, o Options) error {
 		return fmt.Errorf("dropletimage: %w", err)
 	}
 	return nil
+}
+
+// rawLayer is a layer written uncompressed, with its diff id known in
+// advance (its digest is its diff id).
+type rawLayer struct {
+	diff v1.Hash
+	size int64
+	open func() (io.ReadCloser, error)
+}
+
+func (l *rawLayer) Digest() (v1.Hash, error)             { return l.diff, nil }
+func (l *rawLayer) DiffID() (v1.Hash, error)             { return l.diff, nil }
+func (l *rawLayer) Compressed() (io.ReadCloser, error)   { return l.open() }
+func (l *rawLayer) Uncompressed() (io.ReadCloser, error) { return l.open() }
+func (l *rawLayer) Size() (int64, error)                 { return l.size, nil }
+func (l *rawLayer) MediaType() (types.MediaType, error)  { return types.DockerUncompressedLayer, nil }
+
+// uncompressedSize reads l once to learn its uncompressed size.
+func uncompressedSize(l v1.Layer) (int64, error) {
+	rc, err := l.Uncompressed()
+	if err != nil {
+		return 0, err
+	}
+	defer rc.Close()
+	return io.Copy(io.Discard, rc)
 }
 
 // ConfigOf returns the config of the image in a `docker load` tarball, for

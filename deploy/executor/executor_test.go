@@ -99,10 +99,10 @@ func TestWebInstanceLifecycle(t *testing.T) {
 	if !strings.Contains(body, "hello from hello/0") || !strings.Contains(body, "greeting=hi") {
 		t.Fatalf("app says %q, want platform STRATA_APP and config var GREETING", body)
 	}
-	waitFor(t, h.rec, api.SubjectLogs("hello"), 0, "app start log line", func(l *api.LogEnvelope) bool {
+	waitFor(t, h.rec, api.SubjectLogs("app-id-1"), 0, "app start log line", func(l *api.LogEnvelope) bool {
 		return l.Source == "app/web/0" && l.Stream == "stdout" && l.Line == fmt.Sprintf("listening on %d", reg.Port) && l.App == "hello"
 	})
-	waitFor(t, h.rec, api.SubjectLogs("hello"), 0, "request log line", func(l *api.LogEnvelope) bool { return l.Line == "request /" })
+	waitFor(t, h.rec, api.SubjectLogs("app-id-1"), 0, "request log line", func(l *api.LogEnvelope) bool { return l.Line == "request /" })
 	_, hb := waitFor(t, h.rec, api.SubjectNodeHeartbeat, 0, "heartbeat with the running instance", func(hb *api.NodeHeartbeat) bool {
 		return len(hb.Instances) == 1 && hb.Instances[0].InstanceID == "inst-1" && hb.Instances[0].State == api.InstanceRunning
 	})
@@ -125,7 +125,7 @@ func TestWebInstanceLifecycle(t *testing.T) {
 	if u > c {
 		t.Errorf("unregister (#%d) came after the crash event (#%d)", u, c)
 	}
-	waitFor(t, h.rec, api.SubjectLogs("hello"), mark, "stderr line", func(l *api.LogEnvelope) bool {
+	waitFor(t, h.rec, api.SubjectLogs("app-id-1"), mark, "stderr line", func(l *api.LogEnvelope) bool {
 		return l.Stream == "stderr" && l.Line == "crashing on request"
 	})
 	r, ev2 := waitFor(t, h.rec, api.SubjectInstanceEvent, c, "running again", eventIs("inst-1", api.InstanceRunning))
@@ -147,7 +147,7 @@ func TestWebInstanceLifecycle(t *testing.T) {
 	h.stop(e.NodeID(), "inst-1", 5*time.Second)
 	s, _ := waitFor(t, h.rec, api.SubjectInstanceEvent, mark, "stopped event", eventIs("inst-1", api.InstanceStopped))
 	u, _ = waitFor(t, h.rec, api.SubjectRouterUnregister, mark, "unregister on stop", func(x *api.RouterRegistration) bool { return x.PrivateInstanceID == "inst-1" })
-	g, _ := waitFor(t, h.rec, api.SubjectLogs("hello"), mark, "SIGTERM log line", func(l *api.LogEnvelope) bool { return l.Line == "got SIGTERM, bye" })
+	g, _ := waitFor(t, h.rec, api.SubjectLogs("app-id-1"), mark, "SIGTERM log line", func(l *api.LogEnvelope) bool { return l.Line == "got SIGTERM, bye" })
 	if !(u < g && g < s) {
 		t.Errorf("order: unregister #%d, app got SIGTERM #%d, stopped #%d; want unregister first and stopped last", u, g, s)
 	}
@@ -342,7 +342,7 @@ func TestRecoverAfterRestart(t *testing.T) {
 		t.Fatalf("after recovery the app says %q (%v), want the same process as before (%q)", body2, err, body)
 	}
 	// Output of the adopted process still reaches the log stream.
-	waitFor(t, h.rec, api.SubjectLogs("hello"), mark, "log line of the recovered app", func(l *api.LogEnvelope) bool { return l.Line == "request /" })
+	waitFor(t, h.rec, api.SubjectLogs("app-id-1"), mark, "log line of the recovered app", func(l *api.LogEnvelope) bool { return l.Line == "request /" })
 
 	mark = h.rec.len()
 	stop2()

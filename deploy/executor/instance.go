@@ -99,8 +99,8 @@ func newInstance(e *Executor, spec api.InstanceSpec, drv driver.Driver, iso api.
 		stopCh: make(chan struct{}), state: api.InstanceStarting, tail: &lineTail{},
 	}
 	in.routeIdle = sync.NewCond(&in.mu)
-	in.stdout = &lineWriter{ship: e.logs, app: spec.AppName, source: source, stream: "stdout", tail: in.tail}
-	in.stderr = &lineWriter{ship: e.logs, app: spec.AppName, source: source, stream: "stderr", tail: in.tail}
+	in.stdout = &lineWriter{ship: e.logs, appID: spec.AppID, app: spec.AppName, source: source, stream: "stdout", tail: in.tail}
+	in.stderr = &lineWriter{ship: e.logs, appID: spec.AppID, app: spec.AppName, source: source, stream: "stderr", tail: in.tail}
 	return in
 }
 

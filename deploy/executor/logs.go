@@ -25,7 +25,7 @@ type logShipper struct {
 	ch   chan shipItem
 	pub  publisher
 	mu   sync.Mutex
-	lost map[string]int // app name → lines dropped since last notice
+	lost map[appKey]int // lines dropped since last notice
 }
 
 // shipItem is a line to publish or, with fn set, a call made once every
@@ -36,7 +36,7 @@ type shipItem struct {
 }
 
 func newLogShipper(pub publisher, size int) *logShipper {
-	return &logShipper{ch: make(chan shipItem, size), pub: pub, lost: map[string]int{}}
+	return &logShipper{ch: make(chan shipItem, size), pub: pub, lost: map[appKey]int{}}
 }
 
 // after calls fn (on the shipper's goroutine) once the lines queued so far
@@ -54,7 +54,7 @@ func (s *logShipper) send(env api.LogEnvelope) {
 	case s.ch <- shipItem{env: env}:
 	default:
 		s.mu.Lock()
-		s.lost[env.App]++
+		s.lost[appKey{env.AppID, env.App}]++
 		s.mu.Unlock()
 	}
 }
@@ -70,7 +70,7 @@ func (s *logShipper) run(ctx context.Context) {
 				it.fn()
 				continue
 			}
-			_ = s.pub.Publish(api.SubjectLogs(it.env.App), it.env)
+			_ = s.pub.Publish(api.SubjectLogs(it.env.AppID), it.env)
 			if len(s.ch) == 0 {
 				s.noticeDrops()
 			}
@@ -89,11 +89,11 @@ func (s *logShipper) noticeDrops() {
 		s.mu.Unlock()
 		return
 	}
-	s.lost = map[string]int{}
+	s.lost = map[appKey]int{}
 	s.mu.Unlock()
 	for app, n := range lost {
-		_ = s.pub.Publish(api.SubjectLogs(app), api.LogEnvelope{
-			Time: time.Now().UTC(), App: app, Source: api.LogSourceStrata,
+		_ = s.pub.Publish(api.SubjectLogs(app.id), api.LogEnvelope{
+			Time: time.Now().UTC(), AppID: app.id, App: app.name, Source: api.LogSourceStrata,
 			Line: fmt.Sprintf("%d log lines dropped: the log stream could not keep up", n),
 		})
 	}
@@ -102,8 +102,13 @@ func (s *logShipper) noticeDrops() {
 // lineWriter splits an instance's output stream into lines (at most
 // MaxLogLine bytes each) and sends them as envelopes. It is an io.Writer safe
 // for concurrent use.
+// appKey names an app on the log stream: its ID keys the subject, its name
+// is shown.
+type appKey struct{ id, name string }
+
 type lineWriter struct {
 	ship   *logShipper
+	appID  string
 	app    string
 	source string
 	stream string
@@ -153,7 +158,7 @@ func (w *lineWriter) emit(line []byte) {
 	if n := len(line); n > 0 && line[n-1] == '\r' {
 		line = line[:n-1]
 	}
-	w.ship.send(api.LogEnvelope{Time: time.Now().UTC(), App: w.app, Source: w.source, Stream: w.stream, Line: string(line)})
+	w.ship.send(api.LogEnvelope{Time: time.Now().UTC(), AppID: w.appID, App: w.app, Source: w.source, Stream: w.stream, Line: string(line)})
 	if w.tail != nil {
 		w.tail.add(string(line))
 	}

@@ -102,7 +102,7 @@ func TestStopDrainsBeforeSIGTERM(t *testing.T) {
 	sent := time.Now()
 	h.stop(e.NodeID(), "drain-1", 5*time.Second)
 	u, _ := waitFor(t, h.rec, api.SubjectRouterUnregister, mark, "unregister", func(r *api.RouterRegistration) bool { return r.PrivateInstanceID == "drain-1" })
-	g, line := waitFor(t, h.rec, api.SubjectLogs("hello"), mark, "SIGTERM line", func(l *api.LogEnvelope) bool { return l.Line == "got SIGTERM, bye" })
+	g, line := waitFor(t, h.rec, api.SubjectLogs("app-id-1"), mark, "SIGTERM line", func(l *api.LogEnvelope) bool { return l.Line == "got SIGTERM, bye" })
 	if u > g {
 		t.Fatalf("unregister #%d after the SIGTERM line #%d", u, g)
 	}
@@ -129,7 +129,7 @@ func TestTask(t *testing.T) {
 	if err := h.command(e.NodeID(), api.NodeCommand{Kind: api.CmdRun, Start: &spec}); err != nil {
 		t.Fatal(err)
 	}
-	l, _ := waitFor(t, h.rec, api.SubjectLogs("hello"), mark, "task output", func(l *api.LogEnvelope) bool {
+	l, _ := waitFor(t, h.rec, api.SubjectLogs("app-id-1"), mark, "task output", func(l *api.LogEnvelope) bool {
 		return l.Source == "task/task-1" && l.Line == "hi hi"
 	})
 	x, ev := waitFor(t, h.rec, api.SubjectTaskExit("task-1"), mark, "task exit", func(*api.InstanceEvent) bool { return true })
@@ -148,7 +148,7 @@ func TestTask(t *testing.T) {
 	if err := h.command(e.NodeID(), api.NodeCommand{Kind: api.CmdRun, Start: &long}); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, h.rec, api.SubjectLogs("hello"), mark, "long task output", func(l *api.LogEnvelope) bool { return l.Line == "started" })
+	waitFor(t, h.rec, api.SubjectLogs("app-id-1"), mark, "long task output", func(l *api.LogEnvelope) bool { return l.Line == "started" })
 	h.stop(e.NodeID(), "task-2", time.Second)
 	_, ev = waitFor(t, h.rec, api.SubjectTaskExit("task-2"), mark, "stopped task exit", func(*api.InstanceEvent) bool { return true })
 	if ev.ExitCode != nil && *ev.ExitCode == 0 {

@@ -170,15 +170,11 @@ func TestOOMKilled(t *testing.T) {
 }
 
 // TestEndpoint: $PORT is the driver's listen port, published on the
-// advertise address; the endpoint answers from inside the container.
+// advertise address; the endpoint answers from inside the container; usage
+// comes from the engine.
 func TestEndpoint(t *testing.T) {
 	d := newDriver(t)
-	dir := t.TempDir()
-	build := exec.Command("go", "build", "-o", filepath.Join(dir, "webapp"), "../../executor/testdata/webapp")
-	build.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if b, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("build webapp: %v\n%s", err, b)
-	}
+	dir := webappDir(t)
 	port, err := d.AllocatePort("x")
 	if err != nil {
 		t.Fatal(err)
@@ -208,6 +204,23 @@ func TestEndpoint(t *testing.T) {
 	if !strings.HasPrefix(body, "hello from ctr/") {
 		t.Fatalf("GET %s = %q, want the app's greeting", url, body)
 	}
+	u, err := d.Usage(ctx(t), h.ID)
+	if err != nil || u.MemoryBytes <= 0 || u.CPUTime <= 0 {
+		t.Fatalf("Usage = %+v, %v; want the container's memory and CPU time", u, err)
+	}
+}
+
+// webappDir returns a new dir holding the executor's test app (a static
+// binary serving $PORT on $WEBAPP_HOST).
+func webappDir(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	build := exec.Command("go", "build", "-o", filepath.Join(dir, "webapp"), "../../executor/testdata/webapp")
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if b, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("build webapp: %v\n%s", err, b)
+	}
+	return dir
 }
 
 // TestRecoverAndSweep: a driver of the same node after an executor restart
@@ -276,4 +289,74 @@ func containerIDs(t *testing.T, label string) []string {
 		t.Fatalf("docker ps: %v", err)
 	}
 	return strings.Fields(string(b))
+}
+
+// TestNetworkIsolation: a container reaches neither the node's loopback
+// services nor another container (of its space, through the bridge with
+// inter-container traffic off, or of another space), while a service the
+// node exposes on all interfaces is reachable through the gateway (the
+// control that proves the probe works, and a limit docs/containers.md states).
+func TestNetworkIsolation(t *testing.T) {
+	d := newDriver(t)
+	loop, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer loop.Close()
+	all, err := net.Listen("tcp", "0.0.0.0:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer all.Close()
+	for _, l := range []net.Listener{loop, all} {
+		go func() {
+			for {
+				c, err := l.Accept()
+				if err != nil {
+					return
+				}
+				c.Close()
+			}
+		}()
+	}
+	run(t, d, driver.Spec{ID: "target", Space: "s1", Dir: webappDir(t), Port: 8080, Command: "exec ./webapp",
+		Env: []string{"PORT=8080", "WEBAPP_HOST=0.0.0.0"}})
+	inspect := func(format, obj string) string {
+		b, err := exec.Command("docker", "inspect", "-f", format, obj).Output()
+		if err != nil {
+			t.Fatalf("docker inspect %s: %v", obj, err)
+		}
+		return strings.TrimSpace(string(b))
+	}
+	ids := containerIDs(t, "io.strata.instance=target")
+	if len(ids) != 1 {
+		t.Fatalf("containers of target: %v", ids)
+	}
+	targetIP := inspect("{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}", ids[0])
+	gw := inspect("{{range .NetworkSettings.Networks}}{{.Gateway}}{{end}}", ids[0])
+	// The control: the node itself reaches the target at its address.
+	drivertest.WaitFor(t, "the target to listen", func() bool {
+		c, err := net.DialTimeout("tcp", net.JoinHostPort(targetIP, "8080"), time.Second)
+		if err == nil {
+			c.Close()
+		}
+		return err == nil
+	})
+	port := func(l net.Listener) string { return strconv.Itoa(l.Addr().(*net.TCPAddr).Port) }
+	probe := func(host, p string) string {
+		return fmt.Sprintf(`if timeout 3 bash -c 'exec 3<>/dev/tcp/%s/%s' 2>/dev/null; then echo reached %s; else echo blocked %s; fi`, host, p, p, p)
+	}
+	script := strings.Join([]string{
+		probe(gw, port(loop)), probe(gw, port(all)), probe(targetIP, "8080"), probe("127.0.0.1", port(loop)),
+	}, "; ")
+	for _, space := range []string{"s1", "s2"} {
+		spec, out, _ := run(t, d, driver.Spec{ID: "probe-" + space, Space: space, Command: script})
+		if res, err := d.Wait(ctx(t), spec.ID); err != nil || res.ExitCode != 0 {
+			t.Fatalf("probe in %s: %+v, %v; output %q", space, res, err, out.String())
+		}
+		want := fmt.Sprintf("blocked %s\nreached %s\nblocked 8080\nblocked %s\n", port(loop), port(all), port(loop))
+		if got := out.String(); got != want {
+			t.Errorf("probe from space %s:\n%s\nwant\n%s", space, got, want)
+		}
+	}
 }
