@@ -36,8 +36,9 @@ const (
 // SubjectNodeCommand is the request/reply subject of commands to one executor.
 func SubjectNodeCommand(nodeID string) string { return "strata.node." + nodeID + ".cmd" }
 
-// SubjectLogs is the subject of log envelopes of one app (by app name).
-func SubjectLogs(app string) string { return "strata.logs." + app }
+// SubjectLogs is the subject of log envelopes of one app, by app ID: names
+// are unique only within a space.
+func SubjectLogs(appID string) string { return "strata.logs." + appID }
 
 // SubjectLogsAll matches the log subjects of every app.
 const SubjectLogsAll = "strata.logs.>"
@@ -247,7 +248,8 @@ const (
 // LogEnvelope is one log line of an app.
 type LogEnvelope struct {
 	Time    time.Time `json:"time"`
-	App     string    `json:"app"`                // app name
+	AppID   string    `json:"app_id"`             // the subject's app (SubjectLogs)
+	App     string    `json:"app"`                // app name, for display
 	Source  string    `json:"source"`             // app/web/0, staging, router, strata/…
 	BuildID string    `json:"build_id,omitempty"` // for staging lines
 	Stream  string    `json:"stream,omitempty"`   // stdout | stderr

@@ -321,7 +321,7 @@ func (p *Proxy) accessLog(st *reqState, r *http.Request, pool *registry.Pool, st
 	}
 	b = append(b, " request_id="...)
 	b = append(b, st.reqID...)
-	p.cfg.AccessLog(api.LogEnvelope{Time: start, App: pool.AppName(), Source: api.LogSourceRouter, Line: string(b)})
+	p.cfg.AccessLog(api.LogEnvelope{Time: start, AppID: pool.AppID(), App: pool.AppName(), Source: api.LogSourceRouter, Line: string(b)})
 }
 
 // retryTransport sends the request to the pool's endpoints in round-robin

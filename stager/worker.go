@@ -77,7 +77,7 @@ func (w *Worker) handle(ctx context.Context, data []byte, attempt int) error {
 	}
 	cancel()
 
-	lw := &logWriter{bus: w.Bus, env: api.LogEnvelope{App: job.AppName, Source: api.LogSourceStaging, BuildID: job.BuildID}, log: log}
+	lw := &logWriter{bus: w.Bus, env: api.LogEnvelope{AppID: job.AppID, App: job.AppName, Source: api.LogSourceStaging, BuildID: job.BuildID}, log: log}
 	res, err := w.build(ctx, job, lw)
 	lw.Close()
 	if err != nil {
@@ -201,7 +201,7 @@ func (l *logWriter) publish(line []byte) {
 	env := l.env
 	env.Line = string(bytes.TrimRight(line, "\r"))
 	env.Time = time.Now().UTC()
-	if err := l.bus.Publish(api.SubjectLogs(env.App), env); err != nil && !errors.Is(err, context.Canceled) {
+	if err := l.bus.Publish(api.SubjectLogs(env.AppID), env); err != nil && !errors.Is(err, context.Canceled) {
 		l.log.Debug("builder.log_publish_failed", "err", err)
 	}
 }

@@ -408,12 +408,13 @@ func TestLogsFollow(t *testing.T) {
 	e := newEnv(t, srv, nil, func(c *controller.Config) { c.LogDir = t.TempDir() })
 	e.run()
 	ctx := e.ctx()
-	if _, err := e.ctrl.Apps.CreateApp(ctx, "hello"); err != nil {
+	app, err := e.ctrl.Apps.CreateApp(ctx, "hello")
+	if err != nil {
 		t.Fatal(err)
 	}
 	pub := connect(t, srv, "executor")
 	send := func(src, line string) {
-		_ = pub.Publish(api.SubjectLogs("hello"), api.LogEnvelope{Time: time.Now(), App: "hello", Source: src, Line: line})
+		_ = pub.Publish(api.SubjectLogs(app.ID), api.LogEnvelope{Time: time.Now(), AppID: app.ID, App: "hello", Source: src, Line: line})
 	}
 	send("app/web/0", "before")
 	send("router", "GET /")

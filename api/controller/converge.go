@@ -340,7 +340,7 @@ func (s *Converger) noteUnplaceable(p *pass, un []scheduler.Unplaceable) {
 		if prev[appID] != msg {
 			if a := p.apps[appID]; a != nil {
 				s.log.Warn("converge.unplaceable", "app", a.Name, "reason", msg)
-				s.audit.strataLine(a.Name, msg)
+				s.audit.strataLine(a, msg)
 			}
 		}
 	}

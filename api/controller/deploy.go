@@ -136,7 +136,7 @@ func (s *Deploys) Deploy(ctx context.Context, req api.DeployRequest) (*api.Deplo
 	// Subscribe to the build's output before the job exists, so no line is lost.
 	var lastLine atomic.Int64
 	buildID := build.ID
-	sub, err := bus.SubscribeJSON(s.conn, api.SubjectLogs(app.Name), "", func(_ string, e *api.LogEnvelope) {
+	sub, err := bus.SubscribeJSON(s.conn, api.SubjectLogs(app.ID), "", func(_ string, e *api.LogEnvelope) {
 		if e.BuildID == buildID {
 			lastLine.Add(1)
 			progress(api.DeployEvent{Type: api.DeployEventLog, Line: e.Line})

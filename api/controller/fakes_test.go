@@ -171,8 +171,8 @@ func startBuilder(t *testing.T, srv *bus.Server, b *fakeBuilder) {
 				}
 			}
 			line := func(s string) {
-				_ = conn.Publish(api.SubjectLogs(job.AppName), api.LogEnvelope{
-					Time: time.Now(), App: job.AppName, Source: api.LogSourceStaging, BuildID: job.BuildID, Line: s,
+				_ = conn.Publish(api.SubjectLogs(job.AppID), api.LogEnvelope{
+					Time: time.Now(), AppID: job.AppID, App: job.AppName, Source: api.LogSourceStaging, BuildID: job.BuildID, Line: s,
 				})
 			}
 			send(api.BuildResult{State: api.BuildStaging})

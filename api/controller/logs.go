@@ -62,7 +62,8 @@ func newLogStore(size int, dir string, maxBytes int64, log *slog.Logger) *logSto
 	return &logStore{size: size, dir: dir, maxBytes: maxBytes, log: log, apps: map[string]*appLog{}}
 }
 
-// appLocked returns the log of app, loading its files on first use.
+// appLocked returns the log of an app (by ID), loading its files on first
+// use.
 func (s *logStore) appLocked(app string) *appLog {
 	if l, ok := s.apps[app]; ok {
 		return l
@@ -131,15 +132,15 @@ func sourceMatches(source, prefix string) bool {
 	return prefix == "" || source == prefix || strings.HasPrefix(source, prefix+"/")
 }
 
-// add stores a line and hands it to followers. Lines of malformed app names
-// are dropped (the name becomes a file name).
+// add stores a line under its app ID and hands it to followers. Lines of
+// malformed app IDs are dropped (the ID becomes a file name).
 func (s *logStore) add(e api.LogEnvelope) {
-	if api.ValidateName("app", e.App) != nil {
+	if api.ValidateName("app id", e.AppID) != nil {
 		return
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	l := s.appLocked(e.App)
+	l := s.appLocked(e.AppID)
 	s.push(l, e)
 	s.write(l, e)
 	for f := range l.subs {
@@ -215,14 +216,15 @@ func (s *logStore) snapshotAndFollow(app, source string, n int, follow bool) ([]
 // dropped because the reader lagged are reported as a "strata" line.
 // ENotFound for an unknown app.
 func (s *Logs) Logs(ctx context.Context, q api.LogQuery, fn func(api.LogEnvelope) error) error {
-	if _, err := s.find.appByName(ctx, q.App, actRead); err != nil {
+	app, err := s.find.appByName(ctx, q.App, actRead)
+	if err != nil {
 		return err
 	}
 	n := q.Recent
 	if n <= 0 {
 		n = 100
 	}
-	lines, f, stop := s.logs.snapshotAndFollow(q.App, q.Source, n, q.Follow)
+	lines, f, stop := s.logs.snapshotAndFollow(app.ID, q.Source, n, q.Follow)
 	defer stop()
 	for _, e := range lines {
 		if err := fn(e); err != nil {
@@ -238,7 +240,7 @@ func (s *Logs) Logs(ctx context.Context, q api.LogQuery, fn func(api.LogEnvelope
 			return nil
 		case e := <-f.ch:
 			if d := f.dropped.Swap(0); d > 0 {
-				note := api.LogEnvelope{Time: s.now(), App: q.App, Source: api.LogSourceStrata,
+				note := api.LogEnvelope{Time: s.now(), AppID: app.ID, App: q.App, Source: api.LogSourceStrata,
 					Line: fmt.Sprintf("%d log lines dropped — this reader was too slow", d)}
 				if err := fn(note); err != nil {
 					return err

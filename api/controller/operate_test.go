@@ -123,7 +123,7 @@ func TestRunTask(t *testing.T) {
 		specs <- s
 		go func() {
 			for _, l := range []string{"one", "two", "three"} {
-				_ = conn.Publish(api.SubjectLogs(s.AppName), api.LogEnvelope{App: s.AppName, Source: "task/" + s.InstanceID, Stream: "stdout", Line: l})
+				_ = conn.Publish(api.SubjectLogs(s.AppID), api.LogEnvelope{AppID: s.AppID, App: s.AppName, Source: "task/" + s.InstanceID, Stream: "stdout", Line: l})
 			}
 			code := 3
 			_ = conn.Publish(api.SubjectTaskExit(s.InstanceID), api.InstanceEvent{Version: api.MessageVersion, ExitCode: &code, Reason: "exited with code 3"})

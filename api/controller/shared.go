@@ -82,13 +82,13 @@ func (a *audit) record(ctx context.Context, app *api.App, typ, format string, ar
 	if err := a.store.AddEvent(ctx, e); err != nil {
 		a.log.Warn("controller.event_failed", "app", app.Name, "type", typ, "err", err)
 	}
-	a.strataLine(app.Name, typ+": "+msg)
+	a.strataLine(app, typ+": "+msg)
 }
 
 // strataLine publishes a platform log line for an app.
-func (a *audit) strataLine(app, line string) {
-	env := api.LogEnvelope{Time: a.now(), App: app, Source: api.LogSourceStrata, Line: line}
-	if err := a.conn.Publish(api.SubjectLogs(app), env); err != nil {
+func (a *audit) strataLine(app *api.App, line string) {
+	env := api.LogEnvelope{Time: a.now(), AppID: app.ID, App: app.Name, Source: api.LogSourceStrata, Line: line}
+	if err := a.conn.Publish(api.SubjectLogs(app.ID), env); err != nil {
 		a.logs.add(env)
 	}
 }

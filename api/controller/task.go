@@ -91,7 +91,7 @@ func (s *Tasks) RunTask(ctx context.Context, name string, req api.TaskRequest, f
 	lines := make(chan api.LogEnvelope, taskLineBuffer)
 	var dropped atomic.Int64
 	source := "task/" + id
-	logSub, err := bus.SubscribeJSON(s.conn, api.SubjectLogs(app.Name), "", func(_ string, e *api.LogEnvelope) {
+	logSub, err := bus.SubscribeJSON(s.conn, api.SubjectLogs(app.ID), "", func(_ string, e *api.LogEnvelope) {
 		if e.Source != source {
 			return
 		}

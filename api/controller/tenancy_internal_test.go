@@ -200,3 +200,48 @@ func TestLoginTokensPasswords(t *testing.T) {
 	}
 	wantCode(t, "admin deletes themself", c.Users.DeleteUser(admin, "admin"), api.EInvalid)
 }
+
+// Two apps of one name in two spaces are two apps: each has its own log,
+// and the second starts without the default host the first holds.
+func TestSameNameAppsKeepLogsApart(t *testing.T) {
+	c, admin, _, _ := newTenancyEnv(t)
+	if _, err := c.Orgs.CreateOrg(admin, "acme"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Orgs.CreateSpace(admin, "acme", "dev"); err != nil {
+		t.Fatal(err)
+	}
+	acme := api.WithTarget(admin, api.Target{Org: "acme", Space: "dev"})
+	mine, err := c.Apps.CreateApp(admin, "hello")
+	if err != nil {
+		t.Fatal(err)
+	}
+	theirs, err := c.Apps.CreateApp(acme, "hello")
+	if err != nil {
+		t.Fatalf("same name in another space: %v", err)
+	}
+	if mine.ID == theirs.ID {
+		t.Fatal("one app for two spaces")
+	}
+	if d, err := c.Apps.AppDetail(acme, "hello"); err != nil || len(d.URLs) != 0 {
+		t.Errorf("second hello: urls %v, %v; want none (the host is taken)", d.URLs, err)
+	}
+	c.Logs.add(api.LogEnvelope{AppID: mine.ID, App: "hello", Source: "app/web/0", Line: "default line"})
+	c.Logs.add(api.LogEnvelope{AppID: theirs.ID, App: "hello", Source: "app/web/0", Line: "acme line"})
+	read := func(ctx context.Context) []string {
+		var lines []string
+		if err := c.Logs.Logs(ctx, api.LogQuery{App: "hello", Source: "app"}, func(e api.LogEnvelope) error {
+			lines = append(lines, e.Line)
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		return lines
+	}
+	if got := read(admin); strings.Join(got, "|") != "default line" {
+		t.Errorf("default space's hello logs: %q", got)
+	}
+	if got := read(acme); strings.Join(got, "|") != "acme line" {
+		t.Errorf("acme/dev hello logs: %q", got)
+	}
+}

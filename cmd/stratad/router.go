@@ -46,7 +46,11 @@ func startRouter(ctx context.Context, addr, domain string, conn *bus.Conn, log *
 	}
 	cfg := router.DefaultConfig()
 	cfg.Domain = domain
-	cfg.AccessLog = func(e api.LogEnvelope) { _ = conn.Publish(api.SubjectLogs(e.App), e) }
+	cfg.AccessLog = func(e api.LogEnvelope) {
+		if e.AppID != "" { // an endpoint of an executor older than log streams by app ID has none
+			_ = conn.Publish(api.SubjectLogs(e.AppID), e)
+		}
+	}
 	cfg.Metrics = router.NewMetrics(reg)
 	proxy := router.New(cfg, reg, log.With("component", "router"))
 	return &routerRole{ln: ln, cfg: cfg, proxy: proxy, reg: reg, stop: stop, conn: conn, log: log}, nil

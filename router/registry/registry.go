@@ -95,6 +95,7 @@ type route struct {
 	key        routeKey
 	leases     map[string]*lease // addr → lease
 	cursor     *atomic.Uint32
+	appID      string
 	appName    string
 	leastConn  bool      // balanced by least connections; set by the latest registration
 	emptySince time.Time // zero while the route has endpoints
@@ -220,11 +221,14 @@ func (r *Registry) Register(reg api.RouterRegistration) error {
 			r.log.Info("route.registered", "uri", uri, "addr", addr, "instance", ep.PrivateInstanceID)
 		}
 		leastConn := reg.Tags[TagLBAlgo] == LBLeastConn
-		if l.ep != ep || rt.appName != ep.AppName && ep.AppName != "" || !rt.emptySince.IsZero() || rt.leastConn != leastConn {
+		if l.ep != ep || rt.appName != ep.AppName && ep.AppName != "" || rt.appID != ep.AppID && ep.AppID != "" || !rt.emptySince.IsZero() || rt.leastConn != leastConn {
 			l.ep = ep
 			rt.leastConn = leastConn
 			if ep.AppName != "" {
 				rt.appName = ep.AppName
+			}
+			if ep.AppID != "" {
+				rt.appID = ep.AppID
 			}
 			rt.emptySince = time.Time{}
 			r.dirty[host] = struct{}{}
@@ -435,7 +439,7 @@ func (r *Registry) publish() {
 		}
 		e := &hostEntry{pools: make([]*Pool, 0, len(paths))}
 		for _, rt := range paths {
-			p := &Pool{host: h, path: rt.key.path, appName: rt.appName, leastConn: rt.leastConn, cursor: rt.cursor,
+			p := &Pool{host: h, path: rt.key.path, appID: rt.appID, appName: rt.appName, leastConn: rt.leastConn, cursor: rt.cursor,
 				endpoints: make([]*Endpoint, 0, len(rt.leases))}
 			for _, l := range rt.leases {
 				p.endpoints = append(p.endpoints, l.ep)

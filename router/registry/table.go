@@ -66,6 +66,7 @@ func (e *Endpoint) sameIdentity(o *Endpoint) bool {
 type Pool struct {
 	host      string
 	path      string
+	appID     string
 	appName   string
 	leastConn bool
 	endpoints []*Endpoint
@@ -77,6 +78,10 @@ func (p *Pool) Host() string { return p.host }
 
 // Path returns the path prefix of the route ("" for the whole host).
 func (p *Pool) Path() string { return p.path }
+
+// AppID returns the app ID of the route's latest endpoint (its log stream,
+// api.SubjectLogs), kept like AppName; "" if never known.
+func (p *Pool) AppID() string { return p.appID }
 
 // AppName returns the app name of the route's latest endpoint (kept after the
 // last endpoint leaves, for error pages and access logs); "" if never known.
