@@ -16,7 +16,8 @@
 //     no-new-privileges;
 //   - limited to Spec.MemoryMB without swap (an OOM kill is reported as
 //     ExitResult.OOMKilled, from the engine), CPU shares equal to the memory
-//     in MB, and Config.PidsMax tasks;
+//     in MB but at least 1024 (a host process's default weight), and
+//     Config.PidsMax tasks;
 //   - in a bridge network per space and node (labelled, inter-container
 //     traffic off: instances reach each other through the routers), listening
 //     on Config.ListenPort ($PORT), published on the advertise address at a

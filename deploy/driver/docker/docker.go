@@ -9,6 +9,7 @@ import (
 	"io"
 	"io/fs"
 	"log/slog"
+	"net"
 	"os"
 	"path/filepath"
 	"slices"
@@ -134,6 +135,14 @@ func New(ctx context.Context, cfg Config) (*Driver, error) {
 	if cfg.AdvertiseHost == "" {
 		cfg.AdvertiseHost = "127.0.0.1"
 	}
+	if net.ParseIP(cfg.AdvertiseHost) == nil {
+		// The engine publishes ports on an address, not a name.
+		ips, err := net.DefaultResolver.LookupIP(ctx, "ip4", cfg.AdvertiseHost)
+		if err != nil || len(ips) == 0 {
+			return nil, api.Errorf(api.EInvalid, "advertise host %q does not resolve to an IPv4 address (%v) — give --advertise an address", cfg.AdvertiseHost, err)
+		}
+		cfg.AdvertiseHost = ips[0].String()
+	}
 	if cfg.StackImage == "" {
 		cfg.StackImage = DefaultStackImage
 	}
@@ -244,8 +253,9 @@ func (d *Driver) nodeFilter(extra ...string) filters.Args {
 // paths), in the space's bridge network, as an unprivileged user, with a
 // read-only root file system, a private tmpfs /tmp, no capabilities, no
 // new privileges, the memory limit (without swap), CPU shares in
-// proportion to memory and a pids limit; spec.Port is published on the
-// advertise address at a port the engine picks.
+// proportion to memory (at least the default 1024) and a pids limit;
+// spec.Port is published on the advertise address at a port the engine
+// picks.
 func (d *Driver) Start(ctx context.Context, spec *driver.Spec) (*driver.Handle, error) {
 	if err := checkID(spec.ID); err != nil {
 		return nil, err
@@ -353,7 +363,9 @@ func (d *Driver) start(ctx context.Context, c *ctr, spec *driver.Spec) (*driver.
 		NetworkMode:    container.NetworkMode(d.networkName(spec.Space)),
 		LogConfig:      container.LogConfig{Type: "json-file", Config: map[string]string{"max-size": "8m", "max-file": "2"}},
 		Resources: container.Resources{
-			Memory: memory, MemorySwap: memory, CPUShares: int64(max(spec.MemoryMB, 2)), PidsLimit: &pids,
+			// At least a host process's default weight (1024), more in
+			// proportion to memory above 1 GB.
+			Memory: memory, MemorySwap: memory, CPUShares: int64(max(spec.MemoryMB, 1024)), PidsLimit: &pids,
 		},
 	}
 	var port nat.Port

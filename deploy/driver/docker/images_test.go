@@ -21,9 +21,9 @@ import (
 	"github.com/strata-paas/strata/deploy/driver/docker"
 )
 
-// droplet writes a droplet tarball with files under app/ and returns its
-// path and digest. A unique marker makes its digest unique per test run.
-func droplet(t *testing.T, files map[string]string) (string, api.BlobRef) {
+// droplet writes a droplet tarball with files under app/ (executable: *.sh
+// and names without a dot) and returns its path and digest. A unique marker makes its digest unique per test run.
+func droplet(t testing.TB, files map[string]string) (string, api.BlobRef) {
 	t.Helper()
 	var buf bytes.Buffer
 	w, err := archive.NewWriter(&buf, 0)
@@ -34,7 +34,8 @@ func droplet(t *testing.T, files map[string]string) (string, api.BlobRef) {
 		t.Fatal(err)
 	}
 	for name, data := range files {
-		if err := w.AddFile("app/"+name, []byte(data), strings.HasSuffix(name, ".sh")); err != nil {
+		exec := strings.HasSuffix(name, ".sh") || !strings.Contains(name, ".")
+		if err := w.AddFile("app/"+name, []byte(data), exec); err != nil {
 			t.Fatal(err)
 		}
 	}
