@@ -20,8 +20,15 @@ type Workspace struct {
 	// makes the first build of a new app as fast as a rebuild of the
 	// standard library parts it shares with other apps. Empty = per-app.
 	SharedCacheDir string
-	Env            []string  // base environment, e.g. PATH, GOPROXY; buildpacks' export files extend it
-	Out            io.Writer // build output, streamed to the user
+	// GoSeedCache, used when SharedCacheDir is empty (builds that must not
+	// share writable caches), is a directory only the builder itself
+	// writes: the go buildpack compiles the standard packages an app
+	// imports into it, outside the build's confinement and from GOROOT
+	// alone, and copies it into the app's empty Go build cache. New apps
+	// then do not recompile the standard library. Empty = no seeding.
+	GoSeedCache string
+	Env         []string  // base environment, e.g. PATH, GOPROXY; buildpacks' export files extend it
+	Out         io.Writer // build output, streamed to the user
 	// ScratchDir is a private, writable directory of this build outside
 	// the app (classic buildpacks are copied there, ENV_DIR is made there).
 	// Empty: a directory under the system's temp dir.

@@ -7,11 +7,13 @@ import (
 	"fmt"
 	"go/parser"
 	"go/token"
+	"io"
 	"os"
 	"os/exec"
 	"path"
 	"path/filepath"
 	"strings"
+	"time"
 )
 
 // GoBuildpack builds Go modules with the host toolchain. It detects a go.mod,
@@ -57,6 +59,9 @@ func (b *GoBuildpack) Compile(ctx context.Context, w *Workspace) error {
 	env, err := goEnv(w)
 	if err != nil {
 		return err
+	}
+	if w.GoSeedCache != "" && w.SharedCacheDir == "" {
+		seedGoCache(ctx, w, goBin, env, target.pkg)
 	}
 	fmt.Fprintf(w.Out, "-----> Building %s with %s\n", target.pkg, goBin)
 	out := "./" + path.Join("bin", target.name)
@@ -205,4 +210,83 @@ func binaryName(s string) string {
 		return "app"
 	}
 	return name
+}
+
+// maxSeedPackages bounds the standard packages one build asks to seed.
+const maxSeedPackages = 2000
+
+// seedGoCache fills an app's empty Go build cache from w.GoSeedCache, a
+// cache only the builder writes (see Workspace.GoSeedCache): the app's
+// standard-library dependencies are listed by a go list run like the build
+// (through w's Runner), compiled into the seed by the builder itself from
+// GOROOT alone — with an environment of its own, none of the app's — and
+// the seed is copied into the app's cache. Failures only cost speed: they
+// are reported and the build goes on.
+func seedGoCache(ctx context.Context, w *Workspace, goBin string, env []string, pkg string) {
+	appCache := filepath.Join(w.CacheDir, "gocache")
+	if ents, err := os.ReadDir(appCache); err == nil && len(ents) > 0 {
+		return // warm already
+	}
+	list := &limitedBuffer{max: 1 << 20}
+	err := w.run(ctx, &Cmd{Dir: w.SourceDir, Env: env, Argv: []string{goBin, "list", "-deps", "-f", "{{if .Standard}}{{.ImportPath}}{{end}}", pkg}, Stdout: list, Stderr: io.Discard})
+	if err != nil || list.over {
+		return // the build itself will say what is wrong
+	}
+	real, err := filepath.EvalSymlinks(goBin)
+	if err != nil {
+		return
+	}
+	goroot := filepath.Dir(filepath.Dir(real))
+	var pkgs []string
+	for _, p := range strings.Split(list.buf.String(), "\n") {
+		if p == "" || len(pkgs) >= maxSeedPackages || !stdPackagePath(p) || !isDir(filepath.Join(goroot, "src", filepath.FromSlash(p))) {
+			continue
+		}
+		pkgs = append(pkgs, p)
+	}
+	if len(pkgs) == 0 {
+		return
+	}
+	seed := w.GoSeedCache
+	work := filepath.Join(seed, "work")
+	for _, d := range []string{filepath.Join(seed, "gocache"), work} {
+		if err := os.MkdirAll(d, 0o700); err != nil {
+			return
+		}
+	}
+	if err := os.WriteFile(filepath.Join(work, "go.mod"), []byte("module strata-seed\n"), 0o600); err != nil {
+		return
+	}
+	now := time.Now()
+	_ = os.Chtimes(seed, now, now)
+	trusted := []string{
+		"PATH=" + filepath.Join(goroot, "bin") + ":/usr/bin:/bin", "HOME=" + work, "GOROOT=" + goroot,
+		"GOCACHE=" + filepath.Join(seed, "gocache"), "GOPATH=" + filepath.Join(seed, "gopath"),
+		"CGO_ENABLED=0", "GOTOOLCHAIN=local", "GOFLAGS=-mod=mod", "GOENV=off", "GOPROXY=off", "GOWORK=off",
+	}
+	fmt.Fprintf(w.Out, "-----> Compiling %d standard packages into the builder's seed cache\n", len(pkgs))
+	args := append([]string{"build", "-trimpath"}, pkgs...)
+	if err := (HostRunner{}).Run(ctx, &Cmd{Dir: work, Env: trusted, Argv: append([]string{goBin}, args...), Stdout: io.Discard, Stderr: io.Discard}); err != nil {
+		fmt.Fprintf(w.Out, "       (seeding skipped: %v)\n", err)
+		return
+	}
+	if err := copyTree(filepath.Join(seed, "gocache"), appCache, true); err != nil {
+		fmt.Fprintf(w.Out, "       (seeding skipped: %v)\n", err)
+	}
+}
+
+// stdPackagePath reports whether p looks like a standard library import
+// path: lowercase letters, digits, '/', '.', '_' and '-', no leading '-' or
+// '/', no "..", not under cmd/.
+func stdPackagePath(p string) bool {
+	if p == "" || len(p) > 200 || p[0] == '-' || p[0] == '/' || p[0] == '.' || strings.Contains(p, "..") || p == "cmd" || strings.HasPrefix(p, "cmd/") {
+		return false
+	}
+	for i := 0; i < len(p); i++ {
+		c := p[i]
+		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '/' || c == '.' || c == '_' || c == '-') {
+			return false
+		}
+	}
+	return true
 }

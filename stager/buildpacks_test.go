@@ -303,3 +303,50 @@ func TestNewSweepsLeftovers(t *testing.T) {
 		t.Fatalf("work dir holds %v, want only keep.txt", ents)
 	}
 }
+
+// TestStageGoSeedCache: confined builds do not share Go's caches, but a new
+// app's empty build cache is seeded with the standard packages the builder
+// compiled itself for an earlier app.
+func TestStageGoSeedCache(t *testing.T) {
+	requireTool(t, "go")
+	cacheDir := t.TempDir()
+	s := stagerWith(t, stager.Config{CacheDir: cacheDir})
+	if !s.Confined() {
+		t.Skip("builds are not confined here: Go's caches are shared instead")
+	}
+	src := sourceOf(t, map[string]string{"go.mod": "module example.com/hello\n\ngo 1.22\n", "main.go": helloMain})
+	for _, app := range []string{"first", "second"} {
+		res, out := stage(t, s, job(app), src)
+		if res.Failure != "" {
+			t.Fatalf("%s: %s\n%s", app, res.Reason, out)
+		}
+		if !strings.Contains(out, "standard packages into the builder's seed cache") {
+			t.Errorf("%s: not seeded:\n%s", app, out)
+		}
+	}
+	seed := countFiles(t, filepath.Join(cacheDir, "_seed", "gocache"))
+	second := countFiles(t, filepath.Join(cacheDir, "id-second", "gocache"))
+	if seed < 100 || second < seed {
+		t.Errorf("seed cache has %d files, the second app's cache %d: want the seed copied in", seed, second)
+	}
+	if _, err := os.Stat(filepath.Join(cacheDir, "_shared")); err == nil {
+		t.Errorf("confined builds shared Go's caches")
+	}
+	j := job("third")
+	j.NoCache = true
+	if res, out := stage(t, s, j, src); res.Failure != "" || strings.Contains(out, "seed cache") {
+		t.Errorf("a no-cache build used the seed: %+v\n%s", res, out)
+	}
+}
+
+func countFiles(t *testing.T, dir string) int {
+	t.Helper()
+	n := 0
+	filepath.WalkDir(dir, func(_ string, d os.DirEntry, err error) error {
+		if err == nil && d.Type().IsRegular() {
+			n++
+		}
+		return nil
+	})
+	return n
+}

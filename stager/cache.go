@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/strata-paas/strata/api"
@@ -16,6 +17,11 @@ import (
 // sharedCache is the directory of CacheDir shared by the builds of every app
 // (unconfined builders only; see Stage).
 const sharedCache = "_shared"
+
+// seedCache is the directory of CacheDir holding the Go build cache that
+// only the builder writes (builder.Workspace.GoSeedCache). App ids never
+// begin with '_'.
+const seedCache = "_seed"
 
 func cacheHash(s string) string {
 	sum := sha256.Sum256([]byte(s))
@@ -115,7 +121,7 @@ func (s *Stager) evict() {
 // for "strata apps purge-cache". It fails with EConflict while a build of
 // the app uses it.
 func (s *Stager) PurgeCache(appID string) error {
-	if appID == "" || appID == sharedCache || !filepath.IsLocal(appID) || filepath.Base(appID) != appID {
+	if appID == "" || strings.HasPrefix(appID, "_") || !filepath.IsLocal(appID) || filepath.Base(appID) != appID {
 		return api.Errorf(api.EInvalid, "no usable app id (%q)", appID)
 	}
 	s.mu.Lock()

@@ -246,7 +246,7 @@ func (s *Stager) Stage(ctx context.Context, job api.BuildJob, source io.Reader, 
 	if cacheKey == "" {
 		cacheKey = job.AppName
 	}
-	if cacheKey == "" || cacheKey == sharedCache || !filepath.IsLocal(cacheKey) || strings.ContainsAny(cacheKey, `/\`) {
+	if cacheKey == "" || strings.HasPrefix(cacheKey, "_") || !filepath.IsLocal(cacheKey) || strings.ContainsAny(cacheKey, `/\`) {
 		return nil, api.Errorf(api.EInvalid, "build job has no usable app id (%q)", cacheKey)
 	}
 	sandbox, err := os.MkdirTemp(s.cfg.WorkDir, "build-")
@@ -310,6 +310,11 @@ func (s *Stager) Stage(ctx context.Context, job api.BuildJob, source io.Reader, 
 	}
 	if s.confine != nil {
 		ws.Runner = s.confine.runner([]string{sandbox, cache}, filepath.Base(sandbox))
+		if !job.NoCache {
+			// Written by the builder only, hidden from builds (CacheDir
+			// is 0700): see builder.Workspace.GoSeedCache.
+			ws.GoSeedCache = filepath.Join(s.cfg.CacheDir, seedCache)
+		}
 	}
 	// Detection runs buildpack scripts too: the staging timeout covers it.
 	timeout := s.cfg.Timeout
