@@ -42,7 +42,7 @@ func BenchmarkContainerVsProcess(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	app := benchWebapp(b)
+	app := webappDir(b)
 	dropletPath, ref := benchDroplet(b, app)
 	img, err := d.DropletImage(ctx, ref, dropletPath)
 	if err != nil {
@@ -143,16 +143,6 @@ func BenchmarkContainerVsProcess(b *testing.B) {
 	dr := requests * n / ctr.direct.Seconds()
 	b.ReportMetric(dr, "container-direct-req/s")
 	b.ReportMetric(dr/pr, "direct-req/s-ratio")
-}
-
-func benchWebapp(b *testing.B) string {
-	dir := b.TempDir()
-	build := exec.Command("go", "build", "-o", filepath.Join(dir, "webapp"), "../../executor/testdata/webapp")
-	build.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := build.CombinedOutput(); err != nil {
-		b.Fatalf("build webapp: %v\n%s", err, out)
-	}
-	return dir
 }
 
 // benchDroplet is a droplet holding the webapp built in dir.

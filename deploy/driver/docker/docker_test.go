@@ -212,7 +212,7 @@ func TestEndpoint(t *testing.T) {
 
 // webappDir returns a new dir holding the executor's test app (a static
 // binary serving $PORT on $WEBAPP_HOST).
-func webappDir(t *testing.T) string {
+func webappDir(t testing.TB) string {
 	t.Helper()
 	dir := t.TempDir()
 	build := exec.Command("go", "build", "-o", filepath.Join(dir, "webapp"), "../../executor/testdata/webapp")
