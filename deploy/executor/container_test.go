@@ -142,3 +142,35 @@ func TestContainerInstance(t *testing.T) {
 		t.Fatalf("containers after stop: %v, want none", left)
 	}
 }
+
+// TestContainerOOM: a container instance that exceeds its memory limit is
+// killed by the kernel, and its crash event says so.
+func TestContainerOOM(t *testing.T) {
+	node := fmt.Sprintf("node-oom-%d", os.Getpid())
+	t.Cleanup(func() {
+		for _, args := range [][]string{{"ps", "-a", "-q"}, {"network", "ls", "-q"}, {"images", "-q"}} {
+			b, _ := exec.Command("docker", append(args, "--filter", "label=io.strata.node="+node)...).Output()
+			ids := strings.Fields(string(b))
+			if len(ids) == 0 {
+				continue
+			}
+			rm := map[string][]string{"ps": {"rm", "-f"}, "network": {"network", "rm"}, "images": {"rmi", "-f"}}[args[0]]
+			_ = exec.Command("docker", append(rm, ids...)...).Run()
+		}
+	})
+	h := newHarness(t)
+	e, _ := h.run(executor.Config{NodeID: node, DataDir: t.TempDir(), Restart: executor.RestartPolicy{Immediate: -1, Backoff: time.Hour}},
+		mock.New(mock.Config{}), dockerDriver(t, node))
+	ref := h.blobs.add(droplet(t, map[string][]byte{"webapp": webappBin}))
+	spec := api.InstanceSpec{InstanceID: "hog", AppID: "app-hog", AppName: "hog", Process: "worker", DropletBlob: ref,
+		MemoryMB: 32, Isolation: api.IsolationContainer, HealthCheck: api.HealthCheck{Type: api.HealthProcess},
+		Command: `x=$(head -c 400000000 /dev/zero | tr '\0' a); echo survived ${#x}`}
+	h.start(e.NodeID(), spec)
+	_, crash := waitFor(t, h.rec, api.SubjectInstanceEvent, 0, "crash event", eventIs("hog", api.InstanceCrashed))
+	if !strings.Contains(crash.Reason, "out of memory") {
+		t.Fatalf("crash event reason %q, want out of memory", crash.Reason)
+	}
+	mark := h.rec.len()
+	h.stop(e.NodeID(), "hog", time.Second)
+	waitFor(t, h.rec, api.SubjectInstanceEvent, mark, "stopped", eventIs("hog", api.InstanceStopped))
+}
