@@ -145,7 +145,7 @@ func NoneDetected(bps []Buildpack) string {
 		tried = append(tried, s)
 	}
 	return "no buildpack detected — tried " + strings.Join(tried, ", ") +
-		"; add the file a buildpack looks for, or name buildpacks in the manifest's buildpacks:"
+		"; add one of the files a buildpack looks for, e.g. a Procfile with \"web: <command>\""
 }
 
 // Build runs bp's compile and release steps on w and returns the process
