@@ -203,6 +203,15 @@ func TestStageNamedBuildpacks(t *testing.T) {
 		t.Errorf("buildpacks did not run in order with export chaining: %v\n%s", err, out)
 	}
 
+	j.Buildpacks = []string{"https://github.com/cloudfoundry/go-buildpack"}
+	if res, _ := stage(t, s, j, src); res.Failure != api.FailNoBuildpack || !strings.Contains(res.Reason, "not supported yet") {
+		t.Errorf("buildpack URL: %+v", res)
+	}
+	j.Buildpacks = []string{"binary_buildpack"} // Cloud Foundry's name of procfile
+	if res, out := stage(t, s, j, sourceOf(t, map[string]string{"Procfile": "web: ./run.sh\n", "run.sh": "#!/bin/sh\n"})); res.Failure != "" || !strings.Contains(out, "Using buildpacks procfile") {
+		t.Errorf("alias binary_buildpack: %+v\n%s", res, out)
+	}
+
 	j.Buildpacks = []string{"nope"}
 	if res, _ := stage(t, s, j, src); res.Failure != api.FailNoBuildpack || !strings.Contains(res.Reason, `unknown buildpack "nope"`) || !strings.Contains(res.Reason, "first") {
 		t.Errorf("unknown buildpack: %+v", res)

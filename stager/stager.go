@@ -372,13 +372,31 @@ func (s *Stager) Stage(ctx context.Context, job api.BuildJob, source io.Reader, 
 	return &Result{DropletPath: path, Info: info}, nil
 }
 
+// builtinAliases maps Cloud Foundry's and Heroku's names of buildpacks to
+// the built-in ones that do the same job.
+var builtinAliases = map[string]string{
+	"go_buildpack": "go", "heroku/go": "go",
+	"nodejs_buildpack": "nodejs", "heroku/nodejs": "nodejs", "node": "nodejs",
+	"python_buildpack": "python", "heroku/python": "python",
+	"staticfile_buildpack": "static", "staticfile": "static",
+	"binary_buildpack": "procfile",
+}
+
 // pick chooses the buildpacks: the ones the job names, in order, or the
 // first to detect.
 func (s *Stager) pick(ctx context.Context, job api.BuildJob, ws *builder.Workspace) ([]builder.Buildpack, *Result, error) {
 	if len(job.Buildpacks) > 0 {
 		var bps []builder.Buildpack
 		for _, name := range job.Buildpacks {
+			if strings.Contains(name, "://") || strings.HasPrefix(name, "git@") {
+				return nil, failed(api.FailNoBuildpack, "buildpack %q: buildpacks from URLs are not supported yet — name one of: %s", name, strings.Join(s.names(), ", ")), nil
+			}
 			i := slices.IndexFunc(s.bps, func(bp builder.Buildpack) bool { return bp.Name() == name })
+			if i < 0 {
+				// The names Cloud Foundry and Heroku give the same
+				// built-in buildpacks, for manifests written for them.
+				i = slices.IndexFunc(s.bps, func(bp builder.Buildpack) bool { return bp.Name() == builtinAliases[name] })
+			}
 			if i < 0 {
 				return nil, failed(api.FailNoBuildpack, "unknown buildpack %q — available: %s", name, strings.Join(s.names(), ", ")), nil
 			}
