@@ -216,3 +216,29 @@ func checkProcs(t *testing.T, procs map[string]string) {
 		}
 	}
 }
+
+func TestClassicExportFailure(t *testing.T) {
+	bp := classic(t, "exp", map[string]string{"detect": "exit 0", "compile": `echo 'exit 4' > "$(dirname "$0")/../export"`})
+	_, err := builder.BuildAll(context.Background(), []builder.Buildpack{bp}, workspace(t, nil))
+	wantAppError(t, err, "export file of buildpack exp", "exit 4")
+}
+
+// TestLookPathUsesBuildPath: commands are found on the build's PATH, not
+// the builder's.
+func TestLookPathUsesBuildPath(t *testing.T) {
+	dir := t.TempDir()
+	tool := filepath.Join(dir, "only-here")
+	if err := os.WriteFile(tool, []byte("#!/bin/sh\necho found\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := builder.LookPath("only-here", []string{"PATH=relative:" + dir}); err != nil || got != tool {
+		t.Fatalf("LookPath = %q %v, want %q", got, err, tool)
+	}
+	if _, err := builder.LookPath("only-here", []string{"PATH=/nonexistent"}); err == nil {
+		t.Fatal("found a command absent from the build's PATH")
+	}
+	w := workspace(t, nil)
+	if err := builder.Command(context.Background(), w, w.SourceDir, []string{"PATH=" + dir}, "only-here"); err != nil || output(w) != "found\n" {
+		t.Fatalf("Command = %v, output %q", err, output(w))
+	}
+}
