@@ -81,7 +81,9 @@ type Handle struct {
 	StartTime uint64          `json:"start_time,omitempty"` // field 22 of /proc/<pid>/stat, so a reused PID is not mistaken
 	Data      json.RawMessage `json:"data,omitempty"`       // driver-specific
 	// Endpoint is where the instance serves Spec.Port, as the node reaches
-	// it; zero when it serves nothing.
+	// it; zero when it serves nothing (the executor then assumes Spec.Port on
+	// the node). A Host with Port 0 means the instance listens nowhere the
+	// node can reach (it exited at once): no health check passes.
 	Endpoint Endpoint `json:"endpoint,omitzero"`
 }
 

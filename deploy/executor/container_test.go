@@ -143,9 +143,11 @@ func TestContainerInstance(t *testing.T) {
 	}
 }
 
-// TestContainerOOM: a container instance that exceeds its memory limit is
-// killed by the kernel, and its crash event says so.
-func TestContainerOOM(t *testing.T) {
+// TestContainerCrashes: a container instance that exceeds its memory limit
+// is killed by the kernel, and its crash event says so; a web instance that
+// exits at once (before its port is published) is a crash with its exit
+// code, never healthy.
+func TestContainerCrashes(t *testing.T) {
 	node := fmt.Sprintf("node-oom-%d", os.Getpid())
 	t.Cleanup(func() {
 		for _, args := range [][]string{{"ps", "-a", "-q"}, {"network", "ls", "-q"}, {"images", "-q"}} {
@@ -170,7 +172,23 @@ func TestContainerOOM(t *testing.T) {
 	if !strings.Contains(crash.Reason, "out of memory") {
 		t.Fatalf("crash event reason %q, want out of memory", crash.Reason)
 	}
-	mark := h.rec.len()
-	h.stop(e.NodeID(), "hog", time.Second)
-	waitFor(t, h.rec, api.SubjectInstanceEvent, mark, "stopped", eventIs("hog", api.InstanceStopped))
+	quick := webSpec("quick", ref)
+	quick.Isolation, quick.Command, quick.HealthCheck = api.IsolationContainer, "exit 3", api.HealthCheck{Type: api.HealthPort}
+	h.start(e.NodeID(), quick)
+	_, crash = waitFor(t, h.rec, api.SubjectInstanceEvent, 0, "crash of the quick exit", eventIs("quick", api.InstanceCrashed))
+	if crash.ExitCode == nil || *crash.ExitCode != 3 {
+		t.Fatalf("crash event %+v (reason %q), want exit code 3", crash, crash.Reason)
+	}
+	for _, id := range []string{"hog", "quick"} {
+		mark := h.rec.len()
+		h.stop(e.NodeID(), id, time.Second)
+		waitFor(t, h.rec, api.SubjectInstanceEvent, mark, id+" stopped", eventIs(id, api.InstanceStopped))
+	}
+	if n := h.rec.len(); n > 0 {
+		for i := range n {
+			if r, ok := decodeAt[api.RouterRegistration](h.rec, i, api.SubjectRouterRegister); ok && r.PrivateInstanceID == "quick" {
+				t.Fatalf("the quick exit was registered with routers: %+v", r)
+			}
+		}
+	}
 }

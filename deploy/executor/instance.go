@@ -434,7 +434,7 @@ func (e *Executor) launch(in *instance) string {
 		return "cannot start: " + api.ErrorMessage(err)
 	}
 	ep := h.Endpoint
-	if ep.Port == 0 { // a driver that does not say: the node's port
+	if ep == (driver.Endpoint{}) { // a driver that does not say: the node's port
 		ep = driver.Endpoint{Port: port}
 	}
 	in.mu.Lock()

@@ -2,6 +2,8 @@ package docker
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -227,6 +229,10 @@ func (d *Driver) networkName(space string) string {
 	if space == "" {
 		space = "default"
 	}
+	if checkID(space) != nil { // not a plain name: a name made of its hash
+		sum := sha256.Sum256([]byte(space))
+		space = hex.EncodeToString(sum[:8])
+	}
 	return "strata-" + d.cfg.NodeID + "-" + space
 }
 
@@ -400,8 +406,11 @@ func (d *Driver) start(ctx context.Context, c *ctr, spec *driver.Spec) (*driver.
 	}
 	ep := driver.Endpoint{}
 	if port != "" {
-		ep, err = d.endpoint(ins, port)
-		if err != nil {
+		if ins.State != nil && !ins.State.Running {
+			// It exited at once, before the engine published its port: an
+			// endpoint no check can pass, and Wait reports how it ended.
+			ep = driver.Endpoint{Host: d.cfg.AdvertiseHost}
+		} else if ep, err = d.endpoint(ins, port); err != nil {
 			return fail("%v", err)
 		}
 	}
