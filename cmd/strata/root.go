@@ -189,7 +189,7 @@ func (m *Main) client() (*client.Client, error) {
 		return nil, err
 	}
 	if token == "" {
-		return nil, api.Errorf(api.EUnauthorized, "no API token is configured — run strata login --api %s --token-file FILE", apiURL)
+		return nil, api.Errorf(api.EUnauthorized, "no API token is configured — run strata login --api %s --username NAME (or --token-file FILE)", apiURL)
 	}
 	t, err := m.orgSpace()
 	if err != nil {

@@ -1,0 +1,169 @@
+package e2e_test
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+)
+
+// runStdin is cli.run with stdin (a password).
+func (c *cli) runStdin(stdin, dir, name string, args ...string) (string, int) {
+	c.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	if name == "strata" {
+		name = filepath.Join(binDir, "strata")
+	}
+	cmd := exec.CommandContext(ctx, name, args...)
+	cmd.Dir, cmd.Stdin = dir, strings.NewReader(stdin)
+	cmd.Env = append(os.Environ(), c.env...)
+	out, err := cmd.CombinedOutput()
+	if ee, ok := err.(*exec.ExitError); ok {
+		return string(out), ee.ExitCode()
+	} else if err != nil {
+		c.t.Fatalf("run %s %v: %v", name, args, err)
+	}
+	return string(out), 0
+}
+
+// with returns a CLI of the same user whose commands act in org/space
+// (STRATA_ORG, STRATA_SPACE).
+func (c *cli) with(org, space string) *cli {
+	return &cli{t: c.t, home: c.home, env: append(append([]string{}, c.env...), "STRATA_ORG="+org, "STRATA_SPACE="+space)}
+}
+
+// wantFail runs a command that must fail with out containing want.
+func (c *cli) wantFail(want, dir, name string, args ...string) {
+	c.t.Helper()
+	out, code := c.run(dir, name, args...)
+	if code == 0 || !strings.Contains(out, want) {
+		c.t.Errorf("%s %s: exit %d, want a failure saying %q:\n%s", name, strings.Join(args, " "), code, want, out)
+	}
+}
+
+// TestTenancy: an admin makes two orgs and users with roles; two developers
+// push apps of the same name into their spaces with strata push and git
+// push; neither can see, push to, scale or route to the other's; an auditor
+// reads but changes nothing; tokens are listed and revoked by logout.
+func TestTenancy(t *testing.T) {
+	require(t, "go", "git")
+	c := startCluster(t)
+	c.executor("node-t", t.TempDir(), "--substrate", "metal")
+	admin := c.cli
+
+	for _, args := range [][]string{
+		{"orgs", "create", "acme"}, {"orgs", "create", "globex"},
+		{"spaces", "create", "dev", "--org", "acme"}, {"spaces", "create", "dev", "--org", "globex"},
+	} {
+		admin.must("", "strata", args...)
+	}
+	password := map[string]string{}
+	for _, u := range []string{"alice", "bob", "carol"} {
+		out := admin.must("", "strata", "users", "create", u)
+		m := regexp.MustCompile(`(?m)^Password: (\S+)$`).FindStringSubmatch(out)
+		if m == nil {
+			t.Fatalf("users create %s printed no password:\n%s", u, out)
+		}
+		password[u] = m[1]
+	}
+	admin.must("", "strata", "users", "set-role", "alice", "space-developer", "--org", "acme", "--space", "dev")
+	admin.must("", "strata", "users", "set-role", "bob", "space-developer", "--org", "globex", "--space", "dev")
+	admin.must("", "strata", "users", "set-role", "carol", "space-auditor", "--org", "acme", "--space", "dev")
+	if out := admin.must("", "strata", "users", "--org", "acme"); !regexp.MustCompile(`alice\s+space-developer\s+dev`).MatchString(out) ||
+		!regexp.MustCompile(`carol\s+space-auditor\s+dev`).MatchString(out) || strings.Contains(out, "bob") {
+		t.Errorf("users --org acme:\n%s", out)
+	}
+
+	login := func(name, org string) *cli {
+		u := newCLI(t)
+		if out, code := u.runStdin(password[name]+"\n", "", "strata", "login", "--api", c.apiURL, "--username", name, "--password-stdin"); code != 0 {
+			t.Fatalf("login %s: exit %d\n%s", name, code, out)
+		}
+		if out := u.must("", "strata", "target", "--org", org, "--space", "dev"); !strings.Contains(out, "org:   "+org) || !strings.Contains(out, "space: dev") {
+			t.Errorf("target of %s:\n%s", name, out)
+		}
+		return u
+	}
+	if out, code := newCLI(t).runStdin("wrong-password\n", "", "strata", "login", "--api", c.apiURL, "--username", "alice", "--password-stdin"); code == 0 || !strings.Contains(out, "wrong user name or password") {
+		t.Errorf("login with a wrong password: exit %d\n%s", code, out)
+	}
+	alice, bob, carol := login("alice", "acme"), login("bob", "globex"), login("carol", "acme")
+
+	// Same app name in two orgs: alice's gets hello.localhost, bob's starts
+	// without a route and maps its own.
+	src := copyDir(t, filepath.Join(repoRoot(), "examples", "hello-go"))
+	alice.must(src, "strata", "push", "hello")
+	waitBody(t, c.routerAddr, "hello.localhost", helloBody, 30*time.Second)
+	out := bob.must(src, "strata", "push", "hello")
+	if !strings.Contains(out, "hello.localhost is taken by another app") {
+		t.Errorf("bob's push does not say the host is taken:\n%s", out)
+	}
+	bob.wantFail("already mapped to another app", "", "strata", "routes", "map", "hello", "hello.localhost")
+	bob.must("", "strata", "routes", "map", "hello", "hello-globex.localhost")
+	waitBody(t, c.routerAddr, "hello-globex.localhost", helloBody, 30*time.Second)
+
+	// Each sees only its own.
+	if out := alice.must("", "strata", "apps"); !strings.Contains(out, "hello.localhost") || strings.Contains(out, "globex") {
+		t.Errorf("alice's apps:\n%s", out)
+	}
+	if out := bob.must("", "strata", "app", "hello"); !strings.Contains(out, "hello-globex.localhost") || strings.Contains(out, "http://hello.localhost") {
+		t.Errorf("bob's app:\n%s", out)
+	}
+	intruder := bob.with("acme", "dev")
+	intruder.wantFail("not found", "", "strata", "apps")
+	intruder.wantFail("not found", "", "strata", "app", "hello")
+	intruder.wantFail("not found", "", "strata", "scale", "hello", "-i", "2")
+	intruder.wantFail("not found", "", "strata", "logs", "hello")
+	intruder.wantFail("not found", src, "strata", "push", "hello")
+	if out := bob.must("", "strata", "orgs"); strings.Contains(out, "acme") {
+		t.Errorf("bob sees acme:\n%s", out)
+	}
+
+	// The auditor reads but changes nothing.
+	if out := carol.must("", "strata", "apps"); !strings.Contains(out, "hello") {
+		t.Errorf("carol's apps:\n%s", out)
+	}
+	carol.must("", "strata", "releases", "hello")
+	carol.wantFail("space-developer", "", "strata", "scale", "hello", "-i", "2")
+	carol.wantFail("space-developer", "", "strata", "env", "hello")
+	carol.wantFail("space-developer", "", "strata", "routes", "map", "hello", "carol.localhost")
+	carol.wantFail("space-developer", src, "strata", "push", "hello")
+	carol.wantFail("an admin", "", "strata", "users")
+	carol.wantFail("org-manager", "", "strata", "spaces", "create", "prod", "--org", "acme")
+
+	// git push lands in the target space; bob cannot push to alice's repo.
+	repo := copyDir(t, filepath.Join(repoRoot(), "examples", "hello-go"))
+	gitRepo(t, alice, repo)
+	alice.must(repo, "strata", "git-remote", "hello")
+	if url := strings.TrimSpace(alice.must(repo, "git", "remote", "get-url", "strata")); !strings.HasSuffix(url, "/git/acme/dev/hello.git") {
+		t.Errorf("alice's git remote %q, want …/git/acme/dev/hello.git", url)
+	}
+	if out := alice.must(repo, "git", "push", "strata", "main"); !strings.Contains(out, "remote: -----> Released v") {
+		t.Errorf("alice's git push:\n%s", out)
+	}
+	if out, code := bob.run(repo, "git", "push", "strata", "main"); code == 0 || !strings.Contains(out, "not found") {
+		t.Errorf("bob's git push to alice's remote: exit %d\n%s", code, out)
+	}
+	if out := alice.must("", "strata", "events", "hello"); !regexp.MustCompile(`push\s+alice`).MatchString(out) {
+		t.Errorf("alice's events lack her pushes:\n%s", out)
+	}
+
+	// Tokens: listed, and logout revokes the saved one.
+	if out := alice.must("", "strata", "tokens"); !strings.Contains(out, "(this one)") || !strings.Contains(out, "login from") {
+		t.Errorf("alice's tokens:\n%s", out)
+	}
+	alice.must("", "strata", "logout")
+	alice.wantFail("run strata login", "", "strata", "apps")
+
+	// A space with apps is deleted only recursively.
+	admin.wantFail("still has apps", "", "strata", "spaces", "delete", "dev", "--org", "globex")
+	admin.must("", "strata", "spaces", "delete", "dev", "--org", "globex", "--recursive")
+	if out, code := bob.run("", "strata", "apps"); code == 0 || !strings.Contains(out, "not found") {
+		t.Errorf("bob's apps after his space is gone: exit %d\n%s", code, out)
+	}
+}
