@@ -253,13 +253,19 @@ func newCLI(t testing.TB) *cli {
 
 func (c *cli) run(dir string, name string, args ...string) (string, int) {
 	c.t.Helper()
+	return c.runStdin("", dir, name, args...)
+}
+
+// runStdin is run with stdin (a password).
+func (c *cli) runStdin(stdin, dir, name string, args ...string) (string, int) {
+	c.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	if name == "strata" {
 		name = filepath.Join(binDir, "strata")
 	}
 	cmd := exec.CommandContext(ctx, name, args...)
-	cmd.Dir = dir
+	cmd.Dir, cmd.Stdin = dir, strings.NewReader(stdin)
 	cmd.Env = append(os.Environ(), c.env...)
 	out, err := cmd.CombinedOutput()
 	code := 0

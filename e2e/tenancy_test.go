@@ -1,35 +1,12 @@
 package e2e_test
 
 import (
-	"context"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
 	"time"
 )
-
-// runStdin is cli.run with stdin (a password).
-func (c *cli) runStdin(stdin, dir, name string, args ...string) (string, int) {
-	c.t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	if name == "strata" {
-		name = filepath.Join(binDir, "strata")
-	}
-	cmd := exec.CommandContext(ctx, name, args...)
-	cmd.Dir, cmd.Stdin = dir, strings.NewReader(stdin)
-	cmd.Env = append(os.Environ(), c.env...)
-	out, err := cmd.CombinedOutput()
-	if ee, ok := err.(*exec.ExitError); ok {
-		return string(out), ee.ExitCode()
-	} else if err != nil {
-		c.t.Fatalf("run %s %v: %v", name, args, err)
-	}
-	return string(out), 0
-}
 
 // with returns a CLI of the same user whose commands act in org/space
 // (STRATA_ORG, STRATA_SPACE).
