@@ -65,13 +65,8 @@ func TestContainerIsolation(t *testing.T) {
 	waitBody(t, c.routerAddr, "boxed.localhost", helloBody, 120*time.Second)
 	c.waitRunning("boxed", 1, 60*time.Second)
 	cs, _, _ := dockerObjects(t, node)
-	if len(cs) == 0 {
-		// The executor ran it with its process driver: the start command
-		// named no isolation.
-		t.Skip("the controller does not put the scheduler's isolation in the start command yet (api.InstanceSpec.Isolation, set in api/controller/converge.go Converger.spec) — not supported yet")
-	}
 	if len(cs) != 1 {
-		t.Fatalf("containers of node %s: %v, want one", node, cs)
+		t.Fatalf("containers of node %s: %v, want one (none: the instance ran on the process driver)", node, cs)
 	}
 	for _, in := range c.placed("boxed") {
 		if in.Isolation != "container" {
