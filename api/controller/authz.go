@@ -102,7 +102,15 @@ func authorize(p *api.Principal, act action, orgID, spaceID string) decision {
 			return allow
 		}
 	}
-	if !seesSpace && !(act == actReadOrg && seesOrg) {
+	// Who may see the org sees that its spaces exist: managing members is
+	// refused as such. Apps stay hidden from those who may not read them.
+	if act == actReadOrg || act == actManageSpace || act == actManageOrg {
+		if !seesOrg {
+			return hidden
+		}
+		return forbid
+	}
+	if !seesSpace {
 		return hidden
 	}
 	return forbid

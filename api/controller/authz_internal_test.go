@@ -40,10 +40,11 @@ func TestAuthorizeMatrix(t *testing.T) {
 		{"org-manager", actRead, foreign, H}, {"org-manager", actReadOrg, foreignOrg, H}, {"org-manager", actAdmin, ownOrg, F},
 
 		{"org-auditor", actReadOrg, ownOrg, A}, {"org-auditor", actManageOrg, ownOrg, F}, {"org-auditor", actRead, own, H},
+		{"org-auditor", actManageSpace, own, F}, {"org-auditor", actDevelop, own, H},
 		{"org-auditor", actReadOrg, foreignOrg, H},
 
 		{"space-manager", actRead, own, A}, {"space-manager", actManageSpace, own, A}, {"space-manager", actDevelop, own, F},
-		{"space-manager", actRead, sibling, H}, {"space-manager", actReadOrg, ownOrg, A}, {"space-manager", actManageOrg, ownOrg, F},
+		{"space-manager", actRead, sibling, H}, {"space-manager", actManageSpace, sibling, F}, {"space-manager", actReadOrg, ownOrg, A}, {"space-manager", actManageOrg, ownOrg, F},
 
 		{"space-developer", actRead, own, A}, {"space-developer", actDevelop, own, A}, {"space-developer", actManageSpace, own, F},
 		{"space-developer", actDevelop, sibling, H}, {"space-developer", actRead, foreign, H}, {"space-developer", actDevelop, foreign, H},
