@@ -33,6 +33,11 @@ type DeployRequest struct {
 	// IgnoreManifest skips the manifest at the root of Source (strata.yml,
 	// else manifest.yml), which is otherwise applied before the build.
 	IgnoreManifest bool
+	// Buildpacks names the buildpacks to run, in order (strata push -b);
+	// empty: the manifest's buildpacks, else detection.
+	Buildpacks []string
+	// NoCache builds without the app's build cache (strata push --no-cache).
+	NoCache bool
 	// Progress receives build output and status lines as they happen. It is
 	// called from one goroutine at a time and must not block for long.
 	Progress func(DeployEvent)

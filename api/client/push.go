@@ -18,6 +18,10 @@ type PushOptions struct {
 	// IgnoreManifest tells the controller not to apply the manifest in the
 	// archive (strata push --no-manifest).
 	IgnoreManifest bool
+	// Buildpacks names buildpacks to run in order (strata push -b).
+	Buildpacks []string
+	// NoCache builds without the app's build cache.
+	NoCache bool
 	// Size, when > 0, is sent as the upload's Content-Length.
 	Size int64
 	// OnEvent receives build output and status lines as they arrive.
@@ -48,6 +52,12 @@ func (c *Client) Push(ctx context.Context, app string, archive io.Reader, opts P
 	}
 	if opts.IgnoreManifest {
 		q.Set("ignore_manifest", "true")
+	}
+	for _, b := range opts.Buildpacks {
+		q.Add("buildpack", b)
+	}
+	if opts.NoCache {
+		q.Set("no_cache", "true")
 	}
 	path := appPath(app, "/push")
 	if len(q) > 0 {

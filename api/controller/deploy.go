@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"slices"
 	"strings"
 	"sync"
@@ -48,6 +49,7 @@ type deploysStore interface {
 	AppByID(ctx context.Context, id string) (*api.App, error)
 	UpdateApp(ctx context.Context, a *api.App) error
 	ListReleases(ctx context.Context, appID string) ([]*api.Release, error)
+	Release(ctx context.Context, appID string, version int) (*api.Release, error)
 	Processes(ctx context.Context, appID string) ([]api.Process, error)
 	Instances(ctx context.Context, appID string) ([]*api.Instance, error)
 	Routes(ctx context.Context, appID string) ([]*api.Route, error)
@@ -76,6 +78,9 @@ const buildPoll = 500 * time.Millisecond
 func (s *Deploys) Deploy(ctx context.Context, req api.DeployRequest) (*api.DeployResult, error) {
 	if req.Source == nil {
 		return nil, api.Errorf(api.EInvalid, "no source to deploy — send a gzip-compressed tar archive")
+	}
+	if err := validBuildpacks(req.Buildpacks); err != nil {
+		return nil, err
 	}
 	app, err := s.find.appByName(ctx, req.App, actDevelop)
 	if err != nil && (api.ErrorCode(err) != api.ENotFound || !req.CreateApp) {
@@ -157,7 +162,19 @@ func (s *Deploys) Deploy(ctx context.Context, req api.DeployRequest) (*api.Deplo
 		SourceBlob: ref, Timeout: s.cfg.BuildTimeout,
 	}
 	if plan != nil {
-		job.Procfile = plan.procfile
+		job.Procfile, job.Buildpacks = plan.procfile, plan.buildpacks
+	}
+	if len(req.Buildpacks) > 0 {
+		job.Buildpacks = req.Buildpacks // strata push -b wins over the manifest
+	}
+	job.NoCache = req.NoCache
+	// Classic buildpacks see the config vars as ENV_DIR, as instances see
+	// them in their environment.
+	// (The manifest's env may just have made a release: read it afresh.)
+	if now, err := s.store.AppByID(ctx, app.ID); err == nil && now.CurrentRelease > 0 {
+		if cur, err := s.store.Release(ctx, app.ID, now.CurrentRelease); err == nil {
+			job.Env = maps.Clone(cur.Env)
+		}
 	}
 	if err := s.conn.Enqueue(ctx, api.SubjectBuildJobs, job); err != nil {
 		return nil, s.failDispatch(ctx, build, err)

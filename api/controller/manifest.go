@@ -25,6 +25,8 @@ type manifestPlan struct {
 	file     string // e.g. "strata.yml"
 	app      manifest.App
 	routes   []api.RouteRequest
+	// buildpacks the manifest names, in order (empty: detection).
+	buildpacks []string
 	env      map[string]string
 	place    *api.PlacementPolicy
 	web      *api.ScaleRequest       // nil: the manifest scales nothing of web
@@ -136,8 +138,15 @@ func planManifest(src *sourceManifest, appName, domain string) (*manifestPlan, e
 	if a.NoRoute || a.RandomRoute {
 		return nil, lineErr(a.Line, api.Errorf(api.EUnsupported, "no-route and random-route are not supported yet — remove them"))
 	}
-	if len(a.Buildpacks) > 0 || a.Buildpack != "" || a.Stack != "" || a.Path != "" {
-		p.warnings = append(p.warnings, fmt.Sprintf("line %d: buildpacks, stack and path are ignored — Strata detects the buildpack itself", a.Line))
+	if a.Stack != "" || a.Path != "" {
+		p.warnings = append(p.warnings, fmt.Sprintf("line %d: stack and path are ignored — Strata picks the stack, and pushes the directory given", a.Line))
+	}
+	p.buildpacks = append([]string{}, a.Buildpacks...)
+	if a.Buildpack != "" {
+		p.buildpacks = append(p.buildpacks, a.Buildpack)
+	}
+	if err := validBuildpacks(p.buildpacks); err != nil {
+		return nil, lineErr(a.Line, err)
 	}
 	for _, r := range a.Routes {
 		req, err := api.ParseRoute(r.Route, domain)
@@ -422,4 +431,21 @@ func (s *Deploys) manifestApplied(ctx context.Context, app *api.App, p *manifest
 	if len(changes) > 0 {
 		s.audit.record(ctx, app, "manifest", "%s applied: %s", p.file, strings.Join(changes, ", "))
 	}
+}
+
+// MaxBuildpacks is how many buildpacks one build may name.
+const MaxBuildpacks = 8
+
+// validBuildpacks checks buildpack names as users give them (the builder
+// knows which exist): at most MaxBuildpacks, each a short printable name.
+func validBuildpacks(names []string) error {
+	if len(names) > MaxBuildpacks {
+		return api.Errorf(api.EInvalid, "%d buildpacks are more than a build may run (%d)", len(names), MaxBuildpacks)
+	}
+	for _, n := range names {
+		if n == "" || len(n) > 200 || strings.IndexFunc(n, func(r rune) bool { return r < ' ' || r == 0x7f }) >= 0 {
+			return api.Errorf(api.EInvalid, "buildpack name %q is empty, too long or holds control characters — name a buildpack of strata buildpacks or a built-in one (go, nodejs, python, static, procfile)", clip(n))
+		}
+	}
+	return nil
 }

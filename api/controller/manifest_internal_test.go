@@ -3,6 +3,7 @@ package controller
 import (
 	"bytes"
 	"context"
+	"slices"
 	"strings"
 	"testing"
 
@@ -36,8 +37,8 @@ func TestPlanManifest(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(p.warnings) != 1 || !strings.HasPrefix(p.warnings[0], "line 2: buildpacks, stack and path are ignored") {
-		t.Errorf("warnings = %q", p.warnings)
+	if len(p.warnings) != 0 || !slices.Equal(p.buildpacks, []string{"go"}) {
+		t.Errorf("warnings = %q, buildpacks = %q", p.warnings, p.buildpacks)
 	}
 	if p.procfile != "web: ./bin/web --flag\nworker: ./bin/worker\n" {
 		t.Errorf("procfile = %q", p.procfile)

@@ -91,6 +91,7 @@ const fullManifest = `applications:
   - route: shop.localhost
   - route: docs.localhost/guide
   placement: {substrate: vm}
+  buildpacks: [nodejs, shout]
   command: ./web --port $PORT
   processes:
   - {type: worker, instances: 1, command: ./work --queue q}
@@ -133,10 +134,15 @@ func TestDeployAppliesManifest(t *testing.T) {
 		t.Errorf("urls = %v", d.URLs)
 	}
 	e.b.mu.Lock()
-	procfile := e.b.jobs[len(e.b.jobs)-1].Procfile
+	job := e.b.jobs[len(e.b.jobs)-1]
 	e.b.mu.Unlock()
-	if procfile != "web: ./web --port $PORT\nworker: ./work --queue q\n" {
-		t.Errorf("build job Procfile = %q", procfile)
+	if job.Procfile != "web: ./web --port $PORT\nworker: ./work --queue q\n" {
+		t.Errorf("build job Procfile = %q", job.Procfile)
+	}
+	// The manifest's buildpacks run in order, and the build sees the config
+	// vars (ENV_DIR of classic buildpacks), the manifest's included.
+	if !slices.Equal(job.Buildpacks, []string{"nodejs", "shout"}) || job.Env["GREETING"] != "from the manifest" || job.NoCache {
+		t.Errorf("build job buildpacks %q env %v no-cache %v", job.Buildpacks, job.Env, job.NoCache)
 	}
 	evs, err := e.ctrl.Apps.Events(e.ctx(), "shop", 0)
 	if err != nil {
@@ -165,19 +171,23 @@ func TestDeployAppliesManifest(t *testing.T) {
 	if !rec.has(api.DeployEventStatus, "manifest strata.yml: nothing to change") {
 		t.Errorf("second push output:\n%+v", rec.events)
 	}
-	// No manifest: the app keeps its settings.
-	if _, _, err := e.deploy(api.DeployRequest{App: "shop", Wait: true, Source: tarball(t, map[string]string{"main.go": "package main\n"})}); err != nil {
+	// No manifest: the app keeps its settings. -b and --no-cache reach the
+	// build.
+	if _, _, err := e.deploy(api.DeployRequest{App: "shop", Wait: true, Buildpacks: []string{"go"}, NoCache: true, Source: tarball(t, map[string]string{"main.go": "package main\n"})}); err != nil {
 		t.Fatal(err)
+	}
+	e.b.mu.Lock()
+	job = e.b.jobs[len(e.b.jobs)-1]
+	e.b.mu.Unlock()
+	if !slices.Equal(job.Buildpacks, []string{"go"}) || !job.NoCache {
+		t.Errorf("push -b go --no-cache: job buildpacks %q no-cache %v", job.Buildpacks, job.NoCache)
 	}
 	d = e.detail("shop")
 	if process(d, "web").Instances != 2 || d.Placement.String() != "substrate=vm" || d.Release.Env["GREETING"] != "from the manifest" {
 		t.Errorf("a push without a manifest reset settings: %+v %s %v", d.Processes, d.Placement.String(), d.Release.Env)
 	}
-	e.b.mu.Lock()
-	procfile = e.b.jobs[len(e.b.jobs)-1].Procfile
-	e.b.mu.Unlock()
-	if procfile != "" {
-		t.Errorf("a push without a manifest sent a Procfile %q", procfile)
+	if job.Procfile != "" {
+		t.Errorf("a push without a manifest sent a Procfile %q", job.Procfile)
 	}
 }
 

@@ -138,6 +138,11 @@ func (s *Server) push(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	noCache, err := boolParam(c, "no_cache")
+	if err != nil {
+		return err
+	}
+	buildpacks := c.QueryParams()["buildpack"]
 	req := c.Request()
 	up := newLimitedUpload(c, s.cfg.MaxUploadBytes, "add files to .stratignore")
 	if req.ContentLength > s.cfg.MaxUploadBytes {
@@ -151,6 +156,8 @@ func (s *Server) push(c echo.Context) error {
 		CreateApp:      create,
 		Wait:           wait,
 		IgnoreManifest: ignoreManifest,
+		Buildpacks:     buildpacks,
+		NoCache:        noCache,
 		Progress: func(ev api.DeployEvent) {
 			_ = stream.write(pushLine{Type: ev.Type, Line: ev.Line})
 		},

@@ -19,7 +19,8 @@ import (
 
 func (m *Main) pushCommand() *cobra.Command {
 	var dir, manifestPath string
-	var noWait, noManifest bool
+	var noWait, noManifest, noCache bool
+	var buildpacks []string
 	var abs string       // the directory to push
 	var mf *pushManifest // the manifest it carries (nil: none)
 	cmd := m.appCmd(appSpec{
@@ -65,13 +66,15 @@ func (m *Main) pushCommand() *cobra.Command {
 			return name, nil
 		},
 		run: func(a *appCall, c *client.Client) error {
-			return m.push(a.ctx, c, a.name, abs, pushOptions{wait: !noWait, manifest: mf, ignoreManifest: noManifest})
+			return m.push(a.ctx, c, a.name, abs, pushOptions{wait: !noWait, manifest: mf, ignoreManifest: noManifest, buildpacks: buildpacks, noCache: noCache})
 		},
 	})
 	cmd.Flags().StringVarP(&dir, "path", "p", ".", "directory to push")
 	cmd.Flags().StringVarP(&manifestPath, "manifest", "f", "", "manifest file (default: strata.yml or manifest.yml in the directory)")
 	cmd.Flags().BoolVar(&noManifest, "no-manifest", false, "ignore any manifest in the directory")
 	cmd.Flags().BoolVar(&noWait, "no-wait", false, "do not wait for instances to become healthy")
+	cmd.Flags().StringArrayVarP(&buildpacks, "buildpack", "b", nil, "buildpack to run (repeat for several, run in order; default: the manifest's, else detection)")
+	cmd.Flags().BoolVar(&noCache, "no-cache", false, "build without the app's build cache (it is kept as it was)")
 	return cmd
 }
 
@@ -80,6 +83,8 @@ type pushOptions struct {
 	wait           bool
 	manifest       *pushManifest // put at the root of the upload in place of the directory's own
 	ignoreManifest bool
+	buildpacks     []string
+	noCache        bool
 }
 
 // push packs dir (with the chosen manifest), uploads it and streams the
@@ -126,6 +131,8 @@ func (m *Main) push(ctx context.Context, c *client.Client, name, dir string, opt
 		Create:         true,
 		Wait:           wait,
 		IgnoreManifest: opt.ignoreManifest,
+		Buildpacks:     opt.buildpacks,
+		NoCache:        opt.noCache,
 		Size:           size,
 		OnEvent: func(e api.DeployEvent) {
 			up.finish()
