@@ -165,8 +165,12 @@ func (r *controllerRole) run(ctx context.Context, conn *bus.Conn) error {
 			WorkDir:      filepath.Join(r.cfg.DataDir, "staging"),
 			CacheDir:     filepath.Join(r.cfg.DataDir, "cache"),
 			StaticServer: siblingBinary("strata-static"),
-			Env:          os.Environ(),
-			Logger:       log.With("component", "stager"),
+			// Custom classic buildpacks, one per subdirectory (docs/buildpacks.md).
+			BuildpacksDir: filepath.Join(r.cfg.DataDir, "buildpacks"),
+			// Env nil: builds get the few host variables stager.HostEnv
+			// names (PATH, the Go proxy …), never the daemon's whole
+			// environment.
+			Logger: log.With("component", "stager"),
 		})
 		if err != nil {
 			return err
