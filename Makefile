@@ -6,7 +6,7 @@ LDFLAGS := -s -w -X main.version=$(VERSION)
 # Extra flags for `make run`, e.g. make run ARGS="--data /tmp/strata".
 ARGS    ?=
 
-.PHONY: build run test test-short lint bench bench-push bench-micro bench-router clean
+.PHONY: build run test test-short lint bench bench-push bench-micro bench-router bench-build clean
 
 ## build: the three binaries into ./bin (pure Go, no cgo)
 build:
@@ -32,13 +32,17 @@ lint:
 	$(GO) run honnef.co/go/tools/cmd/staticcheck@2026.2.2 ./...
 
 ## bench: push-to-live, start time and idle memory of the microcloud, then micro-benchmarks
-bench: bench-push bench-micro bench-router
+bench: bench-push bench-micro bench-router bench-build
 
 bench-push:
 	$(GO) test -count=1 -run '^$$' -bench 'BenchmarkMicrocloud|BenchmarkFailover|BenchmarkOperate' -benchtime 1x -timeout 30m ./e2e/
 
 bench-micro:
 	$(GO) test -count=1 -run '^$$' -bench . -benchtime 2s ./router/... ./deploy/scheduler/...
+
+## bench-build: the second build of an app with its build cache against the same build without, side by side
+bench-build:
+	$(GO) test -count=1 -run '^$$' -bench BenchmarkRebuild -benchtime 3x -timeout 30m ./stager/
 
 ## bench-router: the router against nginx and the bare backend with wrk (installs nginx-light and wrk
 ## from Debian if missing), then route propagation/removal times. ROUTERBENCH="-duration 5s -cpuprofile router.prof"
