@@ -51,3 +51,81 @@ func TestBuildpacks(t *testing.T) {
 		}
 	}
 }
+
+// copyTree copies src into dst keeping file modes (buildpack scripts are
+// executable).
+func copyTree(t *testing.T, src, dst string) {
+	t.Helper()
+	err := filepath.Walk(src, func(p string, info os.FileInfo, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(src, p)
+		to := filepath.Join(dst, rel)
+		if info.IsDir() {
+			return os.MkdirAll(to, 0o755)
+		}
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		return os.WriteFile(to, b, info.Mode().Perm())
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestCustomBuildpack: an operator's classic buildpacks in <data>/buildpacks
+// build apps pushed to the cluster. examples/buildpacks/shout reads the
+// manifest's config var through ENV_DIR and counts builds in its CACHE_DIR
+// (the second push sees the first's count); a buildpack whose compile exits
+// 1 fails the push with its output.
+func TestCustomBuildpack(t *testing.T) {
+	require(t, "go", "python3")
+	c := startCluster(t, func(data string) {
+		copyTree(t, filepath.Join(repoRoot(), "examples", "buildpacks", "shout"), filepath.Join(data, "buildpacks", "shout"))
+		broken := filepath.Join(data, "buildpacks", "broken", "bin")
+		if err := os.MkdirAll(broken, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		for name, script := range map[string]string{
+			"detect":  "#!/bin/sh\n[ -f \"$1/broken.txt\" ] || exit 1\necho broken\n",
+			"compile": "#!/bin/sh\necho \"-----> broken: about to fail\"\necho \"the compiler broke here\" >&2\nexit 1\n",
+			"release": "#!/bin/sh\necho '--- {}'\n",
+		} {
+			if err := os.WriteFile(filepath.Join(broken, name), []byte(script), 0o755); err != nil {
+				t.Fatal(err)
+			}
+		}
+	})
+	c.executor("node-1", t.TempDir(), "--stop-on-exit")
+
+	app := copyDir(t, filepath.Join(repoRoot(), "examples", "hello-shout"))
+	if err := os.WriteFile(filepath.Join(app, "strata.yml"), []byte("applications:\n- name: shouty\n  env: {GREETING: Howdy}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out := c.cli.must(app, "strata", "push", "shouty")
+	if !strings.Contains(out, `shout: greeting is "Howdy" (from ENV_DIR)`) || !strings.Contains(out, "shout: build 1 of this app") {
+		t.Errorf("first push output:\n%s", out)
+	}
+	waitBody(t, c.routerAddr, "shouty.localhost", "Howdy, STRATA RUNS CLASSIC BUILDPACKS", 30*time.Second)
+	out = c.cli.must(app, "strata", "push", "shouty")
+	if !strings.Contains(out, "shout: build 2 of this app") {
+		t.Errorf("second push does not see the build cache:\n%s", out)
+	}
+	waitBody(t, c.routerAddr, "shouty.localhost", "(build 2)", 30*time.Second)
+	// --no-cache starts from an empty cache and leaves the app's alone.
+	if out := c.cli.must(app, "strata", "push", "shouty", "--no-cache"); !strings.Contains(out, "shout: build 1 of this app") {
+		t.Errorf("push --no-cache:\n%s", out)
+	}
+
+	bad := t.TempDir()
+	if err := os.WriteFile(filepath.Join(bad, "broken.txt"), []byte("x\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, code := c.cli.run(bad, "strata", "push", "broke")
+	if code == 0 || !strings.Contains(out, "broken: about to fail") || !strings.Contains(out, "the compiler broke here") {
+		t.Errorf("push of an app whose buildpack fails: exit %d\n%s", code, out)
+	}
+}

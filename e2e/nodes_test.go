@@ -27,7 +27,7 @@ type cluster struct {
 	cli        *cli
 }
 
-func startCluster(t *testing.T) *cluster {
+func startCluster(t *testing.T, prepare ...func(ctrlData string)) *cluster {
 	t.Helper()
 	store := t.TempDir()
 	srv, err := bus.StartServer(bus.ServerConfig{Host: "127.0.0.1", Port: 0, StoreDir: store})
@@ -40,6 +40,9 @@ func startCluster(t *testing.T) *cluster {
 			c.nats.Shutdown()
 		}
 	})
+	for _, p := range prepare { // before the controller reads its data dir
+		p(c.ctrlData)
+	}
 	_, routerPort, _ := strings.Cut(c.routerAddr, ":")
 	ctrl := start(t, "stratad controller", nil, "stratad", "controller",
 		"--nats", c.natsURL, "--data", c.ctrlData, "--api-addr", "127.0.0.1:0", "--router-port", routerPort)
