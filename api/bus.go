@@ -173,6 +173,14 @@ type InstanceSpec struct {
 	// scheduler chose it among the node's isolations (scheduler.Placement);
 	// empty keeps the node's process driver.
 	Isolation Isolation `json:"isolation,omitempty"`
+	// Image deploys (strata push --docker-image, --docker-image-file) run an
+	// image instead of a droplet, on an isolation that runs images
+	// (container). Image is a reference the node's engine has; ImageBlob a
+	// `docker save` tarball in the blob store, loaded once per digest. With
+	// either, DropletBlob is empty, and an empty Command runs the image's own
+	// entrypoint and command.
+	Image     string  `json:"image,omitempty"`
+	ImageBlob BlobRef `json:"image_blob,omitempty"`
 }
 
 // HealthCheck says how an executor decides an instance is healthy.

@@ -45,7 +45,7 @@ type Driver interface {
 type Spec struct {
 	ID       string   // unique instance id
 	Dir      string   // working directory: the unpacked droplet's app dir
-	Command  string   // run as /bin/sh -c <Command> (the developer's Procfile command)
+	Command  string   // run as /bin/sh -c <Command> (the developer's Procfile command); "" with an Image runs the image's own
 	Env      []string // complete environment, KEY=value
 	MemoryMB int      // memory limit; enforced only by drivers that can
 	// Port is the port the instance listens on, as the instance sees it
@@ -157,11 +157,26 @@ type DropletImager interface {
 	DropletImage(ctx context.Context, ref api.BlobRef, path string) (*DropletImage, error)
 }
 
-// DropletImage is a droplet as an image.
+// DropletImage is a droplet as an image, or the image of an image deploy.
 type DropletImage struct {
 	Image  string // image reference the engine knows
-	Root   string // the droplet's root inside the image (HOME)
+	Root   string // the droplet's root inside the image (HOME); "" for an image deploy
 	AppDir string // its app dir (the working dir)
+	// Port is the port an image deploy's image declares it listens on (its
+	// single EXPOSE); 0 when it declares none or several, and for droplets:
+	// then the app listens on $PORT.
+	Port int
+}
+
+// ImageRunner is an optional ability: a driver that runs the images of image
+// deploys. The executor then starts the instance with Spec.Image set, Dir the
+// image's working dir, nothing writable but the driver's /tmp, and Command
+// empty unless the spec overrides the image's own.
+type ImageRunner interface {
+	// AppImage returns the image to run: ref when the engine has it (else
+	// EInvalid), or, with blob set, the image in the `docker save` tarball
+	// at path, loaded once per digest.
+	AppImage(ctx context.Context, ref string, blob api.BlobRef, path string) (*DropletImage, error)
 }
 
 // Usage is the resources an instance uses now.

@@ -2,9 +2,12 @@ package executor_test
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -191,4 +194,103 @@ func TestContainerCrashes(t *testing.T) {
 			}
 		}
 	}
+}
+
+// buildAppImage builds, with the docker CLI, an image of the test app (a
+// static binary, FROM scratch: no registry is needed) that declares its port
+// with EXPOSE and runs as a user of its own, saves it as a tarball and removes it
+// from the engine again. It returns the tarball's bytes.
+func buildAppImage(t *testing.T, tag string) []byte {
+	t.Helper()
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "webapp"), webappBin, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	dockerfile := "FROM scratch\nCOPY webapp /srv/webapp\nWORKDIR /srv\nUSER 4321\nENV WEBAPP_HOST=0.0.0.0\nEXPOSE 9090\nCMD [\"/srv/webapp\"]\n"
+	if err := os.WriteFile(filepath.Join(dir, "Dockerfile"), []byte(dockerfile), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	build := exec.Command("docker", "build", "-q", "-t", tag, dir)
+	build.Env = append(os.Environ(), "DOCKER_BUILDKIT=0")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("docker build: %v\n%s", err, out)
+	}
+	defer exec.Command("docker", "rmi", "-f", tag).Run()
+	tarball := filepath.Join(dir, "image.tar")
+	if out, err := exec.Command("docker", "save", "-o", tarball, tag).CombinedOutput(); err != nil {
+		t.Fatalf("docker save: %v\n%s", err, out)
+	}
+	data, err := os.ReadFile(tarball)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return data
+}
+
+// TestImageDeploy: an instance of an image deploy (a `docker save` tarball
+// in the blob store) runs the image's own command as its own user, on the
+// port its single EXPOSE declares, is health-checked and registered there,
+// and serves; on a node whose driver runs no images it fails with a reason
+// that says so.
+func TestImageDeploy(t *testing.T) {
+	node := fmt.Sprintf("node-img-%d", os.Getpid())
+	tag := "strata-test/app:" + node
+	image := buildAppImage(t, tag)
+	blob := blobRef(image)
+	t.Cleanup(func() { // registered first: runs after the executor stops
+		b, _ := exec.Command("docker", "ps", "-a", "-q", "--filter", "label=io.strata.node="+node).Output()
+		if ids := strings.Fields(string(b)); len(ids) > 0 {
+			t.Errorf("containers left: %v", ids)
+			_ = exec.Command("docker", append([]string{"rm", "-f"}, ids...)...).Run()
+		}
+		_ = exec.Command("docker", "rmi", "-f", "strata/image:"+strings.TrimPrefix(string(blob), "sha256:"), tag).Run()
+	})
+	h := newHarness(t)
+	e, _ := h.run(executor.Config{NodeID: node, DataDir: t.TempDir(), Restart: fastRestart()}, mock.New(mock.Config{}), dockerDriver(t, node))
+	h.blobs.add(image)
+	spec := api.InstanceSpec{InstanceID: "img-1", AppID: "app-img", AppName: "img", Process: api.ProcessWeb, ImageBlob: blob,
+		MemoryMB: 64, Routes: []string{"img.localhost"}, Isolation: api.IsolationContainer, HealthCheck: api.HealthCheck{Type: api.HealthHTTP, Path: "/healthz"}}
+	h.start(e.NodeID(), spec)
+	_, reg := waitFor(t, h.rec, api.SubjectRouterRegister, 0, "registration", func(r *api.RouterRegistration) bool { return r.PrivateInstanceID == "img-1" })
+	body, err := get(t, reg.Host, reg.Port, "/")
+	if err != nil || !strings.Contains(body, "hello from img/0") {
+		t.Fatalf("GET the image deploy: %q, %v", body, err)
+	}
+	waitFor(t, h.rec, api.SubjectLogs(spec.AppID), 0, "the app's start line on port 9090", func(l *api.LogEnvelope) bool { return l.Line == "listening on 9090" })
+	b, err := exec.Command("docker", "ps", "-q", "--filter", "label=io.strata.instance=img-1", "--format", "{{.ID}}").Output()
+	if err != nil || len(strings.Fields(string(b))) != 1 {
+		t.Fatalf("container of img-1: %q, %v", b, err)
+	}
+	user, _ := exec.Command("docker", "inspect", "-f", "{{.Config.User}}", strings.TrimSpace(string(b))).Output()
+	if got := strings.TrimSpace(string(user)); got != "4321" {
+		t.Errorf("container user %q, want the image's 4321", got)
+	}
+	mark := h.rec.len()
+	h.stop(e.NodeID(), "img-1", 5*time.Second)
+	waitFor(t, h.rec, api.SubjectInstanceEvent, mark, "stopped", eventIs("img-1", api.InstanceStopped))
+
+	// The same on the process driver: refused with the reason.
+	onProc := spec
+	onProc.InstanceID, onProc.Isolation = "img-2", ""
+	mark = h.rec.len()
+	h.start(e.NodeID(), onProc)
+	_, crash := waitFor(t, h.rec, api.SubjectInstanceEvent, mark, "crash on the process driver", eventIs("img-2", api.InstanceCrashed))
+	if !strings.Contains(crash.Reason, "runs images") {
+		t.Errorf("crash reason %q, want that the isolation must run images", crash.Reason)
+	}
+	mark = h.rec.len()
+	h.stop(e.NodeID(), "img-2", time.Second)
+	waitFor(t, h.rec, api.SubjectInstanceEvent, mark, "img-2 stopped", eventIs("img-2", api.InstanceStopped))
+
+	// A spec naming a droplet and an image is refused outright.
+	both := spec
+	both.InstanceID, both.DropletBlob = "img-3", blob
+	if err := h.command(e.NodeID(), api.NodeCommand{Kind: api.CmdStart, Start: &both}); api.ErrorCode(err) != api.EInvalid {
+		t.Errorf("start with a droplet and an image: %v, want invalid", err)
+	}
+}
+
+func blobRef(data []byte) api.BlobRef {
+	sum := sha256.Sum256(data)
+	return api.BlobRef("sha256:" + hex.EncodeToString(sum[:]))
 }

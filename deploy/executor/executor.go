@@ -287,13 +287,23 @@ func validateSpec(s *api.InstanceSpec) error {
 	if s.Process == "" || strings.ContainsAny(s.Process, "/ \t\n.*>") {
 		return api.Errorf(api.EInvalid, "process type %q is not a plain name", s.Process)
 	}
-	if !s.DropletBlob.Valid() {
+	image := s.Image != "" || s.ImageBlob != ""
+	switch {
+	case s.Image != "" && s.ImageBlob != "":
+		return api.Errorf(api.EInvalid, "instance %s names both an image and an image tarball", s.InstanceID)
+	case image && s.DropletBlob != "":
+		return api.Errorf(api.EInvalid, "instance %s names both a droplet and an image", s.InstanceID)
+	case s.ImageBlob != "" && !s.ImageBlob.Valid():
+		return api.Errorf(api.EInvalid, "image tarball reference %q is not a sha256 blob reference", s.ImageBlob)
+	case s.Image != "" && (len(s.Image) > 255 || strings.HasPrefix(s.Image, "-") || strings.ContainsFunc(s.Image, func(c rune) bool { return c <= ' ' || c == 0x7f })):
+		return api.Errorf(api.EInvalid, "image %q is not an image name", s.Image)
+	case !image && !s.DropletBlob.Valid():
 		return api.Errorf(api.EInvalid, "droplet reference %q is not a sha256 blob reference", s.DropletBlob)
 	}
 	if err := validateRoutes(s.Routes); err != nil {
 		return err
 	}
-	if strings.TrimSpace(s.Command) == "" {
+	if !image && strings.TrimSpace(s.Command) == "" {
 		return api.Errorf(api.EInvalid, "instance %s has no start command — add a Procfile entry for %q", s.InstanceID, s.Process)
 	}
 	switch s.HealthCheck.Type {

@@ -412,8 +412,11 @@ func (e *Executor) launch(in *instance) string {
 		}
 		in.prepared = true
 	}
-	port, err := allocatePort(in.drv, in.spec.InstanceID)
-	if err != nil {
+	var port int
+	var err error
+	if in.image != nil && in.image.Port > 0 {
+		port = in.image.Port // the port an image deploy's image declares
+	} else if port, err = allocatePort(in.drv, in.spec.InstanceID); err != nil {
 		return "no port for the instance: " + api.ErrorMessage(err)
 	}
 	spec := &driver.Spec{
@@ -424,7 +427,10 @@ func (e *Executor) launch(in *instance) string {
 		// HOME and TMPDIR (see env); a confining driver keeps the rest read-only.
 		Writable: []string{filepath.Join(in.dir, "droplet"), filepath.Join(in.dir, "tmp")},
 	}
-	if in.image != nil { // the droplet is in the image; /tmp is the driver's
+	switch {
+	case in.imageDeploy(): // the image's own command unless the spec has one; only /tmp writable
+		spec.Image, spec.Dir, spec.Writable, spec.Command = in.image.Image, in.image.AppDir, nil, in.spec.Command
+	case in.image != nil: // the droplet is in the image; /tmp is the driver's
 		spec.Image, spec.Dir, spec.Writable = in.image.Image, in.image.AppDir, []string{in.image.Root}
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -470,6 +476,9 @@ func (e *Executor) prepare(in *instance) error {
 		case <-ctx.Done():
 		}
 	}()
+	if in.spec.Image != "" || in.spec.ImageBlob != "" {
+		return e.prepareImage(ctx, in)
+	}
 	path, release, err := e.droplets.acquire(ctx, in.spec.DropletBlob)
 	if err != nil {
 		return err
@@ -511,6 +520,39 @@ func (e *Executor) prepare(in *instance) error {
 	return nil
 }
 
+// prepareImage readies an image deploy: the image the node has, or the
+// `docker save` tarball (fetched through the blob cache) loaded by the
+// driver, which must run images.
+func (e *Executor) prepareImage(ctx context.Context, in *instance) error {
+	ir, ok := in.drv.(driver.ImageRunner)
+	if !ok {
+		return api.Errorf(api.EInvalid, "an image deploy needs an isolation that runs images (container), not %s — place the app on nodes with the docker driver", in.iso)
+	}
+	var path string
+	if in.spec.ImageBlob != "" {
+		p, release, err := e.droplets.acquire(ctx, in.spec.ImageBlob)
+		if err != nil {
+			return err
+		}
+		defer release()
+		path = p
+	}
+	img, err := ir.AppImage(ctx, in.spec.Image, in.spec.ImageBlob, path)
+	if err != nil {
+		return err
+	}
+	in.mu.Lock()
+	in.image = img
+	in.mu.Unlock()
+	return nil
+}
+
+// imageDeploy reports whether the instance runs an image deploy's image
+// (not a droplet).
+func (in *instance) imageDeploy() bool {
+	return in.image != nil && (in.spec.Image != "" || in.spec.ImageBlob != "")
+}
+
 // env is the instance's environment: config vars, then platform variables,
 // which win.
 func (e *Executor) env(in *instance, port int) []string {
@@ -530,13 +572,19 @@ func (e *Executor) env(in *instance, port int) []string {
 	if in.image != nil {
 		home, tmp = in.image.Root, "/tmp"
 	}
-	for k, v := range map[string]string{
+	platform := map[string]string{
 		"PORT": strconv.Itoa(port), "STRATA_APP": s.AppName, "STRATA_PROCESS": s.Process,
 		"STRATA_INSTANCE_INDEX": strconv.Itoa(s.Index), "STRATA_INSTANCE_GUID": s.InstanceID,
 		"STRATA_RELEASE": strconv.Itoa(s.Release), "VCAP_APPLICATION": string(vcap),
 		"HOME": home, "TMPDIR": tmp, "LANG": "C.UTF-8",
 		"PATH": filepath.Join(home, "app", "bin") + ":/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-	} {
+	}
+	if in.imageDeploy() { // the image's own HOME, PATH and LANG stay
+		delete(platform, "HOME")
+		delete(platform, "PATH")
+		delete(platform, "LANG")
+	}
+	for k, v := range platform {
 		m[k] = v
 	}
 	out := make([]string, 0, len(m))

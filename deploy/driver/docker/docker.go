@@ -304,6 +304,7 @@ func (d *Driver) start(ctx context.Context, c *ctr, spec *driver.Spec) (*driver.
 		return nil, api.Errorf(api.EInvalid, "cannot start instance %s: "+format, append([]any{spec.ID}, args...)...)
 	}
 	uid := d.UID(spec.ID)
+	user := ""
 	mounts := []mount.Mount{{
 		Type: mount.TypeTmpfs, Target: "/tmp",
 		TmpfsOptions: &mount.TmpfsOptions{SizeBytes: int64(max(spec.MemoryMB, 16)) << 20, Mode: 0o1777},
@@ -334,11 +335,22 @@ func (d *Driver) start(ctx context.Context, c *ctr, spec *driver.Spec) (*driver.
 			mounts = append(mounts, mount.Mount{Type: mount.TypeBind, Source: real, Target: real})
 		}
 	} else {
-		// A droplet image: its writable dirs (the droplet's root, holding
-		// the app dir) are anonymous volumes the engine fills from the
-		// image and removes with the container; its files belong to
-		// ImageUID, which runs it.
-		uid = d.cfg.ImageUID
+		// An image: its writable dirs (a droplet's root, holding the app
+		// dir) are anonymous volumes the engine fills from the image and
+		// removes with the container. It runs as the image's user unless
+		// that is root (or unset): then as ImageUID, which owns a droplet
+		// image's files.
+		ins, err := d.cli.ImageInspect(ctx, c.image)
+		if err != nil {
+			if cerrdefs.IsNotFound(err) {
+				return nil, api.Errorf(api.EInvalid, "cannot start instance %s: image %s is not on this node", spec.ID, c.image)
+			}
+			return fail("inspect image: %v", err)
+		}
+		user = fmt.Sprintf("%d:%d", d.cfg.ImageUID, d.cfg.ImageUID)
+		if ins.Config != nil && !isRoot(ins.Config.User) {
+			user = ins.Config.User
+		}
 		for _, w := range spec.Writable {
 			if !filepath.IsAbs(w) {
 				return fail("writable dir %q is not absolute", w)
@@ -354,11 +366,17 @@ func (d *Driver) start(ctx context.Context, c *ctr, spec *driver.Spec) (*driver.
 	memory := int64(max(spec.MemoryMB, 6)) << 20
 	pids := d.cfg.PidsMax
 	init := true
+	if user == "" {
+		user = fmt.Sprintf("%d:%d", uid, uid)
+	}
 	cfg := &container.Config{
-		Image: c.image, Cmd: []string{"/bin/sh", "-c", spec.Command}, Env: env, WorkingDir: workDir,
-		User:     fmt.Sprintf("%d:%d", uid, uid),
+		Image: c.image, Env: env, WorkingDir: workDir, User: user,
 		Labels:   d.labels(spec),
 		Hostname: hostname(spec.ID),
+	}
+	if spec.Command != "" || spec.Image == "" {
+		// The spec's command, instead of the image's entrypoint and command.
+		cfg.Entrypoint, cfg.Cmd = []string{"/bin/sh", "-c"}, []string{spec.Command}
 	}
 	host := &container.HostConfig{
 		Init:           &init, // docker-init reaps orphans and forwards signals
@@ -435,6 +453,12 @@ const (
 	LabelApp     = "io.strata.app"
 	LabelProcess = "io.strata.process"
 )
+
+// isRoot reports whether an image's USER runs as root.
+func isRoot(user string) bool {
+	name, _, _ := strings.Cut(user, ":")
+	return name == "" || name == "root" || name == "0"
+}
 
 func hostname(id string) string {
 	if len(id) > 63 {

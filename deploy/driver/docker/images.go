@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 
 	cerrdefs "github.com/containerd/errdefs"
@@ -25,7 +26,14 @@ const (
 	LabelStack   = "io.strata.stack"   // the stack image it was made from
 )
 
-var _ driver.DropletImager = (*Driver)(nil)
+var (
+	_ driver.DropletImager = (*Driver)(nil)
+	_ driver.ImageRunner   = (*Driver)(nil)
+)
+
+// appImageRepo is the repository image-deploy tarballs are tagged in, by
+// blob digest.
+const appImageRepo = "strata/image"
 
 // dropletTag is the tag of a droplet's image.
 func dropletTag(ref api.BlobRef) string {
@@ -70,6 +78,105 @@ func (d *Driver) DropletImage(ctx context.Context, ref api.BlobRef, path string)
 	}
 	d.log.Info("docker.droplet_image_loaded", "droplet", ref, "image", out.Image)
 	return out, nil
+}
+
+// AppImage returns the image of an image deploy: ref, which the engine must
+// have, or the image in the `docker save` tarball at path, loaded once per
+// blob digest and tagged strata/image:<digest hex>. Its working dir is the
+// app dir and its single exposed TCP port, if it has exactly one, the port
+// the app listens on.
+func (d *Driver) AppImage(ctx context.Context, ref string, blob api.BlobRef, path string) (*driver.DropletImage, error) {
+	if blob != "" {
+		if !blob.Valid() {
+			return nil, api.Errorf(api.EInvalid, "image blob %q is not a sha256 blob reference", blob)
+		}
+		tag := appImageRepo + ":" + strings.TrimPrefix(string(blob), "sha256:")
+		unlock := d.lockKey("image:" + string(blob))
+		defer unlock()
+		if _, err := d.cli.ImageInspect(ctx, tag); err != nil {
+			if !cerrdefs.IsNotFound(err) {
+				return nil, api.Errorf(api.EUnavailable, "docker driver: inspect %s: %v", tag, err)
+			}
+			if err := d.loadTagged(ctx, path, tag); err != nil {
+				return nil, err
+			}
+		}
+		ref = tag
+	}
+	if ref == "" || strings.HasPrefix(ref, "-") || strings.ContainsFunc(ref, func(c rune) bool { return c <= ' ' || c == 0x7f }) {
+		return nil, api.Errorf(api.EInvalid, "image reference %q is not an image name", ref)
+	}
+	ins, err := d.cli.ImageInspect(ctx, ref)
+	if err != nil {
+		if cerrdefs.IsNotFound(err) {
+			return nil, api.Errorf(api.EInvalid, "image %s is not on this node — no registry is reachable: load it into the node's engine, or push it as a tarball (--docker-image-file)", ref)
+		}
+		return nil, api.Errorf(api.EUnavailable, "docker driver: inspect %s: %v", ref, err)
+	}
+	out := &driver.DropletImage{Image: ref, AppDir: "/"}
+	if ins.Config != nil {
+		if ins.Config.WorkingDir != "" {
+			out.AppDir = ins.Config.WorkingDir
+		}
+		var tcp []int
+		for p := range ins.Config.ExposedPorts {
+			if port, proto, _ := strings.Cut(string(p), "/"); proto == "" || proto == "tcp" {
+				if n, err := strconv.Atoi(port); err == nil && n > 0 {
+					tcp = append(tcp, n)
+				}
+			}
+		}
+		if len(tcp) == 1 {
+			out.Port = tcp[0]
+		}
+	}
+	return out, nil
+}
+
+// loadTagged loads the `docker save` tarball at path and tags the image it
+// holds as tag. A tarball of other than one image is EInvalid.
+func (d *Driver) loadTagged(ctx context.Context, path, tag string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return api.Errorf(api.EUnavailable, "docker driver: %v", err)
+	}
+	defer f.Close()
+	resp, err := d.cli.ImageLoad(ctx, f)
+	if err != nil {
+		return api.Errorf(api.EUnavailable, "docker driver: load the image tarball: %v", err)
+	}
+	defer resp.Body.Close()
+	var loaded []string
+	dec := json.NewDecoder(resp.Body)
+	for {
+		var m struct {
+			Stream      string `json:"stream"`
+			ErrorDetail *struct {
+				Message string `json:"message"`
+			} `json:"errorDetail"`
+		}
+		if err := dec.Decode(&m); err == io.EOF {
+			break
+		} else if err != nil {
+			return api.Errorf(api.EInvalid, "docker driver: load the image tarball: %v", err)
+		}
+		if m.ErrorDetail != nil {
+			return api.Errorf(api.EInvalid, "the image tarball does not load: %s — make it with docker save", m.ErrorDetail.Message)
+		}
+		for _, prefix := range []string{"Loaded image ID: ", "Loaded image: "} {
+			if v, ok := strings.CutPrefix(strings.TrimSpace(m.Stream), prefix); ok {
+				loaded = append(loaded, v)
+			}
+		}
+	}
+	if len(loaded) != 1 {
+		return api.Errorf(api.EInvalid, "the image tarball holds %d images (%v), want one — docker save one image", len(loaded), loaded)
+	}
+	if err := d.cli.ImageTag(ctx, loaded[0], tag); err != nil {
+		return api.Errorf(api.EUnavailable, "docker driver: tag %s: %v", tag, err)
+	}
+	d.log.Info("docker.app_image_loaded", "image", loaded[0], "tag", tag)
+	return nil
 }
 
 // readStream reads an engine progress stream (JSON messages) to its end and
@@ -160,8 +267,9 @@ func (d *Driver) lockKey(key string) func() {
 	return func() { <-ch }
 }
 
-// CollectImages removes this node's droplet images (those it loaded) that no
-// instance of this driver uses, keeping the Config.KeepImages most recently
+// CollectImages removes this node's droplet images (those it loaded), and
+// the strata/image tags of image-deploy tarballs, that no instance of this
+// driver uses, keeping the Config.KeepImages most recently
 // created ones so a restart or a rollback need not rebuild them. An image a
 // container still uses stays (the engine refuses). It returns how many it
 // removed.
@@ -171,6 +279,13 @@ func (d *Driver) CollectImages(ctx context.Context) (int, error) {
 	if err != nil {
 		return 0, api.Errorf(api.EUnavailable, "docker driver: list images: %v", err)
 	}
+	// Image deploys' tarballs, tagged by blob digest (they carry their own
+	// labels, not ours): their strata tag is what goes.
+	apps, err := d.cli.ImageList(ctx, image.ListOptions{Filters: filters.NewArgs(filters.Arg("reference", appImageRepo))})
+	if err != nil {
+		return 0, api.Errorf(api.EUnavailable, "docker driver: list images: %v", err)
+	}
+	imgs = append(imgs, apps...)
 	slices.SortFunc(imgs, func(a, b image.Summary) int { return int(b.Created - a.Created) })
 	d.mu.Lock()
 	inUse := func(s image.Summary) bool {
@@ -193,7 +308,13 @@ func (d *Driver) CollectImages(ctx context.Context) (int, error) {
 		if i < d.cfg.KeepImages {
 			continue
 		}
-		if _, err := d.cli.ImageRemove(ctx, s.ID, image.RemoveOptions{PruneChildren: true}); err != nil {
+		target := s.ID
+		for _, t := range s.RepoTags {
+			if strings.HasPrefix(t, appImageRepo+":") {
+				target = t // untag; the image goes with its last tag
+			}
+		}
+		if _, err := d.cli.ImageRemove(ctx, target, image.RemoveOptions{PruneChildren: true}); err != nil {
 			if !cerrdefs.IsConflict(err) && !cerrdefs.IsNotFound(err) {
 				d.log.Warn("docker.image_remove_failed", "image", s.ID, "err", err)
 			}

@@ -126,3 +126,35 @@ func craftTarGz(t *testing.T, name, data string) []byte {
 	_ = gz.Close()
 	return buf.Bytes()
 }
+
+// TestAppImage: an image deploy names an image the engine has (run as the
+// image's user, or ImageUID when that is root) or a tarball that must hold
+// one image; anything else is refused with what to do.
+func TestAppImage(t *testing.T) {
+	d := newDriver(t)
+	if _, err := d.AppImage(ctx(t), "strata-test/absent:1", "", ""); api.ErrorCode(err) != api.EInvalid || !strings.Contains(err.Error(), "not on this node") {
+		t.Errorf("AppImage of an absent image: %v, want invalid, not on this node", err)
+	}
+	if _, err := d.AppImage(ctx(t), "-rm", "", ""); api.ErrorCode(err) != api.EInvalid {
+		t.Errorf("AppImage of %q: %v, want invalid", "-rm", err)
+	}
+	garbage := filepath.Join(t.TempDir(), "garbage.tar")
+	if err := os.WriteFile(garbage, []byte("not a tarball"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256([]byte("not a tarball"))
+	if _, err := d.AppImage(ctx(t), "", api.BlobRef("sha256:"+hex.EncodeToString(sum[:])), garbage); err == nil {
+		t.Errorf("AppImage of a garbage tarball succeeded")
+	}
+	img, err := d.AppImage(ctx(t), docker.DefaultStackImage, "", "")
+	if err != nil || img.AppDir != "/" || img.Port != 0 || img.Image != docker.DefaultStackImage {
+		t.Fatalf("AppImage of the stack = %+v, %v; want it with working dir / and no declared port", img, err)
+	}
+	spec, out, _ := run(t, d, driver.Spec{Image: img.Image, Dir: img.AppDir, Command: "id -u; pwd"})
+	if res, err := d.Wait(ctx(t), spec.ID); err != nil || res.ExitCode != 0 {
+		t.Fatalf("Wait = %+v, %v; output %q", res, err, out.String())
+	}
+	if got := out.String(); got != "2000\n/\n" {
+		t.Errorf("output %q, want uid 2000 (the image's user is root) in /", got)
+	}
+}
