@@ -485,14 +485,7 @@ func (e *Executor) prepare(in *instance) error {
 	}
 	defer release()
 	if di, ok := in.drv.(driver.DropletImager); ok {
-		img, err := di.DropletImage(ctx, in.spec.DropletBlob, path)
-		if err != nil {
-			return err
-		}
-		in.mu.Lock()
-		in.image = img
-		in.mu.Unlock()
-		return nil
+		return in.setImage(di.DropletImage(ctx, in.spec.DropletBlob, path))
 	}
 	dest := filepath.Join(in.dir, "droplet")
 	_ = os.RemoveAll(dest)
@@ -537,7 +530,12 @@ func (e *Executor) prepareImage(ctx context.Context, in *instance) error {
 		defer release()
 		path = p
 	}
-	img, err := ir.AppImage(ctx, in.spec.Image, in.spec.ImageBlob, path)
+	return in.setImage(ir.AppImage(ctx, in.spec.Image, in.spec.ImageBlob, path))
+}
+
+// setImage keeps the image a driver made or found for the instance, unless
+// it failed.
+func (in *instance) setImage(img *driver.DropletImage, err error) error {
 	if err != nil {
 		return err
 	}
