@@ -125,12 +125,27 @@ type Release struct {
 	Version     int               `json:"version"`
 	BuildID     string            `json:"build_id,omitempty"`
 	DropletBlob BlobRef           `json:"droplet_blob"`
+	// Image and ImageBlob are set instead of DropletBlob for an image
+	// deploy (strata push --docker-image / --docker-image-file): an image
+	// reference the nodes' engines have, or a `docker save` tarball blob.
+	Image       string            `json:"image,omitempty"`
+	ImageBlob   BlobRef           `json:"image_blob,omitempty"`
 	Processes   map[string]string `json:"process_types"`
 	Env         map[string]string `json:"env,omitempty"`
 	Description string            `json:"description"`
 	Actor       string            `json:"actor"`
 	CreatedAt   time.Time         `json:"created_at"`
 }
+
+// Runnable reports whether instances can run the release: it has a droplet
+// or an image (a release of config vars alone before the first push has
+// neither).
+func (r *Release) Runnable() bool {
+	return r.DropletBlob.Valid() || r.Image != "" || r.ImageBlob.Valid()
+}
+
+// IsImage reports whether the release runs an image rather than a droplet.
+func (r *Release) IsImage() bool { return r.Image != "" || r.ImageBlob.Valid() }
 
 // Process is the desired formation of one process type of an app.
 type Process struct {

@@ -38,6 +38,12 @@ type DeployRequest struct {
 	Buildpacks []string
 	// NoCache builds without the app's build cache (strata push --no-cache).
 	NoCache bool
+	// Image deploys an image the nodes' engines have instead of building
+	// Source (strata push --docker-image); Source is then empty.
+	Image string
+	// ImageFile says Source is a `docker save` tarball to deploy (strata
+	// push --docker-image-file), stored as a blob and loaded by each node.
+	ImageFile bool
 	// Progress receives build output and status lines as they happen. It is
 	// called from one goroutine at a time and must not block for long.
 	Progress func(DeployEvent)

@@ -22,6 +22,10 @@ type PushOptions struct {
 	Buildpacks []string
 	// NoCache builds without the app's build cache.
 	NoCache bool
+	// Image deploys an image the nodes' engines have (the archive is then
+	// empty); ImageFile says the archive is a `docker save` tarball.
+	Image     string
+	ImageFile bool
 	// Size, when > 0, is sent as the upload's Content-Length.
 	Size int64
 	// OnEvent receives build output and status lines as they arrive.
@@ -55,6 +59,12 @@ func (c *Client) Push(ctx context.Context, app string, archive io.Reader, opts P
 	}
 	for _, b := range opts.Buildpacks {
 		q.Add("buildpack", b)
+	}
+	if opts.Image != "" {
+		q.Set("docker_image", opts.Image)
+	}
+	if opts.ImageFile {
+		q.Set("docker_image_file", "true")
 	}
 	if opts.NoCache {
 		q.Set("no_cache", "true")

@@ -214,6 +214,20 @@ func (s *Converger) readPass(ctx context.Context) (*pass, []scheduler.Formation,
 	if err := s.placement.readPlacement(ctx, p, forms); err != nil {
 		return nil, nil, err
 	}
+	// An image runs only on an isolation that runs images: a policy that
+	// names none gets a container (docs/containers.md).
+	for i := range forms {
+		if iso := forms[i].Policy.Isolation; forms[i].Release == 0 || iso != "" && iso != api.PlacementAny {
+			continue
+		}
+		rel, err := p.release(ctx, s.store, forms[i].AppID, forms[i].Release)
+		if err != nil {
+			return nil, nil, err
+		}
+		if rel.IsImage() {
+			forms[i].Policy.Isolation = api.IsolationContainer
+		}
+	}
 	p.views = s.nodes.views(s.cfg.Now(), s.cfg.NodeTTL)
 	return p, forms, nil
 }
@@ -460,7 +474,7 @@ func (s *Converger) spec(ctx context.Context, p *pass, in *api.Instance) (*api.I
 	}
 	spec := &api.InstanceSpec{
 		InstanceID: in.ID, AppID: app.ID, AppName: app.Name, SpaceID: app.SpaceID,
-		Process: in.Process, Index: in.Index, Release: in.Release, DropletBlob: rel.DropletBlob,
+		Process: in.Process, Index: in.Index, Release: in.Release, DropletBlob: rel.DropletBlob, Image: rel.Image, ImageBlob: rel.ImageBlob,
 		Command: rel.Processes[in.Process], Env: rel.Env, Isolation: in.Isolation,
 		MemoryMB: api.DefaultMemoryMB, DiskMB: api.DefaultDiskMB,
 		HealthCheck: api.HealthCheck{Type: api.DefaultHealthCheck(in.Process)},

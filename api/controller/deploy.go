@@ -76,11 +76,14 @@ const buildPoll = 500 * time.Millisecond
 // healthy within DeployWaitTimeout are ETimeout. If ctx ends first the
 // build carries on and ctx's error is returned.
 func (s *Deploys) Deploy(ctx context.Context, req api.DeployRequest) (*api.DeployResult, error) {
-	if req.Source == nil {
-		return nil, api.Errorf(api.EInvalid, "no source to deploy — send a gzip-compressed tar archive")
-	}
 	if err := validBuildpacks(req.Buildpacks); err != nil {
 		return nil, err
+	}
+	if req.Image != "" || req.ImageFile {
+		return s.deployImage(ctx, req)
+	}
+	if req.Source == nil {
+		return nil, api.Errorf(api.EInvalid, "no source to deploy — send a gzip-compressed tar archive")
 	}
 	app, err := s.find.appByName(ctx, req.App, actDevelop)
 	if err != nil && (api.ErrorCode(err) != api.ENotFound || !req.CreateApp) {
@@ -463,4 +466,100 @@ func (s *Deploys) ensureQueue(ctx context.Context) error {
 	}
 	s.queueReady = true
 	return nil
+}
+
+// MaxImageRef is the longest image reference accepted.
+const MaxImageRef = 512
+
+// validImageRef checks the form of an image reference (the engine says
+// whether it has it): registry/name:tag or name@sha256:…, printable, no
+// spaces.
+func validImageRef(ref string) error {
+	if ref == "" || len(ref) > MaxImageRef || strings.IndexFunc(ref, func(r rune) bool {
+		return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("._-/:@", r))
+	}) >= 0 || strings.HasPrefix(ref, "-") {
+		return api.Errorf(api.EInvalid, "%q is not an image reference — give one like strata/stack:bookworm or myapp@sha256:…", clip(ref))
+	}
+	return nil
+}
+
+// deployImage makes a release that runs an image instead of a droplet (no
+// build): the image a reference names, or a `docker save` tarball stored as
+// a blob. Its web process runs the image's own entrypoint with $PORT set,
+// in a container (readPass); the release rolls out, and rolls back when it
+// never becomes healthy, like a built one.
+func (s *Deploys) deployImage(ctx context.Context, req api.DeployRequest) (*api.DeployResult, error) {
+	if req.Image != "" && req.ImageFile {
+		return nil, api.Errorf(api.EInvalid, "both an image and an image file given — deploy one of them")
+	}
+	if req.ImageFile && req.Source == nil {
+		return nil, api.Errorf(api.EInvalid, "no image file to deploy — send a `docker save` tarball")
+	}
+	if req.Image != "" {
+		if err := validImageRef(req.Image); err != nil {
+			return nil, err
+		}
+	}
+	if len(req.Buildpacks) > 0 {
+		return nil, api.Errorf(api.EInvalid, "an image deploy runs no buildpack — drop -b")
+	}
+	app, err := s.find.appByName(ctx, req.App, actDevelop)
+	if api.ErrorCode(err) == api.ENotFound && req.CreateApp {
+		app, err = s.apps.CreateApp(ctx, req.App)
+		if api.ErrorCode(err) == api.EConflict {
+			app, err = s.find.appByName(ctx, req.App, actDevelop)
+		}
+	}
+	if err != nil {
+		return nil, err
+	}
+	progress := serialProgress(req.Progress)
+	// The web process runs the image's own entrypoint (an empty command).
+	base := &api.Release{Image: req.Image, Processes: map[string]string{api.ProcessWeb: ""}}
+	what := "image " + req.Image
+	if req.ImageFile {
+		if base.ImageBlob, err = s.blobs.Put(ctx, req.Source); err != nil {
+			return nil, fmt.Errorf("store the image file: %w", err)
+		}
+		what = "image file " + string(base.ImageBlob)
+	}
+
+	unlock := s.locks.lock(app.ID)
+	if app, err = s.store.AppByID(ctx, app.ID); err != nil {
+		unlock()
+		return nil, err
+	}
+	prev := app.CurrentRelease // what keeps serving if the image never becomes healthy
+	var env map[string]string
+	if prev > 0 {
+		cur, err := s.store.Release(ctx, app.ID, prev)
+		if err != nil {
+			unlock()
+			return nil, err
+		}
+		env = maps.Clone(cur.Env)
+	}
+	rel, err := s.apps.cut(ctx, app, base, env, "release", "Deploy "+what)
+	unlock()
+	if err != nil {
+		return nil, err
+	}
+	progress(api.DeployEvent{Type: api.DeployEventStatus, Line: fmt.Sprintf("release v%d created (%s)", rel.Version, what)})
+	res := &api.DeployResult{Release: rel}
+	routes, err := s.store.Routes(ctx, app.ID)
+	if err != nil {
+		return nil, err
+	}
+	res.URLs = routeURLs(routes, s.cfg.RouterPort)
+	s.sig.Kick()
+	s.sig.notifyChanged()
+	res.Running, res.Desired, err = s.waitInstances(ctx, app, rel, req.Wait, progress)
+	if err != nil {
+		var failed *releaseFailed
+		if !asReleaseFailed(err, &failed) {
+			return nil, err
+		}
+		return nil, s.rollbackFailed(ctx, app, rel, prev, failed.reason, progress)
+	}
+	return res, nil
 }

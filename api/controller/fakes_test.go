@@ -207,6 +207,7 @@ type fakeExecutor struct {
 	stops      []string
 	timeline   []string
 	heartbeats bool
+	isolations []api.Isolation // offered in heartbeats (nil: process)
 }
 
 func startExecutor(t *testing.T, srv *bus.Server, id string, edit func(*fakeExecutor)) *fakeExecutor {
@@ -292,7 +293,7 @@ func (x *fakeExecutor) heartbeat() {
 	}
 	hb := api.NodeHeartbeat{
 		Version: api.MessageVersion, NodeID: x.id, Substrate: api.SubstrateVM,
-		Isolations: []api.Isolation{api.IsolationProcess}, Capacity: api.Capacity{MemoryMB: 8192, CPUs: 2},
+		Isolations: x.offers(), Capacity: api.Capacity{MemoryMB: 8192, CPUs: 2},
 		Time: time.Now(), Interval: 50 * time.Millisecond,
 	}
 	for _, in := range x.instances {
@@ -306,6 +307,13 @@ func (x *fakeExecutor) setHeartbeats(on bool) {
 	x.mu.Lock()
 	x.heartbeats = on
 	x.mu.Unlock()
+}
+
+func (x *fakeExecutor) offers() []api.Isolation {
+	if x.isolations == nil {
+		return []api.Isolation{api.IsolationProcess}
+	}
+	return x.isolations
 }
 
 func (x *fakeExecutor) startsOf(id string) int {

@@ -53,6 +53,7 @@ func (s *Apps) cut(ctx context.Context, app *api.App, base *api.Release, env map
 	rel := &api.Release{ID: uuid.NewString(), AppID: app.ID, Env: env, Description: description, Actor: api.ActorName(ctx)}
 	if base != nil {
 		rel.BuildID, rel.DropletBlob, rel.Processes = base.BuildID, base.DropletBlob, maps.Clone(base.Processes)
+		rel.Image, rel.ImageBlob = base.Image, base.ImageBlob
 	}
 	if err := s.store.CreateRelease(ctx, rel); err != nil {
 		return nil, fmt.Errorf("create release: %w", err)
@@ -99,7 +100,7 @@ func (s *Apps) Rollback(ctx context.Context, name string, version int) (*api.Rel
 	}
 	if version == 0 {
 		for _, r := range rels { // newest first
-			if r.Version < cur.Version && r.DropletBlob.Valid() && !sameContent(r, cur) {
+			if r.Version < cur.Version && r.Runnable() && !sameContent(r, cur) {
 				target = r
 				break
 			}
@@ -119,7 +120,7 @@ func (s *Apps) Rollback(ctx context.Context, name string, version int) (*api.Rel
 		if target == nil {
 			return nil, api.Errorf(api.ENotFound, "app %s has no release v%d — see `strata releases %s`", name, version, name)
 		}
-		if !target.DropletBlob.Valid() {
+		if !target.Runnable() {
 			return nil, api.Errorf(api.EInvalid, "release v%d has no build to run (it only set config) — choose a release with a build", version)
 		}
 	}
@@ -127,7 +128,7 @@ func (s *Apps) Rollback(ctx context.Context, name string, version int) (*api.Rel
 }
 
 func sameContent(a, b *api.Release) bool {
-	return a.BuildID == b.BuildID && a.DropletBlob == b.DropletBlob && maps.Equal(a.Env, b.Env) && maps.Equal(a.Processes, b.Processes)
+	return a.BuildID == b.BuildID && a.DropletBlob == b.DropletBlob && a.Image == b.Image && a.ImageBlob == b.ImageBlob && maps.Equal(a.Env, b.Env) && maps.Equal(a.Processes, b.Processes)
 }
 
 // Env returns the config vars of the app's current release (empty before
@@ -283,7 +284,7 @@ func (s *Apps) Scale(ctx context.Context, name string, req api.ScaleRequest) (*a
 	if err != nil {
 		return nil, err
 	}
-	if cur == nil || !cur.DropletBlob.Valid() {
+	if cur == nil || !cur.Runnable() {
 		s.audit.record(ctx, app, "scale", "%s", desc)
 		return res, nil
 	}
@@ -389,7 +390,7 @@ func (s *Apps) Restart(ctx context.Context, name string) (*api.Release, error) {
 	if err != nil {
 		return nil, err
 	}
-	if cur == nil || !cur.DropletBlob.Valid() {
+	if cur == nil || !cur.Runnable() {
 		return nil, api.Errorf(api.EConflict, "app %s has no build to restart — push it first", name)
 	}
 	return s.cut(ctx, app, cur, maps.Clone(cur.Env), "restart", fmt.Sprintf("Restart (v%d)", cur.Version))

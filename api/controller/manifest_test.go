@@ -316,3 +316,58 @@ func TestDeployIgnoreManifest(t *testing.T) {
 		t.Errorf("web instances = %d, want the default 1", n)
 	}
 }
+
+// An image deploy makes a release without a build: its start commands carry
+// the image and run in a container (the only isolation that runs images),
+// on the node that offers one; the image's own command runs (empty
+// Command). An image file is stored as a blob and sent as ImageBlob.
+func TestDeployImage(t *testing.T) {
+	srv := newServer(t)
+	e := newEnv(t, srv, nil, nil)
+	e.run()
+	plain := startExecutor(t, srv, "process-only", nil)
+	docker := startExecutor(t, srv, "with-docker", func(x *fakeExecutor) {
+		x.isolations = []api.Isolation{api.IsolationProcess, api.IsolationContainer}
+	})
+	ctx := e.ctx()
+	res, err := e.ctrl.Deploys.Deploy(ctx, api.DeployRequest{App: "img", Image: "strata/stack:bookworm", CreateApp: true, Wait: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Build != nil || res.Release.Image != "strata/stack:bookworm" || res.Release.DropletBlob != "" || res.Release.Processes[api.ProcessWeb] != "" {
+		t.Errorf("release %+v build %+v", res.Release, res.Build)
+	}
+	starts, _, _ := docker.snapshot()
+	if len(starts) != 1 || starts[0].Image != "strata/stack:bookworm" || starts[0].Isolation != api.IsolationContainer || starts[0].Command != "" {
+		t.Fatalf("starts on the docker node: %+v", starts)
+	}
+	if s, _, _ := plain.snapshot(); len(s) != 0 {
+		t.Errorf("an image instance went to a node without containers: %+v", s)
+	}
+
+	res, err = e.ctrl.Deploys.Deploy(ctx, api.DeployRequest{App: "img", ImageFile: true, Source: strings.NewReader("a docker save tarball"), Wait: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !res.Release.ImageBlob.Valid() || res.Release.Image != "" || res.Release.Version != 2 {
+		t.Errorf("image file release %+v", res.Release)
+	}
+	// Rollback goes back to the reference.
+	rel, err := e.ctrl.Apps.Rollback(ctx, "img", 1)
+	if err != nil || rel.Image != "strata/stack:bookworm" {
+		t.Errorf("rollback: %+v %v", rel, err)
+	}
+	for _, bad := range []api.DeployRequest{
+		{App: "img", Image: "bad image"},
+		{App: "img", Image: "-x"},
+		{App: "img", Image: "a", ImageFile: true, Source: strings.NewReader("x")},
+		{App: "img", Image: "a", Buildpacks: []string{"go"}},
+	} {
+		if _, err := e.ctrl.Deploys.Deploy(ctx, bad); api.ErrorCode(err) != api.EInvalid {
+			t.Errorf("Deploy(%+v) = %v, want invalid", bad, err)
+		}
+	}
+	if _, err := e.ctrl.Tasks.RunTask(ctx, "img", api.TaskRequest{Command: "echo"}, func(api.TaskEvent) error { return nil }); api.ErrorCode(err) != api.EUnsupported {
+		t.Errorf("task of an image app: %v, want not supported yet", err)
+	}
+}

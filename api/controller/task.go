@@ -64,7 +64,10 @@ func (s *Tasks) RunTask(ctx context.Context, name string, req api.TaskRequest, f
 	if err != nil {
 		return nil, err
 	}
-	if rel == nil || !rel.DropletBlob.Valid() {
+	if rel != nil && rel.IsImage() {
+		return nil, api.Errorf(api.EUnsupported, "tasks of image apps are not supported yet — run the command in a buildpack app, or in the image outside Strata")
+	}
+	if rel == nil || !rel.Runnable() {
 		return nil, api.Errorf(api.EInvalid, "app %s has no release yet — push it first", name)
 	}
 	nodeID := s.taskNode()
@@ -73,7 +76,7 @@ func (s *Tasks) RunTask(ctx context.Context, name string, req api.TaskRequest, f
 	}
 	spec := &api.InstanceSpec{
 		InstanceID: uuid.NewString(), AppID: app.ID, AppName: app.Name, SpaceID: app.SpaceID,
-		Process: "task", Release: rel.Version, DropletBlob: rel.DropletBlob, Command: req.Command, Env: rel.Env,
+		Process: "task", Release: rel.Version, DropletBlob: rel.DropletBlob, Image: rel.Image, ImageBlob: rel.ImageBlob, Command: req.Command, Env: rel.Env,
 		MemoryMB: api.DefaultMemoryMB, DiskMB: api.DefaultDiskMB, HealthCheck: api.HealthCheck{Type: api.HealthProcess}, Task: true,
 	}
 	procs, err := s.store.Processes(ctx, app.ID)

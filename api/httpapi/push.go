@@ -143,6 +143,10 @@ func (s *Server) push(c echo.Context) error {
 		return err
 	}
 	buildpacks := c.QueryParams()["buildpack"]
+	imageFile, err := boolParam(c, "docker_image_file")
+	if err != nil {
+		return err
+	}
 	req := c.Request()
 	up := newLimitedUpload(c, s.cfg.MaxUploadBytes, "add files to .stratignore")
 	if req.ContentLength > s.cfg.MaxUploadBytes {
@@ -158,6 +162,8 @@ func (s *Server) push(c echo.Context) error {
 		IgnoreManifest: ignoreManifest,
 		Buildpacks:     buildpacks,
 		NoCache:        noCache,
+		Image:          c.QueryParam("docker_image"),
+		ImageFile:      imageFile,
 		Progress: func(ev api.DeployEvent) {
 			_ = stream.write(pushLine{Type: ev.Type, Line: ev.Line})
 		},

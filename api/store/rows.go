@@ -132,6 +132,8 @@ type releaseRow struct {
 	Version      int
 	BuildID      string
 	DropletBlob  string
+	Image        string
+	ImageBlob    string
 	ProcessTypes string // JSON object
 	Env          string // JSON object
 	Description  string
@@ -151,13 +153,13 @@ func toReleaseRow(r *api.Release) (releaseRow, error) {
 		return releaseRow{}, err
 	}
 	return releaseRow{ID: r.ID, AppID: r.AppID, Version: r.Version, BuildID: r.BuildID,
-		DropletBlob: string(r.DropletBlob), ProcessTypes: pt, Env: env, Description: r.Description,
+		DropletBlob: string(r.DropletBlob), Image: r.Image, ImageBlob: string(r.ImageBlob), ProcessTypes: pt, Env: env, Description: r.Description,
 		Actor: r.Actor, CreatedAt: r.CreatedAt}, nil
 }
 
 func (r releaseRow) api() (*api.Release, error) {
 	out := &api.Release{ID: r.ID, AppID: r.AppID, Version: r.Version, BuildID: r.BuildID,
-		DropletBlob: api.BlobRef(r.DropletBlob), Description: r.Description, Actor: r.Actor,
+		DropletBlob: api.BlobRef(r.DropletBlob), Image: r.Image, ImageBlob: api.BlobRef(r.ImageBlob), Description: r.Description, Actor: r.Actor,
 		CreatedAt: r.CreatedAt.UTC()}
 	if err := json.Unmarshal([]byte(r.ProcessTypes), &out.Processes); err != nil {
 		return nil, err

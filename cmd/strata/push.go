@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 
 	"github.com/spf13/cobra"
@@ -21,6 +22,7 @@ func (m *Main) pushCommand() *cobra.Command {
 	var dir, manifestPath string
 	var noWait, noManifest, noCache bool
 	var buildpacks []string
+	var image, imageFile string
 	var abs string       // the directory to push
 	var mf *pushManifest // the manifest it carries (nil: none)
 	cmd := m.appCmd(appSpec{
@@ -65,7 +67,24 @@ func (m *Main) pushCommand() *cobra.Command {
 			}
 			return name, nil
 		},
+		check: func(a *appCall) error {
+			if image == "" && imageFile == "" {
+				return nil
+			}
+			switch {
+			case image != "" && imageFile != "":
+				return api.Errorf(api.EInvalid, "--docker-image and --docker-image-file given — deploy one of them")
+			case len(a.args) == 0:
+				return api.Errorf(api.EInvalid, "an image deploy needs the app's name — strata push NAME --docker-image IMAGE")
+			case len(buildpacks) > 0 || noCache:
+				return api.Errorf(api.EInvalid, "an image deploy builds nothing — drop -b and --no-cache")
+			}
+			return nil
+		},
 		run: func(a *appCall, c *client.Client) error {
+			if image != "" || imageFile != "" {
+				return m.pushImage(a.ctx, c, a.name, image, imageFile, !noWait)
+			}
 			return m.push(a.ctx, c, a.name, abs, pushOptions{wait: !noWait, manifest: mf, ignoreManifest: noManifest, buildpacks: buildpacks, noCache: noCache})
 		},
 	})
@@ -75,6 +94,8 @@ func (m *Main) pushCommand() *cobra.Command {
 	cmd.Flags().BoolVar(&noWait, "no-wait", false, "do not wait for instances to become healthy")
 	cmd.Flags().StringArrayVarP(&buildpacks, "buildpack", "b", nil, "buildpack to run (repeat for several, run in order; default: the manifest's, else detection)")
 	cmd.Flags().BoolVar(&noCache, "no-cache", false, "build without the app's build cache (it is kept as it was)")
+	cmd.Flags().StringVar(&image, "docker-image", "", "deploy this image (one the nodes' Docker engines have) instead of building the directory")
+	cmd.Flags().StringVar(&imageFile, "docker-image-file", "", "deploy this `docker save` tarball instead of building the directory")
 	return cmd
 }
 
@@ -124,25 +145,55 @@ func (m *Main) push(ctx context.Context, c *client.Client, name, dir string, opt
 		return api.Errorf(api.EInvalid, "cannot read the packed archive: %v — check TMPDIR", err)
 	}
 
-	up := &uploadProgress{w: m.Stderr, tty: tty, size: size,
-		label: fmt.Sprintf("Uploading %s: %d files, %s", name, files, humanBytes(bytes))}
-	up.start()
-	res, err := c.Push(ctx, name, &countingReader{r: tmp, up: up}, client.PushOptions{
+	return m.upload(ctx, c, name, tmp, size, fmt.Sprintf("Uploading %s: %d files, %s", name, files, humanBytes(bytes)), client.PushOptions{
 		Create:         true,
 		Wait:           wait,
 		IgnoreManifest: opt.ignoreManifest,
 		Buildpacks:     opt.buildpacks,
 		NoCache:        opt.noCache,
-		Size:           size,
-		OnEvent: func(e api.DeployEvent) {
-			up.finish()
-			if e.Type == api.DeployEventStatus {
-				fmt.Fprintln(m.Stdout, "-----> "+e.Line)
-				return
-			}
-			fmt.Fprintln(m.Stdout, e.Line)
-		},
 	})
+}
+
+// pushImage deploys an image the nodes' engines have (ref), or uploads a
+// `docker save` tarball (file), instead of building source.
+func (m *Main) pushImage(ctx context.Context, c *client.Client, name, ref, file string, wait bool) error {
+	opts := client.PushOptions{Create: true, Wait: wait, Image: ref, ImageFile: file != ""}
+	if file == "" {
+		return m.upload(ctx, c, name, strings.NewReader(""), 0, "", opts)
+	}
+	f, err := os.Open(m.path(file))
+	if err != nil {
+		return api.Errorf(api.EInvalid, "cannot read the image file: %v — give a `docker save` tarball", err)
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil || !st.Mode().IsRegular() {
+		return api.Errorf(api.EInvalid, "%s is not a file — give a `docker save` tarball", file)
+	}
+	return m.upload(ctx, c, name, f, st.Size(), fmt.Sprintf("Uploading image file %s, %s", filepath.Base(file), humanBytes(st.Size())), opts)
+}
+
+// upload sends body (size bytes; a label shows progress when set) as a push
+// of name and prints the deploy as it happens.
+func (m *Main) upload(ctx context.Context, c *client.Client, name string, body io.Reader, size int64, label string, opts client.PushOptions) error {
+	wait, tty := opts.Wait, isTerminal(m.Stderr)
+	up := &uploadProgress{w: m.Stderr, tty: tty, size: size, label: label}
+	if label != "" {
+		up.start()
+		body = &countingReader{r: body, up: up}
+	} else {
+		up.done = true
+	}
+	opts.Size = size
+	opts.OnEvent = func(e api.DeployEvent) {
+		up.finish()
+		if e.Type == api.DeployEventStatus {
+			fmt.Fprintln(m.Stdout, "-----> "+e.Line)
+			return
+		}
+		fmt.Fprintln(m.Stdout, e.Line)
+	}
+	res, err := c.Push(ctx, name, body, opts)
 	up.finish()
 	if err != nil {
 		return err

@@ -657,6 +657,11 @@ func testReleases(t *testing.T, s controller.Store) {
 		rels = append(rels, r)
 	}
 	must(t, "release of other app", s.CreateRelease(ctx, &api.Release{ID: id(), AppID: other.ID}))
+	img := &api.Release{ID: id(), AppID: other.ID, Image: "strata/stack:bookworm", ImageBlob: blob('e'), Processes: map[string]string{"web": ""}}
+	must(t, "image release", s.CreateRelease(ctx, img))
+	if got, err := s.Release(ctx, other.ID, img.Version); err != nil || got.Image != img.Image || got.ImageBlob != img.ImageBlob || got.DropletBlob != "" || !got.IsImage() {
+		t.Fatalf("image release: got %+v %v, want %+v", got, err, img)
+	}
 
 	got, err := s.Release(ctx, f.app.ID, 2)
 	must(t, "Release", err)
