@@ -1,6 +1,8 @@
 package e2e_test
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"os"
 	"os/exec"
@@ -112,6 +114,106 @@ func TestContainerIsolation(t *testing.T) {
 
 	c.cli.must("", "strata", "apps", "delete", "boxed", "--force")
 	waitFor(t, "the container and network to go with the app", 60*time.Second, func() (bool, string) {
+		cs, nets, _ := dockerObjects(t, node)
+		return len(cs) == 0 && len(nets) == 0, fmt.Sprintf("containers %v, networks %v", cs, nets)
+	})
+}
+
+// buildHelloImage builds the example app as a static binary into an image
+// FROM scratch (no registry needed) that runs as user 1000 and EXPOSEs
+// 8080, tags it tag and saves it to a tarball, whose path it returns.
+func buildHelloImage(t *testing.T, tag string) string {
+	t.Helper()
+	dir := t.TempDir()
+	build := exec.Command("go", "build", "-o", filepath.Join(dir, "hello"), ".")
+	build.Dir = filepath.Join(repoRoot(), "examples", "hello-go")
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build hello: %v\n%s", err, out)
+	}
+	dockerfile := "FROM scratch\nCOPY hello /hello\nUSER 1000\nEXPOSE 8080\nCMD [\"/hello\"]\n"
+	if err := os.WriteFile(filepath.Join(dir, "Dockerfile"), []byte(dockerfile), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	db := exec.Command("docker", "build", "-q", "-t", tag, dir)
+	db.Env = append(os.Environ(), "DOCKER_BUILDKIT=0")
+	if out, err := db.CombinedOutput(); err != nil {
+		t.Fatalf("docker build: %v\n%s", err, out)
+	}
+	tarball := filepath.Join(t.TempDir(), "hello.tar")
+	if out, err := exec.Command("docker", "save", "-o", tarball, tag).CombinedOutput(); err != nil {
+		t.Fatalf("docker save: %v\n%s", err, out)
+	}
+	return tarball
+}
+
+// TestImageDeploys: an image tarball (strata push --docker-image-file) and
+// an image the node has (--docker-image) deploy with no build, run in a
+// container on their EXPOSEd port, answer through the router, scale, and
+// roll back to the tarball's release.
+func TestImageDeploys(t *testing.T) {
+	require(t, "go", "docker")
+	node := fmt.Sprintf("img-%d", os.Getpid())
+	tag := "strata-e2e/hello:" + node
+	tarball := buildHelloImage(t, tag)
+	data, err := os.ReadFile(tarball)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256(data)
+	loaded := "strata/image:" + hex.EncodeToString(sum[:]) // the node's tag of the tarball's image
+	t.Cleanup(func() { // registered before the cluster: runs after its processes stop
+		cs, nets, _ := dockerObjects(t, node)
+		if len(cs) > 0 {
+			t.Errorf("containers left for %s: %v", node, cs)
+			_ = exec.Command("docker", append([]string{"rm", "-f"}, cs...)...).Run()
+		}
+		if len(nets) > 0 {
+			t.Errorf("networks left for %s: %v", node, nets)
+			_ = exec.Command("docker", append([]string{"network", "rm"}, nets...)...).Run()
+		}
+		_ = exec.Command("docker", "rmi", "-f", tag, loaded).Run()
+	})
+	c := startCluster(t)
+	c.executor(node, t.TempDir(), "--drivers", "process,docker", "--stop-on-exit")
+
+	c.cli.must("", "strata", "push", "imgs", "--docker-image-file", tarball)
+	waitBody(t, c.routerAddr, "imgs.localhost", helloBody+" (instance 0, release 1)", 120*time.Second)
+	for _, in := range c.placed("imgs") {
+		if in.Isolation != "container" {
+			t.Errorf("instance %s of an image deploy shows isolation %q, want container", in.ID, in.Isolation)
+		}
+	}
+	image := func() []string {
+		b, err := exec.Command("docker", "ps", "--format", "{{.Image}}", "--filter", "label=io.strata.node="+node).Output()
+		if err != nil {
+			t.Fatalf("docker ps: %v", err)
+		}
+		return strings.Fields(string(b))
+	}
+	if got := image(); len(got) != 1 || got[0] != loaded {
+		t.Fatalf("containers run %v, want the tarball's image %s", got, loaded)
+	}
+
+	c.cli.must("", "strata", "push", "imgs", "--docker-image", tag)
+	waitBody(t, c.routerAddr, "imgs.localhost", helloBody+" (instance 0, release 2)", 60*time.Second)
+	waitFor(t, "the release-1 container to go", 60*time.Second, func() (bool, string) {
+		got := image()
+		return len(got) == 1 && got[0] == tag, fmt.Sprintf("images %v", got)
+	})
+
+	c.cli.must("", "strata", "scale", "imgs", "-i", "2")
+	c.waitRunning("imgs", 2, 60*time.Second)
+
+	c.cli.must("", "strata", "rollback", "imgs", "1")
+	waitBody(t, c.routerAddr, "imgs.localhost", helloBody+" (instance 0, release 3)", 60*time.Second)
+	waitFor(t, "the rollback to run the tarball's image", 60*time.Second, func() (bool, string) {
+		got := image()
+		return len(got) == 2 && got[0] == loaded && got[1] == loaded, fmt.Sprintf("images %v", got)
+	})
+
+	c.cli.must("", "strata", "apps", "delete", "imgs", "--force")
+	waitFor(t, "the containers and network to go with the app", 60*time.Second, func() (bool, string) {
 		cs, nets, _ := dockerObjects(t, node)
 		return len(cs) == 0 && len(nets) == 0, fmt.Sprintf("containers %v, networks %v", cs, nets)
 	})
