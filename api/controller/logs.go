@@ -161,7 +161,7 @@ func (s *logStore) write(l *appLog, e api.LogEnvelope) {
 		return
 	}
 	data = append(data, '\n')
-	name := s.path(e.App)
+	name := s.path(e.AppID)
 	if l.file != nil && l.bytes+int64(len(data)) > s.maxBytes {
 		_ = l.file.Close()
 		l.file = nil

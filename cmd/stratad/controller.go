@@ -161,12 +161,16 @@ func (r *controllerRole) run(ctx context.Context, conn *bus.Conn) error {
 	}()
 	go func() { errc <- r.ctrl.Run(ctx) }()
 	if r.cfg.Builder {
+		buildpacks := filepath.Join(r.cfg.DataDir, "buildpacks")
+		if err := os.MkdirAll(buildpacks, 0o755); err != nil {
+			return fmt.Errorf("cannot create %s: %w", buildpacks, err)
+		}
 		stg, err := stager.New(stager.Config{
 			WorkDir:      filepath.Join(r.cfg.DataDir, "staging"),
 			CacheDir:     filepath.Join(r.cfg.DataDir, "cache"),
 			StaticServer: siblingBinary("strata-static"),
 			// Custom classic buildpacks, one per subdirectory (docs/buildpacks.md).
-			BuildpacksDir: filepath.Join(r.cfg.DataDir, "buildpacks"),
+			BuildpacksDir: buildpacks,
 			// Env nil: builds get the few host variables stager.HostEnv
 			// names (PATH, the Go proxy …), never the daemon's whole
 			// environment.
