@@ -194,6 +194,11 @@ func TestImageDeploys(t *testing.T) {
 	if got := image(); len(got) != 1 || got[0] != loaded {
 		t.Fatalf("containers run %v, want the tarball's image %s", got, loaded)
 	}
+	if cs, _, _ := dockerObjects(t, node); len(cs) == 1 {
+		if u, _ := exec.Command("docker", "inspect", "-f", "{{.Config.User}}", cs[0]).Output(); strings.TrimSpace(string(u)) != "1000" {
+			t.Errorf("the container runs as %q, want the image's user 1000", strings.TrimSpace(string(u)))
+		}
+	}
 
 	c.cli.must("", "strata", "push", "imgs", "--docker-image", tag)
 	waitBody(t, c.routerAddr, "imgs.localhost", helloBody+" (instance 0, release 2)", 60*time.Second)
