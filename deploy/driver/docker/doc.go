@@ -5,11 +5,16 @@
 //
 // A container per instance:
 //
-//   - from the spec's image (a droplet image, see package dropletimage), or
-//     from the stack image with the executor's unpacked droplet dir and the
-//     spec's writable dirs bind-mounted at their own paths;
-//   - run as /bin/sh -c <command> under docker-init (which reaps orphans and
-//     forwards signals), as an unprivileged uid = gid = UIDBase + hash(id),
+//   - from the spec's image — a droplet image (DropletImage: the stack plus
+//     the droplet, see package dropletimage) or an image deploy's image
+//     (AppImage: one the engine has, or a `docker save` tarball loaded once
+//     per digest) — or from the stack image with the executor's unpacked
+//     droplet dir and the spec's writable dirs bind-mounted at their own
+//     paths;
+//   - run as /bin/sh -c <command> (an image deploy without a command: the
+//     image's own entrypoint and command) under docker-init (which reaps
+//     orphans and forwards signals), as the image's user unless that is root
+//     (then ImageUID), or in bind mode as uid = gid = UIDBase + hash(id),
 //     with a read-only root file system, a private tmpfs /tmp, the app dir
 //     writable (the bind mount, or an anonymous volume filled from the image
 //     and removed with the container), every capability dropped and
