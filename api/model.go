@@ -120,11 +120,11 @@ type StagingInfo struct {
 // Release is an immutable, numbered pair of droplet and config. Deploying makes
 // a release current; rollback makes an older one current.
 type Release struct {
-	ID          string            `json:"id"`
-	AppID       string            `json:"app_id"`
-	Version     int               `json:"version"`
-	BuildID     string            `json:"build_id,omitempty"`
-	DropletBlob BlobRef           `json:"droplet_blob"`
+	ID          string  `json:"id"`
+	AppID       string  `json:"app_id"`
+	Version     int     `json:"version"`
+	BuildID     string  `json:"build_id,omitempty"`
+	DropletBlob BlobRef `json:"droplet_blob"`
 	// Image and ImageBlob are set instead of DropletBlob for an image
 	// deploy (strata push --docker-image / --docker-image-file): an image
 	// reference the nodes' engines have, or a `docker save` tarball blob.

@@ -126,6 +126,22 @@ type Target struct {
 	Space string `json:"space"`
 }
 
+// Validate checks the names of a target as they arrive from headers, the
+// CLI config or the environment; empty names (the defaults) are fine.
+func (t Target) Validate() error {
+	if t.Org != "" {
+		if err := ValidateName("org", t.Org); err != nil {
+			return err
+		}
+	}
+	if t.Space != "" {
+		if err := ValidateName("space", t.Space); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 type targetKey struct{}
 
 // WithTarget returns a context whose app requests act in t.

@@ -206,20 +206,26 @@ func (s *Deploys) Deploy(ctx context.Context, req api.DeployRequest) (*api.Deplo
 			s.manifestApplied(ctx, app, plan, changes, progress)
 		}
 	}
-	res := &api.DeployResult{Build: build, Release: rel}
+	return s.rollOut(ctx, &api.DeployResult{Build: build, Release: rel}, app, prev, req.Wait, progress)
+}
+
+// rollOut lets res.Release roll out: it fills in the app's URLs and, with
+// wait, waits for its instances; a release that never becomes healthy is
+// given up for prev.
+func (s *Deploys) rollOut(ctx context.Context, res *api.DeployResult, app *api.App, prev int, wait bool, progress func(api.DeployEvent)) (*api.DeployResult, error) {
 	routes, err := s.store.Routes(ctx, app.ID)
 	if err != nil {
 		return nil, err
 	}
 	res.URLs = routeURLs(routes, s.cfg.RouterPort)
 	s.sig.Kick()
-	res.Running, res.Desired, err = s.waitInstances(ctx, app, rel, req.Wait, progress)
+	res.Running, res.Desired, err = s.waitInstances(ctx, app, res.Release, wait, progress)
 	if err != nil {
 		var failed *releaseFailed
 		if !asReleaseFailed(err, &failed) {
 			return nil, err
 		}
-		return nil, s.rollbackFailed(ctx, app, rel, prev, failed.reason, progress)
+		return nil, s.rollbackFailed(ctx, app, res.Release, prev, failed.reason, progress)
 	}
 	return res, nil
 }
@@ -545,21 +551,5 @@ func (s *Deploys) deployImage(ctx context.Context, req api.DeployRequest) (*api.
 		return nil, err
 	}
 	progress(api.DeployEvent{Type: api.DeployEventStatus, Line: fmt.Sprintf("release v%d created (%s)", rel.Version, what)})
-	res := &api.DeployResult{Release: rel}
-	routes, err := s.store.Routes(ctx, app.ID)
-	if err != nil {
-		return nil, err
-	}
-	res.URLs = routeURLs(routes, s.cfg.RouterPort)
-	s.sig.Kick()
-	s.sig.notifyChanged()
-	res.Running, res.Desired, err = s.waitInstances(ctx, app, rel, req.Wait, progress)
-	if err != nil {
-		var failed *releaseFailed
-		if !asReleaseFailed(err, &failed) {
-			return nil, err
-		}
-		return nil, s.rollbackFailed(ctx, app, rel, prev, failed.reason, progress)
-	}
-	return res, nil
+	return s.rollOut(ctx, &api.DeployResult{Release: rel}, app, prev, req.Wait, progress)
 }

@@ -77,14 +77,11 @@ func (s *Apps) Rollback(ctx context.Context, name string, version int) (*api.Rel
 	if version < 0 {
 		return nil, api.Errorf(api.EInvalid, "release version %d is not valid — give a version from `strata releases %s`", version, name)
 	}
-	app, err := s.find.appByName(ctx, name, actDevelop)
+	app, unlock, err := s.lockApp(ctx, name)
 	if err != nil {
 		return nil, err
 	}
-	defer s.locks.lock(app.ID)()
-	if app, err = s.store.AppByID(ctx, app.ID); err != nil {
-		return nil, err
-	}
+	defer unlock()
 	rels, err := s.store.ListReleases(ctx, app.ID)
 	if err != nil {
 		return nil, err
@@ -172,14 +169,11 @@ func (s *Apps) ChangeEnv(ctx context.Context, name string, ch api.EnvChange) (*a
 			return nil, api.Errorf(api.EInvalid, "config var %s is both set and unset — do one or the other", k)
 		}
 	}
-	app, err := s.find.appByName(ctx, name, actDevelop)
+	app, unlock, err := s.lockApp(ctx, name)
 	if err != nil {
 		return nil, err
 	}
-	defer s.locks.lock(app.ID)()
-	if app, err = s.store.AppByID(ctx, app.ID); err != nil {
-		return nil, err
-	}
+	defer unlock()
 	cur, err := s.currentRelease(ctx, app)
 	if err != nil {
 		return nil, err
@@ -236,25 +230,18 @@ func (s *Apps) Scale(ctx context.Context, name string, req api.ScaleRequest) (*a
 	if err := validateScale(req); err != nil {
 		return nil, err
 	}
-	app, err := s.find.appByName(ctx, name, actDevelop)
+	app, unlock, err := s.lockApp(ctx, name)
 	if err != nil {
 		return nil, err
 	}
-	defer s.locks.lock(app.ID)()
-	if app, err = s.store.AppByID(ctx, app.ID); err != nil {
-		return nil, err
-	}
+	defer unlock()
 	procs, err := s.store.Processes(ctx, app.ID)
 	if err != nil {
 		return nil, err
 	}
-	i := slices.IndexFunc(procs, func(p api.Process) bool { return p.Type == req.Process })
-	if i < 0 {
-		var types []string
-		for _, p := range procs {
-			types = append(types, p.Type)
-		}
-		return nil, api.Errorf(api.ENotFound, "app %s has no process type %q — its types are %s (from the Procfile)", name, req.Process, orNone(types))
+	i, err := processIndex(procs, name, req.Process)
+	if err != nil {
+		return nil, err
 	}
 	p := procs[i]
 	old := p
@@ -346,14 +333,11 @@ func (s *Apps) SetState(ctx context.Context, name string, state api.AppState) (*
 	if state != api.AppStarted && state != api.AppStopped {
 		return nil, api.Errorf(api.EInvalid, "app state %q is not valid — use started or stopped", state)
 	}
-	app, err := s.find.appByName(ctx, name, actDevelop)
+	app, unlock, err := s.lockApp(ctx, name)
 	if err != nil {
 		return nil, err
 	}
-	defer s.locks.lock(app.ID)()
-	if app, err = s.store.AppByID(ctx, app.ID); err != nil {
-		return nil, err
-	}
+	defer unlock()
 	if app.State == state {
 		return app, nil
 	}
@@ -375,14 +359,11 @@ func (s *Apps) SetState(ctx context.Context, name string, state api.AppState) (*
 // with the current droplet and config, which the converger rolls out like
 // any release (new instance running before the old one stops).
 func (s *Apps) Restart(ctx context.Context, name string) (*api.Release, error) {
-	app, err := s.find.appByName(ctx, name, actDevelop)
+	app, unlock, err := s.lockApp(ctx, name)
 	if err != nil {
 		return nil, err
 	}
-	defer s.locks.lock(app.ID)()
-	if app, err = s.store.AppByID(ctx, app.ID); err != nil {
-		return nil, err
-	}
+	defer unlock()
 	if app.State != api.AppStarted {
 		return nil, api.Errorf(api.EConflict, "app %s is stopped — start it with `strata start %s`", name, name)
 	}
@@ -430,4 +411,34 @@ func (s *Apps) rollBackTo(ctx context.Context, appID string, failed, to int, rea
 	s.log.Info("controller.rolled_back", "app", app.Name, "from", failed, "to", to)
 	s.sig.Kick()
 	return to, nil
+}
+
+// lockApp finds an app the caller may change, takes its lock and reads it
+// again under the lock (so a concurrent change is not lost); call unlock
+// when done.
+func (s *Apps) lockApp(ctx context.Context, name string) (*api.App, func(), error) {
+	app, err := s.find.appByName(ctx, name, actDevelop)
+	if err != nil {
+		return nil, nil, err
+	}
+	unlock := s.locks.lock(app.ID)
+	if app, err = s.store.AppByID(ctx, app.ID); err != nil {
+		unlock()
+		return nil, nil, err
+	}
+	return app, unlock, nil
+}
+
+// processIndex returns the index of process type typ in procs, or
+// ENotFound naming the app's types.
+func processIndex(procs []api.Process, app, typ string) (int, error) {
+	i := slices.IndexFunc(procs, func(p api.Process) bool { return p.Type == typ })
+	if i < 0 {
+		var types []string
+		for _, p := range procs {
+			types = append(types, p.Type)
+		}
+		return -1, api.Errorf(api.ENotFound, "app %s has no process type %q — its types are %s (from the Procfile)", app, typ, orNone(types))
+	}
+	return i, nil
 }

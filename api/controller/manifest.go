@@ -22,18 +22,18 @@ import (
 // manifestPlan is a manifest resolved for one app: every value checked,
 // nothing applied yet.
 type manifestPlan struct {
-	file     string // e.g. "strata.yml"
-	app      manifest.App
-	routes   []api.RouteRequest
+	file   string // e.g. "strata.yml"
+	app    manifest.App
+	routes []api.RouteRequest
 	// buildpacks the manifest names, in order (empty: detection).
 	buildpacks []string
-	env      map[string]string
-	place    *api.PlacementPolicy
-	web      *api.ScaleRequest       // nil: the manifest scales nothing of web
-	health   *api.HealthCheckRequest // of web
-	procs    []procPlan              // applied once the release has the types
-	procfile string                  // the manifest's start commands as a Procfile ("" for none)
-	warnings []string
+	env        map[string]string
+	place      *api.PlacementPolicy
+	web        *api.ScaleRequest       // nil: the manifest scales nothing of web
+	health     *api.HealthCheckRequest // of web
+	procs      []procPlan              // applied once the release has the types
+	procfile   string                  // the manifest's start commands as a Procfile ("" for none)
+	warnings   []string
 }
 
 // procPlan is one entry of an application's processes.

@@ -3,7 +3,6 @@ package controller
 import (
 	"context"
 	"fmt"
-	"slices"
 	"strings"
 
 	"github.com/strata-paas/strata/api"
@@ -51,22 +50,18 @@ func (s *Apps) SetHealthCheck(ctx context.Context, name string, req api.HealthCh
 	if err := validateHealthCheck(req); err != nil {
 		return nil, err
 	}
-	app, err := s.find.appByName(ctx, name, actDevelop)
+	app, unlock, err := s.lockApp(ctx, name)
 	if err != nil {
 		return nil, err
 	}
-	defer s.locks.lock(app.ID)()
+	defer unlock()
 	procs, err := s.store.Processes(ctx, app.ID)
 	if err != nil {
 		return nil, err
 	}
-	i := slices.IndexFunc(procs, func(p api.Process) bool { return p.Type == req.Process })
-	if i < 0 {
-		var types []string
-		for _, p := range procs {
-			types = append(types, p.Type)
-		}
-		return nil, api.Errorf(api.ENotFound, "app %s has no process type %q — its types are %s (from the Procfile)", name, req.Process, orNone(types))
+	i, err := processIndex(procs, name, req.Process)
+	if err != nil {
+		return nil, err
 	}
 	p := procs[i]
 	p.HealthCheck, p.HealthCheckPath, p.HealthCheckTimeout, p.HealthCheckInterval = req.Type, req.Path, req.Timeout, req.Interval

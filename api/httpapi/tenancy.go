@@ -34,17 +34,7 @@ func (s *Server) tenancyRoutes(v1, authed *echo.Group) {
 // targetOf reads the X-Strata-Org and X-Strata-Space headers of a request.
 func targetOf(r *http.Request) (api.Target, error) {
 	t := api.Target{Org: r.Header.Get(api.HeaderOrg), Space: r.Header.Get(api.HeaderSpace)}
-	if t.Org != "" {
-		if err := api.ValidateName("org", t.Org); err != nil {
-			return t, err
-		}
-	}
-	if t.Space != "" {
-		if err := api.ValidateName("space", t.Space); err != nil {
-			return t, err
-		}
-	}
-	return t, nil
+	return t, t.Validate()
 }
 
 // nameParam returns a validated path parameter.

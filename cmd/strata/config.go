@@ -34,6 +34,16 @@ func configPath(getenv func(string) string) (string, error) {
 	return filepath.Join(dir, "strata", "config.json"), nil
 }
 
+// config returns the path of the config file and what it holds.
+func (m *Main) config() (string, Config, error) {
+	path, err := configPath(m.Getenv)
+	if err != nil {
+		return "", Config{}, err
+	}
+	cfg, err := loadConfig(path)
+	return path, cfg, err
+}
+
 // loadConfig reads the config at path; a missing file is an empty config.
 func loadConfig(path string) (Config, error) {
 	var c Config

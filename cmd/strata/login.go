@@ -20,11 +20,7 @@ func (m *Main) loginCommand() *cobra.Command {
 		Short: "Log in with a user name and password, or a token, and save the API address and token",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			path, err := configPath(m.Getenv)
-			if err != nil {
-				return err
-			}
-			cfg, err := loadConfig(path)
+			path, cfg, err := m.config()
 			if err != nil {
 				return err
 			}

@@ -165,11 +165,7 @@ func (m *Main) rootCommand() *cobra.Command {
 // target returns the API address and token: --api, then STRATA_API, then
 // the config file; STRATA_TOKEN, then the config file.
 func (m *Main) target() (apiURL, token string, err error) {
-	path, err := configPath(m.Getenv)
-	if err != nil {
-		return "", "", err
-	}
-	cfg, err := loadConfig(path)
+	_, cfg, err := m.config()
 	if err != nil {
 		return "", "", err
 	}
@@ -201,26 +197,12 @@ func (m *Main) client() (*client.Client, error) {
 // orgSpace returns the org and space app commands act in: STRATA_ORG and
 // STRATA_SPACE, then the config file (strata target).
 func (m *Main) orgSpace() (api.Target, error) {
-	path, err := configPath(m.Getenv)
-	if err != nil {
-		return api.Target{}, err
-	}
-	cfg, err := loadConfig(path)
+	_, cfg, err := m.config()
 	if err != nil {
 		return api.Target{}, err
 	}
 	t := api.Target{Org: firstNonEmpty(m.Getenv("STRATA_ORG"), cfg.Org), Space: firstNonEmpty(m.Getenv("STRATA_SPACE"), cfg.Space)}
-	if t.Org != "" {
-		if err := api.ValidateName("org", t.Org); err != nil {
-			return t, err
-		}
-	}
-	if t.Space != "" {
-		if err := api.ValidateName("space", t.Space); err != nil {
-			return t, err
-		}
-	}
-	return t, nil
+	return t, t.Validate()
 }
 
 // normalizeAPI adds http:// to a bare host:port and checks the URL.

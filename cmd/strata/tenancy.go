@@ -62,21 +62,13 @@ func (m *Main) targetCommand() *cobra.Command {
 		Short: "Show or set the org and space app commands act in",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			path, err := configPath(m.Getenv)
-			if err != nil {
-				return err
-			}
-			cfg, err := loadConfig(path)
+			path, cfg, err := m.config()
 			if err != nil {
 				return err
 			}
 			if org != "" || space != "" {
-				for kind, v := range map[string]string{"org": org, "space": space} {
-					if v != "" {
-						if err := api.ValidateName(kind, v); err != nil {
-							return err
-						}
-					}
+				if err := (api.Target{Org: org, Space: space}).Validate(); err != nil {
+					return err
 				}
 				t := api.Target{Org: firstNonEmpty(org, cfg.Org), Space: space}
 				if org != "" && space == "" && org != cfg.Org {
@@ -132,11 +124,7 @@ func (m *Main) logoutCommand() *cobra.Command {
 		Short: "Revoke the saved token and forget it",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			path, err := configPath(m.Getenv)
-			if err != nil {
-				return err
-			}
-			cfg, err := loadConfig(path)
+			path, cfg, err := m.config()
 			if err != nil {
 				return err
 			}
