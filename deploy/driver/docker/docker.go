@@ -303,6 +303,16 @@ func (d *Driver) start(ctx context.Context, c *ctr, spec *driver.Spec) (*driver.
 	fail := func(format string, args ...any) (*driver.Handle, error) {
 		return nil, api.Errorf(api.EInvalid, "cannot start instance %s: "+format, append([]any{spec.ID}, args...)...)
 	}
+	img, err := d.cli.ImageInspect(ctx, c.image)
+	if cerrdefs.IsNotFound(err) {
+		hint := "load it into the node's engine"
+		if c.image == d.cfg.StackImage {
+			hint = "build it with `stratad stack build` (make stack)"
+		}
+		return nil, api.Errorf(api.EInvalid, "cannot start instance %s: image %s is not on this node — %s", spec.ID, c.image, hint)
+	} else if err != nil {
+		return fail("inspect image %s: %v", c.image, err)
+	}
 	uid := d.UID(spec.ID)
 	user := ""
 	mounts := []mount.Mount{{
@@ -340,16 +350,9 @@ func (d *Driver) start(ctx context.Context, c *ctr, spec *driver.Spec) (*driver.
 		// removes with the container. It runs as the image's user unless
 		// that is root (or unset): then as ImageUID, which owns a droplet
 		// image's files.
-		ins, err := d.cli.ImageInspect(ctx, c.image)
-		if err != nil {
-			if cerrdefs.IsNotFound(err) {
-				return nil, api.Errorf(api.EInvalid, "cannot start instance %s: image %s is not on this node", spec.ID, c.image)
-			}
-			return fail("inspect image: %v", err)
-		}
 		user = fmt.Sprintf("%d:%d", d.cfg.ImageUID, d.cfg.ImageUID)
-		if ins.Config != nil && !isRoot(ins.Config.User) {
-			user = ins.Config.User
+		if img.Config != nil && !isRoot(img.Config.User) {
+			user = img.Config.User
 		}
 		for _, w := range spec.Writable {
 			if !filepath.IsAbs(w) {
@@ -399,7 +402,7 @@ func (d *Driver) start(ctx context.Context, c *ctr, spec *driver.Spec) (*driver.
 		host.PortBindings = nat.PortMap{port: {{HostIP: d.cfg.AdvertiseHost, HostPort: ""}}}
 	}
 	d.netMu.Lock()
-	err := d.ensureNetwork(ctx, spec.Space)
+	err = d.ensureNetwork(ctx, spec.Space)
 	if err == nil {
 		var resp container.CreateResponse
 		resp, err = d.cli.ContainerCreate(ctx, cfg, host, nil, nil, d.containerName(spec.ID))
@@ -410,9 +413,6 @@ func (d *Driver) start(ctx context.Context, c *ctr, spec *driver.Spec) (*driver.
 	}
 	d.netMu.Unlock()
 	if err != nil {
-		if cerrdefs.IsNotFound(err) && strings.Contains(err.Error(), "image") {
-			return nil, api.Errorf(api.EInvalid, "cannot start instance %s: image %s is not on this node — build it with `stratad stack build`", spec.ID, c.image)
-		}
 		if cerrdefs.IsConflict(err) {
 			return nil, api.Errorf(api.EConflict, "cannot start instance %s: a container named %s exists — destroy the instance first", spec.ID, d.containerName(spec.ID))
 		}

@@ -360,3 +360,17 @@ func TestNetworkIsolation(t *testing.T) {
 		}
 	}
 }
+
+// TestMissingImage: starting from an image the engine lacks is refused
+// with what to do (no pull is tried: no registry is reachable).
+func TestMissingImage(t *testing.T) {
+	d := driverOf(t, newNode(), func(c *docker.Config) { c.StackImage = "strata-test/no-such-stack:1" })
+	_, err := d.Start(ctx(t), &driver.Spec{ID: "no-stack", Dir: t.TempDir(), Command: "true"})
+	if api.ErrorCode(err) != api.EInvalid || !strings.Contains(err.Error(), "stack build") {
+		t.Fatalf("Start without the stack image: %v, want invalid saying to build the stack", err)
+	}
+	_, err = d.Start(ctx(t), &driver.Spec{ID: "no-image", Image: "strata-test/no-such-image:1", Dir: "/", Command: "true"})
+	if api.ErrorCode(err) != api.EInvalid || !strings.Contains(err.Error(), "not on this node") {
+		t.Fatalf("Start from an absent image: %v, want invalid, not on this node", err)
+	}
+}
