@@ -294,3 +294,49 @@ func blobRef(data []byte) api.BlobRef {
 	sum := sha256.Sum256(data)
 	return api.BlobRef("sha256:" + hex.EncodeToString(sum[:]))
 }
+
+// TestOrphanContainerSwept: a container of this node that the executor has
+// no record of (its record was lost while the executor was down) is removed
+// when the executor starts: nothing runs that actual state does not know
+// (docs/reliability.md rule 4).
+func TestOrphanContainerSwept(t *testing.T) {
+	node := fmt.Sprintf("node-orphan-%d", os.Getpid())
+	t.Cleanup(func() {
+		for _, args := range [][]string{{"ps", "-a", "-q"}, {"network", "ls", "-q"}, {"images", "-q"}} {
+			b, _ := exec.Command("docker", append(args, "--filter", "label=io.strata.node="+node)...).Output()
+			if ids := strings.Fields(string(b)); len(ids) > 0 {
+				if args[0] != "images" {
+					t.Errorf("docker %s left for %s: %v", args[0], node, ids)
+				}
+				rm := map[string][]string{"ps": {"rm", "-f"}, "network": {"network", "rm"}, "images": {"rmi", "-f"}}[args[0]]
+				_ = exec.Command("docker", append(rm, ids...)...).Run()
+			}
+		}
+	})
+	h := newHarness(t)
+	data := t.TempDir()
+	cfg := executor.Config{NodeID: node, DataDir: data}
+	e, stop := h.run(cfg, mock.New(mock.Config{}), dockerDriver(t, node))
+	ref := h.blobs.add(droplet(t, map[string][]byte{"webapp": webappBin}))
+	spec := webSpec("orphan", ref)
+	spec.Isolation, spec.Routes, spec.HealthCheck = api.IsolationContainer, nil, api.HealthCheck{Type: api.HealthProcess}
+	h.start(e.NodeID(), spec)
+	waitFor(t, h.rec, api.SubjectInstanceEvent, 0, "running", eventIs("orphan", api.InstanceRunning))
+	stop() // the container keeps running (no StopOnExit)
+	if len(containersOf(t, node)) != 1 {
+		t.Fatalf("containers after the executor stopped: %v, want the instance's", containersOf(t, node))
+	}
+	if err := os.RemoveAll(filepath.Join(data, "instances", "orphan")); err != nil {
+		t.Fatal(err)
+	}
+	mark := h.rec.len()
+	h.run(cfg, mock.New(mock.Config{}), dockerDriver(t, node))
+	// The sweep runs before the executor serves and heartbeats.
+	_, hb := waitFor(t, h.rec, api.SubjectNodeHeartbeat, mark, "a heartbeat of the restarted executor", func(hb *api.NodeHeartbeat) bool { return hb.NodeID == node })
+	if len(hb.Instances) != 0 {
+		t.Errorf("heartbeat reports %+v, want no instances", hb.Instances)
+	}
+	if left := containersOf(t, node); len(left) != 0 {
+		t.Fatalf("containers after the executor restarted without a record of them: %v, want none", left)
+	}
+}
