@@ -152,17 +152,7 @@ func TestContainerInstance(t *testing.T) {
 // code, never healthy.
 func TestContainerCrashes(t *testing.T) {
 	node := fmt.Sprintf("node-oom-%d", os.Getpid())
-	t.Cleanup(func() {
-		for _, args := range [][]string{{"ps", "-a", "-q"}, {"network", "ls", "-q"}, {"images", "-q"}} {
-			b, _ := exec.Command("docker", append(args, "--filter", "label=io.strata.node="+node)...).Output()
-			ids := strings.Fields(string(b))
-			if len(ids) == 0 {
-				continue
-			}
-			rm := map[string][]string{"ps": {"rm", "-f"}, "network": {"network", "rm"}, "images": {"rmi", "-f"}}[args[0]]
-			_ = exec.Command("docker", append(rm, ids...)...).Run()
-		}
-	})
+	t.Cleanup(func() { removeNode(t, node, false) })
 	h := newHarness(t)
 	e, _ := h.run(executor.Config{NodeID: node, DataDir: t.TempDir(), Restart: executor.RestartPolicy{Immediate: -1, Backoff: time.Hour}},
 		mock.New(mock.Config{}), dockerDriver(t, node))
@@ -301,18 +291,7 @@ func blobRef(data []byte) api.BlobRef {
 // (docs/reliability.md rule 4).
 func TestOrphanContainerSwept(t *testing.T) {
 	node := fmt.Sprintf("node-orphan-%d", os.Getpid())
-	t.Cleanup(func() {
-		for _, args := range [][]string{{"ps", "-a", "-q"}, {"network", "ls", "-q"}, {"images", "-q"}} {
-			b, _ := exec.Command("docker", append(args, "--filter", "label=io.strata.node="+node)...).Output()
-			if ids := strings.Fields(string(b)); len(ids) > 0 {
-				if args[0] != "images" {
-					t.Errorf("docker %s left for %s: %v", args[0], node, ids)
-				}
-				rm := map[string][]string{"ps": {"rm", "-f"}, "network": {"network", "rm"}, "images": {"rmi", "-f"}}[args[0]]
-				_ = exec.Command("docker", append(rm, ids...)...).Run()
-			}
-		}
-	})
+	t.Cleanup(func() { removeNode(t, node, true) })
 	h := newHarness(t)
 	data := t.TempDir()
 	cfg := executor.Config{NodeID: node, DataDir: data}
@@ -338,5 +317,24 @@ func TestOrphanContainerSwept(t *testing.T) {
 	}
 	if left := containersOf(t, node); len(left) != 0 {
 		t.Fatalf("containers after the executor restarted without a record of them: %v, want none", left)
+	}
+}
+
+// removeNode removes the containers, networks and images labelled for node;
+// with strict, containers and networks left are an error (images are kept
+// for restarts by design).
+func removeNode(t *testing.T, node string, strict bool) {
+	t.Helper()
+	for _, args := range [][]string{{"ps", "-a", "-q"}, {"network", "ls", "-q"}, {"images", "-q"}} {
+		b, _ := exec.Command("docker", append(args, "--filter", "label=io.strata.node="+node)...).Output()
+		ids := strings.Fields(string(b))
+		if len(ids) == 0 {
+			continue
+		}
+		if strict && args[0] != "images" {
+			t.Errorf("docker %s left for %s: %v", args[0], node, ids)
+		}
+		rm := map[string][]string{"ps": {"rm", "-f"}, "network": {"network", "rm"}, "images": {"rmi", "-f"}}[args[0]]
+		_ = exec.Command("docker", append(rm, ids...)...).Run()
 	}
 }
