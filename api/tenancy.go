@@ -207,3 +207,60 @@ func (t *Token) ID() string {
 	}
 	return t.Hash[:16]
 }
+
+// Quota limits what the apps of an org or a space may use together; 0 is
+// unlimited. Memory and instances count the desired formations (instances ×
+// memory of every process type), so a push or scale over them is refused
+// before anything starts.
+type Quota struct {
+	MemoryMB  int `json:"memory_mb"`
+	Instances int `json:"instances"`
+	Apps      int `json:"apps"`
+	Routes    int `json:"routes"`
+}
+
+// IsZero reports whether q limits nothing.
+func (q Quota) IsZero() bool { return q == Quota{} }
+
+// QuotaScope is what a stored quota belongs to.
+type QuotaScope string
+
+// Quota scopes.
+const (
+	QuotaOrg   QuotaScope = "org"
+	QuotaSpace QuotaScope = "space"
+)
+
+// StoredQuota is a quota with its owner.
+type StoredQuota struct {
+	Scope   QuotaScope
+	OwnerID string
+	Quota   Quota
+}
+
+// QuotaInfo is a quota as `strata quotas` shows it, with what is used.
+type QuotaInfo struct {
+	Org   string `json:"org"`
+	Space string `json:"space,omitempty"`
+	Quota Quota  `json:"quota"`
+	Used  Quota  `json:"used"`
+}
+
+// QuotaRequest sets the quota of an org (Space "") or a space.
+type QuotaRequest struct {
+	Org   string `json:"org"`
+	Space string `json:"space,omitempty"`
+	Quota Quota  `json:"quota"`
+}
+
+// EQuota is the error code of a change that would exceed a quota (422); the
+// message names what is used and what is allowed.
+const EQuota = "quota_exceeded"
+
+// QuotaService reads and sets quotas.
+type QuotaService interface {
+	// Quotas lists the quotas of an org and its spaces with their use.
+	Quotas(ctx context.Context, org string) ([]QuotaInfo, error)
+	// SetQuota sets a quota (admin); a zero quota removes it.
+	SetQuota(ctx context.Context, req QuotaRequest) (*QuotaInfo, error)
+}

@@ -25,6 +25,7 @@ type Apps struct {
 	nodeCmds  nodeCommands
 	nodes     *Nodes
 	placement *Placement
+	quotas    *Quotas
 }
 
 // appsStore is what Apps reads and writes.
@@ -51,6 +52,10 @@ func (s *Apps) CreateApp(ctx context.Context, name string) (*api.App, error) {
 	}
 	spaceID, err := s.find.tenancy.space(ctx, actDevelop)
 	if err != nil {
+		return nil, err
+	}
+	// The app, its default route and formation (web=1) count at once.
+	if err := s.quotas.check(ctx, spaceID, api.Quota{Apps: 1, Routes: 1, Instances: 1, MemoryMB: api.DefaultMemoryMB}); err != nil {
 		return nil, err
 	}
 	app := &api.App{ID: uuid.NewString(), SpaceID: spaceID, Name: name, State: api.AppStarted}

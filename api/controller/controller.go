@@ -140,6 +140,7 @@ type Controller struct {
 	Tenancy   *Tenancy   // tokens → principals (api.AuthService), authorization, targets
 	Users     *Users     // users, passwords, logins, tokens (api.UserService)
 	Orgs      *Orgs      // orgs, spaces, roles (api.OrgService)
+	Quotas    *Quotas    // quotas of orgs and spaces (api.QuotaService)
 	Apps      *Apps      // apps, releases, env, scale, health checks
 	Builds    *Builds    // build results → releases
 	Deploys   *Deploys   // pushes (api.DeployService)
@@ -182,12 +183,13 @@ func New(cfg Config, store Store, blobs api.BlobStore, conn Bus) (*Controller, e
 	un := &unplaceable{}
 
 	nodes := &Nodes{nodeRegistry: newNodeRegistry(), cfg: cfg, log: log, store: store, audit: aud, sig: sig}
+	quotas := &Quotas{log: log, store: store, tenancy: tenancy}
 	placement := &Placement{cfg: cfg, log: log, store: store, find: find, audit: aud, sig: sig, nodes: nodes, unplaceable: un}
-	apps := &Apps{cfg: cfg, log: log, store: store, find: find, audit: aud, sig: sig, locks: locks, nodeCmds: cmds, nodes: nodes, placement: placement}
-	routes := &Routes{cfg: cfg, store: store, find: find, audit: aud, sig: sig, locks: locks}
+	apps := &Apps{cfg: cfg, log: log, store: store, find: find, audit: aud, sig: sig, locks: locks, nodeCmds: cmds, nodes: nodes, placement: placement, quotas: quotas}
+	routes := &Routes{cfg: cfg, store: store, find: find, audit: aud, sig: sig, locks: locks, quotas: quotas}
 	builds := &Builds{cfg: cfg, log: log, store: store, audit: aud, sig: sig, locks: locks}
 	c := &Controller{
-		Tenancy: tenancy, Users: newUsers(cfg, log, store), Orgs: &Orgs{log: log, store: store, tenancy: tenancy, apps: apps}, Apps: apps, Builds: builds, Nodes: nodes, Routes: routes, Placement: placement,
+		Quotas: quotas, Tenancy: tenancy, Users: newUsers(cfg, log, store), Orgs: &Orgs{log: log, store: store, tenancy: tenancy, apps: apps}, Apps: apps, Builds: builds, Nodes: nodes, Routes: routes, Placement: placement,
 		Logs: &Logs{now: cfg.Now, find: find, logs: logs},
 		Deploys: &Deploys{cfg: cfg, log: log, store: store, blobs: blobs, conn: conn, find: find, audit: aud, sig: sig, locks: locks,
 			apps: apps, builds: builds, routes: routes, placement: placement, nodes: nodes, unplaceable: un},

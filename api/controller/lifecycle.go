@@ -258,6 +258,15 @@ func (s *Apps) Scale(ctx context.Context, name string, req api.ScaleRequest) (*a
 	if p == old {
 		return res, nil
 	}
+	memOf := func(p api.Process) int {
+		if p.MemoryMB == 0 {
+			return p.Instances * api.DefaultMemoryMB
+		}
+		return p.Instances * p.MemoryMB
+	}
+	if err := s.quotas.check(ctx, app.SpaceID, api.Quota{Instances: p.Instances - old.Instances, MemoryMB: memOf(p) - memOf(old)}); err != nil {
+		return nil, err
+	}
 	if err := s.store.SetProcess(ctx, p); err != nil {
 		return nil, fmt.Errorf("scale: %w", err)
 	}

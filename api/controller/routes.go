@@ -13,12 +13,13 @@ import (
 
 // Routes maps and unmaps the hosts and paths of apps (api.RouteService).
 type Routes struct {
-	cfg   Config
-	store RouteStore
-	find  appFinder
-	audit *audit
-	sig   *signals
-	locks *appLocks
+	cfg    Config
+	store  RouteStore
+	find   appFinder
+	audit  *audit
+	sig    *signals
+	locks  *appLocks
+	quotas *Quotas
 }
 
 var _ api.RouteService = (*Routes)(nil)
@@ -72,6 +73,9 @@ func (s *Routes) MapRoute(ctx context.Context, name string, req api.RouteRequest
 	}
 	if len(routes) >= api.MaxRoutesPerApp {
 		return nil, api.Errorf(api.EInvalid, "app %s already has %d routes, the most an app may have — unmap one first", name, len(routes))
+	}
+	if err := s.quotas.check(ctx, app.SpaceID, api.Quota{Routes: 1}); err != nil {
+		return nil, err
 	}
 	r := &api.Route{ID: uuid.NewString(), AppID: app.ID, Host: req.Host, Path: req.Path}
 	if err := s.store.CreateRoute(ctx, r); err != nil {

@@ -23,6 +23,7 @@ type Store interface {
 	PlacementStore
 	RouteStore
 	EventStore
+	QuotaStore
 
 	// Ping checks that the database answers.
 	Ping(ctx context.Context) error
@@ -155,6 +156,14 @@ type RouteStore interface {
 	CreateRoute(ctx context.Context, r *api.Route) error
 	Routes(ctx context.Context, appID string) ([]*api.Route, error)
 	DeleteRoute(ctx context.Context, id string) error
+}
+
+// QuotaStore stores quotas of orgs and spaces.
+type QuotaStore interface {
+	// SetQuota replaces a quota; a zero quota deletes it.
+	SetQuota(ctx context.Context, q api.StoredQuota) error
+	// Quotas returns every stored quota.
+	Quotas(ctx context.Context) ([]api.StoredQuota, error)
 }
 
 // EventStore stores the audit trail.

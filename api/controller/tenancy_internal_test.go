@@ -245,3 +245,77 @@ func TestSameNameAppsKeepLogsApart(t *testing.T) {
 		t.Errorf("acme/dev hello logs: %q", got)
 	}
 }
+
+// Quotas of a space and of its org refuse creating, scaling and routing
+// past them with the numbers; what fits goes through; `strata quotas`
+// shows use.
+func TestQuotas(t *testing.T) {
+	c, admin, _, _ := newTenancyEnv(t)
+	if _, err := c.Orgs.CreateOrg(admin, "acme"); err != nil {
+		t.Fatal(err)
+	}
+	for _, sp := range []string{"dev", "prod"} {
+		if _, err := c.Orgs.CreateSpace(admin, "acme", sp); err != nil {
+			t.Fatal(err)
+		}
+	}
+	dev := api.WithTarget(admin, api.Target{Org: "acme", Space: "dev"})
+	prod := api.WithTarget(admin, api.Target{Org: "acme", Space: "prod"})
+	if _, err := c.Quotas.SetQuota(dev, api.QuotaRequest{Org: "acme", Space: "dev", Quota: api.Quota{MemoryMB: 1024, Apps: 2}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Quotas.SetQuota(dev, api.QuotaRequest{Org: "acme", Quota: api.Quota{Instances: 5, Routes: 4}}); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"one", "two"} {
+		if _, err := c.Apps.CreateApp(dev, name); err != nil {
+			t.Fatalf("create %s within the quota: %v", name, err)
+		}
+	}
+	_, err := c.Apps.CreateApp(dev, "three")
+	if api.ErrorCode(err) != api.EQuota || !strings.Contains(err.Error(), "the space dev may use 2 apps; it uses 2 and this asks 1 more") {
+		t.Errorf("third app: %v", err)
+	}
+	// 2 × 256M used; 4 instances of one take 768M more: 1280M > 1G.
+	three, four := 3, 4
+	_, err = c.Apps.Scale(dev, "one", api.ScaleRequest{Process: api.ProcessWeb, Instances: &four})
+	if api.ErrorCode(err) != api.EQuota || !strings.Contains(err.Error(), "may use 1G memory; it uses 512M and this asks 768M more") {
+		t.Errorf("scale past memory: %v", err)
+	}
+	two := 2
+	if _, err := c.Apps.Scale(dev, "one", api.ScaleRequest{Process: api.ProcessWeb, Instances: &two}); err != nil {
+		t.Errorf("scale within the quota: %v", err)
+	}
+	// The org counts both spaces: 3 instances in dev, 2 more in prod fit, a third does not.
+	if _, err := c.Apps.CreateApp(prod, "p1"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Apps.Scale(prod, "p1", api.ScaleRequest{Process: api.ProcessWeb, Instances: &two}); err != nil {
+		t.Errorf("prod within the org's instances: %v", err)
+	}
+	_, err = c.Apps.Scale(prod, "p1", api.ScaleRequest{Process: api.ProcessWeb, Instances: &three})
+	if api.ErrorCode(err) != api.EQuota || !strings.Contains(err.Error(), "the org may use 5 instances") {
+		t.Errorf("prod past the org's instances: %v", err)
+	}
+	// Routes: 3 default routes + 1 = the org's 4; the fifth is refused.
+	if _, err := c.Routes.MapRoute(prod, "p1", api.RouteRequest{Host: "extra.localhost"}); err != nil {
+		t.Errorf("route within the quota: %v", err)
+	}
+	if _, err := c.Routes.MapRoute(prod, "p1", api.RouteRequest{Host: "more.localhost"}); api.ErrorCode(err) != api.EQuota {
+		t.Errorf("route past the quota: %v", err)
+	}
+	infos, err := c.Quotas.Quotas(admin, "acme")
+	if err != nil || len(infos) != 3 || infos[0].Space != "" || infos[0].Used.Instances != 5 || infos[0].Used.Routes != 4 ||
+		infos[1].Space != "dev" || infos[1].Used.MemoryMB != 768 || infos[1].Quota.Apps != 2 {
+		t.Errorf("quotas: %+v %v", infos, err)
+	}
+	// Zero removes a quota.
+	for _, req := range []api.QuotaRequest{{Org: "acme", Space: "dev"}, {Org: "acme"}} {
+		if _, err := c.Quotas.SetQuota(dev, req); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := c.Apps.CreateApp(dev, "three"); err != nil {
+		t.Errorf("after the space's quota is removed: %v", err)
+	}
+}

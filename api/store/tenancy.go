@@ -202,6 +202,9 @@ func (s *Store) DeleteOrg(ctx context.Context, id string) error {
 		if err := tx.Where("scope = ? AND owner_id = ?", string(api.PlacementOrg), id).Delete(&placementRow{}).Error; err != nil {
 			return err
 		}
+		if err := tx.Where("scope = ? AND owner_id = ?", string(api.QuotaOrg), id).Delete(&quotaRow{}).Error; err != nil {
+			return err
+		}
 		return affected(tx.Where("id = ?", id).Delete(&orgRow{}))
 	})
 	return s.fail("delete org", err, msgs{notFound: "org " + q(id) + " not found"})
@@ -231,6 +234,9 @@ func (s *Store) DeleteSpace(ctx context.Context, id string) error {
 			return err
 		}
 		if err := tx.Where("scope = ? AND owner_id = ?", string(api.PlacementSpace), id).Delete(&placementRow{}).Error; err != nil {
+			return err
+		}
+		if err := tx.Where("scope = ? AND owner_id = ?", string(api.QuotaSpace), id).Delete(&quotaRow{}).Error; err != nil {
 			return err
 		}
 		return affected(tx.Where("id = ?", id).Delete(&spaceRow{}))

@@ -30,6 +30,7 @@ func Run(t *testing.T, open func(t *testing.T) controller.Store) {
 		{"PasswordsAndUsers", testPasswordsAndUsers},
 		{"Roles", testRoles},
 		{"DeleteOrgsAndSpaces", testDeleteOrgsAndSpaces},
+		{"Quotas", testQuotas},
 		{"Apps", testApps},
 		{"UpdateApp", testUpdateApp},
 		{"DeleteApp", testDeleteApp},
@@ -1085,5 +1086,25 @@ func testEmptyIDs(t *testing.T, s controller.Store) {
 	}
 	for _, tc := range tests {
 		wantCode(t, "empty "+tc.name+" id", tc.err, api.EInvalid)
+	}
+}
+
+func testQuotas(t *testing.T, s controller.Store) {
+	ctx := context.Background()
+	f := newFixture(t, s)
+	org := api.StoredQuota{Scope: api.QuotaOrg, OwnerID: f.org.ID, Quota: api.Quota{MemoryMB: 4096, Instances: 10}}
+	space := api.StoredQuota{Scope: api.QuotaSpace, OwnerID: f.space.ID, Quota: api.Quota{Apps: 3, Routes: 5}}
+	must(t, "SetQuota org", s.SetQuota(ctx, org))
+	must(t, "SetQuota space", s.SetQuota(ctx, space))
+	org.Quota.Instances = 12
+	must(t, "SetQuota org again", s.SetQuota(ctx, org))
+	qs, err := s.Quotas(ctx)
+	must(t, "Quotas", err)
+	if len(qs) != 2 || qs[0] != org || qs[1] != space {
+		t.Fatalf("Quotas: %+v, want %+v %+v", qs, org, space)
+	}
+	must(t, "SetQuota zero", s.SetQuota(ctx, api.StoredQuota{Scope: api.QuotaSpace, OwnerID: f.space.ID}))
+	if qs, _ := s.Quotas(ctx); len(qs) != 1 || qs[0] != org {
+		t.Fatalf("Quotas after a zero quota: %+v", qs)
 	}
 }
