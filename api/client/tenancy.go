@@ -128,3 +128,22 @@ func (c *Client) UnsetRole(ctx context.Context, req api.RoleRequest) error {
 	}
 	return c.send(ctx, http.MethodDelete, "/v1/orgs/"+url.PathEscape(req.Org)+"/roles?"+q.Encode(), nil, nil)
 }
+
+// Quotas lists the quotas of an org and its spaces with their use.
+func (c *Client) Quotas(ctx context.Context, org string) ([]api.QuotaInfo, error) {
+	var out []api.QuotaInfo
+	return out, c.getJSON(ctx, "/v1/orgs/"+url.PathEscape(org)+"/quotas", &out)
+}
+
+// SetQuota sets the quota of an org, or of a space when req.Space is set.
+func (c *Client) SetQuota(ctx context.Context, req api.QuotaRequest) (*api.QuotaInfo, error) {
+	path := "/v1/orgs/" + url.PathEscape(req.Org) + "/quota"
+	if req.Space != "" {
+		path = "/v1/orgs/" + url.PathEscape(req.Org) + "/spaces/" + url.PathEscape(req.Space) + "/quota"
+	}
+	var out api.QuotaInfo
+	if err := c.send(ctx, http.MethodPut, path, req.Quota, &out); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}

@@ -23,6 +23,7 @@ type Services struct {
 	Auth      api.AuthService
 	Users     api.UserService // login, users, passwords, tokens
 	Orgs      api.OrgService  // orgs, spaces, roles
+	Quotas    api.QuotaService
 	Apps      api.AppService
 	Deploy    api.DeployService
 	Logs      api.LogService
@@ -50,6 +51,7 @@ func (s Services) Validate() error {
 		{"Auth", s.Auth == nil},
 		{"Users", s.Users == nil},
 		{"Orgs", s.Orgs == nil},
+		{"Quotas", s.Quotas == nil},
 		{"Apps", s.Apps == nil},
 		{"Deploy", s.Deploy == nil},
 		{"Logs", s.Logs == nil},

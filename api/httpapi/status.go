@@ -23,7 +23,7 @@ func statusOf(code string) int {
 		return http.StatusNotFound
 	case api.EConflict:
 		return http.StatusConflict
-	case api.EBuildFailed:
+	case api.EBuildFailed, api.EQuota:
 		return http.StatusUnprocessableEntity
 	case api.ETimeout:
 		return http.StatusGatewayTimeout

@@ -29,6 +29,9 @@ func (s *Server) tenancyRoutes(v1, authed *echo.Group) {
 	authed.GET("/orgs/:org/members", s.members)
 	authed.PUT("/orgs/:org/roles", s.setRole, s.idempotent)
 	authed.DELETE("/orgs/:org/roles", s.unsetRole, s.idempotent)
+	authed.GET("/orgs/:org/quotas", s.quotas)
+	authed.PUT("/orgs/:org/quota", s.setQuota, s.idempotent)
+	authed.PUT("/orgs/:org/spaces/:space/quota", s.setQuota, s.idempotent)
 }
 
 // targetOf reads the X-Strata-Org and X-Strata-Space headers of a request.
@@ -258,4 +261,38 @@ func (s *Server) unsetRole(c echo.Context) error {
 		return err
 	}
 	return c.NoContent(http.StatusNoContent)
+}
+
+func (s *Server) quotas(c echo.Context) error {
+	org, err := nameParam(c, "org", "org")
+	if err != nil {
+		return err
+	}
+	qs, err := s.svc.Quotas.Quotas(ctxOf(c), org)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, qs)
+}
+
+// setQuota sets the org's quota, or a space's when the path names one.
+func (s *Server) setQuota(c echo.Context) error {
+	org, err := nameParam(c, "org", "org")
+	if err != nil {
+		return err
+	}
+	req := api.QuotaRequest{Org: org}
+	if c.Param("space") != "" {
+		if req.Space, err = nameParam(c, "space", "space"); err != nil {
+			return err
+		}
+	}
+	if err := decodeBody(c, &req.Quota, `{"memory_mb":4096,"instances":10,"apps":5,"routes":10}`, false); err != nil {
+		return err
+	}
+	q, err := s.svc.Quotas.SetQuota(ctxOf(c), req)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, q)
 }

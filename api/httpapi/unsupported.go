@@ -28,6 +28,7 @@ var (
 	_ api.AuthService        = Unsupported{}
 	_ api.UserService        = Unsupported{}
 	_ api.OrgService         = Unsupported{}
+	_ api.QuotaService       = Unsupported{}
 	_ api.AppService         = Unsupported{}
 	_ api.DeployService      = Unsupported{}
 	_ api.LogService         = Unsupported{}
@@ -253,3 +254,11 @@ func (u Unsupported) UnsetRole(context.Context, api.RoleRequest) error { return 
 
 // Members implements api.OrgService.
 func (u Unsupported) Members(context.Context, string) ([]api.Member, error) { return nil, u.Err() }
+
+// Quotas implements api.QuotaService.
+func (u Unsupported) Quotas(context.Context, string) ([]api.QuotaInfo, error) { return nil, u.Err() }
+
+// SetQuota implements api.QuotaService.
+func (u Unsupported) SetQuota(context.Context, api.QuotaRequest) (*api.QuotaInfo, error) {
+	return nil, u.Err()
+}

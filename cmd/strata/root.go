@@ -104,6 +104,8 @@ func hintFor(code string) string {
 		return "check the current state with strata apps"
 	case api.EBuildFailed:
 		return "fix the errors in the build output above and push again"
+	case api.EQuota:
+		return "see strata quotas"
 	case api.ETimeout:
 		return "check strata app NAME and strata logs NAME"
 	case api.EUnavailable:
@@ -157,6 +159,7 @@ func (m *Main) rootCommand() *cobra.Command {
 		m.passwdCommand(),
 		m.tokensCommand(),
 		m.usersCommand(),
+		m.quotasCommand(),
 		m.versionCommand(),
 	)
 	return root

@@ -82,6 +82,7 @@ var opClass = map[string]class{
 	"GET /v1/spaces": orgRead, "GET /v1/orgs/{org}/spaces": orgRead, "GET /v1/orgs/{org}/members": orgRead,
 	"POST /v1/orgs/{org}/spaces": orgManage, "DELETE /v1/orgs/{org}/spaces/{space}": orgManage,
 	"PUT /v1/orgs/{org}/roles": memberAdmin, "DELETE /v1/orgs/{org}/roles": memberAdmin,
+	"GET /v1/orgs/{org}/quotas": orgRead, "PUT /v1/orgs/{org}/quota": adminOnly, "PUT /v1/orgs/{org}/spaces/{space}/quota": adminOnly,
 }
 
 // expect is the verdict for a role calling an operation of class c on its
@@ -267,7 +268,8 @@ func (e *matrixEnv) call(op, role string, own bool) (int, string) {
 		body = `{"set":{"A":"1"}}`
 	case "POST /v1/apps/{name}/scale":
 		body = `{"process":"web","instances":1}`
-	case "PUT /v1/apps/{name}/placement", "PUT /v1/spaces/{space}/placement", "PUT /v1/org/placement":
+	case "PUT /v1/apps/{name}/placement", "PUT /v1/spaces/{space}/placement", "PUT /v1/org/placement",
+		"PUT /v1/orgs/{org}/quota", "PUT /v1/orgs/{org}/spaces/{space}/quota":
 		body = `{}`
 	case "PUT /v1/apps/{name}/health-check":
 		body = `{"process":"web","type":"port"}`
