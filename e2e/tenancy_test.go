@@ -84,6 +84,15 @@ func TestTenancy(t *testing.T) {
 	bob.must("", "strata", "routes", "map", "hello", "hello-globex.localhost")
 	waitBody(t, c.routerAddr, "hello-globex.localhost", helloBody, 30*time.Second)
 
+	// Quotas: over-quota push and scale are refused with the numbers.
+	admin.must("", "strata", "quotas", "set", "--org", "acme", "--space", "dev", "--memory", "512M", "--apps", "1")
+	alice.wantFail("the space dev may use 1 apps; it uses 1 and this asks 1 more", src, "strata", "push", "second")
+	alice.wantFail("the space dev may use 512M memory; it uses 256M and this asks 512M more", "", "strata", "scale", "hello", "-i", "3")
+	if out := alice.must("", "strata", "quotas"); !regexp.MustCompile(`space dev\s+256M / 512M\s+1 / -\s+1 / 1`).MatchString(out) {
+		t.Errorf("alice's quotas:\n%s", out)
+	}
+	carol.wantFail("an admin", "", "strata", "quotas", "set", "--org", "acme", "--apps", "9")
+
 	// Each sees only its own.
 	if out := alice.must("", "strata", "apps"); !strings.Contains(out, "hello.localhost") || strings.Contains(out, "globex") {
 		t.Errorf("alice's apps:\n%s", out)
