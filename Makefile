@@ -6,7 +6,7 @@ LDFLAGS := -s -w -X main.version=$(VERSION)
 # Extra flags for `make run`, e.g. make run ARGS="--data /tmp/strata".
 ARGS    ?=
 
-.PHONY: build run test test-short lint bench bench-push bench-micro bench-router bench-build clean
+.PHONY: build run test test-short lint bench bench-push bench-micro bench-router bench-build stack clean
 
 ## build: the three binaries into ./bin (pure Go, no cgo)
 build:
@@ -39,6 +39,7 @@ bench-push:
 
 bench-micro:
 	$(GO) test -count=1 -run '^$$' -bench . -benchtime 2s ./router/... ./deploy/scheduler/...
+	$(GO) test -count=1 -run '^$$' -bench ContainerVsProcess -benchtime 5x ./deploy/driver/docker/
 
 ## bench-build: the second build of an app with its build cache against the same build without, side by side
 bench-build:

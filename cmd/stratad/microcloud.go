@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/strata-paas/strata/api/client"
-	"github.com/strata-paas/strata/deploy/driver/process"
 	"github.com/strata-paas/strata/deploy/executor"
 )
 
@@ -25,6 +24,7 @@ func runMicrocloud(ctx context.Context, args []string, stdout, stderr io.Writer)
 	routerTLSAddr := fs.String("router-tls-addr", "", "also serve apps over HTTPS on this address, with the certificates uploaded with strata certs add, chosen by SNI (empty: off)")
 	domain := fs.String("domain", "localhost", "app domain: apps answer at http://<app>.<domain>:<router port>")
 	natsListen := fs.String("nats-listen", "", "also expose the embedded NATS server on this address (for extra executors)")
+	drivers := fs.String("drivers", "", "drivers of the node: process, docker (default: every one that works on this host)")
 	tuning := addInstanceTuning(fs)
 	acme := addACMEFlags(fs, "--router-tls-addr")
 	log, err := parseRole(fs, args, stderr, "warn")
@@ -62,12 +62,17 @@ func runMicrocloud(ctx context.Context, args []string, stdout, stderr io.Writer)
 		rt.ln.Close()
 		return err
 	}
-	drv, err := process.New(process.Config{StateDir: filepath.Join(*data, "executor", "driver"), Logger: log.With("component", "driver")})
+	// The docker driver labels containers with the node id.
+	if exCfg.NodeID, err = executor.LoadNodeID(exCfg.DataDir); err != nil {
+		rt.ln.Close()
+		return err
+	}
+	drvs, err := openDrivers(ctx, *drivers, driverEnv{dataDir: exCfg.DataDir, nodeID: exCfg.NodeID, advertise: exCfg.AdvertiseHost, log: log})
 	if err != nil {
 		rt.ln.Close()
 		return err
 	}
-	ex, err := executor.New(exCfg, conn, client.New(ctrl.apiURL, ctrl.adminToken), drv)
+	ex, err := executor.New(exCfg, conn, client.New(ctrl.apiURL, ctrl.adminToken), drvs...)
 	if err != nil {
 		rt.ln.Close()
 		return err
