@@ -63,7 +63,7 @@ func Start(t testing.TB, httpPort, tlsPort int) *Pebble {
 
 	p.Directory = fmt.Sprintf("https://localhost:%d/dir", apiPort)
 	p.mgmt = fmt.Sprintf("https://localhost:%d", mgmtPort)
-	deadline := time.Now().Add(30 * time.Second)
+	deadline := time.Now().Add(2 * time.Minute)
 	for {
 		res, err := p.client().Get(p.Directory)
 		if err == nil {
