@@ -23,6 +23,7 @@ import (
 	"github.com/strata-paas/strata/api/secretbox"
 	"github.com/strata-paas/strata/api/store"
 	"github.com/strata-paas/strata/stager"
+	"github.com/strata-paas/strata/web"
 )
 
 // controllerConfig is the wiring of the controller role (also used by the
@@ -146,7 +147,21 @@ func startController(ctx context.Context, cfg controllerConfig, conn *bus.Conn) 
 		Operate: ctrl.Operate(), Placement: ctrl.Placement, Routes: ctrl.Routes,
 		Certificates: certs, Blobs: blobs, Nodes: httpapi.NodeListFunc(ctrl.Nodes.List), Git: git,
 	})
-	r.srv = &http.Server{Handler: h.Handler(), ReadHeaderTimeout: 10 * time.Second, MaxHeaderBytes: 1 << 20}
+	console, err := web.New(web.Config{Logger: log.With("component", "web")}, web.Services{
+		Auth: ctrl.Tenancy, Users: ctrl.Users, Orgs: ctrl.Orgs, Apps: ctrl.Apps, Lifecycle: ctrl.Apps, Logs: ctrl.Logs,
+	})
+	if err != nil {
+		ln.Close()
+		st.Close()
+		return nil, err
+	}
+	// The API and git endpoint under /v1/ and /git/, the web console
+	// (docs/console.md) everywhere else.
+	mux := http.NewServeMux()
+	mux.Handle("/v1/", h.Handler())
+	mux.Handle("/git/", h.Handler())
+	mux.Handle("/", console)
+	r.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, MaxHeaderBytes: 1 << 20}
 	return r, nil
 }
 
