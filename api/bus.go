@@ -227,10 +227,21 @@ type BuildJob struct {
 	// NoCache makes the build start from an empty build cache and leave the
 	// app's cache as it was (strata push --no-cache).
 	NoCache bool `json:"no_cache,omitempty"`
+	// Registered are the buildpacks admins registered (strata buildpacks
+	// create), in their order: detected before the built-in ones and
+	// available by name.
+	Registered []RegisteredBuildpack `json:"registered,omitempty"`
 	// Env is the app's config vars, given to classic buildpacks' bin/compile
 	// as ENV_DIR (one file per variable). The job travels on the bus, so
 	// builds see config vars as instances do.
 	Env map[string]string `json:"env,omitempty"`
+}
+
+// RegisteredBuildpack is a registered classic buildpack: its name and the
+// gzip tar of its directory in the blob store.
+type RegisteredBuildpack struct {
+	Name string  `json:"name"`
+	Blob BlobRef `json:"blob"`
 }
 
 // BuildResult is a builder's report of one finished (or started) build.

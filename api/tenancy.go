@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"io"
 	"time"
 )
 
@@ -263,4 +264,36 @@ type QuotaService interface {
 	Quotas(ctx context.Context, org string) ([]QuotaInfo, error)
 	// SetQuota sets a quota (admin); a zero quota removes it.
 	SetQuota(ctx context.Context, req QuotaRequest) (*QuotaInfo, error)
+}
+
+// BuildpackInfo is a registered classic buildpack (strata buildpacks).
+type BuildpackInfo struct {
+	Name      string    `json:"name"`
+	Position  int       `json:"position"` // detection order, 1 first
+	Blob      BlobRef   `json:"blob"`
+	UpdatedAt time.Time `json:"updated_at"`
+}
+
+// BuildpackService registers classic buildpacks (admin) and lists them.
+type BuildpackService interface {
+	ListBuildpacks(ctx context.Context) ([]BuildpackInfo, error)
+	// PutBuildpack stores archive (a gzip tar of the buildpack's directory,
+	// with bin/detect and bin/compile) under name at position (0: last);
+	// create refuses an existing name, update a missing one.
+	PutBuildpack(ctx context.Context, name string, position int, archive io.Reader, create bool) (*BuildpackInfo, error)
+	DeleteBuildpack(ctx context.Context, name string) error
+}
+
+// ValidateBuildpackName checks a buildpack name: 1–63 of a–z, 0–9, '.', '_'
+// and '-', not starting with '.' or '-'.
+func ValidateBuildpackName(name string) error {
+	ok := name != "" && len(name) <= MaxNameLength && name[0] != '.' && name[0] != '-'
+	for i := 0; ok && i < len(name); i++ {
+		c := name[i]
+		ok = c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '-'
+	}
+	if !ok {
+		return Errorf(EInvalid, "buildpack name %q may only contain a-z, 0-9, '.', '_' and '-' (at most %d, not starting with '.' or '-')", truncate(name, 40), MaxNameLength)
+	}
+	return nil
 }

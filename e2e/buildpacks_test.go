@@ -3,6 +3,7 @@ package e2e_test
 import (
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -119,6 +120,23 @@ func TestCustomBuildpack(t *testing.T) {
 	if out := c.cli.must(app, "strata", "push", "shouty", "--no-cache"); !strings.Contains(out, "shout: build 1 of this app") {
 		t.Errorf("push --no-cache:\n%s", out)
 	}
+
+	// A buildpack registered through the API (stored as a blob, fetched by
+	// the builder) is chosen by name with -b and listed in order.
+	loud := filepath.Join(t.TempDir(), "loud")
+	copyTree(t, filepath.Join(repoRoot(), "examples", "buildpacks", "shout"), loud)
+	c.cli.must("", "strata", "buildpacks", "create", "loud", loud)
+	if out := c.cli.must("", "strata", "buildpacks"); !regexp.MustCompile(`(?m)^1\s+loud\s`).MatchString(out) {
+		t.Errorf("strata buildpacks:\n%s", out)
+	}
+	if out := c.cli.must(app, "strata", "push", "loudly", "-b", "loud", "--no-manifest"); !strings.Contains(out, "Using buildpacks loud") || !strings.Contains(out, `shout: greeting is "hello"`) {
+		t.Errorf("push -b loud:\n%s", out)
+	}
+	waitBody(t, c.routerAddr, "loudly.localhost", "hello, STRATA RUNS CLASSIC BUILDPACKS", 30*time.Second)
+	if out, code := c.cli.run("", "strata", "buildpacks", "create", "nobin", t.TempDir()); code == 0 || !strings.Contains(out, "no executable bin/detect") {
+		t.Errorf("registering a directory without bin/detect: exit %d\n%s", code, out)
+	}
+	c.cli.must("", "strata", "buildpacks", "delete", "loud")
 
 	bad := t.TempDir()
 	if err := os.WriteFile(filepath.Join(bad, "broken.txt"), []byte("x\n"), 0o644); err != nil {

@@ -73,6 +73,8 @@ type Stager struct {
 
 	mu    sync.Mutex
 	inUse map[string]int // cache dir name → builds using it
+
+	bpMu sync.Mutex // unpacking registered buildpacks (Registered)
 }
 
 // New returns a Stager, creating WorkDir and CacheDir if needed. One Stager
@@ -240,6 +242,12 @@ func failed(f api.BuildFailure, format string, args ...any) *Result {
 // error means the platform failed or ctx ended. On success the caller owns
 // Result.DropletPath and must remove it.
 func (s *Stager) Stage(ctx context.Context, job api.BuildJob, source io.Reader, out io.Writer) (*Result, error) {
+	return s.StageWith(ctx, job, source, out, nil)
+}
+
+// StageWith is Stage with extra buildpacks (the registered ones, see
+// Registered) tried before the stager's own and available by name.
+func (s *Stager) StageWith(ctx context.Context, job api.BuildJob, source io.Reader, out io.Writer, extra []builder.Buildpack) (*Result, error) {
 	start := time.Now()
 	log := s.log.With("build", job.BuildID, "app", job.AppName)
 	cacheKey := job.AppID
@@ -323,7 +331,7 @@ func (s *Stager) Stage(ctx context.Context, job api.BuildJob, source io.Reader, 
 	}
 	bctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	bps, res, err := s.pick(bctx, job, ws)
+	bps, res, err := s.pick(bctx, job, ws, append(append([]builder.Buildpack{}, extra...), s.bps...))
 	if err != nil && ctx.Err() == nil && errors.Is(bctx.Err(), context.DeadlineExceeded) {
 		res, err = classify(ctx, err, true, timeout)
 	}
@@ -384,27 +392,27 @@ var builtinAliases = map[string]string{
 
 // pick chooses the buildpacks: the ones the job names, in order, or the
 // first to detect.
-func (s *Stager) pick(ctx context.Context, job api.BuildJob, ws *builder.Workspace) ([]builder.Buildpack, *Result, error) {
+func (s *Stager) pick(ctx context.Context, job api.BuildJob, ws *builder.Workspace, all []builder.Buildpack) ([]builder.Buildpack, *Result, error) {
 	if len(job.Buildpacks) > 0 {
 		var bps []builder.Buildpack
 		for _, name := range job.Buildpacks {
 			if strings.Contains(name, "://") || strings.HasPrefix(name, "git@") {
-				return nil, failed(api.FailNoBuildpack, "buildpack %q: buildpacks from URLs are not supported yet — name one of: %s", name, strings.Join(s.names(), ", ")), nil
+				return nil, failed(api.FailNoBuildpack, "buildpack %q: buildpacks from URLs are not supported yet — name one of: %s", name, strings.Join(names(all), ", ")), nil
 			}
-			i := slices.IndexFunc(s.bps, func(bp builder.Buildpack) bool { return bp.Name() == name })
+			i := slices.IndexFunc(all, func(bp builder.Buildpack) bool { return bp.Name() == name })
 			if i < 0 {
 				// The names Cloud Foundry and Heroku give the same
 				// built-in buildpacks, for manifests written for them.
-				i = slices.IndexFunc(s.bps, func(bp builder.Buildpack) bool { return bp.Name() == builtinAliases[name] })
+				i = slices.IndexFunc(all, func(bp builder.Buildpack) bool { return bp.Name() == builtinAliases[name] })
 			}
 			if i < 0 {
-				return nil, failed(api.FailNoBuildpack, "unknown buildpack %q — available: %s", name, strings.Join(s.names(), ", ")), nil
+				return nil, failed(api.FailNoBuildpack, "unknown buildpack %q — available: %s", name, strings.Join(names(all), ", ")), nil
 			}
-			bps = append(bps, s.bps[i])
+			bps = append(bps, all[i])
 		}
 		return bps, nil, nil
 	}
-	bp, err := builder.Detect(ctx, s.bps, ws)
+	bp, err := builder.Detect(ctx, all, ws)
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil, nil, ctx.Err()
@@ -412,14 +420,14 @@ func (s *Stager) pick(ctx context.Context, job api.BuildJob, ws *builder.Workspa
 		return nil, nil, fmt.Errorf("stager: %w", err)
 	}
 	if bp == nil {
-		return nil, failed(api.FailNoBuildpack, "%s", builder.NoneDetected(s.bps)), nil
+		return nil, failed(api.FailNoBuildpack, "%s", builder.NoneDetected(all)), nil
 	}
 	return []builder.Buildpack{bp}, nil, nil
 }
 
-func (s *Stager) names() []string {
+func names(bps []builder.Buildpack) []string {
 	var n []string
-	for _, bp := range s.bps {
+	for _, bp := range bps {
 		n = append(n, bp.Name())
 	}
 	return n

@@ -111,7 +111,16 @@ func (w *Worker) build(ctx context.Context, job api.BuildJob, out io.Writer) (*a
 		}
 		return nil, fmt.Errorf("fetch source: %w", err)
 	}
-	res, err := w.Stager.Stage(ctx, job, src, out)
+	extra, err := w.Stager.Registered(ctx, job.Registered, w.Blobs.GetBlob)
+	if err != nil {
+		src.Close()
+		if api.ErrorCode(err) == api.EInvalid || api.ErrorCode(err) == api.ENotFound {
+			fmt.Fprintf(out, "%s\n", api.ErrorMessage(err))
+			return &api.BuildResult{State: api.BuildFailed, Failure: api.FailNoBuildpack, Reason: api.ErrorMessage(err)}, nil
+		}
+		return nil, fmt.Errorf("fetch registered buildpacks: %w", err)
+	}
+	res, err := w.Stager.StageWith(ctx, job, src, out, extra)
 	src.Close()
 	if err != nil {
 		return nil, err

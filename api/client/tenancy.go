@@ -2,8 +2,12 @@ package client
 
 import (
 	"context"
+	"fmt"
+	"io"
 	"net/http"
 	"net/url"
+
+	"github.com/google/uuid"
 
 	"github.com/strata-paas/strata/api"
 )
@@ -146,4 +150,38 @@ func (c *Client) SetQuota(ctx context.Context, req api.QuotaRequest) (*api.Quota
 		return nil, err
 	}
 	return &out, nil
+}
+
+// Buildpacks lists the registered buildpacks in detection order.
+func (c *Client) Buildpacks(ctx context.Context) ([]api.BuildpackInfo, error) {
+	var out []api.BuildpackInfo
+	return out, c.getJSON(ctx, "/v1/buildpacks", &out)
+}
+
+// PutBuildpack registers (create) or replaces a buildpack from the gzip tar
+// of its directory; position 0 keeps it last, or where it was.
+func (c *Client) PutBuildpack(ctx context.Context, name string, position int, archive io.Reader, size int64, create bool) (*api.BuildpackInfo, error) {
+	q := url.Values{}
+	if position > 0 {
+		q.Set("position", fmt.Sprint(position))
+	}
+	r := request{method: http.MethodPut, path: "/v1/buildpacks/" + url.PathEscape(name), body: archive, size: size, ctype: "application/gzip",
+		headers: map[string]string{"Idempotency-Key": uuid.NewString()}}
+	if create {
+		q.Set("name", name)
+		r.method, r.path = http.MethodPost, "/v1/buildpacks"
+	}
+	if len(q) > 0 {
+		r.path += "?" + q.Encode()
+	}
+	var out api.BuildpackInfo
+	if err := c.call(ctx, r, &out); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
+// DeleteBuildpack deletes a registered buildpack.
+func (c *Client) DeleteBuildpack(ctx context.Context, name string) error {
+	return c.send(ctx, http.MethodDelete, "/v1/buildpacks/"+url.PathEscape(name), nil, nil)
 }

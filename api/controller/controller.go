@@ -137,19 +137,20 @@ func flushBus(ctx context.Context, f flusher, timeout time.Duration) error {
 // concurrent use; Run must be running for builds, heartbeats and convergence
 // to make progress.
 type Controller struct {
-	Tenancy   *Tenancy   // tokens → principals (api.AuthService), authorization, targets
-	Users     *Users     // users, passwords, logins, tokens (api.UserService)
-	Orgs      *Orgs      // orgs, spaces, roles (api.OrgService)
-	Quotas    *Quotas    // quotas of orgs and spaces (api.QuotaService)
-	Apps      *Apps      // apps, releases, env, scale, health checks
-	Builds    *Builds    // build results → releases
-	Deploys   *Deploys   // pushes (api.DeployService)
-	Converger *Converger // desired → actual
-	Nodes     *Nodes     // executors and their instance reports
-	Logs      *Logs      // api.LogService
-	Routes    *Routes    // api.RouteService
-	Placement *Placement // api.PlacementService
-	Tasks     *Tasks     // one-off tasks
+	Tenancy    *Tenancy    // tokens → principals (api.AuthService), authorization, targets
+	Users      *Users      // users, passwords, logins, tokens (api.UserService)
+	Orgs       *Orgs       // orgs, spaces, roles (api.OrgService)
+	Quotas     *Quotas     // quotas of orgs and spaces (api.QuotaService)
+	Buildpacks *Buildpacks // registered classic buildpacks (api.BuildpackService)
+	Apps       *Apps       // apps, releases, env, scale, health checks
+	Builds     *Builds     // build results → releases
+	Deploys    *Deploys    // pushes (api.DeployService)
+	Converger  *Converger  // desired → actual
+	Nodes      *Nodes      // executors and their instance reports
+	Logs       *Logs       // api.LogService
+	Routes     *Routes     // api.RouteService
+	Placement  *Placement  // api.PlacementService
+	Tasks      *Tasks      // one-off tasks
 
 	cfg   Config
 	log   *slog.Logger
@@ -184,15 +185,16 @@ func New(cfg Config, store Store, blobs api.BlobStore, conn Bus) (*Controller, e
 
 	nodes := &Nodes{nodeRegistry: newNodeRegistry(), cfg: cfg, log: log, store: store, audit: aud, sig: sig}
 	quotas := &Quotas{log: log, store: store, tenancy: tenancy}
+	buildpacks := &Buildpacks{log: log, store: store, blobs: blobs}
 	placement := &Placement{cfg: cfg, log: log, store: store, find: find, audit: aud, sig: sig, nodes: nodes, unplaceable: un}
 	apps := &Apps{cfg: cfg, log: log, store: store, find: find, audit: aud, sig: sig, locks: locks, nodeCmds: cmds, nodes: nodes, placement: placement, quotas: quotas}
 	routes := &Routes{cfg: cfg, store: store, find: find, audit: aud, sig: sig, locks: locks, quotas: quotas}
 	builds := &Builds{cfg: cfg, log: log, store: store, audit: aud, sig: sig, locks: locks}
 	c := &Controller{
-		Quotas: quotas, Tenancy: tenancy, Users: newUsers(cfg, log, store), Orgs: &Orgs{log: log, store: store, tenancy: tenancy, apps: apps}, Apps: apps, Builds: builds, Nodes: nodes, Routes: routes, Placement: placement,
+		Quotas: quotas, Buildpacks: buildpacks, Tenancy: tenancy, Users: newUsers(cfg, log, store), Orgs: &Orgs{log: log, store: store, tenancy: tenancy, apps: apps}, Apps: apps, Builds: builds, Nodes: nodes, Routes: routes, Placement: placement,
 		Logs: &Logs{now: cfg.Now, find: find, logs: logs},
 		Deploys: &Deploys{cfg: cfg, log: log, store: store, blobs: blobs, conn: conn, find: find, audit: aud, sig: sig, locks: locks,
-			apps: apps, builds: builds, routes: routes, placement: placement, nodes: nodes, unplaceable: un},
+			apps: apps, builds: builds, routes: routes, placement: placement, nodes: nodes, unplaceable: un, buildpacks: buildpacks},
 		Converger: &Converger{cfg: cfg, log: log, store: store, audit: aud, sig: sig, nodeCmds: cmds, nodes: nodes,
 			placement: placement, builds: builds, apps: apps, unplaceable: un,
 			missing: map[string]missingStart{}, routesSent: map[string]int{}, stopping: map[string]bool{}},

@@ -38,6 +38,7 @@ type Deploys struct {
 	placement   *Placement
 	nodes       *Nodes
 	unplaceable *unplaceable
+	buildpacks  *Buildpacks
 
 	queueMu    sync.Mutex
 	queueReady bool
@@ -171,6 +172,9 @@ func (s *Deploys) Deploy(ctx context.Context, req api.DeployRequest) (*api.Deplo
 		job.Buildpacks = req.Buildpacks // strata push -b wins over the manifest
 	}
 	job.NoCache = req.NoCache
+	if job.Registered, err = s.buildpacks.registered(ctx); err != nil {
+		return nil, s.failDispatch(ctx, build, err)
+	}
 	// Classic buildpacks see the config vars as ENV_DIR, as instances see
 	// them in their environment.
 	// (The manifest's env may just have made a release: read it afresh.)

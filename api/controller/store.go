@@ -24,6 +24,7 @@ type Store interface {
 	RouteStore
 	EventStore
 	QuotaStore
+	BuildpackStore
 
 	// Ping checks that the database answers.
 	Ping(ctx context.Context) error
@@ -164,6 +165,17 @@ type QuotaStore interface {
 	SetQuota(ctx context.Context, q api.StoredQuota) error
 	// Quotas returns every stored quota.
 	Quotas(ctx context.Context) ([]api.StoredQuota, error)
+}
+
+// BuildpackStore stores registered classic buildpacks.
+type BuildpackStore interface {
+	// ListBuildpacks returns them in detection order.
+	ListBuildpacks(ctx context.Context) ([]api.BuildpackInfo, error)
+	// PutBuildpack stores one at b.Position (0: last), renumbering the
+	// others; create refuses an existing name (EConflict), update a
+	// missing one (ENotFound).
+	PutBuildpack(ctx context.Context, b api.BuildpackInfo, create bool) (*api.BuildpackInfo, error)
+	DeleteBuildpack(ctx context.Context, name string) error
 }
 
 // EventStore stores the audit trail.

@@ -20,17 +20,19 @@ import (
 // Unsupported for it, whose calls answer not_supported (HTTP 501). The server
 // never looks for a capability any other way.
 type Services struct {
-	Auth      api.AuthService
-	Users     api.UserService // login, users, passwords, tokens
-	Orgs      api.OrgService  // orgs, spaces, roles
-	Quotas    api.QuotaService
-	Apps      api.AppService
-	Deploy    api.DeployService
-	Logs      api.LogService
-	Lifecycle api.LifecycleService // releases, rollback, env, scale, start/stop/restart, events
-	Operate   api.OperateService   // health checks and tasks
-	Placement api.PlacementService // placement policies and node drain
-	Routes    api.RouteService
+	Auth   api.AuthService
+	Users  api.UserService // login, users, passwords, tokens
+	Orgs   api.OrgService  // orgs, spaces, roles
+	Quotas api.QuotaService
+	// Buildpacks registers classic buildpacks (admin) and lists them.
+	Buildpacks api.BuildpackService
+	Apps       api.AppService
+	Deploy     api.DeployService
+	Logs       api.LogService
+	Lifecycle  api.LifecycleService // releases, rollback, env, scale, start/stop/restart, events
+	Operate    api.OperateService   // health checks and tasks
+	Placement  api.PlacementService // placement policies and node drain
+	Routes     api.RouteService
 	// Certificates serves /v1/certificates and /v1/router/certificates (admin).
 	Certificates api.CertificateService
 	// Blobs backs the internal blob endpoints used by builders and executors
@@ -52,6 +54,7 @@ func (s Services) Validate() error {
 		{"Users", s.Users == nil},
 		{"Orgs", s.Orgs == nil},
 		{"Quotas", s.Quotas == nil},
+		{"Buildpacks", s.Buildpacks == nil},
 		{"Apps", s.Apps == nil},
 		{"Deploy", s.Deploy == nil},
 		{"Logs", s.Logs == nil},

@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"fmt"
 	"net"
 	"net/http"
 
@@ -32,6 +33,10 @@ func (s *Server) tenancyRoutes(v1, authed *echo.Group) {
 	authed.GET("/orgs/:org/quotas", s.quotas)
 	authed.PUT("/orgs/:org/quota", s.setQuota, s.idempotent)
 	authed.PUT("/orgs/:org/spaces/:space/quota", s.setQuota, s.idempotent)
+	authed.GET("/buildpacks", s.listBuildpacks)
+	authed.POST("/buildpacks", s.putBuildpack(true), s.idempotent)
+	authed.PUT("/buildpacks/:buildpack", s.putBuildpack(false), s.idempotent)
+	authed.DELETE("/buildpacks/:buildpack", s.deleteBuildpack, s.idempotent)
 }
 
 // targetOf reads the X-Strata-Org and X-Strata-Space headers of a request.
@@ -295,4 +300,46 @@ func (s *Server) setQuota(c echo.Context) error {
 		return err
 	}
 	return c.JSON(http.StatusOK, q)
+}
+
+func (s *Server) listBuildpacks(c echo.Context) error {
+	bps, err := s.svc.Buildpacks.ListBuildpacks(ctxOf(c))
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, bps)
+}
+
+// putBuildpack registers (POST ?name=) or replaces (PUT /:buildpack) a
+// buildpack; the body is the gzip tar of its directory, ?position= its
+// place in detection (1 first; default last, or where it was).
+func (s *Server) putBuildpack(create bool) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		name := c.Param("buildpack") // the controller checks the name
+		if create {
+			name = c.QueryParam("name")
+		}
+		pos := 0
+		if p := c.QueryParam("position"); p != "" {
+			if _, err := fmt.Sscan(p, &pos); err != nil || pos < 1 {
+				return api.Errorf(api.EInvalid, "position %q is not a number from 1 — 1 is tried first", p)
+			}
+		}
+		info, err := s.svc.Buildpacks.PutBuildpack(ctxOf(c), name, pos, c.Request().Body, create)
+		if err != nil {
+			return err
+		}
+		status := http.StatusOK
+		if create {
+			status = http.StatusCreated
+		}
+		return c.JSON(status, info)
+	}
+}
+
+func (s *Server) deleteBuildpack(c echo.Context) error {
+	if err := s.svc.Buildpacks.DeleteBuildpack(ctxOf(c), c.Param("buildpack")); err != nil {
+		return err
+	}
+	return c.NoContent(http.StatusNoContent)
 }

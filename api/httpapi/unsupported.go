@@ -29,6 +29,7 @@ var (
 	_ api.UserService        = Unsupported{}
 	_ api.OrgService         = Unsupported{}
 	_ api.QuotaService       = Unsupported{}
+	_ api.BuildpackService   = Unsupported{}
 	_ api.AppService         = Unsupported{}
 	_ api.DeployService      = Unsupported{}
 	_ api.LogService         = Unsupported{}
@@ -262,3 +263,16 @@ func (u Unsupported) Quotas(context.Context, string) ([]api.QuotaInfo, error) { 
 func (u Unsupported) SetQuota(context.Context, api.QuotaRequest) (*api.QuotaInfo, error) {
 	return nil, u.Err()
 }
+
+// ListBuildpacks implements api.BuildpackService.
+func (u Unsupported) ListBuildpacks(context.Context) ([]api.BuildpackInfo, error) {
+	return nil, u.Err()
+}
+
+// PutBuildpack implements api.BuildpackService; it reads nothing.
+func (u Unsupported) PutBuildpack(context.Context, string, int, io.Reader, bool) (*api.BuildpackInfo, error) {
+	return nil, u.Err()
+}
+
+// DeleteBuildpack implements api.BuildpackService.
+func (u Unsupported) DeleteBuildpack(context.Context, string) error { return u.Err() }

@@ -160,6 +160,7 @@ func (m *Main) rootCommand() *cobra.Command {
 		m.tokensCommand(),
 		m.usersCommand(),
 		m.quotasCommand(),
+		m.buildpacksCommand(),
 		m.versionCommand(),
 	)
 	return root

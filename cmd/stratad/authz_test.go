@@ -82,6 +82,7 @@ var opClass = map[string]class{
 	"GET /v1/spaces": orgRead, "GET /v1/orgs/{org}/spaces": orgRead, "GET /v1/orgs/{org}/members": orgRead,
 	"POST /v1/orgs/{org}/spaces": orgManage, "DELETE /v1/orgs/{org}/spaces/{space}": orgManage,
 	"PUT /v1/orgs/{org}/roles": memberAdmin, "DELETE /v1/orgs/{org}/roles": memberAdmin,
+	"GET /v1/buildpacks": anyone, "POST /v1/buildpacks": adminOnly, "PUT /v1/buildpacks/{buildpack}": adminOnly, "DELETE /v1/buildpacks/{buildpack}": adminOnly,
 	"GET /v1/orgs/{org}/quotas": orgRead, "PUT /v1/orgs/{org}/quota": adminOnly, "PUT /v1/orgs/{org}/spaces/{space}/quota": adminOnly,
 }
 
@@ -255,7 +256,7 @@ func (e *matrixEnv) call(op, role string, own bool) (int, string) {
 	}
 	victim := fmt.Sprintf("victim-%d", e.seq.Load())
 	path = strings.NewReplacer("{name}", app, "{org}", org, "{space}", "dev", "{user}", victim,
-		"{id}", "0123456789abcdef", "{ref}", "sha256:"+strings.Repeat("a", 64), "{app}", org+"/dev/"+app).Replace(path)
+		"{id}", "0123456789abcdef", "{buildpack}", "none-such", "{ref}", "sha256:"+strings.Repeat("a", 64), "{app}", org+"/dev/"+app).Replace(path)
 
 	switch op {
 	case "POST /v1/apps":
@@ -298,6 +299,8 @@ func (e *matrixEnv) call(op, role string, own bool) (int, string) {
 		body = fmt.Sprintf(`{"old":%q,"new":%q}`, pw, next)
 	case "POST /v1/login":
 		body = fmt.Sprintf(`{"username":%q,"password":%q}`, role, e.password[role])
+	case "POST /v1/buildpacks":
+		query = "?name=" + e.next("bp")
 	case "POST /v1/blobs":
 		ctype, body = "application/octet-stream", "blob"
 	case "POST /v1/certificates":

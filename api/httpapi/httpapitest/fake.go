@@ -101,6 +101,7 @@ func (f *Fake) Services() httpapi.Services {
 		Users:        httpapi.Unsupported{What: "password login and users", Hint: "use a stratad controller"},
 		Orgs:         httpapi.Unsupported{What: "orgs, spaces and roles", Hint: "use a stratad controller"},
 		Quotas:       httpapi.Unsupported{What: "quotas", Hint: "use a stratad controller"},
+		Buildpacks:   httpapi.Unsupported{What: "registering buildpacks", Hint: "use a stratad controller"},
 		Certificates: httpapi.Unsupported{What: "managing TLS certificates", Hint: "start stratad with a secret key file (--secret-key-file)"},
 		Git:          httpapi.Unsupported{What: "git push", Hint: "use strata push"},
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -31,6 +32,7 @@ func Run(t *testing.T, open func(t *testing.T) controller.Store) {
 		{"Roles", testRoles},
 		{"DeleteOrgsAndSpaces", testDeleteOrgsAndSpaces},
 		{"Quotas", testQuotas},
+		{"Buildpacks", testBuildpacks},
 		{"Apps", testApps},
 		{"UpdateApp", testUpdateApp},
 		{"DeleteApp", testDeleteApp},
@@ -1107,4 +1109,41 @@ func testQuotas(t *testing.T, s controller.Store) {
 	if qs, _ := s.Quotas(ctx); len(qs) != 1 || qs[0] != org {
 		t.Fatalf("Quotas after a zero quota: %+v", qs)
 	}
+}
+
+func testBuildpacks(t *testing.T, s controller.Store) {
+	ctx := context.Background()
+	order := func() string {
+		bps, err := s.ListBuildpacks(ctx)
+		must(t, "ListBuildpacks", err)
+		var out []string
+		for _, b := range bps {
+			out = append(out, fmt.Sprintf("%d:%s", b.Position, b.Name))
+		}
+		return strings.Join(out, " ")
+	}
+	for _, name := range []string{"a", "b", "c"} {
+		_, err := s.PutBuildpack(ctx, api.BuildpackInfo{Name: name, Blob: blob('a')}, true)
+		must(t, "PutBuildpack "+name, err)
+	}
+	if got := order(); got != "1:a 2:b 3:c" {
+		t.Fatalf("order after three creates: %s", got)
+	}
+	_, err := s.PutBuildpack(ctx, api.BuildpackInfo{Name: "b", Blob: blob('a')}, true)
+	wantCode(t, "create an existing buildpack", err, api.EConflict)
+	_, err = s.PutBuildpack(ctx, api.BuildpackInfo{Name: "zzz", Blob: blob('a')}, false)
+	wantCode(t, "update a missing buildpack", err, api.ENotFound)
+	got, err := s.PutBuildpack(ctx, api.BuildpackInfo{Name: "c", Position: 1, Blob: blob('b')}, false)
+	must(t, "move c first", err)
+	if got.Position != 1 || got.Blob != blob('b') || order() != "1:c 2:a 3:b" {
+		t.Fatalf("after moving c first: %+v, %s", got, order())
+	}
+	if _, err := s.PutBuildpack(ctx, api.BuildpackInfo{Name: "a", Blob: blob('c')}, false); err != nil || order() != "1:c 2:a 3:b" {
+		t.Fatalf("update in place moved it: %v %s", err, order())
+	}
+	must(t, "DeleteBuildpack", s.DeleteBuildpack(ctx, "c"))
+	if got := order(); got != "1:a 2:b" {
+		t.Fatalf("after delete: %s", got)
+	}
+	wantCode(t, "delete again", s.DeleteBuildpack(ctx, "c"), api.ENotFound)
 }
