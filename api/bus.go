@@ -24,6 +24,9 @@ const (
 	// the controller replies (empty body) once the result is committed. Builders
 	// retry until they get a reply.
 	SubjectBuildResult = "strata.build.result"
+	// SubjectBuildCachePurge carries BuildCachePurge, controller → every
+	// builder (strata apps purge-cache).
+	SubjectBuildCachePurge = "strata.build.cache.purge"
 	// BuildJobsStream is the JetStream stream holding SubjectBuildJobs.
 	BuildJobsStream = "STRATA_BUILDS"
 	// SubjectCertificatesChanged carries CertificatesChanged, controller →
@@ -235,6 +238,12 @@ type BuildJob struct {
 	// as ENV_DIR (one file per variable). The job travels on the bus, so
 	// builds see config vars as instances do.
 	Env map[string]string `json:"env,omitempty"`
+}
+
+// BuildCachePurge asks every builder to delete an app's build cache.
+type BuildCachePurge struct {
+	Version int    `json:"v"`
+	AppID   string `json:"app_id"`
 }
 
 // RegisteredBuildpack is a registered classic buildpack: its name and the

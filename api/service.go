@@ -22,6 +22,8 @@ type AppService interface {
 	AppDetail(ctx context.Context, name string) (*AppDetail, error)
 	// DeleteApp stops the app's instances, unmaps its routes and deletes it.
 	DeleteApp(ctx context.Context, name string) error
+	// PurgeCache asks the builders to delete the app's build cache.
+	PurgeCache(ctx context.Context, name string) error
 }
 
 // DeployRequest asks to build source and make it the app's current release.

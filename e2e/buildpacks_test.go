@@ -120,6 +120,11 @@ func TestCustomBuildpack(t *testing.T) {
 	if out := c.cli.must(app, "strata", "push", "shouty", "--no-cache"); !strings.Contains(out, "shout: build 1 of this app") {
 		t.Errorf("push --no-cache:\n%s", out)
 	}
+	// strata apps purge-cache empties it: the next build counts from 1.
+	c.cli.must("", "strata", "apps", "purge-cache", "shouty")
+	if out := c.cli.must(app, "strata", "push", "shouty"); !strings.Contains(out, "shout: build 1 of this app") {
+		t.Errorf("push after purge-cache:\n%s", out)
+	}
 
 	// A buildpack registered through the API (stored as a blob, fetched by
 	// the builder) is chosen by name with -b and listed in order.

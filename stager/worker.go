@@ -52,6 +52,18 @@ func (w *Worker) Run(ctx context.Context) error {
 	if err := w.Bus.EnsureWorkQueue(ctx, api.BuildJobsStream, api.SubjectBuildJobs); err != nil {
 		return err
 	}
+	// Every builder purges its copy of an app's cache when asked.
+	purge, err := bus.SubscribeJSON(w.Bus, api.SubjectBuildCachePurge, "", func(_ string, p *api.BuildCachePurge) {
+		if err := w.Stager.PurgeCache(p.AppID); err != nil {
+			w.Logger.Warn("builder.purge_failed", "app_id", p.AppID, "err", err)
+			return
+		}
+		w.Logger.Info("builder.cache_purged", "app_id", p.AppID)
+	})
+	if err != nil {
+		return err
+	}
+	defer func() { _ = purge.Unsubscribe() }()
 	w.Logger.Info("builder.consuming", "id", w.ID)
 	return w.Bus.ConsumeWork(ctx, bus.WorkConfig{
 		Stream:     api.BuildJobsStream,

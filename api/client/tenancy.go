@@ -185,3 +185,8 @@ func (c *Client) PutBuildpack(ctx context.Context, name string, position int, ar
 func (c *Client) DeleteBuildpack(ctx context.Context, name string) error {
 	return c.send(ctx, http.MethodDelete, "/v1/buildpacks/"+url.PathEscape(name), nil, nil)
 }
+
+// PurgeCache asks the builders to delete an app's build cache.
+func (c *Client) PurgeCache(ctx context.Context, app string) error {
+	return c.mutate(ctx, http.MethodPost, app, "/purge-cache", nil, nil)
+}

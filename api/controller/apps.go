@@ -26,6 +26,7 @@ type Apps struct {
 	nodes     *Nodes
 	placement *Placement
 	quotas    *Quotas
+	bus       publisher // build cache purges
 }
 
 // appsStore is what Apps reads and writes.
@@ -212,5 +213,20 @@ func (s *Apps) deleteApp(ctx context.Context, app *api.App) error {
 	}
 	s.audit.record(ctx, app, "app.delete", "deleted app %s", name)
 	s.sig.Kick()
+	return nil
+}
+
+// PurgeCache asks every builder to delete the app's build cache; the next
+// build starts from an empty one. A builder that is building the app right
+// then keeps its cache (and logs so).
+func (s *Apps) PurgeCache(ctx context.Context, name string) error {
+	app, err := s.find.appByName(ctx, name, actDevelop)
+	if err != nil {
+		return err
+	}
+	if err := s.bus.Publish(api.SubjectBuildCachePurge, api.BuildCachePurge{Version: api.MessageVersion, AppID: app.ID}); err != nil {
+		return api.Errorf(api.EUnavailable, "cannot reach the builders: %v — try again", err)
+	}
+	s.audit.record(ctx, app, "cache.purge", "asked the builders to purge the build cache")
 	return nil
 }

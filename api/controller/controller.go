@@ -187,7 +187,7 @@ func New(cfg Config, store Store, blobs api.BlobStore, conn Bus) (*Controller, e
 	quotas := &Quotas{log: log, store: store, tenancy: tenancy}
 	buildpacks := &Buildpacks{log: log, store: store, blobs: blobs}
 	placement := &Placement{cfg: cfg, log: log, store: store, find: find, audit: aud, sig: sig, nodes: nodes, unplaceable: un}
-	apps := &Apps{cfg: cfg, log: log, store: store, find: find, audit: aud, sig: sig, locks: locks, nodeCmds: cmds, nodes: nodes, placement: placement, quotas: quotas}
+	apps := &Apps{cfg: cfg, log: log, store: store, find: find, audit: aud, sig: sig, locks: locks, nodeCmds: cmds, nodes: nodes, placement: placement, quotas: quotas, bus: conn}
 	routes := &Routes{cfg: cfg, store: store, find: find, audit: aud, sig: sig, locks: locks, quotas: quotas}
 	builds := &Builds{cfg: cfg, log: log, store: store, audit: aud, sig: sig, locks: locks}
 	c := &Controller{

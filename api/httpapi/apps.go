@@ -137,3 +137,14 @@ func (s *Server) nodes(c echo.Context) error {
 	}
 	return c.JSON(http.StatusOK, p)
 }
+
+func (s *Server) purgeCache(c echo.Context) error {
+	name, err := appName(c)
+	if err != nil {
+		return err
+	}
+	if err := s.svc.Apps.PurgeCache(ctxOf(c), name); err != nil {
+		return err
+	}
+	return c.NoContent(http.StatusAccepted)
+}

@@ -177,6 +177,7 @@ func (s *Server) routes() *echo.Echo {
 	authed.POST("/apps", s.createApp, s.idempotent)
 	authed.GET("/apps/:name", s.appDetail)
 	authed.DELETE("/apps/:name", s.deleteApp, s.idempotent)
+	authed.POST("/apps/:name/purge-cache", s.purgeCache, s.idempotent)
 	authed.POST("/apps/:name/push", s.push)
 	authed.GET("/apps/:name/logs", s.logs)
 	authed.GET("/apps/:name/releases", s.releases)

@@ -79,6 +79,9 @@ func (u Unsupported) AppDetail(context.Context, string) (*api.AppDetail, error) 
 // DeleteApp implements api.AppService.
 func (u Unsupported) DeleteApp(context.Context, string) error { return u.Err() }
 
+// PurgeCache implements api.AppService.
+func (u Unsupported) PurgeCache(context.Context, string) error { return u.Err() }
+
 // Deploy implements api.DeployService; it reads nothing of the source.
 func (u Unsupported) Deploy(context.Context, api.DeployRequest) (*api.DeployResult, error) {
 	return nil, u.Err()

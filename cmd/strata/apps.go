@@ -35,7 +35,17 @@ func (m *Main) appsCommand() *cobra.Command {
 			})
 		},
 	})
-	cmd.AddCommand(m.appsCreateCommand(), m.appsDeleteCommand())
+	cmd.AddCommand(m.appsCreateCommand(), m.appsDeleteCommand(), m.appCmd(appSpec{
+		use:   "purge-cache NAME",
+		short: "Delete the app's build cache on every builder; the next build starts from an empty one",
+		run: func(a *appCall, c *client.Client) error {
+			if err := c.PurgeCache(a.ctx, a.name); err != nil {
+				return err
+			}
+			fmt.Fprintf(m.Stdout, "Asked the builders to purge the build cache of %s\n", a.name)
+			return nil
+		},
+	}))
 	return cmd
 }
 

@@ -71,7 +71,7 @@ var opClass = map[string]class{
 	"GET /v1/apps/{name}/releases": appRead, "GET /v1/apps/{name}/events": appRead, "GET /v1/routes": appRead,
 	"GET /v1/apps/{name}/placement": appRead,
 
-	"POST /v1/apps": appDevelop, "DELETE /v1/apps/{name}": appDevelop, "POST /v1/apps/{name}/push": appDevelop,
+	"POST /v1/apps": appDevelop, "DELETE /v1/apps/{name}": appDevelop, "POST /v1/apps/{name}/purge-cache": appDevelop, "POST /v1/apps/{name}/push": appDevelop,
 	"POST /v1/apps/{name}/rollback": appDevelop, "GET /v1/apps/{name}/env": appDevelop, "PATCH /v1/apps/{name}/env": appDevelop,
 	"POST /v1/apps/{name}/scale": appDevelop, "POST /v1/apps/{name}/start": appDevelop, "POST /v1/apps/{name}/stop": appDevelop,
 	"POST /v1/apps/{name}/restart": appDevelop, "PUT /v1/apps/{name}/placement": appDevelop,

@@ -204,6 +204,16 @@ func (f *Fake) DeleteApp(_ context.Context, name string) error {
 	return nil
 }
 
+// PurgeCache implements api.AppService; the fake has no build cache.
+func (f *Fake) PurgeCache(_ context.Context, name string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if _, ok := f.apps[name]; !ok {
+		return api.Errorf(api.ENotFound, "app %q not found — see strata apps", name)
+	}
+	return nil
+}
+
 // Deploy implements api.DeployService: it reads the whole source, emits
 // BuildOutput and a status line, and releases a new version whose URL is
 // http://<app>.localhost:8080.
