@@ -1,0 +1,67 @@
+package guest
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+)
+
+// ConfigPath is where the per-instance part of the initramfs puts the
+// instance's Config (JSON).
+const ConfigPath = "/strata/config.json"
+
+// Names of the virtio-serial ports (their QEMU "name" property, read by the
+// guest from /sys/class/virtio-ports/*/name).
+const (
+	OutPortName     = "strata.out" // guest → host: frames
+	ControlPortName = "strata.ctl" // host → guest: lines of Control commands
+)
+
+// Control commands the host sends, one per line.
+const (
+	ControlTerm = "TERM" // SIGTERM to the command's process group
+	ControlKill = "KILL" // SIGKILL to it
+)
+
+// Config is what the guest init needs to run one instance.
+type Config struct {
+	Command  string   `json:"command"`   // run as /bin/sh -c Command
+	Env      []string `json:"env"`       // the complete environment
+	Dir      string   `json:"dir"`       // working dir
+	DiskRoot string   `json:"disk_root"` // where the app disk (/dev/vda) is mounted
+	Writable []string `json:"writable"`  // further dirs made and given to the user
+	UID      int      `json:"uid"`
+	GID      int      `json:"gid"`
+	Modules  []string `json:"modules"` // kernel modules to load, in order (paths in the initramfs)
+	Address  string   `json:"address"` // e.g. 10.0.2.15/24; "" = no network
+	Gateway  string   `json:"gateway"`
+}
+
+// Exit is how the command ended.
+type Exit struct {
+	Code   int    // -1 when killed by a signal
+	Signal string // "terminated", "killed", … when killed by one
+}
+
+// EncodeExit encodes e as a KindExit payload: "code N" or "signal NAME".
+func EncodeExit(e Exit) []byte {
+	if e.Signal != "" {
+		return []byte("signal " + e.Signal)
+	}
+	return []byte("code " + strconv.Itoa(e.Code))
+}
+
+// DecodeExit decodes a KindExit payload.
+func DecodeExit(p []byte) (Exit, error) {
+	k, v, ok := strings.Cut(string(p), " ")
+	switch {
+	case ok && k == "signal" && v != "":
+		return Exit{Code: -1, Signal: v}, nil
+	case ok && k == "code":
+		n, err := strconv.Atoi(v)
+		if err == nil {
+			return Exit{Code: n}, nil
+		}
+	}
+	return Exit{}, fmt.Errorf("malformed exit record %q", p)
+}

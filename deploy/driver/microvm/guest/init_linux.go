@@ -1,0 +1,335 @@
+package guest
+
+import (
+	"bufio"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+	"unsafe"
+)
+
+// Main is the guest's /init: it sets up the VM, runs the instance's command
+// and powers off (by reboot, which QEMU's -no-reboot turns into an exit)
+// when the command ends. It never returns.
+func Main() {
+	var out *Writer
+	fail := func(err error) {
+		msg := "strata-guest-init: " + err.Error()
+		fmt.Fprintln(os.Stderr, msg)
+		if out != nil {
+			_ = out.WriteFrame(KindError, []byte(msg))
+		}
+		powerOff()
+	}
+	if err := mountBase(); err != nil {
+		fail(err)
+	}
+	cfg, err := readConfig()
+	if err != nil {
+		fail(err)
+	}
+	for _, m := range cfg.Modules {
+		if err := loadModule(m); err != nil {
+			fail(err)
+		}
+	}
+	outPort, ctlPort, err := findPorts(10 * time.Second)
+	if err != nil {
+		fail(err)
+	}
+	of, err := os.OpenFile(outPort, os.O_WRONLY, 0)
+	if err != nil {
+		fail(fmt.Errorf("open output port: %w", err))
+	}
+	out = NewWriter(of)
+	if err := setup(cfg); err != nil {
+		fail(err)
+	}
+	exit, err := run(cfg, out, ctlPort)
+	if err != nil {
+		fail(err)
+	}
+	_ = out.WriteFrame(KindExit, EncodeExit(exit))
+	_ = of.Sync()
+	powerOff()
+}
+
+func powerOff() {
+	syscall.Sync()
+	_ = syscall.Kill(-1, syscall.SIGKILL)
+	// A restart, which QEMU's -no-reboot turns into QEMU's exit; it needs
+	// no ACPI.
+	_ = syscall.Reboot(syscall.LINUX_REBOOT_CMD_RESTART)
+	select {}
+}
+
+func mountBase() error {
+	for _, m := range []struct{ fstype, target string }{
+		{"proc", "/proc"}, {"sysfs", "/sys"}, {"devtmpfs", "/dev"}, {"tmpfs", "/tmp"},
+	} {
+		if err := os.MkdirAll(m.target, 0o755); err != nil {
+			return err
+		}
+		if err := syscall.Mount(m.fstype, m.target, m.fstype, 0, ""); err != nil && !errors.Is(err, syscall.EBUSY) {
+			return fmt.Errorf("mount %s: %w", m.target, err)
+		}
+	}
+	return os.Chmod("/tmp", 0o1777)
+}
+
+func readConfig() (*Config, error) {
+	data, err := os.ReadFile(ConfigPath)
+	if err != nil {
+		return nil, err
+	}
+	var c Config
+	if err := json.Unmarshal(data, &c); err != nil {
+		return nil, fmt.Errorf("%s: %w", ConfigPath, err)
+	}
+	return &c, nil
+}
+
+func loadModule(path string) error {
+	if sysFinitModule < 0 {
+		return fmt.Errorf("load module %s: finit_module is not known on this architecture", filepath.Base(path))
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	empty := []byte{0}
+	_, _, e := syscall.Syscall(uintptr(sysFinitModule), f.Fd(), uintptr(unsafe.Pointer(&empty[0])), 0)
+	if e != 0 && e != syscall.EEXIST {
+		return fmt.Errorf("load module %s: %w", filepath.Base(path), e)
+	}
+	return nil
+}
+
+// findPorts waits for the two virtio-serial ports and returns their device
+// nodes.
+func findPorts(timeout time.Duration) (string, string, error) {
+	deadline := time.Now().Add(timeout)
+	for {
+		var out, ctl string
+		ents, _ := os.ReadDir("/sys/class/virtio-ports")
+		for _, e := range ents {
+			name, err := os.ReadFile(filepath.Join("/sys/class/virtio-ports", e.Name(), "name"))
+			if err != nil {
+				continue
+			}
+			dev := "/dev/" + e.Name()
+			if _, err := os.Stat(dev); err != nil {
+				continue
+			}
+			switch strings.TrimSpace(string(name)) {
+			case OutPortName:
+				out = dev
+			case ControlPortName:
+				ctl = dev
+			}
+		}
+		if out != "" && ctl != "" {
+			return out, ctl, nil
+		}
+		if time.Now().After(deadline) {
+			return "", "", fmt.Errorf("virtio-serial ports %s and %s did not appear", OutPortName, ControlPortName)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// setup mounts the app disk, gives the user its files and the writable
+// dirs, and brings up the network.
+func setup(cfg *Config) error {
+	if cfg.DiskRoot != "" {
+		if err := waitFor("/dev/vda", 10*time.Second); err != nil {
+			return err
+		}
+		if err := os.MkdirAll(cfg.DiskRoot, 0o755); err != nil {
+			return err
+		}
+		if err := syscall.Mount("/dev/vda", cfg.DiskRoot, "ext4", syscall.MS_NOSUID|syscall.MS_NODEV, ""); err != nil {
+			return fmt.Errorf("mount the app disk at %s: %w", cfg.DiskRoot, err)
+		}
+		err := filepath.WalkDir(cfg.DiskRoot, func(p string, d fs.DirEntry, err error) error {
+			if err != nil {
+				return err
+			}
+			if d.Name() == "lost+found" && filepath.Dir(p) == cfg.DiskRoot {
+				return filepath.SkipDir
+			}
+			return os.Lchown(p, cfg.UID, cfg.GID)
+		})
+		if err != nil {
+			return fmt.Errorf("give the app disk to uid %d: %w", cfg.UID, err)
+		}
+	}
+	for _, w := range append([]string{cfg.Dir}, cfg.Writable...) {
+		if w == "" {
+			continue
+		}
+		if err := os.MkdirAll(w, 0o755); err != nil {
+			return err
+		}
+		if err := os.Lchown(w, cfg.UID, cfg.GID); err != nil {
+			return err
+		}
+	}
+	if err := sh("ip link set lo up"); err != nil {
+		return err
+	}
+	if cfg.Address != "" {
+		if err := waitFor("/sys/class/net/eth0", 10*time.Second); err != nil {
+			return err
+		}
+		for _, c := range []string{"ip addr add " + cfg.Address + " dev eth0", "ip link set eth0 up", "ip route add default via " + cfg.Gateway} {
+			if err := sh(c); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// sh runs a busybox applet line (no user input reaches it).
+func sh(line string) error {
+	args := strings.Fields(line)
+	out, err := exec.Command("/bin/busybox", args...).CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("%s: %v: %s", line, err, out)
+	}
+	return nil
+}
+
+func waitFor(path string, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	for {
+		if _, err := os.Stat(path); err == nil {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%s did not appear", path)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// run starts the command in its own process group as the user, forwards its
+// output as frames, obeys control lines, reaps every child (it is PID 1)
+// and returns how the command ended.
+func run(cfg *Config, out *Writer, ctlPort string) (Exit, error) {
+	or, ow, err := os.Pipe()
+	if err != nil {
+		return Exit{}, err
+	}
+	er, ew, err := os.Pipe()
+	if err != nil {
+		return Exit{}, err
+	}
+	null, err := os.Open("/dev/null")
+	if err != nil {
+		return Exit{}, err
+	}
+	p, err := os.StartProcess("/bin/sh", []string{"/bin/sh", "-c", cfg.Command}, &os.ProcAttr{
+		Dir: cfg.Dir, Env: cfg.Env, Files: []*os.File{null, ow, ew},
+		Sys: &syscall.SysProcAttr{Setpgid: true, Credential: &syscall.Credential{Uid: uint32(cfg.UID), Gid: uint32(cfg.GID), Groups: []uint32{}}},
+	})
+	ow.Close()
+	ew.Close()
+	null.Close()
+	if err != nil {
+		return Exit{}, fmt.Errorf("start the command: %w", err)
+	}
+	pid := p.Pid
+	_ = out.WriteFrame(KindStarted, nil)
+
+	var wg sync.WaitGroup
+	for _, s := range []struct {
+		r    *os.File
+		kind byte
+	}{{or, KindStdout}, {er, KindStderr}} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			buf := make([]byte, 16<<10)
+			for {
+				n, err := s.r.Read(buf)
+				if n > 0 {
+					_ = out.WriteFrame(s.kind, buf[:n])
+				}
+				if err != nil {
+					return
+				}
+			}
+		}()
+	}
+	go control(ctlPort, pid)
+
+	var status syscall.WaitStatus
+	for {
+		wpid, err := syscall.Wait4(-1, &status, 0, nil)
+		if err == syscall.EINTR {
+			continue
+		}
+		if err != nil {
+			return Exit{}, fmt.Errorf("wait: %w", err)
+		}
+		if wpid == pid {
+			break
+		}
+	}
+	// Children left behind may hold the pipes open: give the output a moment,
+	// then stop reading.
+	_ = or.SetReadDeadline(time.Now().Add(300 * time.Millisecond))
+	_ = er.SetReadDeadline(time.Now().Add(300 * time.Millisecond))
+	wg.Wait()
+	if status.Signaled() {
+		return Exit{Code: -1, Signal: signalName(status.Signal())}, nil
+	}
+	return Exit{Code: status.ExitStatus()}, nil
+}
+
+func signalName(s syscall.Signal) string {
+	switch s {
+	case syscall.SIGTERM:
+		return "terminated"
+	case syscall.SIGKILL:
+		return "killed"
+	}
+	return s.String()
+}
+
+// control reads control lines from the host and signals the command's
+// process group.
+func control(port string, pgid int) {
+	for {
+		f, err := os.Open(port)
+		if err != nil {
+			time.Sleep(100 * time.Millisecond)
+			continue
+		}
+		sc := bufio.NewScanner(f)
+		for sc.Scan() {
+			switch strings.TrimSpace(sc.Text()) {
+			case ControlTerm:
+				_ = syscall.Kill(-pgid, syscall.SIGTERM)
+			case ControlKill:
+				_ = syscall.Kill(-pgid, syscall.SIGKILL)
+			}
+		}
+		f.Close()
+		if err := sc.Err(); err != nil && !errors.Is(err, io.EOF) {
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+}

@@ -1,0 +1,721 @@
+package microvm
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/strata-paas/strata/api"
+	"github.com/strata-paas/strata/deploy/driver"
+	"github.com/strata-paas/strata/deploy/driver/microvm/guest"
+)
+
+// Name is the driver name recorded in handles.
+const Name = "microvm"
+
+// GuestUID is the uid (and gid) instance commands run as inside their VM.
+const GuestUID = 1000
+
+const guestConfigPath = guest.ConfigPath
+
+// Acceleration is how QEMU runs guests: KVM or TCG (emulation).
+type Acceleration string
+
+// Accelerations.
+const (
+	AccelKVM Acceleration = "kvm"
+	AccelTCG Acceleration = "tcg"
+)
+
+var (
+	_ driver.Driver        = (*Driver)(nil)
+	_ driver.Fingerprinter = (*Driver)(nil)
+	_ driver.PortAllocator = (*Driver)(nil)
+)
+
+// Config configures the microvm driver.
+type Config struct {
+	// StateDir holds the cached initramfs, the probe's result and one dir
+	// per instance (disk image, initramfs, output, sockets). Default
+	// <os.TempDir()>/strata-microvm.
+	StateDir string
+	// QEMU is the emulator binary. Default qemu-system-x86_64 on PATH.
+	QEMU string
+	// Kernel is the guest kernel. Default the newest
+	// /boot/vmlinuz-*-cloud-amd64.
+	Kernel string
+	// ModuleDir holds the kernel's modules. Default /lib/modules/<version
+	// from the kernel's file name>.
+	ModuleDir string
+	// Init is the guest init binary (cmd/strata-guest-init, static).
+	// Default strata-guest-init next to the running executable.
+	Init string
+	// Busybox is a static busybox: the guest's /bin/sh and tools. Default
+	// /bin/busybox.
+	Busybox string
+	// Mkfs is mkfs.ext4 (e2fsprogs). Default mkfs.ext4 on PATH.
+	Mkfs string
+	// AdvertiseHost is the address instance ports are forwarded on, where
+	// the executor checks them and routers reach them. Default 127.0.0.1.
+	AdvertiseHost string
+	// GuestPort is the port instances listen on in their VM ($PORT).
+	// Default 8080.
+	GuestPort int
+	// Accel forces an acceleration; "" probes (KVM if a probe guest boots
+	// under it, else TCG if one boots under that).
+	Accel Acceleration
+	// BootTimeout bounds one boot until the command starts; a boot that
+	// takes longer is killed and retried (emulated boots sometimes hang
+	// with no output). Default 20 s; TCG boots take about 3 s here.
+	BootTimeout time.Duration
+	// BootAttempts is how many boots Start and the probe try. Default 3.
+	BootAttempts int
+	// MinMemoryMB is the least guest memory (the kernel needs some).
+	// Default 96.
+	MinMemoryMB int
+	Logger      *slog.Logger
+}
+
+// Driver runs each instance in a QEMU microvm of its own. It is safe for
+// concurrent use.
+type Driver struct {
+	cfg   Config
+	log   *slog.Logger
+	base  string // the instance-independent initramfs
+	accel Acceleration
+	boot  time.Duration // how long the probe's boot took
+
+	mu  sync.Mutex
+	vms map[string]*vm
+}
+
+type vm struct {
+	id        string
+	dir       string
+	pid       int
+	startTime uint64
+	hostPort  int
+	booted    time.Duration // from QEMU's start until the command started (last attempt)
+	recovered bool
+	killed    atomic.Bool // SIGKILL sent to QEMU by Stop or Destroy
+
+	exited chan struct{} // QEMU is gone
+	done   chan struct{} // exited and every frame delivered
+	res    *driver.ExitResult
+}
+
+// handleData is the driver-specific part of a Handle.
+type handleData struct {
+	Dir      string `json:"dir"`
+	HostPort int    `json:"host_port"`
+}
+
+// New checks that QEMU, the kernel, its modules, the guest init, busybox
+// and mkfs.ext4 are there (at once, without booting: EUnavailable naming
+// what is missing), builds the base initramfs, and then measures the
+// acceleration with a probe boot unless Config.Accel names one. The
+// result is cached per kernel, QEMU and initramfs in StateDir. A probe
+// that boots under neither KVM nor TCG is EUnavailable.
+func New(ctx context.Context, cfg Config) (*Driver, error) {
+	if err := cfg.defaults(); err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(filepath.Join(cfg.StateDir, "instances"), 0o700); err != nil {
+		return nil, fmt.Errorf("microvm driver: %w", err)
+	}
+	base, err := baseInitramfs(cfg.StateDir, cfg.Init, cfg.Busybox, cfg.ModuleDir)
+	if err != nil {
+		return nil, api.Errorf(api.EUnavailable, "microvm driver: %v", err)
+	}
+	d := &Driver{cfg: cfg, log: cfg.Logger, base: base, vms: map[string]*vm{}}
+	if cfg.Accel != "" {
+		d.accel = cfg.Accel
+	} else if err := d.probe(ctx); err != nil {
+		return nil, err
+	}
+	d.log.Info("microvm.ready", "accel", d.accel, "kernel", cfg.Kernel, "probe_boot", d.boot)
+	return d, nil
+}
+
+func (c *Config) defaults() error {
+	if c.StateDir == "" {
+		c.StateDir = filepath.Join(os.TempDir(), "strata-microvm")
+	}
+	if abs, err := filepath.Abs(c.StateDir); err == nil {
+		c.StateDir = abs
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	missing := func(what, hint string) error {
+		return api.Errorf(api.EUnavailable, "microvm driver: %s — %s", what, hint)
+	}
+	if c.QEMU == "" {
+		c.QEMU = "qemu-system-x86_64"
+	}
+	q, err := exec.LookPath(c.QEMU)
+	if err != nil {
+		return missing("no QEMU ("+c.QEMU+")", "install qemu-system-x86")
+	}
+	c.QEMU = q
+	if c.Kernel == "" {
+		ks, _ := filepath.Glob("/boot/vmlinuz-*-cloud-amd64")
+		if len(ks) == 0 {
+			return missing("no guest kernel /boot/vmlinuz-*-cloud-amd64", "install linux-image-cloud-amd64")
+		}
+		sort.Strings(ks)
+		c.Kernel = ks[len(ks)-1]
+	}
+	if _, err := os.Stat(c.Kernel); err != nil {
+		return missing("no guest kernel "+c.Kernel, "install linux-image-cloud-amd64")
+	}
+	if c.ModuleDir == "" {
+		c.ModuleDir = filepath.Join("/lib/modules", strings.TrimPrefix(filepath.Base(c.Kernel), "vmlinuz-"))
+	}
+	if c.Init == "" {
+		exe, err := os.Executable()
+		if err != nil {
+			return missing("no guest init", "give its path")
+		}
+		c.Init = filepath.Join(filepath.Dir(exe), "strata-guest-init")
+	}
+	if _, err := os.Stat(c.Init); err != nil {
+		return missing("no guest init at "+c.Init, "build it with `CGO_ENABLED=0 go build -o bin/ ./cmd/strata-guest-init`")
+	}
+	if c.Busybox == "" {
+		c.Busybox = "/bin/busybox"
+	}
+	if _, err := os.Stat(c.Busybox); err != nil {
+		return missing("no busybox at "+c.Busybox, "install busybox-static")
+	}
+	if c.Mkfs == "" {
+		c.Mkfs = "mkfs.ext4"
+	}
+	m, err := exec.LookPath(c.Mkfs)
+	if err != nil {
+		return missing("no "+c.Mkfs, "install e2fsprogs")
+	}
+	c.Mkfs = m
+	if c.AdvertiseHost == "" {
+		c.AdvertiseHost = "127.0.0.1"
+	}
+	if net.ParseIP(c.AdvertiseHost) == nil {
+		return api.Errorf(api.EInvalid, "microvm driver: advertise host %q is not an IP address — QEMU forwards ports on an address", c.AdvertiseHost)
+	}
+	if c.GuestPort <= 0 {
+		c.GuestPort = 8080
+	}
+	if c.BootTimeout <= 0 {
+		c.BootTimeout = 20 * time.Second
+	}
+	if c.BootAttempts <= 0 {
+		c.BootAttempts = 3
+	}
+	if c.MinMemoryMB <= 0 {
+		c.MinMemoryMB = 96
+	}
+	switch c.Accel {
+	case "", AccelKVM, AccelTCG:
+	default:
+		return api.Errorf(api.EInvalid, "microvm driver: acceleration %q is not kvm or tcg", c.Accel)
+	}
+	return nil
+}
+
+// Acceleration reports how this driver runs guests (measured by the probe
+// unless configured).
+func (d *Driver) Acceleration() Acceleration { return d.accel }
+
+// ProbeBoot reports how long the probe's boot took (boot to the command's
+// exit), 0 when the acceleration was configured or cached.
+func (d *Driver) ProbeBoot() time.Duration { return d.boot }
+
+// Fingerprint reports api.IsolationMicroVM: New succeeds only once a probe
+// guest booted (or the acceleration was configured).
+func (d *Driver) Fingerprint() driver.Fingerprint {
+	return driver.Fingerprint{Driver: Name, Isolations: []api.Isolation{api.IsolationMicroVM}}
+}
+
+// AllocatePort returns Config.GuestPort: every VM has a network of its own;
+// the host port QEMU forwards to it is chosen by Start.
+func (d *Driver) AllocatePort(string) (int, error) { return d.cfg.GuestPort, nil }
+
+func checkID(id string) error {
+	if id == "" || len(id) > 128 {
+		return api.Errorf(api.EInvalid, "instance id %q is not a plain name — use the instance GUID", id)
+	}
+	for _, c := range id {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
+			return api.Errorf(api.EInvalid, "instance id %q is not a plain name — use the instance GUID", id)
+		}
+	}
+	return nil
+}
+
+func (d *Driver) get(id string) (*vm, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	v, ok := d.vms[id]
+	if !ok {
+		return nil, api.Errorf(api.ENotFound, "no instance %s on this driver", id)
+	}
+	return v, nil
+}
+
+func (d *Driver) instanceDir(id string) string { return filepath.Join(d.cfg.StateDir, "instances", id) }
+
+// Start builds the instance's app disk from its dir (mkfs.ext4 -d; when a
+// writable dir holds spec.Dir, from that dir, mounted at its own path), an
+// initramfs with its config, and boots it, retrying a boot that does not
+// reach the command within BootTimeout. It returns once the guest runs the
+// command; the handle's Endpoint is the forwarded port on the advertise
+// address.
+func (d *Driver) Start(ctx context.Context, spec *driver.Spec) (*driver.Handle, error) {
+	if err := checkID(spec.ID); err != nil {
+		return nil, err
+	}
+	if st, err := os.Stat(spec.Dir); err != nil || !st.IsDir() {
+		return nil, api.Errorf(api.EInvalid, "instance dir %s does not exist", spec.Dir)
+	}
+	d.mu.Lock()
+	if _, ok := d.vms[spec.ID]; ok {
+		d.mu.Unlock()
+		return nil, api.Errorf(api.EConflict, "instance %s is already started — destroy it first", spec.ID)
+	}
+	v := &vm{id: spec.ID, dir: d.instanceDir(spec.ID), exited: make(chan struct{}), done: make(chan struct{})}
+	d.vms[spec.ID] = v
+	d.mu.Unlock()
+	h, err := d.start(ctx, v, spec)
+	if err != nil {
+		_ = os.RemoveAll(v.dir)
+		d.mu.Lock()
+		delete(d.vms, spec.ID)
+		d.mu.Unlock()
+		return nil, err
+	}
+	return h, nil
+}
+
+func (d *Driver) start(ctx context.Context, v *vm, spec *driver.Spec) (*driver.Handle, error) {
+	fail := func(format string, args ...any) (*driver.Handle, error) {
+		return nil, api.Errorf(api.EInvalid, "cannot start instance %s: "+format, append([]any{spec.ID}, args...)...)
+	}
+	_ = os.RemoveAll(v.dir)
+	if err := os.MkdirAll(v.dir, 0o700); err != nil {
+		return fail("%v", err)
+	}
+	dir, err := realDir(spec.Dir)
+	if err != nil {
+		return fail("%v", err)
+	}
+	root := dir
+	var writable []string
+	for _, w := range spec.Writable {
+		rw, err := realDir(w)
+		if err != nil {
+			rw = filepath.Clean(w)
+		}
+		if within(dir, rw) && len(rw) < len(root) {
+			root = rw
+		}
+		writable = append(writable, rw)
+	}
+	t0 := time.Now()
+	if err := d.mkfs(ctx, root, filepath.Join(v.dir, "disk.img")); err != nil {
+		return fail("%v", err)
+	}
+	memory := max(spec.MemoryMB, d.cfg.MinMemoryMB)
+	gcfg := guest.Config{
+		Command: spec.Command, Env: spec.Env, Dir: dir, DiskRoot: root, Writable: writable,
+		UID: GuestUID, GID: GuestUID, Modules: modulePaths(), Address: "10.0.2.15/24", Gateway: "10.0.2.2",
+	}
+	if gcfg.Env == nil {
+		gcfg.Env = []string{}
+	}
+	cj, _ := json.Marshal(gcfg)
+	if err := instanceInitramfs(filepath.Join(v.dir, "initramfs.cpio"), d.base, cj); err != nil {
+		return fail("%v", err)
+	}
+	frames := &frameSink{stdout: spec.Stdout, stderr: spec.Stderr}
+	var lastErr error
+	for attempt := 1; attempt <= d.cfg.BootAttempts; attempt++ {
+		if err := ctx.Err(); err != nil {
+			break
+		}
+		err := d.bootOnce(ctx, v, memory, spec.Port > 0, frames)
+		if err == nil {
+			d.log.Info("microvm.booted", "id", spec.ID, "accel", d.accel, "attempt", attempt, "boot", v.booted, "start", time.Since(t0))
+			data, _ := json.Marshal(handleData{Dir: v.dir, HostPort: v.hostPort})
+			h := &driver.Handle{Version: driver.HandleVersion, Driver: Name, ID: spec.ID, PID: v.pid, StartTime: v.startTime, Data: data}
+			if spec.Port > 0 {
+				h.Endpoint = driver.Endpoint{Host: d.cfg.AdvertiseHost, Port: v.hostPort}
+			}
+			return h, nil
+		}
+		var fatal *guestError
+		if errors.As(err, &fatal) {
+			return fail("%v", err)
+		}
+		lastErr = err
+		d.log.Warn("microvm.boot_failed", "id", spec.ID, "attempt", attempt, "err", err)
+	}
+	if lastErr == nil {
+		lastErr = ctx.Err()
+	}
+	return nil, api.Errorf(api.EUnavailable, "cannot start instance %s: the VM did not boot after %d attempts: %v", spec.ID, d.cfg.BootAttempts, lastErr)
+}
+
+// guestError is a failure the init reported: booting again will not help.
+type guestError struct{ msg string }
+
+func (e *guestError) Error() string { return e.msg }
+
+func realDir(p string) (string, error) {
+	r, err := filepath.EvalSymlinks(p)
+	if err != nil {
+		return "", err
+	}
+	return filepath.Abs(r)
+}
+
+// within reports whether p is dir or below it.
+func within(p, dir string) bool {
+	rel, err := filepath.Rel(dir, p)
+	return err == nil && rel != ".." && !strings.HasPrefix(rel, "../")
+}
+
+// mkfs makes an ext4 image of dir's tree at img, sized for its contents.
+func (d *Driver) mkfs(ctx context.Context, dir, img string) error {
+	var size int64
+	_ = filepath.Walk(dir, func(_ string, fi os.FileInfo, err error) error {
+		if err == nil {
+			size += fi.Size() + 4096
+		}
+		return nil
+	})
+	mb := size*3/2>>20 + 32
+	cctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
+	out, err := exec.CommandContext(cctx, d.cfg.Mkfs, "-q", "-F", "-t", "ext4", "-O", "^has_journal", "-d", dir, img, strconv.FormatInt(mb, 10)+"M").CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("mkfs.ext4 -d %s: %v: %s", dir, err, strings.TrimSpace(string(out)))
+	}
+	return nil
+}
+
+// qemuArgs are QEMU's arguments for the VM in dir.
+func (d *Driver) qemuArgs(dir string, accel Acceleration, memoryMB, hostPort int, net bool) []string {
+	args := []string{
+		"-machine", "microvm,accel=" + string(accel),
+		"-m", strconv.Itoa(memoryMB), "-smp", "1",
+		"-nodefaults", "-no-user-config", "-display", "none", "-no-reboot",
+		"-serial", "file:" + filepath.Join(dir, "serial.log"),
+		"-kernel", d.cfg.Kernel, "-initrd", filepath.Join(dir, "initramfs.cpio"),
+		"-append", "console=ttyS0 earlyprintk=ttyS0 panic=-1 quiet",
+		"-drive", "id=app,file=" + filepath.Join(dir, "disk.img") + ",format=raw,if=none",
+		"-device", "virtio-blk-device,drive=app",
+		"-device", "virtio-serial-device",
+		"-chardev", "file,id=out,path=" + filepath.Join(dir, "out"),
+		"-device", "virtserialport,chardev=out,name=" + guest.OutPortName,
+		"-chardev", "socket,id=ctl,path=" + filepath.Join(dir, "ctl.sock") + ",server=on,wait=off",
+		"-device", "virtserialport,chardev=ctl,name=" + guest.ControlPortName,
+	}
+	nd := "user,id=net0,restrict=on"
+	if net {
+		nd += fmt.Sprintf(",hostfwd=tcp:%s:%d-10.0.2.15:%d", d.cfg.AdvertiseHost, hostPort, d.cfg.GuestPort)
+	}
+	return append(args, "-netdev", nd, "-device", "virtio-net-device,netdev=net0")
+}
+
+// bootOnce boots v once and returns when the guest reports the command
+// started; it kills QEMU on any failure.
+func (d *Driver) bootOnce(ctx context.Context, v *vm, memoryMB int, withNet bool, frames *frameSink) error {
+	return d.boot1(ctx, v, d.accel, memoryMB, withNet, frames)
+}
+
+func (d *Driver) boot1(ctx context.Context, v *vm, accel Acceleration, memoryMB int, withNet bool, frames *frameSink) error {
+	for _, f := range []string{"out", "serial.log", "ctl.sock", "qemu.log"} {
+		_ = os.Remove(filepath.Join(v.dir, f))
+	}
+	if err := os.WriteFile(filepath.Join(v.dir, "out"), nil, 0o600); err != nil {
+		return err
+	}
+	hostPort := 0
+	if withNet {
+		p, err := driver.FreeLoopbackPort()
+		if err != nil {
+			return err
+		}
+		hostPort = p
+	}
+	qlog, err := os.Create(filepath.Join(v.dir, "qemu.log"))
+	if err != nil {
+		return err
+	}
+	cmd := exec.Command(d.cfg.QEMU, d.qemuArgs(v.dir, accel, memoryMB, hostPort, withNet)...)
+	cmd.Stdout, cmd.Stderr = qlog, qlog
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		qlog.Close()
+		return fmt.Errorf("start QEMU: %w", err)
+	}
+	qlog.Close()
+	exited := make(chan struct{})
+	var waitErr error
+	go func() { waitErr = cmd.Wait(); close(exited) }()
+	t0 := time.Now()
+	st, _ := procStartTime(cmd.Process.Pid)
+	started := make(chan error, 1)
+	f := &follower{path: filepath.Join(v.dir, "out"), sink: frames, started: started}
+	go f.run(exited)
+
+	timer := time.NewTimer(d.cfg.BootTimeout)
+	defer timer.Stop()
+	kill := func() {
+		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		<-exited
+		f.wait()
+	}
+	select {
+	case err := <-started:
+		if err != nil {
+			kill()
+			return &guestError{msg: err.Error() + serialTail(v.dir)}
+		}
+		v.booted = time.Since(t0)
+	case <-exited:
+		f.wait()
+		select {
+		case err := <-started:
+			if err != nil {
+				return &guestError{msg: err.Error() + serialTail(v.dir)}
+			}
+			// Started and already ended: a quick command.
+			v.booted = time.Since(t0)
+			d.adopt(v, cmd.Process.Pid, st, hostPort, f, exited)
+			return nil
+		default:
+		}
+		q, _ := os.ReadFile(filepath.Join(v.dir, "qemu.log"))
+		return fmt.Errorf("QEMU exited before the command started (%v): %s%s", waitErr, strings.TrimSpace(string(q)), serialTail(v.dir))
+	case <-timer.C:
+		kill()
+		return fmt.Errorf("the guest did not start the command within %s%s", d.cfg.BootTimeout, serialTail(v.dir))
+	case <-ctx.Done():
+		kill()
+		return ctx.Err()
+	}
+	d.adopt(v, cmd.Process.Pid, st, hostPort, f, exited)
+	return nil
+}
+
+// serialTail is the end of the guest's serial console, for errors.
+func serialTail(dir string) string {
+	b, err := os.ReadFile(filepath.Join(dir, "serial.log"))
+	if err != nil || len(b) == 0 {
+		return " (the serial console is empty)"
+	}
+	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
+	if len(lines) > 10 {
+		lines = lines[len(lines)-10:]
+	}
+	return "; serial console: " + strings.Join(lines, " | ")
+}
+
+// adopt records a running (or just ended) QEMU as v's and delivers the
+// rest of its output in the background.
+func (d *Driver) adopt(v *vm, pid int, st uint64, hostPort int, f *follower, exited <-chan struct{}) {
+	v.pid, v.startTime, v.hostPort = pid, st, hostPort
+	go func() {
+		<-exited
+		f.wait()
+		v.res = d.exitResult(v, f)
+		close(v.exited)
+		close(v.done)
+	}()
+}
+
+func (d *Driver) exitResult(v *vm, f *follower) *driver.ExitResult {
+	if e, ok := f.exitRecord(); ok {
+		return &driver.ExitResult{ExitCode: e.Code, Signal: e.Signal}
+	}
+	if v.killed.Load() {
+		return &driver.ExitResult{ExitCode: -1, Signal: "killed"}
+	}
+	if msg := f.guestErr(); msg != "" {
+		return &driver.ExitResult{ExitCode: -1, Err: errors.New(msg)}
+	}
+	return &driver.ExitResult{ExitCode: -1, Err: fmt.Errorf("the VM ended without reporting an exit%s", serialTail(v.dir))}
+}
+
+// Wait blocks until the VM has ended and its output is delivered.
+func (d *Driver) Wait(ctx context.Context, id string) (*driver.ExitResult, error) {
+	v, err := d.get(id)
+	if err != nil {
+		return nil, err
+	}
+	select {
+	case <-v.done:
+		return v.res, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+// Stop asks the guest's init to send SIGTERM to the command's process group
+// (over the control port), waits up to grace for the VM to end, then kills
+// QEMU.
+func (d *Driver) Stop(ctx context.Context, id string, grace time.Duration) error {
+	v, err := d.get(id)
+	if err != nil {
+		return err
+	}
+	return driver.Escalate(ctx, id, v.exited, grace, func() {
+		if err := v.control(guest.ControlTerm); err != nil {
+			d.log.Warn("microvm.sigterm_failed", "id", id, "err", err)
+		}
+	}, func() { v.kill() })
+}
+
+func (v *vm) kill() {
+	v.killed.Store(true)
+	if v.pid > 0 {
+		if v.recovered {
+			_ = syscall.Kill(v.pid, syscall.SIGKILL)
+		} else {
+			_ = syscall.Kill(-v.pid, syscall.SIGKILL)
+		}
+	}
+}
+
+// control sends one control line to the guest.
+func (v *vm) control(line string) error {
+	c, err := net.DialTimeout("unix", filepath.Join(v.dir, "ctl.sock"), 2*time.Second)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	_ = c.SetWriteDeadline(time.Now().Add(2 * time.Second))
+	_, err = io.WriteString(c, line+"\n")
+	if err == nil {
+		// Let QEMU pass the line on before the connection closes.
+		time.Sleep(50 * time.Millisecond)
+	}
+	return err
+}
+
+// Destroy kills the VM and removes its files. Unknown ids are not an error.
+func (d *Driver) Destroy(ctx context.Context, id string) error {
+	if err := checkID(id); err != nil {
+		return err
+	}
+	d.mu.Lock()
+	v := d.vms[id]
+	d.mu.Unlock()
+	if v != nil {
+		v.kill()
+		select {
+		case <-v.done:
+		case <-ctx.Done():
+			return api.Errorf(api.ETimeout, "instance %s did not exit: %v", id, ctx.Err())
+		}
+		d.mu.Lock()
+		if d.vms[id] == v {
+			delete(d.vms, id)
+		}
+		d.mu.Unlock()
+	}
+	if err := os.RemoveAll(d.instanceDir(id)); err != nil {
+		return fmt.Errorf("microvm driver: remove the files of %s: %w", id, err)
+	}
+	return nil
+}
+
+// Recover re-attaches to the QEMU of an instance started by an earlier
+// executor: its pid must still run with the start time in the handle and
+// be QEMU booting that instance's dir, else ENotFound. Output and the exit
+// record are read from the output file from its current end on.
+func (d *Driver) Recover(ctx context.Context, h *driver.Handle) error {
+	if h == nil || h.Version != driver.HandleVersion || h.Driver != Name {
+		return api.Errorf(api.EInvalid, "not a microvm driver handle of version %d", driver.HandleVersion)
+	}
+	if err := checkID(h.ID); err != nil {
+		return err
+	}
+	var data handleData
+	if err := json.Unmarshal(h.Data, &data); err != nil || data.Dir == "" {
+		return api.Errorf(api.EInvalid, "microvm driver handle of %s names no instance dir", h.ID)
+	}
+	if data.Dir != d.instanceDir(h.ID) {
+		return api.Errorf(api.EInvalid, "microvm driver handle of %s names dir %s, not this driver's", h.ID, data.Dir)
+	}
+	st, err := procStartTime(h.PID)
+	if err != nil || h.PID <= 0 || st != h.StartTime {
+		return api.Errorf(api.ENotFound, "the VM of instance %s is gone", h.ID)
+	}
+	cmdline, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", h.PID))
+	if !strings.Contains(string(cmdline), filepath.Join(data.Dir, "disk.img")) {
+		return api.Errorf(api.ENotFound, "pid %d is not the VM of instance %s", h.PID, h.ID)
+	}
+	d.mu.Lock()
+	if _, ok := d.vms[h.ID]; ok {
+		d.mu.Unlock()
+		return nil
+	}
+	v := &vm{id: h.ID, dir: data.Dir, recovered: true, exited: make(chan struct{}), done: make(chan struct{})}
+	d.vms[h.ID] = v
+	d.mu.Unlock()
+	f := &follower{path: filepath.Join(v.dir, "out"), sink: &frameSink{}}
+	if fi, err := os.Stat(f.path); err == nil {
+		f.offset = fi.Size() // a partial frame there is skipped: output from now on
+		f.resync = true
+	}
+	exited := make(chan struct{})
+	go func() {
+		for {
+			if s, err := procStartTime(h.PID); err != nil || s != h.StartTime {
+				close(exited)
+				return
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}()
+	go f.run(exited)
+	d.adopt(v, h.PID, h.StartTime, data.HostPort, f, exited)
+	return nil
+}
+
+// procStartTime reads field 22 of /proc/<pid>/stat; a zombie is ENotFound.
+func procStartTime(pid int) (uint64, error) {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, api.Errorf(api.ENotFound, "no process %d", pid)
+	}
+	s := string(data)
+	i := strings.LastIndexByte(s, ')')
+	if i < 0 {
+		return 0, api.Errorf(api.EInvalid, "malformed /proc stat")
+	}
+	f := strings.Fields(s[i+1:])
+	if len(f) < 20 {
+		return 0, api.Errorf(api.EInvalid, "malformed /proc stat")
+	}
+	if f[0] == "Z" || f[0] == "X" {
+		return 0, api.Errorf(api.ENotFound, "process %d is a zombie", pid)
+	}
+	return strconv.ParseUint(f[19], 10, 64)
+}

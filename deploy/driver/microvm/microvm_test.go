@@ -1,0 +1,128 @@
+package microvm_test
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/strata-paas/strata/deploy/driver"
+	"github.com/strata-paas/strata/deploy/driver/drivertest"
+	"github.com/strata-paas/strata/deploy/driver/microvm"
+)
+
+var (
+	initOnce sync.Once
+	initPath string
+	initErr  error
+	stateDir string
+)
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "strata-microvm-test-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	stateDir = dir
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// guestInit builds cmd/strata-guest-init (static) once per test binary.
+func guestInit(t *testing.T) string {
+	t.Helper()
+	initOnce.Do(func() {
+		initPath = filepath.Join(stateDir, "strata-guest-init")
+		cmd := exec.Command("go", "build", "-trimpath", "-o", initPath, "github.com/strata-paas/strata/cmd/strata-guest-init")
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			initErr = fmt.Errorf("build the guest init: %v: %s", err, out)
+		}
+	})
+	if initErr != nil {
+		t.Fatal(initErr)
+	}
+	return initPath
+}
+
+var (
+	shared   *microvm.Driver
+	sharedMu sync.Mutex
+)
+
+// newDriver returns a driver sharing one state dir (and so one probe) per
+// test binary, or skips (fails in CI with qemu required) when QEMU or the
+// kernel is missing.
+func newDriver(t *testing.T) *microvm.Driver {
+	t.Helper()
+	for _, dep := range []string{"qemu-system-x86_64", "mkfs.ext4"} {
+		if _, err := exec.LookPath(dep); err != nil {
+			drivertest.Missing(t, "qemu", "%s is not installed (apt-get install qemu-system-x86 e2fsprogs)", dep)
+		}
+	}
+	if ks, _ := filepath.Glob("/boot/vmlinuz-*-cloud-amd64"); len(ks) == 0 {
+		drivertest.Missing(t, "qemu", "no guest kernel /boot/vmlinuz-*-cloud-amd64 (apt-get install linux-image-cloud-amd64)")
+	}
+	if _, err := os.Stat("/bin/busybox"); err != nil {
+		drivertest.Missing(t, "qemu", "no /bin/busybox (apt-get install busybox-static)")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	d, err := microvm.New(ctx, microvm.Config{StateDir: stateDir, Init: guestInit(t), Logger: drivertest.Logger(t)})
+	if err != nil {
+		t.Fatalf("New: %v", err)
+	}
+	return d
+}
+
+func TestHelloHTTP(t *testing.T) {
+	d := newDriver(t)
+	t.Logf("acceleration %s", d.Acceleration())
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "index.html"), []byte("hello from a microvm\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	port, _ := d.AllocatePort("hello")
+	var out, errb drivertest.Buffer
+	t0 := time.Now()
+	h, err := d.Start(ctx, &driver.Spec{ID: "hello", Dir: dir, Port: port, MemoryMB: 128,
+		Command: "id -u; echo $GREETING; exec httpd -f -p $PORT", Env: []string{"PATH=/bin", "PORT=8080", "GREETING=hi there"}, Stdout: &out, Stderr: &errb})
+	if err != nil {
+		t.Fatalf("Start: %v", err)
+	}
+	t.Cleanup(func() { _ = d.Destroy(context.Background(), "hello") })
+	t.Logf("started in %s, endpoint %+v", time.Since(t0), h.Endpoint)
+	if h.Endpoint.Port == 0 || h.Endpoint.Host != "127.0.0.1" {
+		t.Fatalf("endpoint %+v, want 127.0.0.1 and a port", h.Endpoint)
+	}
+	url := fmt.Sprintf("http://%s:%d/index.html", h.Endpoint.Host, h.Endpoint.Port)
+	var body string
+	drivertest.WaitFor(t, "the guest to serve HTTP", func() bool {
+		resp, err := http.Get(url)
+		if err != nil {
+			return false
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		body = string(b)
+		return resp.StatusCode == 200
+	})
+	t.Logf("serving after %s", time.Since(t0))
+	if body != "hello from a microvm\n" {
+		t.Errorf("body %q", body)
+	}
+	if want := fmt.Sprintf("%d\nhi there\n", microvm.GuestUID); !strings.HasPrefix(out.String(), want) {
+		t.Errorf("stdout %q, want it to start with %q", out.String(), want)
+	}
+}
