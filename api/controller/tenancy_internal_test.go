@@ -2,6 +2,8 @@ package controller
 
 import (
 	"context"
+	"encoding/json"
+	"log/slog"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -317,5 +319,59 @@ func TestQuotas(t *testing.T) {
 	}
 	if _, err := c.Apps.CreateApp(dev, "three"); err != nil {
 		t.Errorf("after the space's quota is removed: %v", err)
+	}
+}
+
+// Passwords, their hashes and tokens never reach the log, the audit trail or
+// an API answer.
+func TestSecretsStayOut(t *testing.T) {
+	var logs strings.Builder
+	clock := &fakeClock{now: time.Unix(3_000_000, 0)}
+	st, err := store.Open(context.Background(), store.Config{Driver: "sqlite", DSN: filepath.Join(t.TempDir(), "strata.db"), Now: clock.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = st.Close() })
+	blobs, _ := blobstore.New(t.TempDir())
+	c, err := New(Config{Now: clock.Now, Logger: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))}, st, blobs, &memBus{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	adminToken, _, err := c.Tenancy.Bootstrap(context.Background(), "admin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	admin := as(t, c, adminToken, api.Target{})
+	const pw = "correct horse battery"
+	created, err := c.Users.CreateUser(admin, api.UserRequest{Name: "erin", Password: pw})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _ = c.Users.Login(context.Background(), api.LoginRequest{Username: "erin", Password: "wrong " + pw}, "10.1.1.1")
+	res, err := c.Users.Login(context.Background(), api.LoginRequest{Username: "erin", Password: pw}, "10.1.1.1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	u, _ := st.UserByName(context.Background(), "erin")
+	hash, _ := st.PasswordHash(context.Background(), u.ID)
+	erin := as(t, c, res.Token, api.Target{})
+	users, _ := c.Users.ListUsers(admin)
+	toks, _ := c.Users.Tokens(erin)
+	who := api.PrincipalFrom(erin)
+	if _, err := c.Apps.CreateApp(admin, "probe"); err != nil {
+		t.Fatal(err)
+	}
+	events, _ := c.Apps.Events(admin, "probe", 0)
+	answers, _ := json.Marshal([]any{created, users, toks, who, res.User, events})
+	for what, secret := range map[string]string{"password": pw, "hash": hash, "token": res.Token, "admin token": adminToken, "token hash": hashToken(res.Token)} {
+		if secret == "" {
+			t.Fatalf("no %s to look for", what)
+		}
+		if strings.Contains(logs.String(), secret) {
+			t.Errorf("the log holds the %s", what)
+		}
+		if strings.Contains(string(answers), secret) {
+			t.Errorf("an API answer holds the %s: %s", what, answers)
+		}
 	}
 }
