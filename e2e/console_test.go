@@ -1,0 +1,159 @@
+package e2e_test
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+)
+
+// TestConsole drives the web console (docs/console.md) in a real headless
+// Chromium against a cluster with a pushed app: a wrong password is
+// answered on the login page, a developer logs in and sees the app, its
+// instance's node, substrate and isolation, scales it to 2 from the form
+// and sees 2 running instances, sees an app log line and a live router
+// line on the logs page, a form post without the CSRF token is refused,
+// and after logout the browser is sent to the login page.
+func TestConsole(t *testing.T) {
+	require(t, "go", "chromium")
+	c := startCluster(t)
+	c.executor("node-web", t.TempDir(), "--substrate", "metal", "--stop-on-exit")
+	c.cli.must("", "strata", "push", "webapp", "-p", copyDir(t, filepath.Join(repoRoot(), "examples", "hello-go")))
+	waitBody(t, c.routerAddr, "webapp.localhost", helloBody, 60*time.Second)
+
+	out := c.cli.must("", "strata", "users", "create", "dev")
+	m := regexp.MustCompile(`(?m)^Password: (\S+)$`).FindStringSubmatch(out)
+	if m == nil {
+		t.Fatalf("users create printed no password:\n%s", out)
+	}
+	password := m[1]
+	c.cli.must("", "strata", "users", "set-role", "dev", "space-developer", "--org", "default", "--space", "default")
+
+	opts := append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath("chromium"), chromedp.NoSandbox, chromedp.Flag("disable-dev-shm-usage", true))
+	actx, cancel := chromedp.NewExecAllocator(context.Background(), opts...)
+	defer cancel()
+	bctx, cancel := chromedp.NewContext(actx, chromedp.WithLogf(t.Logf))
+	defer cancel()
+	// The first Run starts the browser and must not carry a timeout (it
+	// would stop the browser); every later step gets its own.
+	if _, err := chromedp.Run(bctx, chromedp.Location()); err != nil {
+		t.Fatalf("start chromium: %v", err)
+	}
+	page := func() string {
+		ctx, cancel := context.WithTimeout(bctx, 10*time.Second)
+		defer cancel()
+		loc, _ := chromedp.Run(ctx, chromedp.Location())
+		body, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`document.body ? document.body.innerText : ""`))
+		return loc + ":\n" + tail(body, 3000)
+	}
+	do := func(what string, steps ...chromedp.Action[chromedp.Void]) {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(bctx, 60*time.Second)
+		defer cancel()
+		if err := chromedp.Do(ctx, steps...); err != nil {
+			t.Fatalf("%s: %v\nat %s", what, err, page())
+		}
+	}
+	eval := func(what, js string, opts ...chromedp.EvaluateOption) any {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(bctx, 60*time.Second)
+		defer cancel()
+		v, err := chromedp.Run(ctx, chromedp.Evaluate[any](js, opts...))
+		if err != nil {
+			t.Fatalf("%s: %v\nat %s", what, err, page())
+		}
+		return v
+	}
+	text := func(sel string) string {
+		t.Helper()
+		return fmt.Sprint(eval("read "+sel, fmt.Sprintf(`document.querySelector(%q).innerText`, sel)))
+	}
+	location := func() string { return fmt.Sprint(eval("read the location", `document.location.pathname`)) }
+	// waitFor evaluates js (a boolean expression) until it is true.
+	waitFor := func(what, js string, timeout time.Duration) {
+		t.Helper()
+		deadline := time.Now().Add(timeout)
+		for eval(what, js) != true {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: not within %s; at %s", what, timeout, page())
+			}
+			time.Sleep(250 * time.Millisecond)
+		}
+	}
+	css := func(s string) chromedp.CSS { return chromedp.CSS(s) }
+
+	do("open the console", chromedp.Navigate(c.apiURL+"/"), chromedp.WaitVisible(css("#username")))
+	if loc := location(); loc != "/login" {
+		t.Fatalf("a logged-out browser is at %s, want the login page", loc)
+	}
+
+	do("log in with a wrong password",
+		chromedp.SendKeys(css("#username"), "dev"),
+		chromedp.SendKeys(css("#password"), "not-the-password"),
+		chromedp.Submit(css("#password")),
+		chromedp.WaitVisible(css(".flash.bad")))
+	if got := text(".flash.bad"); !strings.Contains(got, "wrong user name or password") {
+		t.Fatalf("wrong password: the login page says %q", got)
+	}
+
+	do("log in",
+		chromedp.SetValue(css("#password"), password),
+		chromedp.Submit(css("#password")),
+		chromedp.WaitVisible(css("#apps")))
+	if got := text("#apps"); !strings.Contains(got, "webapp") || !strings.Contains(got, "1 / 1") {
+		t.Fatalf("the apps list shows %q, want webapp with 1 / 1 running", got)
+	}
+
+	do("open the app", chromedp.Click(css(`#apps a[href$="/apps/webapp"]`)), chromedp.WaitVisible(css("#instances")))
+	got := text("#instances")
+	for _, want := range []string{"web/0", "running", "node-web", "metal", "process"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("the instances table lacks %q:\n%s", want, got)
+		}
+	}
+
+	status := eval("post a form without the CSRF token",
+		`fetch(location.pathname + "/restart", {method: "POST", body: new URLSearchParams({})}).then(r => r.status)`,
+		chromedp.EvalAwaitPromise)
+	if status != float64(403) {
+		t.Errorf("a form post without the CSRF token answered %v, want 403", status)
+	}
+
+	do("scale to 2",
+		chromedp.SetValue(css("#instances-web"), "2"),
+		chromedp.Submit(css("#instances-web")),
+		chromedp.WaitVisible(css(".flash.ok")))
+	if got := text(".flash.ok"); !strings.Contains(got, "scaled web to 2 instances") {
+		t.Fatalf("after scaling the page says %q", got)
+	}
+	// The table refreshes itself (console.js) until both instances run.
+	waitFor("2 running instances on the app page",
+		`document.querySelectorAll('#instances tr.instance[data-state="running"]').length === 2`, 90*time.Second)
+
+	do("open the logs", chromedp.Click(css(`nav.tabs a[href$="/logs"]`)), chromedp.WaitVisible(css("#log")))
+	waitFor("an app line on the logs page", `document.getElementById("log").textContent.includes("hello listening on")`, 30*time.Second)
+	waitFor("the logs page follows live", `!document.getElementById("live").hidden`, 30*time.Second)
+	path := fmt.Sprintf("/console-live-%d", time.Now().UnixNano())
+	deadline := time.Now().Add(60 * time.Second)
+	for eval("look for the router line", fmt.Sprintf(`document.getElementById("log").textContent.includes("[router] GET %s")`, path)) != true {
+		if time.Now().After(deadline) {
+			t.Fatalf("no live router line for %s within 60s; the log shows:\n%s", path, tail(text("#log"), 3000))
+		}
+		if code, _, err := routerGet(c.routerAddr, "webapp.localhost", path); err != nil || code != 200 {
+			t.Logf("GET %s through the router: %d %v", path, code, err)
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+
+	do("log out", chromedp.Click(css(".logout button")), chromedp.WaitVisible(css("#username")))
+	do("open the apps after logout", chromedp.Navigate(c.apiURL+"/orgs/default/spaces/default/apps"), chromedp.WaitVisible(css("#username")))
+	if loc := location(); loc != "/login" {
+		t.Fatalf("after logout the apps page is at %s, want the login page", loc)
+	}
+}
