@@ -317,8 +317,10 @@ type AppDetail struct {
 // Event is one line of an app's audit trail.
 type Event struct {
 	ID      string    `json:"id"`
-	AppID   string    `json:"app_id"`
-	Type    string    `json:"type"` // push, build.staged, build.failed, release, app.create, …
+	AppID   string    `json:"app_id"`             // "" for an org-level event
+	OrgID   string    `json:"org_id,omitempty"`   // the org it happened in
+	SpaceID string    `json:"space_id,omitempty"` // the space ("" for org-level events)
+	Type    string    `json:"type"`               // push, build.staged, build.failed, release, app.create, role.set, …
 	Actor   string    `json:"actor"`
 	Message string    `json:"message"`
 	Time    time.Time `json:"time"`

@@ -189,6 +189,9 @@ type OrgService interface {
 	SetRole(ctx context.Context, req RoleRequest) error
 	UnsetRole(ctx context.Context, req RoleRequest) error
 	Members(ctx context.Context, org string) ([]Member, error)
+	// OrgEvents lists the org-level events (roles, quotas, spaces), newest
+	// first, at most limit (0: the default).
+	OrgEvents(ctx context.Context, org string, limit int) ([]*Event, error)
 }
 
 // Token is a stored API token: the SHA-256 hex hash of the token, never the

@@ -70,6 +70,9 @@ func TestTenancy(t *testing.T) {
 		t.Errorf("login with a wrong password: exit %d\n%s", code, out)
 	}
 	alice, bob, carol := login("alice", "acme"), login("bob", "globex"), login("carol", "acme")
+	if out := carol.must("", "strata", "events", "--org", "acme"); !regexp.MustCompile(`role.set\s+admin\s+alice is space-developer in space dev`).MatchString(out) {
+		t.Errorf("events --org acme:\n%s", out)
+	}
 
 	// Same app name in two orgs: alice's gets hello.localhost, bob's starts
 	// without a route and maps its own.

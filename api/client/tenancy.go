@@ -190,3 +190,9 @@ func (c *Client) DeleteBuildpack(ctx context.Context, name string) error {
 func (c *Client) PurgeCache(ctx context.Context, app string) error {
 	return c.mutate(ctx, http.MethodPost, app, "/purge-cache", nil, nil)
 }
+
+// OrgEvents lists the org-level events of an org, newest first.
+func (c *Client) OrgEvents(ctx context.Context, org string) ([]*api.Event, error) {
+	var out []*api.Event
+	return out, c.getJSON(ctx, "/v1/orgs/"+url.PathEscape(org)+"/events", &out)
+}

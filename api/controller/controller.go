@@ -177,21 +177,21 @@ func New(cfg Config, store Store, blobs api.BlobStore, conn Bus) (*Controller, e
 	logs := newLogStore(cfg.LogLines, cfg.LogDir, cfg.LogFileBytes, log)
 	tenancy := newTenancy(store, log)
 	find := appFinder{tenancy: tenancy, apps: store}
-	aud := &audit{store: store, conn: conn, logs: logs, now: cfg.Now, log: log}
+	aud := &audit{store: store, spaces: store, conn: conn, logs: logs, now: cfg.Now, log: log}
 	sig := newSignals()
 	locks := &appLocks{}
 	cmds := nodeCommands{conn: conn, timeout: cfg.CommandTimeout}
 	un := &unplaceable{}
 
 	nodes := &Nodes{nodeRegistry: newNodeRegistry(), cfg: cfg, log: log, store: store, audit: aud, sig: sig}
-	quotas := &Quotas{log: log, store: store, tenancy: tenancy}
+	quotas := &Quotas{log: log, store: store, tenancy: tenancy, audit: aud}
 	buildpacks := &Buildpacks{log: log, store: store, blobs: blobs}
 	placement := &Placement{cfg: cfg, log: log, store: store, find: find, audit: aud, sig: sig, nodes: nodes, unplaceable: un}
 	apps := &Apps{cfg: cfg, log: log, store: store, find: find, audit: aud, sig: sig, locks: locks, nodeCmds: cmds, nodes: nodes, placement: placement, quotas: quotas, bus: conn}
 	routes := &Routes{cfg: cfg, store: store, find: find, audit: aud, sig: sig, locks: locks, quotas: quotas}
 	builds := &Builds{cfg: cfg, log: log, store: store, audit: aud, sig: sig, locks: locks}
 	c := &Controller{
-		Quotas: quotas, Buildpacks: buildpacks, Tenancy: tenancy, Users: newUsers(cfg, log, store), Orgs: &Orgs{log: log, store: store, tenancy: tenancy, apps: apps}, Apps: apps, Builds: builds, Nodes: nodes, Routes: routes, Placement: placement,
+		Quotas: quotas, Buildpacks: buildpacks, Tenancy: tenancy, Users: newUsers(cfg, log, store), Orgs: &Orgs{log: log, store: store, tenancy: tenancy, apps: apps, audit: aud}, Apps: apps, Builds: builds, Nodes: nodes, Routes: routes, Placement: placement,
 		Logs: &Logs{now: cfg.Now, find: find, logs: logs},
 		Deploys: &Deploys{cfg: cfg, log: log, store: store, blobs: blobs, conn: conn, find: find, audit: aud, sig: sig, locks: locks,
 			apps: apps, builds: builds, routes: routes, placement: placement, nodes: nodes, unplaceable: un, buildpacks: buildpacks},

@@ -18,6 +18,7 @@ type Orgs struct {
 	store   orgsStore
 	tenancy *Tenancy
 	apps    *Apps
+	audit   *audit
 }
 
 // orgsStore is what Orgs reads and writes.
@@ -25,6 +26,7 @@ type orgsStore interface {
 	TenancyStore
 	ListSpaces(ctx context.Context, orgID string) ([]*api.Space, error)
 	ListApps(ctx context.Context, spaceID string) ([]*api.App, error)
+	OrgEvents(ctx context.Context, orgID string, limit int) ([]*api.Event, error)
 }
 
 // ListOrgs lists the orgs the caller may see (admins: all) with the spaces
@@ -155,6 +157,7 @@ func (s *Orgs) CreateSpace(ctx context.Context, org, name string) (*api.Space, e
 		return nil, err
 	}
 	s.log.Info("space.created", "org", o.Name, "space", name, "actor", api.ActorName(ctx))
+	s.audit.recordOrg(ctx, o.ID, "space.create", "created space %s", name)
 	return sp, nil
 }
 
@@ -191,6 +194,7 @@ func (s *Orgs) DeleteSpace(ctx context.Context, org, name string, recursive bool
 		return err
 	}
 	s.log.Info("space.deleted", "org", o.Name, "space", name, "actor", api.ActorName(ctx))
+	s.audit.recordOrg(ctx, o.ID, "space.delete", "deleted space %s", name)
 	return nil
 }
 
@@ -250,6 +254,7 @@ func (s *Orgs) SetRole(ctx context.Context, req api.RoleRequest) error {
 		return err
 	}
 	s.log.Info("role.set", "user", req.User, "role", b.Role, "org", req.Org, "space", req.Space, "actor", api.ActorName(ctx))
+	s.audit.recordOrg(ctx, b.OrgID, "role.set", "%s is %s%s", req.User, b.Role, inSpace(req.Space))
 	return nil
 }
 
@@ -263,6 +268,7 @@ func (s *Orgs) UnsetRole(ctx context.Context, req api.RoleRequest) error {
 		return err
 	}
 	s.log.Info("role.unset", "user", req.User, "role", b.Role, "org", req.Org, "space", req.Space, "actor", api.ActorName(ctx))
+	s.audit.recordOrg(ctx, b.OrgID, "role.unset", "%s is no longer %s%s", req.User, b.Role, inSpace(req.Space))
 	return nil
 }
 
@@ -297,4 +303,24 @@ func (s *Orgs) Members(ctx context.Context, org string) ([]api.Member, error) {
 		out = append(out, api.Member{User: names[b.UserID], Org: o.Name, Space: spaceNames[b.SpaceID], Role: b.Role})
 	}
 	return out, nil
+}
+
+func inSpace(space string) string {
+	if space == "" {
+		return ""
+	}
+	return " in space " + space
+}
+
+// OrgEvents lists the org-level events of an org (roles, quotas, spaces),
+// newest first; who may see the org may read them.
+func (s *Orgs) OrgEvents(ctx context.Context, org string, limit int) ([]*api.Event, error) {
+	o, err := s.tenancy.org(ctx, org, actReadOrg)
+	if err != nil {
+		return nil, err
+	}
+	if limit <= 0 {
+		limit = DefaultEventLimit
+	}
+	return s.store.OrgEvents(ctx, o.ID, min(limit, MaxEventLimit))
 }

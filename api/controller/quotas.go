@@ -17,6 +17,7 @@ type Quotas struct {
 	log     *slog.Logger
 	store   quotasStore
 	tenancy *Tenancy
+	audit   *audit
 }
 
 // quotasStore is what Quotas reads and writes.
@@ -196,5 +197,10 @@ func (s *Quotas) SetQuota(ctx context.Context, req api.QuotaRequest) (*api.Quota
 		return nil, err
 	}
 	s.log.Info("quota.set", "org", o.Name, "space", req.Space, "quota", fmt.Sprintf("%+v", q), "actor", api.ActorName(ctx))
+	where := "org " + o.Name
+	if req.Space != "" {
+		where = "space " + req.Space
+	}
+	s.audit.recordOrg(ctx, o.ID, "quota.set", "quota of the %s: memory %s, instances %d, apps %d, routes %d (0 = unlimited)", where, mb(q.MemoryMB), q.Instances, q.Apps, q.Routes)
 	return &api.QuotaInfo{Org: o.Name, Space: req.Space, Quota: q}, nil
 }

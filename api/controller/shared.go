@@ -67,22 +67,38 @@ type publisher interface {
 }
 
 // audit writes the audit trail and the platform's own log lines of an app.
+// Every event records the org and space it happened in.
 type audit struct {
-	store EventStore
-	conn  publisher
-	logs  *logStore // keeps a line the bus did not take
-	now   func() time.Time
-	log   *slog.Logger
+	store  EventStore
+	spaces interface {
+		SpaceByID(ctx context.Context, id string) (*api.Space, error)
+	}
+	conn publisher
+	logs *logStore // keeps a line the bus did not take
+	now  func() time.Time
+	log  *slog.Logger
 }
 
 // record adds an audit event and mirrors it as a "strata" log line of the app.
 func (a *audit) record(ctx context.Context, app *api.App, typ, format string, args ...any) {
 	msg := fmt.Sprintf(format, args...)
-	e := &api.Event{ID: uuid.NewString(), AppID: app.ID, Type: typ, Actor: api.ActorName(ctx), Message: msg, Time: a.now()}
+	e := &api.Event{ID: uuid.NewString(), AppID: app.ID, SpaceID: app.SpaceID, Type: typ, Actor: api.ActorName(ctx), Message: msg, Time: a.now()}
+	if sp, err := a.spaces.SpaceByID(ctx, app.SpaceID); err == nil {
+		e.OrgID = sp.OrgID
+	}
 	if err := a.store.AddEvent(ctx, e); err != nil {
 		a.log.Warn("controller.event_failed", "app", app.Name, "type", typ, "err", err)
 	}
 	a.strataLine(app, typ+": "+msg)
+}
+
+// recordOrg adds an org-level audit event (roles, quotas, spaces): one of no
+// app, listed by strata events --org.
+func (a *audit) recordOrg(ctx context.Context, orgID, typ, format string, args ...any) {
+	e := &api.Event{ID: uuid.NewString(), OrgID: orgID, Type: typ, Actor: api.ActorName(ctx), Message: fmt.Sprintf(format, args...), Time: a.now()}
+	if err := a.store.AddEvent(ctx, e); err != nil {
+		a.log.Warn("controller.event_failed", "org", orgID, "type", typ, "err", err)
+	}
 }
 
 // strataLine publishes a platform log line for an app.

@@ -183,4 +183,6 @@ type EventStore interface {
 	AddEvent(ctx context.Context, e *api.Event) error
 	// Events returns an app's newest events first, at most limit.
 	Events(ctx context.Context, appID string, limit int) ([]*api.Event, error)
+	// OrgEvents returns an org's events of no app, newest first.
+	OrgEvents(ctx context.Context, orgID string, limit int) ([]*api.Event, error)
 }

@@ -128,6 +128,24 @@ func TestTenantsAndRoles(t *testing.T) {
 	_, err = c.Users.ListUsers(alice)
 	wantCode(t, "developer lists users", err, api.EForbidden)
 
+	// Org-level changes are events of the org, with their actor; app events
+	// record their org and space.
+	evs, err := c.Orgs.OrgEvents(carol, "acme", 0)
+	must("OrgEvents", err)
+	var got []string
+	for _, e := range evs {
+		got = append(got, e.Type+" "+e.Actor+": "+e.Message)
+	}
+	if strings.Join(got, "|") != "role.set admin: carol is space-auditor in space dev|role.set admin: alice is space-developer in space dev|space.create admin: created space dev" {
+		t.Errorf("org events: %q", got)
+	}
+	if _, err := c.Orgs.OrgEvents(bob, "acme", 0); api.ErrorCode(err) != api.ENotFound {
+		t.Errorf("a stranger reads the org's events: %v", err)
+	}
+	if appEvs, err := c.Apps.Events(alice, "hello", 0); err != nil || len(appEvs) == 0 || appEvs[0].OrgID == "" || appEvs[0].SpaceID == "" {
+		t.Errorf("app events without org and space: %+v %v", appEvs, err)
+	}
+
 	members, err := c.Orgs.Members(admin, "acme")
 	must("Members", err)
 	if len(members) != 2 {

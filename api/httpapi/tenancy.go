@@ -28,6 +28,7 @@ func (s *Server) tenancyRoutes(v1, authed *echo.Group) {
 	authed.POST("/orgs/:org/spaces", s.createSpace, s.idempotent)
 	authed.DELETE("/orgs/:org/spaces/:space", s.deleteSpace, s.idempotent)
 	authed.GET("/orgs/:org/members", s.members)
+	authed.GET("/orgs/:org/events", s.orgEvents)
 	authed.PUT("/orgs/:org/roles", s.setRole, s.idempotent)
 	authed.DELETE("/orgs/:org/roles", s.unsetRole, s.idempotent)
 	authed.GET("/orgs/:org/quotas", s.quotas)
@@ -342,4 +343,16 @@ func (s *Server) deleteBuildpack(c echo.Context) error {
 		return err
 	}
 	return c.NoContent(http.StatusNoContent)
+}
+
+func (s *Server) orgEvents(c echo.Context) error {
+	org, err := nameParam(c, "org", "org")
+	if err != nil {
+		return err
+	}
+	evs, err := s.svc.Orgs.OrgEvents(ctxOf(c), org, MaxPageSize)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, evs)
 }

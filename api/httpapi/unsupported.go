@@ -256,6 +256,11 @@ func (u Unsupported) SetRole(context.Context, api.RoleRequest) error { return u.
 // UnsetRole implements api.OrgService.
 func (u Unsupported) UnsetRole(context.Context, api.RoleRequest) error { return u.Err() }
 
+// OrgEvents implements api.OrgService.
+func (u Unsupported) OrgEvents(context.Context, string, int) ([]*api.Event, error) {
+	return nil, u.Err()
+}
+
 // Members implements api.OrgService.
 func (u Unsupported) Members(context.Context, string) ([]api.Member, error) { return nil, u.Err() }
 

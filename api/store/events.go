@@ -14,8 +14,22 @@ func (s *Store) AddEvent(ctx context.Context, e *api.Event) error {
 		return err
 	}
 	e.Time = s.stamp(e.Time)
-	row := eventRow{ID: e.ID, AppID: e.AppID, Type: e.Type, Actor: e.Actor, Message: e.Message, CreatedAt: e.Time}
+	row := eventRow{ID: e.ID, AppID: e.AppID, OrgID: e.OrgID, SpaceID: e.SpaceID, Type: e.Type, Actor: e.Actor, Message: e.Message, CreatedAt: e.Time}
 	return s.create(ctx, "add event", &row, msgs{conflict: "event " + q(e.ID) + " already exists"})
+}
+
+// OrgEvents returns the org-level events of an org (those of no app),
+// newest first, at most limit; limit <= 0 means all.
+func (s *Store) OrgEvents(ctx context.Context, orgID string, limit int) ([]*api.Event, error) {
+	db := s.read.WithContext(ctx).Where("org_id = ? AND app_id = ''", orgID).Order("created_at DESC, seq DESC")
+	if limit > 0 {
+		db = db.Limit(limit)
+	}
+	var rows []eventRow
+	if err := db.Find(&rows).Error; err != nil {
+		return nil, s.fail("list events", err, msgs{})
+	}
+	return convert(rows, eventRow.api), nil
 }
 
 // Events returns an app's events, newest first, at most limit of them;

@@ -261,6 +261,8 @@ type eventRow struct {
 	Seq       int64 `gorm:"column:seq;->"` // assigned by the database
 	ID        string
 	AppID     string
+	OrgID     string
+	SpaceID   string
 	Type      string
 	Actor     string
 	Message   string
@@ -270,7 +272,7 @@ type eventRow struct {
 func (eventRow) TableName() string { return "events" }
 
 func (r eventRow) api() *api.Event {
-	return &api.Event{ID: r.ID, AppID: r.AppID, Type: r.Type, Actor: r.Actor, Message: r.Message, Time: r.CreatedAt.UTC()}
+	return &api.Event{ID: r.ID, AppID: r.AppID, OrgID: r.OrgID, SpaceID: r.SpaceID, Type: r.Type, Actor: r.Actor, Message: r.Message, Time: r.CreatedAt.UTC()}
 }
 
 // convert maps rows to api values with f.

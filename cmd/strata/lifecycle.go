@@ -269,12 +269,32 @@ func (m *Main) restartCommand() *cobra.Command {
 }
 
 func (m *Main) eventsCommand() *cobra.Command {
-	return m.appCmd(appSpec{
-		use:   "events NAME",
-		short: "Show an app's audit trail: pushes, builds, releases, scale, config, restarts",
-		json:  true,
+	var org string
+	cmd := m.appCmd(appSpec{
+		use:   "events NAME | events --org O",
+		short: "Show an app's audit trail (pushes, builds, releases, scale, config, restarts), or an org's (roles, quotas, spaces)",
+		args:  cobra.MaximumNArgs(1),
+		name: func(args []string) (string, error) {
+			if org != "" {
+				if len(args) > 0 {
+					return "", api.Errorf(api.EInvalid, "give an app or --org, not both")
+				}
+				return "", api.ValidateName("org", org)
+			}
+			if len(args) == 0 {
+				return "", api.Errorf(api.EInvalid, "which app? strata events NAME (or --org O for an org's events)")
+			}
+			return appArg(args)
+		},
+		json: true,
 		run: func(a *appCall, c *client.Client) error {
-			evs, err := c.Events(a.ctx, a.name)
+			var evs []*api.Event
+			var err error
+			if org != "" {
+				evs, err = c.OrgEvents(a.ctx, org)
+			} else {
+				evs, err = c.Events(a.ctx, a.name)
+			}
 			if err != nil {
 				return err
 			}
@@ -287,4 +307,6 @@ func (m *Main) eventsCommand() *cobra.Command {
 			})
 		},
 	})
+	cmd.Flags().StringVar(&org, "org", "", "show the org's events instead of an app's")
+	return cmd
 }

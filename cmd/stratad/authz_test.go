@@ -83,7 +83,7 @@ var opClass = map[string]class{
 	"POST /v1/orgs/{org}/spaces": orgManage, "DELETE /v1/orgs/{org}/spaces/{space}": orgManage,
 	"PUT /v1/orgs/{org}/roles": memberAdmin, "DELETE /v1/orgs/{org}/roles": memberAdmin,
 	"GET /v1/buildpacks": anyone, "POST /v1/buildpacks": adminOnly, "PUT /v1/buildpacks/{buildpack}": adminOnly, "DELETE /v1/buildpacks/{buildpack}": adminOnly,
-	"GET /v1/orgs/{org}/quotas": orgRead, "PUT /v1/orgs/{org}/quota": adminOnly, "PUT /v1/orgs/{org}/spaces/{space}/quota": adminOnly,
+	"GET /v1/orgs/{org}/quotas": orgRead, "GET /v1/orgs/{org}/events": orgRead, "PUT /v1/orgs/{org}/quota": adminOnly, "PUT /v1/orgs/{org}/spaces/{space}/quota": adminOnly,
 }
 
 // expect is the verdict for a role calling an operation of class c on its
