@@ -128,6 +128,9 @@ func (c *Console) routes() *http.ServeMux {
 	m.HandleFunc("POST /logout", c.authed(c.logout))
 	m.HandleFunc("GET /{$}", c.authed(c.home))
 	m.HandleFunc("GET /switch", c.authed(c.switchSpace))
+	m.HandleFunc("GET /orgs/{org}/members", c.authed(c.membersPage))
+	m.HandleFunc("POST /orgs/{org}/roles", c.authed(c.changeRole(false)))
+	m.HandleFunc("POST /orgs/{org}/roles/unset", c.authed(c.changeRole(true)))
 	sp := "/orgs/{org}/spaces/{space}"
 	m.HandleFunc("GET "+sp+"/apps", c.authed(c.appsPage))
 	m.HandleFunc("GET "+sp+"/apps/{app}", c.authed(c.appPage))

@@ -32,6 +32,7 @@ type fake struct {
 	logouts    int
 	envChanges []api.EnvChange
 	rollbacks  []int
+	roles      []string
 }
 
 const (
@@ -61,6 +62,27 @@ func (f *fake) Logout(ctx context.Context) error {
 	}
 	f.mu.Lock()
 	f.logouts++
+	f.mu.Unlock()
+	return nil
+}
+
+func (f *fake) Members(ctx context.Context, org string) ([]api.Member, error) {
+	if org != "default" {
+		return nil, api.Errorf(api.ENotFound, "org %s not found", org)
+	}
+	return []api.Member{{User: "bob", Org: "default", Space: "default", Role: api.RoleSpaceDeveloper}}, nil
+}
+
+func (f *fake) SetRole(ctx context.Context, req api.RoleRequest) error { return f.role("set", req) }
+
+func (f *fake) UnsetRole(ctx context.Context, req api.RoleRequest) error { return f.role("unset", req) }
+
+func (f *fake) role(op string, req api.RoleRequest) error {
+	if req.User != "bob" {
+		return api.Errorf(api.ENotFound, "user %s not found", req.User)
+	}
+	f.mu.Lock()
+	f.roles = append(f.roles, op+" "+req.User+" "+string(req.Role)+" "+req.Org+"/"+req.Space)
 	f.mu.Unlock()
 	return nil
 }
@@ -104,6 +126,7 @@ func (f *fake) AppDetail(ctx context.Context, name string) (*api.AppDetail, erro
 			Substrate: api.SubstrateMetal, Isolation: api.IsolationProcess, StartedAt: started.Add(-90 * time.Second),
 			CPUPercent: 1.5, MemoryBytes: 12 << 20, Restarts: 1, Reason: "exit status 2"}},
 		Release:     &api.Release{Version: 3, Description: "Set GREETING"},
+		LastBuild:   &api.Build{State: api.BuildStaged, Buildpack: "go"},
 		Placement:   api.PlacementPolicy{Substrate: "metal"},
 		Unplaceable: "web/1 cannot be placed: no node matches placement substrate=metal",
 	}, nil
@@ -369,7 +392,7 @@ func TestPages(t *testing.T) {
 		never  []string
 	}{
 		{"/orgs/default/spaces/default/apps", 200, []string{"<title>Apps in default/default · Strata</title>", `href="/orgs/default/spaces/default/apps/hello"`, "1 / 2", "v3", "http://hello.localhost:8080", `value="default/staging"`}, nil},
-		{"/orgs/default/spaces/default/apps/hello", 200, []string{"node-a", "metal", "process", "1.5%", "12 MiB", "1m", "exit status 2", "cannot be placed", "substrate=metal", "GREETING", "Reveal values", "Roll back to v2", "release v3", `name="instances"`}, []string{"hush-value", "Roll back to v3"}},
+		{"/orgs/default/spaces/default/apps/hello", 200, []string{"node-a", "metal", "process", "1.5%", "12 MiB", "1m", "exit status 2", "cannot be placed", "substrate=metal", "GREETING", "Reveal values", "Roll back to v2", "release v3", `name="instances"`, "/apps/hello/logs?source=staging", `href="/orgs/default/members"`}, []string{"hush-value", "Roll back to v3"}},
 		{"/orgs/default/spaces/default/apps/hello?reveal=env", 200, []string{"hush-value", "Hide values"}, nil},
 		{"/orgs/default/spaces/default/apps/hello/rollback?version=2", 200, []string{"Roll back hello to v2?", `name="version" value="2"`}, nil},
 		{"/orgs/default/spaces/default/apps/hello/logs", 200, []string{"hello listening on :8080", `data-stream="/orgs/default/spaces/default/apps/hello/logs/stream"`}, nil},
@@ -377,6 +400,8 @@ func TestPages(t *testing.T) {
 		{"/orgs/default/spaces/staging/apps", 404, []string{"space default/staging not found"}, nil},
 		{"/orgs/default/spaces/default/apps/hello/logs?source=bogus", 400, []string{"not one of app"}, nil},
 		{"/", 303, nil, nil},
+		{"/orgs/default/members", 200, []string{"<td>bob</td>", "space-developer", `<option value="staging">`, `action="/orgs/default/roles"`}, nil},
+		{"/orgs/other/members", 404, []string{"org other not found"}, nil},
 	} {
 		t.Run(tc.path, func(t *testing.T) {
 			r := httptest.NewRequest("GET", tc.path, nil)
@@ -463,5 +488,40 @@ func TestStatic(t *testing.T) {
 		if res.StatusCode != 200 || len(body) < 100 {
 			t.Errorf("GET %s: got %d with %d bytes", p, res.StatusCode, len(body))
 		}
+	}
+}
+
+func TestRoles(t *testing.T) {
+	c, f := newConsole(t)
+	ck := session("t")
+	csrf := csrfOf(t, c, ck)
+	for _, tc := range []struct {
+		path  string
+		form  url.Values
+		flash string
+	}{
+		{"/orgs/default/roles", url.Values{"user": {"bob"}, "role": {"space-auditor"}, "space": {"staging"}}, "bob is space-auditor in space staging"},
+		{"/orgs/default/roles/unset", url.Values{"user": {"bob"}, "role": {"space-developer"}, "space": {"default"}}, "bob is no longer space-developer"},
+		{"/orgs/default/roles", url.Values{"user": {"bob"}, "role": {"king"}}, "is not one of"},
+		{"/orgs/default/roles", url.Values{"user": {"nobody"}, "role": {"org-auditor"}}, "user nobody not found"},
+	} {
+		tc.form.Set("csrf", csrf)
+		res, _ := do(c, postForm(tc.path, tc.form, ck))
+		if res.StatusCode != 303 || res.Header.Get("Location") != "/orgs/default/members" {
+			t.Fatalf("POST %s %v: got %d to %q, want 303 to the members page", tc.path, tc.form, res.StatusCode, res.Header.Get("Location"))
+		}
+		r := httptest.NewRequest("GET", "/orgs/default/members", nil)
+		r.AddCookie(ck)
+		r.AddCookie(cookieOf(res, "strata_flash"))
+		if _, body := do(c, r); !strings.Contains(body, tc.flash) {
+			t.Errorf("POST %s %v: the members page does not say %q", tc.path, tc.form, tc.flash)
+		}
+	}
+	want := []string{"set bob space-auditor default/staging", "unset bob space-developer default/default"}
+	if strings.Join(f.roles, ",") != strings.Join(want, ",") {
+		t.Errorf("got role changes %q, want %q", f.roles, want)
+	}
+	if res, _ := do(c, postForm("/orgs/default/roles", url.Values{"user": {"bob"}, "role": {"org-auditor"}}, ck)); res.StatusCode != 403 {
+		t.Errorf("a role change without CSRF token: got %d, want 403", res.StatusCode)
 	}
 }

@@ -171,8 +171,8 @@ func (c *Console) basePage(w http.ResponseWriter, r *http.Request, title string)
 	if orgs, err := c.svc.Orgs.ListOrgs(r.Context()); err == nil {
 		p.Orgs = orgs
 	}
-	if r.PathValue("org") != "" {
-		p.Target = api.TargetFrom(r.Context())
+	p.Target = api.TargetFrom(r.Context())
+	if p.Target.Space != "" {
 		p.Base = "/orgs/" + p.Target.Org + "/spaces/" + p.Target.Space
 	}
 	return p
