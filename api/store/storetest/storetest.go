@@ -928,6 +928,16 @@ func testEvents(t *testing.T, s controller.Store) {
 		t.Fatal("AddEvent did not fill Time")
 	}
 	wantCode(t, "duplicate event", s.AddEvent(ctx, &api.Event{ID: ids[0], AppID: f.app.ID}), api.EConflict)
+	// Org-level events: those of the org with no app, newest first.
+	orgEv := &api.Event{ID: id(), OrgID: f.org.ID, Type: "role.set", Actor: "admin", Message: "alice is org-manager", Time: base.Add(time.Hour)}
+	must(t, "AddEvent org", s.AddEvent(ctx, orgEv))
+	other := newApp(t, s, f.space.ID, "evapp")
+	must(t, "AddEvent app of the org", s.AddEvent(ctx, &api.Event{ID: id(), AppID: other.ID, OrgID: f.org.ID, SpaceID: f.space.ID, Type: "push", Time: base.Add(2 * time.Hour)}))
+	oes, err := s.OrgEvents(ctx, f.org.ID, 0)
+	must(t, "OrgEvents", err)
+	if len(oes) != 1 || oes[0].ID != orgEv.ID || oes[0].OrgID != f.org.ID || oes[0].Message != "alice is org-manager" {
+		t.Fatalf("OrgEvents: %+v", oes)
+	}
 
 	tests := []struct {
 		limit int
