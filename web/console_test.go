@@ -40,11 +40,24 @@ const (
 	now       = "2026-01-02T10:00:00Z"
 )
 
-var alice = &api.Principal{UserID: "u1", Name: "alice", TokenHash: "h1"}
+var (
+	alice = &api.Principal{UserID: "u1", Name: "alice", TokenHash: "h1"}
+	root  = &api.Principal{UserID: "u0", Name: "root", Admin: true, TokenHash: "h0"}
+)
+
+// rootToken is root's token; session("t") is alice's, adminSession() root's.
+const rootToken = "tok-root"
+
+func adminSession() *http.Cookie {
+	return &http.Cookie{Name: "strata_session", Value: "t.dG9rLXJvb3Q"} // base64url("tok-root")
+}
 
 func (f *fake) Authenticate(_ context.Context, token string) (*api.Principal, error) {
-	if token == goodToken {
+	switch token {
+	case goodToken:
 		return alice, nil
+	case rootToken:
+		return root, nil
 	}
 	return nil, api.Errorf(api.EUnauthorized, "the API token is not valid")
 }
@@ -63,6 +76,55 @@ func (f *fake) Logout(ctx context.Context) error {
 	f.mu.Lock()
 	f.logouts++
 	f.mu.Unlock()
+	return nil
+}
+
+func requireAdmin(ctx context.Context) error {
+	if p := api.PrincipalFrom(ctx); p == nil || !p.Admin {
+		return api.Errorf(api.EForbidden, "listing users needs an admin")
+	}
+	return nil
+}
+
+func (f *fake) ListUsers(ctx context.Context) ([]api.UserInfo, error) {
+	return []api.UserInfo{{Name: "root", Admin: true}, {Name: "bob"}}, requireAdmin(ctx)
+}
+
+func (f *fake) CreateUser(ctx context.Context, req api.UserRequest) (*api.CreatedUser, error) {
+	if err := requireAdmin(ctx); err != nil {
+		return nil, err
+	}
+	if req.Name == "bob" {
+		return nil, api.Errorf(api.EConflict, "user bob exists")
+	}
+	return &api.CreatedUser{User: api.UserInfo{Name: req.Name, Admin: req.Admin}, GeneratedPassword: "gen-" + req.Name}, nil
+}
+
+func (f *fake) DeleteUser(ctx context.Context, name string) error {
+	if err := requireAdmin(ctx); err != nil {
+		return err
+	}
+	f.mu.Lock()
+	f.roles = append(f.roles, "delete "+name)
+	f.mu.Unlock()
+	return nil
+}
+
+func (f *fake) Tokens(ctx context.Context) ([]api.TokenInfo, error) {
+	return []api.TokenInfo{{ID: "0123456789abcdef", Description: "login from 127.0.0.1", Current: true}}, nil
+}
+
+func (f *fake) RevokeToken(ctx context.Context, id string) error {
+	f.mu.Lock()
+	f.roles = append(f.roles, "revoke "+id)
+	f.mu.Unlock()
+	return nil
+}
+
+func (f *fake) ChangePassword(ctx context.Context, ch api.PasswordChange) error {
+	if ch.Old != "secret-pw" {
+		return api.Errorf(api.EUnauthorized, "the current password is wrong")
+	}
 	return nil
 }
 
@@ -523,5 +585,62 @@ func TestRoles(t *testing.T) {
 	}
 	if res, _ := do(c, postForm("/orgs/default/roles", url.Values{"user": {"bob"}, "role": {"org-auditor"}}, ck)); res.StatusCode != 403 {
 		t.Errorf("a role change without CSRF token: got %d, want 403", res.StatusCode)
+	}
+}
+
+func TestUsersAndAccount(t *testing.T) {
+	c, f := newConsole(t)
+	admin := adminSession()
+	get := func(ck *http.Cookie, path string) (int, string) {
+		r := httptest.NewRequest("GET", path, nil)
+		r.AddCookie(ck)
+		res, body := do(c, r)
+		return res.StatusCode, body
+	}
+	if code, body := get(session("t"), "/users"); code != 403 || !strings.Contains(body, "needs an admin") {
+		t.Errorf("users page for a non-admin: got %d, want the controller's 403", code)
+	}
+	code, body := get(admin, "/users")
+	if code != 200 || !strings.Contains(body, "<td>bob</td>") || !strings.Contains(body, `href="/users/bob/delete"`) {
+		t.Fatalf("users page: got %d\n%s", code, body)
+	}
+	csrf := csrfRe.FindStringSubmatch(body)[1]
+	res, body := do(c, postForm("/users", url.Values{"csrf": {csrf}, "name": {"carol"}}, admin))
+	if res.StatusCode != 200 || !strings.Contains(body, "gen-carol") || cookieOf(res, "strata_flash") != nil {
+		t.Errorf("create user: got %d, want the users page with the generated password (and no cookie holding it)", res.StatusCode)
+	}
+	if res, _ := do(c, postForm("/users", url.Values{"name": {"dave"}}, admin)); res.StatusCode != 403 {
+		t.Errorf("create user without CSRF token: got %d, want 403", res.StatusCode)
+	}
+	if code, body := get(admin, "/users/bob/delete"); code != 200 || !strings.Contains(body, "Delete user bob?") {
+		t.Errorf("delete confirmation: got %d", code)
+	}
+	do(c, postForm("/users/bob/delete", url.Values{"csrf": {csrf}}, admin))
+
+	ck := session("p")
+	code, body = get(ck, "/account")
+	if code != 200 || !strings.Contains(body, "0123456789abcdef") || !strings.Contains(body, "(this session)") {
+		t.Fatalf("account page: got %d\n%s", code, body)
+	}
+	csrf = csrfRe.FindStringSubmatch(body)[1]
+	do(c, postForm("/account/tokens/revoke", url.Values{"csrf": {csrf}, "id": {"0123456789abcdef"}}, ck))
+	for _, tc := range []struct {
+		form url.Values
+		want string
+	}{
+		{url.Values{"old": {"secret-pw"}, "new": {"a-new-password"}, "repeat": {"a-new-password"}}, "your password is changed"},
+		{url.Values{"old": {"secret-pw"}, "new": {"a-new-password"}, "repeat": {"typo"}}, "the new passwords differ"},
+	} {
+		tc.form.Set("csrf", csrf)
+		res, _ := do(c, postForm("/account/password", tc.form, ck))
+		r := httptest.NewRequest("GET", "/account", nil)
+		r.AddCookie(ck)
+		r.AddCookie(cookieOf(res, "strata_flash"))
+		if _, body := do(c, r); !strings.Contains(body, tc.want) {
+			t.Errorf("change password %v: the account page does not say %q", tc.form, tc.want)
+		}
+	}
+	if want := "delete bob,revoke 0123456789abcdef"; strings.Join(f.roles, ",") != want {
+		t.Errorf("got calls %q, want %q", f.roles, want)
 	}
 }

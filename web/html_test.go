@@ -22,10 +22,18 @@ var (
 // the home page: each page has a title, every visible control a label, and
 // no link or form leads to a page that does not exist.
 func TestPagesAreWellFormed(t *testing.T) {
+	crawl(t, session("t"))
+	if seen := crawl(t, adminSession()); !seen["/users"] || !seen["/users/bob/delete"] || !seen["/account"] {
+		t.Errorf("an admin's crawl did not reach the users, delete and account pages: %v", seen)
+	}
+}
+
+// crawl checks every page reachable with session ck and returns the paths.
+func crawl(t *testing.T, ck *http.Cookie) map[string]bool {
 	c, _ := newConsole(t)
 	get := func(path string) (int, string, string) {
 		r := httptest.NewRequest("GET", path, nil)
-		r.AddCookie(session("t"))
+		r.AddCookie(ck)
 		res, body := do(c, r)
 		return res.StatusCode, res.Header.Get("Location"), body
 	}
@@ -53,7 +61,7 @@ func TestPagesAreWellFormed(t *testing.T) {
 			checkPage(t, path, body)
 		}
 		for _, m := range formRe.FindAllStringSubmatch(body, -1) {
-			checkForm(t, c, path, m[1], html.UnescapeString(m[2]))
+			checkForm(t, c, ck, path, m[1], html.UnescapeString(m[2]))
 		}
 		for _, m := range hrefRe.FindAllStringSubmatch(body, -1) {
 			u := html.UnescapeString(m[1])
@@ -63,8 +71,9 @@ func TestPagesAreWellFormed(t *testing.T) {
 		}
 	}
 	if pages < 5 {
-		t.Fatalf("crawled only %d pages (%v), want the login, apps, app, rollback and logs pages", pages, seen)
+		t.Fatalf("crawled only %d pages (%v), want the login, apps, app, rollback, logs, members and account pages", pages, seen)
 	}
+	return seen
 }
 
 func checkPage(t *testing.T, path, body string) {
@@ -91,10 +100,10 @@ func checkPage(t *testing.T, path, body string) {
 // checkForm checks that a form's target exists: a GET form's page answers
 // (400 for the missing fields is fine), a POST form's handler refuses the
 // post without its fields' CSRF token rather than not being there.
-func checkForm(t *testing.T, c http.Handler, page, method, action string) {
+func checkForm(t *testing.T, c http.Handler, ck *http.Cookie, page, method, action string) {
 	t.Helper()
 	r := httptest.NewRequest(strings.ToUpper(method), action, nil)
-	r.AddCookie(session("t"))
+	r.AddCookie(ck)
 	res, _ := do(c, r)
 	want := map[string][]int{"get": {200, 303, 400}, "post": {403}}[method]
 	for _, w := range want {
