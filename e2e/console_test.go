@@ -16,7 +16,8 @@ import (
 // Chromium against a cluster with a pushed app: a wrong password is
 // answered on the login page, a developer logs in and sees the app, its
 // instance's node, substrate and isolation, scales it to 2 from the form
-// and sees 2 running instances, sees an app log line and a live router
+// and sees 2 running instances, sets a config var and rolls back to v1 from
+// the releases list (the app then answers as release 3), sees an app log line and a live router
 // line on the logs page, a form post without the CSRF token is refused,
 // and after logout the browser is sent to the login page.
 func TestConsole(t *testing.T) {
@@ -135,6 +136,26 @@ func TestConsole(t *testing.T) {
 	// The table refreshes itself (console.js) until both instances run.
 	waitFor("2 running instances on the app page",
 		`document.querySelectorAll('#instances tr.instance[data-state="running"]').length === 2`, 90*time.Second)
+
+	do("set a config var",
+		chromedp.SendKeys(css("#env-name"), "GREETING"),
+		chromedp.SendKeys(css("#env-value"), "hi"),
+		chromedp.Submit(css("#env-name")),
+		chromedp.WaitVisible(css(".flash.ok")))
+	if got := text(".flash.ok"); !strings.Contains(got, "release v2") {
+		t.Fatalf("after setting GREETING the page says %q, want release v2", got)
+	}
+	do("roll back to v1 from the releases list",
+		chromedp.Click(css(`#releases a[href$="/rollback?version=1"]`)),
+		chromedp.WaitVisible(css(`main form button[type="submit"]`)))
+	if got := text("h1"); !strings.Contains(got, "Roll back webapp to v1?") {
+		t.Fatalf("the rollback confirmation says %q", got)
+	}
+	do("confirm the rollback", chromedp.Click(css(`main form button[type="submit"]`)), chromedp.WaitVisible(css(".flash.ok")))
+	if got := text(".flash.ok"); !strings.Contains(got, "rolled back to v1 as release v3") {
+		t.Fatalf("after the rollback the page says %q", got)
+	}
+	waitBody(t, c.routerAddr, "webapp.localhost", "release 3)", 120*time.Second)
 
 	do("open the logs", chromedp.Click(css(`nav.tabs a[href$="/logs"]`)), chromedp.WaitVisible(css("#log")))
 	waitFor("an app line on the logs page", `document.getElementById("log").textContent.includes("hello listening on")`, 30*time.Second)
