@@ -22,6 +22,7 @@ const (
 	loginCookie   = "strata_login" // CSRF secret of the login forms, before a session exists
 	flashCookie   = "strata_flash"
 	csrfField     = "csrf"
+	maxFormBytes  = 1 << 20
 )
 
 // Session kinds, the prefix of the session cookie's value. A password
@@ -120,7 +121,7 @@ func (c *Console) authed(next http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		kind, token := readSession(r)
 		if token == "" {
-			if r.Method == http.MethodGet && !strings.HasSuffix(r.URL.Path, "/stream") {
+			if r.Method == http.MethodGet {
 				http.Redirect(w, r, "/login", http.StatusSeeOther)
 				return
 			}
@@ -150,6 +151,8 @@ func (c *Console) authed(next http.HandlerFunc) http.HandlerFunc {
 		}
 		r = r.WithContext(ctx)
 		if r.Method == http.MethodPost {
+			// Forms are small: a config var value is at most 32 KiB.
+			r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
 			if !hmac.Equal([]byte(r.PostFormValue(csrfField)), []byte(csrfToken(token))) {
 				c.fail(w, r, api.Errorf(api.EForbidden, "the form had no valid CSRF token — reload the page and try again"))
 				return
@@ -222,7 +225,7 @@ func loginSecret(r *http.Request) string {
 // login checks a user name and password (api.UserService.Login, throttled
 // by the controller) or an API token, and starts a session.
 func (c *Console) login(w http.ResponseWriter, r *http.Request) {
-	r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
+	r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
 	user := strings.TrimSpace(r.PostFormValue("username"))
 	secret := loginSecret(r)
 	if secret == "" || !hmac.Equal([]byte(r.PostFormValue(csrfField)), []byte(secret)) {
