@@ -47,6 +47,19 @@ type RouteService interface {
 // blog.localhost). The result is normalised (lowercase host) and validated
 // by NormalizeRoute.
 func ParseRoute(s, domain string) (RouteRequest, error) {
+	return NormalizeRoute(splitRoute(s, domain), domain)
+}
+
+// ParseRouteIn is ParseRoute for a space that may use several domains: a
+// host without a dot is under the first (the platform's), a full host under
+// the longest of domains it is under (NormalizeRouteIn).
+func ParseRouteIn(s string, domains []string) (RouteRequest, error) {
+	return NormalizeRouteIn(splitRoute(s, domains[0]), domains)
+}
+
+// splitRoute splits HOST[.DOMAIN][/PATH], dropping a scheme and putting a
+// bare name under domain.
+func splitRoute(s, domain string) RouteRequest {
 	s = strings.TrimSpace(s)
 	for _, scheme := range []string{"http://", "https://"} {
 		if len(s) >= len(scheme) && strings.EqualFold(s[:len(scheme)], scheme) {
@@ -60,7 +73,65 @@ func ParseRoute(s, domain string) (RouteRequest, error) {
 	if host != "" && !strings.Contains(host, ".") {
 		host += "." + domain
 	}
-	return NormalizeRoute(RouteRequest{Host: host, Path: path}, domain)
+	return RouteRequest{Host: host, Path: path}
+}
+
+// NormalizeRouteIn is NormalizeRoute under the longest of domains that
+// req.Host is under (the platform's domain first, then those a space may
+// use); a host under none is checked against the first.
+func NormalizeRouteIn(req RouteRequest, domains []string) (RouteRequest, error) {
+	d := DomainOf(req.Host, domains)
+	// The names the platform reserves (api, www …) are its own only under
+	// its domain; a registered domain's owner may use them.
+	return normalizeRoute(req, d, len(domains) > 0 && d == strings.ToLower(strings.TrimSuffix(domains[0], ".")))
+}
+
+// DomainOf returns the longest of domains that host is under or is, or the
+// first domain when none is.
+func DomainOf(host string, domains []string) string {
+	host = strings.ToLower(host)
+	best := ""
+	for _, d := range domains {
+		d = strings.ToLower(strings.TrimSuffix(d, "."))
+		if (host == d || strings.HasSuffix(host, "."+d)) && len(d) > len(best) {
+			best = d
+		}
+	}
+	if best == "" && len(domains) > 0 {
+		best = domains[0]
+	}
+	return best
+}
+
+// ValidateDomain checks a domain users register (strata domains create): a
+// lowercase DNS name of at least two labels, each a-z, 0-9 and '-' (not at
+// either end, no punycode), at most MaxRouteHostLength long.
+func ValidateDomain(name string) error {
+	labels := strings.Split(name, ".")
+	if len(name) > MaxRouteHostLength || len(labels) < 2 {
+		return Errorf(EInvalid, "domain %q is not a DNS name of two labels or more, such as apps.example.com", truncate(name, 60))
+	}
+	for _, l := range labels {
+		if err := ValidateName("domain label", l); err != nil {
+			return Errorf(EInvalid, "domain %q: %s", truncate(name, 60), ErrorMessage(err))
+		}
+	}
+	return nil
+}
+
+// DomainInfo is a domain routes may use besides the platform's: shared (Org
+// "") by every space, or private to one org's spaces.
+type DomainInfo struct {
+	Name string `json:"name"`
+	Org  string `json:"org,omitempty"`
+}
+
+// DomainService registers domains: admins shared ones, org managers their
+// org's private ones.
+type DomainService interface {
+	ListDomains(ctx context.Context) ([]DomainInfo, error)
+	CreateDomain(ctx context.Context, d DomainInfo) (*DomainInfo, error)
+	DeleteDomain(ctx context.Context, name string) error
 }
 
 // NormalizeRoute lowercases req.Host and checks the route: the host is a
@@ -69,6 +140,10 @@ func ParseRoute(s, domain string) (RouteRequest, error) {
 // "/segment[/segment…]" of unreserved URL characters without "." or ".."
 // segments or a trailing slash. Errors are EInvalid and say how to fix it.
 func NormalizeRoute(req RouteRequest, domain string) (RouteRequest, error) {
+	return normalizeRoute(req, domain, true)
+}
+
+func normalizeRoute(req RouteRequest, domain string, reserved bool) (RouteRequest, error) {
 	host := strings.ToLower(req.Host)
 	domain = strings.ToLower(strings.TrimSuffix(domain, "."))
 	if domain == "" {
@@ -88,7 +163,7 @@ func NormalizeRoute(req RouteRequest, domain string) (RouteRequest, error) {
 		return req, Errorf(EInvalid, "route host %q is the platform's domain itself — put a name in front, such as %s", host, example)
 	}
 	if !strings.HasSuffix(host, "."+domain) {
-		return req, Errorf(EInvalid, "route host %q is not under the domain %s — use a name such as %s (other domains are not supported yet)", truncate(host, 60), domain, example)
+		return req, Errorf(EInvalid, "route host %q is not under the domain %s — use a name such as %s, or a domain of strata domains", truncate(host, 60), domain, example)
 	}
 	sub := strings.TrimSuffix(host, "."+domain)
 	labels := strings.Split(sub, ".")
@@ -97,7 +172,7 @@ func NormalizeRoute(req RouteRequest, domain string) (RouteRequest, error) {
 			return req, Errorf(EInvalid, "route host %q: %s", truncate(host, 60), ErrorMessage(err))
 		}
 	}
-	if reservedNames[labels[len(labels)-1]] {
+	if reserved && reservedNames[labels[len(labels)-1]] {
 		return req, Errorf(EInvalid, "route host %q is reserved by the platform — choose another name", host)
 	}
 	if err := checkRoutePath(req.Path); err != nil {

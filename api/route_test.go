@@ -74,3 +74,32 @@ func FuzzParseRoute(f *testing.F) {
 		}
 	})
 }
+
+// FuzzDomains: registered domains are DNS names (ValidateDomain), and a
+// route parsed among several domains is under one of them, normalised like
+// one under the platform's.
+func FuzzDomains(f *testing.F) {
+	for _, s := range []string{"apps.example.com", "www.apps.example.com/x", "blog", "example", "a.b", "x..y", "-a.b", "A.example.com", "xn--p.example.com"} {
+		f.Add(s)
+	}
+	domains := []string{"localhost", "apps.example.com", "example.com"}
+	f.Fuzz(func(t *testing.T, s string) {
+		if api.ValidateDomain(s) == nil {
+			if s != strings.ToLower(s) || strings.ContainsAny(s, " /:@\x00") || !strings.Contains(s, ".") {
+				t.Fatalf("ValidateDomain accepted %q", s)
+			}
+		}
+		r, err := api.ParseRouteIn(s, domains)
+		if err != nil {
+			return
+		}
+		d := api.DomainOf(r.Host, domains)
+		if !strings.HasSuffix(r.Host, "."+d) {
+			t.Fatalf("ParseRouteIn(%q) = %+v, not under %s", s, r, d)
+		}
+		again, err := api.ParseRouteIn(r.String(), domains)
+		if err != nil || again != r {
+			t.Fatalf("ParseRouteIn(%q) = %+v, but parsing %q gives %+v, %v", s, r, r.String(), again, err)
+		}
+	})
+}

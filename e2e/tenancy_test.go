@@ -96,6 +96,16 @@ func TestTenancy(t *testing.T) {
 	}
 	carol.wantFail("an admin", "", "strata", "quotas", "set", "--org", "acme", "--apps", "9")
 
+	// Domains: acme's private domain serves alice's app; bob may not claim a
+	// host under it.
+	admin.must("", "strata", "domains", "create", "acme.test", "--org", "acme")
+	alice.must("", "strata", "routes", "map", "hello", "shop.acme.test")
+	waitBody(t, c.routerAddr, "shop.acme.test", helloBody, 30*time.Second)
+	bob.wantFail("private to another org", "", "strata", "routes", "map", "hello", "steal.acme.test")
+	if out := bob.must("", "strata", "domains"); strings.Contains(out, "acme.test") {
+		t.Errorf("bob sees acme's private domain:\n%s", out)
+	}
+
 	// Each sees only its own.
 	if out := alice.must("", "strata", "apps"); !strings.Contains(out, "hello.localhost") || strings.Contains(out, "globex") {
 		t.Errorf("alice's apps:\n%s", out)

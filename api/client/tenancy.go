@@ -196,3 +196,23 @@ func (c *Client) OrgEvents(ctx context.Context, org string) ([]*api.Event, error
 	var out []*api.Event
 	return out, c.getJSON(ctx, "/v1/orgs/"+url.PathEscape(org)+"/events", &out)
 }
+
+// Domains lists the domains routes may use.
+func (c *Client) Domains(ctx context.Context) ([]api.DomainInfo, error) {
+	var out []api.DomainInfo
+	return out, c.getJSON(ctx, "/v1/domains", &out)
+}
+
+// CreateDomain registers a shared domain (Org "") or an org's private one.
+func (c *Client) CreateDomain(ctx context.Context, d api.DomainInfo) (*api.DomainInfo, error) {
+	var out api.DomainInfo
+	if err := c.send(ctx, http.MethodPost, "/v1/domains", d, &out); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
+// DeleteDomain deletes a domain.
+func (c *Client) DeleteDomain(ctx context.Context, name string) error {
+	return c.send(ctx, http.MethodDelete, "/v1/domains/"+url.PathEscape(name), nil, nil)
+}

@@ -142,6 +142,7 @@ type Controller struct {
 	Orgs       *Orgs       // orgs, spaces, roles (api.OrgService)
 	Quotas     *Quotas     // quotas of orgs and spaces (api.QuotaService)
 	Buildpacks *Buildpacks // registered classic buildpacks (api.BuildpackService)
+	Domains    *Domains    // domains routes may use (api.DomainService)
 	Apps       *Apps       // apps, releases, env, scale, health checks
 	Builds     *Builds     // build results → releases
 	Deploys    *Deploys    // pushes (api.DeployService)
@@ -186,12 +187,13 @@ func New(cfg Config, store Store, blobs api.BlobStore, conn Bus) (*Controller, e
 	nodes := &Nodes{nodeRegistry: newNodeRegistry(), cfg: cfg, log: log, store: store, audit: aud, sig: sig}
 	quotas := &Quotas{log: log, store: store, tenancy: tenancy, audit: aud}
 	buildpacks := &Buildpacks{log: log, store: store, blobs: blobs}
+	domains := &Domains{cfg: cfg, log: log, store: store, tenancy: tenancy, audit: aud}
 	placement := &Placement{cfg: cfg, log: log, store: store, find: find, audit: aud, sig: sig, nodes: nodes, unplaceable: un}
 	apps := &Apps{cfg: cfg, log: log, store: store, find: find, audit: aud, sig: sig, locks: locks, nodeCmds: cmds, nodes: nodes, placement: placement, quotas: quotas, bus: conn}
-	routes := &Routes{cfg: cfg, store: store, find: find, audit: aud, sig: sig, locks: locks, quotas: quotas}
+	routes := &Routes{cfg: cfg, store: store, find: find, audit: aud, sig: sig, locks: locks, quotas: quotas, domains: domains}
 	builds := &Builds{cfg: cfg, log: log, store: store, audit: aud, sig: sig, locks: locks}
 	c := &Controller{
-		Quotas: quotas, Buildpacks: buildpacks, Tenancy: tenancy, Users: newUsers(cfg, log, store), Orgs: &Orgs{log: log, store: store, tenancy: tenancy, apps: apps, audit: aud}, Apps: apps, Builds: builds, Nodes: nodes, Routes: routes, Placement: placement,
+		Quotas: quotas, Buildpacks: buildpacks, Domains: domains, Tenancy: tenancy, Users: newUsers(cfg, log, store), Orgs: &Orgs{log: log, store: store, tenancy: tenancy, apps: apps, audit: aud}, Apps: apps, Builds: builds, Nodes: nodes, Routes: routes, Placement: placement,
 		Logs: &Logs{now: cfg.Now, find: find, logs: logs},
 		Deploys: &Deploys{cfg: cfg, log: log, store: store, blobs: blobs, conn: conn, find: find, audit: aud, sig: sig, locks: locks,
 			apps: apps, builds: builds, routes: routes, placement: placement, nodes: nodes, unplaceable: un, buildpacks: buildpacks},

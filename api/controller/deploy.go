@@ -99,7 +99,11 @@ func (s *Deploys) Deploy(ctx context.Context, req api.DeployRequest) (*api.Deplo
 	// The manifest is checked before anything changes, the app included.
 	var plan *manifestPlan
 	if src != nil {
-		if plan, err = planManifest(src, req.App, s.cfg.Domain); err != nil {
+		domains, err := s.routes.domains.names(ctx)
+		if err != nil {
+			return nil, err
+		}
+		if plan, err = planManifest(src, req.App, domains); err != nil {
 			return nil, err
 		}
 	}

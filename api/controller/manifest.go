@@ -109,7 +109,7 @@ func findManifest(ctx context.Context, r io.Reader) (*sourceManifest, error) {
 // planManifest parses a manifest and checks everything it asks of the app
 // named appName: the application of that name, else the only one. domain
 // completes route hosts without one.
-func planManifest(src *sourceManifest, appName, domain string) (*manifestPlan, error) {
+func planManifest(src *sourceManifest, appName string, domains []string) (*manifestPlan, error) {
 	fail := func(err error) error { return manifestErr(src.file, 0, err) }
 	lineErr := func(line int, err error) error { return manifestErr(src.file, line, err) }
 	m, err := manifest.Parse(src.data)
@@ -149,10 +149,7 @@ func planManifest(src *sourceManifest, appName, domain string) (*manifestPlan, e
 		return nil, lineErr(a.Line, err)
 	}
 	for _, r := range a.Routes {
-		req, err := api.ParseRoute(r.Route, domain)
-		if err == nil {
-			req, err = api.NormalizeRoute(req, domain)
-		}
+		req, err := api.ParseRouteIn(r.Route, domains)
 		if err != nil {
 			return nil, lineErr(r.Line, err)
 		}

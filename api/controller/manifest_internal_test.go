@@ -13,7 +13,7 @@ import (
 
 func plan(t *testing.T, yml, app string, hasProcfile bool) (*manifestPlan, error) {
 	t.Helper()
-	return planManifest(&sourceManifest{file: "strata.yml", data: []byte(yml), hasProcfile: hasProcfile}, app, "localhost")
+	return planManifest(&sourceManifest{file: "strata.yml", data: []byte(yml), hasProcfile: hasProcfile}, app, []string{"localhost"})
 }
 
 func TestPlanManifest(t *testing.T) {
@@ -155,7 +155,7 @@ func FuzzPlanManifest(f *testing.F) {
 	f.Add([]byte("applications:\n- name: a\n  env: {A: \"x\\ny\"}\n"))
 	f.Add([]byte("a: &a [*a]\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		p, err := planManifest(&sourceManifest{file: "strata.yml", data: data}, "a", "localhost")
+		p, err := planManifest(&sourceManifest{file: "strata.yml", data: data}, "a", []string{"localhost"})
 		if err != nil {
 			if !strings.HasPrefix(api.ErrorMessage(err), "strata.yml: ") || api.ErrorCode(err) == api.EInternal {
 				t.Fatalf("refusal %v (%s) does not name the manifest", err, api.ErrorCode(err))

@@ -13,13 +13,14 @@ import (
 
 // Routes maps and unmaps the hosts and paths of apps (api.RouteService).
 type Routes struct {
-	cfg    Config
-	store  RouteStore
-	find   appFinder
-	audit  *audit
-	sig    *signals
-	locks  *appLocks
-	quotas *Quotas
+	cfg     Config
+	store   RouteStore
+	find    appFinder
+	audit   *audit
+	sig     *signals
+	locks   *appLocks
+	quotas  *Quotas
+	domains *Domains
 }
 
 var _ api.RouteService = (*Routes)(nil)
@@ -55,12 +56,11 @@ func (s *Routes) routeInfo(a *api.App, r *api.Route) *api.RouteInfo {
 // hands it to the app's running web instances, which register it with the
 // routers without a restart.
 func (s *Routes) MapRoute(ctx context.Context, name string, req api.RouteRequest) (*api.RouteInfo, error) {
-	req, err := api.NormalizeRoute(req, s.cfg.Domain)
+	app, err := s.find.appByName(ctx, name, actDevelop)
 	if err != nil {
 		return nil, err
 	}
-	app, err := s.find.appByName(ctx, name, actDevelop)
-	if err != nil {
+	if req, err = s.domains.normalize(ctx, app.SpaceID, req); err != nil {
 		return nil, err
 	}
 	defer s.locks.lock(app.ID)()
@@ -92,12 +92,11 @@ func (s *Routes) MapRoute(ctx context.Context, name string, req api.RouteRequest
 // UnmapRoute removes a route from an app. ENotFound if the app does not have
 // it.
 func (s *Routes) UnmapRoute(ctx context.Context, name string, req api.RouteRequest) error {
-	req, err := api.NormalizeRoute(req, s.cfg.Domain)
+	app, err := s.find.appByName(ctx, name, actDevelop)
 	if err != nil {
 		return err
 	}
-	app, err := s.find.appByName(ctx, name, actDevelop)
-	if err != nil {
+	if req, err = s.domains.normalize(ctx, app.SpaceID, req); err != nil {
 		return err
 	}
 	defer s.locks.lock(app.ID)()

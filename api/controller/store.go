@@ -25,6 +25,7 @@ type Store interface {
 	EventStore
 	QuotaStore
 	BuildpackStore
+	DomainStore
 
 	// Ping checks that the database answers.
 	Ping(ctx context.Context) error
@@ -176,6 +177,15 @@ type BuildpackStore interface {
 	// missing one (ENotFound).
 	PutBuildpack(ctx context.Context, b api.BuildpackInfo, create bool) (*api.BuildpackInfo, error)
 	DeleteBuildpack(ctx context.Context, name string) error
+}
+
+// DomainStore stores the domains routes may use.
+type DomainStore interface {
+	// CreateDomain stores a domain (orgID "" = shared); EConflict if taken.
+	CreateDomain(ctx context.Context, name, orgID string) error
+	// Domains returns every domain: name → org id ("" = shared).
+	Domains(ctx context.Context) (map[string]string, error)
+	DeleteDomain(ctx context.Context, name string) error
 }
 
 // EventStore stores the audit trail.

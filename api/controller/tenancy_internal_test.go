@@ -393,3 +393,61 @@ func TestSecretsStayOut(t *testing.T) {
 		}
 	}
 }
+
+// Routes may use the platform's domain, shared domains and their org's
+// private ones; a host under another org's private domain is refused, and
+// only the org's managers register private domains.
+func TestDomains(t *testing.T) {
+	c, admin, _, _ := newTenancyEnv(t)
+	for _, org := range []string{"acme", "globex"} {
+		if _, err := c.Orgs.CreateOrg(admin, org); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c.Orgs.CreateSpace(admin, org, "dev"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	acme := api.WithTarget(admin, api.Target{Org: "acme", Space: "dev"})
+	globex := api.WithTarget(admin, api.Target{Org: "globex", Space: "dev"})
+	if _, err := c.Domains.CreateDomain(admin, api.DomainInfo{Name: "shared.example.com"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Domains.CreateDomain(admin, api.DomainInfo{Name: "acme.example.com", Org: "acme"}); err != nil {
+		t.Fatal(err)
+	}
+	for _, bad := range []api.DomainInfo{{Name: "localhost"}, {Name: "x.localhost"}, {Name: "nodot"}, {Name: "a..b"}, {Name: "shared.example.com"}} {
+		if _, err := c.Domains.CreateDomain(admin, bad); err == nil {
+			t.Errorf("CreateDomain(%+v) succeeded", bad)
+		}
+	}
+	for _, ctx := range []context.Context{acme, globex} {
+		if _, err := c.Apps.CreateApp(ctx, "web"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := c.Routes.MapRoute(acme, "web", api.RouteRequest{Host: "www.acme.example.com"}); err != nil {
+		t.Errorf("acme on its private domain: %v", err)
+	}
+	if _, err := c.Routes.MapRoute(globex, "web", api.RouteRequest{Host: "steal.acme.example.com"}); api.ErrorCode(err) != api.EForbidden {
+		t.Errorf("globex on acme's private domain: %v, want forbidden", err)
+	}
+	if _, err := c.Routes.MapRoute(globex, "web", api.RouteRequest{Host: "g.shared.example.com", Path: "/shop"}); err != nil {
+		t.Errorf("globex on a shared domain: %v", err)
+	}
+	if _, err := c.Routes.MapRoute(globex, "web", api.RouteRequest{Host: "www.elsewhere.org"}); api.ErrorCode(err) != api.EInvalid {
+		t.Errorf("a host under no domain: %v, want invalid", err)
+	}
+	// A manifest may name a route under any registered domain; the space's
+	// right to it is checked when it is mapped.
+	p, err := planManifest(&sourceManifest{file: "strata.yml", data: []byte("applications:\n- name: web\n  routes:\n  - route: shop.acme.example.com/v1\n")}, "web", []string{"localhost", "acme.example.com"})
+	if err != nil || len(p.routes) != 1 || p.routes[0].Host != "shop.acme.example.com" {
+		t.Errorf("manifest route on a registered domain: %+v %v", p, err)
+	}
+	ds, err := c.Domains.ListDomains(globex)
+	if err != nil || len(ds) != 3 || ds[0].Name != "localhost" || ds[1] != (api.DomainInfo{Name: "acme.example.com", Org: "acme"}) || ds[2].Name != "shared.example.com" {
+		t.Errorf("domains the admin lists: %+v %v", ds, err)
+	}
+	if err := c.Domains.DeleteDomain(admin, "acme.example.com"); err != nil {
+		t.Errorf("delete a private domain: %v", err)
+	}
+}

@@ -145,7 +145,7 @@ func TestOpenAPIListsEveryRoute(t *testing.T) {
 
 // pathValues fill the path parameters of described operations.
 var pathValues = strings.NewReplacer(
-	"{name}", "hello", "{space}", "default", "{org}", "default", "{user}", "alice", "{buildpack}", "shout", "{id}", "n1", "{ref}", "sha256:"+strings.Repeat("a", 64))
+	"{name}", "hello", "{space}", "default", "{org}", "default", "{user}", "alice", "{buildpack}", "shout", "{domain}", "apps.example.com", "{id}", "n1", "{ref}", "sha256:"+strings.Repeat("a", 64))
 
 // TestOpenAPIListsIdempotentOperations: an operation of openapi.json takes an
 // Idempotency-Key header exactly when the server honours one, seen from

@@ -26,13 +26,15 @@ type Services struct {
 	Quotas api.QuotaService
 	// Buildpacks registers classic buildpacks (admin) and lists them.
 	Buildpacks api.BuildpackService
-	Apps       api.AppService
-	Deploy     api.DeployService
-	Logs       api.LogService
-	Lifecycle  api.LifecycleService // releases, rollback, env, scale, start/stop/restart, events
-	Operate    api.OperateService   // health checks and tasks
-	Placement  api.PlacementService // placement policies and node drain
-	Routes     api.RouteService
+	// Domains registers the domains routes may use.
+	Domains   api.DomainService
+	Apps      api.AppService
+	Deploy    api.DeployService
+	Logs      api.LogService
+	Lifecycle api.LifecycleService // releases, rollback, env, scale, start/stop/restart, events
+	Operate   api.OperateService   // health checks and tasks
+	Placement api.PlacementService // placement policies and node drain
+	Routes    api.RouteService
 	// Certificates serves /v1/certificates and /v1/router/certificates (admin).
 	Certificates api.CertificateService
 	// Blobs backs the internal blob endpoints used by builders and executors
@@ -55,6 +57,7 @@ func (s Services) Validate() error {
 		{"Orgs", s.Orgs == nil},
 		{"Quotas", s.Quotas == nil},
 		{"Buildpacks", s.Buildpacks == nil},
+		{"Domains", s.Domains == nil},
 		{"Apps", s.Apps == nil},
 		{"Deploy", s.Deploy == nil},
 		{"Logs", s.Logs == nil},

@@ -34,6 +34,9 @@ func (s *Server) tenancyRoutes(v1, authed *echo.Group) {
 	authed.GET("/orgs/:org/quotas", s.quotas)
 	authed.PUT("/orgs/:org/quota", s.setQuota, s.idempotent)
 	authed.PUT("/orgs/:org/spaces/:space/quota", s.setQuota, s.idempotent)
+	authed.GET("/domains", s.listDomains)
+	authed.POST("/domains", s.createDomain, s.idempotent)
+	authed.DELETE("/domains/:domain", s.deleteDomain, s.idempotent)
 	authed.GET("/buildpacks", s.listBuildpacks)
 	authed.POST("/buildpacks", s.putBuildpack(true), s.idempotent)
 	authed.PUT("/buildpacks/:buildpack", s.putBuildpack(false), s.idempotent)
@@ -355,4 +358,31 @@ func (s *Server) orgEvents(c echo.Context) error {
 		return err
 	}
 	return c.JSON(http.StatusOK, evs)
+}
+
+func (s *Server) listDomains(c echo.Context) error {
+	ds, err := s.svc.Domains.ListDomains(ctxOf(c))
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, ds)
+}
+
+func (s *Server) createDomain(c echo.Context) error {
+	var d api.DomainInfo
+	if err := decodeBody(c, &d, `{"name":"apps.example.com","org":"acme"}`, false); err != nil {
+		return err
+	}
+	out, err := s.svc.Domains.CreateDomain(ctxOf(c), d)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusCreated, out)
+}
+
+func (s *Server) deleteDomain(c echo.Context) error {
+	if err := s.svc.Domains.DeleteDomain(ctxOf(c), c.Param("domain")); err != nil {
+		return err
+	}
+	return c.NoContent(http.StatusNoContent)
 }

@@ -30,6 +30,7 @@ var (
 	_ api.OrgService         = Unsupported{}
 	_ api.QuotaService       = Unsupported{}
 	_ api.BuildpackService   = Unsupported{}
+	_ api.DomainService      = Unsupported{}
 	_ api.AppService         = Unsupported{}
 	_ api.DeployService      = Unsupported{}
 	_ api.LogService         = Unsupported{}
@@ -284,3 +285,14 @@ func (u Unsupported) PutBuildpack(context.Context, string, int, io.Reader, bool)
 
 // DeleteBuildpack implements api.BuildpackService.
 func (u Unsupported) DeleteBuildpack(context.Context, string) error { return u.Err() }
+
+// ListDomains implements api.DomainService.
+func (u Unsupported) ListDomains(context.Context) ([]api.DomainInfo, error) { return nil, u.Err() }
+
+// CreateDomain implements api.DomainService.
+func (u Unsupported) CreateDomain(context.Context, api.DomainInfo) (*api.DomainInfo, error) {
+	return nil, u.Err()
+}
+
+// DeleteDomain implements api.DomainService.
+func (u Unsupported) DeleteDomain(context.Context, string) error { return u.Err() }

@@ -161,6 +161,7 @@ func (m *Main) rootCommand() *cobra.Command {
 		m.usersCommand(),
 		m.quotasCommand(),
 		m.buildpacksCommand(),
+		m.domainsCommand(),
 		m.versionCommand(),
 	)
 	return root

@@ -35,13 +35,21 @@ func (m *Main) routesCommand() *cobra.Command {
 	return cmd
 }
 
-// parseRouteArg reads HOST[.DOMAIN][/PATH] against the platform's domain.
+// parseRouteArg reads HOST[.DOMAIN][/PATH]: a bare name is under the
+// platform's domain; a full host may be under any domain of strata domains
+// (the controller decides whether the space may use it).
 func parseRouteArg(ctx context.Context, c *client.Client, s string) (api.RouteRequest, error) {
 	info, err := c.Info(ctx)
 	if err != nil {
 		return api.RouteRequest{}, err
 	}
-	return api.ParseRoute(s, info.Domain)
+	domains := []string{info.Domain}
+	if ds, err := c.Domains(ctx); err == nil {
+		for _, d := range ds {
+			domains = append(domains, d.Name)
+		}
+	}
+	return api.ParseRouteIn(s, domains)
 }
 
 func (m *Main) mapRouteCommand() *cobra.Command {

@@ -82,6 +82,7 @@ var opClass = map[string]class{
 	"GET /v1/spaces": orgRead, "GET /v1/orgs/{org}/spaces": orgRead, "GET /v1/orgs/{org}/members": orgRead,
 	"POST /v1/orgs/{org}/spaces": orgManage, "DELETE /v1/orgs/{org}/spaces/{space}": orgManage,
 	"PUT /v1/orgs/{org}/roles": memberAdmin, "DELETE /v1/orgs/{org}/roles": memberAdmin,
+	"GET /v1/domains": anyone, "POST /v1/domains": adminOnly, "DELETE /v1/domains/{domain}": adminOnly,
 	"GET /v1/buildpacks": anyone, "POST /v1/buildpacks": adminOnly, "PUT /v1/buildpacks/{buildpack}": adminOnly, "DELETE /v1/buildpacks/{buildpack}": adminOnly,
 	"GET /v1/orgs/{org}/quotas": orgRead, "GET /v1/orgs/{org}/events": orgRead, "PUT /v1/orgs/{org}/quota": adminOnly, "PUT /v1/orgs/{org}/spaces/{space}/quota": adminOnly,
 }
@@ -218,7 +219,7 @@ func startMatrix(t *testing.T) *matrixEnv {
 func (e *matrixEnv) call(op, role string, own bool) (int, string) {
 	e.t.Helper()
 	method, path, _ := strings.Cut(op, " ")
-	org, app := "acme", "hello"
+	org, app, domain := "acme", "hello", "none-such.example.com"
 	if !own {
 		org, app = "globex", "other"
 	}
@@ -236,6 +237,11 @@ func (e *matrixEnv) call(op, role string, own bool) (int, string) {
 		// A fresh app to delete, made by the admin in the same space.
 		app = e.next("gone")
 		if _, err := e.admin.WithTarget(api.Target{Org: org, Space: "dev"}).CreateApp(ctx, app); err != nil {
+			e.t.Fatal(err)
+		}
+	case "DELETE /v1/domains/{domain}":
+		domain = e.next("gone") + ".example.com"
+		if _, err := e.admin.CreateDomain(ctx, api.DomainInfo{Name: domain}); err != nil {
 			e.t.Fatal(err)
 		}
 	case "DELETE /v1/users/{user}":
@@ -256,7 +262,7 @@ func (e *matrixEnv) call(op, role string, own bool) (int, string) {
 	}
 	victim := fmt.Sprintf("victim-%d", e.seq.Load())
 	path = strings.NewReplacer("{name}", app, "{org}", org, "{space}", "dev", "{user}", victim,
-		"{id}", "0123456789abcdef", "{buildpack}", "none-such", "{ref}", "sha256:"+strings.Repeat("a", 64), "{app}", org+"/dev/"+app).Replace(path)
+		"{id}", "0123456789abcdef", "{buildpack}", "none-such", "{domain}", domain, "{ref}", "sha256:"+strings.Repeat("a", 64), "{app}", org+"/dev/"+app).Replace(path)
 
 	switch op {
 	case "POST /v1/apps":
@@ -299,6 +305,8 @@ func (e *matrixEnv) call(op, role string, own bool) (int, string) {
 		body = fmt.Sprintf(`{"old":%q,"new":%q}`, pw, next)
 	case "POST /v1/login":
 		body = fmt.Sprintf(`{"username":%q,"password":%q}`, role, e.password[role])
+	case "POST /v1/domains":
+		body = fmt.Sprintf(`{"name":"%s.example.com"}`, e.next("shared"))
 	case "POST /v1/buildpacks":
 		query = "?name=" + e.next("bp")
 	case "POST /v1/blobs":

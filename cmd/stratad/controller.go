@@ -143,7 +143,7 @@ func startController(ctx context.Context, cfg controllerConfig, conn *bus.Conn) 
 		Info:   api.Info{Version: version, Domain: cfg.Domain, RouterPort: cfg.RouterPort, API: r.apiURL},
 		Logger: log.With("component", "httpapi"),
 	}, httpapi.Services{
-		Auth: ctrl.Tenancy, Users: ctrl.Users, Orgs: ctrl.Orgs, Quotas: ctrl.Quotas, Buildpacks: ctrl.Buildpacks, Apps: ctrl.Apps, Deploy: ctrl.Deploys, Logs: ctrl.Logs, Lifecycle: ctrl.Apps,
+		Auth: ctrl.Tenancy, Users: ctrl.Users, Orgs: ctrl.Orgs, Quotas: ctrl.Quotas, Buildpacks: ctrl.Buildpacks, Domains: ctrl.Domains, Apps: ctrl.Apps, Deploy: ctrl.Deploys, Logs: ctrl.Logs, Lifecycle: ctrl.Apps,
 		Operate: ctrl.Operate(), Placement: ctrl.Placement, Routes: ctrl.Routes,
 		Certificates: certs, Blobs: blobs, Nodes: httpapi.NodeListFunc(ctrl.Nodes.List), Git: git,
 	})

@@ -102,6 +102,7 @@ func (f *Fake) Services() httpapi.Services {
 		Orgs:         httpapi.Unsupported{What: "orgs, spaces and roles", Hint: "use a stratad controller"},
 		Quotas:       httpapi.Unsupported{What: "quotas", Hint: "use a stratad controller"},
 		Buildpacks:   httpapi.Unsupported{What: "registering buildpacks", Hint: "use a stratad controller"},
+		Domains:      httpapi.Unsupported{What: "domains", Hint: "use a stratad controller"},
 		Certificates: httpapi.Unsupported{What: "managing TLS certificates", Hint: "start stratad with a secret key file (--secret-key-file)"},
 		Git:          httpapi.Unsupported{What: "git push", Hint: "use strata push"},
 	}
