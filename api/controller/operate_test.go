@@ -204,13 +204,11 @@ func TestConfigChangeRollsBack(t *testing.T) {
 	if len(ins) != 1 {
 		t.Fatalf("%d instances after the rollback, want v2's one", len(ins))
 	}
-	evs, err := e.ctrl.Apps.Events(ctx, "hello", 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !slices.ContainsFunc(evs, func(ev *api.Event) bool {
-		return ev.Type == "rollback" && strings.Contains(ev.Message, "automatic rollback to v2: release v3 did not become healthy: exited with code 2")
-	}) {
-		t.Errorf("no rollback event naming the reason in %+v", evs)
-	}
+	// The event is written just after the app is rolled back.
+	eventually(t, "a rollback event naming the reason", func() bool {
+		evs, err := e.ctrl.Apps.Events(ctx, "hello", 0)
+		return err == nil && slices.ContainsFunc(evs, func(ev *api.Event) bool {
+			return ev.Type == "rollback" && strings.Contains(ev.Message, "automatic rollback to v2: release v3 did not become healthy: exited with code 2")
+		})
+	})
 }
