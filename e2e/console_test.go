@@ -88,6 +88,15 @@ func TestConsole(t *testing.T) {
 		}
 	}
 	css := func(s string) chromedp.CSS { return chromedp.CSS(s) }
+	// submit submits the form of the control sel and waits for the next
+	// page's success message (the old page's messages are removed first, so
+	// they cannot be mistaken for it) and returns it.
+	submit := func(what, sel string) string {
+		t.Helper()
+		eval(what, `document.querySelectorAll(".flash").forEach(e => e.remove()); true`)
+		do(what, chromedp.Submit(css(sel)), chromedp.WaitVisible(css(".flash.ok")))
+		return text(".flash.ok")
+	}
 
 	do("open the console", chromedp.Navigate(c.apiURL+"/"), chromedp.WaitVisible(css("#username")))
 	if loc := location(); loc != "/login" {
@@ -126,23 +135,16 @@ func TestConsole(t *testing.T) {
 		t.Errorf("a form post without the CSRF token answered %v, want 403", status)
 	}
 
-	do("scale to 2",
-		chromedp.SetValue(css("#instances-web"), "2"),
-		chromedp.Submit(css("#instances-web")),
-		chromedp.WaitVisible(css(".flash.ok")))
-	if got := text(".flash.ok"); !strings.Contains(got, "scaled web to 2 instances") {
+	do("scale to 2", chromedp.SetValue(css("#instances-web"), "2"))
+	if got := submit("scale to 2", "#instances-web"); !strings.Contains(got, "scaled web to 2 instances") {
 		t.Fatalf("after scaling the page says %q", got)
 	}
 	// The table refreshes itself (console.js) until both instances run.
 	waitFor("2 running instances on the app page",
 		`document.querySelectorAll('#instances tr.instance[data-state="running"]').length === 2`, 90*time.Second)
 
-	do("set a config var",
-		chromedp.SendKeys(css("#env-name"), "GREETING"),
-		chromedp.SendKeys(css("#env-value"), "hi"),
-		chromedp.Submit(css("#env-name")),
-		chromedp.WaitVisible(css(".flash.ok")))
-	if got := text(".flash.ok"); !strings.Contains(got, "release v2") {
+	do("set a config var", chromedp.SendKeys(css("#env-name"), "GREETING"), chromedp.SendKeys(css("#env-value"), "hi"))
+	if got := submit("set a config var", "#env-name"); !strings.Contains(got, "release v2") {
 		t.Fatalf("after setting GREETING the page says %q, want release v2", got)
 	}
 	do("roll back to v1 from the releases list",
@@ -151,8 +153,7 @@ func TestConsole(t *testing.T) {
 	if got := text("h1"); !strings.Contains(got, "Roll back webapp to v1?") {
 		t.Fatalf("the rollback confirmation says %q", got)
 	}
-	do("confirm the rollback", chromedp.Click(css(`main form button[type="submit"]`)), chromedp.WaitVisible(css(".flash.ok")))
-	if got := text(".flash.ok"); !strings.Contains(got, "rolled back to v1 as release v3") {
+	if got := submit("confirm the rollback", `main form button[type="submit"]`); !strings.Contains(got, "rolled back to v1 as release v3") {
 		t.Fatalf("after the rollback the page says %q", got)
 	}
 	waitBody(t, c.routerAddr, "webapp.localhost", "release 3)", 120*time.Second)
