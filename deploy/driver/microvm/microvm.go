@@ -58,6 +58,14 @@ type Config struct {
 	// Kernel is the guest kernel. Default the newest
 	// /boot/vmlinuz-*-cloud-amd64.
 	Kernel string
+	// KernelArgs are added to the guest kernel's command line
+	// (console=ttyS0 earlyprintk=ttyS0 panic=-1, and under TCG
+	// tsc_early_khz=<the host's TSC frequency>).
+	KernelArgs string
+	// MachineOptions are added to QEMU's -machine microvm,… and CPU, when
+	// set, is its -cpu (default QEMU's).
+	MachineOptions string
+	CPU            string
 	// ModuleDir holds the kernel's modules. Default /lib/modules/<version
 	// from the kernel's file name>.
 	ModuleDir string
@@ -80,7 +88,7 @@ type Config struct {
 	Accel Acceleration
 	// BootTimeout bounds one boot until the command starts; a boot that
 	// takes longer is killed and retried (emulated boots sometimes hang
-	// with no output). Default 20 s; TCG boots take about 3 s here.
+	// with no output). Default 12 s; TCG boots take about 3 s here.
 	BootTimeout time.Duration
 	// BootAttempts is how many boots Start and the probe try. Default 3.
 	BootAttempts int
@@ -93,11 +101,12 @@ type Config struct {
 // Driver runs each instance in a QEMU microvm of its own. It is safe for
 // concurrent use.
 type Driver struct {
-	cfg   Config
-	log   *slog.Logger
-	base  string // the instance-independent initramfs
-	accel Acceleration
-	boot  time.Duration // how long the probe's boot took
+	cfg    Config
+	log    *slog.Logger
+	base   string // the instance-independent initramfs
+	accel  Acceleration
+	boot   time.Duration // how long the probe's boot took
+	tscKHz int           // the host's TSC frequency, given to TCG guests
 
 	mu  sync.Mutex
 	vms map[string]*vm
@@ -112,6 +121,9 @@ type vm struct {
 	booted    time.Duration // from QEMU's start until the command started (last attempt)
 	recovered bool
 	killed    atomic.Bool // SIGKILL sent to QEMU by Stop or Destroy
+
+	ctlMu sync.Mutex
+	ctl   net.Conn // the control socket, once used
 
 	exited chan struct{} // QEMU is gone
 	done   chan struct{} // exited and every frame delivered
@@ -141,7 +153,7 @@ func New(ctx context.Context, cfg Config) (*Driver, error) {
 	if err != nil {
 		return nil, api.Errorf(api.EUnavailable, "microvm driver: %v", err)
 	}
-	d := &Driver{cfg: cfg, log: cfg.Logger, base: base, vms: map[string]*vm{}}
+	d := &Driver{cfg: cfg, log: cfg.Logger, base: base, vms: map[string]*vm{}, tscKHz: hostTSCkHz()}
 	if cfg.Accel != "" {
 		d.accel = cfg.Accel
 	} else if err := d.probe(ctx); err != nil {
@@ -220,7 +232,7 @@ func (c *Config) defaults() error {
 		c.GuestPort = 8080
 	}
 	if c.BootTimeout <= 0 {
-		c.BootTimeout = 20 * time.Second
+		c.BootTimeout = 12 * time.Second
 	}
 	if c.BootAttempts <= 0 {
 		c.BootAttempts = 3
@@ -420,12 +432,12 @@ func (d *Driver) mkfs(ctx context.Context, dir, img string) error {
 // qemuArgs are QEMU's arguments for the VM in dir.
 func (d *Driver) qemuArgs(dir string, accel Acceleration, memoryMB, hostPort int, net bool) []string {
 	args := []string{
-		"-machine", "microvm,accel=" + string(accel),
+		"-machine", "microvm,accel=" + string(accel) + d.cfg.MachineOptions,
 		"-m", strconv.Itoa(memoryMB), "-smp", "1",
 		"-nodefaults", "-no-user-config", "-display", "none", "-no-reboot",
 		"-serial", "file:" + filepath.Join(dir, "serial.log"),
 		"-kernel", d.cfg.Kernel, "-initrd", filepath.Join(dir, "initramfs.cpio"),
-		"-append", "console=ttyS0 earlyprintk=ttyS0 panic=-1 quiet",
+		"-append", d.kernelArgs(accel),
 		"-drive", "id=app,file=" + filepath.Join(dir, "disk.img") + ",format=raw,if=none",
 		"-device", "virtio-blk-device,drive=app",
 		"-device", "virtio-serial-device",
@@ -434,11 +446,63 @@ func (d *Driver) qemuArgs(dir string, accel Acceleration, memoryMB, hostPort int
 		"-chardev", "socket,id=ctl,path=" + filepath.Join(dir, "ctl.sock") + ",server=on,wait=off",
 		"-device", "virtserialport,chardev=ctl,name=" + guest.ControlPortName,
 	}
+	if d.cfg.CPU != "" {
+		args = append(args, "-cpu", d.cfg.CPU)
+	}
 	nd := "user,id=net0,restrict=on"
 	if net {
 		nd += fmt.Sprintf(",hostfwd=tcp:%s:%d-10.0.2.15:%d", d.cfg.AdvertiseHost, hostPort, d.cfg.GuestPort)
 	}
 	return append(args, "-netdev", nd, "-device", "virtio-net-device,netdev=net0")
+}
+
+// kernelArgs is the guest kernel's command line. Under TCG it gives the
+// kernel the TSC frequency (the host's: an emulated guest reads the host's
+// TSC): calibrating it against the PIT fails under load, and a kernel
+// that then marks the TSC unstable hung in about half of the boots here
+// (docs/microvm.md).
+func (d *Driver) kernelArgs(accel Acceleration) string {
+	args := "console=ttyS0 earlyprintk=ttyS0 panic=-1"
+	if accel == AccelTCG && d.tscKHz > 0 {
+		args += " tsc_early_khz=" + strconv.Itoa(d.tscKHz)
+	}
+	if d.cfg.KernelArgs != "" {
+		args += " " + d.cfg.KernelArgs
+	}
+	return args
+}
+
+// hostTSCkHz reads the host's TSC frequency from /proc/cpuinfo ("cpu MHz"
+// of a CPU whose TSC is constant); 0 when it cannot tell.
+func hostTSCkHz() int {
+	data, err := os.ReadFile("/proc/cpuinfo")
+	if err != nil {
+		return 0
+	}
+	var mhz float64
+	constant := false
+	for line := range strings.SplitSeq(string(data), "\n") {
+		k, v, ok := strings.Cut(line, ":")
+		if !ok {
+			continue
+		}
+		switch strings.TrimSpace(k) {
+		case "cpu MHz":
+			if mhz == 0 {
+				mhz, _ = strconv.ParseFloat(strings.TrimSpace(v), 64)
+			}
+		case "flags":
+			f := " " + v + " "
+			constant = constant || strings.Contains(f, " constant_tsc ") || strings.Contains(f, " tsc_known_freq ")
+		}
+		if mhz > 0 && constant {
+			break
+		}
+	}
+	if !constant || mhz <= 0 {
+		return 0
+	}
+	return int(mhz * 1000)
 }
 
 // bootOnce boots v once and returns when the guest reports the command
@@ -543,6 +607,7 @@ func (d *Driver) adopt(v *vm, pid int, st uint64, hostPort int, f *follower, exi
 	go func() {
 		<-exited
 		f.wait()
+		v.closeControl()
 		v.res = d.exitResult(v, f)
 		close(v.exited)
 		close(v.done)
@@ -602,20 +667,37 @@ func (v *vm) kill() {
 	}
 }
 
-// control sends one control line to the guest.
+// control sends one control line to the guest over the control socket,
+// which it keeps open: QEMU may drop what a client wrote just before it
+// hung up.
 func (v *vm) control(line string) error {
-	c, err := net.DialTimeout("unix", filepath.Join(v.dir, "ctl.sock"), 2*time.Second)
-	if err != nil {
-		return err
-	}
-	defer c.Close()
-	_ = c.SetWriteDeadline(time.Now().Add(2 * time.Second))
-	_, err = io.WriteString(c, line+"\n")
-	if err == nil {
-		// Let QEMU pass the line on before the connection closes.
-		time.Sleep(50 * time.Millisecond)
+	v.ctlMu.Lock()
+	defer v.ctlMu.Unlock()
+	var err error
+	for range 2 {
+		if v.ctl == nil {
+			if v.ctl, err = net.DialTimeout("unix", filepath.Join(v.dir, "ctl.sock"), 2*time.Second); err != nil {
+				v.ctl = nil
+				return err
+			}
+		}
+		_ = v.ctl.SetWriteDeadline(time.Now().Add(2 * time.Second))
+		if _, err = io.WriteString(v.ctl, line+"\n"); err == nil {
+			return nil
+		}
+		v.ctl.Close()
+		v.ctl = nil
 	}
 	return err
+}
+
+func (v *vm) closeControl() {
+	v.ctlMu.Lock()
+	defer v.ctlMu.Unlock()
+	if v.ctl != nil {
+		v.ctl.Close()
+		v.ctl = nil
+	}
 }
 
 // Destroy kills the VM and removes its files. Unknown ids are not an error.

@@ -126,3 +126,14 @@ func TestHelloHTTP(t *testing.T) {
 		t.Errorf("stdout %q, want it to start with %q", out.String(), want)
 	}
 }
+
+// TestConformance runs drivertest. The two cases that spawn a child and look
+// for its PID on the host (SpawnChild, SpawnChildExit) do not apply: the
+// guest's processes are not host processes and its disk is a copy of the
+// dir, so child.pid never reaches the host. TestLeftoversDieWithVM checks
+// the same property the way a VM has it.
+func TestConformance(t *testing.T) {
+	c := drivertest.ShellCommands()
+	c.SpawnChild, c.SpawnChildExit = "", ""
+	drivertest.Run(t, func(t *testing.T) driver.Driver { return newDriver(t) }, drivertest.Options{Commands: c})
+}

@@ -81,7 +81,7 @@ func (d *Driver) probeKey() (string, error) {
 		}
 		fmt.Fprintf(h, "%s %d %d\n", p, fi.Size(), fi.ModTime().UnixNano())
 	}
-	fmt.Fprintln(h, filepath.Base(d.base))
+	fmt.Fprintln(h, filepath.Base(d.base), d.kernelArgs(AccelTCG), d.cfg.MachineOptions, d.cfg.CPU)
 	return hex.EncodeToString(h.Sum(nil)[:8]), nil
 }
 
