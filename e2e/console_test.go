@@ -3,6 +3,7 @@ package e2e_test
 import (
 	"context"
 	"fmt"
+	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -88,6 +89,27 @@ func TestConsole(t *testing.T) {
 		}
 	}
 	css := func(s string) chromedp.CSS { return chromedp.CSS(s) }
+	// shot writes a screenshot of the page to $STRATA_SCREENSHOTS/NAME.png
+	// when that is set (docs/console.md, "Screenshots").
+	shots := os.Getenv("STRATA_SCREENSHOTS")
+	if shots != "" {
+		do("set the window size", chromedp.EmulateViewport(1200, 800))
+	}
+	shot := func(name string) {
+		t.Helper()
+		if shots == "" {
+			return
+		}
+		ctx, cancel := context.WithTimeout(bctx, 30*time.Second)
+		defer cancel()
+		b, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
+		if err == nil {
+			err = os.WriteFile(filepath.Join(shots, name+".png"), b, 0o644)
+		}
+		if err != nil {
+			t.Fatalf("screenshot %s: %v", name, err)
+		}
+	}
 	// submit submits the form of the control sel and waits for the next
 	// page's success message (the old page's messages are removed first, so
 	// they cannot be mistaken for it) and returns it.
@@ -108,6 +130,7 @@ func TestConsole(t *testing.T) {
 		chromedp.SendKeys(css("#password"), "not-the-password"),
 		chromedp.Submit(css("#password")),
 		chromedp.WaitVisible(css(".flash.bad")))
+	shot("login")
 	if got := text(".flash.bad"); !strings.Contains(got, "wrong user name or password") {
 		t.Fatalf("wrong password: the login page says %q", got)
 	}
@@ -116,6 +139,7 @@ func TestConsole(t *testing.T) {
 		chromedp.SetValue(css("#password"), password),
 		chromedp.Submit(css("#password")),
 		chromedp.WaitVisible(css("#apps")))
+	shot("apps")
 	if got := text("#apps"); !strings.Contains(got, "webapp") || !strings.Contains(got, "1 / 1") {
 		t.Fatalf("the apps list shows %q, want webapp with 1 / 1 running", got)
 	}
@@ -142,6 +166,7 @@ func TestConsole(t *testing.T) {
 	// The table refreshes itself (console.js) until both instances run.
 	waitFor("2 running instances on the app page",
 		`document.querySelectorAll('#instances tr.instance[data-state="running"]').length === 2`, 90*time.Second)
+	shot("app")
 
 	do("set a config var", chromedp.SendKeys(css("#env-name"), "GREETING"), chromedp.SendKeys(css("#env-value"), "hi"))
 	if got := submit("set a config var", "#env-name"); !strings.Contains(got, "release v2") {
@@ -172,6 +197,7 @@ func TestConsole(t *testing.T) {
 		}
 		time.Sleep(500 * time.Millisecond)
 	}
+	shot("logs")
 
 	do("log out", chromedp.Click(css(".logout button")), chromedp.WaitVisible(css("#username")))
 	do("open the apps after logout", chromedp.Navigate(c.apiURL+"/orgs/default/spaces/default/apps"), chromedp.WaitVisible(css("#username")))
