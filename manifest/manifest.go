@@ -53,8 +53,15 @@ type App struct {
 	Path        string            `yaml:"path"`
 	NoRoute     bool              `yaml:"no-route"`
 	RandomRoute bool              `yaml:"random-route"`
+	// Docker deploys an image instead of building the pushed source.
+	Docker *Docker `yaml:"docker"`
 
 	Line int `yaml:"-"` // line of the application's entry
+}
+
+// Docker is an application's image (Cloud Foundry's docker: key).
+type Docker struct {
+	Image string `yaml:"image"`
 }
 
 // Process is one entry of an application's processes.
@@ -289,7 +296,7 @@ func knownKey(k string) bool {
 	switch k {
 	case "applications", "name", "instances", "memory", "disk_quota", "buildpacks", "buildpack", "command", "env",
 		"routes", "route", "health-check-type", "health-check-http-endpoint", "timeout", "health-check-interval", "processes", "type",
-		"placement", "substrate", "isolation", "labels", "stack", "path", "no-route", "random-route":
+		"placement", "substrate", "isolation", "labels", "stack", "path", "no-route", "random-route", "docker", "image":
 		return true
 	}
 	return false

@@ -138,6 +138,11 @@ func (s *Deploys) Deploy(ctx context.Context, req api.DeployRequest) (*api.Deplo
 			return nil, err
 		}
 	}
+	if plan != nil && plan.image != "" {
+		// docker: {image: …} deploys the image; the pushed tree is not built.
+		base := &api.Release{Image: plan.image, Processes: map[string]string{api.ProcessWeb: plan.app.Command}}
+		return s.releaseImage(ctx, app, base, "image "+plan.image+" of "+plan.file, req.Wait, progress)
+	}
 	prev := app.CurrentRelease // what keeps serving if this release never becomes healthy
 
 	build := &api.Build{ID: uuid.NewString(), AppID: app.ID, State: api.BuildPending, SourceBlob: ref, Actor: api.ActorName(ctx), CreatedAt: s.cfg.Now()}
@@ -537,8 +542,18 @@ func (s *Deploys) deployImage(ctx context.Context, req api.DeployRequest) (*api.
 		}
 		what = "image file " + string(base.ImageBlob)
 	}
+	return s.releaseImage(ctx, app, base, what, req.Wait, progress)
+}
 
+// releaseImage makes a release of base (an image, its web command) with the
+// app's current config vars and rolls it out.
+func (s *Deploys) releaseImage(ctx context.Context, app *api.App, base *api.Release, what string, wait bool, progress func(api.DeployEvent)) (*api.DeployResult, error) {
 	unlock := s.locks.lock(app.ID)
+	app, err := s.store.AppByID(ctx, app.ID)
+	if err != nil {
+		unlock()
+		return nil, err
+	}
 	if app, err = s.store.AppByID(ctx, app.ID); err != nil {
 		unlock()
 		return nil, err
@@ -559,5 +574,5 @@ func (s *Deploys) deployImage(ctx context.Context, req api.DeployRequest) (*api.
 		return nil, err
 	}
 	progress(api.DeployEvent{Type: api.DeployEventStatus, Line: fmt.Sprintf("release v%d created (%s)", rel.Version, what)})
-	return s.rollOut(ctx, &api.DeployResult{Release: rel}, app, prev, req.Wait, progress)
+	return s.rollOut(ctx, &api.DeployResult{Release: rel}, app, prev, wait, progress)
 }

@@ -27,6 +27,7 @@ type manifestPlan struct {
 	routes []api.RouteRequest
 	// buildpacks the manifest names, in order (empty: detection).
 	buildpacks []string
+	image      string // docker: {image: …}: deploy it instead of building
 	env        map[string]string
 	place      *api.PlacementPolicy
 	web        *api.ScaleRequest       // nil: the manifest scales nothing of web
@@ -147,6 +148,15 @@ func planManifest(src *sourceManifest, appName string, domains []string) (*manif
 	}
 	if err := validBuildpacks(p.buildpacks); err != nil {
 		return nil, lineErr(a.Line, err)
+	}
+	if a.Docker != nil {
+		if err := validImageRef(a.Docker.Image); err != nil {
+			return nil, lineErr(a.Line, err)
+		}
+		if len(p.buildpacks) > 0 || len(a.Processes) > 0 {
+			return nil, lineErr(a.Line, api.Errorf(api.EInvalid, "docker: runs an image — drop buildpacks and processes"))
+		}
+		p.image = a.Docker.Image
 	}
 	for _, r := range a.Routes {
 		req, err := api.ParseRouteIn(r.Route, domains)

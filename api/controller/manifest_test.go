@@ -352,9 +352,24 @@ func TestDeployImage(t *testing.T) {
 	if !res.Release.ImageBlob.Valid() || res.Release.Image != "" || res.Release.Version != 2 {
 		t.Errorf("image file release %+v", res.Release)
 	}
+	// The manifest's docker: key deploys its image; the source is not built.
+	res, err = e.ctrl.Deploys.Deploy(ctx, api.DeployRequest{App: "img", Wait: true,
+		Source: tarball(t, map[string]string{"strata.yml": "applications:\n- name: img\n  docker: {image: \"registry.example/app:2\"}\n  env: {MODE: image}\n"})})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Release.Image != "registry.example/app:2" || res.Release.Env["MODE"] != "image" || res.Release.Version != 4 {
+		t.Errorf("manifest image release %+v", res.Release)
+	}
+	if d, err := e.ctrl.Apps.AppDetail(ctx, "img"); err != nil || d.LastBuild != nil {
+		t.Errorf("a docker: manifest made a build: %+v %v", d.LastBuild, err)
+	}
+	if _, err := e.ctrl.Deploys.Deploy(ctx, api.DeployRequest{App: "img", Source: tarball(t, map[string]string{"strata.yml": "applications:\n- name: img\n  docker: {image: \"bad image\"}\n"})}); api.ErrorCode(err) != api.EInvalid || !strings.Contains(err.Error(), "strata.yml: line 2") {
+		t.Errorf("a bad docker image in the manifest: %v", err)
+	}
 	// Rollback goes back to the reference.
 	rel, err := e.ctrl.Apps.Rollback(ctx, "img", 1)
-	if err != nil || rel.Image != "strata/stack:bookworm" {
+	if err != nil || rel.Image != "strata/stack:bookworm" || rel.Version != 5 {
 		t.Errorf("rollback: %+v %v", rel, err)
 	}
 	for _, bad := range []api.DeployRequest{
