@@ -11,8 +11,8 @@
 //
 // Pages read without JavaScript and every action is a plain form with a
 // CSRF token. A little JavaScript (static/console.js) makes the live parts
-// live: the instances table refreshes itself and the logs page follows new
-// lines over Server-Sent Events.
+// live: the apps list and the instances table reload themselves and the
+// logs page follows new lines over Server-Sent Events.
 //
 // A Console is safe for concurrent use by many requests.
 package web

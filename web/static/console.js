@@ -2,22 +2,24 @@
 (function () {
   "use strict";
 
-  // The instances table of an app page refreshes itself.
-  var inst = document.getElementById("instances");
-  if (inst && inst.dataset.refresh && window.fetch && window.DOMParser) {
-    var every = parseInt(inst.dataset.refresh, 10) || 2000;
-    setInterval(function () {
-      if (document.hidden) return;
-      fetch(location.pathname, { credentials: "same-origin", headers: { "Accept": "text/html" } })
-        .then(function (r) { return r.ok ? r.text() : null; })
-        .then(function (html) {
-          if (!html) return;
-          var fresh = new DOMParser().parseFromString(html, "text/html").getElementById("instances");
-          var cur = document.getElementById("instances");
-          if (fresh && cur) cur.innerHTML = fresh.innerHTML;
-        })
-        .catch(function () {});
-    }, every);
+  // Parts marked data-refresh (the apps list, an app's instances) reload
+  // themselves from the same page every data-refresh milliseconds.
+  if (window.fetch && window.DOMParser) {
+    document.querySelectorAll("[data-refresh][id]").forEach(function (el) {
+      var every = parseInt(el.dataset.refresh, 10) || 2000;
+      setInterval(function () {
+        if (document.hidden) return;
+        fetch(location.pathname, { credentials: "same-origin", headers: { "Accept": "text/html" } })
+          .then(function (r) { return r.ok ? r.text() : null; })
+          .then(function (html) {
+            if (!html) return;
+            var fresh = new DOMParser().parseFromString(html, "text/html").getElementById(el.id);
+            var cur = document.getElementById(el.id);
+            if (fresh && cur && cur.innerHTML !== fresh.innerHTML) cur.innerHTML = fresh.innerHTML;
+          })
+          .catch(function () {});
+      }, every);
+    });
   }
 
   // The logs page follows new lines over Server-Sent Events.
