@@ -24,8 +24,9 @@ type follower struct {
 	sink    *frameSink
 	started chan<- error // nil after the first started or error frame
 
-	once sync.Once
-	done chan struct{} // run has returned
+	once     sync.Once
+	done     chan struct{} // run has returned
+	exitSeen chan struct{} // the exit record arrived
 
 	mu   sync.Mutex
 	exit *guest.Exit
@@ -94,7 +95,15 @@ func (f *follower) run(exited <-chan struct{}) {
 	}
 }
 
-func (f *follower) init() { f.once.Do(func() { f.done = make(chan struct{}) }) }
+func (f *follower) init() {
+	f.once.Do(func() { f.done, f.exitSeen = make(chan struct{}), make(chan struct{}) })
+}
+
+// exitRecorded returns a channel closed once the exit record has arrived.
+func (f *follower) exitRecorded() <-chan struct{} {
+	f.init()
+	return f.exitSeen
+}
 
 // wait returns once run has returned.
 func (f *follower) wait() {
@@ -128,8 +137,12 @@ func (f *follower) deliver(fr guest.Frame) {
 	case guest.KindExit:
 		if e, err := guest.DecodeExit(fr.Payload); err == nil {
 			f.mu.Lock()
+			first := f.exit == nil
 			f.exit = &e
 			f.mu.Unlock()
+			if first {
+				close(f.exitSeen)
+			}
 		}
 	}
 }

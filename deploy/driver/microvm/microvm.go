@@ -53,6 +53,9 @@ type Config struct {
 	// per instance (disk image, initramfs, output, sockets). Default
 	// <os.TempDir()>/strata-microvm.
 	StateDir string
+	// CacheDir holds what is built or measured by content: the base
+	// initramfs and the probe's results. Default StateDir.
+	CacheDir string
 	// QEMU is the emulator binary. Default qemu-system-x86_64 on PATH.
 	QEMU string
 	// Kernel is the guest kernel. Default the newest
@@ -149,7 +152,7 @@ func New(ctx context.Context, cfg Config) (*Driver, error) {
 	if err := os.MkdirAll(filepath.Join(cfg.StateDir, "instances"), 0o700); err != nil {
 		return nil, fmt.Errorf("microvm driver: %w", err)
 	}
-	base, err := baseInitramfs(cfg.StateDir, cfg.Init, cfg.Busybox, cfg.ModuleDir)
+	base, err := baseInitramfs(cfg.CacheDir, cfg.Init, cfg.Busybox, cfg.ModuleDir)
 	if err != nil {
 		return nil, api.Errorf(api.EUnavailable, "microvm driver: %v", err)
 	}
@@ -169,6 +172,9 @@ func (c *Config) defaults() error {
 	}
 	if abs, err := filepath.Abs(c.StateDir); err == nil {
 		c.StateDir = abs
+	}
+	if c.CacheDir == "" {
+		c.CacheDir = c.StateDir
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
@@ -605,6 +611,18 @@ func serialTail(dir string) string {
 func (d *Driver) adopt(v *vm, pid int, st uint64, hostPort int, f *follower, exited <-chan struct{}) {
 	v.pid, v.startTime, v.hostPort = pid, st, hostPort
 	go func() {
+		// The guest powers off after its exit record; should QEMU linger
+		// (a reset instead of an exit), end it.
+		select {
+		case <-exited:
+		case <-f.exitRecorded():
+			select {
+			case <-exited:
+			case <-time.After(exitLinger):
+				d.log.Warn("microvm.lingering_vm_killed", "id", v.id)
+				v.killQEMU()
+			}
+		}
 		<-exited
 		f.wait()
 		v.closeControl()
@@ -656,8 +674,17 @@ func (d *Driver) Stop(ctx context.Context, id string, grace time.Duration) error
 	}, func() { v.kill() })
 }
 
+// exitLinger is how long QEMU may run on after the guest's exit record.
+const exitLinger = 3 * time.Second
+
+// kill ends the VM as a SIGKILL of the instance would: Wait reports
+// "killed" unless the guest had already reported an exit.
 func (v *vm) kill() {
 	v.killed.Store(true)
+	v.killQEMU()
+}
+
+func (v *vm) killQEMU() {
 	if v.pid > 0 {
 		if v.recovered {
 			_ = syscall.Kill(v.pid, syscall.SIGKILL)

@@ -54,10 +54,15 @@ func guestInit(t *testing.T) string {
 	return initPath
 }
 
-var (
-	shared   *microvm.Driver
-	sharedMu sync.Mutex
-)
+// cacheDir keeps the probe's result and the base initramfs across test
+// runs (they are keyed by content), so only the first run pays the probe.
+func cacheDir(t *testing.T) string {
+	dir := filepath.Join(os.TempDir(), "strata-microvm-test-cache")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
 
 // newDriver returns a driver sharing one state dir (and so one probe) per
 // test binary, or skips (fails in CI with qemu required) when QEMU or the
@@ -77,7 +82,7 @@ func newDriver(t *testing.T) *microvm.Driver {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	d, err := microvm.New(ctx, microvm.Config{StateDir: stateDir, Init: guestInit(t), Logger: drivertest.Logger(t)})
+	d, err := microvm.New(ctx, microvm.Config{StateDir: stateDir, CacheDir: cacheDir(t), Init: guestInit(t), Logger: drivertest.Logger(t)})
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}

@@ -34,7 +34,7 @@ func (d *Driver) probe(ctx context.Context) error {
 	if err != nil {
 		return api.Errorf(api.EUnavailable, "microvm driver: %v", err)
 	}
-	cache := filepath.Join(d.cfg.StateDir, "probe-"+key+".json")
+	cache := filepath.Join(d.cfg.CacheDir, "probe-"+key+".json")
 	if b, err := os.ReadFile(cache); err == nil {
 		var r probeResult
 		if json.Unmarshal(b, &r) == nil && (r.Accel == AccelKVM || r.Accel == AccelTCG) {

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"os/exec"
@@ -66,8 +65,10 @@ func Main() {
 func powerOff() {
 	syscall.Sync()
 	_ = syscall.Kill(-1, syscall.SIGKILL)
-	// A restart, which QEMU's -no-reboot turns into QEMU's exit; it needs
-	// no ACPI.
+	// ACPI power-off (the microvm machine's GED), which ends QEMU; should it
+	// fail, a restart, which QEMU's -no-reboot turns into its exit. The
+	// driver also kills QEMU once it has read the exit record.
+	_ = syscall.Reboot(syscall.LINUX_REBOOT_CMD_POWER_OFF)
 	_ = syscall.Reboot(syscall.LINUX_REBOOT_CMD_RESTART)
 	select {}
 }
@@ -320,6 +321,7 @@ func control(port string, pgid int) {
 		}
 		sc := bufio.NewScanner(f)
 		for sc.Scan() {
+			fmt.Fprintf(os.Stderr, "strata-guest-init: control %q\n", sc.Text())
 			switch strings.TrimSpace(sc.Text()) {
 			case ControlTerm:
 				_ = syscall.Kill(-pgid, syscall.SIGTERM)
@@ -328,8 +330,8 @@ func control(port string, pgid int) {
 			}
 		}
 		f.Close()
-		if err := sc.Err(); err != nil && !errors.Is(err, io.EOF) {
-			time.Sleep(100 * time.Millisecond)
-		}
+		// The host is not connected (a read returns at once): look again
+		// soon, without spinning.
+		time.Sleep(50 * time.Millisecond)
 	}
 }
