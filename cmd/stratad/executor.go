@@ -12,6 +12,7 @@ import (
 	"github.com/strata-paas/strata/api/client"
 	"github.com/strata-paas/strata/deploy/driver"
 	"github.com/strata-paas/strata/deploy/driver/docker"
+	"github.com/strata-paas/strata/deploy/driver/microvm"
 	"github.com/strata-paas/strata/deploy/driver/process"
 	"github.com/strata-paas/strata/deploy/executor"
 )
@@ -22,9 +23,9 @@ func runExecutor(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	data := fs.String("data", defaultDataDir()+"/executor", "executor data dir (droplet cache, instances, node id)")
 	natsURL := fs.String("nats", "nats://127.0.0.1:4222", "NATS URL")
 	ctrlURL := fs.String("controller", "http://127.0.0.1:7070", "controller API URL (droplets are fetched from it)")
-	tokenFile := fs.String("token-file", "", "file holding an API token for the controller (or set STRATA_TOKEN)")
+	tokenFile := fs.String("token-file", "", "file holding the executor credential for the controller, <data>/executor.token of the controller (or set STRATA_TOKEN)")
 	token := fs.String("token", "", "API token for the controller")
-	drivers := fs.String("drivers", "", "drivers to enable, comma-separated: process, docker (microvm is not supported yet); default: every driver that works on this host")
+	drivers := fs.String("drivers", "", "drivers to enable, comma-separated: process, docker, microvm; default: every driver that works on this host (microvm: when QEMU, the guest kernel and strata-guest-init next to stratad are there and a probe guest boots)")
 	substrate := fs.String("substrate", "auto", "auto, metal or vm")
 	labels := fs.String("labels", "", "node labels: key=value,key2=value2")
 	nodeID := fs.String("node-id", "", "stable node id (default: generated once and kept in the data dir)")
@@ -144,6 +145,11 @@ func openDriver(ctx context.Context, name string, env driverEnv) (driver.Driver,
 	case "docker":
 		return docker.New(ctx, docker.Config{NodeID: env.nodeID, AdvertiseHost: env.advertise, ImageDir: filepath.Join(env.dataDir, "images"),
 			Logger: env.log.With("component", "driver", "driver", name)})
+	case "microvm":
+		// Fails at once when QEMU, the kernel or the guest init is missing;
+		// else boots a probe guest (its result cached per kernel).
+		return microvm.New(ctx, microvm.Config{StateDir: filepath.Join(env.dataDir, "microvm"), AdvertiseHost: env.advertise,
+			Logger: env.log.With("component", "driver", "driver", name)})
 	}
-	return nil, fmt.Errorf("the %s driver is not supported yet — use --drivers process or docker", name)
+	return nil, fmt.Errorf("the %s driver is not supported yet — use --drivers process, docker or microvm", name)
 }
