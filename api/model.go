@@ -22,6 +22,7 @@ type User struct {
 	ID        string    `json:"id"`
 	Name      string    `json:"name"`
 	Admin     bool      `json:"admin"`
+	Component string    `json:"component,omitempty"` // executor, router: a part of Strata, not a person
 	CreatedAt time.Time `json:"created_at"`
 }
 

@@ -7,6 +7,9 @@ type Principal struct {
 	UserID string `json:"user_id"`
 	Name   string `json:"name"`
 	Admin  bool   `json:"admin"`
+	// Component is set for Strata's own parts (ComponentExecutor,
+	// ComponentRouter), which may do only what that part needs.
+	Component string `json:"component,omitempty"`
 	// Roles are the user's role bindings when the request was authenticated.
 	Roles []RoleBinding `json:"-"`
 	// TokenHash identifies the token of the request (for logout).
@@ -33,3 +36,9 @@ func ActorName(ctx context.Context) string {
 	}
 	return "system"
 }
+
+// Components: the credentials of Strata's own parts.
+const (
+	ComponentExecutor = "executor" // fetches droplets and image files (GET /v1/blobs/:ref)
+	ComponentRouter   = "router"   // fetches TLS certificates (GET /v1/router/certificates)
+)

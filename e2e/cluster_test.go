@@ -33,7 +33,7 @@ func TestThreeProcessTopology(t *testing.T) {
 	rt.waitLine(`listening on`, 30*time.Second)
 
 	ex := start(t, "stratad executor", nil, "stratad", "executor", "--nats", natsURL,
-		"--controller", apiURL, "--token-file", filepath.Join(ctrlData, "admin.token"),
+		"--controller", apiURL, "--token-file", filepath.Join(ctrlData, "executor.token"),
 		"--data", t.TempDir(), "--stop-on-exit")
 	ex.waitLine(`node \S+`, 30*time.Second)
 

@@ -58,7 +58,7 @@ func startCluster(t *testing.T, prepare ...func(ctrlData string)) *cluster {
 func (c *cluster) executor(id, data string, extra ...string) *proc {
 	c.t.Helper()
 	args := append([]string{"executor", "--nats", c.natsURL, "--controller", c.apiURL,
-		"--token-file", filepath.Join(c.ctrlData, "admin.token"), "--data", data, "--node-id", id}, extra...)
+		"--token-file", filepath.Join(c.ctrlData, "executor.token"), "--data", data, "--node-id", id}, extra...)
 	p := start(c.t, "stratad executor "+id, nil, "stratad", args...)
 	p.waitLine(`node `+id, 30*time.Second)
 	return p

@@ -32,7 +32,7 @@ func BenchmarkFailover(b *testing.B) {
 		apiURL := ctrl.waitLine(`API:\s+(http://\S+)`, 60*time.Second)[1]
 		start(b, "stratad router", nil, "stratad", "router", "--nats", srv.ClientURL(), "--listen", routerAddr).
 			waitLine(`listening on`, 30*time.Second)
-		tokenFile := filepath.Join(ctrlData, "admin.token")
+		tokenFile := filepath.Join(ctrlData, "executor.token")
 		execs := map[string]*proc{}
 		for _, id := range []string{"node-a", "node-b"} {
 			execs[id] = start(b, "stratad executor "+id, nil, "stratad", "executor", "--nats", srv.ClientURL(),

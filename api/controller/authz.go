@@ -2,6 +2,8 @@ package controller
 
 import (
 	"context"
+	"slices"
+	"strings"
 
 	"github.com/strata-paas/strata/api"
 )
@@ -47,6 +49,9 @@ func authorize(p *api.Principal, act action, orgID, spaceID string) decision {
 	}
 	if act == actAdmin {
 		return forbid
+	}
+	if p.Component != "" {
+		return hidden // components see no tenant's apps or orgs (requireComponent)
 	}
 	var orgRoles, spaceRoles []api.Role
 	for _, b := range p.Roles {
@@ -127,6 +132,16 @@ func forbidden(act action, where string) error {
 		msg += " in " + where
 	}
 	return api.Errorf(api.EForbidden, "%s — ask an org manager or an admin", msg)
+}
+
+// requireComponent refuses callers that are neither admins nor one of
+// components.
+func requireComponent(ctx context.Context, what string, components ...string) error {
+	p := api.PrincipalFrom(ctx)
+	if p != nil && (p.Admin || p.Component != "" && slices.Contains(components, p.Component)) {
+		return nil
+	}
+	return api.Errorf(api.EForbidden, "%s needs an admin or the %s credential", what, strings.Join(components, " or "))
 }
 
 // requireAdmin refuses callers who are not admins.

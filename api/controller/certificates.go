@@ -118,7 +118,7 @@ func (s *Certificates) RemoveCertificate(ctx context.Context, name string) error
 // key, for routers. A key that cannot be opened (the secret key file was
 // replaced) is left out and logged by name.
 func (s *Certificates) CertificateKeyPairs(ctx context.Context) ([]api.CertificateKeyPair, error) {
-	if err := requireAdmin(ctx, "managing certificates"); err != nil {
+	if err := requireComponent(ctx, "reading the routers' certificates", api.ComponentRouter); err != nil {
 		return nil, err
 	}
 	scs, err := s.cfg.Store.Certificates(ctx)

@@ -79,6 +79,36 @@ func (s *Tenancy) Bootstrap(ctx context.Context, adminName string) (string, bool
 	return token, true, nil
 }
 
+// ComponentToken returns a token for a Strata component (api.ComponentExecutor,
+// api.ComponentRouter): current when it still authenticates as that
+// component, else a new one (the component's user is created on first use).
+// stratad writes it to <data>/<component>.token for executors and routers.
+func (s *Tenancy) ComponentToken(ctx context.Context, component, current string) (string, error) {
+	if current != "" {
+		if p, err := s.Authenticate(ctx, current); err == nil && p.Component == component {
+			return current, nil
+		}
+	}
+	name := "strata-" + component
+	u, err := s.store.UserByName(ctx, name)
+	if api.ErrorCode(err) == api.ENotFound {
+		u = &api.User{ID: uuid.NewString(), Name: name, Component: component}
+		err = s.store.CreateUser(ctx, u)
+	}
+	if err != nil {
+		return "", fmt.Errorf("component %s: %w", component, err)
+	}
+	raw := make([]byte, 32)
+	if _, err := rand.Read(raw); err != nil {
+		return "", err
+	}
+	token := hex.EncodeToString(raw)
+	if err := s.store.CreateToken(ctx, &api.Token{Hash: hashToken(token), UserID: u.ID, Description: component + " credential"}); err != nil {
+		return "", fmt.Errorf("component %s token: %w", component, err)
+	}
+	return token, nil
+}
+
 func hashToken(token string) string {
 	sum := sha256.Sum256([]byte(token))
 	return hex.EncodeToString(sum[:])
@@ -99,8 +129,8 @@ func (s *Tenancy) Authenticate(ctx context.Context, token string) (*api.Principa
 	if err != nil {
 		return nil, fmt.Errorf("authenticate: %w", err)
 	}
-	p := &api.Principal{UserID: u.ID, Name: u.Name, Admin: u.Admin, TokenHash: hashToken(token)}
-	if !u.Admin {
+	p := &api.Principal{UserID: u.ID, Name: u.Name, Admin: u.Admin, Component: u.Component, TokenHash: hashToken(token)}
+	if !u.Admin && u.Component == "" {
 		if p.Roles, err = s.store.RolesOfUser(ctx, u.ID); err != nil {
 			return nil, fmt.Errorf("authenticate: %w", err)
 		}

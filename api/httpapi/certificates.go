@@ -11,11 +11,12 @@ import (
 
 // certificateRoutes mounts the certificate endpoints (all admin; only
 // /v1/router/certificates answers private keys). openapi.json describes them.
-func (s *Server) certificateRoutes(admin *echo.Group) {
+func (s *Server) certificateRoutes(authed, admin *echo.Group) {
 	admin.GET("/certificates", s.listCertificates)
 	admin.POST("/certificates", s.addCertificate, s.idempotent)
 	admin.DELETE("/certificates/:name", s.removeCertificate, s.idempotent)
-	admin.GET("/router/certificates", s.routerCertificates)
+	// Routers read them with their own credential (the controller checks it).
+	authed.GET("/router/certificates", s.routerCertificates)
 }
 
 func (s *Server) listCertificates(c echo.Context) error {

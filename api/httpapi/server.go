@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"runtime/debug"
+	"slices"
 	"strings"
 	"time"
 
@@ -194,13 +195,14 @@ func (s *Server) routes() *echo.Echo {
 	authed.GET("/apps/:name/events", s.events)
 
 	admin := authed.Group("", s.requireAdmin)
-	admin.GET("/blobs/:ref", s.getBlob)
+	// Executors fetch droplets and image files with their own credential.
+	authed.GET("/blobs/:ref", s.getBlob, s.requireAdminOr(api.ComponentExecutor))
 	admin.POST("/blobs", s.putBlob, s.idempotent)
 	admin.GET("/nodes", s.nodes)
 	s.placementRoutes(authed, admin)
 	s.operateRoutes(authed)
 	s.routeRoutes(authed)
-	s.certificateRoutes(admin)
+	s.certificateRoutes(authed, admin)
 	s.tenancyRoutes(v1, authed)
 	return e
 }
@@ -263,6 +265,19 @@ func (s *Server) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
 		ctx := api.WithTarget(api.WithPrincipal(c.Request().Context(), p), target)
 		c.SetRequest(c.Request().WithContext(ctx))
 		return next(c)
+	}
+}
+
+// requireAdminOr lets admins and the given components through.
+func (s *Server) requireAdminOr(components ...string) echo.MiddlewareFunc {
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			p := api.PrincipalFrom(c.Request().Context())
+			if p == nil || !p.Admin && !slices.Contains(components, p.Component) {
+				return api.Errorf(api.EForbidden, "this endpoint needs an admin token or the %s credential", strings.Join(components, " or "))
+			}
+			return next(c)
+		}
 	}
 }
 

@@ -39,13 +39,14 @@ type userRow struct {
 	Name         string
 	Admin        bool
 	PasswordHash string `gorm:"column:password_hash"`
+	Component    string
 	CreatedAt    time.Time
 }
 
 func (userRow) TableName() string { return "users" }
 
 func (r userRow) api() *api.User {
-	return &api.User{ID: r.ID, Name: r.Name, Admin: r.Admin, CreatedAt: r.CreatedAt.UTC()}
+	return &api.User{ID: r.ID, Name: r.Name, Admin: r.Admin, Component: r.Component, CreatedAt: r.CreatedAt.UTC()}
 }
 
 type tokenRow struct {

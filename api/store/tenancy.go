@@ -63,7 +63,7 @@ func (s *Store) CreateUser(ctx context.Context, u *api.User) error {
 		return err
 	}
 	u.CreatedAt = s.stamp(u.CreatedAt)
-	row := userRow{ID: u.ID, Name: u.Name, Admin: u.Admin, CreatedAt: u.CreatedAt}
+	row := userRow{ID: u.ID, Name: u.Name, Admin: u.Admin, Component: u.Component, CreatedAt: u.CreatedAt}
 	return s.create(ctx, "create user", &row, msgs{
 		conflict: "user " + q(u.Name) + " already exists — choose another name",
 	})

@@ -39,6 +39,17 @@ const (
 // roles in the matrix, each a user (admin is the bootstrap admin).
 var matrixRoles = []string{"admin", "org-manager", "org-auditor", "space-manager", "space-developer", "space-auditor", "stranger"}
 
+// matrixComponents are the credentials of Strata's own parts, called like
+// the roles: each may do only its one thing.
+var matrixComponents = []string{api.ComponentExecutor, api.ComponentRouter}
+
+// componentOps are what each component may call besides its self and
+// anyone operations.
+var componentOps = map[string]string{
+	"GET /v1/blobs/{ref}":         api.ComponentExecutor,
+	"GET /v1/router/certificates": api.ComponentRouter,
+}
+
 // class is what an operation needs.
 type class int
 
@@ -145,6 +156,19 @@ func expect(c class, role string, own bool) verdict {
 	panic("unknown class")
 }
 
+// expectComponent is the verdict for a component's credential: its own
+// operation, the self and anyone ones are allowed; other admin operations
+// are forbidden; every tenant resource is hidden.
+func expectComponent(c class, comp, op string) verdict {
+	switch {
+	case componentOps[op] == comp, c == public, c == self, c == anyone:
+		return allowed
+	case c == adminOnly:
+		return forbidden
+	}
+	return hidden
+}
+
 type matrixEnv struct {
 	t        *testing.T
 	api      string
@@ -195,6 +219,9 @@ func startMatrix(t *testing.T) *matrixEnv {
 	must("create acme app", err)
 	_, err = e.admin.WithTarget(api.Target{Org: "globex", Space: "dev"}).CreateApp(ctx, "other")
 	must("create globex app", err)
+	for _, comp := range matrixComponents {
+		e.tokens[comp] = role.componentTokens[comp]
+	}
 	for _, r := range append(matrixRoles[1:], "extra") {
 		pw := "password-of-" + r
 		_, err := e.admin.CreateUser(ctx, api.UserRequest{Name: r, Password: pw})
@@ -405,7 +432,10 @@ func TestAuthorizationMatrix(t *testing.T) {
 		if c == public {
 			continue
 		}
-		for _, role := range matrixRoles {
+		for _, role := range append(append([]string{}, matrixRoles...), matrixComponents...) {
+			if slices.Contains(matrixComponents, role) && (op == "POST /v1/logout" || op == "PUT /v1/password") {
+				continue // a component has no password and logs in with no other token
+			}
 			for _, own := range []bool{true, false} {
 				org := "acme"
 				if !own {
@@ -417,7 +447,11 @@ func TestAuthorizationMatrix(t *testing.T) {
 					t.Errorf("%s as %s on %s: 401 %s — the test's token is wrong", op, role, org, msg)
 					continue
 				}
-				if want := expect(c, role, own); got != want {
+				want := expect(c, role, own)
+				if slices.Contains(matrixComponents, role) {
+					want = expectComponent(c, role, op)
+				}
+				if got != want {
 					t.Errorf("%s as %s on %s: %s (%d %s), want %s", op, role, org, got, status, msg, want)
 				}
 			}

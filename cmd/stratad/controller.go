@@ -52,7 +52,10 @@ type controllerRole struct {
 	apiURL     string
 	adminToken string
 	tokenFile  string
-	created    bool
+	// componentTokens are the executor's and router's credentials
+	// (<data>/executor.token, <data>/router.token).
+	componentTokens map[string]string
+	created         bool
 }
 
 // startController opens the database and blob store, bootstraps the admin,
@@ -123,6 +126,26 @@ func startController(ctx context.Context, cfg controllerConfig, conn *bus.Conn) 
 		token = strings.TrimSpace(string(b))
 	}
 	r.adminToken = token
+	r.componentTokens = map[string]string{}
+	for _, comp := range []string{api.ComponentExecutor, api.ComponentRouter} {
+		file := filepath.Join(cfg.DataDir, comp+".token")
+		current := ""
+		if b, err := os.ReadFile(file); err == nil {
+			current = strings.TrimSpace(string(b))
+		}
+		tok, err := ctrl.Tenancy.ComponentToken(ctx, comp, current)
+		if err != nil {
+			st.Close()
+			return nil, err
+		}
+		if tok != current {
+			if err := os.WriteFile(file, []byte(tok+"\n"), 0o600); err != nil {
+				st.Close()
+				return nil, fmt.Errorf("write %s: %w", file, err)
+			}
+		}
+		r.componentTokens[comp] = tok
+	}
 
 	git, err := gitpush.New(gitpush.Config{
 		ReposDir: filepath.Join(cfg.DataDir, "git"),

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/strata-paas/strata/api"
 	"github.com/strata-paas/strata/api/client"
 	"github.com/strata-paas/strata/deploy/executor"
 )
@@ -72,7 +73,7 @@ func runMicrocloud(ctx context.Context, args []string, stdout, stderr io.Writer)
 		rt.ln.Close()
 		return err
 	}
-	ex, err := executor.New(exCfg, conn, client.New(ctrl.apiURL, ctrl.adminToken), drvs...)
+	ex, err := executor.New(exCfg, conn, client.New(ctrl.apiURL, ctrl.componentTokens[api.ComponentExecutor]), drvs...)
 	if err != nil {
 		rt.ln.Close()
 		return err
@@ -84,7 +85,7 @@ func runMicrocloud(ctx context.Context, args []string, stdout, stderr io.Writer)
 		}
 	}
 	if *routerTLSAddr != "" {
-		if err := rt.listenTLS(*routerTLSAddr, "", client.New(ctrl.apiURL, ctrl.adminToken).RouterCertificates); err != nil {
+		if err := rt.listenTLS(*routerTLSAddr, "", client.New(ctrl.apiURL, ctrl.componentTokens[api.ComponentRouter]).RouterCertificates); err != nil {
 			rt.ln.Close()
 			return err
 		}

@@ -151,7 +151,7 @@ func runRouter(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	redirect := fs.Bool("redirect-https", false, "answer plain HTTP with a redirect to HTTPS")
 	adminAddr := fs.String("admin-listen", "", "address to serve Prometheus /metrics and /healthz on (empty: off)")
 	ctrlURL := fs.String("controller", "", "controller API URL: serve the TLS certificates uploaded with strata certs add (needs an admin token)")
-	tokenFile := fs.String("token-file", "", "file holding an admin API token for --controller (or set STRATA_TOKEN)")
+	tokenFile := fs.String("token-file", "", "file holding the router credential for --controller, <data>/router.token of the controller (or set STRATA_TOKEN)")
 	token := fs.String("token", "", "admin API token for --controller")
 	acme := addACMEFlags(fs, "--tls-listen")
 	log, err := parseRole(fs, args, stderr, "info")
