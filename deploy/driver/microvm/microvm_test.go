@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/strata-paas/strata/api"
 	"github.com/strata-paas/strata/deploy/driver"
 	"github.com/strata-paas/strata/deploy/driver/drivertest"
 	"github.com/strata-paas/strata/deploy/driver/microvm"
@@ -141,4 +142,114 @@ func TestConformance(t *testing.T) {
 	c := drivertest.ShellCommands()
 	c.SpawnChild, c.SpawnChildExit = "", ""
 	drivertest.Run(t, func(t *testing.T) driver.Driver { return newDriver(t) }, drivertest.Options{Commands: c})
+}
+
+// TestMissingDependencies: without QEMU (or the init) New fails at once
+// with unavailable, naming what to install, and boots nothing.
+func TestMissingDependencies(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		cfg  microvm.Config
+		want string
+	}{
+		{"qemu", microvm.Config{QEMU: "/nonexistent/qemu-system-x86_64"}, "install qemu-system-x86"},
+		{"kernel", microvm.Config{QEMU: "/bin/true", Kernel: "/nonexistent/vmlinuz"}, "install linux-image-cloud-amd64"},
+		{"init", microvm.Config{QEMU: "/bin/true", Kernel: "/bin/true", Init: "/nonexistent/init"}, "strata-guest-init"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			tt.cfg.StateDir = t.TempDir()
+			_, err := microvm.New(context.Background(), tt.cfg)
+			if api.ErrorCode(err) != api.EUnavailable || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("New: %v, want unavailable saying %q", err, tt.want)
+			}
+		})
+	}
+}
+
+// TestMemoryIsTheVMs: the spec's memory is the guest's RAM.
+func TestMemoryIsTheVMs(t *testing.T) {
+	d := newDriver(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	var out drivertest.Buffer
+	if _, err := d.Start(ctx, &driver.Spec{ID: "mem", Dir: t.TempDir(), Command: "head -1 /proc/meminfo", Env: []string{"PATH=/bin"}, MemoryMB: 200, Stdout: &out}); err != nil {
+		t.Fatalf("Start: %v", err)
+	}
+	t.Cleanup(func() { _ = d.Destroy(context.Background(), "mem") })
+	if res, err := d.Wait(ctx, "mem"); err != nil || res.ExitCode != 0 {
+		t.Fatalf("Wait = %+v, %v", res, err)
+	}
+	var kb int
+	if _, err := fmt.Sscanf(out.String(), "MemTotal: %d kB", &kb); err != nil {
+		t.Fatalf("meminfo %q: %v", out.String(), err)
+	}
+	// The kernel keeps some of the 200 MB for itself.
+	if kb > 200*1024 || kb < 150*1024 {
+		t.Fatalf("guest MemTotal = %d kB, want about 200 MB", kb)
+	}
+}
+
+// TestLeftoversDieWithVM: a child the command leaves behind (ignoring
+// SIGTERM) ends with the VM: Wait returns the command's exit code and no
+// QEMU process is left on the host.
+func TestLeftoversDieWithVM(t *testing.T) {
+	d := newDriver(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	h, err := d.Start(ctx, &driver.Spec{ID: "left", Dir: t.TempDir(), Command: "(trap '' TERM; exec sleep 1000) & exit 4", Env: []string{"PATH=/bin"}, MemoryMB: 96})
+	if err != nil {
+		t.Fatalf("Start: %v", err)
+	}
+	t.Cleanup(func() { _ = d.Destroy(context.Background(), "left") })
+	res, err := d.Wait(ctx, "left")
+	if err != nil || res.ExitCode != 4 {
+		t.Fatalf("Wait = %+v, %v; want exit code 4", res, err)
+	}
+	if (drivertest.Proc{PID: h.PID}).Alive() {
+		t.Fatalf("QEMU (pid %d) still runs after the command exited", h.PID)
+	}
+}
+
+// TestRecover: a second driver on the same state dir (an executor restart)
+// re-attaches to the running VM by pid and start time, stops it through
+// the guest (exit code from the guest) and refuses forged handles.
+func TestRecover(t *testing.T) {
+	d1 := newDriver(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	spec := &driver.Spec{ID: "rec", Dir: t.TempDir(), Command: drivertest.ShellCommands().Forever, Env: []string{"PATH=/bin"}, MemoryMB: 96, Port: 8080}
+	var out drivertest.Buffer
+	spec.Stdout = &out
+	h, err := d1.Start(ctx, spec)
+	if err != nil {
+		t.Fatalf("Start: %v", err)
+	}
+	t.Cleanup(func() { _ = d1.Destroy(context.Background(), "rec") })
+	drivertest.WaitFor(t, "ready", func() bool { return strings.HasPrefix(out.String(), "ready") })
+
+	d2 := newDriver(t)
+	forged := *h
+	forged.StartTime++
+	if err := d2.Recover(ctx, &forged); api.ErrorCode(err) != api.ENotFound {
+		t.Errorf("Recover with another start time: %v, want not_found", err)
+	}
+	other := *h
+	other.Driver = "process"
+	if err := d2.Recover(ctx, &other); api.ErrorCode(err) != api.EInvalid {
+		t.Errorf("Recover of a process handle: %v, want invalid", err)
+	}
+	if err := d2.Recover(ctx, h); err != nil {
+		t.Fatalf("Recover: %v", err)
+	}
+	t.Cleanup(func() { _ = d2.Destroy(context.Background(), "rec") })
+	if err := d2.Stop(ctx, "rec", time.Minute); err != nil {
+		t.Fatalf("Stop after Recover: %v", err)
+	}
+	res, err := d2.Wait(ctx, "rec")
+	if err != nil || res.ExitCode != 0 || res.Signal != "" {
+		t.Fatalf("Wait after Recover and Stop = %+v, %v; want exit 0 from the guest's SIGTERM handler", res, err)
+	}
+	if err := d2.Recover(ctx, h); api.ErrorCode(err) != api.ENotFound && err != nil {
+		t.Errorf("Recover of a stopped VM: %v, want not_found (or nil while it is still known)", err)
+	}
 }
