@@ -32,5 +32,7 @@
 // and caches the result per kernel, QEMU and initramfs. A boot that does
 // not reach the command within BootTimeout is killed and retried.
 // Recover re-attaches to a QEMU by pid and start time (and its command line
-// naming the instance's disk).
+// naming the instance's disk); Sweep kills the QEMU of instance dirs the
+// executor does not know and removes them; Usage reports QEMU's CPU time
+// and resident memory.
 package microvm

@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -45,6 +46,8 @@ var (
 	_ driver.Driver        = (*Driver)(nil)
 	_ driver.Fingerprinter = (*Driver)(nil)
 	_ driver.PortAllocator = (*Driver)(nil)
+	_ driver.Sweeper       = (*Driver)(nil)
+	_ driver.UsageReporter = (*Driver)(nil)
 )
 
 // Config configures the microvm driver.
@@ -827,4 +830,84 @@ func procStartTime(pid int) (uint64, error) {
 		return 0, api.Errorf(api.ENotFound, "process %d is a zombie", pid)
 	}
 	return strconv.ParseUint(f[19], 10, 64)
+}
+
+// Sweep kills the QEMU of every instance dir in StateDir whose instance is
+// neither in known nor run by this driver, and removes the dir: VMs an
+// executor started and no longer knows (docs/reliability.md rule 4). It
+// returns how many instances it removed.
+func (d *Driver) Sweep(ctx context.Context, known []string) (int, error) {
+	ents, err := os.ReadDir(filepath.Join(d.cfg.StateDir, "instances"))
+	if err != nil {
+		return 0, fmt.Errorf("microvm driver: %w", err)
+	}
+	removed := 0
+	for _, e := range ents {
+		id := e.Name()
+		d.mu.Lock()
+		_, mine := d.vms[id]
+		d.mu.Unlock()
+		if mine || !e.IsDir() || checkID(id) != nil || slices.Contains(known, id) {
+			continue
+		}
+		dir := d.instanceDir(id)
+		for _, pid := range qemuOf(filepath.Join(dir, "disk.img")) {
+			_ = syscall.Kill(pid, syscall.SIGKILL)
+			for i := 0; i < 100 && ctx.Err() == nil; i++ {
+				if _, err := procStartTime(pid); err != nil {
+					break
+				}
+				time.Sleep(50 * time.Millisecond)
+			}
+		}
+		if err := os.RemoveAll(dir); err != nil {
+			return removed, fmt.Errorf("microvm driver: remove orphan %s: %w", id, err)
+		}
+		d.log.Info("microvm.orphan_removed", "instance", id)
+		removed++
+	}
+	return removed, nil
+}
+
+// qemuOf lists the processes whose command line names disk (the QEMU of
+// one instance dir).
+func qemuOf(disk string) []int {
+	ents, _ := os.ReadDir("/proc")
+	var out []int
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		cmdline, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+		if err == nil && strings.Contains(string(cmdline), "file="+disk+",") {
+			out = append(out, pid)
+		}
+	}
+	return out
+}
+
+// Usage reports the CPU time and resident memory of the instance's QEMU
+// process: what the VM costs the node (guest RAM it touched included).
+func (d *Driver) Usage(ctx context.Context, id string) (*driver.Usage, error) {
+	v, err := d.get(id)
+	if err != nil {
+		return nil, err
+	}
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", v.pid))
+	if err != nil {
+		return nil, api.Errorf(api.ENotFound, "the VM of instance %s is not running", id)
+	}
+	s := string(data)
+	i := strings.LastIndexByte(s, ')')
+	f := strings.Fields(s[i+1:])
+	if i < 0 || len(f) < 22 {
+		return nil, api.Errorf(api.EInternal, "malformed /proc stat of %d", v.pid)
+	}
+	// Fields 14 and 15 (utime, stime, in clock ticks of 1/100 s) and 24 (rss
+	// in pages).
+	ut, _ := strconv.ParseInt(f[11], 10, 64)
+	st, _ := strconv.ParseInt(f[12], 10, 64)
+	rss, _ := strconv.ParseInt(f[21], 10, 64)
+	return &driver.Usage{CPUTime: time.Duration(ut+st) * 10 * time.Millisecond, MemoryBytes: rss * int64(os.Getpagesize())}, nil
 }

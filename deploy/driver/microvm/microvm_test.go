@@ -70,6 +70,11 @@ func cacheDir(t *testing.T) string {
 // kernel is missing.
 func newDriver(t *testing.T) *microvm.Driver {
 	t.Helper()
+	return newDriverIn(t, stateDir)
+}
+
+func newDriverIn(t *testing.T, stateDir string) *microvm.Driver {
+	t.Helper()
 	for _, dep := range []string{"qemu-system-x86_64", "mkfs.ext4"} {
 		if _, err := exec.LookPath(dep); err != nil {
 			drivertest.Missing(t, "qemu", "%s is not installed (apt-get install qemu-system-x86 e2fsprogs)", dep)
@@ -251,5 +256,50 @@ func TestRecover(t *testing.T) {
 	}
 	if err := d2.Recover(ctx, h); api.ErrorCode(err) != api.ENotFound && err != nil {
 		t.Errorf("Recover of a stopped VM: %v, want not_found (or nil while it is still known)", err)
+	}
+}
+
+// TestSweepAndUsage: a VM the executor does not know (started by a driver
+// whose executor is gone) is killed and its files removed by Sweep; a known
+// one is kept. Usage reports the QEMU's CPU time and memory.
+func TestSweepAndUsage(t *testing.T) {
+	dir := t.TempDir()
+	d1 := newDriverIn(t, dir)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	var hs []*driver.Handle
+	for _, id := range []string{"keep", "orphan"} {
+		var out drivertest.Buffer
+		h, err := d1.Start(ctx, &driver.Spec{ID: id, Dir: t.TempDir(), Command: drivertest.ShellCommands().Forever, Env: []string{"PATH=/bin"}, MemoryMB: 96, Stdout: &out})
+		if err != nil {
+			t.Fatalf("Start %s: %v", id, err)
+		}
+		t.Cleanup(func() { _ = d1.Destroy(context.Background(), id) })
+		drivertest.WaitFor(t, id+" ready", func() bool { return strings.HasPrefix(out.String(), "ready") })
+		hs = append(hs, h)
+	}
+	u, err := d1.Usage(ctx, "keep")
+	if err != nil || u.CPUTime <= 0 || u.MemoryBytes < 10<<20 {
+		t.Errorf("Usage = %+v, %v; want CPU time and at least 10 MB", u, err)
+	}
+	if _, err := d1.Usage(ctx, "nope"); api.ErrorCode(err) != api.ENotFound {
+		t.Errorf("Usage of an unknown id: %v, want not_found", err)
+	}
+	d2 := newDriverIn(t, dir)
+	n, err := d2.Sweep(ctx, []string{"keep"})
+	if err != nil || n != 1 {
+		t.Fatalf("Sweep = %d, %v; want 1 removed", n, err)
+	}
+	if (drivertest.Proc{PID: hs[1].PID}).Alive() {
+		t.Errorf("the orphan's QEMU (pid %d) survived the sweep", hs[1].PID)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "instances", "orphan")); !os.IsNotExist(err) {
+		t.Errorf("the orphan's dir is still there: %v", err)
+	}
+	if !(drivertest.Proc{PID: hs[0].PID}).Alive() {
+		t.Errorf("the known instance's QEMU (pid %d) was killed", hs[0].PID)
+	}
+	if res, err := d1.Wait(ctx, "orphan"); err != nil || res.Err == nil {
+		t.Errorf("Wait of the swept VM = %+v, %v; want an error saying it ended without an exit", res, err)
 	}
 }
