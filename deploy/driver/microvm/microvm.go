@@ -43,11 +43,12 @@ const (
 )
 
 var (
-	_ driver.Driver        = (*Driver)(nil)
-	_ driver.Fingerprinter = (*Driver)(nil)
-	_ driver.PortAllocator = (*Driver)(nil)
-	_ driver.Sweeper       = (*Driver)(nil)
-	_ driver.UsageReporter = (*Driver)(nil)
+	_ driver.Driver          = (*Driver)(nil)
+	_ driver.Fingerprinter   = (*Driver)(nil)
+	_ driver.PortAllocator   = (*Driver)(nil)
+	_ driver.Sweeper         = (*Driver)(nil)
+	_ driver.UsageReporter   = (*Driver)(nil)
+	_ driver.OutputRecoverer = (*Driver)(nil)
 )
 
 // Config configures the microvm driver.
@@ -758,10 +759,17 @@ func (d *Driver) Destroy(ctx context.Context, id string) error {
 }
 
 // Recover re-attaches to the QEMU of an instance started by an earlier
-// executor: its pid must still run with the start time in the handle and
-// be QEMU booting that instance's dir, else ENotFound. Output and the exit
-// record are read from the output file from its current end on.
+// executor, discarding its output; see RecoverOutput.
 func (d *Driver) Recover(ctx context.Context, h *driver.Handle) error {
+	return d.RecoverOutput(ctx, h, nil, nil)
+}
+
+// RecoverOutput re-attaches to the QEMU of an instance started by an
+// earlier executor: its pid must still run with the start time in the
+// handle and be QEMU booting that instance's dir, else ENotFound. Output
+// (to stdout and stderr) and the exit record are read from the output file
+// from its current end on.
+func (d *Driver) RecoverOutput(ctx context.Context, h *driver.Handle, stdout, stderr io.Writer) error {
 	if h == nil || h.Version != driver.HandleVersion || h.Driver != Name {
 		return api.Errorf(api.EInvalid, "not a microvm driver handle of version %d", driver.HandleVersion)
 	}
@@ -791,7 +799,7 @@ func (d *Driver) Recover(ctx context.Context, h *driver.Handle) error {
 	v := &vm{id: h.ID, dir: data.Dir, recovered: true, exited: make(chan struct{}), done: make(chan struct{})}
 	d.vms[h.ID] = v
 	d.mu.Unlock()
-	f := &follower{path: filepath.Join(v.dir, "out"), sink: &frameSink{}}
+	f := &follower{path: filepath.Join(v.dir, "out"), sink: &frameSink{stdout: stdout, stderr: stderr}}
 	if fi, err := os.Stat(f.path); err == nil {
 		f.offset = fi.Size() // a partial frame there is skipped: output from now on
 		f.resync = true

@@ -222,7 +222,7 @@ func TestRecover(t *testing.T) {
 	d1 := newDriver(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	spec := &driver.Spec{ID: "rec", Dir: t.TempDir(), Command: drivertest.ShellCommands().Forever, Env: []string{"PATH=/bin"}, MemoryMB: 96, Port: 8080}
+	spec := &driver.Spec{ID: "rec", Dir: t.TempDir(), Command: "trap 'echo bye; exit 0' TERM; echo ready; while :; do sleep 0.05; done", Env: []string{"PATH=/bin"}, MemoryMB: 96, Port: 8080}
 	var out drivertest.Buffer
 	spec.Stdout = &out
 	h, err := d1.Start(ctx, spec)
@@ -243,8 +243,9 @@ func TestRecover(t *testing.T) {
 	if err := d2.Recover(ctx, &other); api.ErrorCode(err) != api.EInvalid {
 		t.Errorf("Recover of a process handle: %v, want invalid", err)
 	}
-	if err := d2.Recover(ctx, h); err != nil {
-		t.Fatalf("Recover: %v", err)
+	var out2 drivertest.Buffer
+	if err := d2.RecoverOutput(ctx, h, &out2, nil); err != nil {
+		t.Fatalf("RecoverOutput: %v", err)
 	}
 	t.Cleanup(func() { _ = d2.Destroy(context.Background(), "rec") })
 	if err := d2.Stop(ctx, "rec", time.Minute); err != nil {
@@ -253,6 +254,9 @@ func TestRecover(t *testing.T) {
 	res, err := d2.Wait(ctx, "rec")
 	if err != nil || res.ExitCode != 0 || res.Signal != "" {
 		t.Fatalf("Wait after Recover and Stop = %+v, %v; want exit 0 from the guest's SIGTERM handler", res, err)
+	}
+	if got := out2.String(); got != "bye\n" {
+		t.Errorf("output after recovery = %q, want what the guest printed since: %q", got, "bye\n")
 	}
 	if err := d2.Recover(ctx, h); api.ErrorCode(err) != api.ENotFound && err != nil {
 		t.Errorf("Recover of a stopped VM: %v, want not_found (or nil while it is still known)", err)
