@@ -307,3 +307,55 @@ func TestSweepAndUsage(t *testing.T) {
 		t.Errorf("Wait of the swept VM = %+v, %v; want an error saying it ended without an exit", res, err)
 	}
 }
+
+// TestExampleApp: examples/hello-go, built static as a Go droplet is, runs
+// unchanged in a VM laid out as the executor lays out an instance (the app
+// dir inside a writable droplet root, a tmp dir) and answers at the
+// endpoint.
+func TestExampleApp(t *testing.T) {
+	d := newDriver(t)
+	inst := t.TempDir()
+	app := filepath.Join(inst, "droplet", "app")
+	if err := os.MkdirAll(filepath.Join(inst, "tmp"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	build := exec.Command("go", "build", "-trimpath", "-o", filepath.Join(app, "bin", "hello"), ".")
+	build.Dir = filepath.Join("..", "..", "..", "examples", "hello-go")
+	build.Env = append(os.Environ(), "CGO_ENABLED=0", "GOWORK=off")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("build examples/hello-go: %v: %s", err, out)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	port, _ := d.AllocatePort("app")
+	var out drivertest.Buffer
+	h, err := d.Start(ctx, &driver.Spec{ID: "app", Dir: app, Command: "bin/hello", MemoryMB: 128, Port: port,
+		Writable: []string{filepath.Join(inst, "droplet"), filepath.Join(inst, "tmp")},
+		Env:      []string{"PATH=/bin", fmt.Sprintf("PORT=%d", port), "HOME=" + filepath.Join(inst, "droplet"), "STRATA_INSTANCE_INDEX=7", "STRATA_RELEASE=3"},
+		Stdout:   &out, Stderr: &out})
+	if err != nil {
+		t.Fatalf("Start: %v", err)
+	}
+	t.Cleanup(func() { _ = d.Destroy(context.Background(), "app") })
+	url := fmt.Sprintf("http://%s:%d/", h.Endpoint.Host, h.Endpoint.Port)
+	var body string
+	drivertest.WaitFor(t, "the app to answer", func() bool {
+		resp, err := http.Get(url)
+		if err != nil {
+			return false
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		body = string(b)
+		return resp.StatusCode == 200
+	})
+	if want := "Hello from Strata! (instance 7, release 3)\n"; body != want {
+		t.Errorf("body %q, want %q", body, want)
+	}
+	if err := d.Stop(ctx, "app", 5*time.Second); err != nil {
+		t.Fatalf("Stop: %v", err)
+	}
+	if !strings.Contains(out.String(), "hello listening on :8080") {
+		t.Errorf("output %q, want the app's log line", out.String())
+	}
+}
