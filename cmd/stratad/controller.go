@@ -268,7 +268,7 @@ func runController(ctx context.Context, args []string, stdout, stderr io.Writer)
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "Strata controller %s\n  API:   %s\n  login: strata login --api %s --token-file %s\n", version, r.apiURL, r.apiURL, r.tokenFile)
+	fmt.Fprintf(stdout, "Strata controller %s\n  API:   %s\n  login: strata login --api %s --token-file %s\n  console: %s/\n", version, r.apiURL, r.apiURL, r.tokenFile, r.apiURL)
 	return r.run(ctx, conn)
 }
 

@@ -101,6 +101,7 @@ func runMicrocloud(ctx context.Context, args []string, stdout, stderr io.Writer)
 	fmt.Fprintf(stdout, "Strata microcloud %s is up (%s)\n", version, time.Since(started).Round(time.Millisecond))
 	fmt.Fprintf(stdout, "  API:     %s\n", ctrl.apiURL)
 	fmt.Fprintf(stdout, "  login:   strata login --api %s --token-file %s\n", ctrl.apiURL, ctrl.tokenFile)
+	fmt.Fprintf(stdout, "  console: %s/ (log in with the admin token, or a user's password)\n", ctrl.apiURL)
 	fmt.Fprintf(stdout, "  apps:    http://<app>.%s:%s\n", *domain, routerPort)
 	if rt.tlsLn != nil {
 		_, tlsPort, _ := net.SplitHostPort(rt.tlsLn.Addr().String())
