@@ -6,7 +6,7 @@ LDFLAGS := -s -w -X main.version=$(VERSION)
 # Extra flags for `make run`, e.g. make run ARGS="--data /tmp/strata".
 ARGS    ?=
 
-.PHONY: build run test test-short lint bench bench-push bench-micro bench-router bench-build stack clean
+.PHONY: build run test test-short lint bench bench-push bench-micro bench-router bench-build stack screenshots clean
 
 ## build: the three binaries into ./bin (pure Go, no cgo)
 build:
@@ -55,6 +55,10 @@ bench-router:
 
 clean:
 	rm -rf $(BIN)
+
+## screenshots: refresh docs/console/*.png from the console's browser test (needs chromium)
+screenshots:
+	STRATA_SCREENSHOTS=$(CURDIR)/docs/console $(GO) test -count=1 -run '^TestConsole$$' -timeout 20m ./e2e/
 
 ## stack: build the stack image strata/stack:bookworm that containers run on (mmdebstrap + docker import; skipped when an image of the same content exists)
 stack:
