@@ -2,6 +2,7 @@ package web
 
 import (
 	"bytes"
+	"context"
 	"embed"
 	"errors"
 	"fmt"
@@ -30,6 +31,15 @@ type Services struct {
 	Apps      api.AppService
 	Lifecycle api.LifecycleService
 	Logs      api.LogService
+	Nodes     NodeService
+}
+
+// NodeService lists the executors and drains them; the controller allows it
+// to admins only.
+type NodeService interface {
+	Nodes(ctx context.Context) ([]api.Node, error)
+	DrainNode(ctx context.Context, id string) (*api.Node, error)
+	UndrainNode(ctx context.Context, id string) (*api.Node, error)
 }
 
 func (s Services) validate() error {
@@ -38,7 +48,7 @@ func (s Services) validate() error {
 		isNil bool
 	}{
 		{"Auth", s.Auth == nil}, {"Users", s.Users == nil}, {"Orgs", s.Orgs == nil},
-		{"Apps", s.Apps == nil}, {"Lifecycle", s.Lifecycle == nil}, {"Logs", s.Logs == nil},
+		{"Apps", s.Apps == nil}, {"Lifecycle", s.Lifecycle == nil}, {"Logs", s.Logs == nil}, {"Nodes", s.Nodes == nil},
 	} {
 		if f.isNil {
 			return fmt.Errorf("web: Services.%s is nil — pass the controller's implementation", f.name)
@@ -132,6 +142,9 @@ func (c *Console) routes() *http.ServeMux {
 	m.HandleFunc("POST /users", c.authed(c.createUser))
 	m.HandleFunc("GET /users/{user}/delete", c.authed(c.deleteUserConfirm))
 	m.HandleFunc("POST /users/{user}/delete", c.authed(c.deleteUser))
+	m.HandleFunc("GET /nodes", c.authed(c.nodesPage))
+	m.HandleFunc("POST /nodes/{id}/drain", c.authed(c.drain(true)))
+	m.HandleFunc("POST /nodes/{id}/undrain", c.authed(c.drain(false)))
 	m.HandleFunc("GET /account", c.authed(c.accountPage))
 	m.HandleFunc("POST /account/tokens/revoke", c.authed(c.revokeToken))
 	m.HandleFunc("POST /account/password", c.authed(c.changePassword))

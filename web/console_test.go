@@ -28,6 +28,7 @@ type fake struct {
 	api.LifecycleService
 
 	mu         sync.Mutex
+	drained    bool // node-1 (Nodes)
 	scales     []api.ScaleRequest
 	logouts    int
 	envChanges []api.EnvChange
@@ -261,7 +262,7 @@ func newConsole(t *testing.T) (*web.Console, *fake) {
 	f := &fake{}
 	now, _ := time.Parse(time.RFC3339, now)
 	c, err := web.New(web.Config{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Now: func() time.Time { return now }},
-		web.Services{Auth: f, Users: f, Orgs: f, Apps: f, Lifecycle: f, Logs: f})
+		web.Services{Auth: f, Users: f, Orgs: f, Apps: f, Lifecycle: f, Logs: f, Nodes: f})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -642,5 +643,82 @@ func TestUsersAndAccount(t *testing.T) {
 	}
 	if want := "delete bob,revoke 0123456789abcdef"; strings.Join(f.roles, ",") != want {
 		t.Errorf("got calls %q, want %q", f.roles, want)
+	}
+}
+
+// Nodes implements web.NodeService for root only, as the controller does.
+func (f *fake) Nodes(ctx context.Context) ([]api.Node, error) {
+	if p := api.PrincipalFrom(ctx); p == nil || !p.Admin {
+		return nil, api.Errorf(api.EForbidden, "listing nodes needs an admin")
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	state := "ready"
+	if f.drained {
+		state = "draining"
+	}
+	return []api.Node{{ID: "node-1", Substrate: api.SubstrateMetal, Isolations: []api.Isolation{api.IsolationProcess, api.IsolationContainer},
+		Capacity: api.Capacity{CPUs: 2, MemoryMB: 4096}, State: state, Instances: 3}}, nil
+}
+
+func (f *fake) DrainNode(ctx context.Context, id string) (*api.Node, error) { return f.setDrained(ctx, id, true) }
+
+func (f *fake) UndrainNode(ctx context.Context, id string) (*api.Node, error) {
+	return f.setDrained(ctx, id, false)
+}
+
+func (f *fake) setDrained(ctx context.Context, id string, on bool) (*api.Node, error) {
+	if p := api.PrincipalFrom(ctx); p == nil || !p.Admin {
+		return nil, api.Errorf(api.EForbidden, "draining a node needs an admin")
+	}
+	if id != "node-1" {
+		return nil, api.Errorf(api.ENotFound, "node %q not found", id)
+	}
+	f.mu.Lock()
+	f.drained = on
+	f.mu.Unlock()
+	return &api.Node{ID: id}, nil
+}
+
+// The nodes page lists the executors for admins, drains and undrains them
+// with a CSRF token, and answers others with the controller's refusal.
+func TestNodesPage(t *testing.T) {
+	c, f := newConsole(t)
+	admin := adminSession()
+	get := func(ck *http.Cookie, path string) (int, string) {
+		r := httptest.NewRequest("GET", path, nil)
+		r.AddCookie(ck)
+		res, body := do(c, r)
+		return res.StatusCode, body
+	}
+	if code, body := get(session("t"), "/nodes"); code != 403 || !strings.Contains(body, "needs an admin") {
+		t.Errorf("nodes page for a non-admin: got %d, want the controller's 403", code)
+	}
+	code, body := get(admin, "/nodes")
+	if code != 200 || !strings.Contains(body, "<td>node-1</td>") || !strings.Contains(body, "process, container") || !strings.Contains(body, "Drain node-1") {
+		t.Fatalf("nodes page: got %d\n%s", code, body)
+	}
+	csrf := csrfRe.FindStringSubmatch(body)[1]
+	if res, _ := do(c, postForm("/nodes/node-1/drain", url.Values{}, admin)); res.StatusCode != 403 {
+		t.Errorf("drain without CSRF token: got %d, want 403", res.StatusCode)
+	}
+	if res, _ := do(c, postForm("/nodes/node-1/drain", url.Values{"csrf": {csrf}}, admin)); res.StatusCode != http.StatusSeeOther {
+		t.Errorf("drain: got %d, want a redirect", res.StatusCode)
+	}
+	f.mu.Lock()
+	drained := f.drained
+	f.mu.Unlock()
+	if !drained {
+		t.Fatal("the drain form did not drain the node")
+	}
+	if _, body := get(admin, "/nodes"); !strings.Contains(body, "Undrain node-1") || !strings.Contains(body, "<td>draining</td>") {
+		t.Errorf("nodes page after the drain:\n%s", body)
+	}
+	do(c, postForm("/nodes/node-1/undrain", url.Values{"csrf": {csrf}}, admin))
+	f.mu.Lock()
+	drained = f.drained
+	f.mu.Unlock()
+	if drained {
+		t.Error("the undrain form left the node drained")
 	}
 }

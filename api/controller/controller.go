@@ -160,6 +160,29 @@ type Controller struct {
 	ready chan struct{}
 }
 
+// NodeAdmin is the nodes as admins operate them: the list from Nodes, drain
+// and undrain from Placement (the console's nodes page).
+type NodeAdmin struct {
+	nodes     *Nodes
+	placement *Placement
+}
+
+// NodeAdmin returns the node list and drain service.
+func (c *Controller) NodeAdmin() NodeAdmin { return NodeAdmin{c.Nodes, c.Placement} }
+
+// Nodes lists the executors (admin).
+func (n NodeAdmin) Nodes(ctx context.Context) ([]api.Node, error) { return n.nodes.Nodes(ctx) }
+
+// DrainNode drains a node (admin).
+func (n NodeAdmin) DrainNode(ctx context.Context, id string) (*api.Node, error) {
+	return n.placement.DrainNode(ctx, id)
+}
+
+// UndrainNode undrains a node (admin).
+func (n NodeAdmin) UndrainNode(ctx context.Context, id string) (*api.Node, error) {
+	return n.placement.UndrainNode(ctx, id)
+}
+
 // Operate is api.OperateService: health checks from Apps, tasks from Tasks.
 type Operate struct {
 	*Apps

@@ -203,6 +203,14 @@ func (r *nodeRegistry) views(now time.Time, ttl time.Duration) map[string]*nodeV
 	return out
 }
 
+// Nodes is List for an admin (GET /v1/nodes and the console's nodes page).
+func (s *Nodes) Nodes(ctx context.Context) ([]api.Node, error) {
+	if err := requireAdmin(ctx, "listing nodes"); err != nil {
+		return nil, err
+	}
+	return s.List(), nil
+}
+
 // List returns the executors heard from since start, sorted by ID, each
 // "ready", "draining" (strata nodes drain) or "lost" (silent for NodeTTL).
 func (s *Nodes) List() []api.Node {
