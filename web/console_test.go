@@ -661,7 +661,9 @@ func (f *fake) Nodes(ctx context.Context) ([]api.Node, error) {
 		Capacity: api.Capacity{CPUs: 2, MemoryMB: 4096}, State: state, Instances: 3}}, nil
 }
 
-func (f *fake) DrainNode(ctx context.Context, id string) (*api.Node, error) { return f.setDrained(ctx, id, true) }
+func (f *fake) DrainNode(ctx context.Context, id string) (*api.Node, error) {
+	return f.setDrained(ctx, id, true)
+}
 
 func (f *fake) UndrainNode(ctx context.Context, id string) (*api.Node, error) {
 	return f.setDrained(ctx, id, false)
