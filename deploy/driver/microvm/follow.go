@@ -18,11 +18,12 @@ type frameSink struct {
 // guest's output port) and delivers them: output to the sink, started and
 // error to started, the exit record kept for exitResult.
 type follower struct {
-	path    string
-	offset  int64
-	resync  bool // started mid-file (a recovered VM): skip to a frame boundary
-	sink    *frameSink
-	started chan<- error // nil after the first started or error frame
+	path     string
+	offset   int64
+	resync   bool // started mid-file (a recovered VM): skip to a frame boundary
+	sink     *frameSink
+	started  chan<- error // nil after the first started or error frame
+	onListen func(bool)   // the guest's port listens or not (KindListening)
 
 	once     sync.Once
 	done     chan struct{} // run has returned
@@ -133,6 +134,10 @@ func (f *follower) deliver(fr guest.Frame) {
 		if f.started != nil {
 			f.started <- &guestError{msg: string(fr.Payload)}
 			f.started = nil
+		}
+	case guest.KindListening:
+		if f.onListen != nil {
+			f.onListen(string(fr.Payload) == "1")
 		}
 	case guest.KindExit:
 		if e, err := guest.DecodeExit(fr.Payload); err == nil {

@@ -126,6 +126,7 @@ type vm struct {
 	startTime uint64
 	hostPort  int
 	booted    time.Duration // from QEMU's start until the command started (last attempt)
+	check     *checkPort    // nil when the instance serves no port
 	recovered bool
 	killed    atomic.Bool // SIGKILL sent to QEMU by Stop or Destroy
 
@@ -139,8 +140,9 @@ type vm struct {
 
 // handleData is the driver-specific part of a Handle.
 type handleData struct {
-	Dir      string `json:"dir"`
-	HostPort int    `json:"host_port"`
+	Dir       string `json:"dir"`
+	HostPort  int    `json:"host_port"`
+	CheckPort int    `json:"check_port,omitempty"`
 }
 
 // New checks that QEMU, the kernel, its modules, the guest init, busybox
@@ -323,6 +325,9 @@ func (d *Driver) Start(ctx context.Context, spec *driver.Spec) (*driver.Handle, 
 	d.mu.Unlock()
 	h, err := d.start(ctx, v, spec)
 	if err != nil {
+		if v.check != nil {
+			v.check.close()
+		}
 		_ = os.RemoveAll(v.dir)
 		d.mu.Lock()
 		delete(d.vms, spec.ID)
@@ -361,9 +366,14 @@ func (d *Driver) start(ctx context.Context, v *vm, spec *driver.Spec) (*driver.H
 		return fail("%v", err)
 	}
 	memory := max(spec.MemoryMB, d.cfg.MinMemoryMB)
+	if spec.Port > 0 {
+		if v.check, err = newCheckPort(d.cfg.AdvertiseHost, 0); err != nil {
+			return fail("no port for its health check: %v", err)
+		}
+	}
 	gcfg := guest.Config{
 		Command: spec.Command, Env: spec.Env, Dir: dir, DiskRoot: root, Writable: writable,
-		UID: GuestUID, GID: GuestUID, Modules: modulePaths(), Address: "10.0.2.15/24", Gateway: "10.0.2.2",
+		UID: GuestUID, GID: GuestUID, Modules: modulePaths(), Port: spec.Port, Address: "10.0.2.15/24", Gateway: "10.0.2.2",
 	}
 	if gcfg.Env == nil {
 		gcfg.Env = []string{}
@@ -378,13 +388,17 @@ func (d *Driver) start(ctx context.Context, v *vm, spec *driver.Spec) (*driver.H
 		if err := ctx.Err(); err != nil {
 			break
 		}
-		err := d.bootOnce(ctx, v, memory, spec.Port > 0, frames)
+		err := d.bootOnce(ctx, v, memory, spec.Port, frames)
 		if err == nil {
 			d.log.Info("microvm.booted", "id", spec.ID, "accel", d.accel, "attempt", attempt, "boot", v.booted, "start", time.Since(t0))
-			data, _ := json.Marshal(handleData{Dir: v.dir, HostPort: v.hostPort})
+			hd := handleData{Dir: v.dir, HostPort: v.hostPort}
+			if v.check != nil {
+				hd.CheckPort = v.check.port
+			}
+			data, _ := json.Marshal(hd)
 			h := &driver.Handle{Version: driver.HandleVersion, Driver: Name, ID: spec.ID, PID: v.pid, StartTime: v.startTime, Data: data}
 			if spec.Port > 0 {
-				h.Endpoint = driver.Endpoint{Host: d.cfg.AdvertiseHost, Port: v.hostPort}
+				h.Endpoint = driver.Endpoint{Host: d.cfg.AdvertiseHost, Port: v.hostPort, CheckHost: d.cfg.AdvertiseHost, CheckPort: v.check.port}
 			}
 			return h, nil
 		}
@@ -440,7 +454,7 @@ func (d *Driver) mkfs(ctx context.Context, dir, img string) error {
 }
 
 // qemuArgs are QEMU's arguments for the VM in dir.
-func (d *Driver) qemuArgs(dir string, accel Acceleration, memoryMB, hostPort int, net bool) []string {
+func (d *Driver) qemuArgs(dir string, accel Acceleration, memoryMB, hostPort, guestPort int) []string {
 	args := []string{
 		"-machine", "microvm,accel=" + string(accel) + d.cfg.MachineOptions,
 		"-m", strconv.Itoa(memoryMB), "-smp", "1",
@@ -460,8 +474,8 @@ func (d *Driver) qemuArgs(dir string, accel Acceleration, memoryMB, hostPort int
 		args = append(args, "-cpu", d.cfg.CPU)
 	}
 	nd := "user,id=net0,restrict=on"
-	if net {
-		nd += fmt.Sprintf(",hostfwd=tcp:%s:%d-10.0.2.15:%d", d.cfg.AdvertiseHost, hostPort, d.cfg.GuestPort)
+	if guestPort > 0 {
+		nd += fmt.Sprintf(",hostfwd=tcp:%s:%d-10.0.2.15:%d", d.cfg.AdvertiseHost, hostPort, guestPort)
 	}
 	return append(args, "-netdev", nd, "-device", "virtio-net-device,netdev=net0")
 }
@@ -517,11 +531,12 @@ func hostTSCkHz() int {
 
 // bootOnce boots v once and returns when the guest reports the command
 // started; it kills QEMU on any failure.
-func (d *Driver) bootOnce(ctx context.Context, v *vm, memoryMB int, withNet bool, frames *frameSink) error {
-	return d.boot1(ctx, v, d.accel, memoryMB, withNet, frames)
+func (d *Driver) bootOnce(ctx context.Context, v *vm, memoryMB, guestPort int, frames *frameSink) error {
+	return d.boot1(ctx, v, d.accel, memoryMB, guestPort, frames)
 }
 
-func (d *Driver) boot1(ctx context.Context, v *vm, accel Acceleration, memoryMB int, withNet bool, frames *frameSink) error {
+func (d *Driver) boot1(ctx context.Context, v *vm, accel Acceleration, memoryMB, guestPort int, frames *frameSink) error {
+	v.onListen(false)
 	for _, f := range []string{"out", "serial.log", "ctl.sock", "qemu.log"} {
 		_ = os.Remove(filepath.Join(v.dir, f))
 	}
@@ -529,18 +544,21 @@ func (d *Driver) boot1(ctx context.Context, v *vm, accel Acceleration, memoryMB 
 		return err
 	}
 	hostPort := 0
-	if withNet {
-		p, err := driver.FreeLoopbackPort()
+	if guestPort > 0 {
+		p, err := d.freePort()
 		if err != nil {
 			return err
 		}
 		hostPort = p
+		if v.check != nil {
+			v.check.setForward(hostPort)
+		}
 	}
 	qlog, err := os.Create(filepath.Join(v.dir, "qemu.log"))
 	if err != nil {
 		return err
 	}
-	cmd := exec.Command(d.cfg.QEMU, d.qemuArgs(v.dir, accel, memoryMB, hostPort, withNet)...)
+	cmd := exec.Command(d.cfg.QEMU, d.qemuArgs(v.dir, accel, memoryMB, hostPort, guestPort)...)
 	cmd.Stdout, cmd.Stderr = qlog, qlog
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {
@@ -554,7 +572,7 @@ func (d *Driver) boot1(ctx context.Context, v *vm, accel Acceleration, memoryMB 
 	t0 := time.Now()
 	st, _ := procStartTime(cmd.Process.Pid)
 	started := make(chan error, 1)
-	f := &follower{path: filepath.Join(v.dir, "out"), sink: frames, started: started}
+	f := &follower{path: filepath.Join(v.dir, "out"), sink: frames, started: started, onListen: v.onListen}
 	go f.run(exited)
 
 	timer := time.NewTimer(d.cfg.BootTimeout)
@@ -630,6 +648,9 @@ func (d *Driver) adopt(v *vm, pid int, st uint64, hostPort int, f *follower, exi
 		<-exited
 		f.wait()
 		v.closeControl()
+		if v.check != nil {
+			v.check.close()
+		}
 		v.res = d.exitResult(v, f)
 		close(v.exited)
 		close(v.done)
@@ -797,9 +818,12 @@ func (d *Driver) RecoverOutput(ctx context.Context, h *driver.Handle, stdout, st
 		return nil
 	}
 	v := &vm{id: h.ID, dir: data.Dir, recovered: true, exited: make(chan struct{}), done: make(chan struct{})}
+	if data.CheckPort > 0 {
+		v.check = &checkPort{host: d.cfg.AdvertiseHost, port: data.CheckPort, forward: data.HostPort}
+	}
 	d.vms[h.ID] = v
 	d.mu.Unlock()
-	f := &follower{path: filepath.Join(v.dir, "out"), sink: &frameSink{stdout: stdout, stderr: stderr}}
+	f := &follower{path: filepath.Join(v.dir, "out"), sink: &frameSink{stdout: stdout, stderr: stderr}, onListen: v.onListen}
 	if fi, err := os.Stat(f.path); err == nil {
 		f.offset = fi.Size() // a partial frame there is skipped: output from now on
 		f.resync = true
@@ -918,4 +942,22 @@ func (d *Driver) Usage(ctx context.Context, id string) (*driver.Usage, error) {
 	st, _ := strconv.ParseInt(f[12], 10, 64)
 	rss, _ := strconv.ParseInt(f[21], 10, 64)
 	return &driver.Usage{CPUTime: time.Duration(ut+st) * 10 * time.Millisecond, MemoryBytes: rss * int64(os.Getpagesize())}, nil
+}
+
+// onListen opens or closes the instance's check port as the guest reports
+// its port listening or not.
+func (v *vm) onListen(listening bool) {
+	if v.check != nil {
+		v.check.set(listening)
+	}
+}
+
+// freePort asks the kernel for a free TCP port on the advertise address.
+func (d *Driver) freePort() (int, error) {
+	l, err := net.Listen("tcp", net.JoinHostPort(d.cfg.AdvertiseHost, "0"))
+	if err != nil {
+		return 0, api.Errorf(api.EUnavailable, "no free port on %s: %v", d.cfg.AdvertiseHost, err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
 }

@@ -4,10 +4,12 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -108,33 +110,56 @@ func TestHelloHTTP(t *testing.T) {
 	var out, errb drivertest.Buffer
 	t0 := time.Now()
 	h, err := d.Start(ctx, &driver.Spec{ID: "hello", Dir: dir, Port: port, MemoryMB: 128,
-		Command: "id -u; echo $GREETING; exec httpd -f -p $PORT", Env: []string{"PATH=/bin", "PORT=8080", "GREETING=hi there"}, Stdout: &out, Stderr: &errb})
+		Command: "id -u; echo $GREETING; sleep 2; exec httpd -f -p $PORT", Env: []string{"PATH=/bin", "PORT=8080", "GREETING=hi there"}, Stdout: &out, Stderr: &errb})
 	if err != nil {
 		t.Fatalf("Start: %v", err)
 	}
 	t.Cleanup(func() { _ = d.Destroy(context.Background(), "hello") })
 	t.Logf("started in %s, endpoint %+v", time.Since(t0), h.Endpoint)
-	if h.Endpoint.Port == 0 || h.Endpoint.Host != "127.0.0.1" {
-		t.Fatalf("endpoint %+v, want 127.0.0.1 and a port", h.Endpoint)
+	if h.Endpoint.Port == 0 || h.Endpoint.Host != "127.0.0.1" || h.Endpoint.CheckHost != "127.0.0.1" || h.Endpoint.CheckPort == 0 {
+		t.Fatalf("endpoint %+v, want 127.0.0.1 with a port and a check port", h.Endpoint)
 	}
-	url := fmt.Sprintf("http://%s:%d/index.html", h.Endpoint.Host, h.Endpoint.Port)
-	var body string
-	drivertest.WaitFor(t, "the guest to serve HTTP", func() bool {
-		resp, err := http.Get(url)
-		if err != nil {
-			return false
+	// The check port opens only once the guest listens (the forwarded port
+	// accepts at once: user-mode networking).
+	check := net.JoinHostPort(h.Endpoint.CheckHost, strconv.Itoa(h.Endpoint.CheckPort))
+	if c, err := net.Dial("tcp", check); err == nil {
+		c.Close()
+		t.Errorf("the check port accepts before the guest listens")
+	}
+	drivertest.WaitFor(t, "the check port to open", func() bool {
+		c, err := net.Dial("tcp", check)
+		if err == nil {
+			c.Close()
 		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		body = string(b)
-		return resp.StatusCode == 200
+		return err == nil
 	})
-	t.Logf("serving after %s", time.Since(t0))
-	if body != "hello from a microvm\n" {
-		t.Errorf("body %q", body)
+	for _, addr := range []string{net.JoinHostPort(h.Endpoint.Host, strconv.Itoa(h.Endpoint.Port)), check} {
+		var body string
+		drivertest.WaitFor(t, "the guest to serve HTTP at "+addr, func() bool {
+			resp, err := http.Get("http://" + addr + "/index.html")
+			if err != nil {
+				return false
+			}
+			defer resp.Body.Close()
+			b, _ := io.ReadAll(resp.Body)
+			body = string(b)
+			return resp.StatusCode == 200
+		})
+		t.Logf("serving at %s after %s", addr, time.Since(t0))
+		if body != "hello from a microvm\n" {
+			t.Errorf("body at %s: %q", addr, body)
+		}
 	}
 	if want := fmt.Sprintf("%d\nhi there\n", microvm.GuestUID); !strings.HasPrefix(out.String(), want) {
 		t.Errorf("stdout %q, want it to start with %q", out.String(), want)
+	}
+	// When the server goes, the check port closes.
+	if err := d.Stop(ctx, "hello", 5*time.Second); err != nil {
+		t.Fatalf("Stop: %v", err)
+	}
+	if c, err := net.Dial("tcp", check); err == nil {
+		c.Close()
+		t.Errorf("the check port accepts after the VM ended")
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // ConfigPath is where the per-instance part of the initramfs puts the
@@ -33,9 +34,13 @@ type Config struct {
 	UID      int      `json:"uid"`
 	GID      int      `json:"gid"`
 	Modules  []string `json:"modules"` // kernel modules to load, in order (paths in the initramfs)
+	Port     int      `json:"port"`    // the instance's $PORT; 0 = none to watch
 	Address  string   `json:"address"` // e.g. 10.0.2.15/24; "" = no network
 	Gateway  string   `json:"gateway"`
 }
+
+// ListenReport is how often the init reports whether the port listens.
+const ListenReport = time.Second
 
 // Exit is how the command ended.
 type Exit struct {

@@ -15,6 +15,10 @@ const (
 	KindStarted byte = 'S' // the command started; payload empty
 	KindExit    byte = 'X' // the command ended; payload is an Exit encoded by EncodeExit
 	KindError   byte = 'E' // the init failed before or while running the command; payload is the reason
+	// KindListening says whether something listens on the instance's port
+	// in the guest: payload "1" or "0", sent when it changes and every
+	// ListenReport.
+	KindListening byte = 'L'
 )
 
 // MaxPayload bounds one frame's payload; longer writes are split.
@@ -67,7 +71,7 @@ func Parse(b []byte) ([]Frame, int, error) {
 	for len(b)-used >= 5 {
 		k := b[used]
 		switch k {
-		case KindStdout, KindStderr, KindStarted, KindExit, KindError:
+		case KindStdout, KindStderr, KindStarted, KindExit, KindError, KindListening:
 		default:
 			return out, used, ErrBadFrame
 		}

@@ -275,6 +275,9 @@ func run(cfg *Config, out *Writer, ctlPort string) (Exit, error) {
 		}()
 	}
 	go control(ctlPort, pid)
+	if cfg.Port > 0 {
+		go watchListen(cfg.Port, out)
+	}
 
 	var status syscall.WaitStatus
 	for {
@@ -334,4 +337,39 @@ func control(port string, pgid int) {
 		// soon, without spinning.
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+// watchListen reports whether a socket listens on port, from /proc/net/tcp
+// and tcp6, when that changes and every ListenReport.
+func watchListen(port int, out *Writer) {
+	last, sent := false, time.Time{}
+	for {
+		now := listening(port)
+		if now != last || time.Since(sent) >= ListenReport {
+			p := []byte("0")
+			if now {
+				p = []byte("1")
+			}
+			_ = out.WriteFrame(KindListening, p)
+			last, sent = now, time.Now()
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+func listening(port int) bool {
+	want := fmt.Sprintf(":%04X", port)
+	for _, f := range []string{"/proc/net/tcp", "/proc/net/tcp6"} {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			continue
+		}
+		for _, line := range strings.Split(string(data), "\n")[1:] {
+			fs := strings.Fields(line)
+			if len(fs) > 3 && strings.HasSuffix(fs[1], want) && fs[3] == "0A" {
+				return true
+			}
+		}
+	}
+	return false
 }
