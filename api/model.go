@@ -326,3 +326,14 @@ type Event struct {
 	Message string    `json:"message"`
 	Time    time.Time `json:"time"`
 }
+
+// MetricPoint is one minute of an app's use: requests and their latency as
+// its routers' access lines tell, CPU and memory as its nodes' heartbeats
+// tell. A minute with no data has zero values.
+type MetricPoint struct {
+	Time        time.Time `json:"time"` // the minute's start
+	Requests    int       `json:"requests"`
+	LatencyMs   float64   `json:"latency_ms"`   // mean of the minute's requests
+	CPUPercent  float64   `json:"cpu_percent"`  // 100 = one core, all instances
+	MemoryBytes int64     `json:"memory_bytes"` // all instances
+}

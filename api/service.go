@@ -84,6 +84,11 @@ type DeployService interface {
 	Deploy(ctx context.Context, req DeployRequest) (*DeployResult, error)
 }
 
+// MetricsService serves the last hour of an app's use, minute by minute.
+type MetricsService interface {
+	Metrics(ctx context.Context, app string) ([]MetricPoint, error)
+}
+
 // LogQuery selects log lines of one app.
 type LogQuery struct {
 	App    string

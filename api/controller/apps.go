@@ -27,6 +27,7 @@ type Apps struct {
 	placement *Placement
 	quotas    *Quotas
 	bus       publisher // build cache purges
+	metrics   *Metrics
 }
 
 // appsStore is what Apps reads and writes.

@@ -208,11 +208,12 @@ func New(cfg Config, store Store, blobs api.BlobStore, conn Bus) (*Controller, e
 	un := &unplaceable{}
 
 	nodes := &Nodes{nodeRegistry: newNodeRegistry(), cfg: cfg, log: log, store: store, audit: aud, sig: sig}
+	metrics := newMetrics(cfg.Now)
 	quotas := &Quotas{log: log, store: store, tenancy: tenancy, audit: aud}
 	buildpacks := &Buildpacks{log: log, store: store, blobs: blobs}
 	domains := &Domains{cfg: cfg, log: log, store: store, tenancy: tenancy, audit: aud}
 	placement := &Placement{cfg: cfg, log: log, store: store, find: find, audit: aud, sig: sig, nodes: nodes, unplaceable: un}
-	apps := &Apps{cfg: cfg, log: log, store: store, find: find, audit: aud, sig: sig, locks: locks, nodeCmds: cmds, nodes: nodes, placement: placement, quotas: quotas, bus: conn}
+	apps := &Apps{cfg: cfg, log: log, store: store, find: find, audit: aud, sig: sig, locks: locks, nodeCmds: cmds, nodes: nodes, placement: placement, quotas: quotas, bus: conn, metrics: metrics}
 	routes := &Routes{cfg: cfg, store: store, find: find, audit: aud, sig: sig, locks: locks, quotas: quotas, domains: domains}
 	builds := &Builds{cfg: cfg, log: log, store: store, audit: aud, sig: sig, locks: locks}
 	c := &Controller{
@@ -253,7 +254,10 @@ func (c *Controller) Run(ctx context.Context) error {
 		subs = append(subs, s)
 		return nil
 	}
-	if err := add(bus.SubscribeJSON(c.conn, api.SubjectLogsAll, "", func(_ string, e *api.LogEnvelope) { c.Logs.add(*e) })); err != nil {
+	if err := add(bus.SubscribeJSON(c.conn, api.SubjectLogsAll, "", func(_ string, e *api.LogEnvelope) {
+		c.Logs.add(*e)
+		c.Apps.metrics.routerLine(*e)
+	})); err != nil {
 		return err
 	}
 	c.conn.OnConnectionChange(func(up bool) {
@@ -265,6 +269,7 @@ func (c *Controller) Run(ctx context.Context) error {
 	})
 	if err := add(bus.SubscribeJSON(c.conn, api.SubjectNodeHeartbeat, "", func(_ string, hb *api.NodeHeartbeat) {
 		c.Nodes.heartbeat(hb, c.cfg.Now())
+		c.Apps.metrics.heartbeat(hb, c.cfg.Now())
 	})); err != nil {
 		return err
 	}

@@ -451,3 +451,39 @@ func TestDomains(t *testing.T) {
 		t.Errorf("delete a private domain: %v", err)
 	}
 }
+
+// An app's metrics come from its router access lines (requests, mean
+// latency) and heartbeats (CPU, memory summed over nodes), per minute, for
+// the last hour; older minutes are dropped.
+func TestMetrics(t *testing.T) {
+	clock := &fakeClock{now: time.Unix(6_000_000, 0)}
+	m := newMetrics(clock.Now)
+	line := func(l string) { m.routerLine(api.LogEnvelope{AppID: "a1", Source: api.LogSourceRouter, Line: l, Time: clock.Now()}) }
+	line("GET / 200 12B 2.0ms upstream=i-1 request_id=x")
+	line("GET /x 404 9B 4.0ms upstream=i-1 request_id=y")
+	line("garbage")
+	m.routerLine(api.LogEnvelope{AppID: "a1", Source: "app/web/0", Line: "GET / 200 1B 100ms", Time: clock.Now()})
+	m.heartbeat(&api.NodeHeartbeat{NodeID: "n1", Instances: []api.InstanceReport{{AppID: "a1", CPUPercent: 10, MemoryBytes: 100}, {AppID: "a1", CPUPercent: 5, MemoryBytes: 50}}}, clock.Now())
+	m.heartbeat(&api.NodeHeartbeat{NodeID: "n2", Instances: []api.InstanceReport{{AppID: "a1", CPUPercent: 1, MemoryBytes: 1}}}, clock.Now())
+	m.heartbeat(&api.NodeHeartbeat{NodeID: "n1", Instances: []api.InstanceReport{{AppID: "a1", CPUPercent: 20, MemoryBytes: 200}}}, clock.Now()) // replaces n1's
+	s := m.series("a1")
+	last := s[len(s)-1]
+	if len(s) != metricMinutes || last.Requests != 2 || last.LatencyMs != 3 || last.CPUPercent != 21 || last.MemoryBytes != 201 {
+		t.Fatalf("last minute %+v (of %d)", last, len(s))
+	}
+	clock.add(2 * time.Minute)
+	line("GET / 200 1B 1ms upstream=i-1 request_id=z")
+	s = m.series("a1")
+	if s[len(s)-1].Requests != 1 || s[len(s)-3].Requests != 2 || s[len(s)-2].Requests != 0 {
+		t.Errorf("after two minutes: %+v %+v %+v", s[len(s)-3], s[len(s)-2], s[len(s)-1])
+	}
+	clock.add(time.Hour)
+	for _, p := range m.series("a1") {
+		if p.Requests != 0 || p.CPUPercent != 0 {
+			t.Fatalf("a minute older than an hour is still there: %+v", p)
+		}
+	}
+	if got := m.series("unknown"); len(got) != metricMinutes {
+		t.Errorf("an unknown app has %d minutes", len(got))
+	}
+}
