@@ -299,6 +299,9 @@ type AppSummary struct {
 	Running int    `json:"running"`
 	Desired int    `json:"desired"`
 	URL     string `json:"url,omitempty"`
+	// ReleasedAt is when the current release was made (the last deploy,
+	// config change, scale or rollback); zero before the first.
+	ReleasedAt time.Time `json:"released_at,omitempty"`
 }
 
 // AppDetail is what `strata app NAME` shows.

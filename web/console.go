@@ -32,6 +32,7 @@ type Services struct {
 	Lifecycle api.LifecycleService
 	Logs      api.LogService
 	Nodes     NodeService
+	Metrics   api.MetricsService
 }
 
 // NodeService lists the executors and drains them; the controller allows it
@@ -48,7 +49,7 @@ func (s Services) validate() error {
 		isNil bool
 	}{
 		{"Auth", s.Auth == nil}, {"Users", s.Users == nil}, {"Orgs", s.Orgs == nil},
-		{"Apps", s.Apps == nil}, {"Lifecycle", s.Lifecycle == nil}, {"Logs", s.Logs == nil}, {"Nodes", s.Nodes == nil},
+		{"Apps", s.Apps == nil}, {"Lifecycle", s.Lifecycle == nil}, {"Logs", s.Logs == nil}, {"Nodes", s.Nodes == nil}, {"Metrics", s.Metrics == nil},
 	} {
 		if f.isNil {
 			return fmt.Errorf("web: Services.%s is nil — pass the controller's implementation", f.name)

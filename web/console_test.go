@@ -262,7 +262,7 @@ func newConsole(t *testing.T) (*web.Console, *fake) {
 	f := &fake{}
 	now, _ := time.Parse(time.RFC3339, now)
 	c, err := web.New(web.Config{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Now: func() time.Time { return now }},
-		web.Services{Auth: f, Users: f, Orgs: f, Apps: f, Lifecycle: f, Logs: f, Nodes: f})
+		web.Services{Auth: f, Users: f, Orgs: f, Apps: f, Lifecycle: f, Logs: f, Nodes: f, Metrics: f})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -722,5 +722,35 @@ func TestNodesPage(t *testing.T) {
 	f.mu.Unlock()
 	if drained {
 		t.Error("the undrain form left the node drained")
+	}
+}
+
+// Metrics implements api.MetricsService with one busy minute at the end.
+func (f *fake) Metrics(ctx context.Context, app string) ([]api.MetricPoint, error) {
+	if err := inSpace(ctx); err != nil {
+		return nil, err
+	}
+	ps := make([]api.MetricPoint, 60)
+	ps[59] = api.MetricPoint{Requests: 42, LatencyMs: 3.5, CPUPercent: 12.5, MemoryBytes: 64 << 20}
+	return ps, nil
+}
+
+// The app page draws the last hour as inline SVG charts with the latest
+// values; the drawing holds only numbers and fixed markup.
+func TestAppCharts(t *testing.T) {
+	c, _ := newConsole(t)
+	r := httptest.NewRequest("GET", "/orgs/default/spaces/default/apps/hello", nil)
+	r.AddCookie(session("t"))
+	res, body := do(c, r)
+	if res.StatusCode != 200 {
+		t.Fatalf("app page: %d", res.StatusCode)
+	}
+	for _, want := range []string{"Requests per minute: 42", "Mean latency: 3.5 ms", "CPU: 12.5%", "Memory: 64 MiB", `<svg class="chart"`, `aria-label="CPU over the last hour"`} {
+		if !strings.Contains(body, want) {
+			t.Errorf("app page lacks %q", want)
+		}
+	}
+	if n := strings.Count(body, "<polyline"); n != 4 {
+		t.Errorf("%d charts, want 4", n)
 	}
 }

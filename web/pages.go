@@ -81,6 +81,7 @@ type appData struct {
 	Events   []*api.Event
 	Env      []envVar
 	Reveal   bool
+	Charts   []chart // the last hour, minute by minute
 	// Errors of the parts of the page a role may not read (config vars
 	// for auditors) or that failed; the rest of the page still shows.
 	ReleasesErr, EventsErr, EnvErr string
@@ -99,6 +100,9 @@ func (c *Console) appPage(w http.ResponseWriter, r *http.Request) {
 	}
 	if d.Events, err = c.svc.Lifecycle.Events(ctx, name, 20); err != nil {
 		d.EventsErr = api.ErrorMessage(err)
+	}
+	if ms, err := c.svc.Metrics.Metrics(ctx, name); err == nil {
+		d.Charts = charts(ms)
 	}
 	env, err := c.svc.Lifecycle.Env(ctx, name)
 	if err != nil {

@@ -115,6 +115,11 @@ func (s *Apps) ListApps(ctx context.Context) ([]*api.AppSummary, error) {
 			return nil, err
 		}
 		sum.Running, sum.Desired = counts(a, procs, ins)
+		if a.CurrentRelease > 0 {
+			if rel, err := s.store.Release(ctx, a.ID, a.CurrentRelease); err == nil {
+				sum.ReleasedAt = rel.CreatedAt
+			}
+		}
 		if urls := routeURLs(routes, s.cfg.RouterPort); len(urls) > 0 {
 			sum.URL = urls[0]
 		}

@@ -172,7 +172,7 @@ func startController(ctx context.Context, cfg controllerConfig, conn *bus.Conn) 
 	})
 	console, err := web.New(web.Config{Logger: log.With("component", "web")}, web.Services{
 		Auth: ctrl.Tenancy, Users: ctrl.Users, Orgs: ctrl.Orgs, Apps: ctrl.Apps, Lifecycle: ctrl.Apps, Logs: ctrl.Logs,
-		Nodes: ctrl.NodeAdmin(),
+		Nodes: ctrl.NodeAdmin(), Metrics: ctrl.Apps,
 	})
 	if err != nil {
 		ln.Close()
