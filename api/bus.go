@@ -281,5 +281,8 @@ type LogEnvelope struct {
 	Source  string    `json:"source"`             // app/web/0, staging, router, strata/…
 	BuildID string    `json:"build_id,omitempty"` // for staging lines
 	Stream  string    `json:"stream,omitempty"`   // stdout | stderr
-	Line    string    `json:"line"`
+	// Dropped, on a "strata" note of a followed stream, is how many lines
+	// were dropped just before it because the reader fell behind.
+	Dropped int    `json:"dropped,omitempty"`
+	Line    string `json:"line"`
 }

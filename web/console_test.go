@@ -253,6 +253,9 @@ func (f *fake) Logs(ctx context.Context, q api.LogQuery, fn func(api.LogEnvelope
 	if err := fn(api.LogEnvelope{Source: "router", Line: "GET / 200"}); err != nil {
 		return err
 	}
+	if err := fn(api.LogEnvelope{Source: api.LogSourceStrata, Line: "5 log lines dropped — this reader was too slow", Dropped: 5}); err != nil {
+		return err
+	}
 	<-ctx.Done()
 	return nil
 }
@@ -534,13 +537,13 @@ func TestLogStream(t *testing.T) {
 	}
 	sc := bufio.NewScanner(res.Body)
 	var data []string
-	for len(data) < 2 && sc.Scan() {
+	for len(data) < 3 && sc.Scan() {
 		if d, ok := strings.CutPrefix(sc.Text(), "data: "); ok {
 			data = append(data, d)
 		}
 	}
-	if len(data) != 2 || !strings.Contains(data[0], "hello listening") || !strings.Contains(data[1], `"source":"router"`) {
-		t.Fatalf("got events %q, want the recent line then the live router line", data)
+	if len(data) != 3 || !strings.Contains(data[0], "hello listening") || !strings.Contains(data[1], `"source":"router"`) || !strings.Contains(data[2], `"dropped":5`) {
+		t.Fatalf("got events %q, want the recent line, the live router line, then the drops note with its count", data)
 	}
 }
 

@@ -240,7 +240,7 @@ func (s *Logs) Logs(ctx context.Context, q api.LogQuery, fn func(api.LogEnvelope
 			return nil
 		case e := <-f.ch:
 			if d := f.dropped.Swap(0); d > 0 {
-				note := api.LogEnvelope{Time: s.now(), AppID: app.ID, App: q.App, Source: api.LogSourceStrata,
+				note := api.LogEnvelope{Time: s.now(), AppID: app.ID, App: q.App, Source: api.LogSourceStrata, Dropped: int(d),
 					Line: fmt.Sprintf("%d log lines dropped — this reader was too slow", d)}
 				if err := fn(note); err != nil {
 					return err

@@ -45,6 +45,15 @@
       log.appendChild(span);
       if (atEnd) log.scrollTop = log.scrollHeight;
     };
+    // The controller says how many lines it dropped when the stream fell
+    // behind; the counter adds them up.
+    var drops = document.getElementById("drops"), dropped = 0;
+    var countDrops = function (e) {
+      if (!e.dropped || !drops) return;
+      dropped += e.dropped;
+      drops.textContent = dropped + " lines dropped: the stream fell behind";
+      drops.hidden = false;
+    };
     var es = new EventSource(log.dataset.stream);
     var first = true;
     es.onopen = function () { live.hidden = false; first = true; };
@@ -53,6 +62,7 @@
       // Each connection starts with the recent lines: they replace the shown ones.
       if (first) { log.textContent = ""; first = false; }
       var e = JSON.parse(m.data);
+      countDrops(e);
       if (paused) held.push(e); else append(e);
     };
     es.addEventListener("failure", function (m) {
