@@ -101,7 +101,7 @@ func TestTenancy(t *testing.T) {
 	admin.must("", "strata", "domains", "create", "acme.test", "--org", "acme")
 	alice.must("", "strata", "routes", "map", "hello", "shop.acme.test")
 	waitBody(t, c.routerAddr, "shop.acme.test", helloBody, 30*time.Second)
-	bob.wantFail("private to another org", "", "strata", "routes", "map", "hello", "steal.acme.test")
+	bob.wantFail("strata domains", "", "strata", "routes", "map", "hello", "steal.acme.test")
 	if out := bob.must("", "strata", "domains"); strings.Contains(out, "acme.test") {
 		t.Errorf("bob sees acme's private domain:\n%s", out)
 	}

@@ -160,7 +160,9 @@ func (s *Domains) normalize(ctx context.Context, spaceID string, req api.RouteRe
 		}
 	}
 	if d := api.DomainOf(req.Host, every); all[d] != "" && all[d] != sp.OrgID {
-		return req, api.Errorf(api.EForbidden, "route host %s is under a domain private to another org — use one of strata domains", strings.ToLower(req.Host))
+		// Said without naming the domain or its org: that it is someone's
+		// is all a stranger learns.
+		return req, api.Errorf(api.EForbidden, "route host %s is not under a domain this space may use — see strata domains", strings.ToLower(req.Host))
 	}
 	return api.NormalizeRouteIn(req, mine)
 }
