@@ -41,7 +41,7 @@ func TestMain(m *testing.M) {
 }
 
 // guestInit builds cmd/strata-guest-init (static) once per test binary.
-func guestInit(t *testing.T) string {
+func guestInit(t testing.TB) string {
 	t.Helper()
 	initOnce.Do(func() {
 		initPath = filepath.Join(stateDir, "strata-guest-init")
@@ -59,7 +59,7 @@ func guestInit(t *testing.T) string {
 
 // cacheDir keeps the probe's result and the base initramfs across test
 // runs (they are keyed by content), so only the first run pays the probe.
-func cacheDir(t *testing.T) string {
+func cacheDir(t testing.TB) string {
 	dir := filepath.Join(os.TempDir(), "strata-microvm-test-cache")
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		t.Fatal(err)
@@ -75,7 +75,7 @@ func newDriver(t *testing.T) *microvm.Driver {
 	return newDriverIn(t, stateDir)
 }
 
-func newDriverIn(t *testing.T, stateDir string) *microvm.Driver {
+func newDriverIn(t testing.TB, stateDir string) *microvm.Driver {
 	t.Helper()
 	for _, dep := range []string{"qemu-system-x86_64", "mkfs.ext4"} {
 		if _, err := exec.LookPath(dep); err != nil {
