@@ -10,7 +10,7 @@ ARGS    ?=
 
 ## build: the three binaries into ./bin (pure Go, no cgo)
 build:
-	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o $(BIN)/ ./cmd/strata ./cmd/stratad ./cmd/strata-static
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o $(BIN)/ ./cmd/strata ./cmd/stratad ./cmd/strata-static ./cmd/strata-guest-init
 
 ## run: build and start a microcloud on this machine
 run: build
