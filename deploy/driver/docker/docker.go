@@ -208,17 +208,7 @@ func (d *Driver) UID(id string) int {
 	return d.cfg.UIDBase + int(h.Sum32()%1_000_000)
 }
 
-func checkID(id string) error {
-	if id == "" || len(id) > 128 {
-		return api.Errorf(api.EInvalid, "instance id %q is not a plain name — use the instance GUID", id)
-	}
-	for _, c := range id {
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
-			return api.Errorf(api.EInvalid, "instance id %q is not a plain name — use the instance GUID", id)
-		}
-	}
-	return nil
-}
+func checkID(id string) error { return driver.CheckID(id) }
 
 // containerName is unique per node and instance, so two executors sharing an
 // engine never collide.

@@ -278,17 +278,7 @@ func (d *Driver) Fingerprint() driver.Fingerprint {
 // the host port QEMU forwards to it is chosen by Start.
 func (d *Driver) AllocatePort(string) (int, error) { return d.cfg.GuestPort, nil }
 
-func checkID(id string) error {
-	if id == "" || len(id) > 128 {
-		return api.Errorf(api.EInvalid, "instance id %q is not a plain name — use the instance GUID", id)
-	}
-	for _, c := range id {
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
-			return api.Errorf(api.EInvalid, "instance id %q is not a plain name — use the instance GUID", id)
-		}
-	}
-	return nil
-}
+func checkID(id string) error { return driver.CheckID(id) }
 
 func (d *Driver) get(id string) (*vm, error) {
 	d.mu.Lock()
@@ -843,26 +833,8 @@ func (d *Driver) RecoverOutput(ctx context.Context, h *driver.Handle, stdout, st
 	return nil
 }
 
-// procStartTime reads field 22 of /proc/<pid>/stat; a zombie is ENotFound.
-func procStartTime(pid int) (uint64, error) {
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0, api.Errorf(api.ENotFound, "no process %d", pid)
-	}
-	s := string(data)
-	i := strings.LastIndexByte(s, ')')
-	if i < 0 {
-		return 0, api.Errorf(api.EInvalid, "malformed /proc stat")
-	}
-	f := strings.Fields(s[i+1:])
-	if len(f) < 20 {
-		return 0, api.Errorf(api.EInvalid, "malformed /proc stat")
-	}
-	if f[0] == "Z" || f[0] == "X" {
-		return 0, api.Errorf(api.ENotFound, "process %d is a zombie", pid)
-	}
-	return strconv.ParseUint(f[19], 10, 64)
-}
+// procStartTime is driver.StartTime.
+func procStartTime(pid int) (uint64, error) { return driver.StartTime(pid) }
 
 // Sweep kills the QEMU of every instance dir in StateDir whose instance is
 // neither in known nor run by this driver, and removes the dir: VMs an

@@ -693,40 +693,7 @@ func (d *Driver) RecoverOutput(ctx context.Context, h *driver.Handle, stdout, st
 	return nil
 }
 
-// StartTime returns the start time (field 22 of /proc/<pid>/stat, in clock
-// ticks since boot) of a live process. A zombie or missing process is an
-// ENotFound *api.Error.
-func StartTime(pid int) (uint64, error) {
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0, api.Errorf(api.ENotFound, "no process %d", pid)
-	}
-	return parseStat(data)
-}
+// StartTime is driver.StartTime (kept for the process driver's callers).
+func StartTime(pid int) (uint64, error) { return driver.StartTime(pid) }
 
-// parseStat extracts the start time from a /proc/<pid>/stat line. The command
-// name (field 2) may contain spaces and parentheses, so fields are counted
-// from the last ')'.
-func parseStat(data []byte) (uint64, error) {
-	s := string(data)
-	i := strings.LastIndexByte(s, ')')
-	if i < 0 {
-		return 0, api.Errorf(api.EInvalid, "malformed /proc stat")
-	}
-	f := strings.Fields(s[i+1:])
-	// f[0] is field 3 (state); field 22 is f[19].
-	if len(f) < 20 {
-		return 0, api.Errorf(api.EInvalid, "malformed /proc stat")
-	}
-	if f[0] == "Z" || f[0] == "X" {
-		return 0, api.Errorf(api.ENotFound, "process is a zombie")
-	}
-	var v uint64
-	for _, c := range f[19] {
-		if c < '0' || c > '9' {
-			return 0, api.Errorf(api.EInvalid, "malformed /proc stat start time")
-		}
-		v = v*10 + uint64(c-'0')
-	}
-	return v, nil
-}
+func parseStat(data []byte) (uint64, error) { return driver.ParseStat(data) }
