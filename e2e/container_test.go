@@ -162,7 +162,8 @@ func TestImageDeploys(t *testing.T) {
 	}
 	sum := sha256.Sum256(data)
 	loaded := "strata/image:" + hex.EncodeToString(sum[:]) // the node's tag of the tarball's image
-	t.Cleanup(func() { // registered before the cluster: runs after its processes stop
+	// Registered before the cluster: runs after its processes stop.
+	t.Cleanup(func() {
 		cs, nets, _ := dockerObjects(t, node)
 		if len(cs) > 0 {
 			t.Errorf("containers left for %s: %v", node, cs)

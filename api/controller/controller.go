@@ -303,6 +303,3 @@ func (c *Controller) Run(ctx context.Context) error {
 
 // Ready is closed once Run has subscribed to the bus (call Run once).
 func (c *Controller) Ready() <-chan struct{} { return c.ready }
-
-// Kick asks the converger to run now (it coalesces repeated kicks).
-func (c *Controller) Kick() { c.sig.Kick() }

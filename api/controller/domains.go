@@ -3,6 +3,7 @@ package controller
 import (
 	"context"
 	"log/slog"
+	"maps"
 	"slices"
 	"strings"
 
@@ -49,7 +50,7 @@ func (s *Domains) ListDomains(ctx context.Context) ([]api.DomainInfo, error) {
 		names[o.ID] = o.Name
 	}
 	out := []api.DomainInfo{{Name: s.cfg.Domain}}
-	for _, name := range slices.Sorted(mapKeys(all)) {
+	for _, name := range slices.Sorted(maps.Keys(all)) {
 		orgID := all[name]
 		if orgID != "" && authorize(api.PrincipalFrom(ctx), actReadOrg, orgID, "") != allow {
 			continue
@@ -57,16 +58,6 @@ func (s *Domains) ListDomains(ctx context.Context) ([]api.DomainInfo, error) {
 		out = append(out, api.DomainInfo{Name: name, Org: names[orgID]})
 	}
 	return out, nil
-}
-
-func mapKeys(m map[string]string) func(func(string) bool) {
-	return func(yield func(string) bool) {
-		for k := range m {
-			if !yield(k) {
-				return
-			}
-		}
-	}
 }
 
 // CreateDomain registers a shared domain (admin) or one private to d.Org

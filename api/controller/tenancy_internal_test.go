@@ -458,7 +458,9 @@ func TestDomains(t *testing.T) {
 func TestMetrics(t *testing.T) {
 	clock := &fakeClock{now: time.Unix(6_000_000, 0)}
 	m := newMetrics(clock.Now)
-	line := func(l string) { m.routerLine(api.LogEnvelope{AppID: "a1", Source: api.LogSourceRouter, Line: l, Time: clock.Now()}) }
+	line := func(l string) {
+		m.routerLine(api.LogEnvelope{AppID: "a1", Source: api.LogSourceRouter, Line: l, Time: clock.Now()})
+	}
 	line("GET / 200 12B 2.0ms upstream=i-1 request_id=x")
 	line("GET /x 404 9B 4.0ms upstream=i-1 request_id=y")
 	line("garbage")
