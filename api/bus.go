@@ -283,6 +283,8 @@ type LogEnvelope struct {
 	Stream  string    `json:"stream,omitempty"`   // stdout | stderr
 	// Dropped, on a "strata" note of a followed stream, is how many lines
 	// were dropped just before it because the reader fell behind.
-	Dropped int    `json:"dropped,omitempty"`
-	Line    string `json:"line"`
+	Dropped int `json:"dropped,omitempty"`
+	// LatencyMs, on a router's access line, is how long the request took.
+	LatencyMs float64 `json:"latency_ms,omitempty"`
+	Line      string  `json:"line"`
 }

@@ -312,7 +312,8 @@ func (p *Proxy) accessLog(st *reqState, r *http.Request, pool *registry.Pool, st
 	b = append(b, ' ')
 	b = strconv.AppendInt(b, st.rw.bytes, 10)
 	b = append(b, "B "...)
-	b = strconv.AppendFloat(b, float64(p.cfg.Now().Sub(start))/float64(time.Millisecond), 'f', 1, 64)
+	ms := float64(p.cfg.Now().Sub(start)) / float64(time.Millisecond)
+	b = strconv.AppendFloat(b, ms, 'f', 1, 64)
 	b = append(b, "ms upstream="...)
 	if st.ep != nil {
 		b = append(b, st.ep.PrivateInstanceID...)
@@ -321,7 +322,7 @@ func (p *Proxy) accessLog(st *reqState, r *http.Request, pool *registry.Pool, st
 	}
 	b = append(b, " request_id="...)
 	b = append(b, st.reqID...)
-	p.cfg.AccessLog(api.LogEnvelope{Time: start, AppID: pool.AppID(), App: pool.AppName(), Source: api.LogSourceRouter, Line: string(b)})
+	p.cfg.AccessLog(api.LogEnvelope{Time: start, AppID: pool.AppID(), App: pool.AppName(), Source: api.LogSourceRouter, Line: string(b), LatencyMs: ms})
 }
 
 // retryTransport sends the request to the pool's endpoints in round-robin

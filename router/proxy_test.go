@@ -316,6 +316,10 @@ func TestAccessLog(t *testing.T) {
 			t.Errorf("line %q does not contain %q", e.Line, want)
 		}
 	}
+	// The latency travels as a number too (the controller's metrics read it).
+	if ms := strconv.FormatFloat(e.LatencyMs, 'f', 1, 64) + "ms upstream="; e.LatencyMs <= 0 || !strings.Contains(e.Line, " "+ms) {
+		t.Errorf("envelope latency %v does not match line %q", e.LatencyMs, e.Line)
+	}
 	if strings.Contains(e.Line, "secret") {
 		t.Errorf("line %q leaks the query string", e.Line)
 	}

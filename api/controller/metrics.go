@@ -2,8 +2,6 @@ package controller
 
 import (
 	"context"
-	"strconv"
-	"strings"
 	"sync"
 	"time"
 
@@ -58,19 +56,12 @@ func (s *Metrics) slot(appID string, t time.Time) *minute {
 	return mi
 }
 
-// routerLine counts one access line of a router: "GET /p 200 12B 3.4ms …".
+// routerLine counts one access line of a router, with its latency.
 func (s *Metrics) routerLine(e api.LogEnvelope) {
-	if e.Source != api.LogSourceRouter || e.AppID == "" {
+	if e.Source != api.LogSourceRouter || e.AppID == "" || e.LatencyMs < 0 {
 		return
 	}
-	f := strings.Fields(e.Line)
-	if len(f) < 5 || !strings.HasSuffix(f[4], "ms") {
-		return
-	}
-	ms, err := strconv.ParseFloat(strings.TrimSuffix(f[4], "ms"), 64)
-	if err != nil || ms < 0 {
-		return
-	}
+	ms := e.LatencyMs
 	t := e.Time
 	if t.IsZero() {
 		t = s.now()

@@ -458,13 +458,12 @@ func TestDomains(t *testing.T) {
 func TestMetrics(t *testing.T) {
 	clock := &fakeClock{now: time.Unix(6_000_000, 0)}
 	m := newMetrics(clock.Now)
-	line := func(l string) {
-		m.routerLine(api.LogEnvelope{AppID: "a1", Source: api.LogSourceRouter, Line: l, Time: clock.Now()})
+	line := func(ms float64) {
+		m.routerLine(api.LogEnvelope{AppID: "a1", Source: api.LogSourceRouter, Line: "GET / 200", LatencyMs: ms, Time: clock.Now()})
 	}
-	line("GET / 200 12B 2.0ms upstream=i-1 request_id=x")
-	line("GET /x 404 9B 4.0ms upstream=i-1 request_id=y")
-	line("garbage")
-	m.routerLine(api.LogEnvelope{AppID: "a1", Source: "app/web/0", Line: "GET / 200 1B 100ms", Time: clock.Now()})
+	line(2)
+	line(4)
+	m.routerLine(api.LogEnvelope{AppID: "a1", Source: "app/web/0", Line: "GET / 200 1B 100ms", LatencyMs: 100, Time: clock.Now()})
 	m.heartbeat(&api.NodeHeartbeat{NodeID: "n1", Instances: []api.InstanceReport{{AppID: "a1", CPUPercent: 10, MemoryBytes: 100}, {AppID: "a1", CPUPercent: 5, MemoryBytes: 50}}}, clock.Now())
 	m.heartbeat(&api.NodeHeartbeat{NodeID: "n2", Instances: []api.InstanceReport{{AppID: "a1", CPUPercent: 1, MemoryBytes: 1}}}, clock.Now())
 	m.heartbeat(&api.NodeHeartbeat{NodeID: "n1", Instances: []api.InstanceReport{{AppID: "a1", CPUPercent: 20, MemoryBytes: 200}}}, clock.Now()) // replaces n1's
@@ -474,7 +473,7 @@ func TestMetrics(t *testing.T) {
 		t.Fatalf("last minute %+v (of %d)", last, len(s))
 	}
 	clock.add(2 * time.Minute)
-	line("GET / 200 1B 1ms upstream=i-1 request_id=z")
+	line(1)
 	s = m.series("a1")
 	if s[len(s)-1].Requests != 1 || s[len(s)-3].Requests != 2 || s[len(s)-2].Requests != 0 {
 		t.Errorf("after two minutes: %+v %+v %+v", s[len(s)-3], s[len(s)-2], s[len(s)-1])
