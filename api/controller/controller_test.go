@@ -184,6 +184,9 @@ func TestDeployTimeoutReportsCrashReason(t *testing.T) {
 	e.run()
 	startBuilder(t, srv, &fakeBuilder{})
 	startExecutor(t, srv, "node-1", func(x *fakeExecutor) { x.crash = "exited with status 1" })
+	// The wait starts once the node is known, so it measures the crashes,
+	// not a slow first heartbeat on a loaded machine.
+	eventually(t, "node-1 heard from", func() bool { return len(e.ctrl.Nodes.List()) == 1 })
 	_, err := e.ctrl.Deploys.Deploy(e.ctx(), api.DeployRequest{App: "hello", Source: source(), CreateApp: true, Wait: true})
 	if api.ErrorCode(err) != api.ETimeout || !strings.Contains(api.ErrorMessage(err), "exited with status 1") {
 		t.Fatalf("err = %v (code %q), want timeout with the crash reason", err, api.ErrorCode(err))
