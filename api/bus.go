@@ -90,6 +90,9 @@ type NodeHeartbeat struct {
 	Instances  []InstanceReport  `json:"instances"`
 	Time       time.Time         `json:"time"`
 	Interval   time.Duration     `json:"interval"` // how often this node heartbeats
+	// Accel is how the node's microvm driver runs guests ("kvm" or "tcg",
+	// measured by its probe boot); empty without one.
+	Accel string `json:"accel,omitempty"`
 }
 
 // InstanceReport is one instance as its executor sees it.

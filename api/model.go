@@ -234,6 +234,9 @@ type Instance struct {
 	// stored with the row (empty for rows older than that, which show the
 	// node's first isolation).
 	Isolation Isolation `json:"isolation,omitempty"`
+	// Accel is how a microvm instance's node runs guests ("kvm" or "tcg")
+	// as its latest heartbeat said (not stored; empty for other isolations).
+	Accel string `json:"accel,omitempty"`
 }
 
 // Substrate is what a node is.
@@ -274,6 +277,9 @@ type Node struct {
 	State      string            `json:"state"` // ready | lost | draining
 	LastSeen   time.Time         `json:"last_seen"`
 	Instances  int               `json:"instances"`
+	// Accel is how the node's microvm driver runs guests ("kvm" or "tcg"),
+	// as its latest heartbeat said; empty without one.
+	Accel string `json:"accel,omitempty"`
 }
 
 // Route maps a host (and optional path) on a domain to an app.

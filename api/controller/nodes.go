@@ -195,6 +195,7 @@ func (r *nodeRegistry) views(now time.Time, ttl time.Duration) map[string]*nodeV
 				ID: id, Address: e.hb.Address, Substrate: e.hb.Substrate,
 				Isolations: slices.Clone(e.hb.Isolations), Capacity: e.hb.Capacity,
 				Labels: maps.Clone(e.hb.Labels), State: state, LastSeen: e.seen, Instances: len(e.listed),
+				Accel: e.hb.Accel,
 			},
 			seq:    e.seq,
 			listed: e.listed, // replaced, never mutated, on each heartbeat

@@ -143,6 +143,9 @@ func (s *Placement) describePlacement(ctx context.Context, d *api.AppDetail) err
 		case len(v.node.Isolations) > 0:
 			in.Isolation = v.node.Isolations[0]
 		}
+		if in.Isolation == api.IsolationMicroVM {
+			in.Accel = v.node.Accel
+		}
 	}
 	return nil
 }

@@ -87,7 +87,7 @@ func writeAppDetail(w io.Writer, d *api.AppDetail, now time.Time) error {
 			up = uptime(now, in.StartedAt)
 			cpu, mem = usageLabels(in)
 		}
-		t.row(index, state, orDash(in.NodeID), orDash(string(in.Substrate)), orDash(string(in.Isolation)),
+		t.row(index, state, orDash(in.NodeID), orDash(string(in.Substrate)), orDash(isolationLabel(in.Isolation, in.Accel)),
 			releaseLabel(in.Release), strconv.Itoa(in.Restarts), up, cpu, mem)
 	}
 	return t.flush()

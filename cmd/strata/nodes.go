@@ -7,6 +7,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/strata-paas/strata/api"
 	"github.com/strata-paas/strata/api/client"
 )
 
@@ -32,7 +33,7 @@ func (m *Main) nodesCommand() *cobra.Command {
 				for _, n := range nodes {
 					iso := make([]string, len(n.Isolations))
 					for i, x := range n.Isolations {
-						iso[i] = string(x)
+						iso[i] = isolationLabel(x, n.Accel)
 					}
 					t.row(n.ID, n.State, string(n.Substrate), orDash(strings.Join(iso, ",")), strconv.Itoa(n.Capacity.CPUs),
 						megabytes(n.Capacity.MemoryMB), strconv.Itoa(n.Instances), uptime(now, n.LastSeen)+" ago")
@@ -43,4 +44,13 @@ func (m *Main) nodesCommand() *cobra.Command {
 	})
 	cmd.AddCommand(m.drainCommands()...)
 	return cmd
+}
+
+// isolationLabel is an isolation as the tables show it: microvm with the
+// acceleration its node's driver uses, e.g. "microvm/tcg".
+func isolationLabel(iso api.Isolation, accel string) string {
+	if iso == api.IsolationMicroVM && accel != "" {
+		return string(iso) + "/" + accel
+	}
+	return string(iso)
 }

@@ -124,6 +124,9 @@ type ExitResult struct {
 type Fingerprint struct {
 	Driver     string          // driver name, e.g. "process"
 	Isolations []api.Isolation // isolations this driver provides here
+	// Accel is how a VM driver runs guests here ("kvm" or "tcg"); the
+	// node's heartbeat reports it. Empty for other drivers.
+	Accel string
 }
 
 // Fingerprinter is an optional ability: a driver that reports what it

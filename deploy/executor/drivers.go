@@ -16,6 +16,7 @@ type drivers struct {
 	byIso      map[api.Isolation]driver.Driver
 	byName     map[string]driver.Driver
 	isolations []api.Isolation // every isolation offered, in driver order
+	accel      string          // a VM driver's acceleration (Fingerprint.Accel)
 	def        driver.Driver   // for specs without an isolation
 	defIso     api.Isolation
 }
@@ -34,6 +35,9 @@ func newDrivers(drvs []driver.Driver) (*drivers, error) {
 			return nil, api.Errorf(api.EInvalid, "executor given two %s drivers", fp.Driver)
 		}
 		ds.byName[fp.Driver] = d
+		if fp.Accel != "" {
+			ds.accel = fp.Accel
+		}
 		for _, iso := range fp.Isolations {
 			if _, dup := ds.byIso[iso]; dup {
 				return nil, api.Errorf(api.EInvalid, "two drivers offer isolation %s — enable one of them", iso)

@@ -450,7 +450,7 @@ func (e *Executor) heartbeat() {
 	hb := &api.NodeHeartbeat{
 		Version: api.MessageVersion, NodeID: e.nodeID, Address: e.cfg.AdvertiseHost,
 		Substrate: e.substrate, Isolations: isos, Capacity: e.capacity(), Labels: e.cfg.Labels,
-		Instances: reports, Time: taken, Interval: e.cfg.HeartbeatInterval,
+		Instances: reports, Time: taken, Interval: e.cfg.HeartbeatInterval, Accel: e.drivers.accel,
 	}
 	if err := e.conn.Publish(api.SubjectNodeHeartbeat, hb); err != nil {
 		e.log.Warn("executor.heartbeat_failed", "err", err)

@@ -268,10 +268,11 @@ func (d *Driver) Acceleration() Acceleration { return d.accel }
 // exit), 0 when the acceleration was configured or cached.
 func (d *Driver) ProbeBoot() time.Duration { return d.boot }
 
-// Fingerprint reports api.IsolationMicroVM: New succeeds only once a probe
-// guest booted (or the acceleration was configured).
+// Fingerprint reports api.IsolationMicroVM and the acceleration (New
+// succeeds only once a probe guest booted, or the acceleration was
+// configured); the node's heartbeat carries the acceleration.
 func (d *Driver) Fingerprint() driver.Fingerprint {
-	return driver.Fingerprint{Driver: Name, Isolations: []api.Isolation{api.IsolationMicroVM}}
+	return driver.Fingerprint{Driver: Name, Isolations: []api.Isolation{api.IsolationMicroVM}, Accel: string(d.accel)}
 }
 
 // AllocatePort returns Config.GuestPort: every VM has a network of its own;
