@@ -37,6 +37,15 @@ type Config struct {
 	// tried only after the others.
 	FailedEndpointTTL time.Duration
 
+	// HoldTimeout is how long a request for a known route without endpoints
+	// (its instances restarting) waits for one before a 503; 0 answers 503
+	// at once (see hold.go). HoldMaxPerRoute caps the requests waiting per
+	// route (past it: 503 at once); HoldMaxBody is the largest declared
+	// request body that may wait (chunked bodies never wait).
+	HoldTimeout     time.Duration
+	HoldMaxPerRoute int
+	HoldMaxBody     int64
+
 	// AccessLog, when set, receives one envelope per request of a known app.
 	// It is called on the request goroutine and must not block.
 	AccessLog func(api.LogEnvelope)
@@ -45,6 +54,14 @@ type Config struct {
 	// Now is the clock; defaults to time.Now.
 	Now func() time.Time
 }
+
+// Defaults for holding requests, used by stratad router (Config leaves
+// holding off unless HoldTimeout is set).
+const (
+	DefaultHoldTimeout     = 10 * time.Second
+	DefaultHoldMaxPerRoute = 1000
+	DefaultHoldMaxBody     = 64 << 10
+)
 
 // DefaultConfig returns the defaults.
 func DefaultConfig() Config {

@@ -38,6 +38,7 @@ type Proxy struct {
 	rp        *httputil.ReverseProxy
 	buffers   *bufferPool
 	states    sync.Pool // *reqState
+	holds     holds     // requests waiting for an endpoint, per route
 }
 
 var _ http.Handler = (*Proxy)(nil)
@@ -132,6 +133,22 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case pool == nil:
 		writeError(&st.rw, r, http.StatusNotFound, st.reqID, p.notFoundMessage(r.Host))
+	case pool.Len() == 0 && p.holdable(r):
+		np, status, msg := p.hold(r, pool)
+		switch {
+		case np != nil:
+			pool = np
+			st.pool = np
+			if leanEligible(r) {
+				p.serveLean(st, r)
+			} else {
+				p.rp.ServeHTTP(&st.rw, r.WithContext(context.WithValue(r.Context(), stateKey{}, st)))
+			}
+		case status == 499:
+			st.rw.status = 499
+		default:
+			writeError(&st.rw, r, status, st.reqID, msg)
+		}
 	case pool.Len() == 0:
 		writeError(&st.rw, r, http.StatusServiceUnavailable, st.reqID,
 			"no instance of "+appLabel(pool)+" is running for host "+hostLabel(r.Host)+

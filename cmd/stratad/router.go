@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"time"
 
 	"github.com/strata-paas/strata/api"
 	"github.com/strata-paas/strata/api/bus"
@@ -32,6 +33,14 @@ type routerRole struct {
 	log      *slog.Logger
 }
 
+// routerHold is how requests for a route whose instances are restarting are
+// held (router.Config.HoldTimeout etc.); stratad router sets it from flags.
+var routerHold = struct {
+	timeout time.Duration
+	max     int
+	body    int64
+}{router.DefaultHoldTimeout, router.DefaultHoldMaxPerRoute, router.DefaultHoldMaxBody}
+
 // startRouter listens on addr and subscribes the registry to the bus.
 func startRouter(ctx context.Context, addr, domain string, conn *bus.Conn, log *slog.Logger) (*routerRole, error) {
 	ln, err := net.Listen("tcp", addr)
@@ -52,6 +61,7 @@ func startRouter(ctx context.Context, addr, domain string, conn *bus.Conn, log *
 		}
 	}
 	cfg.Metrics = router.NewMetrics(reg)
+	cfg.HoldTimeout, cfg.HoldMaxPerRoute, cfg.HoldMaxBody = routerHold.timeout, routerHold.max, routerHold.body
 	proxy := router.New(cfg, reg, log.With("component", "router"))
 	return &routerRole{ln: ln, cfg: cfg, proxy: proxy, reg: reg, stop: stop, conn: conn, log: log}, nil
 }
@@ -153,6 +163,9 @@ func runRouter(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	ctrlURL := fs.String("controller", "", "controller API URL: serve the TLS certificates uploaded with strata certs add (needs an admin token)")
 	tokenFile := fs.String("token-file", "", "file holding the router credential for --controller, <data>/router.token of the controller (or set STRATA_TOKEN)")
 	token := fs.String("token", "", "admin API token for --controller")
+	fs.DurationVar(&routerHold.timeout, "hold-timeout", router.DefaultHoldTimeout, "how long a request for a route whose instances are restarting waits for one (then 503; 0: 503 at once)")
+	fs.IntVar(&routerHold.max, "hold-max", router.DefaultHoldMaxPerRoute, "most requests held per route (past it: 503 at once)")
+	fs.Int64Var(&routerHold.body, "hold-max-body", router.DefaultHoldMaxBody, "largest request body (bytes, declared Content-Length) that may be held")
 	acme := addACMEFlags(fs, "--tls-listen")
 	log, err := parseRole(fs, args, stderr, "info")
 	if err != nil {
