@@ -330,7 +330,9 @@ func routerGet(addr, host, path string) (int, string, error) {
 		return 0, "", err
 	}
 	req.Host = host
-	client := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
+	// Longer than the router's hold bound (10 s): a request for a route
+	// without instances is held, then answered 503 (docs/architecture.md).
+	client := &http.Client{Timeout: 20 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
 	resp, err := client.Do(req)
 	if err != nil {
 		return 0, "", err
