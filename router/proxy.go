@@ -138,12 +138,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		switch {
 		case np != nil:
 			pool = np
-			st.pool = np
-			if leanEligible(r) {
-				p.serveLean(st, r)
-			} else {
-				p.rp.ServeHTTP(&st.rw, r.WithContext(context.WithValue(r.Context(), stateKey{}, st)))
-			}
+			p.forward(st, r, np)
 		case status == 499:
 			st.rw.status = 499
 		default:
@@ -153,13 +148,20 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(&st.rw, r, http.StatusServiceUnavailable, st.reqID,
 			"no instance of "+appLabel(pool)+" is running for host "+hostLabel(r.Host)+
 				" — check it with `strata app "+appOr(pool, "NAME")+"` or start it with `strata start "+appOr(pool, "NAME")+"`")
-	case leanEligible(r):
-		st.pool = pool
-		p.serveLean(st, r)
 	default:
-		st.pool = pool
-		p.rp.ServeHTTP(&st.rw, r.WithContext(context.WithValue(r.Context(), stateKey{}, st)))
+		p.forward(st, r, pool)
 	}
+}
+
+// forward sends r to one of pool's endpoints: bodiless requests by the lean
+// path, the rest through the reverse proxy.
+func (p *Proxy) forward(st *reqState, r *http.Request, pool *registry.Pool) {
+	st.pool = pool
+	if leanEligible(r) {
+		p.serveLean(st, r)
+		return
+	}
+	p.rp.ServeHTTP(&st.rw, r.WithContext(context.WithValue(r.Context(), stateKey{}, st)))
 }
 
 func (p *Proxy) finish(st *reqState, r *http.Request, pool *registry.Pool, start time.Time) {
