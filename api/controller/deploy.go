@@ -407,6 +407,10 @@ func (s *Deploys) waitInstances(ctx context.Context, app *api.App, rel *api.Rele
 	timeout := time.NewTimer(s.cfg.DeployWaitTimeout)
 	defer timeout.Stop()
 	lastStatus := ""
+	// The last crash reason seen is kept across passes: at the moment the
+	// wait ends the instance may be between a crash and its restart, with
+	// no reason of its own, and the user still needs to know why.
+	lastReason := ""
 	for {
 		changed := s.sig.changedCh()
 		ins, err := s.store.Instances(ctx, app.ID)
@@ -424,6 +428,9 @@ func (s *Deploys) waitInstances(ctx context.Context, app *api.App, rel *api.Rele
 				running++
 			} else if in.Reason != "" {
 				reason = in.Reason
+			}
+			if in.Reason != "" && in.State != api.InstanceRunning {
+				lastReason = in.Reason
 			}
 			if v := views[in.NodeID]; v != nil && in.State != api.InstanceRunning && v.listed[in.ID].FailedStarts >= s.cfg.FailedStarts {
 				failed = true
@@ -459,6 +466,9 @@ func (s *Deploys) waitInstances(ctx context.Context, app *api.App, rel *api.Rele
 			return running, desired, ctx.Err()
 		case <-timeout.C:
 			t.Stop()
+			if reason == "" {
+				reason = lastReason
+			}
 			if reason == "" {
 				reason = s.unplaceable.reason(app.ID)
 			}
