@@ -68,6 +68,12 @@ type RouterRegistration struct {
 	PrivateInstanceIdx  string            `json:"private_instance_index,omitempty"`
 	Tags                map[string]string `json:"tags,omitempty"`
 	StaleThresholdInSec int               `json:"stale_threshold_in_seconds,omitempty"`
+	// Forget, on an unregister, says the URIs were removed from the app
+	// (unmapped): routers drop each of them once it has no endpoint left, so
+	// it answers 404 at once. Without it (an instance stopping or restarting,
+	// and every message of older executors) a route that lost its last
+	// endpoint stays known for a while and its requests are held.
+	Forget bool `json:"forget,omitempty"`
 }
 
 // RouterStart is announced by a router on start and returned to router.greet.
