@@ -213,6 +213,11 @@ type NodeCommand struct {
 	InstanceID string          `json:"instance_id,omitempty"` // for stop
 	Grace      time.Duration   `json:"grace,omitempty"`       // for stop; 0 = default 10 s
 	Routes     []string        `json:"routes,omitempty"`      // for routes
+	// Term is the leader lease term of the controller that sent the command
+	// from its leader-only loops (docs/architecture.md, "Leader lease"); 0
+	// for commands of a REST request. An executor ignores a command whose
+	// term is below the highest it has seen.
+	Term int64 `json:"term,omitempty"`
 }
 
 // NodeCommandReply answers a NodeCommand. Error is nil when the executor
