@@ -20,6 +20,10 @@ type Options struct {
 	Logger *slog.Logger // defaults to slog.Default()
 	// Server connects in-process to an embedded server instead of dialling URL.
 	Server *Server
+	// User and Password authenticate to a server that requires it
+	// (ExecutorUser, RouterUser and the component credential); the client's
+	// reply inbox is then named for User, as its grant requires.
+	User, Password string
 }
 
 // Conn is a connection to NATS. It reconnects forever; methods are safe for
@@ -66,6 +70,9 @@ func Connect(ctx context.Context, url string, opts Options) (*Conn, error) {
 	if opts.Server != nil {
 		nopts = append(nopts, nats.InProcessServer(opts.Server.ns))
 	}
+	if opts.User != "" {
+		nopts = append(nopts, nats.UserInfo(opts.User, opts.Password), nats.CustomInboxPrefix(inboxPrefix(opts.User)))
+	}
 	nc, err := nats.Connect(url, nopts...)
 	if err != nil {
 		return nil, api.Errorf(api.EUnavailable, "cannot connect to NATS at %s: %v — check --nats", url, err)
@@ -75,6 +82,10 @@ func Connect(ctx context.Context, url string, opts Options) (*Conn, error) {
 	// the server is up; RetryOnFailedConnect keeps trying otherwise.
 	deadline := time.Now().Add(5 * time.Second)
 	for !nc.IsConnected() && time.Now().Before(deadline) {
+		if errors.Is(nc.LastError(), nats.ErrAuthorization) {
+			nc.Close()
+			return nil, api.Errorf(api.EUnauthorized, "NATS at %s refused the credentials of %q — pass the component's credential (--token-file <controller data>/%s.token)", url, opts.User, opts.Name)
+		}
 		select {
 		case <-ctx.Done():
 			nc.Close()

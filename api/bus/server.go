@@ -17,6 +17,10 @@ type ServerConfig struct {
 	// StoreDir holds JetStream data. Empty disables JetStream.
 	StoreDir string
 	Logger   *slog.Logger
+	// Auth, when set, decides who may connect and what each client may
+	// publish and subscribe to (ComponentAuth); without it anyone who
+	// reaches the server may do anything.
+	Auth Authenticator
 }
 
 // Server is an embedded nats-server.
@@ -44,6 +48,9 @@ func StartServer(cfg ServerConfig) (*Server, error) {
 		opts.Port = 0
 	} else if cfg.Port == 0 {
 		opts.Port = server.RANDOM_PORT
+	}
+	if cfg.Auth != nil {
+		opts.CustomClientAuthentication = authAdapter{fn: cfg.Auth}
 	}
 	if cfg.StoreDir != "" {
 		opts.JetStream = true
