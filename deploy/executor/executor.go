@@ -51,6 +51,7 @@ type Executor struct {
 	taskDir string
 
 	regInterval atomic.Int64 // route re-registration interval, ns
+	term        atomic.Int64 // highest leader term seen in a command
 
 	// Time sources: the real ones, or a test's (export_test.go).
 	heartbeatTicks, sampleTicks tickFunc
@@ -197,6 +198,9 @@ func (e *Executor) Run(ctx context.Context) error {
 // the reply says the command was accepted; progress comes as events.
 func (e *Executor) handleCommand(ctx context.Context, cmd *api.NodeCommand) (*api.NodeCommandReply, error) {
 	ok := &api.NodeCommandReply{Version: api.MessageVersion}
+	if err := e.checkTerm(cmd); err != nil {
+		return nil, err
+	}
 	switch cmd.Kind {
 	case api.CmdStart:
 		if err := validateSpec(cmd.Start); err != nil {
@@ -251,6 +255,26 @@ func (e *Executor) handleCommand(ctx context.Context, cmd *api.NodeCommand) (*ap
 		return ok, nil
 	}
 	return nil, api.Errorf(api.EInvalid, "unknown command %q — this executor knows start, run, stop and routes", cmd.Kind)
+}
+
+// checkTerm refuses a command from a leader term older than the highest
+// this executor has seen: a deposed leader's late command
+// (docs/architecture.md, "Leader lease"). Term 0, a command of a REST
+// request, is not checked. The term is kept in memory only.
+func (e *Executor) checkTerm(cmd *api.NodeCommand) error {
+	if cmd.Term <= 0 {
+		return nil
+	}
+	for {
+		seen := e.term.Load()
+		if cmd.Term < seen {
+			e.log.Warn("executor.stale_term", "kind", cmd.Kind, "instance", cmd.InstanceID, "term", cmd.Term, "seen", seen)
+			return api.Errorf(api.EConflict, "%s command of leader term %d ignored: this executor has seen term %d", cmd.Kind, cmd.Term, seen)
+		}
+		if cmd.Term == seen || e.term.CompareAndSwap(seen, cmd.Term) {
+			return nil
+		}
+	}
 }
 
 func validateInstanceID(id string) error {
