@@ -19,3 +19,10 @@ func GuardScan(data []byte, sizes []int) (stopAt int64, reject int32) {
 }
 
 var _ net.Conn = (*guardConn)(nil)
+
+// HeldRoutes returns the number of routes with an entry in the hold counts.
+func (p *Proxy) HeldRoutes() int {
+	p.holds.mu.Lock()
+	defer p.holds.mu.Unlock()
+	return len(p.holds.n)
+}

@@ -16,40 +16,58 @@ import (
 // requests wait per route; past that they are refused at once. Only requests
 // without a body, or whose declared Content-Length is within
 // Config.HoldMaxBody, are held (the body is not read while waiting, so it
-// stays in the client's socket and the kernel's buffers). None of this runs
-// for routes that have endpoints.
+// stays in the client's socket and the kernel's buffers). A held request
+// does not poll: it sleeps on the registry's Watch channel for its host and
+// looks again when the host's routes change, so it is sent as soon as an
+// endpoint registers, and answered 404 as soon as the route is unmapped. None
+// of this runs for routes that have endpoints.
 
-// holdPoll is how often a held request looks the route up again.
-const holdPoll = 10 * time.Millisecond
-
-// holds counts the requests being held, per route.
+// holds counts the requests being held, per route. An entry lives while
+// requests are held for its route.
 type holds struct {
 	mu sync.Mutex
-	n  map[string]*atomic.Int64 // host + "\x00" + path → requests held
+	n  map[string]*holdCount // host + "\x00" + path → requests held
 }
 
-func (h *holds) counter(pool *registry.Pool) *atomic.Int64 {
-	k := pool.Host() + "\x00" + pool.Path()
+type holdCount struct {
+	held atomic.Int64 // requests being held (what Held reports)
+	refs int          // requests using the entry, under holds.mu
+}
+
+func holdKey(host, path string) string { return host + "\x00" + path }
+
+// acquire returns the count of pool's route, creating it; release it.
+func (h *holds) acquire(pool *registry.Pool) *holdCount {
+	k := holdKey(pool.Host(), pool.Path())
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.n == nil {
-		h.n = map[string]*atomic.Int64{}
+		h.n = map[string]*holdCount{}
 	}
 	c := h.n[k]
 	if c == nil {
-		c = new(atomic.Int64)
+		c = new(holdCount)
 		h.n[k] = c
 	}
+	c.refs++
 	return c
+}
+
+// release undoes acquire, dropping the entry when nothing uses it.
+func (h *holds) release(pool *registry.Pool, c *holdCount) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if c.refs--; c.refs == 0 {
+		delete(h.n, holdKey(pool.Host(), pool.Path()))
+	}
 }
 
 // Held returns the number of requests being held for host and path.
 func (p *Proxy) Held(host, path string) int64 {
-	k := registry.NormalizeHost(host) + "\x00" + path
 	p.holds.mu.Lock()
 	defer p.holds.mu.Unlock()
-	if c := p.holds.n[k]; c != nil {
-		return c.Load()
+	if c := p.holds.n[holdKey(registry.NormalizeHost(host), path)]; c != nil {
+		return c.held.Load()
 	}
 	return 0
 }
@@ -66,36 +84,43 @@ func (p *Proxy) holdable(r *http.Request) bool {
 	return r.ContentLength >= 0 && r.ContentLength <= p.cfg.HoldMaxBody
 }
 
-// hold waits for pool's route to get an endpoint. It returns the new pool,
-// or nil with the status and message to answer.
+// hold waits for pool's route to get an endpoint: it sleeps until the
+// registry publishes a change of the host (Lookup.Watch), then looks again.
+// It returns the new pool, or nil with the status and message to answer.
 func (p *Proxy) hold(r *http.Request, pool *registry.Pool) (*registry.Pool, int, string) {
-	c := p.holds.counter(pool)
-	if c.Add(1) > int64(p.cfg.HoldMaxPerRoute) {
-		c.Add(-1)
+	c := p.holds.acquire(pool)
+	defer p.holds.release(pool, c)
+	if c.held.Add(1) > int64(p.cfg.HoldMaxPerRoute) {
+		c.held.Add(-1)
 		return nil, http.StatusServiceUnavailable, "no instance of " + appLabel(pool) + " is running for host " + hostLabel(r.Host) +
 			" and " + strconv.Itoa(p.cfg.HoldMaxPerRoute) + " requests are already waiting for one — try again shortly; check it with `strata app " + appOr(pool, "NAME") + "`"
 	}
-	defer c.Add(-1)
+	defer c.held.Add(-1)
 	deadline := time.NewTimer(p.cfg.HoldTimeout)
 	defer deadline.Stop()
-	tick := time.NewTicker(holdPoll)
-	defer tick.Stop()
 	for {
+		changed, release := p.lookup.Watch(pool.Host())
+		// Looked up after Watch, so that no change falls in between.
+		np := p.lookup.Lookup(r.Host, r.URL.Path)
+		switch {
+		case np == nil:
+			release()
+			return nil, http.StatusNotFound, p.notFoundMessage(r.Host)
+		case np.Len() > 0:
+			release()
+			return np, 0, ""
+		}
 		select {
+		case <-changed:
+			release()
 		case <-r.Context().Done():
+			release()
 			return nil, 499, ""
 		case <-deadline.C:
+			release()
 			return nil, http.StatusServiceUnavailable, "no instance of " + appLabel(pool) + " became ready for host " + hostLabel(r.Host) +
 				" within " + p.cfg.HoldTimeout.String() + " (the request was held while its instances restarted) — check it with `strata app " +
 				appOr(pool, "NAME") + "` and `strata logs " + appOr(pool, "NAME") + "`"
-		case <-tick.C:
-			np := p.lookup.Lookup(r.Host, r.URL.Path)
-			switch {
-			case np == nil:
-				return nil, http.StatusNotFound, p.notFoundMessage(r.Host)
-			case np.Len() > 0:
-				return np, 0, ""
-			}
 		}
 	}
 }

@@ -21,10 +21,12 @@ import (
 
 // Lookup finds the pool of endpoints serving a host and path: nil for an
 // unknown host (404), a pool without endpoints for a known host whose
-// instances are all gone (503). It is called on every request and must be
-// cheap and safe for concurrent use.
+// instances are all gone (held, then 503). Lookup is called on every request
+// and must be cheap and safe for concurrent use. Watch is called only for
+// held requests; see registry.Registry.Watch.
 type Lookup interface {
 	Lookup(host, path string) *registry.Pool
+	Watch(host string) (changed <-chan struct{}, release func())
 }
 
 var _ Lookup = (*registry.Registry)(nil)

@@ -11,11 +11,19 @@
 //   - An ip:port registered with a new private_instance_id belongs to the new
 //     instance only: every route of the old instance at that address is
 //     dropped at once, so a reused port never serves another app's host.
-//   - An unregister naming another instance than the one at that address is
-//     ignored (it is a late message about an instance that is gone).
+//   - An unregister naming another instance than the one at that address
+//     leaves that endpoint alone (it is a late message about an instance
+//     that is gone).
+//   - A route that loses its last endpoint to an unregister (an instance
+//     stopping or restarting) stays known, so the proxy holds its requests;
+//     an unregister with Forget (the route was unmapped from the app) drops
+//     it at once, so it answers 404.
 //   - While pruning is suspended (the NATS connection is down) nothing is
 //     pruned; on resume every lease is renewed, so a bus outage never empties
 //     the table.
+//
+// Watch gives a channel closed by the next publish that changes a host's
+// routes; held requests wait on it instead of polling.
 //
 // Subscribe wires a Registry to the bus.
 package registry

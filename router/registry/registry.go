@@ -120,6 +120,7 @@ type Registry struct {
 	hosts     map[string]map[string]*route // host → path → route
 	instances map[string]*instance         // addr → instance
 	dirty     map[string]struct{}          // hosts changed since the last publish
+	watches   map[string]*watch            // host → its watchers, while any wait
 	suspended bool
 
 	pruned atomic.Uint64 // leases dropped by Prune since New
@@ -137,6 +138,7 @@ func New(cfg Config) *Registry {
 		hosts:     map[string]map[string]*route{},
 		instances: map[string]*instance{},
 		dirty:     map[string]struct{}{},
+		watches:   map[string]*watch{},
 	}
 	r.table.Store(emptyTable)
 	return r
@@ -244,23 +246,24 @@ func (r *Registry) Register(reg api.RouterRegistration) error {
 }
 
 // Unregister removes the endpoint reg.Host:reg.Port from every uri of reg.
-// It is ignored when reg names a private_instance_id other than the one
-// registered at that address. It returns an EInvalid error when the address
-// is invalid.
+// The endpoint is left alone when reg names a private_instance_id other than
+// the one registered at that address. A route left without endpoints stays
+// known (for EmptyRouteRetention) unless reg.Forget is set: then every uri of
+// reg that has no endpoint left and belongs to reg.App (or to no known app)
+// is dropped at once, so that it answers 404. It returns an EInvalid error
+// when the address is invalid, except with Forget (an instance that never
+// got an address may still forget its routes).
 func (r *Registry) Unregister(reg api.RouterRegistration) error {
 	addr, err := endpointAddr(&reg)
-	if err != nil {
+	if err != nil && !reg.Forget {
 		return err
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	inst := r.instances[addr]
-	if inst == nil {
-		return nil
-	}
-	if reg.PrivateInstanceID != "" && reg.PrivateInstanceID != inst.ep.PrivateInstanceID {
+	if inst != nil && reg.PrivateInstanceID != "" && reg.PrivateInstanceID != inst.ep.PrivateInstanceID {
 		r.log.Info("route.unregister_ignored", "addr", addr, "instance", reg.PrivateInstanceID, "registered_instance", inst.ep.PrivateInstanceID)
-		return nil
+		inst = nil
 	}
 	now := r.cfg.Now()
 	for _, uri := range reg.URIs {
@@ -269,18 +272,82 @@ func (r *Registry) Unregister(reg api.RouterRegistration) error {
 			continue
 		}
 		k := routeKey{host, p}
-		if _, ok := inst.routes[k]; !ok {
-			continue
+		if inst.serves(k) {
+			r.removeLease(k, addr, now)
+			delete(inst.routes, k)
+			r.log.Info("route.unregistered", "uri", uri, "addr", addr, "instance", inst.ep.PrivateInstanceID)
 		}
-		r.removeLease(k, addr, now)
-		delete(inst.routes, k)
-		r.log.Info("route.unregistered", "uri", uri, "addr", addr, "instance", inst.ep.PrivateInstanceID)
+		if reg.Forget {
+			r.forget(k, reg.App)
+		}
 	}
-	if len(inst.routes) == 0 {
+	if inst != nil && len(inst.routes) == 0 {
 		delete(r.instances, addr)
 	}
 	r.publish()
 	return nil
+}
+
+// serves reports whether the instance (which may be nil) serves k.
+func (in *instance) serves(k routeKey) bool {
+	if in == nil {
+		return false
+	}
+	_, ok := in.routes[k]
+	return ok
+}
+
+// forget drops route k if it has no endpoint and belongs to app (or to no
+// known app). Caller holds mu.
+func (r *Registry) forget(k routeKey, app string) {
+	paths := r.hosts[k.host]
+	rt := paths[k.path]
+	if rt == nil || len(rt.leases) > 0 || rt.appID != "" && rt.appID != app {
+		return
+	}
+	delete(paths, k.path)
+	if len(paths) == 0 {
+		delete(r.hosts, k.host)
+	}
+	r.dirty[k.host] = struct{}{}
+	r.log.Info("route.forgotten", "host", k.host, "path", k.path, "app", rt.appName)
+}
+
+// watch is the waiters for a change of one host's routes.
+type watch struct {
+	ch chan struct{} // closed by the publish that changes the host
+	n  int           // Watch calls not yet released
+}
+
+// Watch returns a channel that is closed when the routes of host (as
+// NormalizeHost gives it) next change in the published table: an endpoint
+// registers or leaves, a route is added or dropped. Call release when done
+// waiting; the registry forgets a host's channel once it is closed or every
+// watcher has released it. Look the host up after Watch, not before, so that
+// no change falls between the two. It costs nothing to hosts nobody watches.
+func (r *Registry) Watch(host string) (changed <-chan struct{}, release func()) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	w := r.watches[host]
+	if w == nil {
+		w = &watch{ch: make(chan struct{})}
+		r.watches[host] = w
+	}
+	w.n++
+	return w.ch, func() {
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		if w.n--; w.n == 0 && r.watches[host] == w {
+			delete(r.watches, host)
+		}
+	}
+}
+
+// Watched returns the number of hosts being watched.
+func (r *Registry) Watched() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.watches)
 }
 
 // Prune drops every lease not renewed within its stale threshold at now, and
@@ -430,8 +497,13 @@ func (r *Registry) publish() {
 	for h, e := range old.hosts {
 		hosts[h] = e
 	}
+	var wake []*watch
 	for h := range r.dirty {
 		delete(r.dirty, h)
+		if w := r.watches[h]; w != nil {
+			delete(r.watches, h)
+			wake = append(wake, w)
+		}
 		paths := r.hosts[h]
 		if len(paths) == 0 {
 			delete(hosts, h)
@@ -464,4 +536,7 @@ func (r *Registry) publish() {
 		}
 	}
 	r.table.Store(t)
+	for _, w := range wake { // after the Store: a woken waiter sees the change
+		close(w.ch)
+	}
 }
