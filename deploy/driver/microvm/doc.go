@@ -9,10 +9,15 @@
 //     static busybox as /bin/sh and its tools, the virtio modules of the
 //     kernel (it builds them as modules) and the instance's config (command,
 //     environment, dirs) as a second concatenated archive;
-//   - the app disk: an ext4 image of the instance's dir made with
-//     mkfs.ext4 -d (no mounts on the host), attached as a virtio-mmio block
-//     device and mounted by the init at the dir's own host path, so the
-//     command runs in the same working dir it would as a process;
+//   - the disk: for a droplet (the driver is a DropletImager), a qcow2
+//     copy-on-write overlay of the droplet's image — the stack's root file
+//     system (the stack image, read with docker save once per image id)
+//     plus the droplet under DropletRoot, an ext4 image made with
+//     mkfs.ext4 -d and owned with debugfs (no mounts, no root), once per
+//     droplet digest — which the init mounts and chroots the command into;
+//     without the stack, the droplet alone on the busybox root. For a spec
+//     with a dir and no image, an ext4 image of the dir, mounted at the
+//     dir's own host path;
 //   - user-mode networking (restrict=on: the guest reaches nothing outside;
 //     only the host's forward reaches it) with the guest at 10.0.2.15 and a
 //     forward from a free port of the advertise address to the guest's

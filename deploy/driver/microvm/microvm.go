@@ -10,6 +10,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"path"
 	"path/filepath"
 	"slices"
 	"sort"
@@ -82,8 +83,17 @@ type Config struct {
 	// Busybox is a static busybox: the guest's /bin/sh and tools. Default
 	// /bin/busybox.
 	Busybox string
-	// Mkfs is mkfs.ext4 (e2fsprogs). Default mkfs.ext4 on PATH.
-	Mkfs string
+	// Mkfs is mkfs.ext4 and Debugfs debugfs (e2fsprogs). Default on PATH.
+	Mkfs    string
+	Debugfs string
+	// QemuImg is qemu-img (qemu-utils), which makes the qcow2 overlay each
+	// instance boots from its droplet's image. Default qemu-img on PATH.
+	QemuImg string
+	// StackImage is the Docker image whose root file system droplet images
+	// are made on (DefaultStackImage), read with Docker, the docker CLI
+	// (default docker on PATH; without one guests run on busybox).
+	StackImage string
+	Docker     string
 	// AdvertiseHost is the address instance ports are forwarded on, where
 	// the executor checks them and routers reach them. Default 127.0.0.1.
 	AdvertiseHost string
@@ -95,7 +105,9 @@ type Config struct {
 	Accel Acceleration
 	// BootTimeout bounds one boot until the command starts; a boot that
 	// takes longer is killed and retried (emulated boots sometimes hang
-	// with no output). Default 12 s; TCG boots take about 3 s here.
+	// with no output). Default 25 s: TCG boots take about 3 s here alone,
+	// 12-14 s with the 2 cores loaded 10 times over (docs/microvm.md); the
+	// executor gives a start 30 s in all.
 	BootTimeout time.Duration
 	// BootAttempts is how many boots Start and the probe try. Default 3.
 	BootAttempts int
@@ -115,13 +127,41 @@ type Driver struct {
 	boot   time.Duration // how long the probe's boot took
 	tscKHz int           // the host's TSC frequency, given to TCG guests
 
-	mu  sync.Mutex
-	vms map[string]*vm
+	mu   sync.Mutex
+	vms  map[string]*vm
+	keys map[string]chan struct{} // droplet images being made
+
+	stackMu   sync.Mutex
+	stackTree *stackTree
+	noStack   atomic.Bool // the missing stack was logged
+}
+
+// lockKey serialises work on one key (a droplet's image) and returns the
+// unlock.
+func (d *Driver) lockKey(key string) func() {
+	for {
+		d.mu.Lock()
+		ch, busy := d.keys[key]
+		if !busy {
+			ch = make(chan struct{})
+			d.keys[key] = ch
+			d.mu.Unlock()
+			return func() {
+				d.mu.Lock()
+				delete(d.keys, key)
+				d.mu.Unlock()
+				close(ch)
+			}
+		}
+		d.mu.Unlock()
+		<-ch
+	}
 }
 
 type vm struct {
 	id        string
 	dir       string
+	image     string // the droplet image its overlay is on; "" for a dir's disk
 	pid       int
 	startTime uint64
 	hostPort  int
@@ -162,7 +202,7 @@ func New(ctx context.Context, cfg Config) (*Driver, error) {
 	if err != nil {
 		return nil, api.Errorf(api.EUnavailable, "microvm driver: %v", err)
 	}
-	d := &Driver{cfg: cfg, log: cfg.Logger, base: base, vms: map[string]*vm{}, tscKHz: hostTSCkHz()}
+	d := &Driver{cfg: cfg, log: cfg.Logger, base: base, vms: map[string]*vm{}, keys: map[string]chan struct{}{}, tscKHz: hostTSCkHz()}
 	if cfg.Accel != "" {
 		d.accel = cfg.Accel
 	} else if err := d.probe(ctx); err != nil {
@@ -234,6 +274,25 @@ func (c *Config) defaults() error {
 		return missing("no "+c.Mkfs, "install e2fsprogs")
 	}
 	c.Mkfs = m
+	if c.Debugfs == "" {
+		c.Debugfs = "debugfs"
+	}
+	if c.Debugfs, err = exec.LookPath(c.Debugfs); err != nil {
+		return missing("no debugfs", "install e2fsprogs")
+	}
+	if c.QemuImg == "" {
+		c.QemuImg = "qemu-img"
+	}
+	if c.QemuImg, err = exec.LookPath(c.QemuImg); err != nil {
+		return missing("no qemu-img", "install qemu-utils")
+	}
+	if c.StackImage == "" {
+		c.StackImage = DefaultStackImage
+	}
+	if c.Docker == "" {
+		c.Docker = "docker"
+	}
+	c.Docker, _ = exec.LookPath(c.Docker) // none: guests run on busybox
 	if c.AdvertiseHost == "" {
 		c.AdvertiseHost = "127.0.0.1"
 	}
@@ -244,7 +303,7 @@ func (c *Config) defaults() error {
 		c.GuestPort = 8080
 	}
 	if c.BootTimeout <= 0 {
-		c.BootTimeout = 12 * time.Second
+		c.BootTimeout = 25 * time.Second
 	}
 	if c.BootAttempts <= 0 {
 		c.BootAttempts = 3
@@ -303,7 +362,14 @@ func (d *Driver) Start(ctx context.Context, spec *driver.Spec) (*driver.Handle, 
 	if err := checkID(spec.ID); err != nil {
 		return nil, err
 	}
-	if st, err := os.Stat(spec.Dir); err != nil || !st.IsDir() {
+	if spec.Image != "" {
+		if _, err := d.checkImage(spec.Image); err != nil {
+			return nil, err
+		}
+		if !path.IsAbs(spec.Dir) || path.Clean(spec.Dir) != spec.Dir {
+			return nil, api.Errorf(api.EInvalid, "instance dir %q in its image is not a clean absolute path", spec.Dir)
+		}
+	} else if st, err := os.Stat(spec.Dir); err != nil || !st.IsDir() {
 		return nil, api.Errorf(api.EInvalid, "instance dir %s does not exist", spec.Dir)
 	}
 	d.mu.Lock()
@@ -336,35 +402,57 @@ func (d *Driver) start(ctx context.Context, v *vm, spec *driver.Spec) (*driver.H
 	if err := os.MkdirAll(v.dir, 0o700); err != nil {
 		return fail("%v", err)
 	}
-	dir, err := realDir(spec.Dir)
-	if err != nil {
-		return fail("%v", err)
-	}
-	root := dir
-	var writable []string
-	for _, w := range spec.Writable {
-		rw, err := realDir(w)
-		if err != nil {
-			rw = filepath.Clean(w)
-		}
-		if within(dir, rw) && len(rw) < len(root) {
-			root = rw
-		}
-		writable = append(writable, rw)
-	}
 	t0 := time.Now()
-	if err := d.mkfs(ctx, root, filepath.Join(v.dir, "disk.img")); err != nil {
-		return fail("%v", err)
+	gcfg := guest.Config{
+		Command: spec.Command, Env: spec.Env, UID: GuestUID, GID: GuestUID, Modules: modulePaths(),
+		Port: spec.Port, Address: "10.0.2.15/24", Gateway: "10.0.2.2",
+	}
+	if spec.Image != "" {
+		// A droplet image: the instance boots a copy-on-write overlay of
+		// it, as its root (the stack's) or mounted at DropletRoot.
+		kind, err := d.checkImage(spec.Image)
+		if err != nil {
+			return nil, err
+		}
+		if err := d.overlay(ctx, spec.Image, filepath.Join(v.dir, "disk.qcow2")); err != nil {
+			return fail("%v", err)
+		}
+		v.image = spec.Image
+		gcfg.Dir, gcfg.RootDisk = spec.Dir, kind == imageStack
+		if !gcfg.RootDisk {
+			gcfg.DiskRoot = DropletRoot
+		}
+		for _, w := range spec.Writable {
+			gcfg.Writable = append(gcfg.Writable, path.Clean(w))
+		}
+	} else {
+		dir, err := realDir(spec.Dir)
+		if err != nil {
+			return fail("%v", err)
+		}
+		root := dir
+		var writable []string
+		for _, w := range spec.Writable {
+			rw, err := realDir(w)
+			if err != nil {
+				rw = filepath.Clean(w)
+			}
+			if within(dir, rw) && len(rw) < len(root) {
+				root = rw
+			}
+			writable = append(writable, rw)
+		}
+		if err := d.mkfs(ctx, root, filepath.Join(v.dir, "disk.img"), ""); err != nil {
+			return fail("%v", err)
+		}
+		gcfg.Dir, gcfg.DiskRoot, gcfg.Writable, gcfg.ChownDisk = dir, root, writable, true
 	}
 	memory := max(spec.MemoryMB, d.cfg.MinMemoryMB)
 	if spec.Port > 0 {
+		var err error
 		if v.check, err = newCheckPort(d.cfg.AdvertiseHost, 0); err != nil {
 			return fail("no port for its health check: %v", err)
 		}
-	}
-	gcfg := guest.Config{
-		Command: spec.Command, Env: spec.Env, Dir: dir, DiskRoot: root, Writable: writable,
-		UID: GuestUID, GID: GuestUID, Modules: modulePaths(), Port: spec.Port, Address: "10.0.2.15/24", Gateway: "10.0.2.2",
 	}
 	if gcfg.Env == nil {
 		gcfg.Env = []string{}
@@ -425,8 +513,9 @@ func within(p, dir string) bool {
 	return err == nil && rel != ".." && !strings.HasPrefix(rel, "../")
 }
 
-// mkfs makes an ext4 image of dir's tree at img, sized for its contents.
-func (d *Driver) mkfs(ctx context.Context, dir, img string) error {
+// mkfs makes an ext4 image of dir's tree at img, sized for its contents,
+// with extended options ext ("" for none).
+func (d *Driver) mkfs(ctx context.Context, dir, img, ext string) error {
 	var size int64
 	_ = filepath.Walk(dir, func(_ string, fi os.FileInfo, err error) error {
 		if err == nil {
@@ -437,7 +526,11 @@ func (d *Driver) mkfs(ctx context.Context, dir, img string) error {
 	mb := size*3/2>>20 + 32
 	cctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
-	out, err := exec.CommandContext(cctx, d.cfg.Mkfs, "-q", "-F", "-t", "ext4", "-O", "^has_journal", "-d", dir, img, strconv.FormatInt(mb, 10)+"M").CombinedOutput()
+	args := []string{"-q", "-F", "-t", "ext4", "-O", "^has_journal", "-d", dir}
+	if ext != "" {
+		args = append(args, "-E", ext)
+	}
+	out, err := exec.CommandContext(cctx, d.cfg.Mkfs, append(args, img, strconv.FormatInt(mb, 10)+"M")...).CombinedOutput()
 	if err != nil {
 		return fmt.Errorf("mkfs.ext4 -d %s: %v: %s", dir, err, strings.TrimSpace(string(out)))
 	}
@@ -446,6 +539,10 @@ func (d *Driver) mkfs(ctx context.Context, dir, img string) error {
 
 // qemuArgs are QEMU's arguments for the VM in dir.
 func (d *Driver) qemuArgs(dir string, accel Acceleration, memoryMB, hostPort, guestPort int) []string {
+	disk, format := filepath.Join(dir, "disk.qcow2"), "qcow2" // an overlay of a droplet image
+	if _, err := os.Stat(disk); err != nil {
+		disk, format = filepath.Join(dir, "disk.img"), "raw" // an image of a dir
+	}
 	args := []string{
 		"-machine", "microvm,accel=" + string(accel) + d.cfg.MachineOptions,
 		"-m", strconv.Itoa(memoryMB), "-smp", "1",
@@ -453,7 +550,7 @@ func (d *Driver) qemuArgs(dir string, accel Acceleration, memoryMB, hostPort, gu
 		"-serial", "file:" + filepath.Join(dir, "serial.log"),
 		"-kernel", d.cfg.Kernel, "-initrd", filepath.Join(dir, "initramfs.cpio"),
 		"-append", d.kernelArgs(accel),
-		"-drive", "id=app,file=" + filepath.Join(dir, "disk.img") + ",format=raw,if=none",
+		"-drive", "id=app,file=" + disk + ",format=" + format + ",if=none",
 		"-device", "virtio-blk-device,drive=app",
 		"-device", "virtio-serial-device",
 		"-chardev", "file,id=out,path=" + filepath.Join(dir, "out"),
@@ -650,7 +747,7 @@ func (d *Driver) adopt(v *vm, pid int, st uint64, hostPort int, f *follower, exi
 
 func (d *Driver) exitResult(v *vm, f *follower) *driver.ExitResult {
 	if e, ok := f.exitRecord(); ok {
-		return &driver.ExitResult{ExitCode: e.Code, Signal: e.Signal}
+		return &driver.ExitResult{ExitCode: e.Code, Signal: e.Signal, OOMKilled: e.OOM}
 	}
 	if v.killed.Load() {
 		return &driver.ExitResult{ExitCode: -1, Signal: "killed"}
@@ -800,7 +897,7 @@ func (d *Driver) RecoverOutput(ctx context.Context, h *driver.Handle, stdout, st
 		return api.Errorf(api.ENotFound, "the VM of instance %s is gone", h.ID)
 	}
 	cmdline, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", h.PID))
-	if !strings.Contains(string(cmdline), filepath.Join(data.Dir, "disk.img")) {
+	if !strings.Contains(string(cmdline), "file="+filepath.Join(data.Dir, "disk.")) {
 		return api.Errorf(api.ENotFound, "pid %d is not the VM of instance %s", h.PID, h.ID)
 	}
 	d.mu.Lock()
@@ -856,7 +953,7 @@ func (d *Driver) Sweep(ctx context.Context, known []string) (int, error) {
 			continue
 		}
 		dir := d.instanceDir(id)
-		for _, pid := range qemuOf(filepath.Join(dir, "disk.img")) {
+		for _, pid := range qemuOf(filepath.Join(dir, "disk.")) {
 			_ = syscall.Kill(pid, syscall.SIGKILL)
 			for i := 0; i < 100 && ctx.Err() == nil; i++ {
 				if _, err := procStartTime(pid); err != nil {
@@ -874,8 +971,8 @@ func (d *Driver) Sweep(ctx context.Context, known []string) (int, error) {
 	return removed, nil
 }
 
-// qemuOf lists the processes whose command line names disk (the QEMU of
-// one instance dir).
+// qemuOf lists the processes whose command line names a file starting with
+// disk (<instance dir>/disk.: the QEMU of one instance dir, raw or qcow2).
 func qemuOf(disk string) []int {
 	ents, _ := os.ReadDir("/proc")
 	var out []int
@@ -885,7 +982,7 @@ func qemuOf(disk string) []int {
 			continue
 		}
 		cmdline, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
-		if err == nil && strings.Contains(string(cmdline), "file="+disk+",") {
+		if err == nil && strings.Contains(string(cmdline), "file="+disk) {
 			out = append(out, pid)
 		}
 	}

@@ -75,7 +75,7 @@ func newDriver(t *testing.T) *microvm.Driver {
 	return newDriverIn(t, stateDir)
 }
 
-func newDriverIn(t testing.TB, stateDir string) *microvm.Driver {
+func newDriverIn(t testing.TB, stateDir string, opts ...func(*microvm.Config)) *microvm.Driver {
 	t.Helper()
 	for _, dep := range []string{"qemu-system-x86_64", "mkfs.ext4"} {
 		if _, err := exec.LookPath(dep); err != nil {
@@ -92,8 +92,12 @@ func newDriverIn(t testing.TB, stateDir string) *microvm.Driver {
 	defer cancel()
 	// go test runs packages side by side on 2 cores: an emulated boot that
 	// takes ~3 s alone took over 12 s (the default bound) in a full CI run.
-	d, err := microvm.New(ctx, microvm.Config{StateDir: stateDir, CacheDir: cacheDir(t), Init: guestInit(t), Logger: drivertest.Logger(t),
-		BootTimeout: 40 * time.Second})
+	cfg := microvm.Config{StateDir: stateDir, CacheDir: cacheDir(t), Init: guestInit(t), Logger: drivertest.Logger(t),
+		BootTimeout: 40 * time.Second}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	d, err := microvm.New(ctx, cfg)
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}
@@ -366,17 +370,7 @@ func TestExampleApp(t *testing.T) {
 	}
 	t.Cleanup(func() { _ = d.Destroy(context.Background(), "app") })
 	url := fmt.Sprintf("http://%s:%d/", h.Endpoint.Host, h.Endpoint.Port)
-	var body string
-	drivertest.WaitFor(t, "the app to answer", func() bool {
-		resp, err := http.Get(url)
-		if err != nil {
-			return false
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		body = string(b)
-		return resp.StatusCode == 200
-	})
+	body := waitAnswer(t, url)
 	if want := "Hello from Strata! (instance 7, release 3)\n"; body != want {
 		t.Errorf("body %q, want %q", body, want)
 	}
@@ -386,4 +380,21 @@ func TestExampleApp(t *testing.T) {
 	if !strings.Contains(out.String(), "hello listening on :8080") {
 		t.Errorf("output %q, want the app's log line", out.String())
 	}
+}
+
+// waitAnswer waits until url answers 200 and returns the body.
+func waitAnswer(t *testing.T, url string) string {
+	t.Helper()
+	var body string
+	drivertest.WaitFor(t, "the app to answer at "+url, func() bool {
+		resp, err := http.Get(url)
+		if err != nil {
+			return false
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		body = string(b)
+		return resp.StatusCode == 200
+	})
+	return body
 }

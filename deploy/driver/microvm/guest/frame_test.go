@@ -53,6 +53,10 @@ func TestExitRecords(t *testing.T) {
 		{"code 0", guest.Exit{Code: 0}, true},
 		{"code 137", guest.Exit{Code: 137}, true},
 		{"signal killed", guest.Exit{Code: -1, Signal: "killed"}, true},
+		{"code 137 oom", guest.Exit{Code: 137, OOM: true}, true},
+		{"signal killed oom", guest.Exit{Code: -1, Signal: "killed", OOM: true}, true},
+		{"signal  oom", guest.Exit{}, false},
+		{"oom", guest.Exit{}, false},
 		{"signal ", guest.Exit{}, false},
 		{"code x", guest.Exit{}, false},
 		{"", guest.Exit{}, false},
@@ -62,6 +66,23 @@ func TestExitRecords(t *testing.T) {
 			t.Errorf("DecodeExit(%q) = %+v, %v; want %+v (ok %v)", tt.in, got, err, tt.want, tt.ok)
 		}
 	}
+}
+
+// FuzzDecodeExit: an exit record the guest wrote either fails to decode or
+// encodes back to itself.
+func FuzzDecodeExit(f *testing.F) {
+	for _, s := range []string{"code 0", "signal killed", "code 137 oom", "signal  oom", "code -1"} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		e, err := guest.DecodeExit(b)
+		if err != nil {
+			return
+		}
+		if again, err := guest.DecodeExit(guest.EncodeExit(e)); err != nil || again != e {
+			t.Fatalf("%q decodes to %+v, which round-trips to %+v, %v", b, e, again, err)
+		}
+	})
 }
 
 // FuzzParse: whatever the guest writes, Parse neither panics nor claims

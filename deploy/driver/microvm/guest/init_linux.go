@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -149,10 +150,41 @@ func findPorts(timeout time.Duration) (string, string, error) {
 	}
 }
 
-// setup mounts the app disk, gives the user its files and the writable
-// dirs, and brings up the network.
+// newRoot is where a root disk is mounted; the command is chrooted there.
+const newRoot = "/newroot"
+
+// setup mounts the app disk (or the root disk and what the command needs
+// in it), gives the user its files and the writable dirs, and brings up
+// the network.
 func setup(cfg *Config) error {
-	if cfg.DiskRoot != "" {
+	root := "/"
+	switch {
+	case cfg.RootDisk:
+		if err := waitFor("/dev/vda", 10*time.Second); err != nil {
+			return err
+		}
+		if err := os.MkdirAll(newRoot, 0o755); err != nil {
+			return err
+		}
+		if err := syscall.Mount("/dev/vda", newRoot, "ext4", syscall.MS_NOSUID|syscall.MS_NODEV, ""); err != nil {
+			return fmt.Errorf("mount the root disk: %w", err)
+		}
+		for _, m := range []struct{ fstype, target string }{
+			{"proc", "/proc"}, {"sysfs", "/sys"}, {"devtmpfs", "/dev"}, {"tmpfs", "/tmp"},
+		} {
+			t := filepath.Join(newRoot, m.target)
+			if err := os.MkdirAll(t, 0o755); err != nil {
+				return err
+			}
+			if err := syscall.Mount(m.fstype, t, m.fstype, syscall.MS_NOSUID, ""); err != nil {
+				return fmt.Errorf("mount %s in the root disk: %w", m.target, err)
+			}
+		}
+		if err := os.Chmod(filepath.Join(newRoot, "tmp"), 0o1777); err != nil {
+			return err
+		}
+		root = newRoot
+	case cfg.DiskRoot != "":
 		if err := waitFor("/dev/vda", 10*time.Second); err != nil {
 			return err
 		}
@@ -162,6 +194,8 @@ func setup(cfg *Config) error {
 		if err := syscall.Mount("/dev/vda", cfg.DiskRoot, "ext4", syscall.MS_NOSUID|syscall.MS_NODEV, ""); err != nil {
 			return fmt.Errorf("mount the app disk at %s: %w", cfg.DiskRoot, err)
 		}
+	}
+	if cfg.ChownDisk && cfg.DiskRoot != "" {
 		err := filepath.WalkDir(cfg.DiskRoot, func(p string, d fs.DirEntry, err error) error {
 			if err != nil {
 				return err
@@ -179,6 +213,7 @@ func setup(cfg *Config) error {
 		if w == "" {
 			continue
 		}
+		w = filepath.Join(root, w)
 		if err := os.MkdirAll(w, 0o755); err != nil {
 			return err
 		}
@@ -241,9 +276,12 @@ func run(cfg *Config, out *Writer, ctlPort string) (Exit, error) {
 	if err != nil {
 		return Exit{}, err
 	}
+	sys := &syscall.SysProcAttr{Setpgid: true, Credential: &syscall.Credential{Uid: uint32(cfg.UID), Gid: uint32(cfg.GID), Groups: []uint32{}}}
+	if cfg.RootDisk {
+		sys.Chroot = newRoot // the stack's /bin/sh, in Dir there
+	}
 	p, err := os.StartProcess("/bin/sh", []string{"/bin/sh", "-c", cfg.Command}, &os.ProcAttr{
-		Dir: cfg.Dir, Env: cfg.Env, Files: []*os.File{null, ow, ew},
-		Sys: &syscall.SysProcAttr{Setpgid: true, Credential: &syscall.Credential{Uid: uint32(cfg.UID), Gid: uint32(cfg.GID), Groups: []uint32{}}},
+		Dir: cfg.Dir, Env: cfg.Env, Files: []*os.File{null, ow, ew}, Sys: sys,
 	})
 	ow.Close()
 	ew.Close()
@@ -252,6 +290,7 @@ func run(cfg *Config, out *Writer, ctlPort string) (Exit, error) {
 		return Exit{}, fmt.Errorf("start the command: %w", err)
 	}
 	pid := p.Pid
+	oomBefore := oomKills()
 	_ = out.WriteFrame(KindStarted, nil)
 
 	var wg sync.WaitGroup
@@ -297,10 +336,26 @@ func run(cfg *Config, out *Writer, ctlPort string) (Exit, error) {
 	_ = or.SetReadDeadline(time.Now().Add(300 * time.Millisecond))
 	_ = er.SetReadDeadline(time.Now().Add(300 * time.Millisecond))
 	wg.Wait()
+	// The command's own processes are the only ones in the VM the kernel
+	// would choose (the init is PID 1): a kill meanwhile was theirs.
+	oom := oomKills() > oomBefore
 	if status.Signaled() {
-		return Exit{Code: -1, Signal: signalName(status.Signal())}, nil
+		return Exit{Code: -1, Signal: signalName(status.Signal()), OOM: oom}, nil
 	}
-	return Exit{Code: status.ExitStatus()}, nil
+	return Exit{Code: status.ExitStatus(), OOM: oom}, nil
+}
+
+// oomKills is the kernel's count of processes it killed for want of
+// memory (oom_kill in /proc/vmstat).
+func oomKills() int {
+	data, _ := os.ReadFile("/proc/vmstat")
+	for line := range strings.SplitSeq(string(data), "\n") {
+		if v, ok := strings.CutPrefix(line, "oom_kill "); ok {
+			n, _ := strconv.Atoi(strings.TrimSpace(v))
+			return n
+		}
+	}
+	return 0
 }
 
 func signalName(s syscall.Signal) string {
