@@ -224,10 +224,8 @@ func TestLifecycle(t *testing.T) {
 			t.Errorf("instances restarted by a route change:\nbefore %s\nafter %s", startedAts(t, before), startedAts(t, after))
 		}
 		c.must("", "strata", "routes", "unmap", "fromyml", "extra")
-		// Routers keep a route that lost its last endpoint for a while:
-		// a request is held for the hold bound, then answered 503. (The
-		// issue asks for 404 at once on unmap; not built yet.)
-		waitStatus(t, mc.routerAddr, "extra.localhost", "/", 503, "no instance of app fromyml")
+		// Unmapped: 404 at once, not held like a route whose instances restart.
+		waitUnmapped(t, mc.routerAddr, "extra.localhost", "/")
 		waitStatus(t, mc.routerAddr, "fromyml.localhost", "/", 200, "From the manifest")
 		// A bad manifest fails before anything is pushed, naming the line.
 		os.WriteFile(filepath.Join(dir, "strata.yml"), []byte("applications:\n- name: fromyml\n  instances: 2\n  colour: blue\n"), 0o644)

@@ -115,9 +115,12 @@ func TestWebInstanceLifecycle(t *testing.T) {
 	// Crash: routes are withdrawn, the crash is reported, the instance restarts in place.
 	mark := h.rec.len()
 	_, _ = get(t, reg.Host, reg.Port, "/crash")
-	u, _ := waitFor(t, h.rec, api.SubjectRouterUnregister, mark, "unregister after crash", func(r *api.RouterRegistration) bool {
+	u, ur := waitFor(t, h.rec, api.SubjectRouterUnregister, mark, "unregister after crash", func(r *api.RouterRegistration) bool {
 		return r.PrivateInstanceID == "inst-1" && r.Port == reg.Port
 	})
+	if ur.Forget {
+		t.Errorf("the unregister of a crash says forget: routers would answer 404 instead of holding requests")
+	}
 	c, crash := waitFor(t, h.rec, api.SubjectInstanceEvent, mark, "crashed event", eventIs("inst-1", api.InstanceCrashed))
 	if crash.ExitCode == nil || *crash.ExitCode != 3 || crash.Reason == "" {
 		t.Fatalf("crash event = %+v, want exit code 3 and a reason", crash)

@@ -238,8 +238,11 @@ func (in *instance) sendRoutes(seq uint64) {
 }
 
 // setRoutes replaces the instance's routes: URIs it no longer has are
-// unregistered at once, the new set is registered if the instance serves,
-// and the spec is persisted so a recovered instance keeps them.
+// unregistered at once with Forget (routers drop them, so they answer 404
+// rather than hold their requests; sent even while the instance does not
+// serve, since routers keep a route its crash or stop emptied), the new set
+// is registered if the instance serves, and the spec is persisted so a
+// recovered instance keeps them.
 func (in *instance) setRoutes(routes []string) {
 	in.mu.Lock()
 	old := in.registration()
@@ -251,8 +254,8 @@ func (in *instance) setRoutes(routes []string) {
 	}
 	in.spec.Routes = slices.Clone(routes)
 	var seq uint64
-	if in.routed && len(gone) > 0 {
-		old.URIs = gone
+	if len(gone) > 0 {
+		old.URIs, old.Forget = gone, true
 		seq = in.queueRoute(api.SubjectRouterUnregister, old)
 	}
 	if len(routes) == 0 {

@@ -175,8 +175,8 @@ func TestRoutesCommand(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, u := waitFor(t, h.rec, api.SubjectRouterUnregister, mark, "old route unregistered", func(r *api.RouterRegistration) bool { return r.PrivateInstanceID == "routes-1" })
-	if !slices.Equal(u.URIs, []string{"hello.localhost"}) {
-		t.Fatalf("unregistered %q, want only the removed route", u.URIs)
+	if !slices.Equal(u.URIs, []string{"hello.localhost"}) || !u.Forget {
+		t.Fatalf("unregistered %q (forget %v), want only the removed route, to be forgotten", u.URIs, u.Forget)
 	}
 	waitFor(t, h.rec, api.SubjectRouterRegister, mark, "new routes registered", func(r *api.RouterRegistration) bool {
 		return r.PrivateInstanceID == "routes-1" && slices.Equal(r.URIs, want)
