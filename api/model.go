@@ -118,6 +118,12 @@ type StagingInfo struct {
 	Stack     string            `json:"stack,omitempty"`
 }
 
+// BuildpackDockerfile is the buildpack of a build that made an image from
+// the app's Dockerfile instead of a droplet: the build's DropletBlob is then
+// a `docker save` tarball, which its release runs as its ImageBlob
+// (docs/containers.md).
+const BuildpackDockerfile = "dockerfile"
+
 // Release is an immutable, numbered pair of droplet and config. Deploying makes
 // a release current; rollback makes an older one current.
 type Release struct {

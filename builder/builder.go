@@ -107,13 +107,14 @@ type Config struct {
 }
 
 // Default returns the built-in buildpacks in detection order: go, nodejs,
-// python, static, procfile.
+// python, static, dockerfile, procfile.
 func Default(cfg Config) []Buildpack {
 	return []Buildpack{
 		&GoBuildpack{GoRoot: cfg.GoRoot},
 		&NodeBuildpack{Node: cfg.Node},
 		&PythonBuildpack{Python: cfg.Python},
 		&StaticBuildpack{Server: cfg.StaticServer},
+		&DockerfileBuildpack{},
 		&ProcfileBuildpack{},
 	}
 }

@@ -1,6 +1,6 @@
 // Package builder holds the build mechanics of staging: the Buildpack
 // contract shared by Heroku and Cloud Foundry (detect, compile, release), the
-// built-in buildpacks (go, nodejs, python, static, procfile), classic script
+// built-in buildpacks (go, nodejs, python, static, dockerfile, procfile), classic script
 // buildpacks run from a directory (bin/detect, bin/compile, bin/release, the
 // export file and .profile.d), the Procfile, package.json, .python-version,
 // npm version range and bin/release parsers, and the Runner every build

@@ -51,6 +51,10 @@ type Config struct {
 	BuildUID      int
 	BuildMemoryMB int
 	BuildPidsMax  int
+	// Images builds apps whose source has a Dockerfile (and no other
+	// buildpack detects) into images; nil fails such builds saying the
+	// builder has no Docker engine (dockerfile.go).
+	Images ImageBuilder
 }
 
 // DefaultCacheMaxBytes is the default cap of all build caches together.
@@ -173,7 +177,8 @@ func sweepWorkDir(dir string) int {
 	n := 0
 	for _, e := range ents {
 		name := e.Name()
-		if strings.HasPrefix(name, "build-") || strings.HasPrefix(name, "probe-") || strings.HasPrefix(name, "droplet-") && strings.HasSuffix(name, ".tgz") {
+		if strings.HasPrefix(name, "build-") || strings.HasPrefix(name, "probe-") || strings.HasPrefix(name, "droplet-") && strings.HasSuffix(name, ".tgz") ||
+			strings.HasPrefix(name, "image-") && strings.HasSuffix(name, ".tar") {
 			if os.RemoveAll(filepath.Join(dir, name)) == nil {
 				n++
 			}
@@ -349,6 +354,9 @@ func (s *Stager) StageWith(ctx context.Context, job api.BuildJob, source io.Read
 		fmt.Fprintf(out, "-----> Using buildpacks %s\n", strings.Join(names, ", "))
 	} else {
 		fmt.Fprintf(out, "-----> %s app detected\n", names[0])
+	}
+	if isDockerfile(bps) {
+		return s.stageDockerfile(ctx, bctx, job, src, bps, out, timeout)
 	}
 
 	procs, err := builder.BuildAll(bctx, bps, ws)

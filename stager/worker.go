@@ -146,7 +146,11 @@ func (w *Worker) build(ctx context.Context, job api.BuildJob, out io.Writer) (*a
 		return nil, fmt.Errorf("open droplet: %w", err)
 	}
 	defer f.Close()
-	fmt.Fprintf(out, "-----> Uploading droplet\n")
+	if res.Info.Buildpack == api.BuildpackDockerfile {
+		fmt.Fprintf(out, "-----> Uploading image\n")
+	} else {
+		fmt.Fprintf(out, "-----> Uploading droplet\n")
+	}
 	ref, err := w.Blobs.PutBlob(ctx, f)
 	if err != nil {
 		return nil, fmt.Errorf("upload droplet: %w", err)

@@ -192,6 +192,11 @@ func (s *Builds) ensureRelease(ctx context.Context, b *api.Build, procs map[stri
 		ID: uuid.NewString(), AppID: app.ID, BuildID: b.ID, DropletBlob: b.DropletBlob,
 		Processes: procs, Env: env, Description: deployDescription(b), Actor: b.Actor,
 	}
+	if b.Buildpack == api.BuildpackDockerfile {
+		// A Dockerfile build made an image tarball: it runs as an image
+		// deploy (in a container), not as a droplet.
+		rel.DropletBlob, rel.ImageBlob = "", b.DropletBlob
+	}
 	if err := s.store.CreateRelease(ctx, rel); err != nil {
 		return fmt.Errorf("create release: %w", err)
 	}

@@ -138,11 +138,12 @@ func eventually(t *testing.T, what string, cond func() bool) {
 
 // fakeBuilder consumes build jobs and answers like a builder.
 type fakeBuilder struct {
-	fail   bool
-	procs  map[string]string
-	mu     sync.Mutex
-	builds []string
-	jobs   []api.BuildJob
+	fail      bool
+	procs     map[string]string
+	buildpack string // reported; "" = fake
+	mu        sync.Mutex
+	builds    []string
+	jobs      []api.BuildJob
 }
 
 func startBuilder(t *testing.T, srv *bus.Server, b *fakeBuilder) {
@@ -188,7 +189,11 @@ func startBuilder(t *testing.T, srv *bus.Server, b *fakeBuilder) {
 				procs = map[string]string{"web": "./run"}
 			}
 			line("-----> droplet ready")
-			send(api.BuildResult{State: api.BuildStaged, DropletBlob: api.BlobRef("sha256:" + strings.Repeat("ab", 32)), Buildpack: "fake", Processes: procs})
+			bp := b.buildpack
+			if bp == "" {
+				bp = "fake"
+			}
+			send(api.BuildResult{State: api.BuildStaged, DropletBlob: api.BlobRef("sha256:" + strings.Repeat("ab", 32)), Buildpack: bp, Processes: procs})
 			return nil
 		})
 	}()

@@ -214,6 +214,7 @@ func (r *controllerRole) run(ctx context.Context, conn *bus.Conn) error {
 			// names (PATH, the Go proxy …), never the daemon's whole
 			// environment.
 			Logger: log.With("component", "stager"),
+			Images: dockerfileBuilder(),
 		})
 		if err != nil {
 			return err
