@@ -84,10 +84,49 @@ func (p *Proxy) holdable(r *http.Request) bool {
 	return r.ContentLength >= 0 && r.ContentLength <= p.cfg.HoldMaxBody
 }
 
-// hold waits for pool's route to get an endpoint: it sleeps until the
-// registry publishes a change of the host (Lookup.Watch), then looks again.
-// It returns the new pool, or nil with the status and message to answer.
-func (p *Proxy) hold(r *http.Request, pool *registry.Pool) (*registry.Pool, int, string) {
+// holdError is the answer to a request that was held after its route's
+// endpoints refused connections and got none.
+type holdError struct {
+	status int
+	msg    string
+}
+
+func (e *holdError) Error() string { return e.msg }
+
+// hasEndpoint reports whether pool has any endpoint.
+func hasEndpoint(pool *registry.Pool, _ time.Time) bool { return pool.Len() > 0 }
+
+// hasHealthy reports whether pool has an endpoint that has not refused a
+// connection lately.
+func hasHealthy(pool *registry.Pool, now time.Time) bool {
+	for i := range pool.Len() {
+		if !pool.At(i).Failed(now) {
+			return true
+		}
+	}
+	return false
+}
+
+// holdAfterRefused is how roundTrip waits when every endpoint of st.pool
+// refused a connection (nothing of the request was sent): an instance that
+// died before its executor withdrew it. The request is held, as for a route
+// without endpoints, until the pool has an endpoint that has not refused
+// one (a restarted instance registers, or FailedEndpointTTL passes).
+func (p *Proxy) holdAfterRefused(st *reqState, r *http.Request) error {
+	np, status, msg := p.hold(st, r, st.pool, hasHealthy, p.cfg.FailedEndpointTTL)
+	if np == nil {
+		return &holdError{status, msg}
+	}
+	st.pool = np
+	return nil
+}
+
+// hold waits until the route of r has a pool that ready accepts: it sleeps
+// until the registry publishes a change of the host (Lookup.Watch), or
+// recheck passes (when not 0), then looks again. A request's holds share
+// one bound, HoldTimeout from its first. It returns the new pool, or nil
+// with the status and message to answer.
+func (p *Proxy) hold(st *reqState, r *http.Request, pool *registry.Pool, ready func(*registry.Pool, time.Time) bool, recheck time.Duration) (*registry.Pool, int, string) {
 	c := p.holds.acquire(pool)
 	defer p.holds.release(pool, c)
 	if c.held.Add(1) > int64(p.cfg.HoldMaxPerRoute) {
@@ -96,8 +135,17 @@ func (p *Proxy) hold(r *http.Request, pool *registry.Pool) (*registry.Pool, int,
 			" and " + strconv.Itoa(p.cfg.HoldMaxPerRoute) + " requests are already waiting for one — try again shortly; check it with `strata app " + appOr(pool, "NAME") + "`"
 	}
 	defer c.held.Add(-1)
-	deadline := time.NewTimer(p.cfg.HoldTimeout)
+	if st.holdUntil.IsZero() {
+		st.holdUntil = p.cfg.Now().Add(p.cfg.HoldTimeout)
+	}
+	deadline := time.NewTimer(st.holdUntil.Sub(p.cfg.Now()))
 	defer deadline.Stop()
+	var again <-chan time.Time
+	if recheck > 0 {
+		t := time.NewTicker(recheck)
+		defer t.Stop()
+		again = t.C
+	}
 	for {
 		changed, release := p.lookup.Watch(pool.Host())
 		// Looked up after Watch, so that no change falls in between.
@@ -106,12 +154,14 @@ func (p *Proxy) hold(r *http.Request, pool *registry.Pool) (*registry.Pool, int,
 		case np == nil:
 			release()
 			return nil, http.StatusNotFound, p.notFoundMessage(r.Host)
-		case np.Len() > 0:
+		case ready(np, p.cfg.Now()):
 			release()
 			return np, 0, ""
 		}
 		select {
 		case <-changed:
+			release()
+		case <-again:
 			release()
 		case <-r.Context().Done():
 			release()

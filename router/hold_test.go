@@ -268,3 +268,76 @@ func TestHoldStateDroppedWhenEmpty(t *testing.T) {
 	}
 	h.nothingLeft()
 }
+
+// An instance that died before its executor withdrew it refuses
+// connections: its requests are held like those of a route without
+// endpoints, and sent when a new instance registers (bodies too, unread).
+func TestHeldAfterConnectionsRefused(t *testing.T) {
+	h := newHoldHarness(t, holdConfig(10*time.Minute, 100))
+	dead := deadURL(t)
+	h.register("app.localhost", dead, "i1", "app")
+
+	get := h.getAsync("app.localhost")
+	type answer struct {
+		code       int
+		seen, from string
+	}
+	post := make(chan answer, 1)
+	go func() {
+		req, _ := http.NewRequest("POST", h.url+"/", strings.NewReader("the body"))
+		req.Host = "app.localhost"
+		resp, err := h.client.Do(req)
+		if err != nil {
+			t.Log(err)
+			post <- answer{}
+			return
+		}
+		resp.Body.Close()
+		post <- answer{resp.StatusCode, resp.Header.Get("X-Seen-Body"), resp.Header.Get("X-Backend")}
+	}()
+	h.waitHeld("app.localhost", 2)
+	h.unregister("app.localhost", dead, "i1") // the executor notices: still held
+	h.register("app.localhost", backend(t, "two").URL, "i2", "app")
+	if code := <-get; code != 200 {
+		t.Fatalf("held GET: got %d", code)
+	}
+	if a := <-post; a.code != 200 || a.seen != "the body" || a.from != "two" {
+		t.Fatalf("held POST: got %+v", a)
+	}
+	h.nothingLeft()
+}
+
+// Refused connections and no new instance within the bound: 503 after it.
+func TestHeldAfterConnectionsRefusedTimesOut(t *testing.T) {
+	h := newHoldHarness(t, holdConfig(50*time.Millisecond, 100))
+	h.register("app.localhost", deadURL(t), "i1", "app")
+	resp, body := h.do("GET", "app.localhost", "/", nil)
+	if resp.StatusCode != http.StatusServiceUnavailable || !strings.Contains(body, "became ready") {
+		t.Fatalf("got %d %q", resp.StatusCode, body)
+	}
+	h.nothingLeft()
+}
+
+// An endpoint that refused a connection is tried again once its failure
+// mark expires (FailedEndpointTTL), with no change in the registry.
+func TestHeldAfterRefusedRetriedWhenMarkExpires(t *testing.T) {
+	cfg := holdConfig(10*time.Minute, 100)
+	cfg.FailedEndpointTTL = 20 * time.Millisecond
+	h := newHoldHarness(t, cfg)
+	dead := deadURL(t)
+	h.register("app.localhost", dead, "i1", "app")
+	got := h.getAsync("app.localhost")
+	h.waitHeld("app.localhost", 1)
+	ln, err := net.Listen("tcp", strings.TrimPrefix(dead, "http://"))
+	if err != nil {
+		t.Fatalf("cannot listen on the freed port again: %v", err)
+	}
+	srv := httptest.NewUnstartedServer(backend(t, "back").Config.Handler)
+	srv.Listener.Close()
+	srv.Listener = ln
+	srv.Start()
+	t.Cleanup(srv.Close)
+	if code := <-got; code != 200 {
+		t.Fatalf("held request: got %d", code)
+	}
+}

@@ -63,6 +63,8 @@ type reqState struct {
 	held  *registry.Endpoint // the endpoint Acquired for this request (least-conn routes)
 	reqID string
 
+	holdUntil time.Time // when the request's holding must end; zero until it is first held
+
 	head    []byte    // the outbound request head on the lean path, kept across requests
 	idValue [1]string // the response's X-Request-Id value on the lean path
 }
@@ -136,7 +138,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case pool == nil:
 		writeError(&st.rw, r, http.StatusNotFound, st.reqID, p.notFoundMessage(r.Host))
 	case pool.Len() == 0 && p.holdable(r):
-		np, status, msg := p.hold(r, pool)
+		np, status, msg := p.hold(st, r, pool, hasEndpoint, 0)
 		switch {
 		case np != nil:
 			pool = np
@@ -253,6 +255,7 @@ func (p *Proxy) writeProxyError(st *reqState, w http.ResponseWriter, r *http.Req
 		upstream = st.ep.PrivateInstanceID
 	}
 	var ne net.Error
+	var he *holdError
 	switch {
 	case st.body != nil && st.body.failed.Load():
 		// The client's body was malformed (bad chunking) or cut short: the
@@ -264,6 +267,8 @@ func (p *Proxy) writeProxyError(st *reqState, w http.ResponseWriter, r *http.Req
 		// The client went away; there is nobody to answer.
 		st.rw.status = 499
 		return
+	case errors.As(err, &he):
+		writeError(w, r, he.status, st.reqID, he.msg)
 	case isDialError(err):
 		p.log.Warn("proxy.unreachable", "host", r.Host, "upstream", upstream, "err", err)
 		writeError(w, r, http.StatusBadGateway, st.reqID,
@@ -349,7 +354,8 @@ func (p *Proxy) accessLog(st *reqState, r *http.Request, pool *registry.Pool, st
 // retryTransport sends the request to the pool's endpoints in round-robin
 // order (starting at the least loaded one on least-connections routes), moving to the next one when connecting fails (no request byte was
 // sent), at most MaxTries times. Endpoints that recently refused a
-// connection are tried last.
+// connection are tried last. When every try was refused and the request may
+// be held, it is held (see holdAfterRefused) and sent again.
 type retryTransport struct{ p *Proxy }
 
 func (t retryTransport) RoundTrip(req *http.Request) (*http.Response, error) {
@@ -359,6 +365,25 @@ func (t retryTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 // roundTrip sends req to st.pool's endpoints as retryTransport describes:
 // as an http.Request, or as the given request head on the lean path.
 func (p *Proxy) roundTrip(st *reqState, req *http.Request, head []byte) (*http.Response, error) {
+	var body *trackedBody
+	if req.Body != nil && req.Body != http.NoBody {
+		body = &trackedBody{rc: req.Body}
+		req.Body = body
+		st.body = body
+	}
+	for {
+		resp, err := p.tryPool(st, req, head, body)
+		if err == nil || !isDialError(err) || (body != nil && body.read.Load()) || req.Context().Err() != nil || !p.holdable(req) {
+			return resp, err
+		}
+		if err := p.holdAfterRefused(st, req); err != nil {
+			return nil, err
+		}
+	}
+}
+
+// tryPool is one round of roundTrip over st.pool's endpoints.
+func (p *Proxy) tryPool(st *reqState, req *http.Request, head []byte, body *trackedBody) (*http.Response, error) {
 	pool := st.pool
 	n := pool.Len()
 	tries := min(n, p.cfg.MaxTries)
@@ -367,13 +392,6 @@ func (p *Proxy) roundTrip(st *reqState, req *http.Request, head []byte) (*http.R
 	leastConn := pool.LeastConn()
 	if leastConn {
 		first = pool.LeastLoaded(first, now)
-	}
-
-	var body *trackedBody
-	if req.Body != nil && req.Body != http.NoBody {
-		body = &trackedBody{rc: req.Body}
-		req.Body = body
-		st.body = body
 	}
 	var lastErr error
 	attempt := 0
@@ -394,7 +412,7 @@ func (p *Proxy) roundTrip(st *reqState, req *http.Request, head []byte) (*http.R
 				resp, err = p.transport.send(req, ep.Addr, head)
 			} else {
 				out := req
-				if attempt > 1 {
+				if attempt > 1 || !st.holdUntil.IsZero() { // a retry (or one after a hold) sends a copy
 					c, u := *req, *req.URL
 					c.URL = &u
 					out = &c
