@@ -32,6 +32,7 @@ func runExecutor(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	advertise := fs.String("advertise", "127.0.0.1", "host routers use to reach this node's instances")
 	stopOnExit := fs.Bool("stop-on-exit", false, "stop this node's instances when the executor exits (default: leave them running to be re-attached on restart)")
 	tuning := addInstanceTuning(fs)
+	pnet := addProcessNet(fs)
 	log, err := parseRole(fs, args, stderr, "info")
 	if err != nil {
 		return err
@@ -67,7 +68,7 @@ func runExecutor(ctx context.Context, args []string, stdout, stderr io.Writer) e
 			return err
 		}
 	}
-	drvs, err := openDrivers(ctx, *drivers, driverEnv{dataDir: *data, nodeID: cfg.NodeID, advertise: *advertise, log: log})
+	drvs, err := openDrivers(ctx, *drivers, driverEnv{dataDir: *data, nodeID: cfg.NodeID, advertise: *advertise, processNet: pnet, log: log})
 	if err != nil {
 		return err
 	}
@@ -87,6 +88,8 @@ func runExecutor(ctx context.Context, args []string, stdout, stderr io.Writer) e
 // driverEnv is what opening a driver needs.
 type driverEnv struct {
 	dataDir, nodeID, advertise string
+	processNet                 *processNet // nil: the process driver's defaults
+	routers                    listenAddrs // the node's own router's listeners (the microcloud's)
 	log                        *slog.Logger
 }
 
@@ -141,7 +144,13 @@ func openDrivers(ctx context.Context, list string, env driverEnv) ([]driver.Driv
 func openDriver(ctx context.Context, name string, env driverEnv) (driver.Driver, error) {
 	switch name {
 	case "process":
-		return process.New(process.Config{StateDir: filepath.Join(env.dataDir, "driver"), Logger: env.log.With("component", "driver", "driver", name)})
+		cfg := process.Config{StateDir: filepath.Join(env.dataDir, "driver"), Logger: env.log.With("component", "driver", "driver", name)}
+		if env.processNet != nil {
+			if err := env.processNet.apply(&cfg, env.routers...); err != nil {
+				return nil, err
+			}
+		}
+		return process.New(cfg)
 	case "docker":
 		return docker.New(ctx, docker.Config{NodeID: env.nodeID, AdvertiseHost: env.advertise, ImageDir: filepath.Join(env.dataDir, "images"),
 			Logger: env.log.With("component", "driver", "driver", name)})

@@ -27,6 +27,7 @@ func runMicrocloud(ctx context.Context, args []string, stdout, stderr io.Writer)
 	natsListen := fs.String("nats-listen", "", "also expose the embedded NATS server on this address (for extra executors)")
 	drivers := fs.String("drivers", "", "drivers of the node: process, docker, microvm (default: every one that works on this host)")
 	tuning := addInstanceTuning(fs)
+	pnet := addProcessNet(fs)
 	acme := addACMEFlags(fs, "--router-tls-addr")
 	log, err := parseRole(fs, args, stderr, "warn")
 	if err != nil {
@@ -68,7 +69,8 @@ func runMicrocloud(ctx context.Context, args []string, stdout, stderr io.Writer)
 		rt.ln.Close()
 		return err
 	}
-	drvs, err := openDrivers(ctx, *drivers, driverEnv{dataDir: exCfg.DataDir, nodeID: exCfg.NodeID, advertise: exCfg.AdvertiseHost, log: log})
+	drvs, err := openDrivers(ctx, *drivers, driverEnv{dataDir: exCfg.DataDir, nodeID: exCfg.NodeID, advertise: exCfg.AdvertiseHost,
+		processNet: pnet, routers: routerAddrs(rt, *routerTLSAddr), log: log})
 	if err != nil {
 		rt.ln.Close()
 		return err

@@ -15,9 +15,16 @@
 // mounted (cgroup v2, or v1 under /sys/fs/cgroup/memory) and a probe instance
 // starts, every instance is confined (package isolate does the work):
 //
-//   - its own PID, mount, UTS (hostname = instance id) and IPC namespaces; the
-//     network namespace stays the host's, so the app listens on the loopback
-//     port the executor gives it;
+//   - its own PID, mount, UTS (hostname = instance id), IPC and network
+//     namespaces. Package netns gives the network namespace a veth pair to
+//     the node with a /30 of Config.InstanceRange (default 10.213.0.0/16):
+//     the app listens on $PORT = ListenPort (8080) there, the handle's
+//     endpoint is the instance's address, and the node's firewall keeps the
+//     instance from the node's services and from other instances, except
+//     Config.HostPorts (the router's) at its gateway address. When the node
+//     cannot do that (no ip or iptables command) New refuses, unless
+//     Config.HostNetwork lets isolated instances share the node's network;
+//     the fingerprint then says process-unconfined;
 //   - PID 1 is this binary re-executed as "strata-init": it starts the
 //     command, reaps orphans, forwards SIGTERM/SIGINT/SIGHUP/SIGQUIT/SIGUSR1/
 //     SIGUSR2 to every process of the namespace and records the command's exit
@@ -42,8 +49,9 @@
 //
 // The fingerprint then reports api.IsolationProcess. Stop sends SIGTERM to
 // the init (which forwards it), then SIGKILL to the init after the grace.
-// The handle records the init's host PID and the cgroup paths, so Recover
-// after an executor restart finds both; the init keeps writing the exit status
+// The handle records the init's host PID, the cgroup paths and the
+// instance's link, so Recover after an executor restart finds them (the
+// instance keeps its address); the init keeps writing the exit status
 // to the state dir, so a recovered isolated instance still reports how it
 // ended.
 //

@@ -10,6 +10,7 @@ import (
 	"hash/fnv"
 	"io"
 	"log/slog"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -22,6 +23,7 @@ import (
 	"github.com/strata-paas/strata/api"
 	"github.com/strata-paas/strata/deploy/driver"
 	"github.com/strata-paas/strata/deploy/driver/process/isolate"
+	"github.com/strata-paas/strata/deploy/driver/process/netns"
 )
 
 // Name is the driver name recorded in handles.
@@ -62,8 +64,24 @@ type Config struct {
 	// PidsMax caps the tasks of one instance where the pids controller is
 	// available. Default 4096.
 	PidsMax int
-	Logger  *slog.Logger
+	// InstanceRange is the IPv4 range isolated instances' addresses come
+	// from, a /30 each. Default netns.DefaultRange (10.213.0.0/16).
+	InstanceRange netip.Prefix
+	// HostPorts are the node's listeners isolated instances may connect to
+	// (the router's), at their gateway address and that port; nothing else
+	// on the node is reachable from an instance.
+	HostPorts []netip.AddrPort
+	// HostNetwork lets isolated instances share the node's network when
+	// they cannot get networks of their own (no iptables or ip command):
+	// they then reach the node's services and each other, and the
+	// fingerprint says process-unconfined. Without it New refuses.
+	HostNetwork bool
+	Logger      *slog.Logger
 }
+
+// ListenPort is the port ($PORT) every isolated instance with a network of
+// its own listens on there.
+const ListenPort = 8080
 
 // Confinement says whether the driver isolates instances.
 type Confinement int
@@ -85,6 +103,7 @@ type Driver struct {
 	log *slog.Logger
 
 	cgroups *isolate.Cgroups // non-nil when instances are isolated
+	net     *netns.Net       // non-nil when isolated instances have networks of their own
 
 	mu    sync.Mutex
 	procs map[string]*proc
@@ -96,6 +115,7 @@ type proc struct {
 	startTime uint64
 	recovered bool
 	cg        *isolate.Cgroup // non-nil for an isolated instance, whose pid is its init
+	link      *netns.Link     // the instance's network, when it has one
 	result    string          // the file the init writes the exit status to
 	stopping  atomic.Bool     // Stop has sent SIGTERM: leftovers get the grace too
 	killed    atomic.Bool     // Stop has escalated to SIGKILL
@@ -113,6 +133,7 @@ type proc struct {
 type handleData struct {
 	StateDir string          `json:"state_dir"`
 	Cgroup   *isolate.Cgroup `json:"cgroup,omitempty"` // set for isolated instances
+	Net      *netns.Link     `json:"net,omitempty"`    // set for isolated instances with a network of their own
 }
 
 // New returns a process driver.
@@ -153,6 +174,10 @@ func New(cfg Config) (*Driver, error) {
 		return d, nil
 	}
 	if err := d.enableIsolation(); err != nil {
+		var ne netError
+		if errors.As(err, &ne) {
+			return nil, api.Errorf(api.EUnavailable, "process driver cannot keep instances apart: %v — run it where iproute2 and iptables are installed, or allow instances on the node's network with --process-host-network (they can then reach the node's services and each other)", err)
+		}
 		if cfg.Confine == ConfineAlways {
 			return nil, api.Errorf(api.EUnavailable, "process driver cannot isolate instances: %v — run the executor as root on Linux with a cgroup memory controller", err)
 		}
@@ -162,8 +187,23 @@ func New(cfg Config) (*Driver, error) {
 	}
 	swept := d.cgroups.Sweep(cfg.CgroupParent)
 	d.log.Info("process.isolated", "cgroup_version", d.cgroups.Version(), "cgroup_parent", cfg.CgroupParent, "stale_cgroups_removed", swept)
+	if d.net == nil {
+		d.log.Warn("process.host_network", "effect", "isolated instances share the node's network: they reach its services and each other (allowed by --process-host-network)")
+	} else {
+		d.log.Info("process.instance_network", "range", d.net.Range().String())
+	}
 	return d, nil
 }
+
+// netSearchPath is netns.Config.SearchPath; tests point it at a directory
+// without the commands.
+var netSearchPath string
+
+// netError is why isolated instances cannot have networks of their own.
+type netError struct{ err error }
+
+func (e netError) Error() string { return e.err.Error() }
+func (e netError) Unwrap() error { return e.err }
 
 // enableIsolation turns isolation on if a probe instance runs isolated.
 func (d *Driver) enableIsolation() error {
@@ -174,9 +214,31 @@ func (d *Driver) enableIsolation() error {
 	if err != nil {
 		return err
 	}
-	d.cgroups = cgs
-	if err := d.probe(); err != nil {
-		d.cgroups = nil
+	n, err := netns.New(context.Background(), netns.Config{Range: d.cfg.InstanceRange, HostPorts: d.cfg.HostPorts, SearchPath: netSearchPath, Logger: d.log})
+	if err != nil && !d.cfg.HostNetwork {
+		return netError{err}
+	}
+	if err != nil {
+		d.log.Warn("process.no_instance_network", "reason", err.Error())
+	}
+	d.cgroups, d.net = cgs, n
+	err = d.probe()
+	if err != nil && n != nil {
+		// Does isolation work without a network of its own? Then the
+		// network is what fails: say so rather than fall back to
+		// unconfined instances.
+		d.net = nil
+		if d.probe() == nil {
+			if d.cfg.HostNetwork {
+				d.log.Warn("process.no_instance_network", "reason", err.Error())
+				return nil
+			}
+			d.cgroups = nil
+			return netError{fmt.Errorf("a probe instance could not get a network of its own: %w", err)}
+		}
+	}
+	if err != nil {
+		d.cgroups, d.net = nil, nil
 		return fmt.Errorf("a probe instance failed: %w", err)
 	}
 	return nil
@@ -231,21 +293,26 @@ func (b *lockedBuffer) String() string {
 // Isolated reports whether instances run isolated.
 func (d *Driver) Isolated() bool { return d.cgroups != nil }
 
-// Fingerprint reports api.IsolationProcess when instances run isolated and
-// api.IsolationProcessUnconfined otherwise.
+// Fingerprint reports api.IsolationProcess when instances run isolated, each
+// in a network of its own, and api.IsolationProcessUnconfined otherwise.
 func (d *Driver) Fingerprint() driver.Fingerprint {
 	iso := api.IsolationProcessUnconfined
-	if d.Isolated() {
+	if d.Isolated() && d.net != nil {
 		iso = api.IsolationProcess
 	}
 	return driver.Fingerprint{Driver: Name, Isolations: []api.Isolation{iso}}
 }
 
-// AllocatePort returns a free loopback port: instances share the host's
-// network (an isolated one too: its network namespace is the host's), so
-// the app listens on a port of the node and the handle's endpoint is the
-// node itself.
-func (d *Driver) AllocatePort(string) (int, error) { return driver.FreeLoopbackPort() }
+// AllocatePort returns ListenPort when instances have networks of their own
+// (the handle's endpoint is then the instance's address), else a free
+// loopback port: the instance shares the node's network and listens on a
+// port of the node, and the endpoint is the node itself.
+func (d *Driver) AllocatePort(string) (int, error) {
+	if d.Isolated() && d.net != nil {
+		return ListenPort, nil
+	}
+	return driver.FreeLoopbackPort()
+}
 
 // UID is the uid (and gid) an isolated instance id runs as.
 func (d *Driver) UID(id string) int {
@@ -347,11 +414,15 @@ func (d *Driver) start(p *proc, spec *driver.Spec) (*driver.Handle, error) {
 		p.res.OOMKilled = oom
 		close(p.done)
 	}()
-	data, _ := json.Marshal(handleData{StateDir: dir, Cgroup: p.cg})
+	data, _ := json.Marshal(handleData{StateDir: dir, Cgroup: p.cg, Net: p.link})
+	ep := driver.Endpoint{Port: spec.Port}
+	if p.link != nil {
+		ep.Host = p.link.Addr.String()
+	}
 	return &driver.Handle{
 		Version: driver.HandleVersion, Driver: Name, ID: spec.ID,
 		PID: p.pid, PGID: p.pgid, StartTime: p.startTime, Data: data,
-		Endpoint: driver.Endpoint{Port: spec.Port},
+		Endpoint: ep,
 	}, nil
 }
 
@@ -417,15 +488,28 @@ func (d *Driver) startIsolated(p *proc, spec *driver.Spec, stdout, stderr *os.Fi
 	if len(host) > 63 {
 		host = host[:63]
 	}
-	cmd, err := isolate.Start(ctx, &isolate.InitConfig{
+	var attach isolate.Attach
+	var link *netns.Link
+	if d.net != nil {
+		attach = func(ctx context.Context, pid int) (*isolate.Network, error) {
+			l, in, err := d.net.Attach(ctx, pid)
+			if err != nil {
+				return nil, err
+			}
+			link = l
+			return &isolate.Network{IPTool: d.net.IPTool(), Link: in.Link, Addr: in.Addr, Gateway: in.Gateway}, nil
+		}
+	}
+	cmd, err := isolate.StartNetwork(ctx, &isolate.InitConfig{
 		Hostname: host, Dir: writable[0], Writable: writable[1:],
 		Argv: []string{"/bin/sh", "-c", spec.Command}, Env: env, UID: uid, GID: uid, TmpMB: spec.MemoryMB,
-	}, isolate.Files{Stdout: stdout, Stderr: stderr, Result: result}, cg)
+	}, isolate.Files{Stdout: stdout, Stderr: stderr, Result: result}, cg, attach)
 	if err != nil {
 		_ = cg.Destroy(context.Background())
+		d.net.Release(context.Background(), link)
 		return fail("%v", err)
 	}
-	p.cg = cg
+	p.cg, p.link = cg, link
 	return cmd, nil
 }
 
@@ -443,6 +527,9 @@ func (d *Driver) reap(p *proc) (oom bool) {
 	oom = p.cg.OOMKills() > 0
 	if err := p.cg.Destroy(context.Background()); err != nil {
 		d.log.Warn("process.cgroup_cleanup_failed", "id", p.id, "err", err)
+	}
+	if p.link != nil && d.net != nil {
+		d.net.Release(context.Background(), p.link)
 	}
 	return oom
 }
@@ -643,8 +730,16 @@ func (d *Driver) RecoverOutput(ctx context.Context, h *driver.Handle, stdout, st
 	if data.Cgroup != nil && len(data.Cgroup.Paths) == 0 {
 		return api.Errorf(api.EInvalid, "process driver handle of %s names a cgroup without paths", h.ID)
 	}
+	if data.Net != nil && d.net == nil {
+		return api.Errorf(api.EInvalid, "instance %s has a network of its own but this driver makes none — start the executor as it was (root, with iproute2 and iptables)", h.ID)
+	}
 	if st, err := StartTime(h.PID); err != nil || st != h.StartTime {
 		return api.Errorf(api.ENotFound, "instance %s (pid %d) is no longer running", h.ID, h.PID)
+	}
+	if data.Net != nil {
+		if err := d.net.Adopt(ctx, data.Net); err != nil {
+			return api.Errorf(api.ENotFound, "instance %s: %v", h.ID, err)
+		}
 	}
 	d.mu.Lock()
 	if _, ok := d.procs[h.ID]; ok {
@@ -652,7 +747,7 @@ func (d *Driver) RecoverOutput(ctx context.Context, h *driver.Handle, stdout, st
 		return nil
 	}
 	p := &proc{id: h.ID, pid: h.PID, pgid: h.PGID, startTime: h.StartTime, recovered: true,
-		cg: data.Cgroup, result: filepath.Join(d.stateDir(h.ID), "result"),
+		cg: data.Cgroup, link: data.Net, result: filepath.Join(d.stateDir(h.ID), "result"),
 		ready: make(chan struct{}), exited: make(chan struct{}), done: make(chan struct{})}
 	close(p.ready)
 	d.procs[h.ID] = p

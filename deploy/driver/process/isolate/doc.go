@@ -1,5 +1,6 @@
 // Package isolate confines one process-driver instance on Linux: new PID,
-// mount, UTS and IPC namespaces, a cgroup with a memory (and pids) limit, an
+// mount, UTS and IPC namespaces (and a network namespace, which the caller
+// connects: package netns), a cgroup with a memory (and pids) limit, an
 // unprivileged user, a private /tmp and a read-only view of the host except
 // the instance's own directories.
 //
@@ -12,8 +13,11 @@
 //
 //  1. reads its InitConfig from a pipe, after the driver has placed it in the
 //     instance's cgroup, so nothing it starts escapes the limits;
-//  2. sets the hostname, makes every mount private and read-only, mounts a
-//     fresh /proc and tmpfs on /tmp and /dev/shm, and bind-mounts the
+//  2. configures its network namespace when it has one (loopback up, the
+//     veth end the driver moved in renamed eth0, its address, a default
+//     route; one `ip -batch`), sets the hostname, makes every mount private
+//     and read-only, mounts a fresh /proc and tmpfs on /tmp and /dev/shm,
+//     and bind-mounts the
 //     writable directories read-write (overmounting ancestors the instance
 //     user cannot traverse with a read-only tmpfs that holds only the path);
 //  3. starts the command as the instance user and reports "ok" (or the setup

@@ -31,9 +31,17 @@ type Files struct {
 
 // Start starts an init in new PID, mount, UTS and IPC namespaces, places it in
 // cg before it does anything, sends it cfg and returns once the command is
-// running. The caller must Wait for the returned command. On error nothing is
-// left running.
+// running. The init shares the host's network. The caller must Wait for the
+// returned command. On error nothing is left running.
 func Start(ctx context.Context, cfg *InitConfig, files Files, cg *Cgroup) (*exec.Cmd, error) {
+	return StartNetwork(ctx, cfg, files, cg, nil)
+}
+
+// StartNetwork is Start with, when attach is set, a network namespace of its
+// own for the init: attach, called once the init is in cg, connects it and
+// its answer becomes cfg.Net. On error what attach made is the caller's to
+// undo.
+func StartNetwork(ctx context.Context, cfg *InitConfig, files Files, cg *Cgroup, attach Attach) (*exec.Cmd, error) {
 	cfgR, cfgW, err := os.Pipe()
 	if err != nil {
 		return nil, err
@@ -45,13 +53,17 @@ func Start(ctx context.Context, cfg *InitConfig, files Files, cg *Cgroup) (*exec
 		return nil, err
 	}
 	defer stR.Close()
+	flags := uintptr(syscall.CLONE_NEWPID | syscall.CLONE_NEWNS | syscall.CLONE_NEWUTS | syscall.CLONE_NEWIPC)
+	if attach != nil {
+		flags |= syscall.CLONE_NEWNET
+	}
 	cmd := &exec.Cmd{
 		Path: "/proc/self/exe", Args: []string{Arg0}, Env: []string{}, Dir: "/",
 		Stdout: files.Stdout, Stderr: files.Stderr,
 		ExtraFiles: []*os.File{cfgR, stW, files.Result}, // fds 3, 4, 5
 		SysProcAttr: &syscall.SysProcAttr{
 			Setpgid:    true,
-			Cloneflags: syscall.CLONE_NEWPID | syscall.CLONE_NEWNS | syscall.CLONE_NEWUTS | syscall.CLONE_NEWIPC,
+			Cloneflags: flags,
 		},
 	}
 	err = cmd.Start()
@@ -69,6 +81,15 @@ func Start(ctx context.Context, cfg *InitConfig, files Files, cg *Cgroup) (*exec
 		if err := cg.Add(cmd.Process.Pid); err != nil {
 			return fail(err)
 		}
+	}
+	if attach != nil {
+		n, err := attach(ctx, cmd.Process.Pid)
+		if err != nil {
+			return fail(err)
+		}
+		c := *cfg
+		c.Net = n
+		cfg = &c
 	}
 	if err := json.NewEncoder(cfgW).Encode(cfg); err != nil {
 		return fail(fmt.Errorf("send init its config: %w", err))
@@ -111,6 +132,11 @@ func initMain() int {
 	cfgF.Close()
 	if len(cfg.Argv) == 0 || !filepath.IsAbs(cfg.Argv[0]) {
 		return fail("init config has no absolute command")
+	}
+	if cfg.Net != nil {
+		if err := setupNet(cfg.Net); err != nil {
+			return fail("set up the instance's network: %v", err)
+		}
 	}
 	if err := syscall.Sethostname([]byte(cfg.Hostname)); err != nil {
 		return fail("set hostname: %v", err)
@@ -175,6 +201,26 @@ func initMain() int {
 		}
 	}
 	return code
+}
+
+// setupNet configures the init's network namespace with one ip -batch.
+func setupNet(n *Network) error {
+	if !filepath.IsAbs(n.IPTool) {
+		return fmt.Errorf("no absolute path to ip(8): %q", n.IPTool)
+	}
+	for _, f := range []string{n.Link, n.Addr, n.Gateway} {
+		if f == "" || strings.ContainsAny(f, " \t\n") {
+			return fmt.Errorf("bad network config %+v", *n)
+		}
+	}
+	cmd := exec.Command(n.IPTool, "-batch", "-")
+	cmd.Env = []string{}
+	cmd.Stdin = strings.NewReader(fmt.Sprintf("link set lo up\nlink set %s name eth0\naddr add %s dev eth0\nlink set eth0 up\nroute add default via %s\n",
+		n.Link, n.Addr, n.Gateway))
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("%v: %s", err, strings.TrimSpace(string(out)))
+	}
+	return nil
 }
 
 const oPath = 0x200000 // O_PATH, missing from package syscall

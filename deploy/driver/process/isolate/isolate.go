@@ -1,6 +1,7 @@
 package isolate
 
 import (
+	"context"
 	"encoding/json"
 	"os"
 )
@@ -18,7 +19,24 @@ type InitConfig struct {
 	UID      int      `json:"uid"`
 	GID      int      `json:"gid"`
 	TmpMB    int      `json:"tmp_mb"` // size of the private /tmp; 0: the kernel's default
+	// Net, when set, is the network the init configures in its own network
+	// namespace before anything else; nil keeps the host's network.
+	Net *Network `json:"net,omitempty"`
 }
+
+// Network is what an init configures in its network namespace: loopback up,
+// Link (a veth end the driver moved in) renamed eth0 with Addr and up, and a
+// default route through Gateway.
+type Network struct {
+	IPTool  string `json:"ip_tool"` // absolute path of ip(8)
+	Link    string `json:"link"`
+	Addr    string `json:"addr"` // CIDR
+	Gateway string `json:"gateway"`
+}
+
+// Attach connects the network namespace of a just-started init (its host
+// pid) and says what the init must configure there.
+type Attach func(ctx context.Context, pid int) (*Network, error)
 
 // Result is how the command ended, written by the init to the result file.
 type Result struct {

@@ -59,5 +59,10 @@ func Start(ctx context.Context, cfg *InitConfig, files Files, cg *Cgroup) (*exec
 	return nil, errNotLinux
 }
 
+// StartNetwork fails off Linux.
+func StartNetwork(ctx context.Context, cfg *InitConfig, files Files, cg *Cgroup, attach Attach) (*exec.Cmd, error) {
+	return nil, errNotLinux
+}
+
 // PrepareDirs fails off Linux.
 func PrepareDirs(dirs []string, uid, gid int) error { return errNotLinux }

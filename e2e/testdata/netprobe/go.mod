@@ -1,0 +1,3 @@
+module example.com/netprobe
+
+go 1.22
