@@ -27,6 +27,21 @@ func dockerObjects(t *testing.T, node string) (containers, networks, images []st
 	return list("ps", "-a", "-q", "--no-trunc"), list("network", "ls", "-q"), list("images", "-q")
 }
 
+// removeLeftovers fails the test for each container and network of node
+// still there, and removes them.
+func removeLeftovers(t *testing.T, node string) {
+	t.Helper()
+	cs, nets, _ := dockerObjects(t, node)
+	if len(cs) > 0 {
+		t.Errorf("containers left for %s: %v", node, cs)
+		_ = exec.Command("docker", append([]string{"rm", "-f"}, cs...)...).Run()
+	}
+	if len(nets) > 0 {
+		t.Errorf("networks left for %s: %v", node, nets)
+		_ = exec.Command("docker", append([]string{"network", "rm"}, nets...)...).Run()
+	}
+}
+
 // TestContainerIsolation pushes an app whose placement asks for the
 // container isolation to a node that offers it: it answers through the
 // router from a container, `strata app` shows the isolation, a `docker kill`
@@ -38,16 +53,8 @@ func TestContainerIsolation(t *testing.T) {
 	require(t, "go", "docker")
 	node := fmt.Sprintf("ctr-%d", os.Getpid())
 	t.Cleanup(func() { // registered first: runs after the processes stop
-		cs, nets, imgs := dockerObjects(t, node)
-		if len(cs) > 0 {
-			t.Errorf("containers left for %s: %v", node, cs)
-			_ = exec.Command("docker", append([]string{"rm", "-f"}, cs...)...).Run()
-		}
-		if len(nets) > 0 {
-			t.Errorf("networks left for %s: %v", node, nets)
-			_ = exec.Command("docker", append([]string{"network", "rm"}, nets...)...).Run()
-		}
-		if len(imgs) > 0 {
+		removeLeftovers(t, node)
+		if _, _, imgs := dockerObjects(t, node); len(imgs) > 0 {
 			_ = exec.Command("docker", append([]string{"rmi", "-f"}, imgs...)...).Run()
 		}
 		if _, _, imgs := dockerObjects(t, node); len(imgs) > 0 {
@@ -164,15 +171,7 @@ func TestImageDeploys(t *testing.T) {
 	loaded := "strata/image:" + hex.EncodeToString(sum[:]) // the node's tag of the tarball's image
 	// Registered before the cluster: runs after its processes stop.
 	t.Cleanup(func() {
-		cs, nets, _ := dockerObjects(t, node)
-		if len(cs) > 0 {
-			t.Errorf("containers left for %s: %v", node, cs)
-			_ = exec.Command("docker", append([]string{"rm", "-f"}, cs...)...).Run()
-		}
-		if len(nets) > 0 {
-			t.Errorf("networks left for %s: %v", node, nets)
-			_ = exec.Command("docker", append([]string{"network", "rm"}, nets...)...).Run()
-		}
+		removeLeftovers(t, node)
 		_ = exec.Command("docker", "rmi", "-f", tag, loaded).Run()
 	})
 	c := startCluster(t)
@@ -219,6 +218,121 @@ func TestImageDeploys(t *testing.T) {
 	})
 
 	c.cli.must("", "strata", "apps", "delete", "imgs", "--force")
+	waitFor(t, "the containers and network to go with the app", 60*time.Second, func() (bool, string) {
+		cs, nets, _ := dockerObjects(t, node)
+		return len(cs) == 0 && len(nets) == 0, fmt.Sprintf("containers %v, networks %v", cs, nets)
+	})
+}
+
+// TestDockerfileDeploys: examples/hello-dockerfile (a Dockerfile FROM the
+// stack, no other buildpack matches) is built by the builder's engine and
+// runs in a container, pushed with strata push and then with git push; its
+// build output reaches the pusher, it answers through the router, env
+// changes, rolls back, scales and logs like a buildpack app. A Dockerfile
+// FROM an image the engine lacks fails saying which and what to do.
+func TestDockerfileDeploys(t *testing.T) {
+	require(t, "git", "docker")
+	node := fmt.Sprintf("df-%d", os.Getpid())
+	ran := map[string]bool{} // the images the node's containers ran, removed at the end
+	running := func() []string {
+		b, err := exec.Command("docker", "ps", "--format", "{{.Image}}", "--filter", "label=io.strata.node="+node).Output()
+		if err != nil {
+			t.Fatalf("docker ps: %v", err)
+		}
+		imgs := strings.Fields(string(b))
+		for _, img := range imgs {
+			ran[img] = true
+		}
+		return imgs
+	}
+	// Registered before the cluster: runs after its processes stop.
+	t.Cleanup(func() {
+		removeLeftovers(t, node)
+		for img := range ran {
+			_ = exec.Command("docker", "rmi", img).Run()
+		}
+	})
+	c := startCluster(t)
+	c.executor(node, t.TempDir(), "--drivers", "process,docker", "--stop-on-exit")
+
+	app := copyDir(t, filepath.Join(repoRoot(), "examples", "hello-dockerfile"))
+	out := c.cli.must(app, "strata", "push", "hello-df")
+	for _, want := range []string{"dockerfile app detected", "Step 1/", "FROM strata/stack:bookworm", "Uploading image"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("strata push output lacks %q:\n%s", want, out)
+		}
+	}
+	const greeting = "Hello from a Dockerfile!"
+	waitBody(t, c.routerAddr, "hello-df.localhost", greeting+" (instance 0, release 1)", 60*time.Second)
+	for _, in := range c.placed("hello-df") {
+		if in.Isolation != "container" {
+			t.Errorf("instance %s of a Dockerfile app shows isolation %q, want container", in.ID, in.Isolation)
+		}
+	}
+	first := running()
+	if len(first) != 1 || !strings.HasPrefix(first[0], "strata/image:") {
+		t.Fatalf("containers run %v, want one of the built image (strata/image:<digest>)", first)
+	}
+
+	// git push of a changed Dockerfile app: a new build and release,
+	// with the build's lines as remote: output.
+	server := filepath.Join(app, "server.py")
+	src, err := os.ReadFile(server)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(server, []byte(strings.Replace(string(src), greeting, "Hello via git!", 1)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	gitRepo(t, c.cli, app)
+	c.cli.must(app, "strata", "git-remote", "hello-df")
+	out = c.cli.must(app, "git", "push", "strata", "main")
+	for _, want := range []string{"remote: -----> dockerfile app detected", "remote: Step 1/"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("git push output lacks %q:\n%s", want, out)
+		}
+	}
+	waitBody(t, c.routerAddr, "hello-df.localhost", "Hello via git! (instance 0, release 2)", 60*time.Second)
+	waitFor(t, "one container, of the second build", 60*time.Second, func() (bool, string) {
+		got := running()
+		return len(got) == 1 && got[0] != first[0], fmt.Sprintf("images %v", got)
+	})
+
+	// Rollback to the strata push's release, scale, and a config change.
+	c.cli.must("", "strata", "rollback", "hello-df", "1")
+	waitBody(t, c.routerAddr, "hello-df.localhost", greeting+" (instance 0, release 3)", 60*time.Second)
+	c.cli.must("", "strata", "scale", "hello-df", "-i", "2")
+	c.waitRunning("hello-df", 2, 90*time.Second)
+	waitFor(t, "two containers of the first build", 60*time.Second, func() (bool, string) {
+		got := running()
+		return len(got) == 2 && got[0] == first[0] && got[1] == first[0], fmt.Sprintf("images %v", got)
+	})
+	c.cli.must("", "strata", "env", "set", "hello-df", "GREETING=Howdy")
+	waitBody(t, c.routerAddr, "hello-df.localhost", "Howdy (instance ", 90*time.Second)
+	waitFor(t, "the app's request lines in its logs", 30*time.Second, func() (bool, string) {
+		logs := c.cli.must("", "strata", "logs", "hello-df", "--recent", "--source", "app")
+		return strings.Contains(logs, "GET /"), tail(logs, 400)
+	})
+	if logs := c.cli.must("", "strata", "logs", "hello-df", "--recent", "--source", "staging"); !strings.Contains(logs, "Step 1/") {
+		t.Errorf("the build's lines are not in the app's staging logs:\n%s", tail(logs, 1000))
+	}
+
+	// FROM an image the engine does not have: refused before building.
+	bad := t.TempDir()
+	if err := os.WriteFile(filepath.Join(bad, "Dockerfile"), []byte("FROM debian:bookworm-slim\nCMD [\"sleep\", \"1\"]\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, code := c.cli.run(bad, "strata", "push", "bad-df")
+	if code == 0 {
+		t.Fatalf("push of a Dockerfile FROM a missing image succeeded:\n%s", out)
+	}
+	for _, want := range []string{"debian:bookworm-slim", "does not have", "make stack"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("failed push output lacks %q:\n%s", want, out)
+		}
+	}
+
+	c.cli.must("", "strata", "apps", "delete", "hello-df", "--force")
 	waitFor(t, "the containers and network to go with the app", 60*time.Second, func() (bool, string) {
 		cs, nets, _ := dockerObjects(t, node)
 		return len(cs) == 0 && len(nets) == 0, fmt.Sprintf("containers %v, networks %v", cs, nets)
