@@ -2,6 +2,7 @@ package docker_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -207,6 +208,50 @@ func TestEndpoint(t *testing.T) {
 	u, err := d.Usage(ctx(t), h.ID)
 	if err != nil || u.MemoryBytes <= 0 || u.CPUTime <= 0 {
 		t.Fatalf("Usage = %+v, %v; want the container's memory and CPU time", u, err)
+	}
+}
+
+// TestDirectEndpoint: with Config.DirectEndpoint and the loopback
+// advertise address, the endpoint is the container's own address and port
+// (routers on this node dial it, skipping the engine's proxy), where it
+// serves; the port is still published.
+func TestDirectEndpoint(t *testing.T) {
+	d := driverOf(t, newNode(), func(c *docker.Config) { c.DirectEndpoint = true })
+	port, err := d.AllocatePort("x")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, out, h := run(t, d, driver.Spec{Dir: webappDir(t), Port: port, Command: "exec ./webapp",
+		Env: []string{"PORT=" + strconv.Itoa(port), "WEBAPP_HOST=0.0.0.0", "STRATA_APP=direct"}})
+	ep := h.Endpoint
+	if ip := net.ParseIP(ep.Host); ip == nil || ip.IsLoopback() || ep.Port != port || ep.CheckHost != "" || ep.CheckPort != 0 {
+		t.Fatalf("endpoint %+v, want the container's own address and port %d", ep, port)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		resp, err := http.Get("http://" + net.JoinHostPort(ep.Host, strconv.Itoa(ep.Port)) + "/")
+		if err == nil {
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if !strings.HasPrefix(string(b), "hello from direct/") {
+				t.Fatalf("the container's address answers %q", b)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("GET the container's address: %v (output %q)", err, out.String())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	var hd struct {
+		ContainerID string `json:"container_id"`
+	}
+	if err := json.Unmarshal(h.Data, &hd); err != nil {
+		t.Fatal(err)
+	}
+	b, err := exec.Command("docker", "port", hd.ContainerID).Output()
+	if err != nil || !strings.Contains(string(b), "127.0.0.1:") {
+		t.Errorf("docker port = %q, %v; want the port still published on loopback", b, err)
 	}
 }
 
