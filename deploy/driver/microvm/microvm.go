@@ -130,6 +130,9 @@ type Driver struct {
 	mu   sync.Mutex
 	vms  map[string]*vm
 	keys map[string]chan struct{} // droplet images being made
+	// building holds the work dirs of images and stacks being made, which
+	// Sweep leaves alone.
+	building map[string]bool
 
 	stackMu   sync.Mutex
 	stackTree *stackTree
@@ -202,7 +205,7 @@ func New(ctx context.Context, cfg Config) (*Driver, error) {
 	if err != nil {
 		return nil, api.Errorf(api.EUnavailable, "microvm driver: %v", err)
 	}
-	d := &Driver{cfg: cfg, log: cfg.Logger, base: base, vms: map[string]*vm{}, keys: map[string]chan struct{}{}, tscKHz: hostTSCkHz()}
+	d := &Driver{cfg: cfg, log: cfg.Logger, base: base, vms: map[string]*vm{}, keys: map[string]chan struct{}{}, building: map[string]bool{}, tscKHz: hostTSCkHz()}
 	if cfg.Accel != "" {
 		d.accel = cfg.Accel
 	} else if err := d.probe(ctx); err != nil {
@@ -936,9 +939,11 @@ func procStartTime(pid int) (uint64, error) { return driver.StartTime(pid) }
 
 // Sweep kills the QEMU of every instance dir in StateDir whose instance is
 // neither in known nor run by this driver, and removes the dir: VMs an
-// executor started and no longer knows (docs/reliability.md rule 4). It
+// executor started and no longer knows (docs/reliability.md rule 4), and
+// the work dirs of image builds an earlier executor did not finish. It
 // returns how many instances it removed.
 func (d *Driver) Sweep(ctx context.Context, known []string) (int, error) {
+	d.sweepBuilds()
 	ents, err := os.ReadDir(filepath.Join(d.cfg.StateDir, "instances"))
 	if err != nil {
 		return 0, fmt.Errorf("microvm driver: %w", err)

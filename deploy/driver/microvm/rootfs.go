@@ -83,11 +83,11 @@ func (d *Driver) buildImage(ctx context.Context, st *stackTree, dropletPath, img
 	if err := os.MkdirAll(d.imageDir(), 0o700); err != nil {
 		return err
 	}
-	tmp, err := os.MkdirTemp(d.imageDir(), ".build-")
+	tmp, err := d.workDir(d.imageDir(), ".build-")
 	if err != nil {
 		return err
 	}
-	defer os.RemoveAll(tmp)
+	defer d.doneWork(tmp)
 	tree := filepath.Join(tmp, "root")
 	droplet := tree
 	var owners []owner
@@ -135,6 +135,41 @@ func (d *Driver) buildImage(ctx context.Context, st *stackTree, dropletPath, img
 		return err
 	}
 	return os.Rename(raw, img)
+}
+
+// workDir makes a work dir in dir, which Sweep leaves alone until doneWork
+// removes it.
+func (d *Driver) workDir(dir, prefix string) (string, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	tmp, err := os.MkdirTemp(dir, prefix)
+	if err == nil {
+		d.building[tmp] = true
+	}
+	return tmp, err
+}
+
+func (d *Driver) doneWork(tmp string) {
+	_ = os.RemoveAll(tmp)
+	d.mu.Lock()
+	delete(d.building, tmp)
+	d.mu.Unlock()
+}
+
+// sweepBuilds removes the work dirs of image and stack builds that are not
+// under way (an executor killed while making one left them).
+func (d *Driver) sweepBuilds() {
+	for _, g := range []string{filepath.Join(d.imageDir(), ".build-*"), filepath.Join(d.cfg.CacheDir, "stacks", ".unpack-*")} {
+		dirs, _ := filepath.Glob(g)
+		for _, w := range dirs {
+			d.mu.Lock()
+			busy := d.building[w]
+			d.mu.Unlock()
+			if !busy && os.RemoveAll(w) == nil {
+				d.log.Info("microvm.stale_build_removed", "dir", w)
+			}
+		}
+	}
 }
 
 // linkTree recreates the tree at src at dst with hard links for its files

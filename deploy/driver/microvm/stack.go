@@ -69,11 +69,11 @@ func (d *Driver) stack(ctx context.Context) (*stackTree, error) {
 	if err := os.MkdirAll(filepath.Dir(dir), 0o700); err != nil {
 		return nil, err
 	}
-	tmp, err := os.MkdirTemp(filepath.Dir(dir), ".unpack-")
+	tmp, err := d.workDir(filepath.Dir(dir), ".unpack-")
 	if err != nil {
 		return nil, err
 	}
-	defer os.RemoveAll(tmp)
+	defer d.doneWork(tmp)
 	save := filepath.Join(tmp, "image.tar")
 	if out, err := exec.CommandContext(ctx, d.cfg.Docker, "save", "-o", save, id).CombinedOutput(); err != nil {
 		return nil, api.Errorf(api.EUnavailable, "docker save %s: %v: %s", d.cfg.StackImage, err, strings.TrimSpace(string(out)))

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -137,5 +138,38 @@ func TestUnpackImage(t *testing.T) {
 		if err == nil {
 			t.Errorf("entry %q (link %q) was unpacked", bad.Name, bad.Linkname)
 		}
+	}
+}
+
+// TestSweepRemovesStaleBuilds: Sweep removes the work dirs of image and
+// stack builds an earlier executor left, not one under way.
+func TestSweepRemovesStaleBuilds(t *testing.T) {
+	dir := t.TempDir()
+	d := &Driver{cfg: Config{StateDir: dir, CacheDir: dir}, log: slog.New(slog.DiscardHandler),
+		vms: map[string]*vm{}, building: map[string]bool{}}
+	stale := []string{filepath.Join(dir, "droplets", ".build-1"), filepath.Join(dir, "stacks", ".unpack-2")}
+	for _, p := range append(stale, filepath.Join(dir, "instances")) {
+		if err := os.MkdirAll(p, 0o700); err != nil {
+			t.Fatal(err)
+		}
+	}
+	busy, err := d.workDir(d.imageDir(), ".build-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.Sweep(context.Background(), nil); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range stale {
+		if _, err := os.Stat(p); !os.IsNotExist(err) {
+			t.Errorf("%s survived the sweep (%v)", p, err)
+		}
+	}
+	if _, err := os.Stat(busy); err != nil {
+		t.Errorf("the build under way lost its work dir: %v", err)
+	}
+	d.doneWork(busy)
+	if _, err := os.Stat(busy); !os.IsNotExist(err) {
+		t.Errorf("doneWork left %s (%v)", busy, err)
 	}
 }
