@@ -33,6 +33,13 @@ import (
 // and, once faults stop and every node is back, that actual = desired
 // (exactly one running copy of each index, and as many rows) within a
 // bounded number of converge intervals.
+//
+// Two controllers share the database, and the leader lease moves between
+// them: now and then the leader is paused (model_lease_test.go) until the
+// other has taken over. The model checks that only the leader's writes are
+// applied, that the deposed leader's late writes are refused by the fence,
+// and the fake executors, like the real one, refuse commands of an older
+// term than they have seen.
 
 // faults is the faulty network's dice.
 type faults struct {
@@ -75,6 +82,8 @@ type modelNode struct {
 	insts  map[string]api.InstanceReport
 	gone   map[string]bool // instance ids stopped here (a late start must not revive them)
 	starts int
+	term   int64 // highest leader term seen in a command
+	stale  int   // commands refused for an older term
 }
 
 func startModelNode(t *testing.T, srv *bus.Server, id string, net *faults) *modelNode {
@@ -156,6 +165,20 @@ func (n *modelNode) receive(m *bus.Msg) {
 	n.mu.Unlock()
 	if down {
 		return
+	}
+	if cmd.Term > 0 {
+		n.mu.Lock()
+		stale := cmd.Term < n.term
+		if stale {
+			n.stale++
+		} else {
+			n.term = cmd.Term
+		}
+		n.mu.Unlock()
+		if stale { // as deploy/executor does
+			_ = m.Reply(api.NodeCommandReply{Version: api.MessageVersion, Error: api.Errorf(api.EConflict, "older term")})
+			return
+		}
 	}
 	f := n.net.roll()
 	if f.drop && f.dup { // lost on the way in
@@ -261,11 +284,29 @@ func runModel(t *testing.T, seed int64) {
 		window   = 30 // steps a scale-down may take to show
 	)
 	srv := newServer(t)
-	e := newEnv(t, srv, nil, func(c *controller.Config) {
+	ledger := newLeaseLedger(t)
+	db := openSQLite(t)
+	stores := []*pausableStore{{Store: db, ledger: ledger}, {Store: db, ledger: ledger}}
+	e := newEnv(t, srv, stores[0], func(c *controller.Config) {
 		c.ConvergeInterval, c.NodeTTL, c.CommandTimeout = interval, 400*time.Millisecond, 300*time.Millisecond
+		c.ControllerID, c.LeaseTTL = "c0", 400*time.Millisecond
 		c.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	})
 	e.run()
+	eventually(t, "c0 leads", func() bool { return e.ctrl.LeaderTerm() > 0 })
+	cfg2 := e.cfg
+	cfg2.ControllerID = "c1"
+	ctrl2, err := controller.New(cfg2, stores[1], e.blobs, connect(t, srv, "controller-2"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	runController(t, ctrl2)
+	ctrls := []*controller.Controller{e.ctrl, ctrl2}
+	t.Cleanup(func() { // a paused controller could not stop
+		for _, s := range stores {
+			s.resume()
+		}
+	})
 	startBuilder(t, srv, &fakeBuilder{})
 	rng := rand.New(rand.NewSource(seed))
 	net := &faults{rng: rand.New(rand.NewSource(seed + 1000)), drop: 0.15, dup: 0.1, delay: 0.15}
@@ -283,6 +324,17 @@ func runModel(t *testing.T, seed int64) {
 	history := []int{desired}
 	var downNode *modelNode
 	downUntil, calmUntil := 0, 0
+	// The lease moves: the leader is paused at step 20 and then at random,
+	// until the other controller leads (or for at most 40 steps).
+	paused, pausedAt := -1, 0
+	leaderIndex := func() int {
+		for i, c := range ctrls {
+			if c.LeaderTerm() > 0 {
+				return i
+			}
+		}
+		return -1
+	}
 	maxRecent := func() int {
 		m := 0
 		for _, d := range history[max(0, len(history)-window):] {
@@ -326,12 +378,40 @@ func runModel(t *testing.T, seed int64) {
 			downNode.setDown(false)
 			downNode, calmUntil = nil, step+window
 		}
+		if paused < 0 && (step == 20 || step > 20 && rng.Float64() < 0.04) {
+			if i := leaderIndex(); i >= 0 {
+				paused, pausedAt = i, step
+				stores[i].pause()
+			}
+		}
+		if paused >= 0 && (ctrls[1-paused].LeaderTerm() > 0 || step-pausedAt >= 40) {
+			stores[paused].resume()
+			if rows, _ := e.store.Instances(ctx, mustApp(t, e, ctx).ID); len(rows) > 0 {
+				stores[paused].lateWrite(t, rows[0])
+			}
+			paused = -1
+		}
 		history = append(history, desired)
 		time.Sleep(interval)
 		check(step)
 	}
 
 	// Faults stop and every node is back: actual = desired within a bound.
+	if paused >= 0 {
+		stores[paused].resume()
+	}
+	granted, holders, applied, refused, late := ledger.counts()
+	stale := 0
+	for _, n := range ns {
+		n.mu.Lock()
+		stale += n.stale
+		n.mu.Unlock()
+	}
+	t.Logf("seed %d: lease terms up to %d, held by %d controllers; fenced writes: %d applied, %d refused (%d of them late writes of a paused leader); %d commands of an older term refused by executors",
+		seed, granted, holders, applied, refused, late, stale)
+	if granted < 2 || holders < 2 {
+		t.Fatalf("seed %d: the lease never moved (term %d, %d holders)", seed, granted, holders)
+	}
 	net.set(false)
 	for _, n := range ns {
 		n.setDown(false)

@@ -26,6 +26,7 @@ type Store interface {
 	QuotaStore
 	BuildpackStore
 	DomainStore
+	LeaseStore
 
 	// Ping checks that the database answers.
 	Ping(ctx context.Context) error

@@ -146,12 +146,12 @@ func instanceNotFound(id string) msgs { return msgs{notFound: "instance " + q(id
 
 // deleteByID deletes the row of model's table with id; ENotFound if none.
 func (s *Store) deleteByID(ctx context.Context, op string, model any, id string, m msgs) error {
-	res := s.write.WithContext(ctx).Where("id = ?", id).Delete(model)
-	if res.Error != nil {
-		return s.fail(op, res.Error, m)
-	}
-	if res.RowsAffected == 0 {
-		return s.fail(op, gorm.ErrRecordNotFound, m)
-	}
-	return nil
+	err := s.writeDB(ctx, func(db *gorm.DB) error {
+		res := db.Where("id = ?", id).Delete(model)
+		if res.Error == nil && res.RowsAffected == 0 {
+			return gorm.ErrRecordNotFound
+		}
+		return res.Error
+	})
+	return s.fail(op, err, m)
 }

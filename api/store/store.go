@@ -214,7 +214,13 @@ func (s *Store) stamp(t time.Time) time.Time {
 
 func norm(t time.Time) time.Time { return t.UTC().Truncate(time.Microsecond) }
 
-// tx runs fn in one write transaction (BEGIN IMMEDIATE on SQLite).
+// tx runs fn in one write transaction (BEGIN IMMEDIATE on SQLite), after
+// checking the lease fence ctx may carry (lease.go).
 func (s *Store) tx(ctx context.Context, fn func(tx *gorm.DB) error) error {
-	return s.write.WithContext(ctx).Transaction(fn)
+	return s.write.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		if err := s.checkFence(ctx, tx); err != nil {
+			return err
+		}
+		return fn(tx)
+	})
 }

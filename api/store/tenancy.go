@@ -298,7 +298,7 @@ func affected(res *gorm.DB) error {
 
 // create inserts row with the writer.
 func (s *Store) create(ctx context.Context, op string, row any, m msgs) error {
-	return s.fail(op, s.write.WithContext(ctx).Create(row).Error, m)
+	return s.fail(op, s.writeDB(ctx, func(db *gorm.DB) error { return db.Create(row).Error }), m)
 }
 
 // first loads one row matching the condition into dest with the reader.
