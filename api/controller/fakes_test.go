@@ -208,6 +208,7 @@ type fakeExecutor struct {
 	mu         sync.Mutex
 	instances  map[string]api.InstanceReport
 	starts     []api.InstanceSpec
+	runs       []api.InstanceSpec // tasks
 	routeCmds  []api.NodeCommand
 	stops      []string
 	timeline   []string
@@ -272,6 +273,13 @@ func (x *fakeExecutor) command(cmd *api.NodeCommand) {
 			x.instances[rep.InstanceID] = rep
 			x.timeline = append(x.timeline, fmt.Sprintf("%s r%d %s", rep.State, rep.Release, rep.InstanceID))
 			_ = x.conn.Publish(api.SubjectInstanceEvent, api.InstanceEvent{Version: api.MessageVersion, NodeID: x.id, Instance: rep, Reason: reason, Time: time.Now()})
+		}()
+	case api.CmdRun: // a task: recorded, and exits 0 at once
+		s := *cmd.Start
+		x.runs = append(x.runs, s)
+		go func() {
+			code := 0
+			_ = x.conn.Publish(api.SubjectTaskExit(s.InstanceID), api.InstanceEvent{Version: api.MessageVersion, ExitCode: &code, Reason: "exited with code 0"})
 		}()
 	case api.CmdRoutes:
 		x.routeCmds = append(x.routeCmds, *cmd)

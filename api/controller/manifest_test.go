@@ -382,7 +382,21 @@ func TestDeployImage(t *testing.T) {
 			t.Errorf("Deploy(%+v) = %v, want invalid", bad, err)
 		}
 	}
-	if _, err := e.ctrl.Tasks.RunTask(ctx, "img", api.TaskRequest{Command: "echo"}, func(api.TaskEvent) error { return nil }); api.ErrorCode(err) != api.EUnsupported {
-		t.Errorf("task of an image app: %v, want not supported yet", err)
+	// A task of an image app runs the image in a container, on the node
+	// that offers one.
+	exit, err := e.ctrl.Tasks.RunTask(ctx, "img", api.TaskRequest{Command: "echo"}, func(api.TaskEvent) error { return nil })
+	if err != nil || exit.ExitCode == nil || *exit.ExitCode != 0 {
+		t.Fatalf("task of an image app: %+v, %v", exit, err)
 	}
+	docker.mu.Lock()
+	runs := slices.Clone(docker.runs)
+	docker.mu.Unlock()
+	if len(runs) != 1 || runs[0].Image != "strata/stack:bookworm" || runs[0].Isolation != api.IsolationContainer || runs[0].Command != "echo" || !runs[0].Task {
+		t.Errorf("task specs on the docker node: %+v", runs)
+	}
+	plain.mu.Lock()
+	if len(plain.runs) != 0 {
+		t.Errorf("an image task went to a node without containers: %+v", plain.runs)
+	}
+	plain.mu.Unlock()
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -64,20 +65,26 @@ func (s *Tasks) RunTask(ctx context.Context, name string, req api.TaskRequest, f
 	if err != nil {
 		return nil, err
 	}
-	if rel != nil && rel.IsImage() {
-		return nil, api.Errorf(api.EUnsupported, "tasks of image apps are not supported yet — run the command in a buildpack app, or in the image outside Strata")
-	}
 	if rel == nil || !rel.Runnable() {
 		return nil, api.Errorf(api.EInvalid, "app %s has no release yet — push it first", name)
 	}
-	nodeID := s.taskNode()
+	// An image runs only in a container (docs/containers.md): the task of
+	// an image app goes to a node that offers one.
+	var iso api.Isolation
+	if rel.IsImage() {
+		iso = api.IsolationContainer
+	}
+	nodeID := s.taskNode(iso)
+	if nodeID == "" && iso != "" {
+		return nil, api.Errorf(api.EUnavailable, "no ready node offers the %s isolation the task of an image app needs — check strata nodes", iso)
+	}
 	if nodeID == "" {
 		return nil, api.Errorf(api.EUnavailable, "no node is ready to run the task — check strata nodes")
 	}
 	spec := &api.InstanceSpec{
 		InstanceID: uuid.NewString(), AppID: app.ID, AppName: app.Name, SpaceID: app.SpaceID,
 		Process: "task", Release: rel.Version, DropletBlob: rel.DropletBlob, Image: rel.Image, ImageBlob: rel.ImageBlob, Command: req.Command, Env: rel.Env,
-		MemoryMB: api.DefaultMemoryMB, DiskMB: api.DefaultDiskMB, HealthCheck: api.HealthCheck{Type: api.HealthProcess}, Task: true,
+		MemoryMB: api.DefaultMemoryMB, DiskMB: api.DefaultDiskMB, HealthCheck: api.HealthCheck{Type: api.HealthProcess}, Task: true, Isolation: iso,
 	}
 	procs, err := s.store.Processes(ctx, app.ID)
 	if err != nil {
@@ -181,10 +188,10 @@ func (s *Tasks) RunTask(ctx context.Context, name string, req api.TaskRequest, f
 }
 
 // taskNode picks the ready node with the fewest instances ("" if none).
-func (s *Tasks) taskNode() string {
+func (s *Tasks) taskNode(iso api.Isolation) string {
 	best, n := "", 0
 	for id, v := range s.nodes.views(s.cfg.Now(), s.cfg.NodeTTL) {
-		if v.node.State != scheduler.NodeReady {
+		if v.node.State != scheduler.NodeReady || iso != "" && !slices.Contains(v.node.Isolations, iso) {
 			continue
 		}
 		if best == "" || v.node.Instances < n || v.node.Instances == n && id < best {
