@@ -192,6 +192,9 @@ type OrgService interface {
 	// OrgEvents lists the org-level events (roles, quotas, spaces), newest
 	// first, at most limit (0: the default).
 	OrgEvents(ctx context.Context, org string, limit int) ([]*Event, error)
+	// PlatformEvents lists the events of no org — users and certificates —
+	// newest first, at most limit (0: the default); admins only.
+	PlatformEvents(ctx context.Context, limit int) ([]*Event, error)
 }
 
 // Token is a stored API token: the SHA-256 hex hash of the token, never the

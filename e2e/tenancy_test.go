@@ -73,6 +73,13 @@ func TestTenancy(t *testing.T) {
 	if out := carol.must("", "strata", "events", "--org", "acme"); !regexp.MustCompile(`role.set\s+admin\s+alice is space-developer in space dev`).MatchString(out) {
 		t.Errorf("events --org acme:\n%s", out)
 	}
+	// Users belong to no org: their creation is a platform event, for admins.
+	if out := admin.must("", "strata", "events", "--platform"); !regexp.MustCompile(`user.create\s+admin\s+created user carol`).MatchString(out) {
+		t.Errorf("events --platform:\n%s", out)
+	}
+	if out, code := carol.run("", "strata", "events", "--platform"); code == 0 {
+		t.Errorf("a non-admin read the platform's events:\n%s", out)
+	}
 
 	// Same app name in two orgs: alice's gets hello.localhost, bob's starts
 	// without a route and maps its own.

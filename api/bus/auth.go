@@ -31,7 +31,8 @@ type Authenticator func(user, password string) (Grant, bool)
 // id binds what it may read (an executor reads only its own node's
 // commands) and names its reply inbox.
 const (
-	userController = "controller"
+	// ControllerUser is the bus user of the controller that embeds the server.
+	ControllerUser = "controller"
 	userExecutor   = "executor/"
 	userRouter     = "router/"
 )
@@ -57,7 +58,7 @@ func inboxPrefix(user string) string {
 func ComponentAuth(controllerSecret string, creds func(component string) string) Authenticator {
 	return func(user, password string) (Grant, bool) {
 		switch {
-		case user == userController:
+		case user == ControllerUser:
 			return Grant{All: true}, equal(password, controllerSecret)
 		case strings.HasPrefix(user, userExecutor):
 			node := strings.TrimPrefix(user, userExecutor)
@@ -95,11 +96,10 @@ func executorGrant(node string) Grant {
 func routerGrant(user string) Grant {
 	return Grant{
 		Publish: []string{api.SubjectRouterStart, api.SubjectLogsAll},
-		Subscribe: []string{
-			api.SubjectRouterRegister, api.SubjectRouterUnregister, api.SubjectRouterGreet, api.SubjectRouterStart,
-			api.SubjectCertificatesChanged, inboxPrefix(user) + ".>",
-		},
-		Respond: true,
+		// "router.*" is every subject meant for routers (registrations,
+		// greetings, starts), as the registry subscribes to them.
+		Subscribe: []string{"router.*", api.SubjectCertificatesChanged, inboxPrefix(user) + ".>"},
+		Respond:   true,
 	}
 }
 

@@ -164,7 +164,9 @@ func TestComponentsRequestAndReplyWithinTheirGrants(t *testing.T) {
 	srv, ctrl := authBus(t)
 	ex := dial(t, srv, "", bus.Options{Name: "executor", User: bus.ExecutorUser("node-1"), Password: "exec-secret"})
 	rt := dial(t, srv, "", bus.Options{Name: "router", User: bus.RouterUser("r1"), Password: "router-secret"})
-	if _, err := bus.Handle(rt, api.SubjectRouterGreet, "", func(context.Context, *struct{}) (*api.RouterStart, error) {
+	// As the router's registry does, one subscription takes every subject
+	// meant for routers.
+	if _, err := bus.Handle(rt, "router.*", "", func(context.Context, *struct{}) (*api.RouterStart, error) {
 		return &api.RouterStart{ID: "r1"}, nil
 	}); err != nil {
 		t.Fatal(err)

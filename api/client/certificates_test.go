@@ -46,7 +46,7 @@ func newCertServer(t *testing.T, logs *bytes.Buffer) (string, *store.Store, *cha
 	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	ch := &changes{}
 	svc := httpapitest.New().Services()
-	svc.Certificates = controller.NewCertificates(controller.CertificatesConfig{Store: st, Box: box, Bus: ch, Logger: log})
+	svc.Certificates = controller.NewCertificates(controller.CertificatesConfig{Store: st, Box: box, Bus: ch, Events: st, Logger: log})
 	srv := httptest.NewServer(httpapi.New(httpapi.Config{Logger: log}, svc).Handler())
 	t.Cleanup(srv.Close)
 	return srv.URL, st, ch
@@ -150,10 +150,28 @@ func TestCertificatesRoundTrip(t *testing.T) {
 			t.Fatalf("notification %q", s)
 		}
 	}
+	// Each change is a platform event (of no org), newest first, with no key.
+	evs, err := st.OrgEvents(ctx, "", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var types []string
+	for _, e := range evs {
+		types = append(types, e.Type)
+	}
+	if strings.Join(types, " ") != "certificate.delete certificate.add certificate.add certificate.add" ||
+		!strings.Contains(evs[0].Message, "wildcard.apps.example.com") || evs[0].Actor == "" {
+		t.Fatalf("platform events: %+v", evs)
+	}
 	for _, p := range []*certtest.Pair{www, renewed, wild} {
 		body := strings.Split(p.KeyPEM, "\n")[1]
 		if strings.Contains(logs.String(), body) {
 			t.Fatal("a private key appears in the logs")
+		}
+		for _, e := range evs {
+			if strings.Contains(e.Message, body) {
+				t.Fatal("a private key appears in an event")
+			}
 		}
 	}
 }

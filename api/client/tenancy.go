@@ -197,6 +197,13 @@ func (c *Client) OrgEvents(ctx context.Context, org string) ([]*api.Event, error
 	return out, c.getJSON(ctx, "/v1/orgs/"+url.PathEscape(org)+"/events", &out)
 }
 
+// PlatformEvents lists the events of no org (users, certificates), newest
+// first (admins only).
+func (c *Client) PlatformEvents(ctx context.Context) ([]*api.Event, error) {
+	var out []*api.Event
+	return out, c.getJSON(ctx, "/v1/events", &out)
+}
+
 // Domains lists the domains routes may use.
 func (c *Client) Domains(ctx context.Context) ([]api.DomainInfo, error) {
 	var out []api.DomainInfo

@@ -2,8 +2,12 @@ package controller
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
+	"strings"
 	"time"
+
+	"github.com/google/uuid"
 
 	"github.com/strata-paas/strata/api"
 	"github.com/strata-paas/strata/api/secretbox"
@@ -33,7 +37,12 @@ type CertificatesConfig struct {
 	// routers.
 	Box *secretbox.Box
 	// Bus gets a CertificatesChanged after every change (nil: none).
-	Bus    Publisher
+	Bus Publisher
+	// Events records each change as a platform event, listed by strata
+	// events --platform (nil: none).
+	Events interface {
+		AddEvent(ctx context.Context, e *api.Event) error
+	}
 	Logger *slog.Logger
 	Now    func() time.Time // default time.Now
 }
@@ -78,6 +87,7 @@ func (s *Certificates) AddCertificate(ctx context.Context, up api.CertificateUpl
 	}
 	s.cfg.Logger.Info("certificate.added", "name", sc.Name, "dns_names", sc.DNSNames,
 		"not_after", sc.NotAfter, "fingerprint", sc.Fingerprint, "replace", up.Replace)
+	s.record(ctx, "certificate.add", fmt.Sprintf("added certificate %s for %s (fingerprint %s)", sc.Name, strings.Join(sc.DNSNames, ", "), sc.Fingerprint))
 	s.changed(sc.Name)
 	return &sc.Certificate, nil
 }
@@ -110,6 +120,7 @@ func (s *Certificates) RemoveCertificate(ctx context.Context, name string) error
 		return err
 	}
 	s.cfg.Logger.Info("certificate.removed", "name", name)
+	s.record(ctx, "certificate.delete", "deleted certificate "+name)
 	s.changed(name)
 	return nil
 }
@@ -135,6 +146,17 @@ func (s *Certificates) CertificateKeyPairs(ctx context.Context) ([]api.Certifica
 		out = append(out, api.CertificateKeyPair{Certificate: sc.Certificate, ChainPEM: sc.ChainPEM, PrivateKeyPEM: string(key)})
 	}
 	return out, nil
+}
+
+// record adds a platform event of a change; the change stands if it fails.
+func (s *Certificates) record(ctx context.Context, typ, msg string) {
+	if s.cfg.Events == nil {
+		return
+	}
+	e := &api.Event{ID: uuid.NewString(), Type: typ, Actor: api.ActorName(ctx), Message: msg, Time: s.cfg.Now()}
+	if err := s.cfg.Events.AddEvent(ctx, e); err != nil {
+		s.cfg.Logger.Warn("controller.event_failed", "type", typ, "err", err)
+	}
 }
 
 func (s *Certificates) changed(name string) {

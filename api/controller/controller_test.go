@@ -180,7 +180,7 @@ func TestDeployTimeoutReportsCrashReason(t *testing.T) {
 	srv := newServer(t)
 	// FailedStarts is out of reach so that the wait times out rather than
 	// giving the release up after a few quick crashes (TestConfigChangeRollsBack).
-	e := newEnv(t, srv, nil, func(c *controller.Config) { c.DeployWaitTimeout = 5 * time.Second; c.FailedStarts = 1000 })
+	e := newEnv(t, srv, nil, func(c *controller.Config) { c.DeployWaitTimeout = 10 * time.Second; c.FailedStarts = 1000 })
 	e.run()
 	startBuilder(t, srv, &fakeBuilder{})
 	startExecutor(t, srv, "node-1", func(x *fakeExecutor) { x.crash = "exited with status 1" })

@@ -410,7 +410,7 @@ func (s *Deploys) waitInstances(ctx context.Context, app *api.App, rel *api.Rele
 	// The last crash reason seen is kept across passes: at the moment the
 	// wait ends the instance may be between a crash and its restart, with
 	// no reason of its own, and the user still needs to know why.
-	lastReason := ""
+	lastReason, failedPasses := "", 0
 	for {
 		changed := s.sig.changedCh()
 		ins, err := s.store.Instances(ctx, app.ID)
@@ -439,11 +439,19 @@ func (s *Deploys) waitInstances(ctx context.Context, app *api.App, rel *api.Rele
 		if !wait || running >= desired {
 			return running, desired, nil
 		}
-		if failed {
+		if reason == "" {
+			reason = lastReason
+		}
+		// The heartbeat that counts a failed start may come before the
+		// instance event that says why: give the reason a few more passes.
+		if failed && (reason != "" || failedPasses >= 4) {
 			if reason == "" {
 				reason = "its instances keep failing to start"
 			}
 			return running, desired, &releaseFailed{reason: fmt.Sprintf("%s (%d failed starts in a row)", reason, s.cfg.FailedStarts)}
+		}
+		if failed {
+			failedPasses++
 		}
 		status := fmt.Sprintf("waiting for %d/%d instances", running, desired)
 		un := s.unplaceable.reason(app.ID)
@@ -466,9 +474,6 @@ func (s *Deploys) waitInstances(ctx context.Context, app *api.App, rel *api.Rele
 			return running, desired, ctx.Err()
 		case <-timeout.C:
 			t.Stop()
-			if reason == "" {
-				reason = lastReason
-			}
 			if reason == "" {
 				reason = s.unplaceable.reason(app.ID)
 			}

@@ -324,3 +324,15 @@ func (s *Orgs) OrgEvents(ctx context.Context, org string, limit int) ([]*api.Eve
 	}
 	return s.store.OrgEvents(ctx, o.ID, min(limit, MaxEventLimit))
 }
+
+// PlatformEvents lists the events of no org (users, certificates), newest
+// first; admins only.
+func (s *Orgs) PlatformEvents(ctx context.Context, limit int) ([]*api.Event, error) {
+	if err := requireAdmin(ctx, "reading the platform's events"); err != nil {
+		return nil, err
+	}
+	if limit <= 0 {
+		limit = DefaultEventLimit
+	}
+	return s.store.OrgEvents(ctx, "", min(limit, MaxEventLimit))
+}

@@ -101,6 +101,12 @@ func (a *audit) recordOrg(ctx context.Context, orgID, typ, format string, args .
 	}
 }
 
+// recordPlatform adds an event of no org (users, certificates), listed by
+// strata events --platform.
+func (a *audit) recordPlatform(ctx context.Context, typ, format string, args ...any) {
+	a.recordOrg(ctx, "", typ, format, args...)
+}
+
 // strataLine publishes a platform log line for an app.
 func (a *audit) strataLine(app *api.App, line string) {
 	env := api.LogEnvelope{Time: a.now(), AppID: app.ID, App: app.Name, Source: api.LogSourceStrata, Line: line}
@@ -162,10 +168,6 @@ func (n nodeCommands) stop(ctx context.Context, in *api.Instance) error {
 }
 
 func (n nodeCommands) send(ctx context.Context, nodeID string, cmd *api.NodeCommand) error {
-	if err := checkLeading(ctx); err != nil {
-		return err
-	}
-	cmd.Term = commandTerm(ctx)
 	ctx, cancel := context.WithTimeout(ctx, n.timeout)
 	defer cancel()
 	var reply api.NodeCommandReply

@@ -219,6 +219,29 @@ func TestLoginTokensPasswords(t *testing.T) {
 		t.Errorf("admin after a month: %v", err)
 	}
 	wantCode(t, "admin deletes themself", c.Users.DeleteUser(admin, "admin"), api.EInvalid)
+
+	// Users' changes are platform events, which only admins read.
+	res4, err := c.Users.Login(context.Background(), api.LoginRequest{Username: "dana", Password: "a new password"}, "a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = c.Orgs.PlatformEvents(as(t, c, res4.Token, api.Target{}), 0)
+	wantCode(t, "a user reads the platform's events", err, api.EForbidden)
+	if err := c.Users.DeleteUser(admin, "dana"); err != nil {
+		t.Fatal(err)
+	}
+	evs, err := c.Orgs.PlatformEvents(admin, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, e := range evs {
+		got = append(got, e.Type+" "+e.Actor+": "+e.Message)
+	}
+	want := []string{"user.delete admin: deleted user dana", "user.password dana: dana changed their password", "user.create admin: created user dana"}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("platform events:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
 }
 
 // Two apps of one name in two spaces are two apps: each has its own log,
@@ -380,7 +403,8 @@ func TestSecretsStayOut(t *testing.T) {
 		t.Fatal(err)
 	}
 	events, _ := c.Apps.Events(admin, "probe", 0)
-	answers, _ := json.Marshal([]any{created, users, toks, who, res.User, events})
+	platform, _ := c.Orgs.PlatformEvents(admin, 0)
+	answers, _ := json.Marshal([]any{created, users, toks, who, res.User, events, platform})
 	for what, secret := range map[string]string{"password": pw, "hash": hash, "token": res.Token, "admin token": adminToken, "token hash": hashToken(res.Token)} {
 		if secret == "" {
 			t.Fatalf("no %s to look for", what)

@@ -26,13 +26,14 @@ type Users struct {
 	log      *slog.Logger
 	store    TenancyStore
 	throttle *loginThrottle
+	audit    *audit
 }
 
 // TokenTTL is how long a token from a password login lasts.
 const TokenTTL = 30 * 24 * time.Hour
 
-func newUsers(cfg Config, log *slog.Logger, store TenancyStore) *Users {
-	return &Users{cfg: cfg, log: log, store: store, throttle: newLoginThrottle(cfg.Now)}
+func newUsers(cfg Config, log *slog.Logger, store TenancyStore, aud *audit) *Users {
+	return &Users{cfg: cfg, log: log, store: store, throttle: newLoginThrottle(cfg.Now), audit: aud}
 }
 
 func userInfo(u *api.User) api.UserInfo {
@@ -128,6 +129,11 @@ func (s *Users) CreateUser(ctx context.Context, req api.UserRequest) (*api.Creat
 		return nil, err
 	}
 	s.log.Info("user.created", "user", u.Name, "admin", u.Admin, "actor", api.ActorName(ctx))
+	if u.Admin {
+		s.audit.recordPlatform(ctx, "user.create", "created user %s (admin)", u.Name)
+	} else {
+		s.audit.recordPlatform(ctx, "user.create", "created user %s", u.Name)
+	}
 	return &api.CreatedUser{User: userInfo(u), GeneratedPassword: generated}, nil
 }
 
@@ -164,6 +170,7 @@ func (s *Users) DeleteUser(ctx context.Context, name string) error {
 		return err
 	}
 	s.log.Info("user.deleted", "user", name, "actor", api.ActorName(ctx))
+	s.audit.recordPlatform(ctx, "user.delete", "deleted user %s", name)
 	return nil
 }
 
@@ -193,7 +200,11 @@ func (s *Users) ChangePassword(ctx context.Context, ch api.PasswordChange) error
 	if err != nil {
 		return err
 	}
-	return s.store.SetPasswordHash(ctx, p.UserID, hash)
+	if err := s.store.SetPasswordHash(ctx, p.UserID, hash); err != nil {
+		return err
+	}
+	s.audit.recordPlatform(ctx, "user.password", "%s changed their password", p.Name)
+	return nil
 }
 
 // Tokens lists the caller's tokens, marking the current one.

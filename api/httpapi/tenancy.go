@@ -29,6 +29,7 @@ func (s *Server) tenancyRoutes(v1, authed *echo.Group) {
 	authed.DELETE("/orgs/:org/spaces/:space", s.deleteSpace, s.idempotent)
 	authed.GET("/orgs/:org/members", s.members)
 	authed.GET("/orgs/:org/events", s.orgEvents)
+	authed.GET("/events", s.platformEvents)
 	authed.PUT("/orgs/:org/roles", s.setRole, s.idempotent)
 	authed.DELETE("/orgs/:org/roles", s.unsetRole, s.idempotent)
 	authed.GET("/orgs/:org/quotas", s.quotas)
@@ -354,6 +355,14 @@ func (s *Server) orgEvents(c echo.Context) error {
 		return err
 	}
 	evs, err := s.svc.Orgs.OrgEvents(ctxOf(c), org, MaxPageSize)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, evs)
+}
+
+func (s *Server) platformEvents(c echo.Context) error {
+	evs, err := s.svc.Orgs.PlatformEvents(ctxOf(c), MaxPageSize)
 	if err != nil {
 		return err
 	}

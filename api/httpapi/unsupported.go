@@ -262,6 +262,11 @@ func (u Unsupported) OrgEvents(context.Context, string, int) ([]*api.Event, erro
 	return nil, u.Err()
 }
 
+// PlatformEvents implements api.OrgService.
+func (u Unsupported) PlatformEvents(context.Context, int) ([]*api.Event, error) {
+	return nil, u.Err()
+}
+
 // Members implements api.OrgService.
 func (u Unsupported) Members(context.Context, string) ([]api.Member, error) { return nil, u.Err() }
 

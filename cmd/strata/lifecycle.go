@@ -270,11 +270,18 @@ func (m *Main) restartCommand() *cobra.Command {
 
 func (m *Main) eventsCommand() *cobra.Command {
 	var org string
+	var platform bool
 	cmd := m.appCmd(appSpec{
-		use:   "events NAME | events --org O",
-		short: "Show an app's audit trail (pushes, builds, releases, scale, config, restarts), or an org's (roles, quotas, spaces)",
+		use:   "events NAME | events --org O | events --platform",
+		short: "Show an app's audit trail (pushes, builds, releases, scale, config, restarts), an org's (roles, quotas, spaces), or the platform's (users, certificates)",
 		args:  cobra.MaximumNArgs(1),
 		name: func(args []string) (string, error) {
+			if platform {
+				if len(args) > 0 || org != "" {
+					return "", api.Errorf(api.EInvalid, "give an app, --org or --platform, one of them")
+				}
+				return "", nil
+			}
 			if org != "" {
 				if len(args) > 0 {
 					return "", api.Errorf(api.EInvalid, "give an app or --org, not both")
@@ -290,9 +297,12 @@ func (m *Main) eventsCommand() *cobra.Command {
 		run: func(a *appCall, c *client.Client) error {
 			var evs []*api.Event
 			var err error
-			if org != "" {
+			switch {
+			case platform:
+				evs, err = c.PlatformEvents(a.ctx)
+			case org != "":
 				evs, err = c.OrgEvents(a.ctx, org)
-			} else {
+			default:
 				evs, err = c.Events(a.ctx, a.name)
 			}
 			if err != nil {
@@ -308,5 +318,6 @@ func (m *Main) eventsCommand() *cobra.Command {
 		},
 	})
 	cmd.Flags().StringVar(&org, "org", "", "show the org's events instead of an app's")
+	cmd.Flags().BoolVar(&platform, "platform", false, "show the platform's events (users, certificates; admins only)")
 	return cmd
 }

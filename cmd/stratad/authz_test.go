@@ -75,7 +75,7 @@ var opClass = map[string]class{
 	"PUT /v1/spaces/{space}/placement": adminOnly, "PUT /v1/org/placement": adminOnly,
 	"GET /v1/certificates": adminOnly, "POST /v1/certificates": adminOnly, "DELETE /v1/certificates/{name}": adminOnly,
 	"GET /v1/router/certificates": adminOnly,
-	"GET /v1/users":               adminOnly, "POST /v1/users": adminOnly, "DELETE /v1/users/{user}": adminOnly,
+	"GET /v1/users":               adminOnly, "POST /v1/users": adminOnly, "DELETE /v1/users/{user}": adminOnly, "GET /v1/events": adminOnly,
 	"POST /v1/orgs": adminOnly, "DELETE /v1/orgs/{org}": adminOnly,
 
 	"GET /v1/apps": appRead, "GET /v1/apps/{name}": appRead, "GET /v1/apps/{name}/logs": appRead,

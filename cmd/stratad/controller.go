@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -39,11 +38,10 @@ type controllerConfig struct {
 	// SecretKeyFile holds the key sealing secrets at rest (uploaded private
 	// keys); created 0600 when missing. "" = <DataDir>/secret.key.
 	SecretKeyFile string
-	// ControllerID and LeaseTTL name this controller's leader lease and its
-	// time to live (docs/architecture.md, "Leader lease"); zero = defaults.
-	ControllerID string
-	LeaseTTL     time.Duration
-	Logger       *slog.Logger
+	// BusCredentials, when the controller embeds the NATS server, learn the
+	// component credentials the server is to accept.
+	BusCredentials *busCredentials
+	Logger         *slog.Logger
 }
 
 // controllerRole is a running controller: API server, controller loops and
@@ -86,12 +84,10 @@ func startController(ctx context.Context, cfg controllerConfig, conn *bus.Conn) 
 		return nil, fmt.Errorf("open blob store: %w", err)
 	}
 	ctrl, err := controller.New(controller.Config{
-		Domain:       cfg.Domain,
-		RouterPort:   cfg.RouterPort,
-		LogDir:       filepath.Join(cfg.DataDir, "logs"),
-		ControllerID: cfg.ControllerID,
-		LeaseTTL:     cfg.LeaseTTL,
-		Logger:       log.With("component", "controller"),
+		Domain:     cfg.Domain,
+		RouterPort: cfg.RouterPort,
+		LogDir:     filepath.Join(cfg.DataDir, "logs"),
+		Logger:     log.With("component", "controller"),
 	}, st, blobs, conn)
 	if err != nil {
 		st.Close()
@@ -111,7 +107,7 @@ func startController(ctx context.Context, cfg controllerConfig, conn *bus.Conn) 
 		st.Close()
 		return nil, err
 	}
-	certs := controller.NewCertificates(controller.CertificatesConfig{Store: st, Box: box, Bus: conn, Logger: log.With("component", "certificates")})
+	certs := controller.NewCertificates(controller.CertificatesConfig{Store: st, Box: box, Bus: conn, Events: st, Logger: log.With("component", "certificates")})
 	r := &controllerRole{cfg: cfg, store: st, ctrl: ctrl, tokenFile: filepath.Join(cfg.DataDir, "admin.token")}
 	token, created, err := ctrl.Tenancy.Bootstrap(ctx, "admin")
 	if err != nil {
@@ -152,6 +148,9 @@ func startController(ctx context.Context, cfg controllerConfig, conn *bus.Conn) 
 			}
 		}
 		r.componentTokens[comp] = tok
+	}
+	if cfg.BusCredentials != nil {
+		cfg.BusCredentials.set(r.componentTokens)
 	}
 
 	git, err := gitpush.New(gitpush.Config{
@@ -262,19 +261,19 @@ func runController(ctx context.Context, args []string, stdout, stderr io.Writer)
 	domain := fs.String("domain", "localhost", "app domain: apps answer at <app>.<domain>")
 	routerPort := fs.String("router-port", "8080", "router port shown in app URLs")
 	builder := fs.Bool("builder", true, "run a build worker in this process")
-	controllerID, leaseTTL := leaseFlags(fs, "the hostname and a random suffix")
 	secretKeyFile := fs.String("secret-key-file", "", "file holding the key that encrypts secrets at rest, such as uploaded TLS private keys (created 0600 if missing; default <data>/secret.key)")
 	log, err := parseRole(fs, args, stderr, "info")
 	if err != nil {
 		return err
 	}
-	conn, closeBus, err := connectOrEmbed(ctx, *natsURL, *natsListen, filepath.Join(*data, "nats"), "controller", log)
+	creds := &busCredentials{}
+	conn, closeBus, err := connectOrEmbed(ctx, *natsURL, *natsListen, filepath.Join(*data, "nats"), "controller", creds, log)
 	if err != nil {
 		return err
 	}
 	defer closeBus()
 	r, err := startController(ctx, controllerConfig{DataDir: *data, APIAddr: *apiAddr, Database: *database,
-		Domain: *domain, RouterPort: *routerPort, Builder: *builder, SecretKeyFile: *secretKeyFile, ControllerID: *controllerID, LeaseTTL: *leaseTTL, Logger: log}, conn)
+		Domain: *domain, RouterPort: *routerPort, Builder: *builder, SecretKeyFile: *secretKeyFile, BusCredentials: creds, Logger: log}, conn)
 	if err != nil {
 		return err
 	}
@@ -284,7 +283,9 @@ func runController(ctx context.Context, args []string, stdout, stderr io.Writer)
 
 // connectOrEmbed connects to natsURL, or starts an embedded server listening
 // on listen (JetStream stored in storeDir) and connects to it in-process.
-func connectOrEmbed(ctx context.Context, natsURL, listen, storeDir, name string, log *slog.Logger) (*bus.Conn, func(), error) {
+// The embedded server lets in only the components whose credentials creds
+// holds, each with its own subject permissions, and this process.
+func connectOrEmbed(ctx context.Context, natsURL, listen, storeDir, name string, creds *busCredentials, log *slog.Logger) (*bus.Conn, func(), error) {
 	if natsURL != "" {
 		conn, err := bus.Connect(ctx, natsURL, bus.Options{Name: name, Logger: log.With("component", "bus")})
 		if err != nil {
@@ -292,7 +293,8 @@ func connectOrEmbed(ctx context.Context, natsURL, listen, storeDir, name string,
 		}
 		return conn, conn.Close, nil
 	}
-	cfg := bus.ServerConfig{Port: -1, StoreDir: storeDir, Logger: log}
+	secret := processSecret()
+	cfg := bus.ServerConfig{Port: -1, StoreDir: storeDir, Logger: log, Auth: bus.ComponentAuth(secret, creds.get)}
 	if listen != "" {
 		host, port, err := net.SplitHostPort(listen)
 		if err != nil {
@@ -311,7 +313,7 @@ func connectOrEmbed(ctx context.Context, natsURL, listen, storeDir, name string,
 	if err != nil {
 		return nil, nil, err
 	}
-	conn, err := bus.Connect(ctx, "", bus.Options{Name: name, Server: srv, Logger: log.With("component", "bus")})
+	conn, err := bus.Connect(ctx, "", bus.Options{Name: name, Server: srv, User: bus.ControllerUser, Password: secret, Logger: log.With("component", "bus")})
 	if err != nil {
 		srv.Shutdown()
 		return nil, nil, err
@@ -334,27 +336,4 @@ func hostname() string {
 		return "local"
 	}
 	return h
-}
-
-// leaseFlags adds --controller-id and --lease-ttl, the leader lease of the
-// controller (docs/architecture.md, "Leader lease").
-func leaseFlags(fs *flag.FlagSet, defaultID string) (id *string, ttl *time.Duration) {
-	id = fs.String("controller-id", "", "name this controller holds the leader lease under; never the same for two running controllers (default: "+defaultID+")")
-	ttl = fs.Duration("lease-ttl", controller.DefaultConfig().LeaseTTL, "time to live of the leader lease: a controller that cannot renew it stops acting within 2/3 of it; another takes over after it")
-	return id, ttl
-}
-
-// microcloudID is the microcloud's lease holder name: the one given, else
-// microcloud-<hostname>, the same across restarts — a microcloud is its
-// only controller, so after a crash it renews its own lease at once
-// instead of waiting for it to expire.
-func microcloudID(given string) string {
-	if given != "" {
-		return given
-	}
-	host, err := os.Hostname()
-	if err != nil || host == "" {
-		host = "localhost"
-	}
-	return "microcloud-" + host
 }

@@ -72,7 +72,9 @@ func runExecutor(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	if err != nil {
 		return err
 	}
-	conn, err := bus.Connect(ctx, *natsURL, bus.Options{Name: "executor", Logger: log.With("component", "bus")})
+	// The executor credential also opens the controller's NATS server, as
+	// this node's user (docs/tenancy.md, "The bus").
+	conn, err := bus.Connect(ctx, *natsURL, bus.Options{Name: "executor", User: bus.ExecutorUser(cfg.NodeID), Password: tok, Logger: log.With("component", "bus")})
 	if err != nil {
 		return err
 	}

@@ -161,7 +161,7 @@ func runRouter(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	redirect := fs.Bool("redirect-https", false, "answer plain HTTP with a redirect to HTTPS")
 	adminAddr := fs.String("admin-listen", "", "address to serve Prometheus /metrics and /healthz on (empty: off)")
 	ctrlURL := fs.String("controller", "", "controller API URL: serve the TLS certificates uploaded with strata certs add (needs an admin token)")
-	tokenFile := fs.String("token-file", "", "file holding the router credential for --controller, <data>/router.token of the controller (or set STRATA_TOKEN)")
+	tokenFile := fs.String("token-file", "", "file holding the router credential, <data>/router.token of the controller: for its NATS server and --controller (or set STRATA_TOKEN)")
 	token := fs.String("token", "", "admin API token for --controller")
 	fs.DurationVar(&routerHold.timeout, "hold-timeout", router.DefaultHoldTimeout, "how long a request for a route whose instances are restarting waits for one (then 503; 0: 503 at once)")
 	fs.IntVar(&routerHold.max, "hold-max", router.DefaultHoldMaxPerRoute, "most requests held per route (past it: 503 at once)")
@@ -175,7 +175,19 @@ func runRouter(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if useACME && *tlsAddr == "" {
 		return fmt.Errorf("ACME certificates are served over HTTPS — add --tls-listen ADDR")
 	}
-	conn, err := bus.Connect(ctx, *natsURL, bus.Options{Name: "router", Logger: log.With("component", "bus")})
+	// The router credential opens the controller's NATS server (when it
+	// requires one) and, with --controller, the certificate endpoint.
+	tok := ""
+	if *token != "" || *tokenFile != "" || *ctrlURL != "" {
+		if tok, err = readToken(*token, *tokenFile); err != nil {
+			return err
+		}
+	}
+	bopts := bus.Options{Name: "router", Logger: log.With("component", "bus")}
+	if tok != "" {
+		bopts.User, bopts.Password = bus.RouterUser(hostname()), tok
+	}
+	conn, err := bus.Connect(ctx, *natsURL, bopts)
 	if err != nil {
 		return err
 	}
@@ -186,11 +198,6 @@ func runRouter(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	}
 	var fetch func(context.Context) ([]api.CertificateKeyPair, error)
 	if *ctrlURL != "" {
-		tok, err := readToken(*token, *tokenFile)
-		if err != nil {
-			r.ln.Close()
-			return err
-		}
 		fetch = client.New(*ctrlURL, tok).RouterCertificates
 	}
 	if useACME {
