@@ -146,7 +146,8 @@ func openDrivers(ctx context.Context, list string, env driverEnv) ([]driver.Driv
 func openDriver(ctx context.Context, name string, env driverEnv) (driver.Driver, error) {
 	switch name {
 	case "process":
-		cfg := process.Config{StateDir: filepath.Join(env.dataDir, "driver"), Logger: env.log.With("component", "driver", "driver", name)}
+		cfg := process.Config{StateDir: filepath.Join(env.dataDir, "driver"), AdvertiseHost: env.advertise,
+			Logger: env.log.With("component", "driver", "driver", name)}
 		if env.processNet != nil {
 			if err := env.processNet.apply(&cfg, env.routers...); err != nil {
 				return nil, err

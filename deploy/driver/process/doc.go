@@ -19,9 +19,12 @@
 //     namespaces. Package netns gives the network namespace a veth pair to
 //     the node with a /30 of Config.InstanceRange (default 10.213.0.0/16):
 //     the app listens on $PORT = ListenPort (8080) there, the handle's
-//     endpoint is the instance's address, and the node's firewall keeps the
-//     instance from the node's services and from other instances, except
-//     Config.HostPorts (the router's) at its gateway address. When the node
+//     endpoint is the instance's address (or, when Config.AdvertiseHost is
+//     not loopback, AdvertiseHost and the node port the instance is
+//     published on, for routers on other machines), and the node's
+//     firewall keeps the instance from the node's services and from other
+//     instances, except Config.HostPorts (the router's) at its gateway
+//     address. When the node
 //     cannot do that (no ip or iptables command) New refuses, unless
 //     Config.HostNetwork lets isolated instances share the node's network;
 //     the fingerprint then says process-unconfined;

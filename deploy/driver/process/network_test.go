@@ -395,3 +395,89 @@ func TestNetworkRecover(t *testing.T) {
 		}
 	}
 }
+
+// TestNetworkPublished: with an advertise address that is not loopback, an
+// instance's port is published on a port of the node: the endpoint is that
+// address and port (checked at the instance's own address), reached from the
+// node itself and from another machine (a network namespace of the test's
+// own, routed to the node through a veth pair that is not an instance's),
+// but not from another instance.
+func TestNetworkPublished(t *testing.T) {
+	if os.Geteuid() != 0 {
+		isolated(t, t.TempDir()) // skips, or fails in CI
+	}
+	node := nodeAddr(t)
+	d, err := process.New(process.Config{StateDir: t.TempDir(), Confine: process.ConfineAlways, AdvertiseHost: node.String(),
+		Logger: slog.New(slog.NewTextHandler(testWriter{t}, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	out := &drivertest.Buffer{}
+	h, err := d.Start(ctx, &driver.Spec{ID: "pub-b", Dir: helperDir(t), Command: "exec ./helper", Port: process.ListenPort, MemoryMB: 128,
+		Env: []string{helperEnv + "=serve", "PORT=" + strconv.Itoa(process.ListenPort), "HELLO=b"}, Stdout: out})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = d.Destroy(context.Background(), "pub-b") })
+	waitFor(t, "the instance to listen", func() bool { return strings.Contains(out.String(), "ready") })
+	ep := h.Endpoint
+	if ep.Host != node.String() || ep.Port == 0 || ep.CheckPort != process.ListenPort || !netip.MustParsePrefix("10.213.0.0/16").Contains(netip.MustParseAddr(ep.CheckHost)) {
+		t.Fatalf("endpoint %+v: want %s and a published port, checked at the instance's address and %d", ep, node, process.ListenPort)
+	}
+	pub := net.JoinHostPort(ep.Host, strconv.Itoa(ep.Port))
+	for _, addr := range []string{pub, net.JoinHostPort(ep.CheckHost, strconv.Itoa(ep.CheckPort))} {
+		c, err := net.DialTimeout("tcp", addr, 5*time.Second)
+		if err != nil {
+			t.Fatalf("the node cannot reach the instance at %s: %v", addr, err)
+		}
+		if b, _ := io.ReadAll(c); string(b) != "b" {
+			t.Fatalf("%s answered %q, want b", addr, b)
+		}
+		c.Close()
+	}
+
+	// Another machine: a namespace routed to the node.
+	ns := fmt.Sprintf("strata-pubtest-%d", os.Getpid())
+	ipc := func(args ...string) {
+		t.Helper()
+		if b, err := exec.Command("ip", args...).CombinedOutput(); err != nil {
+			t.Fatalf("ip %v: %v: %s", args, err, b)
+		}
+	}
+	ipc("netns", "add", ns)
+	t.Cleanup(func() { _ = exec.Command("ip", "netns", "del", ns).Run() })
+	host, peer := fmt.Sprintf("sptest%d", os.Getpid()%100000), fmt.Sprintf("sppeer%d", os.Getpid()%100000)
+	ipc("link", "add", host, "type", "veth", "peer", "name", peer)
+	t.Cleanup(func() { _ = exec.Command("ip", "link", "del", host).Run() })
+	ipc("link", "set", peer, "netns", ns)
+	ipc("addr", "add", "172.31.254.1/30", "dev", host)
+	ipc("link", "set", host, "up")
+	ipc("-n", ns, "addr", "add", "172.31.254.2/30", "dev", peer)
+	ipc("-n", ns, "link", "set", peer, "up")
+	ipc("-n", ns, "route", "add", "default", "via", "172.31.254.1")
+	self, _ := os.Executable()
+	cmd := exec.Command("ip", "netns", "exec", ns, self, pub)
+	cmd.Env = append(os.Environ(), helperEnv+"=dial")
+	remote, err := cmd.CombinedOutput()
+	if err != nil || !strings.Contains(string(remote), pub+` ok "b"`) {
+		t.Fatalf("from another machine, %s: %s (%v); want the instance's answer", pub, remote, err)
+	}
+
+	a, errOut, res := run(t, d, &driver.Spec{ID: "pub-a", Dir: helperDir(t), MemoryMB: 128, Port: process.ListenPort,
+		Command: "exec ./helper " + pub, Env: []string{helperEnv + "=dial"}})
+	if res.ExitCode != 0 || !strings.Contains(a, pub+" fail") {
+		t.Fatalf("from another instance, %s: %q (%+v, stderr %q); want a failure", pub, a, res, errOut)
+	}
+	if err := d.Destroy(ctx, "pub-b"); err != nil {
+		t.Fatal(err)
+	}
+	b, err := exec.Command("iptables", "-t", "nat", "-S", "STRATA-INST-PUB").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(b), "--dport "+strconv.Itoa(ep.Port)+" ") {
+		t.Errorf("the published port's rule outlived the instance:\n%s", b)
+	}
+}

@@ -76,7 +76,13 @@ type Config struct {
 	// they then reach the node's services and each other, and the
 	// fingerprint says process-unconfined. Without it New refuses.
 	HostNetwork bool
-	Logger      *slog.Logger
+	// AdvertiseHost is where routers reach this node (the executor's
+	// --advertise). When it is not loopback, an isolated instance's port is
+	// also published on a free port of the node, so routers on other
+	// machines reach it: the handle's endpoint is then AdvertiseHost and
+	// that port, health-checked at the instance's own address.
+	AdvertiseHost string
+	Logger        *slog.Logger
 }
 
 // ListenPort is the port ($PORT) every isolated instance with a network of
@@ -195,6 +201,16 @@ func New(cfg Config) (*Driver, error) {
 	return d, nil
 }
 
+// publishes says whether instances are published for routers at advertise:
+// not when routers reach the node on loopback (the microcloud).
+func publishes(advertise string) bool {
+	if advertise == "" || advertise == "localhost" {
+		return false
+	}
+	a, err := netip.ParseAddr(advertise)
+	return err != nil || !a.IsLoopback()
+}
+
 // netSearchPath is netns.Config.SearchPath; tests point it at a directory
 // without the commands.
 var netSearchPath string
@@ -214,7 +230,8 @@ func (d *Driver) enableIsolation() error {
 	if err != nil {
 		return err
 	}
-	n, err := netns.New(context.Background(), netns.Config{Range: d.cfg.InstanceRange, HostPorts: d.cfg.HostPorts, SearchPath: netSearchPath, Logger: d.log})
+	n, err := netns.New(context.Background(), netns.Config{Range: d.cfg.InstanceRange, HostPorts: d.cfg.HostPorts,
+		Publish: publishes(d.cfg.AdvertiseHost), SearchPath: netSearchPath, Logger: d.log})
 	if err != nil && !d.cfg.HostNetwork {
 		return netError{err}
 	}
@@ -416,7 +433,10 @@ func (d *Driver) start(p *proc, spec *driver.Spec) (*driver.Handle, error) {
 	}()
 	data, _ := json.Marshal(handleData{StateDir: dir, Cgroup: p.cg, Net: p.link})
 	ep := driver.Endpoint{Port: spec.Port}
-	if p.link != nil {
+	switch {
+	case p.link != nil && p.link.Published > 0:
+		ep = driver.Endpoint{Host: d.cfg.AdvertiseHost, Port: p.link.Published, CheckHost: p.link.Addr.String(), CheckPort: spec.Port}
+	case p.link != nil:
 		ep.Host = p.link.Addr.String()
 	}
 	return &driver.Handle{
@@ -492,7 +512,7 @@ func (d *Driver) startIsolated(p *proc, spec *driver.Spec, stdout, stderr *os.Fi
 	var link *netns.Link
 	if d.net != nil {
 		attach = func(ctx context.Context, pid int) (*isolate.Network, error) {
-			l, in, err := d.net.Attach(ctx, pid)
+			l, in, err := d.net.Attach(ctx, pid, spec.Port)
 			if err != nil {
 				return nil, err
 			}

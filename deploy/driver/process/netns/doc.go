@@ -16,7 +16,7 @@
 // The node's firewall (iptables; whichever backend the host's iptables
 // command uses, the one Docker uses too) holds Strata's own chains, created
 // idempotently by New and hooked first into INPUT, FORWARD and nat
-// POSTROUTING/PREROUTING:
+// POSTROUTING/PREROUTING/OUTPUT:
 //
 //   - STRATA-INST-IN: what an instance sends to the node itself (any of its
 //     addresses, 0.0.0.0 listeners included) is rejected, except replies on
@@ -24,14 +24,18 @@
 //     ports Attach opened for that one instance (Config.HostPorts: the
 //     router's), listed per instance in STRATA-INST-PORTS;
 //   - STRATA-INST-FWD: an instance cannot reach another instance, nothing
-//     outside the node can open a connection to an instance, and an
+//     outside the node can open a connection to an instance but through
+//     its published port (STRATA-INST-PUB), and an
 //     instance cannot reach private, link-local or shared address ranges
 //     (the node's LAN, other nodes, the cloud metadata service, Docker's
 //     bridges) — as Cloud Foundry's default "public_networks" security
 //     group; the public internet is reached through masquerading
 //     (STRATA-INST-NAT);
 //   - STRATA-INST-DNAT: a HostPorts port at the instance's gateway address
-//     goes to the node's listener (loopback when it listens there).
+//     goes to the node's listener (loopback when it listens there);
+//   - STRATA-INST-PUB (Config.Publish): a published port of the node, on any
+//     of its addresses, goes to its instance, for routers on other machines;
+//     from another instance it is still refused (STRATA-INST-FWD).
 //
 // The commands are the host's `ip` (iproute2) and `iptables`; New fails with
 // a clear error when either is missing or the caller is not root.

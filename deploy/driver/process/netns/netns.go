@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"math/rand/v2"
+	"net"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -30,6 +31,7 @@ const (
 	ChainFwd   = "STRATA-INST-FWD"   // filter: instance ↔ anything else
 	ChainNAT   = "STRATA-INST-NAT"   // nat POSTROUTING: masquerade to the outside
 	ChainDNAT  = "STRATA-INST-DNAT"  // nat PREROUTING: gateway:port → the node's listener
+	ChainPub   = "STRATA-INST-PUB"   // nat PREROUTING and OUTPUT: a published port of the node → an instance
 )
 
 // HostPrefix and PeerPrefix start the names of the node's and the instance's
@@ -53,6 +55,9 @@ type Config struct {
 	// address (0.0.0.0) means the listener is on every address; the
 	// instance's connection is then sent to loopback.
 	HostPorts []netip.AddrPort
+	// Publish makes Attach publish each instance's port on a free port of
+	// the node (any of its addresses), for routers on other machines.
+	Publish bool
 	// SearchPath lists the directories (colon-separated) the ip and
 	// iptables commands are looked for in; "" means $PATH, then /usr/sbin,
 	// /sbin and /usr/local/sbin (a daemon's PATH may lack them).
@@ -80,6 +85,10 @@ type Link struct {
 	Gateway netip.Addr `json:"gateway"` // the node's end
 	Addr    netip.Addr `json:"addr"`    // the instance's end
 	Bits    int        `json:"bits"`
+	// Port is the instance's port and Published the node's port that
+	// forwards to it (Config.Publish); both 0 when nothing is published.
+	Port      int `json:"port,omitempty"`
+	Published int `json:"published,omitempty"`
 }
 
 // Inside is what the instance's init configures in its namespace.
@@ -206,7 +215,7 @@ func (n *Net) ensureChain(ctx context.Context, table, chain string) error {
 // transaction (so no packet sees them half-filled) and hooks them in.
 func (n *Net) installChains(ctx context.Context) error {
 	for _, c := range []struct{ table, chain string }{
-		{"filter", ChainIn}, {"filter", ChainPorts}, {"filter", ChainFwd}, {"nat", ChainNAT}, {"nat", ChainDNAT},
+		{"filter", ChainIn}, {"filter", ChainPorts}, {"filter", ChainFwd}, {"nat", ChainNAT}, {"nat", ChainDNAT}, {"nat", ChainPub},
 	} {
 		if err := n.ensureChain(ctx, c.table, c.chain); err != nil {
 			return fmt.Errorf("create firewall chain %s: %w", c.chain, err)
@@ -222,8 +231,9 @@ func (n *Net) installChains(ctx context.Context) error {
 	w("-A %s -j %s", ChainIn, ChainPorts)
 	w("-A %s -p tcp -j REJECT --reject-with tcp-reset", ChainIn)
 	w("-A %s -j REJECT --reject-with icmp-port-unreachable", ChainIn)
-	w("-A %s -o %s -m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT", ChainFwd, inst)
+	w("-A %s -m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT", ChainFwd)
 	w("-A %s -i %s -o %s -p tcp -j REJECT --reject-with tcp-reset", ChainFwd, inst, inst)
+	w("-A %s -o %s -m conntrack --ctstate DNAT -j ACCEPT", ChainFwd, inst) // a published port (ChainPub)
 	w("-A %s -o %s -j REJECT --reject-with icmp-port-unreachable", ChainFwd, inst)
 	for _, p := range blocked {
 		w("-A %s -i %s -d %s -p tcp -j REJECT --reject-with tcp-reset", ChainFwd, inst, p)
@@ -243,6 +253,8 @@ func (n *Net) installChains(ctx context.Context) error {
 		{"filter", "FORWARD", []string{"-o", inst, "-j", ChainFwd}},
 		{"nat", "POSTROUTING", []string{"-j", ChainNAT}},
 		{"nat", "PREROUTING", []string{"-i", inst, "-j", ChainDNAT}},
+		{"nat", "PREROUTING", []string{"-m", "addrtype", "--dst-type", "LOCAL", "-j", ChainPub}},
+		{"nat", "OUTPUT", []string{"-m", "addrtype", "--dst-type", "LOCAL", "-j", ChainPub}},
 		{"nat", ChainNAT, []string{"-s", n.cfg.Range.String(), "!", "-o", inst, "-j", "MASQUERADE"}},
 	} {
 		if err := n.ensureRule(ctx, h.table, h.chain, h.chain != ChainNAT, h.rule...); err != nil {
@@ -270,10 +282,11 @@ func linkExists(name string) bool {
 }
 
 // Attach gives the network namespace of process pid (new, with nothing in
-// it) a veth pair to the node and opens the HostPorts for it. It returns the
-// link and what the process must configure inside. On error nothing is
-// left.
-func (n *Net) Attach(ctx context.Context, pid int) (*Link, *Inside, error) {
+// it) a veth pair to the node and opens the HostPorts for it; with
+// Config.Publish, the instance's port (when not 0) is published on a free
+// port of the node. It returns the link and what the process must configure
+// inside. On error nothing is left.
+func (n *Net) Attach(ctx context.Context, pid, port int) (*Link, *Inside, error) {
 	var l *Link
 	for try := 0; try < n.slots && l == nil; try++ {
 		n.mu.Lock()
@@ -297,6 +310,14 @@ func (n *Net) Attach(ctx context.Context, pid int) (*Link, *Inside, error) {
 	if l == nil {
 		return nil, nil, fmt.Errorf("no free address for the instance: all %d /30s of %s are in use", n.slots, n.cfg.Range)
 	}
+	if n.cfg.Publish && port > 0 {
+		pub, err := freePort()
+		if err != nil {
+			n.Release(context.Background(), l)
+			return nil, nil, err
+		}
+		l.Port, l.Published = port, pub
+	}
 	peer := PeerPrefix + strconv.Itoa(l.Index)
 	fail := func(err error) (*Link, *Inside, error) {
 		n.Release(context.Background(), l)
@@ -313,9 +334,25 @@ func (n *Net) Attach(ctx context.Context, pid int) (*Link, *Inside, error) {
 	return l, &Inside{Link: peer, Addr: fmt.Sprintf("%s/%d", l.Addr, l.Bits), Gateway: l.Gateway.String()}, nil
 }
 
+// freePort is a port of the node no socket uses now.
+func freePort() (int, error) {
+	ln, err := net.Listen("tcp4", "0.0.0.0:0")
+	if err != nil {
+		return 0, fmt.Errorf("no free port on the node to publish the instance on: %w", err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port, nil
+}
+
 // hostRules are link's per-instance rules: table, chain and rule.
 func (n *Net) hostRules(l *Link) [][]string {
 	var out [][]string
+	if l.Published > 0 {
+		// The comment names the link: the rule has no -i to own it by.
+		out = append(out, []string{"nat", ChainPub, "-p", "tcp", "--dport", strconv.Itoa(l.Published),
+			"-m", "comment", "--comment", commentPrefix + l.HostIf,
+			"-j", "DNAT", "--to-destination", netip.AddrPortFrom(l.Addr, uint16(l.Port)).String()})
+	}
 	for _, hp := range n.cfg.HostPorts {
 		dst := hp.Addr()
 		if dst.IsUnspecified() {
@@ -332,9 +369,6 @@ func (n *Net) hostRules(l *Link) [][]string {
 // open adds link's per-instance rules, replacing any left by an earlier
 // holder of the same interface name.
 func (n *Net) open(ctx context.Context, l *Link) error {
-	if len(n.cfg.HostPorts) == 0 {
-		return nil
-	}
 	n.deleteRulesOf(ctx, l.HostIf)
 	for _, hp := range n.cfg.HostPorts {
 		if hp.Addr().IsUnspecified() || hp.Addr().IsLoopback() {
@@ -358,7 +392,12 @@ func (n *Net) open(ctx context.Context, l *Link) error {
 // fails when the link is gone, and puts back any of its rules that are
 // missing.
 func (n *Net) Adopt(ctx context.Context, l *Link) error {
-	if l == nil || !strings.HasPrefix(l.HostIf, HostPrefix) || *n.slot(l.Index) != *l {
+	if l == nil {
+		return errors.New("no link to adopt")
+	}
+	want := n.slot(l.Index)
+	want.Port, want.Published = l.Port, l.Published
+	if *want != *l {
 		return fmt.Errorf("link %+v is not one of range %s", l, n.cfg.Range)
 	}
 	if !linkExists(l.HostIf) {
@@ -398,17 +437,29 @@ func (n *Net) rules(ctx context.Context, table, chain string) [][]string {
 	for line := range strings.SplitSeq(string(out), "\n") {
 		f := strings.Fields(line)
 		if len(f) > 2 && f[0] == "-A" && f[1] == chain {
+			for i := range f {
+				f[i] = strings.Trim(f[i], `"`) // a comment is quoted; ours have no spaces
+			}
 			rules = append(rules, f[2:])
 		}
 	}
 	return rules
 }
 
-// RuleInterface is the -i interface of a rule as `iptables -S` prints it.
+// commentPrefix starts the comment naming the link a rule without -i is for.
+const commentPrefix = "strata:"
+
+// RuleInterface is the link a per-instance rule, as `iptables -S` prints it,
+// is for: its -i interface, or the link its comment names.
 func RuleInterface(rule []string) string {
 	for i := 0; i+1 < len(rule); i++ {
 		if rule[i] == "-i" {
 			return rule[i+1]
+		}
+		if rule[i] == "--comment" {
+			if l, ok := strings.CutPrefix(strings.Trim(rule[i+1], `"`), commentPrefix); ok {
+				return l
+			}
 		}
 	}
 	return ""
@@ -419,7 +470,7 @@ func (n *Net) deleteRulesOf(ctx context.Context, hostIf string) {
 }
 
 func (n *Net) deleteRules(ctx context.Context, match func(ifc string) bool) (removed int) {
-	for _, c := range []struct{ table, chain string }{{"nat", ChainDNAT}, {"filter", ChainPorts}} {
+	for _, c := range []struct{ table, chain string }{{"nat", ChainDNAT}, {"nat", ChainPub}, {"filter", ChainPorts}} {
 		for _, r := range n.rules(ctx, c.table, c.chain) {
 			if ifc := RuleInterface(r); ifc != "" && match(ifc) {
 				if n.iptables(ctx, append([]string{"-t", c.table, "-D", c.chain}, r...)...) == nil {

@@ -39,6 +39,9 @@ func TestRuleInterface(t *testing.T) {
 		{"-d 127.0.0.1/32 -i stv12 -p tcp -m tcp --dport 8080 -j ACCEPT", "stv12"},
 		{"-s 10.213.0.0/16 ! -o stv+ -j MASQUERADE", ""},
 		{"-i", ""},
+		{"-p tcp -m tcp --dport 40000 -m comment --comment strata:stv7 -j DNAT --to-destination 10.213.0.30:8080", "stv7"},
+		{`-m comment --comment "strata:stv8"`, "stv8"},
+		{"-m comment --comment other", ""},
 	} {
 		if got := netns.RuleInterface(strings.Fields(tc.rule)); got != tc.want {
 			t.Errorf("RuleInterface(%q) = %q, want %q", tc.rule, got, tc.want)
