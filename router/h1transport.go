@@ -61,14 +61,27 @@ func (t *h1Transport) send(req *http.Request, addr string, head []byte) (*http.R
 			return resp, nil
 		}
 		bc.conn.Close()
+		if !retryable || !replayable(req) || req.Context().Err() != nil {
+			return nil, err
+		}
 		// A kept-alive connection the backend had closed fails before any
 		// response byte: send the (bodiless, idempotent) request again on a
 		// new connection, as net/http's Transport does.
-		if !reused || !retryable || attempt > 0 || !replayable(req) || req.Context().Err() != nil {
-			return nil, err
+		if !reused || attempt > 0 {
+			return nil, &unansweredError{err}
 		}
 	}
 }
+
+// unansweredError is a bodiless idempotent request whose connection the
+// backend closed before any byte of a response, on a new connection (or
+// again on one after a kept-alive one): the backend may never have seen it
+// (a connection still in the listen queue of a server shutting down) or
+// may have died of it. The proxy sends it once more (see roundTrip).
+type unansweredError struct{ err error }
+
+func (e *unansweredError) Error() string { return e.err.Error() }
+func (e *unansweredError) Unwrap() error { return e.err }
 
 func replayable(req *http.Request) bool {
 	switch req.Method {

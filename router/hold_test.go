@@ -2,12 +2,14 @@ package router_test
 
 import (
 	"context"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -339,5 +341,55 @@ func TestHeldAfterRefusedRetriedWhenMarkExpires(t *testing.T) {
 	t.Cleanup(srv.Close)
 	if code := <-got; code != 200 {
 		t.Fatalf("held request: got %d", code)
+	}
+}
+
+// closingBackend closes the connection of its first `drops` requests without
+// answering and counts every request it sees.
+func closingBackend(t *testing.T, drops int64) (*httptest.Server, *atomic.Int64) {
+	var seen atomic.Int64
+	s := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if seen.Add(1) <= drops {
+			conn, _, err := http.NewResponseController(w).Hijack()
+			if err == nil {
+				conn.Close()
+			}
+			return
+		}
+		_, _ = io.WriteString(w, "answered")
+	}))
+	t.Cleanup(s.Close)
+	return s, &seen
+}
+
+// A GET whose connection the backend closes unanswered (a server shutting
+// down with it in its listen queue) is sent once more where requests are
+// held — and only once, so that a request that kills its instance does not
+// kill the next one too.
+func TestUnansweredRequestSentOnceMore(t *testing.T) {
+	for _, c := range []struct {
+		name  string
+		hold  bool
+		drops int64
+		code  int
+		seen  int64
+	}{
+		{"held, closed once", true, 1, 200, 2},
+		{"held, closed always", true, 100, http.StatusBadGateway, 2},
+		{"not held", false, 1, http.StatusBadGateway, 1},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			cfg := router.DefaultConfig()
+			if c.hold {
+				cfg = holdConfig(10*time.Minute, 100)
+			}
+			h := newHoldHarness(t, cfg)
+			be, seen := closingBackend(t, c.drops)
+			h.register("app.localhost", be.URL, "i1", "app")
+			resp, body := h.do("GET", "app.localhost", "/", nil)
+			if resp.StatusCode != c.code || seen.Load() != c.seen {
+				t.Fatalf("got %d %q after the backend saw %d requests; want %d after %d", resp.StatusCode, body, seen.Load(), c.code, c.seen)
+			}
+		})
 	}
 }

@@ -64,6 +64,7 @@ type reqState struct {
 	reqID string
 
 	holdUntil time.Time // when the request's holding must end; zero until it is first held
+	replayed  bool      // sent again after the backend closed its connection unanswered
 
 	head    []byte    // the outbound request head on the lean path, kept across requests
 	idValue [1]string // the response's X-Request-Id value on the lean path
@@ -355,7 +356,9 @@ func (p *Proxy) accessLog(st *reqState, r *http.Request, pool *registry.Pool, st
 // order (starting at the least loaded one on least-connections routes), moving to the next one when connecting fails (no request byte was
 // sent), at most MaxTries times. Endpoints that recently refused a
 // connection are tried last. When every try was refused and the request may
-// be held, it is held (see holdAfterRefused) and sent again.
+// be held, it is held (see holdAfterRefused) and sent again; a request that
+// may be held and whose connection the backend closed unanswered
+// (unansweredError) is sent once more.
 type retryTransport struct{ p *Proxy }
 
 func (t retryTransport) RoundTrip(req *http.Request) (*http.Response, error) {
@@ -373,11 +376,21 @@ func (p *Proxy) roundTrip(st *reqState, req *http.Request, head []byte) (*http.R
 	}
 	for {
 		resp, err := p.tryPool(st, req, head, body)
-		if err == nil || !isDialError(err) || (body != nil && body.read.Load()) || req.Context().Err() != nil || !p.holdable(req) {
+		if err == nil || (body != nil && body.read.Load()) || req.Context().Err() != nil || !p.holdable(req) {
 			return resp, err
 		}
-		if err := p.holdAfterRefused(st, req); err != nil {
+		var ue *unansweredError
+		switch {
+		case errors.As(err, &ue) && !st.replayed:
+			// Sent once more, and only once: a request that kills its
+			// instance must not kill every instance that replaces it.
+			st.replayed = true
+		case !isDialError(err):
 			return nil, err
+		default:
+			if err := p.holdAfterRefused(st, req); err != nil {
+				return nil, err
+			}
 		}
 	}
 }
