@@ -7,10 +7,11 @@ import "context"
 // "Leader lease").
 const LeaseLeader = "leader"
 
-// Fence is a lease as one holder took it: writes made with a context
-// carrying it are refused unless Holder still holds lease Name at Term and
-// the lease has not expired, checked by the database in the write's own
-// transaction.
+// Fence is a lease as one holder took it: store writes made with a context
+// carrying it (those of the store's write transactions, which carry every
+// write of the leader-only work) are refused unless Holder still holds
+// lease Lease at Term and the lease has not expired, checked by the
+// database in the write's own transaction.
 type Fence struct {
 	Lease  string
 	Holder string

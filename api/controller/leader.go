@@ -25,10 +25,11 @@ type LeaseStore interface {
 	ReleaseLease(ctx context.Context, name, holder string, term int64) error
 }
 
-// Every store write made with a context carrying an api.Fence checks, in
-// the write's own transaction, that the fence's holder still holds the
-// lease at its term and that it has not expired, and is refused with
-// EConflict otherwise.
+// The store writes the leader-only work makes (instances, builds, apps,
+// releases, events) check, when their context carries an api.Fence, in the
+// write's own transaction, that the fence's holder still holds the lease at
+// its term and that it has not expired, and are refused with EConflict
+// otherwise (docs/architecture.md, "Leader lease", says which store paths).
 
 // clock is the time the leader loop reads; tests inject a fake one.
 type clock interface {
