@@ -31,8 +31,15 @@ type Config struct {
 	LogFileBytes int64 // default 4 MiB
 	// Overcommit multiplies node memory for placement; default 1.
 	Overcommit float64
-	Logger     *slog.Logger
-	Now        func() time.Time
+	// ControllerID names this controller as holder of the leader lease;
+	// default DefaultControllerID(). LeaseTTL is the lease's time to live
+	// (default 10s): a controller that cannot renew stops acting within
+	// 2/3 of it, and another takes over after it (docs/architecture.md,
+	// "Leader lease").
+	ControllerID string
+	LeaseTTL     time.Duration
+	Logger       *slog.Logger
+	Now          func() time.Time
 }
 
 // DefaultConfig returns the defaults.
@@ -49,6 +56,7 @@ func DefaultConfig() Config {
 		LogLines:          2000,
 		LogFileBytes:      4 << 20,
 		Overcommit:        1,
+		LeaseTTL:          10 * time.Second,
 	}
 }
 
@@ -86,6 +94,12 @@ func (cfg *Config) setDefaults() {
 	}
 	if cfg.Overcommit <= 0 {
 		cfg.Overcommit = d.Overcommit
+	}
+	if cfg.ControllerID == "" {
+		cfg.ControllerID = DefaultControllerID()
+	}
+	if cfg.LeaseTTL <= 0 {
+		cfg.LeaseTTL = d.LeaseTTL
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -153,11 +167,12 @@ type Controller struct {
 	Placement  *Placement  // api.PlacementService
 	Tasks      *Tasks      // one-off tasks
 
-	cfg   Config
-	log   *slog.Logger
-	conn  Bus
-	sig   *signals
-	ready chan struct{}
+	cfg    Config
+	log    *slog.Logger
+	conn   Bus
+	sig    *signals
+	leader *leader
+	ready  chan struct{}
 }
 
 // NodeAdmin is the nodes as admins operate them: the list from Nodes, drain
@@ -226,6 +241,7 @@ func New(cfg Config, store Store, blobs api.BlobStore, conn Bus) (*Controller, e
 			missing: map[string]missingStart{}, routesSent: map[string]int{}, stopping: map[string]bool{}},
 		Tasks: &Tasks{cfg: cfg, log: log, store: store, conn: conn, find: find, audit: aud, apps: apps, nodes: nodes, nodeCmds: cmds},
 		cfg:   cfg, log: log, conn: conn, sig: sig, ready: make(chan struct{}),
+		leader: newLeader(store, cfg.ControllerID, cfg.LeaseTTL, realClock{}, log),
 	}
 	return c, nil
 }
@@ -233,9 +249,9 @@ func New(cfg Config, store Store, blobs api.BlobStore, conn Bus) (*Controller, e
 // Operate returns the health-check and task service.
 func (c *Controller) Operate() Operate { return Operate{c.Apps, c.Tasks} }
 
-// Run subscribes to builds, heartbeats, instance events and logs, and runs
-// the converger until ctx ends. It returns nil when ctx ends, or an error if
-// it cannot subscribe.
+// Run subscribes to builds, heartbeats, instance events and logs, and,
+// while this controller holds the leader lease, runs the converger (see
+// lead). It returns nil when ctx ends, or an error if it cannot subscribe.
 func (c *Controller) Run(ctx context.Context) error {
 	c.Nodes.start()
 	if err := c.Deploys.ensureQueue(ctx); err != nil {
@@ -287,18 +303,8 @@ func (c *Controller) Run(ctx context.Context) error {
 	}
 	c.log.Info("controller.running")
 	close(c.ready)
-
-	t := time.NewTicker(c.cfg.ConvergeInterval)
-	defer t.Stop()
-	for {
-		c.Converger.converge(ctx)
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-t.C:
-		case <-c.sig.kick:
-		}
-	}
+	c.act(ctx)
+	return nil
 }
 
 // Ready is closed once Run has subscribed to the bus (call Run once).

@@ -168,6 +168,10 @@ func (n nodeCommands) stop(ctx context.Context, in *api.Instance) error {
 }
 
 func (n nodeCommands) send(ctx context.Context, nodeID string, cmd *api.NodeCommand) error {
+	if err := checkLeading(ctx); err != nil {
+		return err
+	}
+	cmd.Term = commandTerm(ctx)
 	ctx, cancel := context.WithTimeout(ctx, n.timeout)
 	defer cancel()
 	var reply api.NodeCommandReply

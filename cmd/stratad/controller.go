@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -38,6 +39,10 @@ type controllerConfig struct {
 	// SecretKeyFile holds the key sealing secrets at rest (uploaded private
 	// keys); created 0600 when missing. "" = <DataDir>/secret.key.
 	SecretKeyFile string
+	// ControllerID and LeaseTTL name this controller's leader lease and its
+	// time to live (docs/architecture.md, "Leader lease"); zero = defaults.
+	ControllerID string
+	LeaseTTL     time.Duration
 	// BusCredentials, when the controller embeds the NATS server, learn the
 	// component credentials the server is to accept.
 	BusCredentials *busCredentials
@@ -84,10 +89,12 @@ func startController(ctx context.Context, cfg controllerConfig, conn *bus.Conn) 
 		return nil, fmt.Errorf("open blob store: %w", err)
 	}
 	ctrl, err := controller.New(controller.Config{
-		Domain:     cfg.Domain,
-		RouterPort: cfg.RouterPort,
-		LogDir:     filepath.Join(cfg.DataDir, "logs"),
-		Logger:     log.With("component", "controller"),
+		Domain:       cfg.Domain,
+		RouterPort:   cfg.RouterPort,
+		LogDir:       filepath.Join(cfg.DataDir, "logs"),
+		ControllerID: cfg.ControllerID,
+		LeaseTTL:     cfg.LeaseTTL,
+		Logger:       log.With("component", "controller"),
 	}, st, blobs, conn)
 	if err != nil {
 		st.Close()
@@ -261,6 +268,7 @@ func runController(ctx context.Context, args []string, stdout, stderr io.Writer)
 	domain := fs.String("domain", "localhost", "app domain: apps answer at <app>.<domain>")
 	routerPort := fs.String("router-port", "8080", "router port shown in app URLs")
 	builder := fs.Bool("builder", true, "run a build worker in this process")
+	controllerID, leaseTTL := leaseFlags(fs, "the hostname and a random suffix")
 	secretKeyFile := fs.String("secret-key-file", "", "file holding the key that encrypts secrets at rest, such as uploaded TLS private keys (created 0600 if missing; default <data>/secret.key)")
 	log, err := parseRole(fs, args, stderr, "info")
 	if err != nil {
@@ -273,7 +281,7 @@ func runController(ctx context.Context, args []string, stdout, stderr io.Writer)
 	}
 	defer closeBus()
 	r, err := startController(ctx, controllerConfig{DataDir: *data, APIAddr: *apiAddr, Database: *database,
-		Domain: *domain, RouterPort: *routerPort, Builder: *builder, SecretKeyFile: *secretKeyFile, BusCredentials: creds, Logger: log}, conn)
+		Domain: *domain, RouterPort: *routerPort, Builder: *builder, SecretKeyFile: *secretKeyFile, ControllerID: *controllerID, LeaseTTL: *leaseTTL, BusCredentials: creds, Logger: log}, conn)
 	if err != nil {
 		return err
 	}
@@ -336,4 +344,27 @@ func hostname() string {
 		return "local"
 	}
 	return h
+}
+
+// leaseFlags adds --controller-id and --lease-ttl, the leader lease of the
+// controller (docs/architecture.md, "Leader lease").
+func leaseFlags(fs *flag.FlagSet, defaultID string) (id *string, ttl *time.Duration) {
+	id = fs.String("controller-id", "", "name this controller holds the leader lease under; never the same for two running controllers (default: "+defaultID+")")
+	ttl = fs.Duration("lease-ttl", controller.DefaultConfig().LeaseTTL, "time to live of the leader lease: a controller that cannot renew it stops acting within 2/3 of it; another takes over after it")
+	return id, ttl
+}
+
+// microcloudID is the microcloud's lease holder name: the one given, else
+// microcloud-<hostname>, the same across restarts — a microcloud is its
+// only controller, so after a crash it renews its own lease at once
+// instead of waiting for it to expire.
+func microcloudID(given string) string {
+	if given != "" {
+		return given
+	}
+	host, err := os.Hostname()
+	if err != nil || host == "" {
+		host = "localhost"
+	}
+	return "microcloud-" + host
 }

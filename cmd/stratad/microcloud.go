@@ -25,6 +25,7 @@ func runMicrocloud(ctx context.Context, args []string, stdout, stderr io.Writer)
 	routerTLSAddr := fs.String("router-tls-addr", "", "also serve apps over HTTPS on this address, with the certificates uploaded with strata certs add, chosen by SNI (empty: off)")
 	domain := fs.String("domain", "localhost", "app domain: apps answer at http://<app>.<domain>:<router port>")
 	natsListen := fs.String("nats-listen", "", "also expose the embedded NATS server on this address (for extra executors)")
+	controllerID, leaseTTL := leaseFlags(fs, "microcloud-<hostname>, kept across restarts")
 	drivers := fs.String("drivers", "", "drivers of the node: process, docker, microvm (default: every one that works on this host)")
 	tuning := addInstanceTuning(fs)
 	pnet := addProcessNet(fs)
@@ -59,7 +60,7 @@ func runMicrocloud(ctx context.Context, args []string, stdout, stderr io.Writer)
 	}
 	_, routerPort, _ := net.SplitHostPort(rt.ln.Addr().String())
 
-	ctrl, err := startController(ctx, controllerConfig{DataDir: *data, APIAddr: *apiAddr, Domain: *domain,
+	ctrl, err := startController(ctx, controllerConfig{DataDir: *data, APIAddr: *apiAddr, Domain: *domain, ControllerID: microcloudID(*controllerID), LeaseTTL: *leaseTTL,
 		RouterPort: routerPort, Builder: true, BusCredentials: creds, Logger: log}, conn)
 	if err != nil {
 		rt.ln.Close()
