@@ -29,8 +29,9 @@
 //     instance cannot reach private, link-local or shared address ranges
 //     (the node's LAN, other nodes, the cloud metadata service, Docker's
 //     bridges) — as Cloud Foundry's default "public_networks" security
-//     group; the public internet is reached through masquerading
-//     (STRATA-INST-NAT);
+//     group — but port 53 of the node's nameservers (/etc/resolv.conf, as
+//     CF's "dns" group); the public internet is reached through
+//     masquerading (STRATA-INST-NAT);
 //   - STRATA-INST-DNAT: a HostPorts port at the instance's gateway address
 //     goes to the node's listener (loopback when it listens there);
 //   - STRATA-INST-PUB (Config.Publish): a published port of the node, on any

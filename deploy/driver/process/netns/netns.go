@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -221,29 +222,11 @@ func (n *Net) installChains(ctx context.Context) error {
 			return fmt.Errorf("create firewall chain %s: %w", c.chain, err)
 		}
 	}
-	var b strings.Builder
-	w := func(format string, args ...any) { fmt.Fprintf(&b, format+"\n", args...) }
-	inst := HostPrefix + "+"
-	w("*filter")
-	w(":%s - [0:0]", ChainIn)
-	w(":%s - [0:0]", ChainFwd)
-	w("-A %s -m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT", ChainIn)
-	w("-A %s -j %s", ChainIn, ChainPorts)
-	w("-A %s -p tcp -j REJECT --reject-with tcp-reset", ChainIn)
-	w("-A %s -j REJECT --reject-with icmp-port-unreachable", ChainIn)
-	w("-A %s -m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT", ChainFwd)
-	w("-A %s -i %s -o %s -p tcp -j REJECT --reject-with tcp-reset", ChainFwd, inst, inst)
-	w("-A %s -o %s -m conntrack --ctstate DNAT -j ACCEPT", ChainFwd, inst) // a published port (ChainPub)
-	w("-A %s -o %s -j REJECT --reject-with icmp-port-unreachable", ChainFwd, inst)
-	for _, p := range blocked {
-		w("-A %s -i %s -d %s -p tcp -j REJECT --reject-with tcp-reset", ChainFwd, inst, p)
-		w("-A %s -i %s -d %s -j REJECT --reject-with icmp-net-prohibited", ChainFwd, inst, p)
-	}
-	w("-A %s -i %s -j ACCEPT", ChainFwd, inst)
-	w("COMMIT")
-	if err := n.run(ctx, b.String(), n.iptRestor, "-w", "10", "--noflush"); err != nil {
+	resolv, _ := os.ReadFile("/etc/resolv.conf")
+	if err := n.run(ctx, FixedRules(Nameservers(string(resolv))), n.iptRestor, "-w", "10", "--noflush"); err != nil {
 		return fmt.Errorf("fill firewall chains: %w", err)
 	}
+	inst := HostPrefix + "+"
 	for _, h := range []struct {
 		table, chain string
 		rule         []string
@@ -262,6 +245,63 @@ func (n *Net) installChains(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// FixedRules is the iptables-restore input that fills Strata's fixed
+// chains (declaring a chain in it empties it first, in the same
+// transaction). Instances may reach nameservers' port 53 (the node's
+// resolvers, else in a blocked range), as Cloud Foundry's default "dns"
+// security group allows.
+func FixedRules(nameservers []netip.Addr) string {
+	var b strings.Builder
+	w := func(format string, args ...any) { fmt.Fprintf(&b, format+"\n", args...) }
+	inst := HostPrefix + "+"
+	w("*filter")
+	w(":%s - [0:0]", ChainIn)
+	w(":%s - [0:0]", ChainFwd)
+	w("-A %s -m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT", ChainIn)
+	for _, ns := range nameservers {
+		for _, proto := range []string{"udp", "tcp"} {
+			w("-A %s -d %s -p %s --dport 53 -j ACCEPT", ChainIn, ns, proto)
+		}
+	}
+	w("-A %s -j %s", ChainIn, ChainPorts)
+	w("-A %s -p tcp -j REJECT --reject-with tcp-reset", ChainIn)
+	w("-A %s -j REJECT --reject-with icmp-port-unreachable", ChainIn)
+	w("-A %s -m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT", ChainFwd)
+	w("-A %s -i %s -o %s -p tcp -j REJECT --reject-with tcp-reset", ChainFwd, inst, inst)
+	w("-A %s -o %s -m conntrack --ctstate DNAT -j ACCEPT", ChainFwd, inst) // a published port (ChainPub)
+	w("-A %s -o %s -j REJECT --reject-with icmp-port-unreachable", ChainFwd, inst)
+	for _, ns := range nameservers {
+		for _, proto := range []string{"udp", "tcp"} {
+			w("-A %s -i %s -d %s -p %s --dport 53 -j ACCEPT", ChainFwd, inst, ns, proto)
+		}
+	}
+	for _, p := range blocked {
+		w("-A %s -i %s -d %s -p tcp -j REJECT --reject-with tcp-reset", ChainFwd, inst, p)
+		w("-A %s -i %s -d %s -j REJECT --reject-with icmp-net-prohibited", ChainFwd, inst, p)
+	}
+	w("-A %s -i %s -j ACCEPT", ChainFwd, inst)
+	w("COMMIT")
+	return b.String()
+}
+
+// Nameservers are the IPv4 nameservers of resolv.conf content that an
+// instance can reach (not loopback: that is the instance's own).
+func Nameservers(resolvConf string) []netip.Addr {
+	var out []netip.Addr
+	for line := range strings.SplitSeq(resolvConf, "\n") {
+		f := strings.Fields(line)
+		if len(f) < 2 || f[0] != "nameserver" {
+			continue
+		}
+		a, err := netip.ParseAddr(f[1])
+		if err != nil || !a.Is4() || a.IsLoopback() || a.IsUnspecified() || slices.Contains(out, a) {
+			continue
+		}
+		out = append(out, a)
+	}
+	return out
 }
 
 // slot returns link index i of the range.

@@ -3,6 +3,7 @@ package netns_test
 import (
 	"context"
 	"net/netip"
+	"slices"
 	"strings"
 	"testing"
 
@@ -46,5 +47,50 @@ func TestRuleInterface(t *testing.T) {
 		if got := netns.RuleInterface(strings.Fields(tc.rule)); got != tc.want {
 			t.Errorf("RuleInterface(%q) = %q, want %q", tc.rule, got, tc.want)
 		}
+	}
+}
+
+func TestNameservers(t *testing.T) {
+	conf := "# generated\nnameserver 10.255.255.53\nnameserver 127.0.0.53\nnameserver ::1\nnameserver 10.255.255.53\nsearch example.com\nnameserver\nnameserver 8.8.8.8 # x\noptions edns0\n"
+	got := netns.Nameservers(conf)
+	want := []netip.Addr{netip.MustParseAddr("10.255.255.53"), netip.MustParseAddr("8.8.8.8")}
+	if !slices.Equal(got, want) {
+		t.Fatalf("Nameservers = %v, want %v (IPv4, not loopback, once each)", got, want)
+	}
+}
+
+func FuzzNameservers(f *testing.F) {
+	f.Add("nameserver 10.0.0.1\nnameserver 127.0.0.53\n")
+	f.Add("nameserver\tfe80::1%eth0\n")
+	f.Fuzz(func(t *testing.T, conf string) {
+		for _, a := range netns.Nameservers(conf) {
+			if !a.Is4() || a.IsLoopback() {
+				t.Fatalf("Nameservers(%q) returned %s", conf, a)
+			}
+		}
+	})
+}
+
+// TestFixedRules: a nameserver's port 53 is accepted before the private
+// ranges are refused; nothing else of the instance's is accepted before the
+// refusals of instance-to-instance traffic.
+func TestFixedRules(t *testing.T) {
+	rules := strings.Split(netns.FixedRules([]netip.Addr{netip.MustParseAddr("10.255.255.53")}), "\n")
+	idx := func(sub string) int {
+		for i, r := range rules {
+			if strings.Contains(r, sub) {
+				return i
+			}
+		}
+		t.Fatalf("no rule has %q:\n%s", sub, strings.Join(rules, "\n"))
+		return -1
+	}
+	dns := idx("-A STRATA-INST-FWD -i stv+ -d 10.255.255.53 -p udp --dport 53 -j ACCEPT")
+	private := idx("-d 10.0.0.0/8")
+	peer := idx("-i stv+ -o stv+")
+	dnat := idx("--ctstate DNAT")
+	last := idx("-A STRATA-INST-FWD -i stv+ -j ACCEPT")
+	if !(peer < dnat && dnat < dns && dns < private && private < last) {
+		t.Fatalf("rule order: instance-to-instance %d, published %d, dns %d, private ranges %d, the rest %d; want increasing", peer, dnat, dns, private, last)
 	}
 }
