@@ -188,8 +188,9 @@ func TestMicroVMIsolation(t *testing.T) {
 		"strata.yml": "applications:\n- name: vmapp\n  memory: 128M\n  placement:\n    isolation: microvm\n",
 	})
 	c.cli.must(app, "strata", "push")
-	// The first start unpacks the stack and makes the droplet's image.
-	body := waitBody(t, c.routerAddr, "vmapp.localhost", "vm app uid 1000", 300*time.Second)
+	// The first start unpacks the stack and makes the droplet's image
+	// (about 45 s here, more with the cores loaded) before its boot.
+	body := waitBody(t, c.routerAddr, "vmapp.localhost", "vm app uid 1000", 480*time.Second)
 	t.Logf("vmapp answers: %s", strings.TrimSpace(body))
 	if !strings.Contains(body, `debian "12.`) {
 		t.Errorf("vmapp does not run on the Debian stack: %q", body)
