@@ -214,7 +214,8 @@ func linkTree(src, dst string) error {
 
 // setOwners gives the files of the ext4 image img their owners with
 // debugfs (e2fsprogs), which edits the image without mounting it. Names
-// debugfs cannot be given (quotes, newlines) keep the unpacking user's.
+// debugfs cannot be given (quotes, backslashes, control characters) keep
+// the unpacking user's.
 func (d *Driver) setOwners(ctx context.Context, img string, owners []owner) error {
 	if len(owners) == 0 {
 		return nil
@@ -222,11 +223,11 @@ func (d *Driver) setOwners(ctx context.Context, img string, owners []owner) erro
 	var script bytes.Buffer
 	skipped := 0
 	for _, o := range owners {
-		if strings.ContainsAny(o.path, "\"\n\\") {
+		p := strconv.Quote("/" + o.path)
+		if p != `"/`+o.path+`"` { // debugfs reads quotes, not Go's escapes
 			skipped++
 			continue
 		}
-		p := strconv.Quote("/" + o.path)
 		fmt.Fprintf(&script, "sif %s uid %d\nsif %s gid %d\n", p, o.uid, p, o.gid)
 	}
 	if skipped > 0 {

@@ -7,9 +7,12 @@ import (
 	"context"
 	"log/slog"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/strata-paas/strata/deploy/driver/drivertest"
 )
 
 // layerTar writes a layer tar of hdrs (a regular file's content is its
@@ -171,5 +174,43 @@ func TestSweepRemovesStaleBuilds(t *testing.T) {
 	d.doneWork(busy)
 	if _, err := os.Stat(busy); !os.IsNotExist(err) {
 		t.Errorf("doneWork left %s (%v)", busy, err)
+	}
+}
+
+// TestSetOwners: owners are set in the ext4 image itself (no mount),
+// names with spaces included; a name debugfs cannot be given is skipped.
+func TestSetOwners(t *testing.T) {
+	mkfs, err1 := exec.LookPath("mkfs.ext4")
+	debugfs, err2 := exec.LookPath("debugfs")
+	if err1 != nil || err2 != nil {
+		drivertest.Missing(t, "qemu", "e2fsprogs is not installed (apt-get install e2fsprogs)")
+	}
+	dir := t.TempDir()
+	tree := filepath.Join(dir, "tree")
+	for _, f := range []string{"home/strata/app/x", "home/strata/a b", "etc/q\"uote"} {
+		if err := os.MkdirAll(filepath.Dir(filepath.Join(tree, f)), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(tree, f), []byte(f), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	d := &Driver{cfg: Config{Mkfs: mkfs, Debugfs: debugfs}, log: slog.New(slog.DiscardHandler)}
+	img := filepath.Join(dir, "img.ext4")
+	ctx := context.Background()
+	if err := d.mkfs(ctx, tree, img, "root_owner=0:0"); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.setOwners(ctx, img, []owner{{"home/strata/app/x", 1000, 1001}, {"home/strata/a b", 1002, 1003}, {"etc/q\"uote", 7, 7}}); err != nil {
+		t.Fatal(err)
+	}
+	for name, want := range map[string]string{"/home/strata/app/x": "User:  1000   Group:  1001", "/home/strata/a b": "User:  1002   Group:  1003"} {
+		out, err := exec.Command(debugfs, "-R", "stat \""+name+"\"", img).CombinedOutput()
+		if err != nil || !strings.Contains(strings.Join(strings.Fields(string(out)), " "), strings.Join(strings.Fields(want), " ")) {
+			t.Errorf("%s in the image: %v\n%s", name, err, out)
+		}
+	}
+	if err := d.setOwners(ctx, img, []owner{{"no/such/file", 1, 1}}); err == nil {
+		t.Errorf("setOwners of a missing file succeeded")
 	}
 }
