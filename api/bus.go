@@ -74,6 +74,26 @@ type RouterRegistration struct {
 	// and every message of older executors) a route that lost its last
 	// endpoint stays known for a while and its requests are held.
 	Forget bool `json:"forget,omitempty"`
+	// Sleeping, on a register, says the URIs belong to App, whose web
+	// instances are stopped while it is idle (scale to zero): routers keep
+	// each route known, with no endpoint, as sleeping for the lease
+	// (StaleThresholdInSec), and hold a request for it while they ask for a
+	// wake-up on SubjectRouterWake. Host and Port are not used.
+	Sleeping bool `json:"sleeping,omitempty"`
+}
+
+// SubjectRouterWake carries RouterWake, router → controllers: a request
+// arrived for a sleeping route (at most about once a second per route and
+// router) and is held. Not under "router.", which is what routers hear.
+const SubjectRouterWake = "strata.app.wake"
+
+// RouterWake asks for an instance of a sleeping app.
+type RouterWake struct {
+	Version int       `json:"v"`
+	App     string    `json:"app"` // app ID, from the sleeping registration
+	Host    string    `json:"host"`
+	Path    string    `json:"path,omitempty"`
+	Time    time.Time `json:"time"`
 }
 
 // RouterStart is announced by a router on start and returned to router.greet.

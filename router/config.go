@@ -45,6 +45,10 @@ type Config struct {
 	HoldTimeout     time.Duration
 	HoldMaxPerRoute int
 	HoldMaxBody     int64
+	// Wake, when set, is called when a request is held for a sleeping route
+	// (scale to zero), at most once a second per route, to ask for an
+	// instance. It is called on the request goroutine and must not block.
+	Wake func(api.RouterWake)
 
 	// AccessLog, when set, receives one envelope per request of a known app.
 	// It is called on the request goroutine and must not block.

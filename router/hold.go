@@ -7,6 +7,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/strata-paas/strata/api"
 	"github.com/strata-paas/strata/router/registry"
 )
 
@@ -95,6 +96,18 @@ func (e *holdError) Error() string { return e.msg }
 
 // hasEndpoint reports whether pool has any endpoint.
 func hasEndpoint(pool *registry.Pool, _ time.Time) bool { return pool.Len() > 0 }
+
+// woken reports whether pool has an endpoint; while it sleeps it asks for a
+// wake-up (Config.Wake), at most once a second per route.
+func (p *Proxy) woken(pool *registry.Pool, now time.Time) bool {
+	if pool.Len() > 0 {
+		return true
+	}
+	if pool.Sleeping() && p.cfg.Wake != nil && pool.WakeDue(now) {
+		p.cfg.Wake(api.RouterWake{Version: api.MessageVersion, App: pool.AppID(), Host: pool.Host(), Path: pool.Path(), Time: now})
+	}
+	return false
+}
 
 // hasHealthy reports whether pool has an endpoint that has not refused a
 // connection lately.

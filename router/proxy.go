@@ -132,6 +132,9 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	st.reqID = requestID(r)
 
 	pool := p.lookup.Lookup(r.Host, r.URL.Path)
+	if pool != nil {
+		pool.Touch(start)
+	}
 	// Deferred so that a request aborted mid-body (ReverseProxy panics with
 	// http.ErrAbortHandler) is still logged.
 	defer p.finish(st, r, pool, start)
@@ -139,7 +142,11 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case pool == nil:
 		writeError(&st.rw, r, http.StatusNotFound, st.reqID, p.notFoundMessage(r.Host))
 	case pool.Len() == 0 && p.holdable(r):
-		np, status, msg := p.hold(st, r, pool, hasEndpoint, 0)
+		ready, recheck := hasEndpoint, time.Duration(0)
+		if pool.Sleeping() {
+			ready, recheck = p.woken, time.Second
+		}
+		np, status, msg := p.hold(st, r, pool, ready, recheck)
 		switch {
 		case np != nil:
 			pool = np

@@ -22,6 +22,11 @@
 //     pruned; on resume every lease is renewed, so a bus outage never empties
 //     the table.
 //
+// A registration with Sleeping (scale to zero) keeps its routes known without
+// endpoints for its lease; the proxy holds their requests and asks for a
+// wake-up (activity.go). Every request records its second in its route's
+// activity, which Table.Activity samples.
+//
 // Watch gives a channel closed by the next publish that changes a host's
 // routes; held requests wait on it instead of polling.
 //

@@ -95,6 +95,8 @@ type route struct {
 	key        routeKey
 	leases     map[string]*lease // addr → lease
 	cursor     *atomic.Uint32
+	activity   *activity // shared by the route's pools
+	sleepUntil time.Time // the sleeping lease's end (zero: not sleeping)
 	appID      string
 	appName    string
 	leastConn  bool      // balanced by least connections; set by the latest registration
@@ -174,6 +176,10 @@ func endpointAddr(reg *api.RouterRegistration) (string, error) {
 // error (and changes nothing) when the address is invalid; uris that do not
 // parse are skipped.
 func (r *Registry) Register(reg api.RouterRegistration) error {
+	if reg.Sleeping {
+		r.registerSleeping(reg)
+		return nil
+	}
 	addr, err := endpointAddr(&reg)
 	if err != nil {
 		return err
@@ -186,10 +192,7 @@ func (r *Registry) Register(reg api.RouterRegistration) error {
 		AppName:              reg.Tags["app_name"],
 		Tags:                 reg.Tags,
 	}
-	stale := r.cfg.PruneThreshold
-	if s := time.Duration(reg.StaleThresholdInSec) * time.Second; s > 0 && s < stale {
-		stale = s
-	}
+	stale := r.lease(&reg)
 
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -243,6 +246,47 @@ func (r *Registry) Register(reg api.RouterRegistration) error {
 	}
 	r.publish()
 	return nil
+}
+
+// lease returns how long reg's registration lives without renewal: its
+// stale threshold, capped by PruneThreshold.
+func (r *Registry) lease(reg *api.RouterRegistration) time.Duration {
+	if s := time.Duration(reg.StaleThresholdInSec) * time.Second; s > 0 && s < r.cfg.PruneThreshold {
+		return s
+	}
+	return r.cfg.PruneThreshold
+}
+
+// registerSleeping keeps every uri of reg known as sleeping, for the app
+// reg.App, until the lease ends (see api.RouterRegistration.Sleeping).
+func (r *Registry) registerSleeping(reg api.RouterRegistration) {
+	stale := r.lease(&reg)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	now := r.cfg.Now()
+	for _, uri := range reg.URIs {
+		host, p, ok := ParseURI(uri)
+		if !ok {
+			r.log.Warn("route.bad_uri", "uri", uri, "sleeping", true)
+			continue
+		}
+		rt := r.route(routeKey{host, p})
+		if rt.sleepUntil.IsZero() || reg.App != "" && rt.appID != reg.App || rt.appName != reg.Tags["app_name"] && reg.Tags["app_name"] != "" {
+			if reg.App != "" {
+				rt.appID = reg.App
+			}
+			if n := reg.Tags["app_name"]; n != "" {
+				rt.appName = n
+			}
+			r.dirty[host] = struct{}{}
+			r.log.Info("route.sleeping", "uri", uri, "app", rt.appName)
+		}
+		rt.sleepUntil = now.Add(stale)
+		if len(rt.leases) == 0 && rt.emptySince.IsZero() {
+			rt.emptySince = now
+		}
+	}
+	r.publish()
 }
 
 // Unregister removes the endpoint reg.Host:reg.Port from every uri of reg.
@@ -378,7 +422,15 @@ func (r *Registry) Prune(now time.Time) int {
 					}
 				}
 			}
-			if len(rt.leases) == 0 && now.Sub(rt.emptySince) > r.cfg.EmptyRouteRetention {
+			if !rt.sleepUntil.IsZero() && now.After(rt.sleepUntil) {
+				r.log.Info("route.sleep_expired", "host", host, "path", p, "app", rt.appName)
+				rt.sleepUntil = time.Time{}
+				if len(rt.leases) == 0 {
+					rt.emptySince = now
+				}
+				r.dirty[host] = struct{}{}
+			}
+			if len(rt.leases) == 0 && rt.sleepUntil.IsZero() && now.Sub(rt.emptySince) > r.cfg.EmptyRouteRetention {
 				delete(paths, p)
 				r.dirty[host] = struct{}{}
 			}
@@ -455,7 +507,7 @@ func (r *Registry) route(k routeKey) *route {
 	}
 	rt := paths[k.path]
 	if rt == nil {
-		rt = &route{key: k, leases: map[string]*lease{}, cursor: new(atomic.Uint32)}
+		rt = &route{key: k, leases: map[string]*lease{}, cursor: new(atomic.Uint32), activity: new(activity)}
 		paths[k.path] = rt
 		r.dirty[k.host] = struct{}{}
 	}
@@ -512,7 +564,7 @@ func (r *Registry) publish() {
 		e := &hostEntry{pools: make([]*Pool, 0, len(paths))}
 		for _, rt := range paths {
 			p := &Pool{host: h, path: rt.key.path, appID: rt.appID, appName: rt.appName, leastConn: rt.leastConn, cursor: rt.cursor,
-				endpoints: make([]*Endpoint, 0, len(rt.leases))}
+				sleeping: !rt.sleepUntil.IsZero(), activity: rt.activity, endpoints: make([]*Endpoint, 0, len(rt.leases))}
 			for _, l := range rt.leases {
 				p.endpoints = append(p.endpoints, l.ep)
 			}

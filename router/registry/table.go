@@ -69,8 +69,10 @@ type Pool struct {
 	appID     string
 	appName   string
 	leastConn bool
+	sleeping  bool // the route's app sleeps (scale to zero)
 	endpoints []*Endpoint
 	cursor    *atomic.Uint32
+	activity  *activity
 }
 
 // Host returns the normalised host of the route.
