@@ -82,6 +82,14 @@ func TestSubscribeOverNATS(t *testing.T) {
 		p := r.Lookup("hello.localhost", "/")
 		return p != nil && p.Len() == 0
 	})
+	// An unmap (forget, from the app that last had the route) drops it; a
+	// sleeping registration, without an address, keeps a route known.
+	_ = execConn.Publish(api.SubjectRouterUnregister, forget(m2))
+	_ = execConn.Publish(api.SubjectRouterRegister, sleepReg("web", "sleepy.localhost"))
+	waitFor(t, ctx, "route forgotten, sleeping route known", func() bool {
+		p := r.Lookup("sleepy.localhost", "/")
+		return r.Lookup("hello.localhost", "/") == nil && p != nil && p.Sleeping()
+	})
 
 	// After stop, messages are no longer applied.
 	stop()
