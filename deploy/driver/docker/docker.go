@@ -73,9 +73,11 @@ type Config struct {
 	// AdvertiseHost is a loopback address: every router then runs on this
 	// node, which reaches its bridge networks (other machines could not),
 	// and a port published on loopback goes through the engine's userland
-	// proxy, which costs a third of the requests/s through a router
-	// (docs/performance.md). Ignored for other advertise addresses, whose
-	// published ports the kernel forwards. The port stays published.
+	// proxy, which costs requests/s at the driver (docs/performance.md;
+	// through a router no difference was measured, and every container of
+	// the node then has the same port, so stratad leaves it off). Ignored
+	// for other advertise addresses, whose published ports the kernel
+	// forwards. The port stays published.
 	DirectEndpoint bool
 	// StackImage is the image of specs without one. Default
 	// DefaultStackImage.
