@@ -227,9 +227,10 @@ func TestImageDeploys(t *testing.T) {
 // TestDockerfileDeploys: examples/hello-dockerfile (a Dockerfile FROM the
 // stack, no other buildpack matches) is built by the builder's engine and
 // runs in a container, pushed with strata push and then with git push; its
-// build output reaches the pusher, it answers through the router, env
-// changes, rolls back, scales and logs like a buildpack app. A Dockerfile
-// FROM an image the engine lacks fails saying which and what to do.
+// build output reaches the pusher, it answers through the router, and it
+// rolls back, scales, takes env changes, logs and runs a task like a
+// buildpack app. A Dockerfile FROM an image the engine lacks fails saying
+// which and what to do.
 func TestDockerfileDeploys(t *testing.T) {
 	require(t, "git", "docker")
 	node := fmt.Sprintf("df-%d", os.Getpid())
@@ -315,6 +316,12 @@ func TestDockerfileDeploys(t *testing.T) {
 	})
 	if logs := c.cli.must("", "strata", "logs", "hello-df", "--recent", "--source", "staging"); !strings.Contains(logs, "Step 1/") {
 		t.Errorf("the build's lines are not in the app's staging logs:\n%s", tail(logs, 1000))
+	}
+
+	// A task of the image app: the command runs in a container of its image
+	// (the working dir and user of the image), with the app's config.
+	if out := c.cli.must("", "strata", "run", "hello-df", "--", "echo task $GREETING in $(pwd) as $(id -u)"); !strings.Contains(out, "task Howdy in /srv/hello as 1000") {
+		t.Errorf("strata run of the Dockerfile app printed:\n%s", out)
 	}
 
 	// FROM an image the engine does not have: refused before building.
