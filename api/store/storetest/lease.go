@@ -2,6 +2,8 @@ package storetest
 
 import (
 	"context"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -150,4 +152,64 @@ func eventually(t *testing.T, what string, fn func() (int64, error)) int64 {
 	}
 	t.Fatalf("%s: still %v after 5s", what, err)
 	return 0
+}
+
+// testFenceHoldsOffTakeover: a fenced write transaction that passed its
+// check holds off a takeover until it commits, even when the lease expires
+// meanwhile — so no write of an old term commits after a new term was
+// granted (PostgreSQL: the check's FOR SHARE row lock; SQLite: one writer).
+func testFenceHoldsOffTakeover(t *testing.T, s controller.Store) {
+	ctx := context.Background()
+	f := newFixture(t, s)
+	b := &api.Build{ID: id(), AppID: f.app.ID, SourceBlob: blob('1')}
+	must(t, "CreateBuild", s.CreateBuild(ctx, b))
+	ta, err := s.AcquireLease(ctx, "leader", "a", 200*time.Millisecond)
+	must(t, "a acquires", err)
+	asA := api.WithFence(ctx, api.Fence{Lease: "leader", Holder: "a", Term: ta})
+
+	inside, release := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	letGo := func() { once.Do(func() { close(release) }) }
+	t.Cleanup(letGo) // a failing test must not leave the transaction open
+	var committed atomic.Bool
+	done := make(chan error, 1)
+	go func() {
+		_, err := s.UpdateBuild(asA, b.ID, func(b *api.Build) error {
+			close(inside)
+			<-release
+			b.Reason = "written by a"
+			return nil
+		})
+		committed.Store(true)
+		done <- err
+	}()
+	<-inside
+	// The lease expires while a's transaction is open; b tries to take it.
+	time.Sleep(300 * time.Millisecond)
+	took := make(chan int64, 1)
+	go func() {
+		took <- eventually(t, "b takes over", func() (int64, error) {
+			tb, err := s.AcquireLease(ctx, "leader", "b", time.Hour)
+			if err == nil && !committed.Load() {
+				t.Errorf("b took the lease (term %d) while a's fenced write was still open", tb)
+			}
+			return tb, err
+		})
+	}()
+	time.Sleep(200 * time.Millisecond) // b is waiting on a's transaction by now
+	select {
+	case tb := <-took:
+		t.Fatalf("b took the lease (term %d) before a's fenced write committed", tb)
+	default:
+	}
+	letGo()
+	must(t, "a's fenced write, checked before the expiry", <-done)
+	if tb := <-took; tb <= ta {
+		t.Fatalf("b's term %d, want > %d", tb, ta)
+	}
+	got, err := s.Build(ctx, b.ID)
+	must(t, "Build", err)
+	if got.Reason != "written by a" {
+		t.Fatalf("a's write is missing: %+v", got)
+	}
 }

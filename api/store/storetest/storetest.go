@@ -54,7 +54,7 @@ func Run(t *testing.T, open func(t *testing.T) controller.Store) {
 		{"Placements", testPlacements},
 		{"NodeDrains", testNodeDrains},
 		{"Certificates", testCertificates},
-		{"Leases", testLeases}, {"FencedWrites", testFencedWrites},
+		{"Leases", testLeases}, {"FencedWrites", testFencedWrites}, {"FenceHoldsOffTakeover", testFenceHoldsOffTakeover},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
