@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -29,6 +30,17 @@ func processDriver(t *testing.T, dir string) *process.Driver {
 		t.Fatal(err)
 	}
 	return d
+}
+
+// instanceHost says whether host is where process driver d's instances are
+// reached: the node (127.0.0.1) when they share its network, else an address
+// of their own (docs/tenancy.md, "How tenants are kept apart").
+func instanceHost(d *process.Driver, host string) bool {
+	if d.Fingerprint().Isolations[0] != api.IsolationProcess {
+		return host == "127.0.0.1"
+	}
+	a, err := netip.ParseAddr(host)
+	return err == nil && netip.MustParsePrefix("10.213.0.0/16").Contains(a)
 }
 
 func get(t *testing.T, host string, port int, path string) (string, error) {
@@ -88,7 +100,7 @@ func TestWebInstanceLifecycle(t *testing.T) {
 		t.Fatalf("running event = %+v, want node-1, app-id-1, release 4 and a port", ev)
 	}
 	_, reg := waitFor(t, h.rec, api.SubjectRouterRegister, 0, "registration", func(r *api.RouterRegistration) bool { return r.PrivateInstanceID == "inst-1" })
-	if reg.Port != ev.Instance.Port || reg.Host != "127.0.0.1" || !slices.Equal(reg.URIs, []string{"hello.localhost"}) ||
+	if reg.Port != ev.Instance.Port || !instanceHost(drv, reg.Host) || !slices.Equal(reg.URIs, []string{"hello.localhost"}) ||
 		reg.App != "app-id-1" || reg.PrivateInstanceIdx != "0" || reg.Tags["app_name"] != "hello" || reg.Tags["process_type"] != "web" || reg.StaleThresholdInSec <= 0 {
 		t.Fatalf("registration = %+v, want port %d and the app's identity", reg, ev.Instance.Port)
 	}

@@ -251,7 +251,8 @@ func TestNetworkMissingTools(t *testing.T) {
 }
 
 // TestNetworkAddresses: instances of two drivers sharing the node get
-// distinct addresses, and a destroyed instance's link is gone.
+// distinct addresses, and a destroyed instance's link is gone and its
+// address unreachable.
 func TestNetworkAddresses(t *testing.T) {
 	ds := []*process.Driver{isolated(t, t.TempDir()), isolated(t, t.TempDir())}
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
@@ -302,6 +303,12 @@ func TestNetworkAddresses(t *testing.T) {
 			t.Fatal(err)
 		}
 		waitLinkGone(t, link)
+		// Its address is routed nowhere: not the default route, where
+		// something might answer.
+		if c, err := net.DialTimeout("tcp", net.JoinHostPort(s.h.Endpoint.Host, strconv.Itoa(process.ListenPort)), 3*time.Second); err == nil {
+			c.Close()
+			t.Fatalf("a connection to destroyed instance %s's address %s opened", s.id, s.h.Endpoint.Host)
+		}
 	}
 }
 

@@ -139,6 +139,12 @@ func New(ctx context.Context, cfg Config) (*Net, error) {
 		}
 		n.log.Info("netns.ip_forward_enabled")
 	}
+	// Once an instance's link is gone its address must not be routed
+	// elsewhere (the default route): a check of a stopped instance would
+	// reach whatever answers there. Each live link's /30 is more specific.
+	if err := n.run(ctx, "", n.ip, "route", "replace", "unreachable", cfg.Range.String()); err != nil {
+		return nil, fmt.Errorf("route the instance range nowhere but to its links: %w", err)
+	}
 	if err := n.installChains(ctx); err != nil {
 		return nil, err
 	}

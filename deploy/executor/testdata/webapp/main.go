@@ -38,10 +38,9 @@ func main() {
 	})
 	port, _ := strconv.Atoi(os.Getenv("PORT"))
 	fmt.Printf("listening on %d\n", port)
-	host := os.Getenv("WEBAPP_HOST") // 0.0.0.0 in a container, whose port is published
-	if host == "" {
-		host = "127.0.0.1"
-	}
+	// Every address unless WEBAPP_HOST says: an isolated process instance
+	// and a container have networks of their own, reached at their address.
+	host := os.Getenv("WEBAPP_HOST")
 	if err := http.ListenAndServe(fmt.Sprintf("%s:%d", host, port), nil); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
