@@ -366,7 +366,9 @@ func runModel(t *testing.T, seed int64) {
 		switch r := rng.Float64(); {
 		case r < 0.1:
 			desired = rng.Intn(6)
-			if _, err := e.ctrl.Apps.Scale(ctx, "model", api.ScaleRequest{Instances: &desired}); err != nil {
+			// Through either controller: one that does not lead serves
+			// REST too, and the leader applies the change.
+			if _, err := ctrls[rng.Intn(len(ctrls))].Apps.Scale(ctx, "model", api.ScaleRequest{Instances: &desired}); err != nil {
 				t.Fatalf("scale to %d: %v", desired, err)
 			}
 		case r < 0.15 && downNode == nil && step >= calmUntil:
