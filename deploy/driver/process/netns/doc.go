@@ -11,7 +11,9 @@
 // the kernel refuses a second link of the same name, so executors sharing a
 // node never hand out the same /30, and when the instance's last process
 // exits the kernel destroys its namespace and the pair with it, which gives
-// the /30 back.
+// the /30 back. The range itself is routed "unreachable" on the node (each
+// live link's /30 is more specific), so a gone instance's address is never
+// sent out the default route, where something else might answer.
 //
 // The node's firewall (iptables; whichever backend the host's iptables
 // command uses, the one Docker uses too) holds Strata's own chains, created
