@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -123,7 +124,7 @@ func TestNodeFailover(t *testing.T) {
 	// Machine death: the executor and its instance die at once.
 	killed := time.Now()
 	_ = execs[first.NodeID].cmd.Process.Kill()
-	killListener(t, first.Port)
+	killListener(t, first)
 
 	waitBody(t, c.routerAddr, "failover.localhost", helloBody, 60*time.Second)
 	t.Logf("failover: node killed → serving again through the router in %s", time.Since(killed).Round(10*time.Millisecond))
@@ -144,7 +145,7 @@ func TestExecutorRestartKeepsInstances(t *testing.T) {
 	c.cli.must("", "strata", "push", "keep", "-p", filepath.Join(repoRoot(), "examples", "hello-go"))
 	waitBody(t, c.routerAddr, "keep.localhost", helloBody, 30*time.Second)
 	in := c.runningOne("keep", 30*time.Second, func(placedInstance) bool { return true })
-	pid := listenerPID(t, in.Port)
+	pid := listenerPID(t, in)
 	if pid == 0 {
 		t.Fatalf("no process listens on the instance port %d", in.Port)
 	}
@@ -164,34 +165,42 @@ func TestExecutorRestartKeepsInstances(t *testing.T) {
 	if again.ID != in.ID {
 		t.Errorf("instance replaced after executor restart: %s → %s", in.ID, again.ID)
 	}
-	if got := listenerPID(t, again.Port); got != pid {
+	if got := listenerPID(t, again); got != pid {
 		t.Errorf("instance pid after executor restart: got %d, want %d", got, pid)
 	}
 }
 
-// listenerPID returns the pid of the process listening on 127.0.0.1/0.0.0.0
-// TCP port, found through /proc/net/tcp{,6} socket inodes and /proc/*/fd.
-func listenerPID(t *testing.T, port int) int {
+// listenerPID returns the pid of instance in's process that listens on its
+// port: a process whose environment has its STRATA_INSTANCE_GUID and whose
+// network namespace (the node's, or the instance's own when the process
+// driver isolates it: every such instance listens on 8080) has a listening
+// TCP socket on that port, found through /proc/<pid>/net/tcp{,6} and the
+// socket inodes of /proc/<pid>/fd.
+func listenerPID(t testing.TB, in placedInstance) int {
 	t.Helper()
-	inodes := map[string]bool{}
-	for _, f := range []string{"/proc/net/tcp", "/proc/net/tcp6"} {
-		b, err := os.ReadFile(f)
-		if err != nil {
-			continue
-		}
-		for _, l := range strings.Split(string(b), "\n")[1:] {
-			fs := strings.Fields(l)
-			if len(fs) < 10 || fs[3] != "0A" { // 0A = LISTEN
-				continue
-			}
-			_, hexPort, _ := strings.Cut(fs[1], ":")
-			if p, err := strconv.ParseInt(hexPort, 16, 32); err == nil && int(p) == port {
-				inodes[fs[9]] = true
-			}
-		}
-	}
 	procs, _ := filepath.Glob("/proc/[0-9]*")
 	for _, p := range procs {
+		env, err := os.ReadFile(p + "/environ")
+		if err != nil || !slices.Contains(strings.Split(string(env), "\x00"), "STRATA_INSTANCE_GUID="+in.ID) {
+			continue
+		}
+		inodes := map[string]bool{}
+		for _, f := range []string{p + "/net/tcp", p + "/net/tcp6"} {
+			b, err := os.ReadFile(f)
+			if err != nil {
+				continue
+			}
+			for _, l := range strings.Split(string(b), "\n")[1:] {
+				fs := strings.Fields(l)
+				if len(fs) < 10 || fs[3] != "0A" { // 0A = LISTEN
+					continue
+				}
+				_, hexPort, _ := strings.Cut(fs[1], ":")
+				if port, err := strconv.ParseInt(hexPort, 16, 32); err == nil && int(port) == in.Port {
+					inodes[fs[9]] = true
+				}
+			}
+		}
 		fds, _ := filepath.Glob(p + "/fd/*")
 		for _, fd := range fds {
 			target, err := os.Readlink(fd)
@@ -207,18 +216,18 @@ func listenerPID(t *testing.T, port int) int {
 	return 0
 }
 
-// killListener SIGKILLs the process group of whatever listens on port.
-func killListener(t *testing.T, port int) {
+// killListener SIGKILLs the process group of instance in's listener.
+func killListener(t testing.TB, in placedInstance) {
 	t.Helper()
-	pid := listenerPID(t, port)
+	pid := listenerPID(t, in)
 	if pid == 0 {
-		t.Fatalf("no process listens on port %d", port)
+		t.Fatalf("no process of instance %s listens on port %d", in.ID, in.Port)
 	}
 	if pgid, err := syscall.Getpgid(pid); err == nil {
 		syscall.Kill(-pgid, syscall.SIGKILL)
 	}
 	syscall.Kill(pid, syscall.SIGKILL)
-	fmt.Fprintf(os.Stderr, "killed listener pid %d on port %d\n", pid, port)
+	fmt.Fprintf(os.Stderr, "killed listener pid %d of instance %s on port %d\n", pid, in.ID, in.Port)
 }
 
 // restartNATS stops the NATS server for d, then starts it again on the same
@@ -258,11 +267,15 @@ func (c *cluster) waitRunning(app string, n int, timeout time.Duration) []placed
 	var run []placedInstance
 	for time.Now().Before(deadline) {
 		run = c.running(app)
-		ports := map[int]bool{}
+		// Distinct instances, each with its port (isolated process
+		// instances all listen on 8080, each in its own network).
+		ids := map[string]bool{}
 		for _, in := range run {
-			ports[in.Port] = true
+			if in.Port != 0 {
+				ids[in.ID] = true
+			}
 		}
-		if len(run) == n && len(ports) == n {
+		if len(run) == n && len(ids) == n {
 			return run
 		}
 		time.Sleep(250 * time.Millisecond)
@@ -325,7 +338,7 @@ func TestExecutorPausedPastTTL(t *testing.T) {
 		t.Errorf("2 instances on 2 nodes both landed on %s; want them spread", run[0].NodeID)
 	}
 	victim := run[0]
-	oldPID := listenerPID(t, victim.Port)
+	oldPID := listenerPID(t, victim)
 
 	ex := execs[victim.NodeID]
 	if err := ex.cmd.Process.Signal(syscall.SIGSTOP); err != nil {

@@ -2,9 +2,7 @@ package e2e_test
 
 import (
 	"encoding/json"
-	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -44,11 +42,7 @@ func BenchmarkFailover(b *testing.B) {
 		c.must("", "strata", "push", "failover", "-p", filepath.Join(repoRoot(), "examples", "hello-go"))
 		waitBody(b, routerAddr, "failover.localhost", helloBody, 60*time.Second)
 		var app struct {
-			Instances []struct {
-				NodeID string `json:"node_id"`
-				State  string `json:"state"`
-				Port   int    `json:"port"`
-			} `json:"instances"`
+			Instances []placedInstance `json:"instances"`
 		}
 		if err := json.Unmarshal([]byte(c.must("", "strata", "app", "failover", "--json")), &app); err != nil || len(app.Instances) != 1 || app.Instances[0].Port == 0 {
 			b.Fatalf("app --json: %+v %v", app, err)
@@ -57,9 +51,7 @@ func BenchmarkFailover(b *testing.B) {
 
 		killed := time.Now()
 		_ = execs[first.NodeID].cmd.Process.Kill()
-		if out, err := exec.Command("fuser", "-k", "-KILL", "-n", "tcp", strconv.Itoa(first.Port)).CombinedOutput(); err != nil {
-			b.Fatalf("kill the instance on port %d: %v %s", first.Port, err, out)
-		}
+		killListener(b, first) // by instance: an isolated one listens in a network of its own
 		waitBody(b, routerAddr, "failover.localhost", helloBody, 120*time.Second)
 		took := time.Since(killed)
 		b.ReportMetric(took.Seconds(), "failover-s")
