@@ -388,6 +388,7 @@ func (d *Driver) Start(ctx context.Context, spec *driver.Spec) (*driver.Handle, 
 		if v.check != nil {
 			v.check.close()
 		}
+		unlinkCtl(v.dir)
 		_ = os.RemoveAll(v.dir)
 		d.mu.Lock()
 		delete(d.vms, spec.ID)
@@ -558,7 +559,7 @@ func (d *Driver) qemuArgs(dir string, accel Acceleration, memoryMB, hostPort, gu
 		"-device", "virtio-serial-device",
 		"-chardev", "file,id=out,path=" + filepath.Join(dir, "out"),
 		"-device", "virtserialport,chardev=out,name=" + guest.OutPortName,
-		"-chardev", "socket,id=ctl,path=" + filepath.Join(dir, "ctl.sock") + ",server=on,wait=off",
+		"-chardev", "socket,id=ctl,path=" + ctlPath(dir) + ",server=on,wait=off",
 		"-device", "virtserialport,chardev=ctl,name=" + guest.ControlPortName,
 	}
 	if d.cfg.CPU != "" {
@@ -644,6 +645,9 @@ func (d *Driver) boot1(ctx context.Context, v *vm, accel Acceleration, memoryMB,
 		if v.check != nil {
 			v.check.setForward(hostPort)
 		}
+	}
+	if err := linkCtl(v.dir); err != nil {
+		return fmt.Errorf("the control socket's short path: %w", err)
 	}
 	qlog, err := os.Create(filepath.Join(v.dir, "qemu.log"))
 	if err != nil {
@@ -819,7 +823,7 @@ func (v *vm) control(line string) error {
 	var err error
 	for range 2 {
 		if v.ctl == nil {
-			if v.ctl, err = net.DialTimeout("unix", filepath.Join(v.dir, "ctl.sock"), 2*time.Second); err != nil {
+			if v.ctl, err = net.DialTimeout("unix", ctlPath(v.dir), 2*time.Second); err != nil {
 				v.ctl = nil
 				return err
 			}
@@ -864,6 +868,7 @@ func (d *Driver) Destroy(ctx context.Context, id string) error {
 		}
 		d.mu.Unlock()
 	}
+	unlinkCtl(d.instanceDir(id))
 	if err := os.RemoveAll(d.instanceDir(id)); err != nil {
 		return fmt.Errorf("microvm driver: remove the files of %s: %w", id, err)
 	}
@@ -967,6 +972,7 @@ func (d *Driver) Sweep(ctx context.Context, known []string) (int, error) {
 				time.Sleep(50 * time.Millisecond)
 			}
 		}
+		unlinkCtl(dir)
 		if err := os.RemoveAll(dir); err != nil {
 			return removed, fmt.Errorf("microvm driver: remove orphan %s: %w", id, err)
 		}
