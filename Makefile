@@ -6,7 +6,7 @@ LDFLAGS := -s -w -X main.version=$(VERSION)
 # Extra flags for `make run`, e.g. make run ARGS="--data /tmp/strata".
 ARGS    ?=
 
-.PHONY: build run test test-short lint bench bench-push bench-micro bench-router bench-build bench-containers stack screenshots clean
+.PHONY: build run test test-short lint bench bench-push bench-micro bench-router bench-build bench-isolations stack screenshots clean
 
 ## build: the three binaries into ./bin (pure Go, no cgo)
 build:
@@ -32,7 +32,7 @@ lint:
 	$(GO) run honnef.co/go/tools/cmd/staticcheck@2026.2.2 ./...
 
 ## bench: push-to-live, start time and idle memory of the microcloud, then micro-benchmarks
-bench: bench-push bench-micro bench-router bench-build bench-containers
+bench: bench-push bench-micro bench-router bench-build bench-isolations
 
 bench-push:
 	$(GO) test -count=1 -run '^$$' -bench 'BenchmarkMicrocloud|BenchmarkFailover|BenchmarkOperate' -benchtime 1x -timeout 30m ./e2e/
@@ -40,10 +40,11 @@ bench-push:
 bench-micro:
 	$(GO) test -count=1 -run '^$$' -bench . -benchtime 2s ./router/... ./deploy/scheduler/...
 
-## bench-containers: a container instance against a process instance of the same app, side by side: requests/s through the router and scale → running on a microcloud, then start and requests/s at the driver (needs a Docker engine and `make stack`)
-bench-containers:
-	$(GO) test -count=1 -run '^$$' -bench BenchmarkContainerVsProcessRouter -benchtime 1x -timeout 30m ./e2e/
+## bench-isolations: process, container and microVM instances of the same app side by side: requests/s through the router and scale → running on one microcloud, then start and requests/s at the driver (needs a Docker engine, `make stack` and QEMU; STRATA_BENCH_ISOLATIONS=process,container leaves microVMs out)
+bench-isolations:
+	$(GO) test -count=1 -run '^$$' -bench BenchmarkIsolationsRouter -benchtime 1x -timeout 40m ./e2e/
 	$(GO) test -count=1 -run '^$$' -bench ContainerVsProcess -benchtime 5x ./deploy/driver/docker/
+	$(GO) test -count=1 -run '^$$' -bench BootVsProcess -benchtime 3x ./deploy/driver/microvm/
 
 ## bench-build: the second build of an app with its build cache against the same build without, side by side
 bench-build:

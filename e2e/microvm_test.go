@@ -63,7 +63,7 @@ func main() {
 
 // buildGuestInit builds cmd/strata-guest-init (static) next to stratad,
 // where the executor's microvm driver looks for it.
-func buildGuestInit(t *testing.T) string {
+func buildGuestInit(t testing.TB) string {
 	t.Helper()
 	out := filepath.Join(binDir, "strata-guest-init")
 	if _, err := os.Stat(out); err == nil {
