@@ -1,6 +1,7 @@
 package executor_test
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -29,6 +30,16 @@ func processDriver(t *testing.T, dir string) *process.Driver {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Instances outlive their executor by design (recovery); at the end of
+	// the test, after its executors stopped, none may outlive the test.
+	t.Cleanup(func() {
+		ents, _ := os.ReadDir(dir)
+		for _, e := range ents {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			_ = d.Destroy(ctx, e.Name()) // not an instance id: refused, nothing done
+			cancel()
+		}
+	})
 	return d
 }
 
