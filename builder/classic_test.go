@@ -86,7 +86,7 @@ func TestClassicExampleShout(t *testing.T) {
 	if err != nil {
 		t.Fatalf("%v\n%s", err, output(w2))
 	}
-	if procs["web"] != `python3 -m http.server "$PORT" --bind 127.0.0.1 --directory public` {
+	if procs["web"] != `python3 -m http.server "$PORT" --bind 0.0.0.0 --directory public` {
 		t.Errorf("web = %q", procs["web"])
 	}
 	if !strings.Contains(output(w2), "build 2 of this app") {
