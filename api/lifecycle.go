@@ -21,6 +21,9 @@ type ScaleRequest struct {
 	Instances *int   `json:"instances,omitempty"`
 	MemoryMB  *int   `json:"memory_mb,omitempty"`
 	DiskMB    *int   `json:"disk_mb,omitempty"`
+	// ScaleToZero sets the idle time in seconds after which web instances
+	// are stopped until the next request (0 = off; web only).
+	ScaleToZero *int `json:"scale_to_zero,omitempty"`
 }
 
 // ScaleResult is the formation after a scale, and the release that rolls

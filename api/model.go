@@ -170,6 +170,12 @@ type Process struct {
 	HealthCheckPath     string `json:"health_check_http_endpoint,omitempty"`
 	HealthCheckTimeout  int    `json:"health_check_timeout,omitempty"`
 	HealthCheckInterval int    `json:"health_check_interval,omitempty"`
+	// ScaleToZero, for web, is how long in seconds the app may go without
+	// requests before its web instances are stopped (0 = never); Sleeping
+	// says they are stopped for that reason until the next request wakes
+	// them (docs/architecture.md, "Scale to zero").
+	ScaleToZero int  `json:"scale_to_zero,omitempty"`
+	Sleeping    bool `json:"sleeping,omitempty"`
 }
 
 // Default formation values.
@@ -328,6 +334,11 @@ type AppDetail struct {
 	// policies combined); Unplaceable says why an instance cannot be placed.
 	Placement   PlacementPolicy `json:"placement"`
 	Unplaceable string          `json:"unplaceable,omitempty"`
+	// Sleeping says the app's web instances are stopped while it is idle
+	// (scale to zero); LastRequest is when a router last reported a request
+	// for it (zero when no router has since this controller started).
+	Sleeping    bool      `json:"sleeping,omitempty"`
+	LastRequest time.Time `json:"last_request,omitzero"`
 }
 
 // Event is one line of an app's audit trail.

@@ -1,6 +1,10 @@
 package api
 
-import "context"
+import (
+	"context"
+	"strings"
+	"time"
+)
 
 // Health check types of a process type.
 const (
@@ -31,6 +35,28 @@ func DefaultHealthCheck(process string) string {
 
 // MaxHealthCheckTimeout is the longest start-up timeout, in seconds.
 const MaxHealthCheckTimeout = 600
+
+// MinScaleToZero and MaxScaleToZero bound a process's scale-to-zero idle
+// time, in seconds.
+const (
+	MinScaleToZero = 60
+	MaxScaleToZero = 30 * 24 * 3600
+)
+
+// IdleTime says a scale-to-zero idle time in seconds: "off" for 0, else a
+// duration such as 15m or 1h30m.
+func IdleTime(sec int) string {
+	if sec == 0 {
+		return "off"
+	}
+	d := (time.Duration(sec) * time.Second).String()
+	for _, z := range []string{"m0s", "h0m"} {
+		if strings.HasSuffix(d, z) {
+			d = strings.TrimSuffix(d, z[1:])
+		}
+	}
+	return d
+}
 
 // MaxHealthCheckInterval is the longest interval between two checks of a
 // running instance, in seconds.

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 
 	"gopkg.in/yaml.v3"
 
@@ -47,6 +48,7 @@ type App struct {
 	HealthPath  string            `yaml:"health-check-http-endpoint"`
 	Timeout     *int              `yaml:"timeout"`
 	Interval    *int              `yaml:"health-check-interval"`
+	ScaleToZero *ScaleToZero      `yaml:"scale-to-zero"`
 	Processes   []Process         `yaml:"processes"`
 	Placement   *Placement        `yaml:"placement"`
 	Stack       string            `yaml:"stack"`
@@ -107,6 +109,44 @@ func (s *Size) UnmarshalYAML(n *yaml.Node) error {
 	}
 	s.MB, s.Line = mb, n.Line
 	return nil
+}
+
+// ScaleToZero is an app's scale-to-zero: how long its web instances may go
+// without requests before they are stopped (Seconds, 0 = off).
+type ScaleToZero struct {
+	Seconds int
+	Line    int
+}
+
+// UnmarshalYAML implements yaml.Unmarshaler.
+func (z *ScaleToZero) UnmarshalYAML(n *yaml.Node) error {
+	if n.Kind != yaml.ScalarNode {
+		return lineErr(n.Line, "scale-to-zero must be a duration such as 15m, or off")
+	}
+	sec, err := ParseScaleToZero(n.Value)
+	if err != nil {
+		return lineErr(n.Line, "scale-to-zero: %s", err.(*api.Error).Message)
+	}
+	z.Seconds, z.Line = sec, n.Line
+	return nil
+}
+
+// ParseScaleToZero parses a scale-to-zero idle time: a Go duration of at
+// least api.MinScaleToZero seconds and at most api.MaxScaleToZero, in whole
+// seconds, or "off" (0).
+func ParseScaleToZero(s string) (int, error) {
+	s = strings.TrimSpace(s)
+	if strings.EqualFold(s, "off") {
+		return 0, nil
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil {
+		return 0, api.Errorf(api.EInvalid, "idle time %q is not valid — use a duration such as 15m or 1h, or off", clip(s))
+	}
+	if d < api.MinScaleToZero*time.Second || d > api.MaxScaleToZero*time.Second {
+		return 0, api.Errorf(api.EInvalid, "idle time %s is outside %s–%s — use e.g. 15m, or off", d, time.Duration(api.MinScaleToZero)*time.Second, time.Duration(api.MaxScaleToZero)*time.Second)
+	}
+	return int(d / time.Second), nil
 }
 
 // HealthCheckType is port, http or process ("" = unset).
@@ -295,7 +335,7 @@ func findKey(n *yaml.Node, key string) int {
 func knownKey(k string) bool {
 	switch k {
 	case "applications", "name", "instances", "memory", "disk_quota", "buildpacks", "buildpack", "command", "env",
-		"routes", "route", "health-check-type", "health-check-http-endpoint", "timeout", "health-check-interval", "processes", "type",
+		"routes", "route", "health-check-type", "health-check-http-endpoint", "timeout", "health-check-interval", "scale-to-zero", "processes", "type",
 		"placement", "substrate", "isolation", "labels", "stack", "path", "no-route", "random-route", "docker", "image":
 		return true
 	}

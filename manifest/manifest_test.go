@@ -42,6 +42,33 @@ func TestParseFull(t *testing.T) {
 	}
 }
 
+func TestParseScaleToZero(t *testing.T) {
+	m, err := manifest.Parse([]byte("applications:\n- name: a\n  scale-to-zero: 15m\n- name: b\n  scale-to-zero: off\n- name: c\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, b, c := m.Applications[0], m.Applications[1], m.Applications[2]
+	if a.ScaleToZero == nil || a.ScaleToZero.Seconds != 900 || a.ScaleToZero.Line != 3 {
+		t.Errorf("a scale-to-zero = %+v, want 900 s at line 3", a.ScaleToZero)
+	}
+	if b.ScaleToZero == nil || b.ScaleToZero.Seconds != 0 {
+		t.Errorf("b scale-to-zero = %+v, want off (0)", b.ScaleToZero)
+	}
+	if c.ScaleToZero != nil {
+		t.Errorf("c scale-to-zero = %+v, want unset", c.ScaleToZero)
+	}
+	for in, want := range map[string]int{"1m": 60, "90s": 90, "1h30m": 5400, "OFF": 0, "720h": 30 * 24 * 3600} {
+		if got, err := manifest.ParseScaleToZero(in); err != nil || got != want {
+			t.Errorf("ParseScaleToZero(%q) = %d, %v; want %d", in, got, err, want)
+		}
+	}
+	for _, in := range []string{"", "59s", "721h", "-5m", "15"} {
+		if _, err := manifest.ParseScaleToZero(in); api.ErrorCode(err) != api.EInvalid {
+			t.Errorf("ParseScaleToZero(%q) = %v, want invalid", in, err)
+		}
+	}
+}
+
 func TestParseErrorsNameTheLine(t *testing.T) {
 	for name, tc := range map[string]struct{ doc, want string }{
 		"unknown key":       {"applications:\n- name: a\n  instancez: 2\n", "line 3: unknown key \"instancez\""},
@@ -55,6 +82,9 @@ func TestParseErrorsNameTheLine(t *testing.T) {
 		"timeout too long":  {"applications:\n- name: a\n  processes:\n  - type: w\n    timeout: 601\n", "line 4: timeout 601 is outside"},
 		"interval zero":     {"applications:\n- name: a\n  health-check-interval: 0\n", "line 2: health-check-interval 0 is outside"},
 		"interval too long": {"applications:\n- name: a\n  processes:\n  - type: w\n    health-check-interval: 301\n", "line 4: health-check-interval 301 is outside"},
+		"idle too short":    {"applications:\n- name: a\n  scale-to-zero: 30s\n", "line 3: scale-to-zero: idle time 30s is outside 1m0s"},
+		"idle not duration": {"applications:\n- name: a\n  scale-to-zero: soon\n", "line 3: scale-to-zero: idle time \"soon\" is not valid"},
+		"idle as process":   {"applications:\n- name: a\n  processes:\n  - type: w\n    scale-to-zero: 5m\n", "line 5: field scale-to-zero not found"},
 		"bad name":          {"applications:\n- name: Bad_Name\n", "line 2: app name"},
 		"no name":           {"applications:\n- instances: 1\n", "line 2: application has no name"},
 		"newline name":      {"applications:\n- name: \"a\\nb\"\n", "line 2"},

@@ -254,6 +254,9 @@ func (s *Apps) Scale(ctx context.Context, name string, req api.ScaleRequest) (*a
 	if req.DiskMB != nil {
 		p.DiskMB = *req.DiskMB
 	}
+	if req.ScaleToZero != nil {
+		p.ScaleToZero = *req.ScaleToZero
+	}
 	res := &api.ScaleResult{Process: p}
 	if p == old {
 		return res, nil
@@ -271,6 +274,17 @@ func (s *Apps) Scale(ctx context.Context, name string, req api.ScaleRequest) (*a
 		return nil, fmt.Errorf("scale: %w", err)
 	}
 	desc := fmt.Sprintf("scaled %s to %d× %s memory, %s disk", p.Type, p.Instances, mb(p.MemoryMB), mb(p.DiskMB))
+	if p.ScaleToZero != old.ScaleToZero {
+		desc += ", scale-to-zero " + api.IdleTime(p.ScaleToZero)
+		if p.ScaleToZero == 0 && p.Sleeping {
+			// Off wakes a sleeping app: nothing would wake it later.
+			if err := s.store.SetSleeping(ctx, app.ID, p.Type, false); err != nil {
+				return nil, fmt.Errorf("scale: %w", err)
+			}
+			p.Sleeping = false
+			res.Process = p
+		}
+	}
 	if p.MemoryMB == old.MemoryMB && p.DiskMB == old.DiskMB {
 		s.audit.record(ctx, app, "scale", "%s", desc)
 		s.sig.Kick()
@@ -292,8 +306,16 @@ func validateScale(req api.ScaleRequest) error {
 	if err := validateProcessType(req.Process); err != nil {
 		return err
 	}
-	if req.Instances == nil && req.MemoryMB == nil && req.DiskMB == nil {
-		return api.Errorf(api.EInvalid, "nothing to scale — give instances (-i), memory (-m) or disk (-k)")
+	if req.Instances == nil && req.MemoryMB == nil && req.DiskMB == nil && req.ScaleToZero == nil {
+		return api.Errorf(api.EInvalid, "nothing to scale — give instances (-i), memory (-m), disk (-k) or --scale-to-zero")
+	}
+	if z := req.ScaleToZero; z != nil {
+		if req.Process != api.ProcessWeb {
+			return api.Errorf(api.EInvalid, "scale-to-zero applies to web only: process %s has no routes to wake it", req.Process)
+		}
+		if *z != 0 && (*z < api.MinScaleToZero || *z > api.MaxScaleToZero) {
+			return api.Errorf(api.EInvalid, "scale-to-zero %s is outside %s–%s — use e.g. 15m, or off", api.IdleTime(*z), api.IdleTime(api.MinScaleToZero), api.IdleTime(api.MaxScaleToZero))
+		}
 	}
 	if n := req.Instances; n != nil && (*n < 0 || *n > MaxInstances) {
 		return api.Errorf(api.EInvalid, "%d instances is out of range — use 0 to %d", *n, MaxInstances)

@@ -221,10 +221,16 @@ func TestScaleStopStartRestart(t *testing.T) {
 		}
 		return false
 	})
-	for _, req := range []api.ScaleRequest{{}, {Process: "nope", Instances: &two}, {Process: "a b", Instances: &two}, {Instances: ptr(-1)}, {MemoryMB: ptr(1)}, {DiskMB: ptr(1 << 30)}} {
+	for _, req := range []api.ScaleRequest{{}, {Process: "nope", Instances: &two}, {Process: "a b", Instances: &two}, {Instances: ptr(-1)}, {MemoryMB: ptr(1)}, {DiskMB: ptr(1 << 30)},
+		{ScaleToZero: ptr(59)}, {ScaleToZero: ptr(-1)}, {Process: "worker", ScaleToZero: ptr(600)}} {
 		if _, err := e.ctrl.Apps.Scale(ctx, "hello", req); err == nil || api.ErrorCode(err) == api.EInternal {
 			t.Errorf("Scale(%+v) = %v, want a user error", req, err)
 		}
+	}
+
+	res, err = e.ctrl.Apps.Scale(ctx, "hello", api.ScaleRequest{ScaleToZero: ptr(600)})
+	if err != nil || res.Release != nil || res.Process.ScaleToZero != 600 || res.Process.Instances != 1 {
+		t.Fatalf("scale-to-zero 10m = %+v, %v; want no release", res, err)
 	}
 
 	app, err := e.ctrl.Apps.SetState(ctx, "hello", api.AppStopped)

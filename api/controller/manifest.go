@@ -181,7 +181,14 @@ func planManifest(src *sourceManifest, appName string, domains []string) (*manif
 		}
 		p.place = pl
 	}
-	if p.web = scaleRequest(api.ProcessWeb, a.Instances, a.Memory, a.DiskQuota); p.web != nil {
+	p.web = scaleRequest(api.ProcessWeb, a.Instances, a.Memory, a.DiskQuota)
+	if a.ScaleToZero != nil {
+		if p.web == nil {
+			p.web = &api.ScaleRequest{Process: api.ProcessWeb}
+		}
+		p.web.ScaleToZero = &a.ScaleToZero.Seconds
+	}
+	if p.web != nil {
 		if err := validateScale(*p.web); err != nil {
 			return nil, lineErr(a.Line, err)
 		}
@@ -395,6 +402,9 @@ func (s *Deploys) applyProcess(ctx context.Context, app *api.App, p *manifestPla
 		}
 		if now.DiskMB != old.DiskMB {
 			changes = append(changes, fmt.Sprintf("%sdisk %s → %s", prefix, mb(old.DiskMB), mb(now.DiskMB)))
+		}
+		if now.ScaleToZero != old.ScaleToZero {
+			changes = append(changes, fmt.Sprintf("scale-to-zero %s → %s", api.IdleTime(old.ScaleToZero), api.IdleTime(now.ScaleToZero)))
 		}
 	}
 	if health != nil {

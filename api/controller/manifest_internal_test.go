@@ -73,6 +73,20 @@ func TestPlanManifest(t *testing.T) {
 	}
 }
 
+// TestPlanManifestScaleToZero: scale-to-zero alone scales web's idle time
+// and nothing else; off is 0.
+func TestPlanManifestScaleToZero(t *testing.T) {
+	for yml, want := range map[string]int{"scale-to-zero: 15m": 900, "scale-to-zero: off": 0} {
+		p, err := plan(t, "applications:\n- name: a\n  "+yml+"\n", "a", false)
+		if err != nil {
+			t.Fatalf("%s: %v", yml, err)
+		}
+		if w := p.web; w == nil || w.Process != api.ProcessWeb || w.ScaleToZero == nil || *w.ScaleToZero != want || w.Instances != nil || w.MemoryMB != nil {
+			t.Errorf("%s: web scale = %+v, want scale-to-zero %d only", yml, p.web, want)
+		}
+	}
+}
+
 func TestPlanManifestPicksTheApp(t *testing.T) {
 	p, err := plan(t, "applications:\n- name: a\n  instances: 1\n- name: b\n  instances: 4\n", "b", false)
 	if err != nil || *p.web.Instances != 4 {

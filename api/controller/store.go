@@ -122,6 +122,9 @@ type FormationStore interface {
 	// SetHealthCheck saves the health check fields of an existing process
 	// type (ENotFound if the app has no such type); SetProcess keeps them.
 	SetHealthCheck(ctx context.Context, p api.Process) error
+	// SetSleeping marks an existing process type as sleeping or awake (scale
+	// to zero; ENotFound if the app has no such type); SetProcess keeps it.
+	SetSleeping(ctx context.Context, appID, typ string, sleeping bool) error
 }
 
 // InstanceStore stores instance placements.

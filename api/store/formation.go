@@ -26,17 +26,31 @@ func (s *Store) SetProcess(ctx context.Context, p api.Process) error {
 	if p.Type == "" {
 		return api.Errorf(api.EInvalid, "process type is empty — use a type such as \"web\"")
 	}
-	if p.Instances < 0 || p.MemoryMB < 0 || p.DiskMB < 0 {
-		return api.Errorf(api.EInvalid, "process %s: instances, memory and disk must not be negative", q(p.Type))
+	if p.Instances < 0 || p.MemoryMB < 0 || p.DiskMB < 0 || p.ScaleToZero < 0 {
+		return api.Errorf(api.EInvalid, "process %s: instances, memory, disk and scale-to-zero must not be negative", q(p.Type))
 	}
 	row := processRow{AppID: p.AppID, Type: p.Type, Instances: p.Instances, MemoryMB: p.MemoryMB, DiskMB: p.DiskMB,
 		HealthCheckType: p.HealthCheck, HealthCheckPath: p.HealthCheckPath, HealthCheckTimeout: p.HealthCheckTimeout,
-		HealthCheckInterval: p.HealthCheckInterval}
+		HealthCheckInterval: p.HealthCheckInterval, ScaleToZero: p.ScaleToZero}
 	err := s.write.WithContext(ctx).Clauses(clause.OnConflict{
 		Columns:   []clause.Column{{Name: "app_id"}, {Name: "type"}},
-		DoUpdates: clause.AssignmentColumns([]string{"instances", "memory_mb", "disk_mb"}),
+		DoUpdates: clause.AssignmentColumns([]string{"instances", "memory_mb", "disk_mb", "scale_to_zero"}),
 	}).Create(&row).Error
 	return s.fail("set process", err, appNotFound(p.AppID))
+}
+
+// SetSleeping marks an existing process type as sleeping (its instances
+// stopped while the app is idle, scale to zero) or awake. SetProcess never
+// changes it. ENotFound if the app has no such type.
+func (s *Store) SetSleeping(ctx context.Context, appID, typ string, sleeping bool) error {
+	res := s.write.WithContext(ctx).Model(&processRow{}).Where("app_id = ? AND type = ?", appID, typ).Update("sleeping", sleeping)
+	if res.Error != nil {
+		return s.fail("set sleeping", res.Error, msgs{})
+	}
+	if res.RowsAffected == 0 {
+		return api.Errorf(api.ENotFound, "app %s has no process type %s", q(appID), q(typ))
+	}
+	return nil
 }
 
 // SetHealthCheck saves HealthCheck, HealthCheckPath, HealthCheckTimeout and

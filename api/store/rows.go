@@ -191,6 +191,8 @@ type processRow struct {
 	HealthCheckPath     string
 	HealthCheckTimeout  int
 	HealthCheckInterval int
+	ScaleToZero         int
+	Sleeping            bool
 }
 
 func (processRow) TableName() string { return "processes" }
@@ -198,7 +200,7 @@ func (processRow) TableName() string { return "processes" }
 func (r processRow) api() api.Process {
 	return api.Process{AppID: r.AppID, Type: r.Type, Instances: r.Instances, MemoryMB: r.MemoryMB, DiskMB: r.DiskMB,
 		HealthCheck: r.HealthCheckType, HealthCheckPath: r.HealthCheckPath, HealthCheckTimeout: r.HealthCheckTimeout,
-		HealthCheckInterval: r.HealthCheckInterval}
+		HealthCheckInterval: r.HealthCheckInterval, ScaleToZero: r.ScaleToZero, Sleeping: r.Sleeping}
 }
 
 type instanceRow struct {

@@ -183,14 +183,17 @@ func (m *Main) changeEnv(a *appCall, c *client.Client, ch api.EnvChange) error {
 
 func (m *Main) scaleCommand() *cobra.Command {
 	var instances int
-	var memory, disk, process string
+	var memory, disk, process, idle string
 	var req api.ScaleRequest
 	cmd := m.appCmd(appSpec{
-		use:   "scale NAME [-i N] [-m 512M] [-k 1G] [--process TYPE]",
+		use:   "scale NAME [-i N] [-m 512M] [-k 1G] [--process TYPE] [--scale-to-zero DURATION|off]",
 		short: "Change instances, memory or disk of a process type",
 		long: "Change the formation of one process type (default web). A new instance count\n" +
 			"takes effect without a release; new memory or disk limits make a release so\n" +
-			"instances are replaced one by one. Only web instances get routes.",
+			"instances are replaced one by one. Only web instances get routes.\n" +
+			"--scale-to-zero 15m stops the web instances after 15 minutes without\n" +
+			"requests; the next request wakes them (it is held until one is healthy).\n" +
+			"Workers keep running. --scale-to-zero off disables it.",
 		check: func(a *appCall) error {
 			req = api.ScaleRequest{Process: process}
 			if a.cmd.Flags().Changed("instances") {
@@ -209,8 +212,15 @@ func (m *Main) scaleCommand() *cobra.Command {
 				}
 				*f.dst = &n
 			}
-			if req.Instances == nil && req.MemoryMB == nil && req.DiskMB == nil {
-				return api.Errorf(api.EInvalid, "nothing to scale — give -i N, -m SIZE or -k SIZE")
+			if a.cmd.Flags().Changed("scale-to-zero") {
+				sec, err := manifest.ParseScaleToZero(idle)
+				if err != nil {
+					return err
+				}
+				req.ScaleToZero = &sec
+			}
+			if req.Instances == nil && req.MemoryMB == nil && req.DiskMB == nil && req.ScaleToZero == nil {
+				return api.Errorf(api.EInvalid, "nothing to scale — give -i N, -m SIZE, -k SIZE or --scale-to-zero DURATION")
 			}
 			return nil
 		},
@@ -221,6 +231,13 @@ func (m *Main) scaleCommand() *cobra.Command {
 			}
 			p := res.Process
 			fmt.Fprintf(m.Stdout, "Scaled %s %s to %d× (%s memory, %s disk)\n", a.name, p.Type, p.Instances, megabytes(p.MemoryMB), megabytes(p.DiskMB))
+			if req.ScaleToZero != nil {
+				if p.ScaleToZero == 0 {
+					fmt.Fprintf(m.Stdout, "Scale to zero is off\n")
+				} else {
+					fmt.Fprintf(m.Stdout, "Scale to zero after %s without requests\n", api.IdleTime(p.ScaleToZero))
+				}
+			}
 			if res.Release != nil {
 				fmt.Fprintf(m.Stdout, "Released %s to apply the new limits\n", releaseLabel(res.Release.Version))
 			}
@@ -231,6 +248,7 @@ func (m *Main) scaleCommand() *cobra.Command {
 	cmd.Flags().StringVarP(&memory, "memory", "m", "", "memory limit per instance (e.g. 512M, 1G)")
 	cmd.Flags().StringVarP(&disk, "disk", "k", "", "disk limit per instance (e.g. 1G)")
 	cmd.Flags().StringVar(&process, "process", api.ProcessWeb, "process type (from the Procfile)")
+	cmd.Flags().StringVar(&idle, "scale-to-zero", "", "stop web instances after this long without requests, e.g. 15m (at least 1m; off to disable)")
 	return cmd
 }
 

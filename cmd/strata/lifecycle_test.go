@@ -93,7 +93,21 @@ func TestScaleAndStateCommands(t *testing.T) {
 	if got := c.fake.Scales(); len(got) != 2 || *got[1].Instances != 0 || got[1].MemoryMB != nil {
 		t.Errorf("scale -i 0 sent %+v", got[1])
 	}
-	_, errs, code := c.run("scale", "hello")
+	if out := c.mustRun("scale", "hello", "--scale-to-zero", "15m"); !strings.Contains(out, "Scale to zero after 15m without requests\n") {
+		t.Errorf("scale --scale-to-zero printed %q", out)
+	}
+	if got := c.fake.Scales(); len(got) != 3 || got[2].ScaleToZero == nil || *got[2].ScaleToZero != 900 || got[2].Instances != nil {
+		t.Errorf("scale --scale-to-zero 15m sent %+v", got[2])
+	}
+	if out := c.mustRun("scale", "hello", "--scale-to-zero", "off"); !strings.Contains(out, "Scale to zero is off\n") {
+		t.Errorf("scale --scale-to-zero off printed %q", out)
+	}
+	if got := c.fake.Scales(); len(got) != 4 || got[3].ScaleToZero == nil || *got[3].ScaleToZero != 0 {
+		t.Errorf("scale --scale-to-zero off sent %+v", got[3])
+	}
+	_, errs, code := c.run("scale", "hello", "--scale-to-zero", "10s")
+	wantError(t, errs, code, 1, "idle time 10s is outside 1m0s")
+	_, errs, code = c.run("scale", "hello")
 	wantError(t, errs, code, 1, "nothing to scale")
 	_, errs, code = c.run("scale", "hello", "-m", "lots")
 	wantError(t, errs, code, 1, "not valid")

@@ -137,6 +137,9 @@ func (f *Fake) Scale(ctx context.Context, name string, req api.ScaleRequest) (*a
 	if req.DiskMB != nil {
 		p.DiskMB = *req.DiskMB
 	}
+	if req.ScaleToZero != nil {
+		p.ScaleToZero = *req.ScaleToZero
+	}
 	f.scales = append(f.scales, req)
 	f.eventLocked(ctx, d, "scale", "scaled "+p.Type)
 	return &api.ScaleResult{Process: *p}, nil

@@ -43,6 +43,7 @@ func Run(t *testing.T, open func(t *testing.T) controller.Store) {
 		{"ConcurrentReleases", testConcurrentReleases},
 		{"Processes", testProcesses},
 		{"HealthCheck", testHealthCheck},
+		{"ScaleToZero", testScaleToZero},
 		{"Instances", testInstances},
 		{"Routes", testRoutes},
 		{"Events", testEvents},
@@ -796,6 +797,32 @@ func testHealthCheck(t *testing.T, s controller.Store) {
 	wantCode(t, "SetHealthCheck missing type", s.SetHealthCheck(ctx, api.Process{AppID: f.app.ID, Type: "worker", HealthCheck: "process"}), api.ENotFound)
 	wantCode(t, "SetHealthCheck negative timeout", s.SetHealthCheck(ctx, api.Process{AppID: f.app.ID, Type: "web", HealthCheckTimeout: -1}), api.EInvalid)
 	wantCode(t, "SetHealthCheck negative interval", s.SetHealthCheck(ctx, api.Process{AppID: f.app.ID, Type: "web", HealthCheckInterval: -1}), api.EInvalid)
+}
+
+// testScaleToZero: SetProcess stores the idle time, SetSleeping the sleeping
+// mark, a later SetProcess (scale) keeps the mark, and missing types are
+// ENotFound.
+func testScaleToZero(t *testing.T, s controller.Store) {
+	ctx := context.Background()
+	f := newFixture(t, s)
+	web := api.Process{AppID: f.app.ID, Type: "web", Instances: 2, MemoryMB: 256, DiskMB: 1024, ScaleToZero: 600}
+	must(t, "SetProcess", s.SetProcess(ctx, web))
+	must(t, "SetSleeping", s.SetSleeping(ctx, f.app.ID, "web", true))
+	web.Instances, web.ScaleToZero = 3, 120
+	must(t, "SetProcess scale", s.SetProcess(ctx, web))
+	ps, err := s.Processes(ctx, f.app.ID)
+	must(t, "Processes", err)
+	want := web
+	want.Sleeping = true
+	if len(ps) != 1 || ps[0] != want {
+		t.Fatalf("Processes after SetSleeping and scale: got %+v, want %+v", ps, want)
+	}
+	must(t, "SetSleeping awake", s.SetSleeping(ctx, f.app.ID, "web", false))
+	if ps, err = s.Processes(ctx, f.app.ID); err != nil || len(ps) != 1 || ps[0].Sleeping {
+		t.Fatalf("Processes after waking: %+v, %v", ps, err)
+	}
+	wantCode(t, "SetSleeping missing type", s.SetSleeping(ctx, f.app.ID, "worker", true), api.ENotFound)
+	wantCode(t, "SetProcess negative scale-to-zero", s.SetProcess(ctx, api.Process{AppID: f.app.ID, Type: "web", ScaleToZero: -1}), api.EInvalid)
 }
 
 func testInstances(t *testing.T, s controller.Store) {
