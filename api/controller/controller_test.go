@@ -183,12 +183,25 @@ func TestDeployTimeoutReportsCrashReason(t *testing.T) {
 	e := newEnv(t, srv, nil, func(c *controller.Config) { c.DeployWaitTimeout = 10 * time.Second; c.FailedStarts = 1000 })
 	e.run()
 	startBuilder(t, srv, &fakeBuilder{})
-	startExecutor(t, srv, "node-1", func(x *fakeExecutor) { x.crash = "exited with status 1" })
+	x := startExecutor(t, srv, "node-1", func(x *fakeExecutor) { x.crash = "exited with status 1" })
 	// The wait starts once the node is known, so it measures the crashes,
 	// not a slow first heartbeat on a loaded machine.
 	eventually(t, "node-1 heard from", func() bool { return len(e.ctrl.Nodes.List()) == 1 })
 	_, err := e.ctrl.Deploys.Deploy(e.ctx(), api.DeployRequest{App: "hello", Source: source(), CreateApp: true, Wait: true})
 	if api.ErrorCode(err) != api.ETimeout || !strings.Contains(api.ErrorMessage(err), "exited with status 1") {
+		// What the controller and the fake node saw, to tell a lost reason
+		// from an instance that never started.
+		if d, derr := e.ctrl.Apps.AppDetail(e.ctx(), "hello"); derr == nil {
+			for _, in := range d.Instances {
+				t.Logf("instance %s: state %s, reason %q, node %s", in.ID, in.State, in.Reason, in.NodeID)
+			}
+		}
+		evs, _ := e.ctrl.Apps.Events(e.ctx(), "hello", 0)
+		for _, ev := range evs {
+			t.Logf("event %s: %s", ev.Type, ev.Message)
+		}
+		starts, _, _ := x.snapshot()
+		t.Logf("the fake node got %d start commands", len(starts))
 		t.Fatalf("err = %v (code %q), want timeout with the crash reason", err, api.ErrorCode(err))
 	}
 }

@@ -206,8 +206,12 @@ func (s *Converger) readPass(ctx context.Context) (*pass, []scheduler.Formation,
 			if _, ok := rel.Processes[pr.Type]; !ok {
 				continue // the release has no command for this type
 			}
+			n := pr.Instances
+			if pr.Sleeping {
+				n = 0 // scale to zero: stopped until a request wakes it (sleep.go)
+			}
 			forms = append(forms, scheduler.Formation{
-				AppID: a.ID, Process: pr.Type, Instances: pr.Instances, MemoryMB: pr.MemoryMB, Release: a.CurrentRelease,
+				AppID: a.ID, Process: pr.Type, Instances: n, MemoryMB: pr.MemoryMB, Release: a.CurrentRelease,
 			})
 		}
 	}
@@ -267,10 +271,22 @@ func (s *Converger) reconcileReports(ctx context.Context, p *pass) {
 		if !ok || rep.State == "" || rep.State == in.State && rep.Port == in.Port && rep.Restarts == in.Restarts {
 			continue
 		}
-		in.State, in.Port, in.Restarts = rep.State, rep.Port, rep.Restarts
-		if !rep.StartedAt.IsZero() {
-			in.StartedAt = rep.StartedAt
+		// The row may have changed since the pass read it: an instance event
+		// applied meanwhile carries what a heartbeat does not (a crash's
+		// reason), so the copy starts from the row as it is now.
+		cur, err := s.store.Instance(ctx, in.ID)
+		if err != nil {
+			continue
 		}
+		if cur.State == api.InstanceStopping || rep.State == cur.State && rep.Port == cur.Port && rep.Restarts == cur.Restarts {
+			*in = *cur
+			continue
+		}
+		cur.State, cur.Port, cur.Restarts = rep.State, rep.Port, rep.Restarts
+		if !rep.StartedAt.IsZero() {
+			cur.StartedAt = rep.StartedAt
+		}
+		*in = *cur
 		if err := s.store.UpdateInstance(ctx, in); err != nil {
 			s.log.Warn("converge.reconcile_failed", "instance", in.ID, "err", err)
 			continue
