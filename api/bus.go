@@ -96,6 +96,27 @@ type RouterWake struct {
 	Time    time.Time `json:"time"`
 }
 
+// SubjectRouterActivity carries RouterActivity, router → controllers: every
+// few seconds, the routes that served requests since the router's previous
+// report (scale to zero's idle times).
+const SubjectRouterActivity = "strata.app.activity"
+
+// RouterActivity is one router's report of the routes that served requests.
+type RouterActivity struct {
+	Version int             `json:"v"`
+	Router  string          `json:"router"`
+	Routes  []RouteActivity `json:"routes"`
+	Time    time.Time       `json:"time"`
+}
+
+// RouteActivity is when one route of an app last served a request.
+type RouteActivity struct {
+	App         string    `json:"app"` // app ID, from the route's registrations
+	Host        string    `json:"host"`
+	Path        string    `json:"path,omitempty"`
+	LastRequest time.Time `json:"last_request"`
+}
+
 // RouterStart is announced by a router on start and returned to router.greet.
 type RouterStart struct {
 	ID                               string   `json:"id"`

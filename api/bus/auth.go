@@ -91,11 +91,11 @@ func executorGrant(node string) Grant {
 }
 
 // routerGrant: a router learns routes and certificate changes, announces
-// itself and ships access logs; it cannot send node commands or register
-// routes.
+// itself, ships access logs, reports its routes' activity and asks for
+// sleeping apps to wake; it cannot send node commands or register routes.
 func routerGrant(user string) Grant {
 	return Grant{
-		Publish: []string{api.SubjectRouterStart, api.SubjectLogsAll},
+		Publish: []string{api.SubjectRouterStart, api.SubjectLogsAll, api.SubjectRouterWake, api.SubjectRouterActivity},
 		// "router.*" is every subject meant for routers (registrations,
 		// greetings, starts), as the registry subscribes to them.
 		Subscribe: []string{"router.*", api.SubjectCertificatesChanged, inboxPrefix(user) + ".>"},

@@ -148,15 +148,31 @@ func TestRouterCannotSendNodeCommandsOrRegisterRoutes(t *testing.T) {
 	srv, ctrl := authBus(t)
 	rt := dial(t, srv, "", bus.Options{Name: "router", User: bus.RouterUser("r1"), Password: "router-secret"})
 	seen := received(t, ctrl, ">")
-	for _, s := range []string{api.SubjectNodeCommand("node-1"), api.SubjectRouterRegister, api.SubjectRouterStart} {
+	for _, s := range []string{api.SubjectNodeCommand("node-1"), api.SubjectRouterRegister, api.SubjectRouterWake, api.SubjectRouterActivity, api.SubjectRouterStart} {
 		if err := rt.Publish(s, struct{}{}); err != nil {
 			t.Fatal(err)
 		}
 	}
-	// Only the allowed one arrives, and it arrives after the refused ones
-	// would have.
-	if got := next(t, seen); got != api.SubjectRouterStart {
-		t.Fatalf("the controller got %s from the router, want only %s", got, api.SubjectRouterStart)
+	// Only the allowed ones arrive (scale to zero's wake-ups and activity
+	// reports, then the start), in order, after the refused ones would have.
+	for _, want := range []string{api.SubjectRouterWake, api.SubjectRouterActivity, api.SubjectRouterStart} {
+		if got := next(t, seen); got != want {
+			t.Fatalf("the controller got %s from the router, want %s", got, want)
+		}
+	}
+}
+
+func TestExecutorCannotWakeApps(t *testing.T) {
+	srv, ctrl := authBus(t)
+	ex := dial(t, srv, "", bus.Options{Name: "executor", User: bus.ExecutorUser("node-1"), Password: "exec-secret"})
+	seen := received(t, ctrl, ">")
+	for _, s := range []string{api.SubjectRouterWake, api.SubjectRouterActivity, api.SubjectNodeHeartbeat} {
+		if err := ex.Publish(s, struct{}{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := next(t, seen); got != api.SubjectNodeHeartbeat {
+		t.Fatalf("the controller got %s from the executor, want only %s", got, api.SubjectNodeHeartbeat)
 	}
 }
 

@@ -28,6 +28,7 @@ type Apps struct {
 	quotas    *Quotas
 	bus       publisher // build cache purges
 	metrics   *Metrics
+	sleep     *Sleeper // scale to zero: last request times
 }
 
 // appsStore is what Apps reads and writes.
@@ -160,6 +161,14 @@ func (s *Apps) AppDetail(ctx context.Context, name string) (*api.AppDetail, erro
 	d.URLs = routeURLs(routes, s.cfg.RouterPort)
 	if d.Processes, err = s.store.Processes(ctx, app.ID); err != nil {
 		return nil, err
+	}
+	for _, p := range d.Processes {
+		if p.Type == api.ProcessWeb && p.Sleeping {
+			d.Sleeping = true
+		}
+	}
+	if s.sleep != nil {
+		d.LastRequest = s.sleep.LastRequest(app.ID)
 	}
 	if d.Instances, err = s.store.Instances(ctx, app.ID); err != nil {
 		return nil, err

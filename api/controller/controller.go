@@ -166,6 +166,7 @@ type Controller struct {
 	Routes     *Routes     // api.RouteService
 	Placement  *Placement  // api.PlacementService
 	Tasks      *Tasks      // one-off tasks
+	Sleeper    *Sleeper    // scale to zero: idle times, sleep and wake
 
 	cfg    Config
 	log    *slog.Logger
@@ -231,14 +232,16 @@ func New(cfg Config, store Store, blobs api.BlobStore, conn Bus) (*Controller, e
 	apps := &Apps{cfg: cfg, log: log, store: store, find: find, audit: aud, sig: sig, locks: locks, nodeCmds: cmds, nodes: nodes, placement: placement, quotas: quotas, bus: conn, metrics: metrics}
 	routes := &Routes{cfg: cfg, store: store, find: find, audit: aud, sig: sig, locks: locks, quotas: quotas, domains: domains}
 	builds := &Builds{cfg: cfg, log: log, store: store, audit: aud, sig: sig, locks: locks}
+	conv := &Converger{cfg: cfg, log: log, store: store, audit: aud, sig: sig, nodeCmds: cmds, nodes: nodes,
+		placement: placement, builds: builds, apps: apps, unplaceable: un,
+		missing: map[string]missingStart{}, routesSent: map[string]int{}, stopping: map[string]bool{}}
+	apps.sleep = newSleeper(log, store, aud, sig, conn, conv.routeURIs)
 	c := &Controller{
 		Quotas: quotas, Buildpacks: buildpacks, Domains: domains, Tenancy: tenancy, Users: newUsers(cfg, log, store, aud), Orgs: &Orgs{log: log, store: store, tenancy: tenancy, apps: apps, audit: aud}, Apps: apps, Builds: builds, Nodes: nodes, Routes: routes, Placement: placement,
 		Logs: &Logs{now: cfg.Now, find: find, logs: logs},
 		Deploys: &Deploys{cfg: cfg, log: log, store: store, blobs: blobs, conn: conn, find: find, audit: aud, sig: sig, locks: locks,
 			apps: apps, builds: builds, routes: routes, placement: placement, nodes: nodes, unplaceable: un, buildpacks: buildpacks},
-		Converger: &Converger{cfg: cfg, log: log, store: store, audit: aud, sig: sig, nodeCmds: cmds, nodes: nodes,
-			placement: placement, builds: builds, apps: apps, unplaceable: un,
-			missing: map[string]missingStart{}, routesSent: map[string]int{}, stopping: map[string]bool{}},
+		Converger: conv, Sleeper: apps.sleep,
 		Tasks: &Tasks{cfg: cfg, log: log, store: store, conn: conn, find: find, audit: aud, apps: apps, nodes: nodes, nodeCmds: cmds},
 		cfg:   cfg, log: log, conn: conn, sig: sig, ready: make(chan struct{}),
 		leader: newLeader(store, cfg.ControllerID, cfg.LeaseTTL, realClock{}, log),
@@ -296,6 +299,24 @@ func (c *Controller) Run(ctx context.Context) error {
 		return err
 	}
 	if err := add(bus.Handle(c.conn, api.SubjectBuildResult, "controllers", c.Builds.buildResult)); err != nil {
+		return err
+	}
+	// Scale to zero: every controller keeps the request times and wake-ups
+	// (the leader acts on them) and republishes sleeping routes to a router
+	// that starts.
+	if err := add(bus.SubscribeJSON(c.conn, api.SubjectRouterActivity, "", func(_ string, m *api.RouterActivity) {
+		c.Sleeper.activity(m)
+	})); err != nil {
+		return err
+	}
+	if err := add(bus.SubscribeJSON(c.conn, api.SubjectRouterWake, "", func(_ string, w *api.RouterWake) {
+		c.Sleeper.wake(w, c.cfg.Now())
+	})); err != nil {
+		return err
+	}
+	if err := add(bus.SubscribeJSON(c.conn, api.SubjectRouterStart, "", func(_ string, _ *api.RouterStart) {
+		c.Sleeper.routerStarted()
+	})); err != nil {
 		return err
 	}
 	if err := flushBus(ctx, c.conn, c.cfg.CommandTimeout); err != nil && ctx.Err() == nil {

@@ -72,10 +72,10 @@ func (c *fakeClock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c
 
 func (c *fakeClock) add(d time.Duration) { c.mu.Lock(); c.now = c.now.Add(d); c.mu.Unlock() }
 
-// One converger pass places a released app's web instance on the ready node
-// and sends its start; scaling to zero makes the next pass stop it and
-// delete the row. No NATS server, no timers: passes run when the test says.
-func TestConvergePassWithoutBus(t *testing.T) {
+// passController opens a SQLite store and a controller on b with cfg, with
+// an admin and an app "hello", for tests that run passes themselves.
+func passController(t *testing.T, b Bus, cfg Config) (context.Context, *store.Store, *Controller, *api.App) {
+	t.Helper()
 	ctx := api.WithPrincipal(context.Background(), &api.Principal{Name: "admin", Admin: true})
 	st, err := store.Open(ctx, store.Config{Driver: "sqlite", DSN: filepath.Join(t.TempDir(), "strata.db")})
 	if err != nil {
@@ -86,9 +86,7 @@ func TestConvergePassWithoutBus(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	clock := &fakeClock{now: time.Unix(1_000_000, 0)}
-	b := &memBus{}
-	c, err := New(Config{NodeTTL: 5 * time.Second, Now: clock.Now}, st, blobs, b)
+	c, err := New(cfg, st, blobs, b)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -99,6 +97,16 @@ func TestConvergePassWithoutBus(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return ctx, st, c, app
+}
+
+// One converger pass places a released app's web instance on the ready node
+// and sends its start; scaling to zero makes the next pass stop it and
+// delete the row. No NATS server, no timers: passes run when the test says.
+func TestConvergePassWithoutBus(t *testing.T) {
+	clock := &fakeClock{now: time.Unix(1_000_000, 0)}
+	b := &memBus{}
+	ctx, st, c, app := passController(t, b, Config{NodeTTL: 5 * time.Second, Now: clock.Now})
 	droplet := api.BlobRef("sha256:" + strings.Repeat("ab", 32))
 	if err := st.CreateRelease(ctx, &api.Release{ID: "rel-1", AppID: app.ID, DropletBlob: droplet, Processes: map[string]string{api.ProcessWeb: "./hello"}}); err != nil {
 		t.Fatal(err)

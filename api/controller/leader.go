@@ -263,13 +263,15 @@ func (c *Controller) follow(ctx context.Context) {
 }
 
 // lead is the leader-only work, run while this controller holds the lease:
-// a converger pass (the stuck-build sweep, scheduler and plan applier) every
+// scale to zero's sleep and wake (Sleeper.pass), then a converger pass (the
+// stuck-build sweep, scheduler and plan applier) every
 // ConvergeInterval or when kicked, with ctx's fence on every write.
 func (c *Controller) lead(ctx context.Context) {
 	t := time.NewTicker(c.cfg.ConvergeInterval)
 	defer t.Stop()
 	for {
 		if checkLeading(ctx) == nil {
+			c.Sleeper.pass(ctx, c.cfg.Now())
 			c.Converger.converge(ctx)
 		}
 		select {

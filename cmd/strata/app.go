@@ -29,6 +29,23 @@ func (m *Main) appCommand() *cobra.Command {
 	})
 }
 
+// scaleToZero returns the web process's scale-to-zero idle time in seconds.
+func scaleToZero(d *api.AppDetail) int {
+	for _, p := range d.Processes {
+		if p.Type == api.ProcessWeb {
+			return p.ScaleToZero
+		}
+	}
+	return 0
+}
+
+func afterIdle(sec int) string {
+	if sec == 0 {
+		return "off"
+	}
+	return "after " + api.IdleTime(sec)
+}
+
 // writeAppDetail prints an app the way `strata app` shows it.
 func writeAppDetail(w io.Writer, d *api.AppDetail, now time.Time) error {
 	rel := releaseLabel(d.CurrentRelease)
@@ -36,7 +53,18 @@ func writeAppDetail(w io.Writer, d *api.AppDetail, now time.Time) error {
 		rel += " (" + d.Release.Description + ")"
 	}
 	fmt.Fprintf(w, "name:      %s\n", d.Name)
-	fmt.Fprintf(w, "state:     %s\n", d.State)
+	state := string(d.State)
+	if d.Sleeping {
+		state += ", sleeping (scale to zero: web stopped until the next request)"
+	}
+	fmt.Fprintf(w, "state:     %s\n", state)
+	if idle := scaleToZero(d); idle != 0 || !d.LastRequest.IsZero() {
+		served := "no request seen"
+		if !d.LastRequest.IsZero() {
+			served = "last served " + uptime(now, d.LastRequest) + " ago"
+		}
+		fmt.Fprintf(w, "idle:      %s, scale to zero %s\n", served, afterIdle(idle))
+	}
 	fmt.Fprintf(w, "release:   %s\n", rel)
 	if b := d.LastBuild; b != nil {
 		line := string(b.State)

@@ -368,6 +368,30 @@ INDEX  STATE             NODE  SUBSTRATE  ISOLATION  RELEASE  RESTARTS  UPTIME  
 	wantError(t, errs, code, 1, "not found")
 }
 
+// TestAppDetailSleeping: an app scaled to zero shows that it sleeps and when
+// it last served, in text and JSON.
+func TestAppDetailSleeping(t *testing.T) {
+	c := newCLI(t).loggedIn(httpapitest.UserToken)
+	c.fake.AddApp(api.AppDetail{
+		App:       api.App{Name: "sleepy", State: api.AppStarted, CurrentRelease: 1},
+		Processes: []api.Process{{Type: "web", Instances: 1, MemoryMB: 256, DiskMB: 1024, ScaleToZero: 900, Sleeping: true}},
+		Sleeping:  true, LastRequest: testNow.Add(-16 * time.Minute),
+	})
+	out := c.mustRun("app", "sleepy")
+	for _, want := range []string{
+		"state:     started, sleeping (scale to zero: web stopped until the next request)\n",
+		"idle:      last served 16m0s ago, scale to zero after 15m\n",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("app printed\n%s\nwant a line %q", out, want)
+		}
+	}
+	var d api.AppDetail
+	if err := json.Unmarshal([]byte(c.mustRun("app", "sleepy", "--json")), &d); err != nil || !d.Sleeping || !d.LastRequest.Equal(testNow.Add(-16*time.Minute)) {
+		t.Fatalf("app --json: %+v %v", d, err)
+	}
+}
+
 // tarNames lists the regular files of a gzip tar.
 func tarNames(t *testing.T, b []byte) []string {
 	t.Helper()

@@ -28,6 +28,7 @@ type routerRole struct {
 	cfg      router.Config
 	proxy    *router.Proxy
 	reg      *registry.Registry
+	activity *router.ActivityReporter
 	stop     func()
 	conn     *bus.Conn
 	log      *slog.Logger
@@ -48,7 +49,8 @@ func startRouter(ctx context.Context, addr, domain string, conn *bus.Conn, log *
 		return nil, fmt.Errorf("listen on router address %s: %w — is another router running? choose another address", addr, err)
 	}
 	reg := registry.New(registry.Config{Logger: log.With("component", "registry")})
-	stop, err := registry.Subscribe(ctx, conn, reg, api.RouterStart{ID: "router-" + hostname()})
+	id := "router-" + hostname()
+	stop, err := registry.Subscribe(ctx, conn, reg, api.RouterStart{ID: id})
 	if err != nil {
 		ln.Close()
 		return nil, err
@@ -60,15 +62,29 @@ func startRouter(ctx context.Context, addr, domain string, conn *bus.Conn, log *
 			_ = conn.Publish(api.SubjectLogs(e.AppID), e)
 		}
 	}
+	// Scale to zero: a request held for a sleeping route asks the
+	// controllers for an instance, and the routes that served are reported
+	// every few seconds for the idle times (docs/architecture.md).
+	cfg.Wake = func(w api.RouterWake) {
+		if err := conn.Publish(api.SubjectRouterWake, w); err != nil {
+			log.Warn("router.wake_failed", "app", w.App, "err", err)
+		}
+	}
+	activity := &router.ActivityReporter{Registry: reg, RouterID: id, Publish: func(m api.RouterActivity) {
+		if err := conn.Publish(api.SubjectRouterActivity, m); err != nil {
+			log.Warn("router.activity_failed", "err", err)
+		}
+	}}
 	cfg.Metrics = router.NewMetrics(reg)
 	cfg.HoldTimeout, cfg.HoldMaxPerRoute, cfg.HoldMaxBody = routerHold.timeout, routerHold.max, routerHold.body
 	proxy := router.New(cfg, reg, log.With("component", "router"))
-	return &routerRole{ln: ln, cfg: cfg, proxy: proxy, reg: reg, stop: stop, conn: conn, log: log}, nil
+	return &routerRole{ln: ln, cfg: cfg, proxy: proxy, reg: reg, activity: activity, stop: stop, conn: conn, log: log}, nil
 }
 
 func (r *routerRole) run(ctx context.Context) error {
 	defer r.stop()
 	go r.reg.Run(ctx)
+	go r.activity.Run(ctx)
 	if r.admin != nil {
 		admin := router.NewServer(r.cfg, router.AdminHandler(r.cfg.Metrics), r.log.With("component", "router-admin"))
 		go func() {
