@@ -24,25 +24,37 @@ type Options struct {
 	// (ExecutorUser, RouterUser and the component credential); the client's
 	// reply inbox is then named for User, as its grant requires.
 	User, Password string
+	// Replicas is how many servers keep each message of the work queues
+	// this connection makes (EnsureWorkQueue). 0: the embedded server's
+	// choice with Server, else 3 when the client knows at least three
+	// servers of the cluster (given or learnt from the servers), else 1.
+	Replicas int
 }
 
 // Conn is a connection to NATS. It reconnects forever; methods are safe for
 // concurrent use.
 type Conn struct {
-	nc  *nats.Conn
-	log *slog.Logger
+	nc       *nats.Conn
+	log      *slog.Logger
+	replicas int
 
 	mu       sync.Mutex
 	watchers []func(connected bool)
 }
 
 // Connect connects to the NATS server at url (or in-process to opts.Server).
+// url may list several servers of a cluster, comma-separated; the
+// connection then moves to another of them (or to one the cluster told it
+// of) when its server goes away.
 func Connect(ctx context.Context, url string, opts Options) (*Conn, error) {
 	log := opts.Logger
 	if log == nil {
 		log = slog.Default()
 	}
-	c := &Conn{log: log}
+	c := &Conn{log: log, replicas: opts.Replicas}
+	if c.replicas <= 0 && opts.Server != nil {
+		c.replicas = opts.Server.Replicas()
+	}
 	nopts := []nats.Option{
 		nats.Name(opts.Name),
 		nats.MaxReconnects(-1),
@@ -98,6 +110,10 @@ func Connect(ctx context.Context, url string, opts Options) (*Conn, error) {
 
 // Close drains nothing and closes the connection.
 func (c *Conn) Close() { c.nc.Close() }
+
+// ServerName is the name of the server the connection is on ("" while
+// disconnected).
+func (c *Conn) ServerName() string { return c.nc.ConnectedServerName() }
 
 // Drain unsubscribes, waits for in-flight handlers and closes.
 func (c *Conn) Drain() error { return c.nc.Drain() }

@@ -14,11 +14,18 @@ import (
 
 // EnsureWorkQueue creates (or updates) a JetStream work-queue stream named
 // stream that holds subjects. Each message is delivered to one consumer and
-// removed once acknowledged.
+// removed once acknowledged. In a NATS cluster the stream is kept on as
+// many servers as the connection's replicas (Options.Replicas), so losing
+// one of three loses no accepted message; an existing stream never loses
+// replicas here (a client that sees fewer servers does not scale it down).
 func (c *Conn) EnsureWorkQueue(ctx context.Context, stream string, subjects ...string) error {
 	js, err := jetstream.New(c.nc)
 	if err != nil {
 		return err
+	}
+	replicas := c.workReplicas()
+	if s, err := js.Stream(ctx, stream); err == nil && s.CachedInfo().Config.Replicas > replicas {
+		replicas = s.CachedInfo().Config.Replicas
 	}
 	_, err = js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
 		Name:      stream,
@@ -26,11 +33,27 @@ func (c *Conn) EnsureWorkQueue(ctx context.Context, stream string, subjects ...s
 		Retention: jetstream.WorkQueuePolicy,
 		Storage:   jetstream.FileStorage,
 		MaxAge:    24 * time.Hour,
+		Replicas:  replicas,
 	})
 	if err != nil {
 		return api.Errorf(api.EUnavailable, "cannot create work queue %s: %v — is JetStream enabled on the NATS server?", stream, err)
 	}
 	return nil
+}
+
+// workReplicas is the replicas of the work queues this connection makes.
+func (c *Conn) workReplicas() int {
+	if c.replicas > 0 {
+		return c.replicas
+	}
+	known := map[string]bool{}
+	for _, u := range c.nc.Servers() {
+		known[u] = true
+	}
+	if len(known) >= 3 {
+		return 3
+	}
+	return 1
 }
 
 // Enqueue publishes v as JSON to a work-queue subject and waits for JetStream
