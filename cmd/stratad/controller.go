@@ -263,8 +263,12 @@ func runController(ctx context.Context, args []string, stdout, stderr io.Writer)
 	data := fs.String("data", defaultDataDir(), "data directory (database, blobs, git repos, logs)")
 	apiAddr := fs.String("api-addr", "127.0.0.1:7070", "address of the REST API and git endpoint")
 	database := fs.String("database", "", "postgres://… URL (default: SQLite in the data dir)")
-	natsURL := fs.String("nats", "", "NATS URL (default: an embedded server; see --nats-listen)")
+	natsURL := fs.String("nats", "", "NATS URL, or several servers of a cluster comma-separated (default: an embedded server; see --nats-listen)")
 	natsListen := fs.String("nats-listen", "127.0.0.1:4222", "address of the embedded NATS server when --nats is empty")
+	var cluster natsCluster
+	fs.StringVar(&cluster.listen, "nats-cluster", "", "host:port the embedded NATS server accepts its cluster's routes on (default: no cluster)")
+	fs.StringVar(&cluster.routes, "nats-routes", "", "comma-separated nats-route://host:port of the other embedded servers of the cluster (with --nats-cluster)")
+	fs.StringVar(&cluster.secretFile, "nats-cluster-secret-file", "", "file holding the secret every server of the NATS cluster shares (with --nats-cluster)")
 	domain := fs.String("domain", "localhost", "app domain: apps answer at <app>.<domain>")
 	routerPort := fs.String("router-port", "8080", "router port shown in app URLs")
 	builder := fs.Bool("builder", true, "run a build worker in this process")
@@ -275,7 +279,7 @@ func runController(ctx context.Context, args []string, stdout, stderr io.Writer)
 		return err
 	}
 	creds := &busCredentials{}
-	conn, closeBus, err := connectOrEmbed(ctx, *natsURL, *natsListen, filepath.Join(*data, "nats"), "controller", creds, log)
+	conn, closeBus, err := connectOrEmbed(ctx, *natsURL, *natsListen, cluster, filepath.Join(*data, "nats"), "controller", creds, log)
 	if err != nil {
 		return err
 	}
@@ -289,12 +293,50 @@ func runController(ctx context.Context, args []string, stdout, stderr io.Writer)
 	return r.run(ctx, conn)
 }
 
-// connectOrEmbed connects to natsURL, or starts an embedded server listening
-// on listen (JetStream stored in storeDir) and connects to it in-process.
+// natsCluster is the NATS cluster the embedded server joins
+// (docs/architecture.md, "The NATS cluster"); zero: it stands alone.
+type natsCluster struct {
+	listen, routes, secretFile string
+}
+
+// apply adds the cluster to cfg.
+func (c natsCluster) apply(cfg *bus.ServerConfig) error {
+	if c.listen == "" {
+		if c.routes != "" || c.secretFile != "" {
+			return fmt.Errorf("--nats-routes and --nats-cluster-secret-file need --nats-cluster HOST:PORT")
+		}
+		return nil
+	}
+	if c.secretFile == "" {
+		return fmt.Errorf("--nats-cluster needs --nats-cluster-secret-file FILE, the same secret on every server of the cluster")
+	}
+	b, err := os.ReadFile(c.secretFile)
+	if err != nil {
+		return fmt.Errorf("read --nats-cluster-secret-file: %w", err)
+	}
+	cfg.ClusterSecret = strings.TrimSpace(string(b))
+	if cfg.ClusterSecret == "" {
+		return fmt.Errorf("--nats-cluster-secret-file %s is empty", c.secretFile)
+	}
+	cfg.Cluster = c.listen
+	for _, r := range strings.Split(c.routes, ",") {
+		if r = strings.TrimSpace(r); r != "" {
+			cfg.Routes = append(cfg.Routes, r)
+		}
+	}
+	return nil
+}
+
+// connectOrEmbed connects to natsURL (several servers comma-separated), or
+// starts an embedded server listening on listen (JetStream stored in
+// storeDir), in cluster when given one, and connects to it in-process.
 // The embedded server lets in only the components whose credentials creds
 // holds, each with its own subject permissions, and this process.
-func connectOrEmbed(ctx context.Context, natsURL, listen, storeDir, name string, creds *busCredentials, log *slog.Logger) (*bus.Conn, func(), error) {
+func connectOrEmbed(ctx context.Context, natsURL, listen string, cluster natsCluster, storeDir, name string, creds *busCredentials, log *slog.Logger) (*bus.Conn, func(), error) {
 	if natsURL != "" {
+		if cluster != (natsCluster{}) {
+			return nil, nil, fmt.Errorf("--nats-cluster, --nats-routes and --nats-cluster-secret-file are for the embedded server — drop them with --nats")
+		}
 		conn, err := bus.Connect(ctx, natsURL, bus.Options{Name: name, Logger: log.With("component", "bus")})
 		if err != nil {
 			return nil, nil, err
@@ -313,6 +355,9 @@ func connectOrEmbed(ctx context.Context, natsURL, listen, storeDir, name string,
 			return nil, nil, fmt.Errorf("bad --nats-listen port %q — use host:port", port)
 		}
 		cfg.Host, cfg.Port = host, p
+	}
+	if err := cluster.apply(&cfg); err != nil {
+		return nil, nil, err
 	}
 	if err := os.MkdirAll(storeDir, 0o700); err != nil {
 		return nil, nil, err

@@ -21,7 +21,7 @@ import (
 func runExecutor(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("executor", stderr)
 	data := fs.String("data", defaultDataDir()+"/executor", "executor data dir (droplet cache, instances, node id)")
-	natsURL := fs.String("nats", "nats://127.0.0.1:4222", "NATS URL")
+	natsURL := fs.String("nats", "nats://127.0.0.1:4222", "NATS URL, or several servers of a cluster comma-separated")
 	ctrlURL := fs.String("controller", "http://127.0.0.1:7070", "controller API URL (droplets are fetched from it)")
 	tokenFile := fs.String("token-file", "", "file holding the executor credential for the controller, <data>/executor.token of the controller (or set STRATA_TOKEN)")
 	token := fs.String("token", "", "API token for the controller")

@@ -48,7 +48,7 @@ func runMicrocloud(ctx context.Context, args []string, stdout, stderr io.Writer)
 		return err
 	}
 	creds := &busCredentials{}
-	conn, closeBus, err := connectOrEmbed(ctx, "", *natsListen, filepath.Join(*data, "nats"), "microcloud", creds, log)
+	conn, closeBus, err := connectOrEmbed(ctx, "", *natsListen, natsCluster{}, filepath.Join(*data, "nats"), "microcloud", creds, log)
 	if err != nil {
 		return err
 	}

@@ -169,7 +169,7 @@ func (r *routerRole) certChanges() <-chan struct{} {
 // runRouter is `stratad router`.
 func runRouter(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("router", stderr)
-	natsURL := fs.String("nats", "nats://127.0.0.1:4222", "NATS URL")
+	natsURL := fs.String("nats", "nats://127.0.0.1:4222", "NATS URL, or several servers of a cluster comma-separated")
 	listen := fs.String("listen", "127.0.0.1:8080", "address to serve HTTP on")
 	domain := fs.String("domain", "localhost", "app domain")
 	tlsAddr := fs.String("tls-listen", "", "address to serve HTTPS on (needs --tls-cert-dir)")
