@@ -157,7 +157,10 @@ func TestClusterWorkQueueSurvivesLosingItsLeader(t *testing.T) {
 	other := nodes[(leader+1)%3]
 	worker := controllerOn(t, other)
 	got := make(chan string, 1)
-	wctx, wcancel := context.WithCancel(ctx)
+	// No deadline on the worker's context: JetStream requests then time
+	// out on their own (5 s) and are retried, as a builder's are, instead
+	// of waiting out the whole test for an answer lost in the election.
+	wctx, wcancel := context.WithCancel(context.Background())
 	defer wcancel()
 	go func() {
 		// The consumer can be made once the survivors have elected a new

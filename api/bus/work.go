@@ -2,11 +2,14 @@ package bus
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/strata-paas/strata/api"
@@ -27,18 +30,47 @@ func (c *Conn) EnsureWorkQueue(ctx context.Context, stream string, subjects ...s
 	if s, err := js.Stream(ctx, stream); err == nil && s.CachedInfo().Config.Replicas > replicas {
 		replicas = s.CachedInfo().Config.Replicas
 	}
-	_, err = js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
-		Name:      stream,
-		Subjects:  subjects,
-		Retention: jetstream.WorkQueuePolicy,
-		Storage:   jetstream.FileStorage,
-		MaxAge:    24 * time.Hour,
-		Replicas:  replicas,
-	})
+	for {
+		// One attempt answers within 5 s, or is made again: a cluster
+		// electing its meta leader may drop the request.
+		actx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		_, err = js.CreateOrUpdateStream(actx, jetstream.StreamConfig{
+			Name:      stream,
+			Subjects:  subjects,
+			Retention: jetstream.WorkQueuePolicy,
+			Storage:   jetstream.FileStorage,
+			MaxAge:    24 * time.Hour,
+			Replicas:  replicas,
+		})
+		cancel()
+		if err == nil || ctx.Err() != nil || !errors.Is(err, context.DeadlineExceeded) {
+			break
+		}
+	}
 	if err != nil {
 		return api.Errorf(api.EUnavailable, "cannot create work queue %s: %v — is JetStream enabled on the NATS server?", stream, err)
 	}
+	// A replicated stream takes messages once its servers have elected
+	// its leader.
+	for replicas > 1 {
+		s, err := js.Stream(ctx, stream)
+		if err == nil && s.CachedInfo().Cluster != nil && s.CachedInfo().Cluster.Leader != "" {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			return api.Errorf(api.EUnavailable, "work queue %s has no leader: %v", stream, ctx.Err())
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
 	return nil
+}
+
+// newMsgID returns a random JetStream message id.
+func newMsgID() string {
+	b := make([]byte, 16)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
 }
 
 // workReplicas is the replicas of the work queues this connection makes.
@@ -67,10 +99,23 @@ func (c *Conn) Enqueue(ctx context.Context, subject string, v any) error {
 	if err != nil {
 		return err
 	}
-	if _, err := js.Publish(ctx, subject, data); err != nil {
-		return api.Errorf(api.EUnavailable, "cannot enqueue on %s: %v", subject, err)
+	// In a cluster the stream may be electing a leader and not answer:
+	// publish again for up to 15 s, with one message id so JetStream
+	// stores it once.
+	id := newMsgID()
+	giveUp := time.Now().Add(15 * time.Second)
+	for {
+		actx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		_, err = js.Publish(actx, subject, data, jetstream.WithMsgID(id))
+		cancel()
+		if err == nil {
+			return nil
+		}
+		if ctx.Err() != nil || time.Now().After(giveUp) || !(errors.Is(err, jetstream.ErrNoStreamResponse) || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrNoResponders)) {
+			return api.Errorf(api.EUnavailable, "cannot enqueue on %s: %v", subject, err)
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
-	return nil
 }
 
 // WorkConfig configures a work consumer.
