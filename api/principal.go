@@ -41,4 +41,5 @@ func ActorName(ctx context.Context) string {
 const (
 	ComponentExecutor = "executor" // fetches droplets and image files (GET /v1/blobs/:ref)
 	ComponentRouter   = "router"   // fetches TLS certificates (GET /v1/router/certificates)
+	ComponentBuilder  = "builder"  // fetches sources and buildpacks, uploads droplets (GET and POST /v1/blobs)
 )

@@ -195,9 +195,10 @@ func (s *Server) routes() *echo.Echo {
 	authed.GET("/apps/:name/events", s.events)
 
 	admin := authed.Group("", s.requireAdmin)
-	// Executors fetch droplets and image files with their own credential.
-	authed.GET("/blobs/:ref", s.getBlob, s.requireAdminOr(api.ComponentExecutor))
-	admin.POST("/blobs", s.putBlob, s.idempotent)
+	// Executors fetch droplets and image files, builders sources and
+	// buildpacks, with their own credentials; builders upload droplets.
+	authed.GET("/blobs/:ref", s.getBlob, s.requireAdminOr(api.ComponentExecutor, api.ComponentBuilder))
+	authed.POST("/blobs", s.putBlob, s.requireAdminOr(api.ComponentBuilder), s.idempotent)
 	admin.GET("/nodes", s.nodes)
 	s.placementRoutes(authed, admin)
 	s.operateRoutes(authed)

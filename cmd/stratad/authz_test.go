@@ -41,13 +41,14 @@ var matrixRoles = []string{"admin", "org-manager", "org-auditor", "space-manager
 
 // matrixComponents are the credentials of Strata's own parts, called like
 // the roles: each may do only its one thing.
-var matrixComponents = []string{api.ComponentExecutor, api.ComponentRouter}
+var matrixComponents = []string{api.ComponentExecutor, api.ComponentRouter, api.ComponentBuilder}
 
 // componentOps are what each component may call besides its self and
 // anyone operations.
-var componentOps = map[string]string{
-	"GET /v1/blobs/{ref}":         api.ComponentExecutor,
-	"GET /v1/router/certificates": api.ComponentRouter,
+var componentOps = map[string][]string{
+	"GET /v1/blobs/{ref}":         {api.ComponentExecutor, api.ComponentBuilder},
+	"POST /v1/blobs":              {api.ComponentBuilder},
+	"GET /v1/router/certificates": {api.ComponentRouter},
 }
 
 // class is what an operation needs.
@@ -161,7 +162,7 @@ func expect(c class, role string, own bool) verdict {
 // are forbidden; every tenant resource is hidden.
 func expectComponent(c class, comp, op string) verdict {
 	switch {
-	case componentOps[op] == comp, c == public, c == self, c == anyone:
+	case slices.Contains(componentOps[op], comp), c == public, c == self, c == anyone:
 		return allowed
 	case c == adminOnly:
 		return forbidden

@@ -137,7 +137,7 @@ func startController(ctx context.Context, cfg controllerConfig, conn *bus.Conn) 
 	}
 	r.adminToken = token
 	r.componentTokens = map[string]string{}
-	for _, comp := range []string{api.ComponentExecutor, api.ComponentRouter} {
+	for _, comp := range []string{api.ComponentExecutor, api.ComponentRouter, api.ComponentBuilder} {
 		file := filepath.Join(cfg.DataDir, comp+".token")
 		current := ""
 		if b, err := os.ReadFile(file); err == nil {
@@ -234,7 +234,7 @@ func (r *controllerRole) run(ctx context.Context, conn *bus.Conn) error {
 		}
 		w := &stager.Worker{
 			Bus:    conn,
-			Blobs:  client.New(r.apiURL, r.adminToken),
+			Blobs:  client.New(r.apiURL, r.componentTokens[api.ComponentBuilder]),
 			ID:     "builder-" + hostname(),
 			Logger: log.With("component", "builder"),
 			Stager: stg,
