@@ -54,6 +54,7 @@ type deploysStore interface {
 	Processes(ctx context.Context, appID string) ([]api.Process, error)
 	Instances(ctx context.Context, appID string) ([]*api.Instance, error)
 	Routes(ctx context.Context, appID string) ([]*api.Route, error)
+	Events(ctx context.Context, appID string, limit int) ([]*api.Event, error)
 }
 
 // deployBus is what Deploys needs of the bus: the build queue and flushes.
@@ -411,6 +412,7 @@ func (s *Deploys) waitInstances(ctx context.Context, app *api.App, rel *api.Rele
 	// wait ends the instance may be between a crash and its restart, with
 	// no reason of its own, and the user still needs to know why.
 	lastReason, failedPasses := "", 0
+	started := s.cfg.Now()
 	for {
 		changed := s.sig.changedCh()
 		ins, err := s.store.Instances(ctx, app.ID)
@@ -441,6 +443,9 @@ func (s *Deploys) waitInstances(ctx context.Context, app *api.App, rel *api.Rele
 		}
 		if reason == "" {
 			reason = lastReason
+		}
+		if reason == "" && failed {
+			reason = s.crashSince(ctx, app.ID, started)
 		}
 		// The heartbeat that counts a failed start may come before the
 		// instance event that says why: give the reason a few more passes.
@@ -474,6 +479,11 @@ func (s *Deploys) waitInstances(ctx context.Context, app *api.App, rel *api.Rele
 			return running, desired, ctx.Err()
 		case <-timeout.C:
 			t.Stop()
+			if reason == "" {
+				// A crashed instance may be gone before a pass saw it (a
+				// rollback stops it at once); its crash event says why.
+				reason = s.crashSince(ctx, app.ID, started)
+			}
 			if reason == "" {
 				reason = s.unplaceable.reason(app.ID)
 			}
@@ -590,4 +600,23 @@ func (s *Deploys) releaseImage(ctx context.Context, app *api.App, base *api.Rele
 	}
 	progress(api.DeployEvent{Type: api.DeployEventStatus, Line: fmt.Sprintf("release v%d created (%s)", rel.Version, what)})
 	return s.rollOut(ctx, &api.DeployResult{Release: rel}, app, prev, wait, progress)
+}
+
+// crashSince is the message of the app's newest instance crash event since
+// t ("" if none): what a deploy that did not become healthy tells the user
+// when the crashed instance itself is gone.
+func (s *Deploys) crashSince(ctx context.Context, appID string, t time.Time) string {
+	evs, err := s.store.Events(ctx, appID, 20)
+	if err != nil {
+		return ""
+	}
+	for _, e := range evs { // newest first
+		if e.Time.Before(t) {
+			break
+		}
+		if e.Type == "instance.crashed" {
+			return e.Message
+		}
+	}
+	return ""
 }
