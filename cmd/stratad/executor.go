@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"path/filepath"
 	"strings"
 
@@ -143,6 +144,18 @@ func openDrivers(ctx context.Context, list string, env driverEnv) ([]driver.Driv
 	return out, nil
 }
 
+// machineCache is the directory of this machine's user cache for what
+// depends only on the machine (a microVM acceleration probe's result), so
+// that every data dir shares it; "" (each data dir its own) when the user
+// has no cache dir.
+func machineCache(name string) string {
+	dir, err := os.UserCacheDir()
+	if err != nil {
+		return ""
+	}
+	return filepath.Join(dir, "strata", name)
+}
+
 func openDriver(ctx context.Context, name string, env driverEnv) (driver.Driver, error) {
 	switch name {
 	case "process":
@@ -160,7 +173,7 @@ func openDriver(ctx context.Context, name string, env driverEnv) (driver.Driver,
 	case "microvm":
 		// Fails at once when QEMU, the kernel or the guest init is missing;
 		// else boots a probe guest (its result cached per kernel).
-		return microvm.New(ctx, microvm.Config{StateDir: filepath.Join(env.dataDir, "microvm"), AdvertiseHost: env.advertise,
+		return microvm.New(ctx, microvm.Config{StateDir: filepath.Join(env.dataDir, "microvm"), ProbeDir: machineCache("microvm"), AdvertiseHost: env.advertise,
 			Logger: env.log.With("component", "driver", "driver", name)})
 	}
 	return nil, fmt.Errorf("the %s driver is not supported yet — use --drivers process, docker or microvm", name)

@@ -59,8 +59,13 @@ type Config struct {
 	// <os.TempDir()>/strata-microvm.
 	StateDir string
 	// CacheDir holds what is built or measured by content: the base
-	// initramfs and the probe's results. Default StateDir.
+	// initramfs, unpacked stacks and droplet images. Default StateDir.
 	CacheDir string
+	// ProbeDir holds the acceleration probe's results, keyed by the
+	// kernel, QEMU and initramfs and by nothing in StateDir, so one
+	// directory can serve every data dir on a machine (stratad passes
+	// its machine cache; docs/microvm.md). Default CacheDir.
+	ProbeDir string
 	// QEMU is the emulator binary. Default qemu-system-x86_64 on PATH.
 	QEMU string
 	// Kernel is the guest kernel. Default the newest
@@ -224,6 +229,9 @@ func (c *Config) defaults() error {
 	}
 	if c.CacheDir == "" {
 		c.CacheDir = c.StateDir
+	}
+	if c.ProbeDir == "" {
+		c.ProbeDir = c.CacheDir
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)

@@ -15,7 +15,7 @@ import (
 )
 
 // probeResult is what a probe measured, cached per kernel, QEMU and
-// initramfs in StateDir.
+// initramfs in ProbeDir.
 type probeResult struct {
 	Accel    Acceleration  `json:"accel"`
 	KVMError string        `json:"kvm_error,omitempty"` // why KVM was not chosen
@@ -34,7 +34,7 @@ func (d *Driver) probe(ctx context.Context) error {
 	if err != nil {
 		return api.Errorf(api.EUnavailable, "microvm driver: %v", err)
 	}
-	cache := filepath.Join(d.cfg.CacheDir, "probe-"+key+".json")
+	cache := filepath.Join(d.cfg.ProbeDir, "probe-"+key+".json")
 	if b, err := os.ReadFile(cache); err == nil {
 		var r probeResult
 		if json.Unmarshal(b, &r) == nil && (r.Accel == AccelKVM || r.Accel == AccelTCG) {
@@ -64,11 +64,36 @@ func (d *Driver) probe(ctx context.Context) error {
 		r.Accel, r.Boot = AccelTCG, boot
 	}
 	d.accel, d.boot = r.Accel, r.Boot
-	if b, err := json.Marshal(r); err == nil {
-		_ = os.WriteFile(cache, b, 0o600)
+	if err := writeProbe(cache, r); err != nil {
+		d.log.Warn("microvm.probe_not_cached", "path", cache, "err", err)
 	}
 	d.log.Info("microvm.probed", "accel", r.Accel, "kvm_error", r.KVMError, "boot", r.Boot)
 	return nil
+}
+
+// writeProbe caches r at path through a rename, so that executors of other
+// data dirs sharing ProbeDir never read half a file.
+func writeProbe(path string, r probeResult) error {
+	b, err := json.Marshal(r)
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return err
+	}
+	f, err := os.CreateTemp(filepath.Dir(path), ".probe-*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(f.Name())
+	if _, err := f.Write(b); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	return os.Rename(f.Name(), path)
 }
 
 // probeKey names what a probe result depends on.
