@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -15,27 +14,22 @@ import (
 
 	"github.com/strata-paas/strata/api"
 	"github.com/strata-paas/strata/api/client"
-	"github.com/strata-paas/strata/api/httpapi"
 	"github.com/strata-paas/strata/api/httpapi/httpapitest"
 )
 
-func newServer(t *testing.T) (*httpapitest.Fake, string) {
+// newServer runs the real API (controller services on SQLite) for a test.
+func newServer(t *testing.T) *httpapitest.Env {
 	t.Helper()
-	fake := httpapitest.New()
-	srv := httptest.NewServer(httpapi.New(httpapi.Config{
-		Logger: slog.New(slog.DiscardHandler),
-		Info:   api.Info{Version: "v-test"},
-	}, fake.Services()).Handler())
-	t.Cleanup(srv.Close)
-	return fake, srv.URL
+	return httpapitest.Start(t, httpapitest.Options{})
 }
 
 func code(err error) string { return api.ErrorCode(err) }
 
 func TestAppsRoundTrip(t *testing.T) {
 	ctx := context.Background()
-	_, url := newServer(t)
-	c := client.New(url+"/", httpapitest.UserToken)
+	e := newServer(t)
+	url := e.URL
+	c := client.New(url+"/", e.UserToken)
 
 	info, err := c.Info(ctx)
 	if err != nil || info.Version != "v-test" {
@@ -82,11 +76,12 @@ func TestAppsRoundTrip(t *testing.T) {
 
 func TestErrors(t *testing.T) {
 	ctx := context.Background()
-	_, url := newServer(t)
+	e := newServer(t)
+	url := e.URL
 	if _, err := client.New(url, "wrong").Apps(ctx); code(err) != api.EUnauthorized {
 		t.Fatalf("bad token: %v", err)
 	}
-	if _, err := client.New(url, httpapitest.UserToken).Nodes(ctx); code(err) != api.EForbidden {
+	if _, err := client.New(url, e.UserToken).Nodes(ctx); code(err) != api.EForbidden {
 		t.Fatalf("nodes as user: %v", err)
 	}
 
@@ -126,8 +121,9 @@ func TestErrors(t *testing.T) {
 
 func TestPush(t *testing.T) {
 	ctx := context.Background()
-	fake, url := newServer(t)
-	c := client.New(url, httpapitest.UserToken)
+	e := newServer(t)
+	url := e.URL
+	c := client.New(url, e.UserToken)
 	var events []api.DeployEvent
 	src := []byte("tarball")
 	res, err := c.Push(ctx, "hello", bytes.NewReader(src), client.PushOptions{
@@ -143,11 +139,11 @@ func TestPush(t *testing.T) {
 	if len(events) != 3 || events[0].Type != api.DeployEventLog || events[2].Type != api.DeployEventStatus {
 		t.Fatalf("events %+v", events)
 	}
-	if p := fake.Pushes(); len(p) != 1 || string(p[0].Source) != "tarball" || !p[0].Create || !p[0].Wait {
-		t.Fatalf("pushes %+v", p)
+	if j := e.Builder.Jobs(); len(j) != 1 || string(e.Source(j[0])) != "tarball" || j[0].AppName != "hello" || res.Running != 1 {
+		t.Fatalf("builds %+v, result %+v", j, res)
 	}
 
-	fake.BuildFailure = "compile failed (exit 2)"
+	e.Builder.Fail("compile failed (exit 2)")
 	_, err = c.Push(ctx, "hello", strings.NewReader("x"), client.PushOptions{})
 	var ae *api.Error
 	if !errors.As(err, &ae) || ae.Code != api.EBuildFailed || ae.Message != "compile failed (exit 2)" {
@@ -170,11 +166,14 @@ func TestPush(t *testing.T) {
 }
 
 func TestLogs(t *testing.T) {
-	fake, url := newServer(t)
-	c := client.New(url, httpapitest.UserToken)
-	fake.AddApp(api.AppDetail{App: api.App{Name: "hello"}})
-	fake.AddLog(api.LogEnvelope{App: "hello", Source: "staging", Line: "built"})
-	fake.AddLog(api.LogEnvelope{App: "hello", Source: "app/web/0", Line: "started"})
+	e := newServer(t)
+	url := e.URL
+	c := client.New(url, e.UserToken)
+	if _, err := c.CreateApp(context.Background(), "hello"); err != nil {
+		t.Fatal(err)
+	}
+	e.Log("hello", "staging", "built", time.Now())
+	e.Log("hello", "app/web/0", "started", time.Now())
 
 	var got []string
 	err := c.Logs(context.Background(), "hello", client.LogOptions{Source: "app"}, func(e api.LogEnvelope) error {
@@ -204,16 +203,22 @@ func TestLogs(t *testing.T) {
 			return ""
 		}
 	}
-	if a, b := recv(), recv(); a != "built" || b != "started" {
-		t.Fatalf("recent lines %q %q", a, b)
+	// The controller's own line about the app comes first.
+	if p, a, b := recv(), recv(), recv(); p != "app.create: created app hello" || a != "built" || b != "started" {
+		t.Fatalf("recent lines %q %q %q", p, a, b)
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for fake.Followers() == 0 && time.Now().Before(deadline) {
-		time.Sleep(time.Millisecond)
+	// A line published before the follower subscribed is not followed:
+	// publish until one arrives.
+	var live string
+	for i := 0; i < 100 && live == ""; i++ {
+		e.Log("hello", "router", "GET /", time.Now())
+		select {
+		case live = <-lines:
+		case <-time.After(100 * time.Millisecond):
+		}
 	}
-	fake.AddLog(api.LogEnvelope{App: "hello", Source: "router", Line: "GET /"})
-	if l := recv(); l != "GET /" {
-		t.Fatalf("live line %q", l)
+	if live != "GET /" {
+		t.Fatalf("live line %q", live)
 	}
 	cancel()
 	if err := <-done; !errors.Is(err, context.Canceled) {
@@ -229,8 +234,9 @@ func TestLogs(t *testing.T) {
 
 func TestBlobs(t *testing.T) {
 	ctx := context.Background()
-	_, url := newServer(t)
-	c := client.New(url, httpapitest.AdminToken)
+	e := newServer(t)
+	url := e.URL
+	c := client.New(url, e.AdminToken)
 	ref, err := c.PutBlob(ctx, strings.NewReader("droplet"))
 	if err != nil {
 		t.Fatal(err)
@@ -250,16 +256,21 @@ func TestBlobs(t *testing.T) {
 	if _, err := c.GetBlob(ctx, "nope"); code(err) != api.EInvalid {
 		t.Fatalf("bad ref: %v", err)
 	}
-	if _, err := client.New(url, httpapitest.UserToken).PutBlob(ctx, strings.NewReader("x")); code(err) != api.EForbidden {
+	if _, err := client.New(url, e.UserToken).PutBlob(ctx, strings.NewReader("x")); code(err) != api.EForbidden {
 		t.Fatalf("user PutBlob: %v", err)
 	}
 }
 
 func TestNodes(t *testing.T) {
-	fake, url := newServer(t)
-	fake.Nodes = []api.Node{{ID: "n1", Substrate: api.SubstrateMetal}}
-	nodes, err := client.New(url, httpapitest.AdminToken).Nodes(context.Background())
-	if err != nil || len(nodes) != 1 || nodes[0].ID != "n1" {
+	e := newServer(t)
+	url := e.URL
+	e.Node.Describe(api.SubstrateMetal, []api.Isolation{api.IsolationProcess}, api.Capacity{CPUs: 1, MemoryMB: 1024}, "")
+	e.Eventually("the node reports metal", func() bool {
+		ns := e.Controller.Nodes.List()
+		return len(ns) == 1 && ns[0].Substrate == api.SubstrateMetal
+	})
+	nodes, err := client.New(url, e.AdminToken).Nodes(context.Background())
+	if err != nil || len(nodes) != 1 || nodes[0].ID != httpapitest.NodeID || nodes[0].Substrate != api.SubstrateMetal {
 		t.Fatalf("Nodes: %v %v", nodes, err)
 	}
 }

@@ -7,13 +7,13 @@ import (
 
 	"github.com/strata-paas/strata/api"
 	"github.com/strata-paas/strata/api/client"
-	"github.com/strata-paas/strata/api/httpapi/httpapitest"
 )
 
 func TestLifecycleRoundTrip(t *testing.T) {
 	ctx := context.Background()
-	fake, url := newServer(t)
-	c := client.New(url, httpapitest.UserToken)
+	e := newServer(t)
+	url := e.URL
+	c := client.New(url, e.UserToken)
 	for i := 0; i < 2; i++ {
 		if _, err := c.Push(ctx, "hello", strings.NewReader("src"), client.PushOptions{Create: true}); err != nil {
 			t.Fatal(err)
@@ -47,8 +47,8 @@ func TestLifecycleRoundTrip(t *testing.T) {
 	if res, err := c.Scale(ctx, "hello", api.ScaleRequest{Instances: &n}); err != nil || res.Process.Instances != 2 {
 		t.Errorf("Scale = %+v, %v", res, err)
 	}
-	if got := fake.Scales(); len(got) != 1 || *got[0].Instances != 2 || got[0].MemoryMB != nil {
-		t.Errorf("server saw scales %+v", got)
+	if p := e.App("hello").Processes[0]; p.Instances != 2 || p.MemoryMB != api.DefaultMemoryMB {
+		t.Errorf("web after scale = %+v", p)
 	}
 	if app, err := c.SetState(ctx, "hello", api.AppStopped); err != nil || app.State != api.AppStopped {
 		t.Errorf("stop = %+v, %v", app, err)
@@ -56,12 +56,23 @@ func TestLifecycleRoundTrip(t *testing.T) {
 	if app, err := c.SetState(ctx, "hello", api.AppStarted); err != nil || app.State != api.AppStarted {
 		t.Errorf("start = %+v, %v", app, err)
 	}
-	if rel, err := c.Restart(ctx, "hello"); err != nil || rel.Description != "Restart" {
+	if rel, err := c.Restart(ctx, "hello"); err != nil || rel.Description != "Restart (v5)" {
 		t.Errorf("Restart = %+v, %v", rel, err)
 	}
 	evs, err := c.Events(ctx, "hello")
-	if err != nil || len(evs) != 7 || evs[0].Type != "restart" || evs[0].Actor != "dev" {
-		t.Errorf("Events = %+v, %v", evs, err)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Newest first, every change by its actor.
+	var types []string
+	for _, ev := range evs {
+		types = append(types, ev.Type)
+		if ev.Actor != "dev" {
+			t.Errorf("event %+v: actor %q, want dev", ev, ev.Actor)
+		}
+	}
+	if got, want := strings.Join(types, " "), "restart app.start app.stop scale env env rollback release build.staged push release build.staged push app.create"; got != want {
+		t.Errorf("events %q, want %q", got, want)
 	}
 	if _, err := c.Events(ctx, "nope"); code(err) != api.ENotFound {
 		t.Errorf("Events(nope) = %v", err)

@@ -7,15 +7,15 @@ import (
 
 	"github.com/strata-paas/strata/api"
 	"github.com/strata-paas/strata/api/client"
-	"github.com/strata-paas/strata/api/httpapi/httpapitest"
 )
 
 // TestHealthCheckAndTask drives PUT health-check and the NDJSON task stream
-// through the real HTTP server against the scripted fake.
+// through the real HTTP server and controller; the node runs tasks with sh.
 func TestHealthCheckAndTask(t *testing.T) {
 	ctx := context.Background()
-	_, url := newServer(t)
-	c := client.New(url, httpapitest.UserToken)
+	e := newServer(t)
+	url := e.URL
+	c := client.New(url, e.UserToken)
 	if _, err := c.RunTask(ctx, "hello", api.TaskRequest{Command: "echo hi"}, nil); code(err) != api.ENotFound {
 		t.Fatalf("task of a missing app: %v, want not found", err)
 	}
@@ -38,8 +38,8 @@ func TestHealthCheckAndTask(t *testing.T) {
 		lines []string
 		exit  int
 	}{
-		{"hi", []string{"stdout hi"}, 0},
-		{"one; err two; exit 3", []string{"stdout one", "stderr two"}, 3},
+		{"echo hi", []string{"stdout hi"}, 0},
+		{"echo one; sleep 0.1; echo two >&2; exit 3", []string{"stdout one", "stderr two"}, 3},
 	}
 	for _, tc := range tests {
 		var got []string

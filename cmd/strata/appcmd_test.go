@@ -5,7 +5,6 @@ import (
 	"testing"
 
 	"github.com/strata-paas/strata/api"
-	"github.com/strata-paas/strata/api/httpapi/httpapitest"
 )
 
 // TestAppCmdOrder checks the order of appCmd's steps: the app's name, then
@@ -37,7 +36,7 @@ func TestAppCmdOrder(t *testing.T) {
 			}
 		})
 	}
-	c := newCLI(t).loggedIn(httpapitest.UserToken)
+	c := newCLI(t).asUser()
 	c.mustRun("apps", "create", "hello")
 	for _, args := range [][]string{{"events", "nope", "--json"}, {"releases", "nope", "--json"}} {
 		out, errs, code := c.run(args...)

@@ -1,11 +1,7 @@
 package main
 
 import (
-	"bytes"
-	"context"
 	"encoding/json"
-	"log/slog"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -14,31 +10,7 @@ import (
 
 	"github.com/strata-paas/strata/api"
 	"github.com/strata-paas/strata/api/certtest"
-	"github.com/strata-paas/strata/api/controller"
-	"github.com/strata-paas/strata/api/httpapi"
-	"github.com/strata-paas/strata/api/httpapi/httpapitest"
-	"github.com/strata-paas/strata/api/secretbox"
-	"github.com/strata-paas/strata/api/store"
 )
-
-// newCertsCLI is a CLI against an API whose certificate service is real
-// (SQLite store, sealed keys).
-func newCertsCLI(t *testing.T) *cli {
-	t.Helper()
-	c := newCLI(t)
-	st, err := store.Open(context.Background(), store.Config{Driver: store.DriverSQLite, DSN: filepath.Join(t.TempDir(), "s.db")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	box, _ := secretbox.New(bytes.Repeat([]byte{1}, secretbox.KeySize))
-	svc := c.fake.Services()
-	svc.Certificates = controller.NewCertificates(controller.CertificatesConfig{Store: st, Box: box, Logger: slog.New(slog.DiscardHandler)})
-	srv := httptest.NewServer(httpapi.New(httpapi.Config{Logger: slog.New(slog.DiscardHandler)}, svc).Handler())
-	t.Cleanup(srv.Close)
-	c.url = srv.URL
-	return c
-}
 
 func writeFile(t *testing.T, dir, name, content string) string {
 	t.Helper()
@@ -50,7 +22,7 @@ func writeFile(t *testing.T, dir, name, content string) string {
 }
 
 func TestCerts(t *testing.T) {
-	c := newCertsCLI(t).loggedIn(httpapitest.AdminToken)
+	c := newCLI(t).asAdmin()
 	dir := t.TempDir()
 	www := certtest.New(t, certtest.Options{DNSNames: []string{"www.example.com", "example.com"}, NotAfter: time.Now().Add(40 * 24 * time.Hour)})
 	other := certtest.New(t, certtest.Options{DNSNames: []string{"other.example.com"}})
@@ -99,6 +71,6 @@ func TestCerts(t *testing.T) {
 		t.Fatalf("after remove: %q", out)
 	}
 	// Not an admin: forbidden, with what to do.
-	_, errs, code := newCertsCLI(t).loggedIn(httpapitest.UserToken).run("certs")
+	_, errs, code := newCLI(t).asUser().run("certs")
 	wantError(t, errs, code, 1, "admin")
 }

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/strata-paas/strata/api"
 	"github.com/strata-paas/strata/api/httpapi/httpapitest"
@@ -12,7 +13,8 @@ import (
 
 // pushed returns a CLI whose fake has app hello at v2.
 func pushed(t *testing.T) *cli {
-	c := newCLI(t).loggedIn(httpapitest.UserToken)
+	c := newCLI(t).asUser()
+	c.now = time.Now
 	dir := t.TempDir()
 	for i := 0; i < 2; i++ {
 		c.mustRun("push", "hello", "-p", dir)
@@ -25,7 +27,7 @@ func TestReleasesAndRollbackCommands(t *testing.T) {
 	out := c.mustRun("releases", "hello")
 	lines := strings.Split(strings.TrimSpace(out), "\n")
 	if len(lines) != 3 || !strings.HasPrefix(lines[0], "VERSION") || !strings.Contains(lines[1], "v2") ||
-		!strings.Contains(lines[1], "current") || !strings.Contains(lines[1], "Deploy build") || !strings.Contains(lines[1], "admin") {
+		!strings.Contains(lines[1], "current") || !strings.Contains(lines[1], "Deploy build") || !strings.Contains(lines[1], httpapitest.UserName) {
 		t.Fatalf("releases printed\n%s", out)
 	}
 	var rels []api.Release
@@ -82,28 +84,28 @@ func TestEnvCommands(t *testing.T) {
 
 func TestScaleAndStateCommands(t *testing.T) {
 	c := pushed(t)
-	if out := c.mustRun("scale", "hello", "-i", "3", "-m", "512M", "-k", "2G"); out != "Scaled hello web to 3× (512M memory, 2G disk)\n" {
+	if out := c.mustRun("scale", "hello", "-i", "3", "-m", "512M", "-k", "2G"); out != "Scaled hello web to 3× (512M memory, 2G disk)\nReleased v3 to apply the new limits\n" {
 		t.Errorf("scale printed %q", out)
 	}
-	got := c.fake.Scales()
-	if len(got) != 1 || got[0].Process != "web" || *got[0].Instances != 3 || *got[0].MemoryMB != 512 || *got[0].DiskMB != 2048 {
-		t.Errorf("server saw %+v", got)
+	if p := web(t, c); p.Instances != 3 || p.MemoryMB != 512 || p.DiskMB != 2048 {
+		t.Errorf("web after scale = %+v", p)
 	}
+	// -i alone changes only the count.
 	c.mustRun("scale", "hello", "-i", "0")
-	if got := c.fake.Scales(); len(got) != 2 || *got[1].Instances != 0 || got[1].MemoryMB != nil {
-		t.Errorf("scale -i 0 sent %+v", got[1])
+	if p := web(t, c); p.Instances != 0 || p.MemoryMB != 512 || p.DiskMB != 2048 {
+		t.Errorf("web after scale -i 0 = %+v", p)
 	}
 	if out := c.mustRun("scale", "hello", "--scale-to-zero", "15m"); !strings.Contains(out, "Scale to zero after 15m without requests\n") {
 		t.Errorf("scale --scale-to-zero printed %q", out)
 	}
-	if got := c.fake.Scales(); len(got) != 3 || got[2].ScaleToZero == nil || *got[2].ScaleToZero != 900 || got[2].Instances != nil {
-		t.Errorf("scale --scale-to-zero 15m sent %+v", got[2])
+	if p := web(t, c); p.ScaleToZero != 900 || p.Instances != 0 {
+		t.Errorf("web after scale --scale-to-zero 15m = %+v", p)
 	}
 	if out := c.mustRun("scale", "hello", "--scale-to-zero", "off"); !strings.Contains(out, "Scale to zero is off\n") {
 		t.Errorf("scale --scale-to-zero off printed %q", out)
 	}
-	if got := c.fake.Scales(); len(got) != 4 || got[3].ScaleToZero == nil || *got[3].ScaleToZero != 0 {
-		t.Errorf("scale --scale-to-zero off sent %+v", got[3])
+	if p := web(t, c); p.ScaleToZero != 0 {
+		t.Errorf("web after scale --scale-to-zero off = %+v", p)
 	}
 	_, errs, code := c.run("scale", "hello", "--scale-to-zero", "10s")
 	wantError(t, errs, code, 1, "idle time 10s is outside 1m0s")
@@ -120,11 +122,11 @@ func TestScaleAndStateCommands(t *testing.T) {
 	if out := c.mustRun("start", "hello"); out != "App hello is started\n" {
 		t.Errorf("start printed %q", out)
 	}
-	if out := c.mustRun("restart", "hello"); !strings.Contains(out, "released v3") {
+	if out := c.mustRun("restart", "hello"); !strings.Contains(out, "released v4") {
 		t.Errorf("restart printed %q", out)
 	}
 	out := c.mustRun("events", "hello")
-	for _, want := range []string{"TIME", "restart", "app.start", "app.stop", "scale", "dev"} {
+	for _, want := range []string{"TIME", "restart", "app.start", "app.stop", "scale", httpapitest.UserName} {
 		if !strings.Contains(out, want) {
 			t.Errorf("events lacks %q:\n%s", want, out)
 		}
@@ -132,6 +134,18 @@ func TestScaleAndStateCommands(t *testing.T) {
 }
 
 // TestParseSize covers the sizes strata scale -m/-k accept (manifest.ParseSize).
+// web returns hello's web process as the controller stores it.
+func web(t *testing.T, c *cli) api.Process {
+	t.Helper()
+	for _, p := range c.srv.App("hello").Processes {
+		if p.Type == api.ProcessWeb {
+			return p
+		}
+	}
+	t.Fatal("hello has no web process")
+	return api.Process{}
+}
+
 func TestParseSize(t *testing.T) {
 	for in, want := range map[string]int{"512": 512, "512M": 512, "512mb": 512, "1G": 1024, "1gb": 1024, "1.5G": 1536, "0.5g": 512} {
 		if got, err := manifest.ParseSize(in); err != nil || got != want {

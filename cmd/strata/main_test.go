@@ -7,11 +7,10 @@ import (
 	"context"
 	"encoding/json"
 	"io"
-	"log/slog"
-	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"sort"
 	"strings"
 	"sync"
@@ -19,7 +18,6 @@ import (
 	"time"
 
 	"github.com/strata-paas/strata/api"
-	"github.com/strata-paas/strata/api/httpapi"
 	"github.com/strata-paas/strata/api/httpapi/httpapitest"
 )
 
@@ -43,27 +41,32 @@ func (s *syncBuffer) String() string {
 
 var testNow = time.Date(2025, 1, 2, 3, 14, 5, 0, time.UTC)
 
-// cli runs the CLI in-process against an API over fake services.
+// cli runs the CLI in-process against the real API (httpapitest: the
+// controller's services on SQLite behind the httpapi handler).
 type cli struct {
-	t    *testing.T
-	fake *httpapitest.Fake
-	url  string
-	env  map[string]string
-	dir  string
-	exe  string
+	t   *testing.T
+	srv *httpapitest.Env
+	url string
+	env map[string]string
+	dir string
+	exe string
+	now func() time.Time // the CLI's clock; testNow unless a test sets it
 }
 
 func newCLI(t *testing.T) *cli {
 	t.Helper()
-	fake := httpapitest.New()
-	srv := httptest.NewServer(httpapi.New(httpapi.Config{Logger: slog.New(slog.DiscardHandler), Info: api.Info{Domain: "localhost", RouterPort: "8080"}}, fake.Services()).Handler())
-	t.Cleanup(srv.Close)
+	srv := httpapitest.Start(t, httpapitest.Options{})
 	home := t.TempDir()
 	return &cli{
-		t: t, fake: fake, url: srv.URL, dir: t.TempDir(),
+		t: t, srv: srv, url: srv.URL, dir: t.TempDir(), now: func() time.Time { return testNow },
 		env: map[string]string{"HOME": home, "XDG_CONFIG_HOME": filepath.Join(home, "config")},
 	}
 }
+
+// asUser logs in as the developer of the default space, asAdmin as the
+// admin.
+func (c *cli) asUser() *cli  { return c.loggedIn(c.srv.UserToken) }
+func (c *cli) asAdmin() *cli { return c.loggedIn(c.srv.AdminToken) }
 
 // loggedIn sets STRATA_API and STRATA_TOKEN.
 func (c *cli) loggedIn(token string) *cli {
@@ -79,7 +82,7 @@ func (c *cli) main(stdout, stderr io.Writer, stdin io.Reader) *Main {
 		Dir:        c.dir,
 		Executable: func() (string, error) { return c.exe, nil },
 		Version:    "1.2.3",
-		Now:        func() time.Time { return testNow },
+		Now:        c.now,
 	}
 }
 
@@ -226,7 +229,7 @@ func TestFormatting(t *testing.T) {
 }
 
 func TestUsageErrors(t *testing.T) {
-	c := newCLI(t).loggedIn(httpapitest.UserToken)
+	c := newCLI(t).asUser()
 	for _, args := range [][]string{
 		{"bogus"},
 		{"apps", "--bogus"},
@@ -249,16 +252,16 @@ func TestVersion(t *testing.T) {
 func TestLogin(t *testing.T) {
 	c := newCLI(t)
 	tokenFile := filepath.Join(c.dir, "admin.token")
-	os.WriteFile(tokenFile, []byte(httpapitest.AdminToken+"\n"), 0o600)
+	os.WriteFile(tokenFile, []byte(c.srv.AdminToken+"\n"), 0o600)
 
 	_, errs, code := c.run("login", "--api", c.url, "--username", "bob")
 	wantError(t, errs, code, 1, "no password on stdin")
-	// The fake API has no users: its answer reaches the user.
+	// The controller's answer reaches the user.
 	var stdout, errb strings.Builder
 	code = c.main(&stdout, &errb, strings.NewReader("secret-pw\n")).Run(context.Background(), []string{"login", "--api", c.url, "--username", "bob", "--password-stdin"})
-	wantError(t, errb.String(), code, 1, "password login and users is not supported yet — use a stratad controller")
+	wantError(t, errb.String(), code, 1, "wrong user name or password")
 	_, errs, code = c.run("login", "--api", c.url, "--token", "wrong")
-	wantError(t, errs, code, 1, "not valid")
+	wantError(t, errs, code, 1, "invalid token")
 	_, errs, code = c.run("apps")
 	wantError(t, errs, code, 1, "run strata login")
 
@@ -268,7 +271,7 @@ func TestLogin(t *testing.T) {
 	}
 	path := filepath.Join(c.env["XDG_CONFIG_HOME"], "strata", "config.json")
 	cfg, err := loadConfig(path)
-	if err != nil || cfg.API != c.url || cfg.Token != httpapitest.AdminToken {
+	if err != nil || cfg.API != c.url || cfg.Token != c.srv.AdminToken {
 		t.Fatalf("saved config %+v %v", cfg, err)
 	}
 	c.mustRun("apps", "create", "hello")
@@ -279,16 +282,29 @@ func TestLogin(t *testing.T) {
 	// STRATA_TOKEN overrides the saved token; --api overrides STRATA_API.
 	c.env["STRATA_TOKEN"] = "wrong"
 	_, errs, code = c.run("apps")
-	wantError(t, errs, code, 1, "not valid")
-	c.env["STRATA_TOKEN"] = httpapitest.UserToken
+	wantError(t, errs, code, 1, "invalid token")
+	c.env["STRATA_TOKEN"] = c.srv.UserToken
 	c.env["STRATA_API"] = "http://127.0.0.1:1"
 	_, errs, code = c.run("apps")
 	wantError(t, errs, code, 1, "is stratad running? (make run)")
 	c.mustRun("--api", c.url, "apps")
+
+	// A user's password is exchanged for a token.
+	delete(c.env, "STRATA_TOKEN")
+	delete(c.env, "STRATA_API")
+	stdout.Reset()
+	errb.Reset()
+	code = c.main(&stdout, &errb, strings.NewReader(httpapitest.UserPassword+"\n")).Run(context.Background(), []string{"login", "--api", c.url, "--username", httpapitest.UserName, "--password-stdin"})
+	if code != 0 || !strings.Contains(stdout.String(), "Logged in to "+c.url+" as "+httpapitest.UserName) {
+		t.Fatalf("password login: exit %d, stdout %q, stderr %q", code, stdout.String(), errb.String())
+	}
+	if cfg, err := loadConfig(path); err != nil || cfg.Token == "" || cfg.Token == c.srv.AdminToken {
+		t.Fatalf("config after password login %+v %v", cfg, err)
+	}
 }
 
 func TestApps(t *testing.T) {
-	c := newCLI(t).loggedIn(httpapitest.UserToken)
+	c := newCLI(t).asUser()
 	if out := c.mustRun("apps"); !strings.Contains(out, "No apps yet") {
 		t.Fatalf("empty list printed %q", out)
 	}
@@ -296,16 +312,15 @@ func TestApps(t *testing.T) {
 		t.Fatalf("empty --json printed %q", out)
 	}
 	c.mustRun("apps", "create", "hello")
-	c.fake.AddApp(api.AppDetail{
-		App:       api.App{Name: "web", State: api.AppStarted, CurrentRelease: 3},
-		URLs:      []string{"http://web.localhost:8080"},
-		Processes: []api.Process{{Type: "web", Instances: 2}},
-		Instances: []*api.Instance{{State: api.InstanceRunning}, {Index: 1, State: api.InstanceStarting}},
-	})
+	// web has one instance running and a second one starting.
+	c.mustRun("push", "web", "-p", t.TempDir())
+	c.srv.Node.Hold(true)
+	c.mustRun("scale", "web", "-i", "2")
+	c.srv.Eventually("web/1 starting", func() bool { return len(c.srv.App("web").Instances) == 2 })
 	out := c.mustRun("apps")
 	want := "NAME   STATE    INSTANCES  RELEASE  URL\n" +
-		"hello  started  0/0        -        -\n" +
-		"web    started  1/2        v3       http://web.localhost:8080\n"
+		"hello  started  0/0        -        http://hello.localhost:8080\n" +
+		"web    started  1/2        v1       http://web.localhost:8080\n"
 	if out != want {
 		t.Fatalf("apps printed\n%s\nwant\n%s", out, want)
 	}
@@ -328,8 +343,7 @@ func TestApps(t *testing.T) {
 }
 
 func TestAppDetail(t *testing.T) {
-	c := newCLI(t).loggedIn(httpapitest.UserToken)
-	c.fake.AddApp(api.AppDetail{
+	d := &api.AppDetail{
 		App:       api.App{Name: "web", State: api.AppStarted, CurrentRelease: 3},
 		URLs:      []string{"http://web.localhost:8080"},
 		Release:   &api.Release{Version: 3, Description: "push"},
@@ -342,8 +356,14 @@ func TestAppDetail(t *testing.T) {
 		},
 		Placement:   api.PlacementPolicy{Substrate: api.SubstrateMetal},
 		Unplaceable: "web/2 cannot be placed: no node matches placement substrate=metal",
-	})
-	out := c.mustRun("app", "web")
+	}
+	// The text form of every field, from a detail no single controller
+	// state gives at once (crashed and running, measured, unplaceable).
+	var b strings.Builder
+	if err := writeAppDetail(&b, d, testNow); err != nil {
+		t.Fatal(err)
+	}
+	out := b.String()
 	want := `name:      web
 state:     started
 release:   v3 (push)
@@ -360,9 +380,32 @@ INDEX  STATE             NODE  SUBSTRATE  ISOLATION  RELEASE  RESTARTS  UPTIME  
 	if out != want {
 		t.Fatalf("app printed\n%s\nwant\n%s", out, want)
 	}
-	var d api.AppDetail
-	if err := json.Unmarshal([]byte(c.mustRun("app", "web", "--json")), &d); err != nil || len(d.Instances) != 2 {
-		t.Fatalf("app --json: %+v %v", d, err)
+
+	// Through the API: an app of two instances the node runs.
+	c := newCLI(t).asUser()
+	c.now = time.Now
+	c.mustRun("push", "web", "-p", t.TempDir())
+	c.mustRun("scale", "web", "-i", "2")
+	c.srv.Eventually("two web instances running", func() bool {
+		n := 0
+		for _, in := range c.srv.App("web").Instances {
+			if in.State == api.InstanceRunning {
+				n++
+			}
+		}
+		return n == 2
+	})
+	out = c.mustRun("app", "web")
+	for _, want := range []string{"name:      web\n", "state:     started\n", "release:   v1 (Deploy ", "build:     staged, fake\n",
+		"urls:      http://web.localhost:8080\n", "processes: web ×2 (256M memory, 1G disk",
+		"\n0      running  " + httpapitest.NodeID + "  ", "\n1      running  " + httpapitest.NodeID + "  "} {
+		if !strings.Contains(out, want) {
+			t.Errorf("app printed\n%s\nwant %q in it", out, want)
+		}
+	}
+	var got api.AppDetail
+	if err := json.Unmarshal([]byte(c.mustRun("app", "web", "--json")), &got); err != nil || len(got.Instances) != 2 {
+		t.Fatalf("app --json: %+v %v", got, err)
 	}
 	_, errs, code := c.run("app", "nope")
 	wantError(t, errs, code, 1, "not found")
@@ -371,13 +414,18 @@ INDEX  STATE             NODE  SUBSTRATE  ISOLATION  RELEASE  RESTARTS  UPTIME  
 // TestAppDetailSleeping: an app scaled to zero shows that it sleeps and when
 // it last served, in text and JSON.
 func TestAppDetailSleeping(t *testing.T) {
-	c := newCLI(t).loggedIn(httpapitest.UserToken)
-	c.fake.AddApp(api.AppDetail{
+	// Putting an app to sleep takes routers reporting its idle time
+	// (api/controller/sleep_internal_test.go, e2e); this is how it shows.
+	sleepy := &api.AppDetail{
 		App:       api.App{Name: "sleepy", State: api.AppStarted, CurrentRelease: 1},
 		Processes: []api.Process{{Type: "web", Instances: 1, MemoryMB: 256, DiskMB: 1024, ScaleToZero: 900, Sleeping: true}},
 		Sleeping:  true, LastRequest: testNow.Add(-16 * time.Minute),
-	})
-	out := c.mustRun("app", "sleepy")
+	}
+	var text, js strings.Builder
+	if err := writeAppDetail(&text, sleepy, testNow); err != nil {
+		t.Fatal(err)
+	}
+	out := text.String()
 	for _, want := range []string{
 		"state:     started, sleeping (scale to zero: web stopped until the next request)\n",
 		"idle:      last served 16m0s ago, scale to zero after 15m\n",
@@ -387,7 +435,10 @@ func TestAppDetailSleeping(t *testing.T) {
 		}
 	}
 	var d api.AppDetail
-	if err := json.Unmarshal([]byte(c.mustRun("app", "sleepy", "--json")), &d); err != nil || !d.Sleeping || !d.LastRequest.Equal(testNow.Add(-16*time.Minute)) {
+	if err := printJSON(&js, sleepy); err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal([]byte(js.String()), &d); err != nil || !d.Sleeping || !d.LastRequest.Equal(testNow.Add(-16*time.Minute)) {
 		t.Fatalf("app --json: %+v %v", d, err)
 	}
 }
@@ -418,7 +469,7 @@ func tarNames(t *testing.T, b []byte) []string {
 }
 
 func TestPush(t *testing.T) {
-	c := newCLI(t).loggedIn(httpapitest.UserToken)
+	c := newCLI(t).asUser()
 	app := filepath.Join(c.dir, "hello")
 	os.MkdirAll(filepath.Join(app, "tmp"), 0o755)
 	os.WriteFile(filepath.Join(app, "main.go"), []byte("package main\n"), 0o644)
@@ -430,7 +481,7 @@ func TestPush(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("push: exit %d: %s", code, errs)
 	}
-	want := "-----> Detected fake buildpack\n-----> Compiled\n-----> waiting for 1/1 instances\n" +
+	want := "-----> Detected fake buildpack\n-----> Compiled\n-----> release v1 created\n" +
 		"Released v1\nInstances: 1/1 running\nURL: http://hello.localhost:8080\n"
 	if out != want {
 		t.Fatalf("push printed\n%s\nwant\n%s", out, want)
@@ -438,11 +489,11 @@ func TestPush(t *testing.T) {
 	if !strings.HasPrefix(errs, "Uploading hello: 3 files, ") || !strings.HasSuffix(errs, " … done\n") {
 		t.Fatalf("push stderr %q, want an upload line ending in done", errs)
 	}
-	pushes := c.fake.Pushes()
-	if len(pushes) != 1 || pushes[0].App != "hello" || !pushes[0].Create || !pushes[0].Wait {
-		t.Fatalf("pushes %+v", pushes)
+	jobs := c.srv.Builder.Jobs()
+	if len(jobs) != 1 || jobs[0].AppName != "hello" || c.srv.App("hello").CurrentRelease != 1 {
+		t.Fatalf("builds %+v", jobs)
 	}
-	if names := strings.Join(tarNames(t, pushes[0].Source), " "); names != ".stratignore go.mod main.go" {
+	if names := strings.Join(tarNames(t, c.srv.Source(jobs[0])), " "); names != ".stratignore go.mod main.go" {
 		t.Fatalf("uploaded files %q, want .stratignore go.mod main.go (tmp/ ignored)", names)
 	}
 
@@ -452,8 +503,8 @@ func TestPush(t *testing.T) {
 	if !strings.Contains(out, "Released v1\nInstances are starting — watch them with: strata app other\n") {
 		t.Fatalf("push --no-wait printed %q", out)
 	}
-	if p := c.fake.Pushes(); p[1].App != "other" || p[1].Wait {
-		t.Fatalf("second push %+v", p[1])
+	if j := c.srv.Builder.Jobs(); len(j) != 2 || j[1].AppName != "other" {
+		t.Fatalf("second build %+v", j)
 	}
 
 	_, errs, code = c.run("push", "-f", "strata.yml")
@@ -465,7 +516,7 @@ func TestPush(t *testing.T) {
 	_, errs, code = c.run("push", "-p", bad)
 	wantError(t, errs, code, 1, `try "my-app"`)
 
-	c.fake.BuildFailure = "compile failed (exit 2)"
+	c.srv.Builder.Fail("compile failed (exit 2)")
 	out, errs, code = c.run("push")
 	wantError(t, errs, code, 1, "build failed: compile failed (exit 2)")
 	if !strings.Contains(out, "-----> Compiled") {
@@ -474,14 +525,16 @@ func TestPush(t *testing.T) {
 }
 
 func TestLogs(t *testing.T) {
-	c := newCLI(t).loggedIn(httpapitest.UserToken)
-	c.fake.AddApp(api.AppDetail{App: api.App{Name: "web"}})
+	c := newCLI(t).asUser()
+	c.mustRun("apps", "create", "web")
 	t0 := time.Date(2025, 1, 2, 3, 4, 5, 6_000_000, time.UTC)
-	c.fake.AddLog(api.LogEnvelope{Time: t0, App: "web", Source: "staging", Line: "built"})
-	c.fake.AddLog(api.LogEnvelope{Time: t0, App: "web", Source: "app/web/0", Line: "listening"})
+	c.srv.Log("web", "staging", "built", t0)
+	c.srv.Log("web", "app/web/0", "listening", t0)
+	c.srv.Eventually("the lines stored", func() bool { return strings.Count(c.mustRun("logs", "web"), "\n") == 3 })
 	ts := t0.Local().Format(logTimeFormat)
 
-	if out := c.mustRun("logs", "web"); out != ts+" staging built\n"+ts+" app/web/0 listening\n" {
+	// The controller's own line about the app comes first.
+	if out := c.mustRun("logs", "web"); !strings.HasSuffix(out, " strata app.create: created app web\n"+ts+" staging built\n"+ts+" app/web/0 listening\n") {
 		t.Fatalf("logs printed %q", out)
 	}
 	if out := c.mustRun("logs", "web", "--source", "app", "--recent"); out != ts+" app/web/0 listening\n" {
@@ -499,9 +552,12 @@ func TestLogs(t *testing.T) {
 	go func() {
 		done <- c.main(&out, &errb, strings.NewReader("")).Run(ctx, []string{"logs", "web", "-f"})
 	}()
-	waitFor(t, func() bool { return c.fake.Followers() == 1 })
-	c.fake.AddLog(api.LogEnvelope{Time: t0, App: "web", Source: "router", Line: "GET /"})
-	waitFor(t, func() bool { return strings.Contains(out.String(), ts+" router GET /\n") })
+	// Lines published before the follower subscribed are not followed:
+	// publish until one arrives.
+	waitFor(t, func() bool {
+		c.srv.Log("web", "router", "GET /", t0)
+		return strings.Contains(out.String(), ts+" router GET /\n")
+	})
 	cancel()
 	if code := <-done; code != 0 {
 		t.Fatalf("logs -f ended with exit %d: %s", code, errb.String())
@@ -515,24 +571,29 @@ func waitFor(t *testing.T, cond func() bool) {
 		if time.Now().After(deadline) {
 			t.Fatal("condition not met within 10s")
 		}
-		time.Sleep(2 * time.Millisecond)
+		time.Sleep(20 * time.Millisecond)
 	}
 }
 
 func TestNodes(t *testing.T) {
-	c := newCLI(t).loggedIn(httpapitest.AdminToken)
-	c.fake.Nodes = []api.Node{{ID: "n1", State: "ready", Substrate: api.SubstrateMetal,
-		Isolations: []api.Isolation{api.IsolationProcess}, Capacity: api.Capacity{CPUs: 2, MemoryMB: 4096},
-		Instances: 3, LastSeen: testNow.Add(-5 * time.Second)}}
-	out := c.mustRun("nodes")
-	want := "ID  STATE  SUBSTRATE  ISOLATIONS  CPUS  MEMORY  INSTANCES  LAST SEEN\n" +
-		"n1  ready  metal      process     2     4G      3          5s ago\n"
-	if out != want {
-		t.Fatalf("nodes printed\n%s\nwant\n%s", out, want)
-	}
-	c.env["STRATA_TOKEN"] = httpapitest.UserToken
+	c := newCLI(t).asAdmin()
+	c.now = time.Now
+	c.srv.Node.Describe(api.SubstrateMetal, []api.Isolation{api.IsolationProcess}, api.Capacity{CPUs: 2, MemoryMB: 4096}, "")
+	c.mustRun("push", "web", "-p", t.TempDir())
+	c.mustRun("scale", "web", "-i", "3")
+	want := "ID      STATE  SUBSTRATE  ISOLATIONS  CPUS  MEMORY  INSTANCES  LAST SEEN\n" +
+		"node-1  ready  metal      process     2     4G      3          Ns ago\n"
+	var out string
+	waitFor(t, func() bool { out = lastSeen(c.mustRun("nodes")); return out == want })
+	c.env["STRATA_TOKEN"] = c.srv.UserToken
 	_, errs, code := c.run("nodes")
 	wantError(t, errs, code, 1, "admin")
+}
+
+// lastSeen replaces the seconds since a node's last heartbeat, which the
+// test cannot fix, with N.
+func lastSeen(out string) string {
+	return regexp.MustCompile(`(?m)\b[0-9]s ago$`).ReplaceAllString(out, "Ns ago")
 }
 
 // TestGitRemote checks the remote and that real git gets the token from
@@ -541,7 +602,7 @@ func TestGitRemote(t *testing.T) {
 	if _, err := exec.LookPath("git"); err != nil {
 		t.Skip("git is not installed")
 	}
-	c := newCLI(t).loggedIn(httpapitest.UserToken)
+	c := newCLI(t).asUser()
 	c.exe = filepath.Join(t.TempDir(), "strata bin") // a space: the helper path must be quoted
 	if out, err := exec.Command("go", "build", "-o", c.exe, ".").CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)
@@ -580,10 +641,10 @@ func TestGitRemote(t *testing.T) {
 	}
 
 	// The helper reads the token from the config file (written by login).
-	c.mustRun("login", "--api", c.url, "--token", httpapitest.UserToken)
+	c.mustRun("login", "--api", c.url, "--token", c.srv.UserToken)
 	host := strings.TrimPrefix(c.url, "http://")
 	cred := git("protocol=http\nhost="+host+"\npath=git/hello.git\n\n", "credential", "fill")
-	if !strings.Contains(cred, "username=strata\n") || !strings.Contains(cred, "password="+httpapitest.UserToken) {
+	if !strings.Contains(cred, "username=strata\n") || !strings.Contains(cred, "password="+c.srv.UserToken) {
 		t.Fatalf("git credential fill answered %q", cred)
 	}
 	// Another host still gets the global helper's answer.

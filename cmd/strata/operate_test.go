@@ -1,12 +1,10 @@
 package main
 
 import (
-	"context"
 	"strings"
 	"testing"
 
 	"github.com/strata-paas/strata/api"
-	"github.com/strata-paas/strata/api/httpapi/httpapitest"
 )
 
 func TestTaskCommand(t *testing.T) {
@@ -29,15 +27,15 @@ func TestTaskCommand(t *testing.T) {
 // TestRunAndHealthCheck: strata run prints stdout and stderr apart and exits
 // with the task's code; strata health-check sets the check.
 func TestRunAndHealthCheck(t *testing.T) {
-	c := newCLI(t).loggedIn(httpapitest.UserToken)
-	c.fake.AddApp(api.AppDetail{App: api.App{Name: "web", State: api.AppStarted, CurrentRelease: 1},
-		Processes: []api.Process{{Type: "web", Instances: 1}}})
-	out, errs, code := c.run("run", "web", "--", "one; err two; exit 3")
+	c := newCLI(t).asUser()
+	c.mustRun("push", "web", "-p", t.TempDir())
+	// The node runs tasks with sh (httpapitest.Node).
+	out, errs, code := c.run("run", "web", "--", "echo one; echo two >&2; exit 3")
 	if code != 3 || out != "one\n" || !strings.Contains(errs, "two\n") || !strings.Contains(errs, "Running task") {
 		t.Fatalf("run: exit %d, stdout %q, stderr %q; want 3, one, two", code, out, errs)
 	}
 	out, _, code = c.run("run", "web", "--", "echo", "hi")
-	if code != 0 || out != "echo hi\n" { // the fake echoes the command line it got
+	if code != 0 || out != "hi\n" {
 		t.Fatalf("run echo hi: exit %d, stdout %q", code, out)
 	}
 	_, errs, code = c.run("run", "nope", "--", "true")
@@ -51,8 +49,7 @@ func TestRunAndHealthCheck(t *testing.T) {
 	if !strings.Contains(out, "web: health http /, 30s start-up, every 5s") {
 		t.Fatalf("health-check printed %q", out)
 	}
-	d, _ := c.fake.AppDetail(context.Background(), "web")
-	if p := d.Processes[0]; p.HealthCheck != api.HealthHTTP || p.HealthCheckPath != "/" || p.HealthCheckTimeout != 30 || p.HealthCheckInterval != 5 {
+	if p := c.srv.App("web").Processes[0]; p.HealthCheck != api.HealthHTTP || p.HealthCheckPath != "/" || p.HealthCheckTimeout != 30 || p.HealthCheckInterval != 5 {
 		t.Fatalf("process after health-check = %+v", p)
 	}
 	_, errs, code = c.run("health-check", "web", "--type", "tcp")

@@ -1,17 +1,15 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"strings"
 	"testing"
 
 	"github.com/strata-paas/strata/api"
-	"github.com/strata-paas/strata/api/httpapi/httpapitest"
 )
 
 func TestRoutes(t *testing.T) {
-	c := newCLI(t).loggedIn(httpapitest.UserToken)
+	c := newCLI(t).asUser()
 	c.mustRun("apps", "create", "web")
 	c.mustRun("apps", "create", "other")
 
@@ -31,15 +29,25 @@ func TestRoutes(t *testing.T) {
 	if !strings.Contains(out, "blog.localhost") || !strings.Contains(out, "/api") || !strings.Contains(out, "shop.localhost") {
 		t.Fatalf("routes printed %q", out)
 	}
-	var routes []api.RouteInfo
-	if err := json.Unmarshal([]byte(c.mustRun("routes", "--json")), &routes); err != nil || len(routes) != 2 || routes[0].App != "web" {
+	// The list also has each app's own route (<app>.localhost), sorted by
+	// host.
+	var routes []*api.RouteInfo
+	if err := json.Unmarshal([]byte(c.mustRun("routes", "--json")), &routes); err != nil || hosts(routes) != "blog.localhost/api other.localhost shop.localhost web.localhost" || routes[0].App != "web" {
 		t.Fatalf("routes --json = %+v, %v", routes, err)
 	}
 
 	c.mustRun("routes", "unmap", "web", "shop")
 	_, errs, code = c.run("routes", "unmap", "web", "shop")
 	wantError(t, errs, code, 1, "has no route shop.localhost")
-	if rs, _ := c.fake.ListRoutes(context.Background()); len(rs) != 1 || rs[0].Host != "blog.localhost" {
+	if rs, _ := c.srv.Controller.Routes.ListRoutes(c.srv.AdminContext()); hosts(rs) != "blog.localhost/api other.localhost web.localhost" {
 		t.Fatalf("routes after unmap = %+v", rs)
 	}
+}
+
+func hosts(rs []*api.RouteInfo) string {
+	var hs []string
+	for _, r := range rs {
+		hs = append(hs, r.Host+r.Path)
+	}
+	return strings.Join(hs, " ")
 }
