@@ -51,7 +51,9 @@ bench-build:
 	$(GO) test -count=1 -run '^$$' -bench BenchmarkRebuild -benchtime 3x -timeout 30m ./stager/
 
 ## bench-router: the router against nginx and the bare backend with wrk (installs nginx-light and wrk
-## from Debian if missing), then route propagation/removal times. ROUTERBENCH="-duration 5s -cpuprofile router.prof"
+## from Debian if missing), then route propagation/removal times. ROUTERBENCH="-duration 5s -cpuprofile router.prof";
+## "-cores 2": two cores each (shared with backend and wrk on a 2-core machine); "-gorouter PATH": a
+## gorouter binary you built, as a third peer (never built here; skipped with a note if PATH is absent)
 ROUTERBENCH ?=
 bench-router:
 	@if ! command -v wrk >/dev/null || ! { command -v nginx >/dev/null || test -x /usr/sbin/nginx; }; then \

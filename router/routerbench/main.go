@@ -1,14 +1,20 @@
-// Command routerbench compares the Strata router with nginx on the same
-// machine (make bench-router) and measures route propagation and removal
-// times over NATS.
+// Command routerbench compares the Strata router with nginx (and, when the
+// user built one, Cloud Foundry's gorouter) on the same machine (make
+// bench-router) and measures route propagation and removal times over NATS.
 //
 // Without -role it orchestrates: it starts a backend (this program with
 // -role backend), the router (-role router, GOMAXPROCS=1) and nginx (one
 // worker, keep-alive upstream), pins the router and nginx to the same CPU
 // with taskset, runs wrk against the backend directly, the router and nginx
-// at each concurrency, and prints requests/s, p50 and p99 and the ratios.
-// Then it starts an embedded NATS server and an in-process router and times
-// register → first routed request and unregister → last routed request.
+// at each concurrency, and prints requests/s, p50, p99, CPU per request and
+// the ratios. With -cores 2 the router runs with GOMAXPROCS=2 and nginx with
+// two workers, both on CPUs 0-1, which on a 2-core machine they share with
+// the backend and wrk. With -gorouter PATH it also starts that gorouter
+// binary (logging and metrics off, keep-alive upstream) with the backend's
+// route registered over an embedded NATS server, as a third peer; the
+// project never builds gorouter. Then it starts an embedded NATS server and
+// an in-process router and times register → first routed request and
+// unregister → last routed request.
 package main
 
 import (
@@ -51,6 +57,8 @@ func main() {
 	proxyCPU := flag.String("proxy-cpu", "1", "CPU set for the router and nginx (taskset -c)")
 	loadCPU := flag.String("load-cpu", "0", "CPU set for the backend and wrk")
 	registrations := flag.Int("registrations", 50, "routes registered and removed to time propagation")
+	cores := flag.Int("cores", 1, "CPUs for each proxy: 1 (router GOMAXPROCS=1 and one nginx worker alone on -proxy-cpu) or 2 (GOMAXPROCS=2 and two workers on CPUs 0-1, shared with the backend and wrk)")
+	gorouter := flag.String("gorouter", "", "path of a gorouter binary built by the user, measured as a third peer (skipped if absent)")
 	flag.Parse()
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -63,7 +71,7 @@ func main() {
 		err = runRouter(ctx, *listen, *backendAddr, *cpuprofile)
 	case "":
 		err = orchestrate(ctx, options{duration: *duration, conns: *conns, proxyCPU: *proxyCPU, loadCPU: *loadCPU,
-			cpuprofile: *cpuprofile, registrations: *registrations})
+			cpuprofile: *cpuprofile, registrations: *registrations, cores: *cores, gorouter: *gorouter})
 	default:
 		err = fmt.Errorf("unknown -role %q", *role)
 	}
@@ -142,6 +150,8 @@ type options struct {
 	loadCPU       string
 	cpuprofile    string
 	registrations int
+	cores         int
+	gorouter      string
 }
 
 // child is a started process that announced its address.
@@ -208,7 +218,7 @@ func freePort() (int, error) {
 	return ln.Addr().(*net.TCPAddr).Port, nil
 }
 
-const nginxConf = `worker_processes 1;
+const nginxConf = `worker_processes %[4]d;
 pid %[1]s/nginx.pid;
 error_log %[1]s/error.log warn;
 events { worker_connections 4096; }
@@ -234,7 +244,7 @@ http {
 }
 `
 
-func startNginx(ctx context.Context, cpus, backend string) (*child, func(), error) {
+func startNginx(ctx context.Context, cpus, backend string, workers int) (*child, func(), error) {
 	bin, err := exec.LookPath("nginx")
 	if err != nil {
 		if _, serr := os.Stat("/usr/sbin/nginx"); serr != nil {
@@ -253,7 +263,7 @@ func startNginx(ctx context.Context, cpus, backend string) (*child, func(), erro
 		return nil, nil, err
 	}
 	conf := filepath.Join(dir, "nginx.conf")
-	if err := os.WriteFile(conf, fmt.Appendf(nil, nginxConf, dir, backend, port), 0o644); err != nil {
+	if err := os.WriteFile(conf, fmt.Appendf(nil, nginxConf, dir, backend, port, workers), 0o644); err != nil {
 		cleanup()
 		return nil, nil, err
 	}
@@ -343,6 +353,12 @@ func runWrk(ctx context.Context, cpus, addr string, conns int, d time.Duration) 
 	return r, nil
 }
 
+// peer is one target wrk is run against.
+type peer struct {
+	name, addr string
+	pid        int
+}
+
 func orchestrate(ctx context.Context, o options) error {
 	var counts []int
 	for f := range strings.SplitSeq(o.conns, ",") {
@@ -355,6 +371,20 @@ func orchestrate(ctx context.Context, o options) error {
 	if _, err := exec.LookPath("wrk"); err != nil {
 		return errors.New("wrk not found — install it with apt-get install wrk (make bench-router does)")
 	}
+	var setup string
+	switch o.cores {
+	case 1:
+		setup = fmt.Sprintf("backend and wrk on CPU %s, each proxy alone on CPU %s (router GOMAXPROCS=1, nginx 1 worker, gorouter go_max_procs 1)",
+			o.loadCPU, o.proxyCPU)
+	case 2:
+		o.loadCPU, o.proxyCPU = "0,1", "0,1"
+		setup = "two cores each: router GOMAXPROCS=2, nginx 2 workers, gorouter go_max_procs 2, all on CPUs 0-1 — " +
+			"on this 2-core machine the backend and wrk share those CPUs with the proxy, so requests/s is what the " +
+			"proxy gets of a shared machine; CPU per request is the steadier comparison"
+	default:
+		return fmt.Errorf("-cores %d: use 1 or 2", o.cores)
+	}
+	procs := []string{"GOMAXPROCS=" + strconv.Itoa(o.cores)}
 
 	be, err := startSelf(ctx, o.loadCPU, []string{"GOMAXPROCS=1"}, "-role", "backend")
 	if err != nil {
@@ -365,25 +395,42 @@ func orchestrate(ctx context.Context, o options) error {
 	if o.cpuprofile != "" {
 		args = append(args, "-cpuprofile", o.cpuprofile)
 	}
-	rt, err := startSelf(ctx, o.proxyCPU, []string{"GOMAXPROCS=1"}, args...)
+	rt, err := startSelf(ctx, o.proxyCPU, procs, args...)
 	if err != nil {
 		return err
 	}
 	defer rt.stop()
-	ng, cleanup, err := startNginx(ctx, o.proxyCPU, be.addr)
+	ng, cleanup, err := startNginx(ctx, o.proxyCPU, be.addr, o.cores)
 	if err != nil {
 		return err
 	}
 	defer cleanup()
 	defer ng.stop()
 
-	targets := []struct {
-		name, addr string
-		pid        int
-	}{{"direct", be.addr, be.cmd.Process.Pid}, {"router", rt.addr, rt.cmd.Process.Pid}, {"nginx", ng.addr, ng.cmd.Process.Pid}}
-	fmt.Printf("routerbench: backend on CPU %s, router and nginx on CPU %s (GOMAXPROCS=1, 1 worker), wrk on CPU %s, %s per run, 256-byte responses\n\n",
-		o.loadCPU, o.proxyCPU, o.loadCPU, o.duration)
-	fmt.Printf("%-6s %-7s %12s %10s %10s %10s  %s\n", "conns", "target", "requests/s", "p50", "p99", "CPU/req", "errors")
+	targets := []peer{{"direct", be.addr, be.cmd.Process.Pid}, {"router", rt.addr, rt.cmd.Process.Pid}, {"nginx", ng.addr, ng.cmd.Process.Pid}}
+	gorouterNote := ""
+	switch {
+	case o.gorouter == "":
+		gorouterNote = "gorouter: not measured (ROUTERBENCH=\"-gorouter PATH\" adds a gorouter binary you built as a third peer)"
+	default:
+		if st, err := os.Stat(o.gorouter); err != nil || st.IsDir() || st.Mode()&0o111 == 0 {
+			gorouterNote = fmt.Sprintf("gorouter: skipped — %s is not an executable file", o.gorouter)
+			break
+		}
+		gr, stopGR, err := startGorouter(ctx, o.gorouter, o.proxyCPU, o.cores, be.addr)
+		if err != nil {
+			gorouterNote = fmt.Sprintf("gorouter: skipped — %v", err)
+			break
+		}
+		defer stopGR()
+		targets = append(targets, peer{"gorouter", gr.addr, gr.cmd.Process.Pid})
+	}
+	fmt.Printf("routerbench: %s; %s per run, 256-byte responses\n", setup, o.duration)
+	if gorouterNote != "" {
+		fmt.Println(gorouterNote)
+	}
+	fmt.Println()
+	fmt.Printf("%-6s %-8s %12s %10s %10s %10s  %s\n", "conns", "target", "requests/s", "p50", "p99", "CPU/req", "errors")
 	for _, c := range counts {
 		res := map[string]result{}
 		for _, tg := range targets {
@@ -400,18 +447,183 @@ func orchestrate(ctx context.Context, o options) error {
 				r.cpu = treeCPU(tg.pid) - cpu0
 			}
 			res[tg.name] = r
-			fmt.Printf("%-6d %-7s %12.0f %10s %10s %10s  %s\n", c, tg.name, r.rps, r.p50.Round(time.Microsecond), r.p99.Round(time.Microsecond),
+			fmt.Printf("%-6d %-8s %12.0f %10s %10s %10s  %s\n", c, tg.name, r.rps, r.p50.Round(time.Microsecond), r.p99.Round(time.Microsecond),
 				perRequest(r), r.errors)
 		}
 		rn, ro, rd := res["router"], res["nginx"], res["direct"]
-		fmt.Printf("%-6d ratios  router/nginx %.2f (p99 %s vs %s)  router/direct %.2f\n\n", c, rn.rps/ro.rps,
-			rn.p99.Round(time.Microsecond), ro.p99.Round(time.Microsecond), rn.rps/rd.rps)
+		fmt.Printf("%-6d ratios   router/nginx %.2f (p99 %s vs %s, CPU/req %s)  router/direct %.2f\n", c, rn.rps/ro.rps,
+			rn.p99.Round(time.Microsecond), ro.p99.Round(time.Microsecond), cpuRatio(rn, ro), rn.rps/rd.rps)
+		if rg, ok := res["gorouter"]; ok {
+			fmt.Printf("%-6d ratios   router/gorouter %.2f (p99 %s vs %s, CPU/req %s)\n", c, rn.rps/rg.rps,
+				rn.p99.Round(time.Microsecond), rg.p99.Round(time.Microsecond), cpuRatio(rn, rg))
+		}
+		fmt.Println()
 	}
 	rt.stop() // writes the CPU profile
 	if o.cpuprofile != "" {
 		fmt.Printf("router CPU profile: %s (go tool pprof -top %s)\n\n", o.cpuprofile, o.cpuprofile)
 	}
 	return propagation(ctx, o.registrations)
+}
+
+// cpuRatio is a's CPU per request over b's, "-" if either is unknown.
+func cpuRatio(a, b result) string {
+	if a.cpu <= 0 || b.cpu <= 0 || a.requests <= 0 || b.requests <= 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%.2f×", (float64(a.cpu)/a.requests)/(float64(b.cpu)/b.requests))
+}
+
+// gorouterConf is a minimal gorouter configuration: plain HTTP only, routes
+// from NATS only, logging at error level with no access log, no metrics
+// forwarding, keep-alive connections to backends (gorouter disables them by
+// default, nginx and the Strata router keep them).
+const gorouterConf = `status:
+  host: 127.0.0.1
+  port: %[1]d
+  user: bench
+  pass: bench
+nats:
+  hosts:
+  - hostname: 127.0.0.1
+    port: %[2]d
+logging:
+  level: error
+  loggregator_enabled: false
+  metron_address: 127.0.0.1:1
+access_log:
+  file: ""
+  enable_streaming: false
+port: %[3]d
+index: 0
+go_max_procs: %[4]d
+enable_ssl: false
+start_response_delay_interval: 1s
+droplet_stale_threshold: 120s
+disable_keep_alives: false
+max_idle_conns: 512
+max_idle_conns_per_host: 256
+per_request_metrics_reporting: false
+send_http_start_stop_server_event: false
+send_http_start_stop_client_event: false
+per_app_prometheus_http_metrics_reporting: false
+`
+
+// startGorouter runs the user's gorouter binary pinned to cpus against an
+// embedded NATS server and registers the backend's route on it (again every
+// 10 s, well within its stale threshold) until the returned stop is called.
+func startGorouter(ctx context.Context, bin, cpus string, procs int, backend string) (*child, func(), error) {
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	srv, err := bus.StartServer(bus.ServerConfig{Host: "127.0.0.1", Port: 0, Logger: log})
+	if err != nil {
+		return nil, nil, err
+	}
+	natsPort := 0
+	if u := srv.ClientURL(); u != "" {
+		if i := strings.LastIndexByte(u, ':'); i >= 0 {
+			natsPort, _ = strconv.Atoi(u[i+1:])
+		}
+	}
+	if natsPort == 0 {
+		srv.Shutdown()
+		return nil, nil, fmt.Errorf("embedded NATS server has no port (%q)", srv.ClientURL())
+	}
+	nc, err := bus.Connect(ctx, srv.ClientURL(), bus.Options{Name: "routerbench", Logger: log})
+	if err != nil {
+		srv.Shutdown()
+		return nil, nil, err
+	}
+	dir, err := os.MkdirTemp("", "routerbench-gorouter-")
+	if err != nil {
+		nc.Close()
+		srv.Shutdown()
+		return nil, nil, err
+	}
+	statusPort, err1 := freePort()
+	port, err2 := freePort()
+	if err := errors.Join(err1, err2); err != nil {
+		nc.Close()
+		srv.Shutdown()
+		os.RemoveAll(dir)
+		return nil, nil, err
+	}
+	conf := filepath.Join(dir, "gorouter.yml")
+	if err := os.WriteFile(conf, fmt.Appendf(nil, gorouterConf, statusPort, natsPort, port, procs), 0o644); err != nil {
+		nc.Close()
+		srv.Shutdown()
+		os.RemoveAll(dir)
+		return nil, nil, err
+	}
+	logf, err := os.Create(filepath.Join(dir, "gorouter.log"))
+	if err != nil {
+		nc.Close()
+		srv.Shutdown()
+		os.RemoveAll(dir)
+		return nil, nil, err
+	}
+	cmd := exec.Command("taskset", "-c", cpus, bin, "-c", conf)
+	cmd.Env = append(os.Environ(), "GOMAXPROCS="+strconv.Itoa(procs))
+	cmd.Stdout, cmd.Stderr = logf, logf
+	if err := cmd.Start(); err != nil {
+		logf.Close()
+		nc.Close()
+		srv.Shutdown()
+		os.RemoveAll(dir)
+		return nil, nil, err
+	}
+	c := &child{cmd: cmd, addr: "127.0.0.1:" + strconv.Itoa(port)}
+	host, bport, _ := net.SplitHostPort(backend)
+	bp, _ := strconv.Atoi(bport)
+	reg := api.RouterRegistration{Host: host, Port: bp, URIs: []string{benchHost}, PrivateInstanceID: "bench-0"}
+	done := make(chan struct{})
+	stopped := make(chan struct{})
+	go func() {
+		defer close(stopped)
+		t := time.NewTicker(10 * time.Second)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+				_ = nc.Publish(api.SubjectRouterRegister, reg)
+			}
+		}
+	}()
+	stop := func() {
+		close(done)
+		<-stopped
+		c.stop()
+		logf.Close()
+		nc.Close()
+		srv.Shutdown()
+		os.RemoveAll(dir)
+	}
+	// gorouter starts serving after its start_response_delay_interval and
+	// learns routes from router.register messages: register every 200 ms
+	// until the route answers.
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		_ = nc.Publish(api.SubjectRouterRegister, reg)
+		if code, err := get(ctx, c.addr, benchHost, "/"); err == nil && code == 200 {
+			return c, stop, nil
+		}
+		if cmd.ProcessState != nil || time.Now().After(deadline) || ctx.Err() != nil {
+			out, _ := os.ReadFile(logf.Name())
+			stop()
+			return nil, nil, fmt.Errorf("%s did not route %s within 30s; its output: %s", bin, benchHost, lastLines(out, 5))
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// lastLines returns the last n lines of b.
+func lastLines(b []byte, n int) string {
+	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, " | ")
 }
 
 // perRequest is the CPU time the target spent per request, "-" if unknown.
