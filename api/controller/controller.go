@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"sync/atomic"
 	"time"
 
 	"github.com/strata-paas/strata/api"
@@ -174,6 +175,9 @@ type Controller struct {
 	sig    *signals
 	leader *leader
 	ready  chan struct{}
+	// leadCtx is the context of the leader-only work while this
+	// controller leads (it carries the fence), nil otherwise.
+	leadCtx atomic.Pointer[context.Context]
 }
 
 // NodeAdmin is the nodes as admins operate them: the list from Nodes, drain
@@ -292,9 +296,18 @@ func (c *Controller) Run(ctx context.Context) error {
 	})); err != nil {
 		return err
 	}
-	if err := add(bus.SubscribeJSON(c.conn, api.SubjectInstanceEvent, "controllers", func(_ string, ev *api.InstanceEvent) {
+	// Every controller hears every instance event (no queue group): each
+	// keeps its node listings current and wakes its own deploy waits; the
+	// leader alone writes the instance row, fenced by its term. An event
+	// that comes while no controller leads is not written: the next
+	// leader's passes copy the state from heartbeats (reconcileReports).
+	if err := add(bus.SubscribeJSON(c.conn, api.SubjectInstanceEvent, "", func(_ string, ev *api.InstanceEvent) {
 		c.Nodes.event(ev, c.cfg.Now())
-		c.Nodes.instanceEvent(ctx, ev)
+		if lctx := c.leadCtx.Load(); lctx != nil {
+			c.Nodes.instanceEvent(*lctx, ev)
+		} else {
+			c.sig.notifyChanged()
+		}
 	})); err != nil {
 		return err
 	}

@@ -267,6 +267,8 @@ func (c *Controller) follow(ctx context.Context) {
 // stuck-build sweep, scheduler and plan applier) every
 // ConvergeInterval or when kicked, with ctx's fence on every write.
 func (c *Controller) lead(ctx context.Context) {
+	c.leadCtx.Store(&ctx)
+	defer c.leadCtx.Store(nil)
 	t := time.NewTicker(c.cfg.ConvergeInterval)
 	defer t.Stop()
 	for {
