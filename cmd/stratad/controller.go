@@ -36,8 +36,12 @@ type controllerConfig struct {
 	Domain     string
 	RouterPort string // port in app URLs ("80" or "" hides it)
 	Builder    bool   // run a build worker in this process
+	// CredentialsDir holds admin.token and the component credentials
+	// (<component>.token); "" = DataDir. Controllers sharing one database
+	// share it (docs/architecture.md, "Leader lease").
+	CredentialsDir string
 	// SecretKeyFile holds the key sealing secrets at rest (uploaded private
-	// keys); created 0600 when missing. "" = <DataDir>/secret.key.
+	// keys); created 0600 when missing. "" = <CredentialsDir>/secret.key.
 	SecretKeyFile string
 	// ControllerID and LeaseTTL name this controller's leader lease and its
 	// time to live (docs/architecture.md, "Leader lease"); zero = defaults.
@@ -100,9 +104,16 @@ func startController(ctx context.Context, cfg controllerConfig, conn *bus.Conn) 
 		st.Close()
 		return nil, err
 	}
+	creds := cfg.CredentialsDir
+	if creds == "" {
+		creds = cfg.DataDir
+	} else if err := os.MkdirAll(creds, 0o700); err != nil {
+		st.Close()
+		return nil, fmt.Errorf("cannot create --credentials-dir %s: %w", creds, err)
+	}
 	keyFile := cfg.SecretKeyFile
 	if keyFile == "" {
-		keyFile = filepath.Join(cfg.DataDir, "secret.key")
+		keyFile = filepath.Join(creds, "secret.key")
 	}
 	key, err := secretbox.LoadOrCreateKey(keyFile)
 	if err != nil {
@@ -115,7 +126,7 @@ func startController(ctx context.Context, cfg controllerConfig, conn *bus.Conn) 
 		return nil, err
 	}
 	certs := controller.NewCertificates(controller.CertificatesConfig{Store: st, Box: box, Bus: conn, Events: st, Logger: log.With("component", "certificates")})
-	r := &controllerRole{cfg: cfg, store: st, ctrl: ctrl, tokenFile: filepath.Join(cfg.DataDir, "admin.token")}
+	r := &controllerRole{cfg: cfg, store: st, ctrl: ctrl, tokenFile: filepath.Join(creds, "admin.token")}
 	token, created, err := ctrl.Tenancy.Bootstrap(ctx, "admin")
 	if err != nil {
 		st.Close()
@@ -131,14 +142,14 @@ func startController(ctx context.Context, cfg controllerConfig, conn *bus.Conn) 
 		b, err := os.ReadFile(r.tokenFile)
 		if err != nil {
 			st.Close()
-			return nil, fmt.Errorf("the admin user exists but %s cannot be read (%v) — restore the file or start with a new --data dir", r.tokenFile, err)
+			return nil, fmt.Errorf("the admin user exists but %s cannot be read (%v) — restore the file, give the --credentials-dir the other controllers use, or start with a new --data dir", r.tokenFile, err)
 		}
 		token = strings.TrimSpace(string(b))
 	}
 	r.adminToken = token
 	r.componentTokens = map[string]string{}
 	for _, comp := range []string{api.ComponentExecutor, api.ComponentRouter, api.ComponentBuilder} {
-		file := filepath.Join(cfg.DataDir, comp+".token")
+		file := filepath.Join(creds, comp+".token")
 		current := ""
 		if b, err := os.ReadFile(file); err == nil {
 			current = strings.TrimSpace(string(b))
@@ -273,7 +284,9 @@ func runController(ctx context.Context, args []string, stdout, stderr io.Writer)
 	routerPort := fs.String("router-port", "8080", "router port shown in app URLs")
 	builder := fs.Bool("builder", true, "run a build worker in this process")
 	controllerID, leaseTTL := leaseFlags(fs, "the hostname and a random suffix")
-	secretKeyFile := fs.String("secret-key-file", "", "file holding the key that encrypts secrets at rest, such as uploaded TLS private keys (created 0600 if missing; default <data>/secret.key)")
+	credsDir := fs.String("credentials-dir", "", "directory of admin.token, the executor, router and builder credentials (<component>.token) and, by default, secret.key; controllers on one database share it (default: the data dir)")
+	secretKeyFile := fs.String("secret-key-file", "", "file holding the key that encrypts secrets at rest, such as uploaded TLS private keys (created 0600 if missing; default <credentials-dir>/secret.key)")
+	initOnly := fs.Bool("init-only", false, "migrate the database, create the admin and the component credentials in --credentials-dir and the secret key, then exit: run once before several controllers share one database, so that they do not race to create them")
 	log, err := parseRole(fs, args, stderr, "info")
 	if err != nil {
 		return err
@@ -285,9 +298,15 @@ func runController(ctx context.Context, args []string, stdout, stderr io.Writer)
 	}
 	defer closeBus()
 	r, err := startController(ctx, controllerConfig{DataDir: *data, APIAddr: *apiAddr, Database: *database,
-		Domain: *domain, RouterPort: *routerPort, Builder: *builder, SecretKeyFile: *secretKeyFile, ControllerID: *controllerID, LeaseTTL: *leaseTTL, BusCredentials: creds, Logger: log}, conn)
+		Domain: *domain, RouterPort: *routerPort, Builder: *builder, CredentialsDir: *credsDir, SecretKeyFile: *secretKeyFile, ControllerID: *controllerID, LeaseTTL: *leaseTTL, BusCredentials: creds, Logger: log}, conn)
 	if err != nil {
 		return err
+	}
+	if *initOnly {
+		r.ln.Close()
+		r.store.Close()
+		fmt.Fprintf(stdout, "Strata controller %s: database and credentials ready (admin token %s)\n", version, r.tokenFile)
+		return nil
 	}
 	fmt.Fprintf(stdout, "Strata controller %s\n  API:   %s\n  login: strata login --api %s --token-file %s\n  console: %s/\n", version, r.apiURL, r.apiURL, r.tokenFile, r.apiURL)
 	return r.run(ctx, conn)
