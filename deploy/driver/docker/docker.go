@@ -18,7 +18,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	cerrdefs "github.com/containerd/errdefs"
@@ -126,12 +125,11 @@ type ctr struct {
 	cid       string // container id
 	image     string
 	recovered bool
-	stopping  atomic.Bool // SIGTERM sent by Stop
-	killed    atomic.Bool // SIGKILL sent by Stop or Destroy
 	ready     chan struct{}
-	exited    chan struct{} // the container is no longer running
-	done      chan struct{} // exited and its output delivered
-	res       *driver.ExitResult
+	// Lifecycle: Exited when the container no longer runs, Done once its
+	// output is delivered; Stopping and Killed when Stop or Destroy sent
+	// SIGTERM or SIGKILL.
+	driver.Lifecycle
 }
 
 // handleData is the driver-specific part of a Handle.
@@ -240,15 +238,7 @@ func (d *Driver) networkName(space string) string {
 	return "strata-" + d.cfg.NodeID + "-" + space
 }
 
-func (d *Driver) get(id string) (*ctr, error) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	c, ok := d.ctrs[id]
-	if !ok {
-		return nil, api.Errorf(api.ENotFound, "no instance %s on this driver", id)
-	}
-	return c, nil
-}
+func (d *Driver) get(id string) (*ctr, error) { return driver.Lookup(&d.mu, d.ctrs, id) }
 
 func (d *Driver) nodeFilter(extra ...string) filters.Args {
 	f := filters.NewArgs(filters.Arg("label", LabelManaged+"=true"), filters.Arg("label", LabelNode+"="+d.cfg.NodeID))
@@ -282,7 +272,7 @@ func (d *Driver) Start(ctx context.Context, spec *driver.Spec) (*driver.Handle, 
 		d.mu.Unlock()
 		return nil, api.Errorf(api.EConflict, "instance %s is already started — destroy it first", spec.ID)
 	}
-	c := &ctr{id: spec.ID, image: image, ready: make(chan struct{}), exited: make(chan struct{}), done: make(chan struct{})}
+	c := &ctr{id: spec.ID, image: image, ready: make(chan struct{})}
 	d.ctrs[spec.ID] = c
 	d.using[image]++
 	d.mu.Unlock()
@@ -545,7 +535,7 @@ func (d *Driver) removeUnusedNetworks(ctx context.Context) int {
 
 // follow copies the container's output to stdout and stderr from since
 // (RFC 3339 or Unix time; "" = from the start) and then watches for its
-// exit: c.exited closes when it no longer runs, c.done once its output is
+// exit: c.Exited closes when it no longer runs, c.Done once its output is
 // delivered and its exit recorded.
 func (d *Driver) follow(c *ctr, stdout, stderr io.Writer, since string) {
 	if stdout == nil {
@@ -575,7 +565,7 @@ func (d *Driver) follow(c *ctr, stdout, stderr io.Writer, since string) {
 				d.pollExit(c) // the wait stream broke: poll instead
 			}
 		}
-		close(c.exited)
+		c.MarkExited()
 		// The log stream ends when the container stops; bound it anyway.
 		select {
 		case <-logsDone:
@@ -584,8 +574,7 @@ func (d *Driver) follow(c *ctr, stdout, stderr io.Writer, since string) {
 			<-logsDone
 		}
 		cancelLogs()
-		c.res = d.exitResult(c)
-		close(c.done)
+		c.Finish(d.exitResult(c))
 	}()
 }
 
@@ -618,9 +607,9 @@ func (d *Driver) exitResult(c *ctr) *driver.ExitResult {
 	st := ins.State
 	res := &driver.ExitResult{ExitCode: st.ExitCode, OOMKilled: st.OOMKilled}
 	switch {
-	case st.ExitCode == 128+9 && (c.killed.Load() || st.OOMKilled):
+	case st.ExitCode == 128+9 && (c.Killed.Load() || st.OOMKilled):
 		res.ExitCode, res.Signal = -1, "killed"
-	case st.ExitCode == 128+15 && c.stopping.Load():
+	case st.ExitCode == 128+15 && c.Stopping.Load():
 		res.ExitCode, res.Signal = -1, "terminated"
 	}
 	return res
@@ -632,12 +621,7 @@ func (d *Driver) Wait(ctx context.Context, id string) (*driver.ExitResult, error
 	if err != nil {
 		return nil, err
 	}
-	select {
-	case <-c.done:
-		return c.res, nil
-	case <-ctx.Done():
-		return nil, ctx.Err()
-	}
+	return c.Lifecycle.Wait(ctx)
 }
 
 // Stop sends SIGTERM to the container's init (which forwards it), waits up
@@ -647,13 +631,11 @@ func (d *Driver) Stop(ctx context.Context, id string, grace time.Duration) error
 	if err != nil {
 		return err
 	}
-	return driver.Escalate(ctx, id, c.exited, grace, func() {
-		c.stopping.Store(true)
+	return c.Lifecycle.Stop(ctx, id, grace, func() {
 		if err := d.cli.ContainerKill(ctx, c.cid, "SIGTERM"); err != nil && !isGone(err) {
 			d.log.Warn("docker.sigterm_failed", "id", id, "err", err)
 		}
 	}, func() {
-		c.killed.Store(true)
 		kctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
 		if err := d.cli.ContainerKill(kctx, c.cid, "SIGKILL"); err != nil && !isGone(err) {
@@ -679,7 +661,7 @@ func (d *Driver) Destroy(ctx context.Context, id string) error {
 	d.mu.Unlock()
 	cids := []string{}
 	if c != nil {
-		c.killed.Store(true)
+		c.Killed.Store(true)
 		if c.cid != "" {
 			cids = append(cids, c.cid)
 		}
@@ -699,17 +681,10 @@ func (d *Driver) Destroy(ctx context.Context, id string) error {
 		}
 	}
 	if c != nil {
-		select {
-		case <-c.done:
-		case <-ctx.Done():
-			return api.Errorf(api.ETimeout, "instance %s did not exit: %v", id, ctx.Err())
+		if err := c.AwaitDone(ctx, id); err != nil {
+			return err
 		}
-		d.mu.Lock()
-		if d.ctrs[id] == c {
-			delete(d.ctrs, id)
-			d.release(c.image)
-		}
-		d.mu.Unlock()
+		driver.Forget(&d.mu, d.ctrs, id, c, func() { d.release(c.image) })
 	}
 	if len(cids) > 0 {
 		d.netMu.Lock()
@@ -766,7 +741,7 @@ func (d *Driver) RecoverOutput(ctx context.Context, h *driver.Handle, stdout, st
 		d.mu.Unlock()
 		return nil
 	}
-	c := &ctr{id: h.ID, cid: ins.ID, image: image, recovered: true, ready: make(chan struct{}), exited: make(chan struct{}), done: make(chan struct{})}
+	c := &ctr{id: h.ID, cid: ins.ID, image: image, recovered: true, ready: make(chan struct{})}
 	close(c.ready)
 	d.ctrs[h.ID] = c
 	d.using[image]++

@@ -176,14 +176,13 @@ type vm struct {
 	booted    time.Duration // from QEMU's start until the command started (last attempt)
 	check     *checkPort    // nil when the instance serves no port
 	recovered bool
-	killed    atomic.Bool // SIGKILL sent to QEMU by Stop or Destroy
 
 	ctlMu sync.Mutex
 	ctl   net.Conn // the control socket, once used
 
-	exited chan struct{} // QEMU is gone
-	done   chan struct{} // exited and every frame delivered
-	res    *driver.ExitResult
+	// Lifecycle: Exited when QEMU is gone, Done once every frame is
+	// delivered too; Killed once Stop or Destroy sent SIGKILL to QEMU.
+	driver.Lifecycle
 }
 
 // handleData is the driver-specific part of a Handle.
@@ -351,15 +350,7 @@ func (d *Driver) AllocatePort(string) (int, error) { return d.cfg.GuestPort, nil
 
 func checkID(id string) error { return driver.CheckID(id) }
 
-func (d *Driver) get(id string) (*vm, error) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	v, ok := d.vms[id]
-	if !ok {
-		return nil, api.Errorf(api.ENotFound, "no instance %s on this driver", id)
-	}
-	return v, nil
-}
+func (d *Driver) get(id string) (*vm, error) { return driver.Lookup(&d.mu, d.vms, id) }
 
 func (d *Driver) instanceDir(id string) string { return filepath.Join(d.cfg.StateDir, "instances", id) }
 
@@ -388,7 +379,7 @@ func (d *Driver) Start(ctx context.Context, spec *driver.Spec) (*driver.Handle, 
 		d.mu.Unlock()
 		return nil, api.Errorf(api.EConflict, "instance %s is already started — destroy it first", spec.ID)
 	}
-	v := &vm{id: spec.ID, dir: d.instanceDir(spec.ID), exited: make(chan struct{}), done: make(chan struct{})}
+	v := &vm{id: spec.ID, dir: d.instanceDir(spec.ID)}
 	d.vms[spec.ID] = v
 	d.mu.Unlock()
 	h, err := d.start(ctx, v, spec)
@@ -754,9 +745,7 @@ func (d *Driver) adopt(v *vm, pid int, st uint64, hostPort int, f *follower, exi
 		if v.check != nil {
 			v.check.close()
 		}
-		v.res = d.exitResult(v, f)
-		close(v.exited)
-		close(v.done)
+		v.Finish(d.exitResult(v, f))
 	}()
 }
 
@@ -764,7 +753,7 @@ func (d *Driver) exitResult(v *vm, f *follower) *driver.ExitResult {
 	if e, ok := f.exitRecord(); ok {
 		return &driver.ExitResult{ExitCode: e.Code, Signal: e.Signal, OOMKilled: e.OOM}
 	}
-	if v.killed.Load() {
+	if v.Killed.Load() {
 		return &driver.ExitResult{ExitCode: -1, Signal: "killed"}
 	}
 	if msg := f.guestErr(); msg != "" {
@@ -779,12 +768,7 @@ func (d *Driver) Wait(ctx context.Context, id string) (*driver.ExitResult, error
 	if err != nil {
 		return nil, err
 	}
-	select {
-	case <-v.done:
-		return v.res, nil
-	case <-ctx.Done():
-		return nil, ctx.Err()
-	}
+	return v.Lifecycle.Wait(ctx)
 }
 
 // Stop asks the guest's init to send SIGTERM to the command's process group
@@ -795,11 +779,11 @@ func (d *Driver) Stop(ctx context.Context, id string, grace time.Duration) error
 	if err != nil {
 		return err
 	}
-	return driver.Escalate(ctx, id, v.exited, grace, func() {
+	return v.Lifecycle.Stop(ctx, id, grace, func() {
 		if err := v.control(guest.ControlTerm); err != nil {
 			d.log.Warn("microvm.sigterm_failed", "id", id, "err", err)
 		}
-	}, func() { v.kill() })
+	}, v.killQEMU)
 }
 
 // exitLinger is how long QEMU may run on after the guest's exit record.
@@ -808,7 +792,7 @@ const exitLinger = 3 * time.Second
 // kill ends the VM as a SIGKILL of the instance would: Wait reports
 // "killed" unless the guest had already reported an exit.
 func (v *vm) kill() {
-	v.killed.Store(true)
+	v.Killed.Store(true)
 	v.killQEMU()
 }
 
@@ -865,16 +849,10 @@ func (d *Driver) Destroy(ctx context.Context, id string) error {
 	d.mu.Unlock()
 	if v != nil {
 		v.kill()
-		select {
-		case <-v.done:
-		case <-ctx.Done():
-			return api.Errorf(api.ETimeout, "instance %s did not exit: %v", id, ctx.Err())
+		if err := v.AwaitDone(ctx, id); err != nil {
+			return err
 		}
-		d.mu.Lock()
-		if d.vms[id] == v {
-			delete(d.vms, id)
-		}
-		d.mu.Unlock()
+		driver.Forget(&d.mu, d.vms, id, v, nil)
 	}
 	unlinkCtl(d.instanceDir(id))
 	if err := os.RemoveAll(d.instanceDir(id)); err != nil {
@@ -921,7 +899,7 @@ func (d *Driver) RecoverOutput(ctx context.Context, h *driver.Handle, stdout, st
 		d.mu.Unlock()
 		return nil
 	}
-	v := &vm{id: h.ID, dir: data.Dir, recovered: true, exited: make(chan struct{}), done: make(chan struct{})}
+	v := &vm{id: h.ID, dir: data.Dir, recovered: true}
 	if data.CheckPort > 0 {
 		v.check = &checkPort{host: d.cfg.AdvertiseHost, port: data.CheckPort, forward: data.HostPort}
 	}

@@ -16,7 +16,6 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -123,16 +122,15 @@ type proc struct {
 	cg        *isolate.Cgroup // non-nil for an isolated instance, whose pid is its init
 	link      *netns.Link     // the instance's network, when it has one
 	result    string          // the file the init writes the exit status to
-	stopping  atomic.Bool     // Stop has sent SIGTERM: leftovers get the grace too
-	killed    atomic.Bool     // Stop has escalated to SIGKILL
 
 	// ready is closed once pid, pgid, startTime and cg are set: Start
 	// publishes the proc before it has started, so readers other than
 	// Start's caller (Usage, from the heartbeat) wait for it.
-	ready  chan struct{}
-	exited chan struct{} // closed when the main process has exited
-	done   chan struct{} // closed when exited and all output is delivered
-	res    *driver.ExitResult
+	ready chan struct{}
+	// Lifecycle: Exited when the main process has exited, Done when all
+	// output is delivered too; Stopping once Stop has sent SIGTERM
+	// (leftovers get the grace too), Killed once it escalated to SIGKILL.
+	driver.Lifecycle
 }
 
 // handleData is the driver-specific part of a Handle.
@@ -345,15 +343,7 @@ func checkID(id string) error {
 	return nil
 }
 
-func (d *Driver) get(id string) (*proc, error) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	p, ok := d.procs[id]
-	if !ok {
-		return nil, api.Errorf(api.ENotFound, "no instance %s on this driver", id)
-	}
-	return p, nil
-}
+func (d *Driver) get(id string) (*proc, error) { return driver.Lookup(&d.mu, d.procs, id) }
 
 // Start starts spec.Command in its own process group.
 func (d *Driver) Start(ctx context.Context, spec *driver.Spec) (*driver.Handle, error) {
@@ -368,7 +358,7 @@ func (d *Driver) Start(ctx context.Context, spec *driver.Spec) (*driver.Handle, 
 		d.mu.Unlock()
 		return nil, api.Errorf(api.EConflict, "instance %s is already started — destroy it first", spec.ID)
 	}
-	p := &proc{id: spec.ID, ready: make(chan struct{}), exited: make(chan struct{}), done: make(chan struct{})}
+	p := &proc{id: spec.ID, ready: make(chan struct{})}
 	d.procs[spec.ID] = p
 	d.mu.Unlock()
 
@@ -420,16 +410,16 @@ func (d *Driver) start(p *proc, spec *driver.Spec) (*driver.Handle, error) {
 
 	var tails sync.WaitGroup
 	tails.Add(2)
-	go func() { defer tails.Done(); d.tail(outR, filepath.Join(dir, "stdout"), spec.Stdout, p.exited) }()
-	go func() { defer tails.Done(); d.tail(errR, filepath.Join(dir, "stderr"), spec.Stderr, p.exited) }()
+	go func() { defer tails.Done(); d.tail(outR, filepath.Join(dir, "stdout"), spec.Stdout, p.Exited()) }()
+	go func() { defer tails.Done(); d.tail(errR, filepath.Join(dir, "stderr"), spec.Stderr, p.Exited()) }()
 	go func() {
 		werr := cmd.Wait()
 		oom := d.reap(p)
-		close(p.exited)
+		p.MarkExited()
 		tails.Wait()
-		p.res = p.exitResult(cmd.ProcessState, werr)
-		p.res.OOMKilled = oom
-		close(p.done)
+		res := p.exitResult(cmd.ProcessState, werr)
+		res.OOMKilled = oom
+		p.Finish(res)
 	}()
 	data, _ := json.Marshal(handleData{StateDir: dir, Cgroup: p.cg, Net: p.link})
 	ep := driver.Endpoint{Port: spec.Port}
@@ -560,7 +550,7 @@ func (d *Driver) reap(p *proc) (oom bool) {
 // cleanly) until the group is empty or Stop escalates; otherwise leftovers are
 // killed at once.
 func (d *Driver) reapGroup(p *proc) {
-	for p.stopping.Load() && !p.killed.Load() && syscall.Kill(-p.pgid, 0) == nil {
+	for p.Stopping.Load() && !p.Killed.Load() && syscall.Kill(-p.pgid, 0) == nil {
 		time.Sleep(d.cfg.PollInterval)
 	}
 	_ = syscall.Kill(-p.pgid, syscall.SIGKILL)
@@ -650,12 +640,7 @@ func (d *Driver) Wait(ctx context.Context, id string) (*driver.ExitResult, error
 	if err != nil {
 		return nil, err
 	}
-	select {
-	case <-p.done:
-		return p.res, nil
-	case <-ctx.Done():
-		return nil, ctx.Err()
-	}
+	return p.Lifecycle.Wait(ctx)
 }
 
 // Stop sends SIGTERM to the instance's process group, then SIGKILL after grace.
@@ -664,9 +649,9 @@ func (d *Driver) Stop(ctx context.Context, id string, grace time.Duration) error
 	if err != nil {
 		return err
 	}
-	return driver.Escalate(ctx, id, p.exited, grace,
-		func() { p.stopping.Store(true); p.signal(syscall.SIGTERM) },
-		func() { p.killed.Store(true); p.signal(syscall.SIGKILL) })
+	return p.Lifecycle.Stop(ctx, id, grace,
+		func() { p.signal(syscall.SIGTERM) },
+		func() { p.signal(syscall.SIGKILL) })
 }
 
 // signal sends sig to p's process group unless p is a recovered process whose
@@ -694,21 +679,15 @@ func (d *Driver) Destroy(ctx context.Context, id string) error {
 	d.mu.Unlock()
 	if p != nil {
 		select {
-		case <-p.exited:
+		case <-p.Exited():
 		default:
-			p.killed.Store(true)
+			p.Killed.Store(true)
 			p.signal(syscall.SIGKILL)
 		}
-		select {
-		case <-p.done:
-		case <-ctx.Done():
-			return api.Errorf(api.ETimeout, "instance %s did not exit: %v", id, ctx.Err())
+		if err := p.AwaitDone(ctx, id); err != nil {
+			return err
 		}
-		d.mu.Lock()
-		if d.procs[id] == p {
-			delete(d.procs, id)
-		}
-		d.mu.Unlock()
+		driver.Forget(&d.mu, d.procs, id, p, nil)
 	}
 	if p == nil && d.Isolated() {
 		// An instance that was never recovered may have left its cgroup.
@@ -768,7 +747,7 @@ func (d *Driver) RecoverOutput(ctx context.Context, h *driver.Handle, stdout, st
 	}
 	p := &proc{id: h.ID, pid: h.PID, pgid: h.PGID, startTime: h.StartTime, recovered: true,
 		cg: data.Cgroup, link: data.Net, result: filepath.Join(d.stateDir(h.ID), "result"),
-		ready: make(chan struct{}), exited: make(chan struct{}), done: make(chan struct{})}
+		ready: make(chan struct{})}
 	close(p.ready)
 	d.procs[h.ID] = p
 	d.mu.Unlock()
@@ -786,7 +765,7 @@ func (d *Driver) RecoverOutput(ctx context.Context, h *driver.Handle, stdout, st
 		}
 		_, _ = f.Seek(0, io.SeekEnd)
 		tails.Add(1)
-		go func() { defer tails.Done(); d.tail(f, path, s.w, p.exited) }()
+		go func() { defer tails.Done(); d.tail(f, path, s.w, p.Exited()) }()
 	}
 	go func() {
 		t := time.NewTicker(4 * d.cfg.PollInterval)
@@ -797,13 +776,13 @@ func (d *Driver) RecoverOutput(ctx context.Context, h *driver.Handle, stdout, st
 			}
 		}
 		oom := d.reap(p)
-		close(p.exited)
+		p.MarkExited()
 		tails.Wait()
-		p.res = &driver.ExitResult{ExitCode: -1, Err: ErrExitUnknown, OOMKilled: oom}
+		res := &driver.ExitResult{ExitCode: -1, Err: ErrExitUnknown, OOMKilled: oom}
 		if r, ok := isolate.ReadResult(p.result); ok && p.cg != nil {
-			p.res = &driver.ExitResult{ExitCode: r.ExitCode, Signal: r.Signal, OOMKilled: oom}
+			res = &driver.ExitResult{ExitCode: r.ExitCode, Signal: r.Signal, OOMKilled: oom}
 		}
-		close(p.done)
+		p.Finish(res)
 	}()
 	return nil
 }
