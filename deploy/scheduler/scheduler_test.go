@@ -35,6 +35,32 @@ func web(app string, count, mem, release int) scheduler.Formation {
 	return scheduler.Formation{AppID: app, Process: "web", Instances: count, MemoryMB: mem, Release: release}
 }
 
+// one is a snapshot of app's web formation of one 256 MB instance of release
+// on nodes, with instances already there.
+func one(release int, nodes []scheduler.Node, instances ...*api.Instance) scheduler.Snapshot {
+	return scheduler.Snapshot{Nodes: nodes, Formations: []scheduler.Formation{web("app", 1, 256, release)}, Instances: instances}
+}
+
+// nodes is a list of nodes, for table rows.
+func nodes(ns ...scheduler.Node) []scheduler.Node { return ns }
+
+// placed is the placement of app's web instance index of release on nodeID
+// with process isolation.
+func placed(index, release int, nodeID string) scheduler.Placement {
+	return scheduler.Placement{AppID: "app", Process: "web", Index: index, Release: release, NodeID: nodeID, Isolation: api.IsolationProcess}
+}
+
+// unplaced is app's web instance 0 that could not be placed for reason.
+func unplaced(reason string) []scheduler.Unplaceable {
+	return []scheduler.Unplaceable{{AppID: "app", Process: "web", Index: 0, Reason: reason}}
+}
+
+// withPolicy is f with placement policy p.
+func withPolicy(f scheduler.Formation, p scheduler.Policy) []scheduler.Formation {
+	f.Policy = p
+	return []scheduler.Formation{f}
+}
+
 func TestPlan(t *testing.T) {
 	running, starting := api.InstanceRunning, api.InstanceStarting
 	tests := []struct {
@@ -46,180 +72,125 @@ func TestPlan(t *testing.T) {
 	}{
 		{
 			name:      "places missing instance on the least loaded node",
-			snap:      scheduler.Snapshot{Nodes: []scheduler.Node{node("a", 1024, withUsed(512)), node("b", 1024)}, Formations: []scheduler.Formation{web("app", 1, 256, 1)}},
-			wantPlace: []scheduler.Placement{{AppID: "app", Process: "web", Index: 0, Release: 1, NodeID: "b", Isolation: api.IsolationProcess}},
+			snap:      one(1, nodes(node("a", 1024, withUsed(512)), node("b", 1024))),
+			wantPlace: []scheduler.Placement{placed(0, 1, "b")},
 		},
 		{
 			name: "spreads an app across nodes before filling by memory",
 			snap: scheduler.Snapshot{
-				Nodes:      []scheduler.Node{node("a", 4096), node("b", 4096, withUsed(1024))},
+				Nodes:      nodes(node("a", 4096), node("b", 4096, withUsed(1024))),
 				Formations: []scheduler.Formation{web("app", 2, 256, 1)},
 			},
-			wantPlace: []scheduler.Placement{
-				{AppID: "app", Process: "web", Index: 0, Release: 1, NodeID: "a", Isolation: api.IsolationProcess},
-				{AppID: "app", Process: "web", Index: 1, Release: 1, NodeID: "b", Isolation: api.IsolationProcess},
-			},
+			wantPlace: []scheduler.Placement{placed(0, 1, "a"), placed(1, 1, "b")},
 		},
 		{
 			name: "nothing to do when the formation is satisfied",
-			snap: scheduler.Snapshot{
-				Nodes:      []scheduler.Node{node("a", 1024)},
-				Formations: []scheduler.Formation{web("app", 1, 256, 1)},
-				Instances:  []*api.Instance{inst("i1", "app", "web", 0, 1, "a", running)},
-			},
+			snap: one(1, nodes(node("a", 1024)), inst("i1", "app", "web", 0, 1, "a", running)),
 		},
 		{
-			name: "stops instances above the count",
-			snap: scheduler.Snapshot{
-				Nodes:      []scheduler.Node{node("a", 1024)},
-				Formations: []scheduler.Formation{web("app", 1, 256, 1)},
-				Instances:  []*api.Instance{inst("i1", "app", "web", 0, 1, "a", running), inst("i2", "app", "web", 1, 1, "a", running)},
-			},
+			name:     "stops instances above the count",
+			snap:     one(1, nodes(node("a", 1024)), inst("i1", "app", "web", 0, 1, "a", running), inst("i2", "app", "web", 1, 1, "a", running)),
 			wantStop: []string{"i2"},
 		},
 		{
 			name: "keeps the old release until the new one runs",
-			snap: scheduler.Snapshot{
-				Nodes:      []scheduler.Node{node("a", 1024)},
-				Formations: []scheduler.Formation{web("app", 1, 256, 2)},
-				Instances:  []*api.Instance{inst("old", "app", "web", 0, 1, "a", running), inst("new", "app", "web", 0, 2, "a", starting)},
-			},
+			snap: one(2, nodes(node("a", 1024)), inst("old", "app", "web", 0, 1, "a", running), inst("new", "app", "web", 0, 2, "a", starting)),
 		},
 		{
-			name: "stops the old release once the new one runs",
-			snap: scheduler.Snapshot{
-				Nodes:      []scheduler.Node{node("a", 1024)},
-				Formations: []scheduler.Formation{web("app", 1, 256, 2)},
-				Instances:  []*api.Instance{inst("old", "app", "web", 0, 1, "a", running), inst("new", "app", "web", 0, 2, "a", running)},
-			},
+			name:     "stops the old release once the new one runs",
+			snap:     one(2, nodes(node("a", 1024)), inst("old", "app", "web", 0, 1, "a", running), inst("new", "app", "web", 0, 2, "a", running)),
 			wantStop: []string{"old"},
 		},
 		{
-			name: "places the new release beside the old one",
-			snap: scheduler.Snapshot{
-				Nodes:      []scheduler.Node{node("a", 1024)},
-				Formations: []scheduler.Formation{web("app", 1, 256, 2)},
-				Instances:  []*api.Instance{inst("old", "app", "web", 0, 1, "a", running)},
-			},
-			wantPlace: []scheduler.Placement{{AppID: "app", Process: "web", Index: 0, Release: 2, NodeID: "a", Isolation: api.IsolationProcess}},
+			name:      "places the new release beside the old one",
+			snap:      one(2, nodes(node("a", 1024)), inst("old", "app", "web", 0, 1, "a", running)),
+			wantPlace: []scheduler.Placement{placed(0, 2, "a")},
 		},
 		{
-			name: "replaces instances of a lost node and stops the old ones",
-			snap: scheduler.Snapshot{
-				Nodes:      []scheduler.Node{node("a", 1024, withState(scheduler.NodeLost)), node("b", 1024)},
-				Formations: []scheduler.Formation{web("app", 1, 256, 1)},
-				Instances:  []*api.Instance{inst("i1", "app", "web", 0, 1, "a", running)},
-			},
-			wantPlace: []scheduler.Placement{{AppID: "app", Process: "web", Index: 0, Release: 1, NodeID: "b", Isolation: api.IsolationProcess}},
+			name:      "replaces instances of a lost node and stops the old ones",
+			snap:      one(1, nodes(node("a", 1024, withState(scheduler.NodeLost)), node("b", 1024)), inst("i1", "app", "web", 0, 1, "a", running)),
+			wantPlace: []scheduler.Placement{placed(0, 1, "b")},
 			wantStop:  []string{"i1"},
 		},
 		{
 			name: "leaves instances on nodes not heard from yet",
-			snap: scheduler.Snapshot{
-				Nodes:      []scheduler.Node{node("b", 1024)},
-				Formations: []scheduler.Formation{web("app", 1, 256, 1)},
-				Instances:  []*api.Instance{inst("i1", "app", "web", 0, 1, "unknown", running)},
-			},
+			snap: one(1, nodes(node("b", 1024)), inst("i1", "app", "web", 0, 1, "unknown", running)),
 		},
 		{
-			name: "skips draining nodes",
-			snap: scheduler.Snapshot{
-				Nodes:      []scheduler.Node{node("a", 4096, withState(scheduler.NodeDraining)), node("b", 1024, withUsed(512))},
-				Formations: []scheduler.Formation{web("app", 1, 256, 1)},
-			},
-			wantPlace: []scheduler.Placement{{AppID: "app", Process: "web", Index: 0, Release: 1, NodeID: "b", Isolation: api.IsolationProcess}},
+			name:      "skips draining nodes",
+			snap:      one(1, nodes(node("a", 4096, withState(scheduler.NodeDraining)), node("b", 1024, withUsed(512)))),
+			wantPlace: []scheduler.Placement{placed(0, 1, "b")},
 		},
 		{
 			name: "reports memory shortage",
 			snap: scheduler.Snapshot{
-				Nodes:      []scheduler.Node{node("a", 1024, withUsed(768))},
+				Nodes:      nodes(node("a", 1024, withUsed(768))),
 				Formations: []scheduler.Formation{web("app", 1, 512, 1)},
 			},
-			wantUnplace: []scheduler.Unplaceable{{AppID: "app", Process: "web", Index: 0, Reason: "no node has 512 MB free"}},
+			wantUnplace: unplaced("no node has 512 MB free"),
 		},
 		{
 			name: "overcommit lets more fit",
 			snap: scheduler.Snapshot{
-				Nodes:      []scheduler.Node{node("a", 1024, withUsed(768))},
+				Nodes:      nodes(node("a", 1024, withUsed(768))),
 				Formations: []scheduler.Formation{web("app", 1, 512, 1)},
 				Overcommit: 2,
 			},
-			wantPlace: []scheduler.Placement{{AppID: "app", Process: "web", Index: 0, Release: 1, NodeID: "a", Isolation: api.IsolationProcess}},
+			wantPlace: []scheduler.Placement{placed(0, 1, "a")},
 		},
 		{
 			name: "reports unmatched policy",
 			snap: scheduler.Snapshot{
-				Nodes: []scheduler.Node{node("a", 1024)},
-				Formations: []scheduler.Formation{{AppID: "app", Process: "web", Instances: 1, MemoryMB: 256, Release: 1,
-					Policy: scheduler.Policy{Substrate: api.SubstrateMetal}}},
+				Nodes:      nodes(node("a", 1024)),
+				Formations: withPolicy(web("app", 1, 256, 1), scheduler.Policy{Substrate: api.SubstrateMetal}),
 			},
-			wantUnplace: []scheduler.Unplaceable{{AppID: "app", Process: "web", Index: 0, Reason: "no node matches placement substrate=metal"}},
+			wantUnplace: unplaced("no node matches placement substrate=metal"),
 		},
 		{
 			name: "honours substrate, isolation and labels",
 			snap: scheduler.Snapshot{
-				Nodes: []scheduler.Node{node("a", 8192), node("b", 1024, metal), node("c", 1024, metal, withLabel("zone", "x"))},
-				Formations: []scheduler.Formation{{AppID: "app", Process: "web", Instances: 1, MemoryMB: 256, Release: 1,
-					Policy: scheduler.Policy{Substrate: api.SubstrateMetal, Isolation: api.IsolationProcess, Labels: map[string]string{"zone": "x"}}}},
+				Nodes: nodes(node("a", 8192), node("b", 1024, metal), node("c", 1024, metal, withLabel("zone", "x"))),
+				Formations: withPolicy(web("app", 1, 256, 1),
+					scheduler.Policy{Substrate: api.SubstrateMetal, Isolation: api.IsolationProcess, Labels: map[string]string{"zone": "x"}}),
 			},
-			wantPlace: []scheduler.Placement{{AppID: "app", Process: "web", Index: 0, Release: 1, NodeID: "c", Isolation: api.IsolationProcess}},
+			wantPlace: []scheduler.Placement{placed(0, 1, "c")},
 		},
 		{
 			name: "any policy matches everything",
 			snap: scheduler.Snapshot{
-				Nodes: []scheduler.Node{node("b", 1024, metal)},
-				Formations: []scheduler.Formation{{AppID: "app", Process: "web", Instances: 1, MemoryMB: 256, Release: 1,
-					Policy: scheduler.Policy{Substrate: "any", Isolation: "any"}}},
+				Nodes:      nodes(node("b", 1024, metal)),
+				Formations: withPolicy(web("app", 1, 256, 1), scheduler.Policy{Substrate: "any", Isolation: "any"}),
 			},
-			wantPlace: []scheduler.Placement{{AppID: "app", Process: "web", Index: 0, Release: 1, NodeID: "b", Isolation: api.IsolationProcess}},
+			wantPlace: []scheduler.Placement{placed(0, 1, "b")},
 		},
 		{
-			name: "no ready node",
-			snap: scheduler.Snapshot{
-				Nodes:      []scheduler.Node{node("a", 1024, withState(scheduler.NodeLost))},
-				Formations: []scheduler.Formation{web("app", 1, 256, 1)},
-			},
-			wantUnplace: []scheduler.Unplaceable{{AppID: "app", Process: "web", Index: 0, Reason: "no node is ready to run instances"}},
+			name:        "no ready node",
+			snap:        one(1, nodes(node("a", 1024, withState(scheduler.NodeLost)))),
+			wantUnplace: unplaced("no node is ready to run instances"),
 		},
 		{
 			name: "stops instances of apps or processes no longer desired",
-			snap: scheduler.Snapshot{
-				Nodes:      []scheduler.Node{node("a", 1024)},
-				Formations: []scheduler.Formation{web("app", 1, 256, 1)},
-				Instances: []*api.Instance{
-					inst("w", "app", "web", 0, 1, "a", running),
-					inst("x", "app", "worker", 0, 1, "a", running),
-					inst("y", "gone", "web", 0, 1, "a", running),
-				},
-			},
+			snap: one(1, nodes(node("a", 1024)),
+				inst("w", "app", "web", 0, 1, "a", running),
+				inst("x", "app", "worker", 0, 1, "a", running),
+				inst("y", "gone", "web", 0, 1, "a", running),
+			),
 			wantStop: []string{"x", "y"},
 		},
 		{
-			name: "stops duplicates, keeping the running one",
-			snap: scheduler.Snapshot{
-				Nodes:      []scheduler.Node{node("a", 1024)},
-				Formations: []scheduler.Formation{web("app", 1, 256, 1)},
-				Instances:  []*api.Instance{inst("d1", "app", "web", 0, 1, "a", starting), inst("d2", "app", "web", 0, 1, "a", running)},
-			},
+			name:     "stops duplicates, keeping the running one",
+			snap:     one(1, nodes(node("a", 1024)), inst("d1", "app", "web", 0, 1, "a", starting), inst("d2", "app", "web", 0, 1, "a", running)),
 			wantStop: []string{"d1"},
 		},
 		{
-			name: "re-stops a stopping instance and replaces it",
-			snap: scheduler.Snapshot{
-				Nodes:      []scheduler.Node{node("a", 1024)},
-				Formations: []scheduler.Formation{web("app", 1, 256, 1)},
-				Instances:  []*api.Instance{inst("s", "app", "web", 0, 1, "a", api.InstanceStopping)},
-			},
-			wantPlace: []scheduler.Placement{{AppID: "app", Process: "web", Index: 0, Release: 1, NodeID: "a", Isolation: api.IsolationProcess}},
+			name:      "re-stops a stopping instance and replaces it",
+			snap:      one(1, nodes(node("a", 1024)), inst("s", "app", "web", 0, 1, "a", api.InstanceStopping)),
+			wantPlace: []scheduler.Placement{placed(0, 1, "a")},
 			wantStop:  []string{"s"},
 		},
 		{
 			name: "a crashed instance keeps its slot (the executor restarts it)",
-			snap: scheduler.Snapshot{
-				Nodes:      []scheduler.Node{node("a", 1024)},
-				Formations: []scheduler.Formation{web("app", 1, 256, 1)},
-				Instances:  []*api.Instance{inst("c", "app", "web", 0, 1, "a", api.InstanceCrashed)},
-			},
+			snap: one(1, nodes(node("a", 1024)), inst("c", "app", "web", 0, 1, "a", api.InstanceCrashed)),
 		},
 	}
 	for _, tt := range tests {
@@ -239,7 +210,10 @@ func TestPlan(t *testing.T) {
 	}
 }
 
-func TestRollingDeployNeverDropsBelowDesired(t *testing.T) {
+// threeRunning is a harness of three 4 GB nodes a, b and c with app's
+// three web instances of release 1 placed and running.
+func threeRunning(t *testing.T) *scheduler.Harness {
+	t.Helper()
 	h := scheduler.NewHarness(
 		[]scheduler.Node{node("a", 4096), node("b", 4096), node("c", 4096)},
 		[]scheduler.Formation{web("app", 3, 256, 1)},
@@ -247,6 +221,11 @@ func TestRollingDeployNeverDropsBelowDesired(t *testing.T) {
 	if _, ok := h.Converge(5); !ok {
 		t.Fatal("release 1 did not converge")
 	}
+	return h
+}
+
+func TestRollingDeployNeverDropsBelowDesired(t *testing.T) {
+	h := threeRunning(t)
 	h.Snapshot.Formations[0].Release = 2
 	running := func(in *api.Instance) bool { return in.State == api.InstanceRunning }
 	for step := 0; step < 10; step++ {
@@ -274,11 +253,7 @@ func TestRollingDeployNeverDropsBelowDesired(t *testing.T) {
 }
 
 func TestLostNodeReschedulesAndSpreads(t *testing.T) {
-	h := scheduler.NewHarness(
-		[]scheduler.Node{node("a", 4096), node("b", 4096), node("c", 4096)},
-		[]scheduler.Formation{web("app", 3, 256, 1)},
-	)
-	h.Converge(5)
+	h := threeRunning(t)
 	perNode := map[string]int{}
 	for _, in := range h.Snapshot.Instances {
 		perNode[in.NodeID]++
@@ -346,13 +321,7 @@ func BenchmarkPlanSteady(b *testing.B) {
 }
 
 func TestDrainMovesInstancesRunningBeforeStopping(t *testing.T) {
-	h := scheduler.NewHarness(
-		[]scheduler.Node{node("a", 4096), node("b", 4096), node("c", 4096)},
-		[]scheduler.Formation{web("app", 3, 256, 1)},
-	)
-	if _, ok := h.Converge(5); !ok {
-		t.Fatal("did not converge")
-	}
+	h := threeRunning(t)
 	h.Snapshot.Nodes[0].State = scheduler.NodeDraining
 	running := func(in *api.Instance) bool { return in.State == api.InstanceRunning }
 	for step := 0; step < 10; step++ {
