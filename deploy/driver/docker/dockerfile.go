@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"encoding/json"
 	"fmt"
 	"io"
 	"regexp"
@@ -170,33 +169,10 @@ func (b *ImageBuilder) BuildImage(ctx context.Context, buildContext io.Reader, l
 // EInvalid (the app's Dockerfile failed), or a broken stream as
 // EUnavailable.
 func decodeBuild(r io.Reader, out io.Writer, each func(line string)) error {
-	dec := json.NewDecoder(r)
 	var partial string
-	for {
-		var m struct {
-			Stream      string `json:"stream"`
-			Error       string `json:"error"`
-			ErrorDetail *struct {
-				Message string `json:"message"`
-			} `json:"errorDetail"`
-		}
-		if err := dec.Decode(&m); err == io.EOF {
-			return nil
-		} else if err != nil {
-			return api.Errorf(api.EUnavailable, "docker: the build's output broke off: %v", err)
-		}
-		msg := m.Error
-		if m.ErrorDetail != nil && m.ErrorDetail.Message != "" {
-			msg = m.ErrorDetail.Message
-		}
-		if msg != "" {
-			return api.Errorf(api.EInvalid, "the Dockerfile build failed: %s", strings.TrimSpace(msg))
-		}
-		if m.Stream == "" {
-			continue
-		}
-		_, _ = io.WriteString(out, m.Stream)
-		partial += m.Stream
+	reported, err := decodeStream(r, func(text string) {
+		_, _ = io.WriteString(out, text)
+		partial += text
 		for {
 			i := strings.IndexByte(partial, '\n')
 			if i < 0 {
@@ -205,5 +181,12 @@ func decodeBuild(r io.Reader, out io.Writer, each func(line string)) error {
 			each(partial[:i])
 			partial = partial[i+1:]
 		}
+	})
+	if err != nil {
+		return api.Errorf(api.EUnavailable, "docker: the build's output broke off: %v", err)
 	}
+	if reported != "" {
+		return api.Errorf(api.EInvalid, "the Dockerfile build failed: %s", strings.TrimSpace(reported))
+	}
+	return nil
 }

@@ -182,24 +182,43 @@ func (d *Driver) loadTagged(ctx context.Context, path, tag string) error {
 // readStream reads an engine progress stream (JSON messages) to its end and
 // returns the first error it reports.
 func readStream(r io.Reader) error {
+	reported, err := decodeStream(r, nil)
+	if err != nil {
+		return err
+	}
+	if reported != "" {
+		return fmt.Errorf("%s", reported)
+	}
+	return nil
+}
+
+// decodeStream reads an engine JSON message stream (a pull's, a load's, a
+// build's) until its end or the first error a message reports, which it
+// returns as reported; err is a stream that broke off. Each message's text
+// before that goes to stream when it is not nil.
+func decodeStream(r io.Reader, stream func(text string)) (reported string, err error) {
 	dec := json.NewDecoder(r)
 	for {
 		var m struct {
+			Stream      string `json:"stream"`
 			Error       string `json:"error"`
 			ErrorDetail *struct {
 				Message string `json:"message"`
 			} `json:"errorDetail"`
 		}
 		if err := dec.Decode(&m); err == io.EOF {
-			return nil
+			return "", nil
 		} else if err != nil {
-			return err
+			return "", err
 		}
 		if m.ErrorDetail != nil && m.ErrorDetail.Message != "" {
-			return fmt.Errorf("%s", m.ErrorDetail.Message)
+			return m.ErrorDetail.Message, nil
 		}
 		if m.Error != "" {
-			return fmt.Errorf("%s", m.Error)
+			return m.Error, nil
+		}
+		if m.Stream != "" && stream != nil {
+			stream(m.Stream)
 		}
 	}
 }
