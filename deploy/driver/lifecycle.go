@@ -94,22 +94,47 @@ func (l *Lifecycle) AwaitDone(ctx context.Context, id string) error {
 	}
 }
 
+// lifecycler is a driver's instance record: it embeds a Lifecycle.
+type lifecycler interface{ lifecycle() *Lifecycle }
+
+func (l *Lifecycle) lifecycle() *Lifecycle { return l }
+
 // Lookup is the drivers' get: the instance id in m, read under mu, or an
 // ENotFound *api.Error.
-func Lookup[T any](mu *sync.Mutex, m map[string]*T, id string) (*T, error) {
+func Lookup[V any](mu *sync.Mutex, m map[string]V, id string) (V, error) {
 	mu.Lock()
 	defer mu.Unlock()
 	v, ok := m[id]
 	if !ok {
-		return nil, api.Errorf(api.ENotFound, "no instance %s on this driver", id)
+		return v, api.Errorf(api.ENotFound, "no instance %s on this driver", id)
 	}
 	return v, nil
+}
+
+// WaitFor is Driver.Wait of instance id in m (read under mu): its
+// Lifecycle's Wait, or ENotFound.
+func WaitFor[V lifecycler](ctx context.Context, mu *sync.Mutex, m map[string]V, id string) (*ExitResult, error) {
+	v, err := Lookup(mu, m, id)
+	if err != nil {
+		return nil, err
+	}
+	return v.lifecycle().Wait(ctx)
+}
+
+// StopFor is Driver.Stop of instance id in m (read under mu): its
+// Lifecycle's Stop with the driver's term and kill of it, or ENotFound.
+func StopFor[V lifecycler](ctx context.Context, mu *sync.Mutex, m map[string]V, id string, grace time.Duration, term, kill func(V)) error {
+	v, err := Lookup(mu, m, id)
+	if err != nil {
+		return err
+	}
+	return v.lifecycle().Stop(ctx, id, grace, func() { term(v) }, func() { kill(v) })
 }
 
 // Forget removes instance id from m under mu if it is still v (a new
 // instance of the same id may have taken its place), calling also, if not
 // nil, under mu once it did.
-func Forget[T any](mu *sync.Mutex, m map[string]*T, id string, v *T, also func()) {
+func Forget[V comparable](mu *sync.Mutex, m map[string]V, id string, v V, also func()) {
 	mu.Lock()
 	defer mu.Unlock()
 	if m[id] == v {

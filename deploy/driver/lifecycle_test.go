@@ -127,3 +127,34 @@ func TestLookupAndForget(t *testing.T) {
 		t.Fatalf("Forget left %v (also %d)", m, also)
 	}
 }
+
+func TestWaitForAndStopFor(t *testing.T) {
+	type rec struct {
+		name string
+		driver.Lifecycle
+	}
+	var mu sync.Mutex
+	r := &rec{name: "r"}
+	m := map[string]*rec{"r": r}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := driver.WaitFor(ctx, &mu, m, "x"); api.ErrorCode(err) != api.ENotFound {
+		t.Fatalf("WaitFor(x) = %v, want ENotFound", err)
+	}
+	none := func(*rec) { t.Error("signalled an unknown instance") }
+	if err := driver.StopFor(ctx, &mu, m, "x", 0, none, none); api.ErrorCode(err) != api.ENotFound {
+		t.Fatalf("StopFor(x) = %v, want ENotFound", err)
+	}
+	var termed *rec
+	term := func(v *rec) { termed = v; go v.Finish(&driver.ExitResult{ExitCode: -1, Signal: "terminated"}) }
+	if err := driver.StopFor(ctx, &mu, m, "r", time.Hour, term, none); err != nil {
+		t.Fatalf("StopFor(r) = %v", err)
+	}
+	if termed != r || !r.Stopping.Load() || r.Killed.Load() {
+		t.Fatalf("StopFor termed %v (Stopping %v, Killed %v), want r only termed", termed, r.Stopping.Load(), r.Killed.Load())
+	}
+	res, err := driver.WaitFor(ctx, &mu, m, "r")
+	if err != nil || res.Signal != "terminated" {
+		t.Fatalf("WaitFor(r) = %+v, %v", res, err)
+	}
+}

@@ -617,25 +617,17 @@ func (d *Driver) exitResult(c *ctr) *driver.ExitResult {
 
 // Wait blocks until the container has exited and its output is delivered.
 func (d *Driver) Wait(ctx context.Context, id string) (*driver.ExitResult, error) {
-	c, err := d.get(id)
-	if err != nil {
-		return nil, err
-	}
-	return c.Lifecycle.Wait(ctx)
+	return driver.WaitFor(ctx, &d.mu, d.ctrs, id)
 }
 
 // Stop sends SIGTERM to the container's init (which forwards it), waits up
 // to grace, then sends SIGKILL.
 func (d *Driver) Stop(ctx context.Context, id string, grace time.Duration) error {
-	c, err := d.get(id)
-	if err != nil {
-		return err
-	}
-	return c.Lifecycle.Stop(ctx, id, grace, func() {
+	return driver.StopFor(ctx, &d.mu, d.ctrs, id, grace, func(c *ctr) {
 		if err := d.cli.ContainerKill(ctx, c.cid, "SIGTERM"); err != nil && !isGone(err) {
 			d.log.Warn("docker.sigterm_failed", "id", id, "err", err)
 		}
-	}, func() {
+	}, func(c *ctr) {
 		kctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
 		if err := d.cli.ContainerKill(kctx, c.cid, "SIGKILL"); err != nil && !isGone(err) {

@@ -764,26 +764,18 @@ func (d *Driver) exitResult(v *vm, f *follower) *driver.ExitResult {
 
 // Wait blocks until the VM has ended and its output is delivered.
 func (d *Driver) Wait(ctx context.Context, id string) (*driver.ExitResult, error) {
-	v, err := d.get(id)
-	if err != nil {
-		return nil, err
-	}
-	return v.Lifecycle.Wait(ctx)
+	return driver.WaitFor(ctx, &d.mu, d.vms, id)
 }
 
 // Stop asks the guest's init to send SIGTERM to the command's process group
 // (over the control port), waits up to grace for the VM to end, then kills
 // QEMU.
 func (d *Driver) Stop(ctx context.Context, id string, grace time.Duration) error {
-	v, err := d.get(id)
-	if err != nil {
-		return err
-	}
-	return v.Lifecycle.Stop(ctx, id, grace, func() {
+	return driver.StopFor(ctx, &d.mu, d.vms, id, grace, func(v *vm) {
 		if err := v.control(guest.ControlTerm); err != nil {
 			d.log.Warn("microvm.sigterm_failed", "id", id, "err", err)
 		}
-	}, v.killQEMU)
+	}, (*vm).killQEMU)
 }
 
 // exitLinger is how long QEMU may run on after the guest's exit record.

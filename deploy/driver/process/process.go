@@ -636,22 +636,14 @@ func (d *Driver) tail(f *os.File, path string, w io.Writer, exited <-chan struct
 
 // Wait blocks until the instance has exited and its output is delivered.
 func (d *Driver) Wait(ctx context.Context, id string) (*driver.ExitResult, error) {
-	p, err := d.get(id)
-	if err != nil {
-		return nil, err
-	}
-	return p.Lifecycle.Wait(ctx)
+	return driver.WaitFor(ctx, &d.mu, d.procs, id)
 }
 
 // Stop sends SIGTERM to the instance's process group, then SIGKILL after grace.
 func (d *Driver) Stop(ctx context.Context, id string, grace time.Duration) error {
-	p, err := d.get(id)
-	if err != nil {
-		return err
-	}
-	return p.Lifecycle.Stop(ctx, id, grace,
-		func() { p.signal(syscall.SIGTERM) },
-		func() { p.signal(syscall.SIGKILL) })
+	return driver.StopFor(ctx, &d.mu, d.procs, id, grace,
+		func(p *proc) { p.signal(syscall.SIGTERM) },
+		func(p *proc) { p.signal(syscall.SIGKILL) })
 }
 
 // signal sends sig to p's process group unless p is a recovered process whose
