@@ -2,7 +2,6 @@ package process_test
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -167,17 +166,7 @@ func TestIsolationKillsTree(t *testing.T) {
 	if n := count(); n != 0 {
 		t.Fatalf("%d processes of the instance survived Stop", n)
 	}
-	var data struct {
-		Cgroup struct{ Paths []string } `json:"cgroup"`
-	}
-	if err := json.Unmarshal(h.Data, &data); err != nil || len(data.Cgroup.Paths) == 0 {
-		t.Fatalf("handle data %s has no cgroup: %v", h.Data, err)
-	}
-	for _, p := range data.Cgroup.Paths {
-		if _, err := os.Stat(p); err == nil {
-			t.Errorf("cgroup %s still exists after Stop", p)
-		}
-	}
+	noCgroupsLeft(t, h, "Stop")
 }
 
 // TestSweepStaleCgroups: a new driver on the same state dir removes empty
@@ -193,13 +182,8 @@ func TestSweepStaleCgroups(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = d1.Destroy(context.Background(), "live") })
-	var data struct {
-		Cgroup struct{ Paths []string } `json:"cgroup"`
-	}
-	if err := json.Unmarshal(h.Data, &data); err != nil || len(data.Cgroup.Paths) == 0 {
-		t.Fatalf("handle data %s has no cgroup: %v", h.Data, err)
-	}
-	stale := filepath.Join(filepath.Dir(data.Cgroup.Paths[0]), "stale")
+	paths := cgroupPaths(t, h)
+	stale := filepath.Join(filepath.Dir(paths[0]), "stale")
 	if err := os.Mkdir(stale, 0o755); err != nil {
 		t.Fatal(err)
 	}
@@ -208,7 +192,7 @@ func TestSweepStaleCgroups(t *testing.T) {
 	if _, err := os.Stat(stale); err == nil {
 		t.Errorf("empty cgroup %s survived a new driver", stale)
 	}
-	if _, err := os.Stat(data.Cgroup.Paths[0]); err != nil {
+	if _, err := os.Stat(paths[0]); err != nil {
 		t.Errorf("cgroup of a running instance was swept: %v", err)
 	}
 }

@@ -155,17 +155,7 @@ func TestRecover(t *testing.T) {
 				if res.Err != nil || res.Signal != "terminated" {
 					t.Fatalf("Wait of a recovered isolated instance = %+v, want terminated by SIGTERM", res)
 				}
-				var data struct {
-					Cgroup struct{ Paths []string } `json:"cgroup"`
-				}
-				if err := json.Unmarshal(h.Data, &data); err != nil || len(data.Cgroup.Paths) == 0 {
-					t.Fatalf("handle data %s has no cgroup: %v", h.Data, err)
-				}
-				for _, p := range data.Cgroup.Paths {
-					if _, err := os.Stat(p); err == nil {
-						t.Errorf("cgroup %s still exists after the instance ended", p)
-					}
-				}
+				noCgroupsLeft(t, h, "the instance ended")
 			} else if res.Err == nil {
 				t.Fatalf("Wait of a recovered instance = %+v, want ErrExitUnknown", res)
 			}
@@ -188,14 +178,30 @@ func TestRecoverBadHandleData(t *testing.T) {
 	}
 }
 
-func waitFor(t *testing.T, what string, cond func() bool) {
+// waitFor polls cond until it holds or 20 s pass, and fails t then.
+var waitFor = drivertest.WaitFor
+
+// cgroupPaths returns the cgroup paths an isolated instance's handle
+// records, failing t when it has none.
+func cgroupPaths(t *testing.T, h *driver.Handle) []string {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
+	var data struct {
+		Cgroup struct{ Paths []string } `json:"cgroup"`
+	}
+	if err := json.Unmarshal(h.Data, &data); err != nil || len(data.Cgroup.Paths) == 0 {
+		t.Fatalf("handle data %s has no cgroup: %v", h.Data, err)
+	}
+	return data.Cgroup.Paths
+}
+
+// noCgroupsLeft fails t for each cgroup of h's instance that still exists
+// after what.
+func noCgroupsLeft(t *testing.T, h *driver.Handle, after string) {
+	t.Helper()
+	for _, p := range cgroupPaths(t, h) {
+		if _, err := os.Stat(p); err == nil {
+			t.Errorf("cgroup %s still exists after %s", p, after)
 		}
-		time.Sleep(20 * time.Millisecond)
 	}
 }
 
