@@ -75,7 +75,7 @@ func TestContainerInstance(t *testing.T) {
 		}
 	})
 	e, stop := h.run(cfg, proc, dockerDriver(t, node))
-	ref := h.blobs.add(droplet(t, map[string][]byte{"webapp": webappBin}))
+	ref := h.webappDroplet()
 	spec := webSpec("ctr-1", ref)
 	spec.Isolation = api.IsolationContainer
 	spec.SpaceID = "space-1"
@@ -156,7 +156,7 @@ func TestContainerCrashes(t *testing.T) {
 	h := newHarness(t)
 	e, _ := h.run(executor.Config{NodeID: node, DataDir: t.TempDir(), Restart: executor.RestartPolicy{Immediate: -1, Backoff: time.Hour}},
 		mock.New(mock.Config{}), dockerDriver(t, node))
-	ref := h.blobs.add(droplet(t, map[string][]byte{"webapp": webappBin}))
+	ref := h.webappDroplet()
 	spec := api.InstanceSpec{InstanceID: "hog", AppID: "app-hog", AppName: "hog", Process: "worker", DropletBlob: ref,
 		MemoryMB: 32, Isolation: api.IsolationContainer, HealthCheck: api.HealthCheck{Type: api.HealthProcess},
 		Command: `x=$(head -c 400000000 /dev/zero | tr '\0' a); echo survived ${#x}`}
@@ -296,7 +296,7 @@ func TestOrphanContainerSwept(t *testing.T) {
 	data := t.TempDir()
 	cfg := executor.Config{NodeID: node, DataDir: data}
 	e, stop := h.run(cfg, mock.New(mock.Config{}), dockerDriver(t, node))
-	ref := h.blobs.add(droplet(t, map[string][]byte{"webapp": webappBin}))
+	ref := h.webappDroplet()
 	spec := webSpec("orphan", ref)
 	spec.Isolation, spec.Routes, spec.HealthCheck = api.IsolationContainer, nil, api.HealthCheck{Type: api.HealthProcess}
 	h.start(e.NodeID(), spec)

@@ -101,7 +101,7 @@ func TestWebInstanceLifecycle(t *testing.T) {
 		Restart: fastRestart(), Labels: map[string]string{"zone": "a"}}
 	drv := processDriver(t, filepath.Join(data, "driver"))
 	e, _ := h.run(cfg, drv)
-	ref := h.blobs.add(droplet(t, map[string][]byte{"webapp": webappBin}))
+	ref := h.webappDroplet()
 	spec := webSpec("inst-1", ref)
 	h.start(e.NodeID(), spec)
 	h.start(e.NodeID(), spec) // a duplicate start is accepted and ignored
@@ -193,7 +193,7 @@ func TestCrashLoopAndEnv(t *testing.T) {
 	data := t.TempDir()
 	drv := mock.New(mock.Config{})
 	e, _ := h.run(executor.Config{NodeID: "node-2", DataDir: data, Restart: fastRestart()}, drv)
-	ref := h.blobs.add(droplet(t, map[string][]byte{"run.sh": []byte("#!/bin/sh\n")}))
+	ref := h.scriptDroplet()
 	spec := api.InstanceSpec{InstanceID: "w-1", AppID: "app-2", AppName: "worker", Process: "worker", Index: 2, Release: 7,
 		DropletBlob: ref, Command: "exit 3 5ms", Env: map[string]string{"PORT": "1", "STRATA_APP": "evil", "FOO": "bar"}}
 	h.start(e.NodeID(), spec)
@@ -325,7 +325,7 @@ func TestRecoverAfterRestart(t *testing.T) {
 	data := t.TempDir()
 	cfg := executor.Config{DataDir: data, HeartbeatInterval: 100 * time.Millisecond, Restart: fastRestart()}
 	e1, stop1 := h.run(cfg, processDriver(t, filepath.Join(data, "driver")))
-	ref := h.blobs.add(droplet(t, map[string][]byte{"webapp": webappBin}))
+	ref := h.webappDroplet()
 	h.start(e1.NodeID(), webSpec("keep", ref))
 	_, reg := waitFor(t, h.rec, api.SubjectRouterRegister, 0, "registration", func(r *api.RouterRegistration) bool { return r.PrivateInstanceID == "keep" })
 	body, err := get(t, reg.Host, reg.Port, "/")

@@ -113,6 +113,19 @@ func droplet(t *testing.T, files map[string][]byte) []byte {
 	return buf.Bytes()
 }
 
+// scriptDroplet adds to h's blob store a droplet whose app is an empty
+// shell script run.sh, for instances whose driver does not run it (mocks).
+func (h *harness) scriptDroplet() api.BlobRef {
+	h.t.Helper()
+	return h.blobs.add(droplet(h.t, map[string][]byte{"run.sh": []byte("#!/bin/sh\n")}))
+}
+
+// webappDroplet adds to h's blob store a droplet of the test app (webappBin).
+func (h *harness) webappDroplet() api.BlobRef {
+	h.t.Helper()
+	return h.blobs.add(droplet(h.t, map[string][]byte{"webapp": webappBin}))
+}
+
 // message is one message seen on the bus, in the order the recorder got it.
 type message struct {
 	subject string

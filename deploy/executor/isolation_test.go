@@ -22,7 +22,7 @@ func TestSeveralDrivers(t *testing.T) {
 	proc := mock.New(mock.Config{})
 	ctr := mock.New(mock.Config{Name: "mock-container", Isolations: []api.Isolation{api.IsolationContainer}})
 	e, _ := h.run(executor.Config{NodeID: "node-iso", DataDir: t.TempDir()}, ctr, proc)
-	ref := h.blobs.add(droplet(t, map[string][]byte{"run.sh": []byte("#!/bin/sh\n")}))
+	ref := h.scriptDroplet()
 	spec := func(id string, iso api.Isolation) api.InstanceSpec {
 		return api.InstanceSpec{InstanceID: id, AppID: "app-i", AppName: "iso", Process: "worker",
 			DropletBlob: ref, Command: "run", Isolation: iso, HealthCheck: api.HealthCheck{Type: api.HealthProcess}}
@@ -118,7 +118,7 @@ func TestDriverOwnsNetwork(t *testing.T) {
 	drv := &netDriver{Driver: mock.New(mock.Config{Name: "net", Isolations: []api.Isolation{api.IsolationContainer}}),
 		endpoint: driver.Endpoint{Host: "127.0.0.1", Port: pub}}
 	e, _ := h.run(executor.Config{NodeID: "node-net", DataDir: t.TempDir(), AdvertiseHost: "192.0.2.1"}, drv)
-	ref := h.blobs.add(droplet(t, map[string][]byte{"run.sh": []byte("#!/bin/sh\n")}))
+	ref := h.scriptDroplet()
 	spec := api.InstanceSpec{InstanceID: "web-net", AppID: "app-n", AppName: "net", Process: api.ProcessWeb,
 		DropletBlob: ref, Command: "run", Routes: []string{"net.example"}, HealthCheck: api.HealthCheck{Type: api.HealthPort}}
 	mark := h.rec.len()

@@ -21,7 +21,7 @@ func TestLivenessUnroutesThenRestarts(t *testing.T) {
 	cfg := executor.Config{NodeID: "node-l", DataDir: data, HeartbeatInterval: 100 * time.Millisecond, Restart: fastRestart(),
 		LivenessInterval: time.Hour, LivenessFailures: 3, StopGrace: 2 * time.Second}
 	e, _ := h.run(cfg, processDriver(t, filepath.Join(data, "driver")))
-	ref := h.blobs.add(droplet(t, map[string][]byte{"webapp": webappBin}))
+	ref := h.webappDroplet()
 	spec := webSpec("live-1", ref)
 	spec.HealthCheck = api.HealthCheck{Type: api.HealthHTTP, Path: "/healthz", Interval: 100 * time.Millisecond}
 	h.start(e.NodeID(), spec)
@@ -61,7 +61,7 @@ func TestCrashEventLastLinesAndFailedStarts(t *testing.T) {
 	data := t.TempDir()
 	cfg := executor.Config{NodeID: "node-c", DataDir: data, Restart: fastRestart()}
 	e, _ := h.run(cfg, processDriver(t, filepath.Join(data, "driver")))
-	ref := h.blobs.add(droplet(t, map[string][]byte{"webapp": webappBin}))
+	ref := h.webappDroplet()
 	spec := webSpec("crash-1", ref)
 	spec.Command = "echo one; echo two; echo three >&2; sleep 0.2; exit 4"
 	h.start(e.NodeID(), spec)
@@ -95,7 +95,7 @@ func TestStopDrainsBeforeSIGTERM(t *testing.T) {
 	data := t.TempDir()
 	drain := 300 * time.Millisecond
 	e, _ := h.run(executor.Config{NodeID: "node-d", DataDir: data, DrainDelay: drain}, processDriver(t, filepath.Join(data, "driver")))
-	ref := h.blobs.add(droplet(t, map[string][]byte{"webapp": webappBin}))
+	ref := h.webappDroplet()
 	h.start(e.NodeID(), webSpec("drain-1", ref))
 	waitFor(t, h.rec, api.SubjectRouterRegister, 0, "registration", func(r *api.RouterRegistration) bool { return r.PrivateInstanceID == "drain-1" })
 	mark := h.rec.len()
@@ -118,7 +118,7 @@ func TestTask(t *testing.T) {
 	h := newHarness(t)
 	data := t.TempDir()
 	e, _ := h.run(executor.Config{NodeID: "node-t", DataDir: data, HeartbeatInterval: 50 * time.Millisecond}, processDriver(t, filepath.Join(data, "driver")))
-	ref := h.blobs.add(droplet(t, map[string][]byte{"webapp": webappBin}))
+	ref := h.webappDroplet()
 	spec := webSpec("task-1", ref)
 	spec.Task, spec.Routes, spec.Process = true, nil, "task"
 	spec.Command = "echo hi $GREETING; exit 3"
@@ -164,7 +164,7 @@ func TestRoutesCommand(t *testing.T) {
 	h := newHarness(t)
 	data := t.TempDir()
 	e, _ := h.run(executor.Config{NodeID: "node-r", DataDir: data, HeartbeatInterval: 50 * time.Millisecond}, processDriver(t, filepath.Join(data, "driver")))
-	ref := h.blobs.add(droplet(t, map[string][]byte{"webapp": webappBin}))
+	ref := h.webappDroplet()
 	h.start(e.NodeID(), webSpec("routes-1", ref))
 	_, first := waitFor(t, h.rec, api.SubjectInstanceEvent, 0, "running", eventIs("routes-1", api.InstanceRunning))
 	waitFor(t, h.rec, api.SubjectRouterRegister, 0, "registration", func(r *api.RouterRegistration) bool { return r.PrivateInstanceID == "routes-1" })

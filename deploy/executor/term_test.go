@@ -17,7 +17,7 @@ func TestOlderTermIgnored(t *testing.T) {
 	h := newHarness(t)
 	drv := mock.New(mock.Config{})
 	e, _ := h.run(executor.Config{NodeID: "node-term", DataDir: t.TempDir(), HeartbeatInterval: 50 * time.Millisecond}, drv)
-	ref := h.blobs.add(droplet(t, map[string][]byte{"run.sh": []byte("#!/bin/sh\n")}))
+	ref := h.scriptDroplet()
 	spec := func(id string) *api.InstanceSpec {
 		return &api.InstanceSpec{InstanceID: id, AppID: "app-t", AppName: "termapp", Process: "worker", Release: 1, DropletBlob: ref, Command: "run"}
 	}
