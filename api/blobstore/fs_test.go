@@ -3,19 +3,14 @@ package blobstore_test
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
-	"errors"
-	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/strata-paas/strata/api"
 	"github.com/strata-paas/strata/api/blobstore"
+	"github.com/strata-paas/strata/api/blobstore/blobstoretest"
 )
 
 func newFS(t *testing.T, max int64) *blobstore.FS {
@@ -25,25 +20,6 @@ func newFS(t *testing.T, max int64) *blobstore.FS {
 		t.Fatalf("Open: %v", err)
 	}
 	return f
-}
-
-func refOf(b []byte) api.BlobRef {
-	s := sha256.Sum256(b)
-	return api.BlobRef("sha256:" + hex.EncodeToString(s[:]))
-}
-
-func read(t *testing.T, f *blobstore.FS, ref api.BlobRef) []byte {
-	t.Helper()
-	rc, err := f.Get(context.Background(), ref)
-	if err != nil {
-		t.Fatalf("Get(%s): %v", ref, err)
-	}
-	defer rc.Close()
-	b, err := io.ReadAll(rc)
-	if err != nil {
-		t.Fatalf("read %s: %v", ref, err)
-	}
-	return b
 }
 
 // tempFiles returns the names left in the store's temporary directory.
@@ -77,10 +53,10 @@ func TestPutGetStatPathDelete(t *testing.T) {
 			if err != nil {
 				t.Fatalf("Put: %v", err)
 			}
-			if want := refOf(tc.content); ref != want {
+			if want := blobstoretest.RefOf(tc.content); ref != want {
 				t.Fatalf("Put: got ref %s, want %s", ref, want)
 			}
-			if got := read(t, f, ref); !bytes.Equal(got, tc.content) {
+			if got := blobstoretest.Read(t, f, ref); !bytes.Equal(got, tc.content) {
 				t.Fatalf("Get: got %d bytes, want %d", len(got), len(tc.content))
 			}
 			size, err := f.Stat(ctx, ref)
@@ -126,13 +102,17 @@ func TestPutGetStatPathDelete(t *testing.T) {
 	}
 }
 
-func TestGetMissingIsNotFoundAPIError(t *testing.T) {
-	f := newFS(t, 0)
-	_, err := f.Get(context.Background(), refOf([]byte("never stored")))
-	var ae *api.Error
-	if !errors.As(err, &ae) || ae.Code != api.ENotFound {
-		t.Fatalf("Get missing: got %v, want *api.Error not_found", err)
-	}
+// TestConformance runs the suite every api.BlobStore passes.
+func TestConformance(t *testing.T) {
+	blobstoretest.Run(t, func(t *testing.T) api.BlobStore {
+		f := newFS(t, 0)
+		t.Cleanup(func() {
+			if left := tempFiles(t, f); len(left) != 0 {
+				t.Errorf("temporary files left: %v", left)
+			}
+		})
+		return f
+	})
 }
 
 func TestMalformedRefs(t *testing.T) {
@@ -143,33 +123,16 @@ func TestMalformedRefs(t *testing.T) {
 	if err := os.WriteFile(secret, []byte("x"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	good := string(refOf([]byte("x")))
-	refs := []string{
-		"",
-		"sha256:",
-		"sha256",
-		good[7:],              // no prefix
-		strings.ToUpper(good), // uppercase
-		"sha512:" + good[7:],  // other algorithm
-		good[:len(good)-1],    // 63 digits
-		good + "0",            // 65 digits
-		"sha256:../../secret", // traversal
-		"sha256:" + strings.Repeat("../", 21) + "x", // 64 chars of traversal
-		"sha256:" + good[7:69] + "/x",               // slash
-		"sha256:" + good[7:70] + "g",                // non-hex
-		"sha256:" + good[7:70] + "\x00",             // NUL
-	}
-	for _, r := range refs {
+	// Get and Delete are checked by the conformance suite.
+	for _, r := range blobstoretest.MalformedRefs() {
 		ref := api.BlobRef(r)
-		_, err := f.Get(ctx, ref)
 		check := func(op string, err error) {
 			t.Helper()
 			if api.ErrorCode(err) != api.EInvalid {
 				t.Fatalf("%s(%q): got %v, want invalid", op, r, err)
 			}
 		}
-		check("Get", err)
-		_, err = f.Stat(ctx, ref)
+		_, err := f.Stat(ctx, ref)
 		check("Stat", err)
 		_, err = f.Path(ref)
 		check("Path", err)
@@ -177,44 +140,6 @@ func TestMalformedRefs(t *testing.T) {
 	}
 	if _, err := os.Stat(secret); err != nil {
 		t.Fatalf("file outside the store was touched: %v", err)
-	}
-}
-
-func TestConcurrentPuts(t *testing.T) {
-	ctx := context.Background()
-	f := newFS(t, 0)
-	same := bytes.Repeat([]byte("same content "), 10000)
-	const n = 16
-	var wg sync.WaitGroup
-	refs := make([]api.BlobRef, n)
-	errs := make([]error, n)
-	for i := range n {
-		wg.Go(func() {
-			content := same
-			if i%2 == 1 {
-				content = []byte(fmt.Sprint("different ", i))
-			}
-			refs[i], errs[i] = f.Put(ctx, bytes.NewReader(content))
-		})
-	}
-	wg.Wait()
-	for i := range n {
-		if errs[i] != nil {
-			t.Fatalf("Put %d: %v", i, errs[i])
-		}
-		want := refOf(same)
-		if i%2 == 1 {
-			want = refOf([]byte(fmt.Sprint("different ", i)))
-		}
-		if refs[i] != want {
-			t.Fatalf("Put %d: got %s, want %s", i, refs[i], want)
-		}
-	}
-	if got := read(t, f, refOf(same)); !bytes.Equal(got, same) {
-		t.Fatalf("shared blob corrupted: %d bytes, want %d", len(got), len(same))
-	}
-	if left := tempFiles(t, f); len(left) != 0 {
-		t.Fatalf("temporary files left: %v", left)
 	}
 }
 
@@ -237,12 +162,12 @@ func TestMaxSize(t *testing.T) {
 			t.Fatalf("Put %d bytes: got code %q (%v), want %q", tc.size, got, err, tc.want)
 		}
 		if tc.want != "" {
-			if _, err := f.Stat(ctx, refOf(content)); api.ErrorCode(err) != api.ENotFound {
+			if _, err := f.Stat(ctx, blobstoretest.RefOf(content)); api.ErrorCode(err) != api.ENotFound {
 				t.Fatalf("oversized blob was stored: %v", err)
 			}
 			continue
 		}
-		if ref != refOf(content) {
+		if ref != blobstoretest.RefOf(content) {
 			t.Fatalf("Put %d bytes: ref %s", tc.size, ref)
 		}
 	}
@@ -251,42 +176,17 @@ func TestMaxSize(t *testing.T) {
 	}
 }
 
-type failingReader struct{ n int }
-
-func (r *failingReader) Read(p []byte) (int, error) {
-	if r.n <= 0 {
-		return 0, errors.New("connection reset")
-	}
-	k := min(len(p), r.n)
-	r.n -= k
-	return k, nil
-}
-
+// TestFailedPutLeavesNothing adds to the suite's FailedPutStoresNothing
+// that no file is left behind.
 func TestFailedPutLeavesNothing(t *testing.T) {
 	f := newFS(t, 0)
-	ctx, cancel := context.WithCancel(context.Background())
-	cancel()
-	tests := []struct {
-		name string
-		ctx  context.Context
-		r    io.Reader
-		want string
-	}{
-		{"reader error", context.Background(), &failingReader{n: 5000}, api.EInternal},
-		{"canceled", ctx, strings.NewReader("data"), api.ETimeout},
-	}
-	for _, tc := range tests {
-		_, err := f.Put(tc.ctx, tc.r)
-		if got := api.ErrorCode(err); got != tc.want {
-			t.Fatalf("%s: got code %q (%v), want %q", tc.name, got, err, tc.want)
-		}
-	}
+	_, _ = f.Put(context.Background(), blobstoretest.FailingReader(5000))
 	if left := tempFiles(t, f); len(left) != 0 {
 		t.Fatalf("temporary files left: %v", left)
 	}
 	shards, err := os.ReadDir(filepath.Join(f.Dir(), "sha256"))
 	if err != nil || len(shards) != 0 {
-		t.Fatalf("blobs stored by failed puts: %v %v", shards, err)
+		t.Fatalf("blobs stored by a failed put: %v %v", shards, err)
 	}
 }
 
@@ -304,7 +204,7 @@ func TestOpenReopensExistingStore(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := read(t, g, ref); string(got) != "kept" {
+	if got := blobstoretest.Read(t, g, ref); string(got) != "kept" {
 		t.Fatalf("reopened store: got %q", got)
 	}
 	if _, err := blobstore.New(""); api.ErrorCode(err) != api.EInvalid {

@@ -141,18 +141,7 @@ func TestClusterWorkQueueSurvivesLosingItsLeader(t *testing.T) {
 	}
 	// Shut down the server that leads the stream: with one replica the job
 	// would go with it.
-	leader := -1
-	for leader < 0 && ctx.Err() == nil {
-		for i, n := range nodes {
-			if n.srv.IsStreamLeader(api.BuildJobsStream) {
-				leader = i
-			}
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	if leader < 0 {
-		t.Fatal("no stream leader")
-	}
+	leader := streamLeader(ctx, t, nodes, api.BuildJobsStream)
 	nodes[leader].srv.Shutdown()
 	other := nodes[(leader+1)%3]
 	worker := controllerOn(t, other)
