@@ -167,7 +167,11 @@ func (s *Builds) ensureRelease(ctx context.Context, b *api.Build, procs map[stri
 		return err
 	}
 	// Under the app's lock and re-read, so a concurrent `env set` is not lost.
-	defer s.locks.lock(app.ID)()
+	unlock, err := s.locks.lock(ctx, app.ID)
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	if app, err = s.store.AppByID(ctx, app.ID); err != nil {
 		return err
 	}

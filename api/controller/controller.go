@@ -223,7 +223,7 @@ func New(cfg Config, store Store, blobs api.BlobStore, conn Bus) (*Controller, e
 	find := appFinder{tenancy: tenancy, apps: store}
 	aud := &audit{store: store, spaces: store, conn: conn, logs: logs, now: cfg.Now, log: log}
 	sig := newSignals()
-	locks := &appLocks{}
+	locks := &appLocks{db: store}
 	cmds := nodeCommands{conn: conn, timeout: cfg.CommandTimeout}
 	un := &unplaceable{}
 

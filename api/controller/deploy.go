@@ -573,10 +573,8 @@ func (s *Deploys) deployImage(ctx context.Context, req api.DeployRequest) (*api.
 // releaseImage makes a release of base (an image, its web command) with the
 // app's current config vars and rolls it out.
 func (s *Deploys) releaseImage(ctx context.Context, app *api.App, base *api.Release, what string, wait bool, progress func(api.DeployEvent)) (*api.DeployResult, error) {
-	unlock := s.locks.lock(app.ID)
-	app, err := s.store.AppByID(ctx, app.ID)
+	unlock, err := s.locks.lock(ctx, app.ID)
 	if err != nil {
-		unlock()
 		return nil, err
 	}
 	if app, err = s.store.AppByID(ctx, app.ID); err != nil {

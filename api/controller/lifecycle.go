@@ -426,7 +426,11 @@ func (s *Apps) Events(ctx context.Context, name string, limit int) ([]*api.Event
 // why, and returns the app's current release afterwards. Both the deploy
 // watch and the converger roll back through it, under the app's lock.
 func (s *Apps) rollBackTo(ctx context.Context, appID string, failed, to int, reason string) (int, error) {
-	defer s.locks.lock(appID)()
+	unlock, err := s.locks.lock(ctx, appID)
+	if err != nil {
+		return 0, err
+	}
+	defer unlock()
 	app, err := s.store.AppByID(ctx, appID)
 	if err != nil {
 		return 0, err
@@ -452,7 +456,10 @@ func (s *Apps) lockApp(ctx context.Context, name string) (*api.App, func(), erro
 	if err != nil {
 		return nil, nil, err
 	}
-	unlock := s.locks.lock(app.ID)
+	unlock, err := s.locks.lock(ctx, app.ID)
+	if err != nil {
+		return nil, nil, err
+	}
 	if app, err = s.store.AppByID(ctx, app.ID); err != nil {
 		unlock()
 		return nil, nil, err

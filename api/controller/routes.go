@@ -63,7 +63,11 @@ func (s *Routes) MapRoute(ctx context.Context, name string, req api.RouteRequest
 	if req, err = s.domains.normalize(ctx, app.SpaceID, req); err != nil {
 		return nil, err
 	}
-	defer s.locks.lock(app.ID)()
+	unlock, err := s.locks.lock(ctx, app.ID)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
 	routes, err := s.store.Routes(ctx, app.ID)
 	if err != nil {
 		return nil, err
@@ -99,7 +103,11 @@ func (s *Routes) UnmapRoute(ctx context.Context, name string, req api.RouteReque
 	if req, err = s.domains.normalize(ctx, app.SpaceID, req); err != nil {
 		return err
 	}
-	defer s.locks.lock(app.ID)()
+	unlock, err := s.locks.lock(ctx, app.ID)
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	routes, err := s.store.Routes(ctx, app.ID)
 	if err != nil {
 		return err

@@ -16,14 +16,17 @@ import (
 // "Controller services"); each service holds only those it uses.
 
 // appLocks serialises read-modify-write changes of one app (env, scale,
-// rollback, restart, routes) within this controller, so concurrent
-// `env set`s do not lose each other's vars.
-type appLocks struct{ m sync.Map }
+// rollback, restart, routes, releases) across every controller of the
+// database, so concurrent `env set`s do not lose each other's vars.
+type appLocks struct{ db AppLocker }
 
-func (l *appLocks) lock(appID string) func() {
-	mu, _ := l.m.LoadOrStore(appID, &sync.Mutex{})
-	mu.(*sync.Mutex).Lock()
-	return mu.(*sync.Mutex).Unlock
+// lock waits for app id's lock (or ctx's end) and returns its release.
+func (l *appLocks) lock(ctx context.Context, appID string) (func(), error) {
+	unlock, err := l.db.LockApp(ctx, appID)
+	if err != nil {
+		return nil, fmt.Errorf("lock the app: %w", err)
+	}
+	return unlock, nil
 }
 
 // signals carries the two wake-ups between services: kick asks the converger

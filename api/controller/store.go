@@ -27,10 +27,19 @@ type Store interface {
 	BuildpackStore
 	DomainStore
 	LeaseStore
+	AppLocker
 
 	// Ping checks that the database answers.
 	Ping(ctx context.Context) error
 	Close() error
+}
+
+// AppLocker serialises the read-modify-write changes of one app across
+// every controller of the database (docs/architecture.md, "Per-app locks").
+type AppLocker interface {
+	// LockApp waits until it holds app id's lock, or ctx ends (ETimeout),
+	// and returns what releases it (safe to call more than once).
+	LockApp(ctx context.Context, appID string) (unlock func(), err error)
 }
 
 // TenancyStore stores orgs, spaces, users, their API tokens and roles.

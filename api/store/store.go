@@ -2,12 +2,14 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/glebarez/sqlite"
@@ -28,6 +30,10 @@ type Store struct {
 	driver string
 	log    *slog.Logger
 	now    func() time.Time
+
+	appLocks sync.Map // SQLite's app locks: app id → chan struct{} (applock.go)
+	lockMu   sync.Mutex
+	held     map[*sql.Conn]struct{} // PostgreSQL's connections holding app locks
 }
 
 // Open connects to the database in cfg, applies pending migrations and
@@ -181,6 +187,7 @@ func (s *Store) unreachable(op string, err error) error {
 
 // Close closes the database handles.
 func (s *Store) Close() error {
+	s.dropLocks()
 	var errs []error
 	for _, g := range s.handles() {
 		db, err := g.DB()

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/glebarez/sqlite"
 	"github.com/google/uuid"
@@ -85,6 +86,13 @@ func postgresDSN(t *testing.T) string {
 // database and drops the schema when the test ends.
 func openPostgres(t *testing.T, dsn string) *store.Store {
 	t.Helper()
+	return openPostgresAt(t, freshSchema(t, dsn))
+}
+
+// freshSchema makes a schema in the STRATA_TEST_POSTGRES database, dropped
+// when the test ends, and returns the DSN that uses it.
+func freshSchema(t *testing.T, dsn string) string {
+	t.Helper()
 	schema := "strata_test_" + strings.ReplaceAll(uuid.NewString(), "-", "")
 	admin, err := gorm.Open(postgres.Open(dsn), &gorm.Config{Logger: gormlogger.Discard})
 	if err != nil {
@@ -107,7 +115,13 @@ func openPostgres(t *testing.T, dsn string) *store.Store {
 	qv := u.Query()
 	qv.Set("search_path", schema)
 	u.RawQuery = qv.Encode()
-	s, err := store.Open(context.Background(), store.Config{Driver: store.DriverPostgres, DSN: u.String(), Logger: testLogger(t)})
+	return u.String()
+}
+
+// openPostgresAt opens a store on dsn, closed when the test ends.
+func openPostgresAt(t *testing.T, dsn string) *store.Store {
+	t.Helper()
+	s, err := store.Open(context.Background(), store.Config{Driver: store.DriverPostgres, DSN: dsn, Logger: testLogger(t)})
 	if err != nil {
 		t.Fatalf("Open: %v", err)
 	}
@@ -251,4 +265,39 @@ func FuzzConfigFromURL(f *testing.F) {
 			t.Fatalf("ConfigFromURL(%q): empty DSN", s)
 		}
 	})
+}
+
+// TestPostgresAppLockAcrossStores: two Stores on one database (two
+// controllers) share the app locks, and a Store that closes frees its own.
+func TestPostgresAppLockAcrossStores(t *testing.T) {
+	dsn := postgresDSN(t)
+	schema := freshSchema(t, dsn)
+	first, second := openPostgresAt(t, schema), openPostgresAt(t, schema)
+	ctx := context.Background()
+	app := uuid.NewString()
+	if _, err := first.LockApp(ctx, app); err != nil {
+		t.Fatal(err)
+	}
+	short, cancel := context.WithTimeout(ctx, 100*time.Millisecond)
+	defer cancel()
+	if _, err := second.LockApp(short, app); api.ErrorCode(err) != api.ETimeout {
+		t.Fatalf("second store's lock while the first holds it: %v, want timeout", err)
+	}
+	got := make(chan error, 1)
+	go func() {
+		unlock, err := second.LockApp(ctx, app)
+		if err == nil {
+			unlock()
+		}
+		got <- err
+	}()
+	first.Close() // its session ends, and its lock with it
+	select {
+	case err := <-got:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the lock of a closed store was not freed")
+	}
 }

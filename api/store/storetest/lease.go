@@ -169,9 +169,11 @@ func testFenceHoldsOffTakeover(t *testing.T, s controller.Store) {
 
 	inside, release := make(chan struct{}), make(chan struct{})
 	var once sync.Once
-	letGo := func() { once.Do(func() { close(release) }) }
+	// released is set before a may commit: b's acquire returns as soon as
+	// a's COMMIT ends, before UpdateBuild has returned to this test.
+	var released atomic.Bool
+	letGo := func() { once.Do(func() { released.Store(true); close(release) }) }
 	t.Cleanup(letGo) // a failing test must not leave the transaction open
-	var committed atomic.Bool
 	done := make(chan error, 1)
 	go func() {
 		_, err := s.UpdateBuild(asA, b.ID, func(b *api.Build) error {
@@ -180,7 +182,6 @@ func testFenceHoldsOffTakeover(t *testing.T, s controller.Store) {
 			b.Reason = "written by a"
 			return nil
 		})
-		committed.Store(true)
 		done <- err
 	}()
 	<-inside
@@ -190,7 +191,7 @@ func testFenceHoldsOffTakeover(t *testing.T, s controller.Store) {
 	go func() {
 		took <- eventually(t, "b takes over", func() (int64, error) {
 			tb, err := s.AcquireLease(ctx, "leader", "b", time.Hour)
-			if err == nil && !committed.Load() {
+			if err == nil && !released.Load() {
 				t.Errorf("b took the lease (term %d) while a's fenced write was still open", tb)
 			}
 			return tb, err

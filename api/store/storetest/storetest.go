@@ -55,6 +55,7 @@ func Run(t *testing.T, open func(t *testing.T) controller.Store) {
 		{"Placements", testPlacements},
 		{"NodeDrains", testNodeDrains},
 		{"Certificates", testCertificates},
+		{"AppLocks", testAppLocks},
 		{"Leases", testLeases}, {"FencedWrites", testFencedWrites}, {"FenceHoldsOffTakeover", testFenceHoldsOffTakeover},
 	}
 	for _, tc := range tests {
