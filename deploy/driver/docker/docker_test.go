@@ -4,9 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -187,21 +185,7 @@ func TestEndpoint(t *testing.T) {
 		t.Fatalf("endpoint %+v, want a published port on 127.0.0.1", ep)
 	}
 	url := "http://" + net.JoinHostPort(ep.Host, strconv.Itoa(ep.Port)) + "/"
-	var body string
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		resp, err := http.Get(url)
-		if err == nil {
-			b, _ := io.ReadAll(resp.Body)
-			resp.Body.Close()
-			body = string(b)
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("GET %s: %v (output %q)", url, err, out.String())
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	body := drivertest.Answer(t, url, false, out)
 	if !strings.HasPrefix(body, "hello from ctr/") {
 		t.Fatalf("GET %s = %q, want the app's greeting", url, body)
 	}
@@ -227,21 +211,8 @@ func TestDirectEndpoint(t *testing.T) {
 	if ip := net.ParseIP(ep.Host); ip == nil || ip.IsLoopback() || ep.Port != port || ep.CheckHost != "" || ep.CheckPort != 0 {
 		t.Fatalf("endpoint %+v, want the container's own address and port %d", ep, port)
 	}
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		resp, err := http.Get("http://" + net.JoinHostPort(ep.Host, strconv.Itoa(ep.Port)) + "/")
-		if err == nil {
-			b, _ := io.ReadAll(resp.Body)
-			resp.Body.Close()
-			if !strings.HasPrefix(string(b), "hello from direct/") {
-				t.Fatalf("the container's address answers %q", b)
-			}
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("GET the container's address: %v (output %q)", err, out.String())
-		}
-		time.Sleep(100 * time.Millisecond)
+	if b := drivertest.Answer(t, "http://"+net.JoinHostPort(ep.Host, strconv.Itoa(ep.Port))+"/", false, out); !strings.HasPrefix(b, "hello from direct/") {
+		t.Fatalf("the container's address answers %q", b)
 	}
 	var hd struct {
 		ContainerID string `json:"container_id"`

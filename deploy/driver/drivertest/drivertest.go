@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"log/slog"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -292,6 +294,33 @@ func WaitFor(t testing.TB, what string, cond func() bool) {
 			t.Fatalf("timed out waiting for %s", what)
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// Answer polls GET url until it answers (with status 200 when need200) or
+// 20 s pass, and fails t then, quoting output (the instance's, may be nil).
+// It returns the body of the answer.
+func Answer(t testing.TB, url string, need200 bool, output fmt.Stringer) string {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		resp, err := http.Get(url)
+		if err == nil {
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if !need200 || resp.StatusCode == http.StatusOK {
+				return string(b)
+			}
+			err = fmt.Errorf("status %d", resp.StatusCode)
+		}
+		if time.Now().After(deadline) {
+			out := ""
+			if output != nil {
+				out = output.String()
+			}
+			t.Fatalf("GET %s: %v (output %q)", url, err, out)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }
 

@@ -3,9 +3,7 @@ package microvm_test
 import (
 	"context"
 	"fmt"
-	"io"
 	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -141,17 +139,7 @@ func TestHelloHTTP(t *testing.T) {
 		return err == nil
 	})
 	for _, addr := range []string{net.JoinHostPort(h.Endpoint.Host, strconv.Itoa(h.Endpoint.Port)), check} {
-		var body string
-		drivertest.WaitFor(t, "the guest to serve HTTP at "+addr, func() bool {
-			resp, err := http.Get("http://" + addr + "/index.html")
-			if err != nil {
-				return false
-			}
-			defer resp.Body.Close()
-			b, _ := io.ReadAll(resp.Body)
-			body = string(b)
-			return resp.StatusCode == 200
-		})
+		body := waitAnswer(t, "http://"+addr+"/index.html")
 		t.Logf("serving at %s after %s", addr, time.Since(t0))
 		if body != "hello from a microvm\n" {
 			t.Errorf("body at %s: %q", addr, body)
@@ -385,16 +373,5 @@ func TestExampleApp(t *testing.T) {
 // waitAnswer waits until url answers 200 and returns the body.
 func waitAnswer(t *testing.T, url string) string {
 	t.Helper()
-	var body string
-	drivertest.WaitFor(t, "the app to answer at "+url, func() bool {
-		resp, err := http.Get(url)
-		if err != nil {
-			return false
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		body = string(b)
-		return resp.StatusCode == 200
-	})
-	return body
+	return drivertest.Answer(t, url, true, nil)
 }
