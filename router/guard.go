@@ -261,8 +261,11 @@ func (l guardListener) Accept() (net.Conn, error) {
 type guardKey struct{}
 
 func guardConnContext(ctx context.Context, c net.Conn) context.Context {
-	if g, ok := c.(*guardConn); ok {
+	switch g := c.(type) {
+	case *guardConn:
 		return context.WithValue(ctx, guardKey{}, g)
+	case *prefixConn: // handed over by the serving loop (h1serve.go)
+		return context.WithValue(ctx, guardKey{}, g.guardConn)
 	}
 	return ctx
 }

@@ -153,6 +153,7 @@ func (p *Proxy) hold(st *reqState, r *http.Request, pool *registry.Pool, ready f
 	}
 	deadline := time.NewTimer(st.holdUntil.Sub(p.cfg.Now()))
 	defer deadline.Stop()
+	watchClient(r) // so that a client going away ends its hold on the serving loop too
 	var again <-chan time.Time
 	if recheck > 0 {
 		t := time.NewTicker(recheck)

@@ -65,26 +65,48 @@ func (s *Server) serve(ctx context.Context, ln net.Listener, tlsConfig *tls.Conf
 		MaxHeaderBytes:    s.cfg.MaxHeaderBytes,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
 	}
-	errc := make(chan error, 1)
+	errc := make(chan error, 2)
+	var loop *h1Loop
 	if tlsConfig != nil {
 		hs.TLSConfig = tlsConfig.Clone()
 		go func() { errc <- hs.ServeTLS(ln, "", "") }()
 	} else {
-		go func() { errc <- hs.Serve(guardListener{ln}) }()
+		// Plaintext connections start on the router's own HTTP/1.1 loop,
+		// which hands to hs what it does not serve itself (h1serve.go).
+		loop = &h1Loop{s: s, handler: handler, handoff: newHandoffListener(ln.Addr()), conns: map[*h1Conn]struct{}{}}
+		go func() { errc <- hs.Serve(loop.handoff) }()
+		go func() { errc <- loop.accept(base, ln) }()
+		defer loop.wg.Wait()
+		defer ln.Close()
 	}
 	s.log.Info("router.serving", "addr", ln.Addr().String(), "domain", s.cfg.Domain, "tls", tlsConfig != nil)
 	select {
 	case err := <-errc:
+		if loop != nil {
+			loop.shutdown()
+			ln.Close()
+			loop.closeAll()
+			_ = hs.Close()
+		}
 		return err
 	case <-ctx.Done():
 	}
 	s.log.Info("router.draining", "grace", s.cfg.ShutdownGrace)
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.ShutdownGrace)
 	defer cancel()
+	if loop != nil {
+		loop.shutdown()
+		ln.Close()
+	}
 	if err := hs.Shutdown(sctx); err != nil {
 		s.log.Warn("router.shutdown_forced", "err", err)
 		cancelBase()
 		_ = hs.Close()
+	}
+	if loop != nil && !loop.wait(sctx) {
+		s.log.Warn("router.shutdown_forced", "err", "serving loop connections left")
+		cancelBase()
+		loop.closeAll()
 	}
 	// Hijacked connections (upgrades) are not tracked by Shutdown: wait for
 	// their handlers until the grace ends, then cancel them and wait a little
@@ -97,8 +119,13 @@ func (s *Server) serve(ctx context.Context, ln net.Listener, tlsConfig *tls.Conf
 			s.log.Warn("router.shutdown_handlers_left", "handlers", inflight.Load())
 		}
 	}
-	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
+	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) && !errors.Is(err, net.ErrClosed) {
 		return err
+	}
+	if loop != nil {
+		if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) && !errors.Is(err, net.ErrClosed) {
+			return err
+		}
 	}
 	s.log.Info("router.drained")
 	return nil
