@@ -47,6 +47,11 @@ type controllerConfig struct {
 	// time to live (docs/architecture.md, "Leader lease"); zero = defaults.
 	ControllerID string
 	LeaseTTL     time.Duration
+	// Blobs is where sources, droplets and buildpacks live: blobsFS ("" too)
+	// in <DataDir>/blobs, or blobsNATS in JetStream's object store, which
+	// every controller of the NATS cluster shares (docs/architecture.md,
+	// "The NATS cluster").
+	Blobs string
 	// BusCredentials, when the controller embeds the NATS server, learn the
 	// component credentials the server is to accept.
 	BusCredentials *busCredentials
@@ -87,7 +92,7 @@ func startController(ctx context.Context, cfg controllerConfig, conn *bus.Conn) 
 	if err != nil {
 		return nil, fmt.Errorf("open database: %w", err)
 	}
-	blobs, err := blobstore.New(filepath.Join(cfg.DataDir, "blobs"))
+	blobs, err := openBlobs(ctx, cfg, conn)
 	if err != nil {
 		st.Close()
 		return nil, fmt.Errorf("open blob store: %w", err)
@@ -213,6 +218,40 @@ func startController(ctx context.Context, cfg controllerConfig, conn *bus.Conn) 
 	return r, nil
 }
 
+// The blob stores of --blobs.
+const (
+	blobsFS   = "fs"
+	blobsNATS = "nats"
+)
+
+// checkBlobs refuses a --blobs value that names no store.
+func checkBlobs(kind string) error {
+	if kind != "" && kind != blobsFS && kind != blobsNATS {
+		return fmt.Errorf("bad --blobs %q — use fs (this controller's data dir) or nats (JetStream's object store, shared by the NATS cluster)", kind)
+	}
+	return nil
+}
+
+// openBlobs opens the blob store cfg.Blobs names. Every blob of the
+// controller goes through it: pushes, buildpack uploads and the REST blob
+// API (/v1/blobs) that builders and executors fetch and upload through.
+func openBlobs(ctx context.Context, cfg controllerConfig, conn *bus.Conn) (api.BlobStore, error) {
+	if err := checkBlobs(cfg.Blobs); err != nil {
+		return nil, err
+	}
+	if cfg.Blobs != blobsNATS {
+		return blobstore.New(filepath.Join(cfg.DataDir, "blobs"))
+	}
+	// In a cluster the bucket's stream needs a leader: give up after a
+	// minute, as StartServer does for the meta leader.
+	octx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	return bus.OpenObjects(octx, conn, bus.ObjectsConfig{
+		SpoolDir: filepath.Join(cfg.DataDir, "spool"),
+		Logger:   cfg.Logger.With("component", "blobs"),
+	})
+}
+
 // run serves the API and runs the controller (and builder) until ctx ends.
 func (r *controllerRole) run(ctx context.Context, conn *bus.Conn) error {
 	log := r.cfg.Logger
@@ -287,8 +326,12 @@ func runController(ctx context.Context, args []string, stdout, stderr io.Writer)
 	credsDir := fs.String("credentials-dir", "", "directory of admin.token, the executor, router and builder credentials (<component>.token) and, by default, secret.key; controllers on one database share it (default: the data dir)")
 	secretKeyFile := fs.String("secret-key-file", "", "file holding the key that encrypts secrets at rest, such as uploaded TLS private keys (created 0600 if missing; default <credentials-dir>/secret.key)")
 	initOnly := fs.Bool("init-only", false, "migrate the database, create the admin and the component credentials in --credentials-dir and the secret key, then exit: run once before several controllers share one database, so that they do not race to create them")
+	blobs := fs.String("blobs", blobsFS, "where sources, droplets and buildpacks live: fs (<data>/blobs, this controller's disk) or nats (JetStream's object store, shared by every controller on the NATS cluster)")
 	log, err := parseRole(fs, args, stderr, "info")
 	if err != nil {
+		return err
+	}
+	if err := checkBlobs(*blobs); err != nil {
 		return err
 	}
 	creds := &busCredentials{}
@@ -298,7 +341,7 @@ func runController(ctx context.Context, args []string, stdout, stderr io.Writer)
 	}
 	defer closeBus()
 	r, err := startController(ctx, controllerConfig{DataDir: *data, APIAddr: *apiAddr, Database: *database,
-		Domain: *domain, RouterPort: *routerPort, Builder: *builder, CredentialsDir: *credsDir, SecretKeyFile: *secretKeyFile, ControllerID: *controllerID, LeaseTTL: *leaseTTL, BusCredentials: creds, Logger: log}, conn)
+		Domain: *domain, RouterPort: *routerPort, Builder: *builder, CredentialsDir: *credsDir, SecretKeyFile: *secretKeyFile, ControllerID: *controllerID, LeaseTTL: *leaseTTL, Blobs: *blobs, BusCredentials: creds, Logger: log}, conn)
 	if err != nil {
 		return err
 	}
