@@ -77,7 +77,10 @@ func ComponentAuth(controllerSecret string, creds func(component string) string)
 }
 
 // executorGrant: an executor reports its node and instances, registers
-// routes and ships logs; it reads only its own node's commands.
+// routes and ships logs; it reads only its own node's commands. Like a
+// router it has no JetStream API ($JS.API.>) and no object store subjects
+// ($O.>): only controllers open the blob store (Objects); executors fetch
+// droplets over the REST blob API.
 func executorGrant(node string) Grant {
 	return Grant{
 		Publish: []string{
