@@ -21,12 +21,13 @@
 // Idempotency: the mutations whose operation in openapi.json takes an
 // Idempotency-Key header accept one (TestOpenAPIListsIdempotentOperations
 // checks the document against the server). A completed non-5xx response is
-// remembered per principal, method, path and key in an in-memory LRU with a
-// TTL (default 24 h, 10,000 entries) and replayed for the same key; reusing a
-// key with a different body is refused (invalid), and a key whose first
-// request is still running answers conflict. The cache is per process and lost
-// on restart: it protects against client retries, not against controller
-// crashes.
+// remembered per principal, method, path and key (their SHA-256) for a TTL
+// (default 24 h) in Config.Idempotency — in stratad the database, so every
+// controller replays the same keys and a restart loses none; a server
+// without one keeps an in-memory LRU of 10,000 — and replayed for the same
+// key; reusing a key with a different body is refused (invalid), and a key
+// whose first request is still running answers conflict (for at most
+// IdempotencyPending, default 15 min, should its controller die meanwhile).
 //
 // A Server is safe for concurrent use.
 package httpapi

@@ -3,7 +3,9 @@ package httpapi
 import (
 	"bytes"
 	"container/list"
+	"context"
 	"crypto/sha256"
+	"encoding/hex"
 	"io"
 	"net/http"
 	"sync"
@@ -41,42 +43,49 @@ func (s *Server) idempotent(next echo.HandlerFunc) echo.HandlerFunc {
 			io.Reader
 			io.Closer
 		}{io.TeeReader(req.Body, h), req.Body}
-		id := user + "\x00" + req.Method + "\x00" + req.URL.Path + "\x00" + key
+		sum := sha256.Sum256([]byte(user + "\x00" + req.Method + "\x00" + req.URL.Path + "\x00" + key))
+		id := hex.EncodeToString(sum[:])
+		ctx := req.Context()
+		now := time.Now()
 
-		entry, fresh := s.idem.begin(id)
+		entry, fresh, err := s.idem.BeginIdempotent(ctx, id, now, now.Add(s.cfg.IdempotencyPending))
+		if err != nil {
+			return err
+		}
 		if !fresh {
-			if entry.pending {
+			if entry.Pending {
 				return api.Errorf(api.EConflict, "a request with this Idempotency-Key is still running — retry later")
 			}
 			// Drain the body to compare its digest with the stored one.
 			_, _ = io.Copy(io.Discard, req.Body)
-			if !bytes.Equal(h.Sum(nil), entry.digest) {
+			if !bytes.Equal(h.Sum(nil), entry.Digest) {
 				return api.Errorf(api.EInvalid, "this Idempotency-Key was used for a different request — use a new key")
 			}
-			for k, v := range entry.header {
-				c.Response().Header()[k] = v
-			}
 			c.Response().Header().Set("Idempotent-Replayed", "true")
-			return c.Blob(entry.status, entry.header.Get(echo.HeaderContentType), entry.body)
+			return c.Blob(entry.Status, entry.ContentType, entry.Body)
 		}
 
 		rec := &recorder{ResponseWriter: c.Response().Writer}
 		c.Response().Writer = rec
-		err := next(c)
+		err = next(c)
 		if err != nil {
 			c.Error(err)
 		}
 		c.Response().Writer = rec.ResponseWriter
 		_, _ = io.Copy(io.Discard, req.Body)
 		status := c.Response().Status
+		// The outcome is kept even when the client has gone: a retry must
+		// see it, not run the request again.
+		octx := context.WithoutCancel(ctx)
 		if status >= 500 || status == 0 {
-			s.idem.abort(id)
-		} else {
-			hdr := http.Header{}
-			if ct := c.Response().Header().Get(echo.HeaderContentType); ct != "" {
-				hdr.Set(echo.HeaderContentType, ct)
+			if err := s.idem.AbortIdempotent(octx, id); err != nil {
+				s.log.Warn("idempotency.abort_failed", "err", err)
 			}
-			s.idem.finish(id, &idemEntry{status: status, header: hdr, body: rec.body.Bytes(), digest: h.Sum(nil)})
+		} else {
+			done := &api.IdempotentResponse{Status: status, ContentType: c.Response().Header().Get(echo.HeaderContentType), Body: rec.body.Bytes(), Digest: h.Sum(nil)}
+			if err := s.idem.FinishIdempotent(octx, id, done, time.Now().Add(s.cfg.IdempotencyTTL)); err != nil {
+				s.log.Warn("idempotency.store_failed", "err", err)
+			}
 		}
 		return nil
 	}
@@ -98,66 +107,63 @@ func (r *recorder) Write(b []byte) (int, error) {
 func (r *recorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
 
 type idemEntry struct {
-	pending bool
-	status  int
-	header  http.Header
-	body    []byte
-	digest  []byte
+	resp    api.IdempotentResponse
 	expires time.Time
 	elem    *list.Element
 }
 
-// idempotencyCache is an LRU of completed responses with a TTL.
+// idempotencyCache is an in-memory api.IdempotencyStore: an LRU of at most
+// max entries, for a server that has no shared one.
 type idempotencyCache struct {
 	mu    sync.Mutex
 	max   int
-	ttl   time.Duration
-	now   func() time.Time
 	items map[string]*idemEntry
 	order *list.List // front = most recently used; values are keys
 }
 
-func newIdempotencyCache(max int, ttl time.Duration, now func() time.Time) *idempotencyCache {
-	return &idempotencyCache{max: max, ttl: ttl, now: now, items: map[string]*idemEntry{}, order: list.New()}
+func newIdempotencyCache(max int) *idempotencyCache {
+	return &idempotencyCache{max: max, items: map[string]*idemEntry{}, order: list.New()}
 }
 
-// begin returns the entry for id and false if one exists, or reserves id as
-// pending and returns true.
-func (c *idempotencyCache) begin(id string) (idemEntry, bool) {
+// BeginIdempotent returns the unexpired entry for id and false, or reserves
+// id as pending until pendingUntil and returns true.
+func (c *idempotencyCache) BeginIdempotent(_ context.Context, id string, now, pendingUntil time.Time) (*api.IdempotentResponse, bool, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if e, ok := c.items[id]; ok {
-		if e.pending || c.now().Before(e.expires) {
+		if now.Before(e.expires) {
 			c.order.MoveToFront(e.elem)
-			return *e, false
+			r := e.resp
+			return &r, false, nil
 		}
 		c.remove(id)
 	}
-	e := &idemEntry{pending: true}
+	e := &idemEntry{resp: api.IdempotentResponse{Pending: true}, expires: pendingUntil}
 	e.elem = c.order.PushFront(id)
 	c.items[id] = e
 	for c.order.Len() > c.max {
 		c.remove(c.order.Back().Value.(string))
 	}
-	return idemEntry{}, true
+	return nil, true, nil
 }
 
-func (c *idempotencyCache) finish(id string, done *idemEntry) {
+func (c *idempotencyCache) FinishIdempotent(_ context.Context, id string, r *api.IdempotentResponse, expires time.Time) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	e, ok := c.items[id]
-	if !ok {
-		return
+	if e, ok := c.items[id]; ok && e.resp.Pending {
+		e.resp, e.expires = *r, expires
+		e.resp.Pending = false
 	}
-	done.expires = c.now().Add(c.ttl)
-	done.elem = e.elem
-	c.items[id] = done
+	return nil
 }
 
-func (c *idempotencyCache) abort(id string) {
+func (c *idempotencyCache) AbortIdempotent(_ context.Context, id string) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.remove(id)
+	if e, ok := c.items[id]; ok && e.resp.Pending {
+		c.remove(id)
+	}
+	return nil
 }
 
 func (c *idempotencyCache) remove(id string) {

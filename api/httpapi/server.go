@@ -102,7 +102,15 @@ type Config struct {
 	KeepAlive time.Duration
 	// IdempotencyTTL is how long idempotent responses are remembered; default 24 h.
 	IdempotencyTTL time.Duration
-	// IdempotencyEntries caps the idempotency cache; default 10,000.
+	// IdempotencyPending is how long a key whose first request is still
+	// running (or whose controller died while running it) is refused with
+	// conflict; default 15 min.
+	IdempotencyPending time.Duration
+	// Idempotency keeps idempotent responses; nil: an in-memory cache of
+	// IdempotencyEntries (a server on its own). Controllers of one database
+	// share api/store's.
+	Idempotency api.IdempotencyStore
+	// IdempotencyEntries caps the in-memory cache; default 10,000.
 	IdempotencyEntries int
 }
 
@@ -112,6 +120,7 @@ const (
 	DefaultMaxBlobBytes       = 4 << 30
 	DefaultKeepAlive          = 15 * time.Second
 	DefaultIdempotencyTTL     = 24 * time.Hour
+	DefaultIdempotencyPending = 15 * time.Minute
 	DefaultIdempotencyEntries = 10000
 )
 
@@ -121,7 +130,7 @@ type Server struct {
 	svc  Services
 	log  *slog.Logger
 	e    *echo.Echo
-	idem *idempotencyCache
+	idem api.IdempotencyStore
 }
 
 // New returns a Server for cfg and svc, with defaults filled in. It panics
@@ -146,14 +155,20 @@ func New(cfg Config, svc Services) *Server {
 	if cfg.IdempotencyTTL <= 0 {
 		cfg.IdempotencyTTL = DefaultIdempotencyTTL
 	}
+	if cfg.IdempotencyPending <= 0 {
+		cfg.IdempotencyPending = DefaultIdempotencyPending
+	}
 	if cfg.IdempotencyEntries <= 0 {
 		cfg.IdempotencyEntries = DefaultIdempotencyEntries
+	}
+	if cfg.Idempotency == nil {
+		cfg.Idempotency = newIdempotencyCache(cfg.IdempotencyEntries)
 	}
 	s := &Server{
 		cfg:  cfg,
 		svc:  svc,
 		log:  cfg.Logger,
-		idem: newIdempotencyCache(cfg.IdempotencyEntries, cfg.IdempotencyTTL, time.Now),
+		idem: cfg.Idempotency,
 	}
 	s.e = s.routes()
 	return s

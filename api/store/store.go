@@ -31,9 +31,10 @@ type Store struct {
 	log    *slog.Logger
 	now    func() time.Time
 
-	appLocks sync.Map // SQLite's app locks: app id → chan struct{} (applock.go)
-	lockMu   sync.Mutex
-	held     map[*sql.Conn]struct{} // PostgreSQL's connections holding app locks
+	appLocks  sync.Map // SQLite's app locks: app id → chan struct{} (applock.go)
+	lockMu    sync.Mutex
+	held      map[*sql.Conn]struct{} // PostgreSQL's connections holding app locks
+	nextSweep time.Time              // of expired idempotency keys (idempotency.go)
 }
 
 // Open connects to the database in cfg, applies pending migrations and

@@ -194,6 +194,8 @@ func startController(ctx context.Context, cfg controllerConfig, conn *bus.Conn) 
 	h := httpapi.New(httpapi.Config{
 		Info:   api.Info{Version: version, Domain: cfg.Domain, RouterPort: cfg.RouterPort, API: r.apiURL},
 		Logger: log.With("component", "httpapi"),
+		// Every controller of the database replays the same keys.
+		Idempotency: st,
 	}, httpapi.Services{
 		Auth: ctrl.Tenancy, Users: ctrl.Users, Orgs: ctrl.Orgs, Quotas: ctrl.Quotas, Buildpacks: ctrl.Buildpacks, Domains: ctrl.Domains, Apps: ctrl.Apps, Deploy: ctrl.Deploys, Logs: ctrl.Logs, Lifecycle: ctrl.Apps,
 		Operate: ctrl.Operate(), Placement: ctrl.Placement, Routes: ctrl.Routes,

@@ -121,8 +121,9 @@ func Start(t testing.TB, opts Options) *Env {
 	// The same services as cmd/stratad/controller.go; git push has its own
 	// end-to-end tests.
 	e.Handler = httpapi.New(httpapi.Config{
-		Info:   api.Info{Version: Version, Domain: "localhost", RouterPort: "8080"},
-		Logger: log,
+		Info:        api.Info{Version: Version, Domain: "localhost", RouterPort: "8080"},
+		Logger:      log,
+		Idempotency: st,
 	}, httpapi.Services{
 		Auth: ctrl.Tenancy, Users: ctrl.Users, Orgs: ctrl.Orgs, Quotas: ctrl.Quotas, Buildpacks: ctrl.Buildpacks, Domains: ctrl.Domains, Apps: ctrl.Apps, Deploy: ctrl.Deploys, Logs: ctrl.Logs, Lifecycle: ctrl.Apps,
 		Operate: ctrl.Operate(), Placement: ctrl.Placement, Routes: ctrl.Routes,

@@ -56,6 +56,7 @@ func Run(t *testing.T, open func(t *testing.T) controller.Store) {
 		{"NodeDrains", testNodeDrains},
 		{"Certificates", testCertificates},
 		{"AppLocks", testAppLocks},
+		{"Idempotency", testIdempotency},
 		{"Leases", testLeases}, {"FencedWrites", testFencedWrites}, {"FenceHoldsOffTakeover", testFenceHoldsOffTakeover},
 	}
 	for _, tc := range tests {

@@ -1,0 +1,12 @@
+-- Idempotent responses (api.IdempotencyStore): key is the SHA-256 of the
+-- principal, method, path and Idempotency-Key; times are Unix microseconds.
+CREATE TABLE idempotency_keys (
+    key          TEXT PRIMARY KEY,
+    pending      BOOLEAN NOT NULL,
+    status       INTEGER NOT NULL DEFAULT 0,
+    content_type TEXT NOT NULL DEFAULT '',
+    body         BLOB NOT NULL,
+    digest       BLOB NOT NULL,
+    expires_at   INTEGER NOT NULL
+);
+CREATE INDEX idempotency_keys_expires ON idempotency_keys (expires_at);
