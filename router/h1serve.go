@@ -71,6 +71,9 @@ type h1Conn struct {
 
 	w h1Writer
 
+	idleSet        time.Time // when the idle read deadline was last set
+	headerDeadline bool      // the read deadline set is ReadHeaderTimeout's (or the watcher's)
+
 	watching  bool
 	watchDone chan struct{}
 	aborted   atomic.Bool
@@ -130,8 +133,13 @@ func (hc *h1Conn) serve() (handoff bool) {
 		if hc.br.Buffered() == 0 {
 			// The order matters: shutdown sets closing, then ends the reads
 			// of idle connections.
+			// The idle deadline is moved at most once per sixteenth of
+			// IdleTimeout (at most once a second) on a busy connection.
 			hc.idle.Store(true)
-			_ = hc.g.SetReadDeadline(time.Now().Add(cfg.IdleTimeout))
+			if now := time.Now(); hc.headerDeadline || now.Sub(hc.idleSet) > min(time.Second, cfg.IdleTimeout/16) {
+				_ = hc.g.SetReadDeadline(now.Add(cfg.IdleTimeout))
+				hc.idleSet, hc.headerDeadline = now, false
+			}
 			if hc.loop.isClosing() {
 				return false
 			}
@@ -141,10 +149,16 @@ func (hc *h1Conn) serve() (handoff bool) {
 				return false
 			}
 		}
-		_ = hc.g.SetReadDeadline(time.Now().Add(cfg.ReadHeaderTimeout))
-		head, err := peekHead(hc.br)
-		if err != nil {
-			return false // timeout, EOF or reset: closed without an answer, as net/http does
+		head, complete := findHead(hc.br)
+		if !complete {
+			// More of the header block is to come: it must come within
+			// ReadHeaderTimeout (slowloris).
+			_ = hc.g.SetReadDeadline(time.Now().Add(cfg.ReadHeaderTimeout))
+			hc.headerDeadline = true
+			var err error
+			if head, err = peekHead(hc.br); err != nil {
+				return false // timeout, EOF or reset: closed without an answer, as net/http does
+			}
 		}
 		if head == nil || len(head) > cfg.MaxHeaderBytes {
 			return true
@@ -203,6 +217,7 @@ func watchClient(r *http.Request) {
 	hc.watching = true
 	hc.aborted.Store(false)
 	hc.watchDone = make(chan struct{})
+	hc.headerDeadline = true // the next request sets its own
 	_ = hc.g.SetReadDeadline(time.Time{})
 	go func() {
 		defer close(hc.watchDone)
@@ -248,25 +263,23 @@ func (l *h1Loop) closeAll() {
 	l.mu.Unlock()
 }
 
+// findHead returns the header block if it is complete in br's buffer (or
+// nil, true if it cannot fit in the buffer), without reading.
+func findHead(br *bufio.Reader) (head []byte, complete bool) {
+	b, _ := br.Peek(br.Buffered())
+	if h := headEnd(b); h != nil {
+		return h, true
+	}
+	return nil, br.Buffered() >= h1BufSize
+}
+
 // peekHead returns the request's header block (through the blank line)
 // without consuming it, nil if it does not fit in the buffer.
 func peekHead(br *bufio.Reader) ([]byte, error) {
 	for {
 		b, _ := br.Peek(br.Buffered())
-		// The block ends at the first empty line, CRLF or (for net/http,
-		// which accepts it) bare LF.
-		for i := bytes.IndexByte(b, '\n'); i >= 0; {
-			switch {
-			case i+1 < len(b) && b[i+1] == '\n':
-				return b[:i+2], nil
-			case i+2 < len(b) && b[i+1] == '\r' && b[i+2] == '\n':
-				return b[:i+3], nil
-			}
-			j := bytes.IndexByte(b[i+1:], '\n')
-			if j < 0 {
-				break
-			}
-			i += 1 + j
+		if h := headEnd(b); h != nil {
+			return h, nil
 		}
 		if br.Buffered() >= h1BufSize {
 			return nil, nil
@@ -275,6 +288,27 @@ func peekHead(br *bufio.Reader) ([]byte, error) {
 			return nil, err
 		}
 	}
+}
+
+// headEnd returns b through the end of its first header block, nil if b
+// holds no complete one.
+func headEnd(b []byte) []byte {
+	// The block ends at the first empty line, CRLF or (for net/http, which
+	// accepts it) bare LF.
+	for i := bytes.IndexByte(b, '\n'); i >= 0; {
+		switch {
+		case i+1 < len(b) && b[i+1] == '\n':
+			return b[:i+2]
+		case i+2 < len(b) && b[i+1] == '\r' && b[i+2] == '\n':
+			return b[:i+3]
+		}
+		j := bytes.IndexByte(b[i+1:], '\n')
+		if j < 0 {
+			return nil
+		}
+		i += 1 + j
+	}
+	return nil
 }
 
 // commonKeys interns canonical header names.

@@ -31,11 +31,12 @@ type h1Transport struct {
 }
 
 type backendConn struct {
-	conn   net.Conn
-	br     *bufio.Reader
-	bw     *bufio.Writer
-	addr   string
-	idleAt time.Time
+	conn     net.Conn
+	br       *bufio.Reader
+	bw       *bufio.Writer
+	addr     string
+	idleAt   time.Time
+	deadline time.Time // the read deadline set on conn, zero for none
 }
 
 var _ http.RoundTripper = (*h1Transport)(nil)
@@ -109,7 +110,14 @@ func (t *h1Transport) exchange(bc *backendConn, req *http.Request, head []byte) 
 	// read of the response headers or, later, of the body.
 	ctx := req.Context()
 	stop := context.AfterFunc(ctx, func() { bc.conn.Close() })
-	_ = bc.conn.SetReadDeadline(t.now().Add(t.responseTimeout))
+	// The read deadline is moved only when the one set is more than a
+	// sixteenth of the timeout older: on a busy connection that spares a
+	// timer change per request, and a response still gets at least 15/16 of
+	// its time.
+	if d := t.now().Add(t.responseTimeout); bc.deadline.Before(d.Add(-t.responseTimeout / 16)) {
+		_ = bc.conn.SetReadDeadline(d)
+		bc.deadline = d
+	}
 	if _, err := bc.br.Peek(1); err != nil {
 		stop()
 		return nil, !isTimeout(err) && ctx.Err() == nil, err
@@ -129,7 +137,12 @@ func (t *h1Transport) exchange(bc *backendConn, req *http.Request, head []byte) 
 		stop()
 		return nil, false, ctx.Err()
 	}
-	_ = bc.conn.SetReadDeadline(time.Time{})
+	if resp.Body != http.NoBody && (resp.ContentLength < 0 || int64(bc.br.Buffered()) < resp.ContentLength) {
+		// The body is read from the connection later: without the deadline,
+		// as net/http bounds only the response head.
+		_ = bc.conn.SetReadDeadline(time.Time{})
+		bc.deadline = time.Time{}
+	}
 	keep := !resp.Close && !req.Close && resp.StatusCode != http.StatusSwitchingProtocols
 	resp.Body = &backendBody{rc: resp.Body, bc: bc, t: t, keep: keep, ctx: ctx, eof: resp.Body == http.NoBody, stop: stop}
 	return resp, false, nil
