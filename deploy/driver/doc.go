@@ -14,5 +14,11 @@
 // Sweeper, DropletImager) are separate small interfaces found by type
 // assertion.
 //
+// The drivers share their exit bookkeeping: an instance record embeds a
+// Lifecycle (exited, done, the result, Stopping and Killed), the driver's
+// Wait and Stop are WaitFor and StopFor over its instance map, and Start,
+// Recover and Destroy use Claim, Add, Find and Forget; only how an instance
+// is signalled and how its exit is learned stay in each driver.
+//
 // Every driver passes the conformance suite in driver/drivertest.
 package driver

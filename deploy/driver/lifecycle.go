@@ -111,6 +111,38 @@ func Lookup[V any](mu *sync.Mutex, m map[string]V, id string) (V, error) {
 	return v, nil
 }
 
+// Find returns the instance id in m, read under mu, and whether there is one.
+func Find[V any](mu *sync.Mutex, m map[string]V, id string) (V, bool) {
+	mu.Lock()
+	defer mu.Unlock()
+	v, ok := m[id]
+	return v, ok
+}
+
+// Add records v as instance id in m under mu, calling also, if not nil,
+// under mu once it did, unless m has an instance id already: then it
+// changes nothing and returns false.
+func Add[V any](mu *sync.Mutex, m map[string]V, id string, v V, also func()) bool {
+	mu.Lock()
+	defer mu.Unlock()
+	if _, ok := m[id]; ok {
+		return false
+	}
+	m[id] = v
+	if also != nil {
+		also()
+	}
+	return true
+}
+
+// Claim is Add for Driver.Start: an id already started is EConflict.
+func Claim[V any](mu *sync.Mutex, m map[string]V, id string, v V, also func()) error {
+	if !Add(mu, m, id, v, also) {
+		return api.Errorf(api.EConflict, "instance %s is already started — destroy it first", id)
+	}
+	return nil
+}
+
 // WaitFor is Driver.Wait of instance id in m (read under mu): its
 // Lifecycle's Wait, or ENotFound.
 func WaitFor[V lifecycler](ctx context.Context, mu *sync.Mutex, m map[string]V, id string) (*ExitResult, error) {

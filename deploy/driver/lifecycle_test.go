@@ -35,7 +35,7 @@ func TestLifecycleWaitReturnsFinishResult(t *testing.T) {
 	if err != nil || got != want {
 		t.Fatalf("Wait = %v, %v; want %v", got, err, want)
 	}
-	if err := l.AwaitDone(ctx, "i1"); err != nil {
+	if err := l.AwaitDone(context.Background(), "i1"); err != nil {
 		t.Fatalf("AwaitDone after Finish = %v", err)
 	}
 }
@@ -156,5 +156,29 @@ func TestWaitForAndStopFor(t *testing.T) {
 	res, err := driver.WaitFor(ctx, &mu, m, "r")
 	if err != nil || res.Signal != "terminated" {
 		t.Fatalf("WaitFor(r) = %+v, %v", res, err)
+	}
+}
+
+func TestAddClaimFind(t *testing.T) {
+	var mu sync.Mutex
+	m := map[string]int{}
+	also := 0
+	if err := driver.Claim(&mu, m, "a", 1, func() { also++ }); err != nil || m["a"] != 1 || also != 1 {
+		t.Fatalf("Claim(a) = %v, map %v, also %d", err, m, also)
+	}
+	if err := driver.Claim(&mu, m, "a", 2, func() { also++ }); api.ErrorCode(err) != api.EConflict || m["a"] != 1 || also != 1 {
+		t.Fatalf("second Claim(a) = %v, map %v, also %d; want EConflict and nothing changed", err, m, also)
+	}
+	if driver.Add(&mu, m, "a", 3, nil) || m["a"] != 1 {
+		t.Fatalf("Add of a known id replaced it: %v", m)
+	}
+	if !driver.Add(&mu, m, "b", 3, nil) || m["b"] != 3 {
+		t.Fatalf("Add(b) did not record it: %v", m)
+	}
+	if v, ok := driver.Find(&mu, m, "b"); !ok || v != 3 {
+		t.Fatalf("Find(b) = %v, %v", v, ok)
+	}
+	if _, ok := driver.Find(&mu, m, "x"); ok {
+		t.Fatal("Find(x) found an unknown id")
 	}
 }

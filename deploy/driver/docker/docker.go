@@ -267,15 +267,10 @@ func (d *Driver) Start(ctx context.Context, spec *driver.Spec) (*driver.Handle, 
 			return nil, api.Errorf(api.EInvalid, "instance dir %s does not exist", spec.Dir)
 		}
 	}
-	d.mu.Lock()
-	if _, ok := d.ctrs[spec.ID]; ok {
-		d.mu.Unlock()
-		return nil, api.Errorf(api.EConflict, "instance %s is already started — destroy it first", spec.ID)
-	}
 	c := &ctr{id: spec.ID, image: image, ready: make(chan struct{})}
-	d.ctrs[spec.ID] = c
-	d.using[image]++
-	d.mu.Unlock()
+	if err := driver.Claim(&d.mu, d.ctrs, spec.ID, c, func() { d.using[image]++ }); err != nil {
+		return nil, err
+	}
 
 	h, err := d.start(ctx, c, spec)
 	if err != nil {
@@ -284,10 +279,7 @@ func (d *Driver) Start(ctx context.Context, spec *driver.Spec) (*driver.Handle, 
 			_ = d.cli.ContainerRemove(rctx, c.cid, container.RemoveOptions{Force: true, RemoveVolumes: true})
 			cancel()
 		}
-		d.mu.Lock()
-		delete(d.ctrs, spec.ID)
-		d.release(image)
-		d.mu.Unlock()
+		driver.Forget(&d.mu, d.ctrs, spec.ID, c, func() { d.release(image) })
 		return nil, err
 	}
 	return h, nil
@@ -648,9 +640,7 @@ func (d *Driver) Destroy(ctx context.Context, id string) error {
 	if err := checkID(id); err != nil {
 		return err
 	}
-	d.mu.Lock()
-	c := d.ctrs[id]
-	d.mu.Unlock()
+	c, _ := driver.Find(&d.mu, d.ctrs, id)
 	cids := []string{}
 	if c != nil {
 		c.Killed.Store(true)
@@ -728,16 +718,11 @@ func (d *Driver) RecoverOutput(ctx context.Context, h *driver.Handle, stdout, st
 	if image == "" {
 		image = ins.Config.Image
 	}
-	d.mu.Lock()
-	if _, ok := d.ctrs[h.ID]; ok {
-		d.mu.Unlock()
-		return nil
-	}
 	c := &ctr{id: h.ID, cid: ins.ID, image: image, recovered: true, ready: make(chan struct{})}
 	close(c.ready)
-	d.ctrs[h.ID] = c
-	d.using[image]++
-	d.mu.Unlock()
+	if !driver.Add(&d.mu, d.ctrs, h.ID, c, func() { d.using[image]++ }) {
+		return nil
+	}
 	d.follow(c, stdout, stderr, strconv.FormatInt(time.Now().Unix(), 10))
 	return nil
 }
@@ -753,9 +738,7 @@ func (d *Driver) Sweep(ctx context.Context, known []string) (int, error) {
 	removed := 0
 	for _, s := range cs {
 		id := s.Labels[LabelInstance]
-		d.mu.Lock()
-		_, mine := d.ctrs[id]
-		d.mu.Unlock()
+		_, mine := driver.Find(&d.mu, d.ctrs, id)
 		if mine || slices.Contains(known, id) {
 			continue
 		}

@@ -374,14 +374,10 @@ func (d *Driver) Start(ctx context.Context, spec *driver.Spec) (*driver.Handle, 
 	} else if st, err := os.Stat(spec.Dir); err != nil || !st.IsDir() {
 		return nil, api.Errorf(api.EInvalid, "instance dir %s does not exist", spec.Dir)
 	}
-	d.mu.Lock()
-	if _, ok := d.vms[spec.ID]; ok {
-		d.mu.Unlock()
-		return nil, api.Errorf(api.EConflict, "instance %s is already started — destroy it first", spec.ID)
-	}
 	v := &vm{id: spec.ID, dir: d.instanceDir(spec.ID)}
-	d.vms[spec.ID] = v
-	d.mu.Unlock()
+	if err := driver.Claim(&d.mu, d.vms, spec.ID, v, nil); err != nil {
+		return nil, err
+	}
 	h, err := d.start(ctx, v, spec)
 	if err != nil {
 		if v.check != nil {
@@ -389,9 +385,7 @@ func (d *Driver) Start(ctx context.Context, spec *driver.Spec) (*driver.Handle, 
 		}
 		unlinkCtl(v.dir)
 		_ = os.RemoveAll(v.dir)
-		d.mu.Lock()
-		delete(d.vms, spec.ID)
-		d.mu.Unlock()
+		driver.Forget(&d.mu, d.vms, spec.ID, v, nil)
 		return nil, err
 	}
 	return h, nil
@@ -836,9 +830,7 @@ func (d *Driver) Destroy(ctx context.Context, id string) error {
 	if err := checkID(id); err != nil {
 		return err
 	}
-	d.mu.Lock()
-	v := d.vms[id]
-	d.mu.Unlock()
+	v, _ := driver.Find(&d.mu, d.vms, id)
 	if v != nil {
 		v.kill()
 		if err := v.AwaitDone(ctx, id); err != nil {
@@ -886,17 +878,13 @@ func (d *Driver) RecoverOutput(ctx context.Context, h *driver.Handle, stdout, st
 	if !strings.Contains(string(cmdline), "file="+filepath.Join(data.Dir, "disk.")) {
 		return api.Errorf(api.ENotFound, "pid %d is not the VM of instance %s", h.PID, h.ID)
 	}
-	d.mu.Lock()
-	if _, ok := d.vms[h.ID]; ok {
-		d.mu.Unlock()
-		return nil
-	}
 	v := &vm{id: h.ID, dir: data.Dir, recovered: true}
 	if data.CheckPort > 0 {
 		v.check = &checkPort{host: d.cfg.AdvertiseHost, port: data.CheckPort, forward: data.HostPort}
 	}
-	d.vms[h.ID] = v
-	d.mu.Unlock()
+	if !driver.Add(&d.mu, d.vms, h.ID, v, nil) {
+		return nil
+	}
 	f := &follower{path: filepath.Join(v.dir, "out"), sink: &frameSink{stdout: stdout, stderr: stderr}, onListen: v.onListen}
 	if fi, err := os.Stat(f.path); err == nil {
 		f.offset = fi.Size() // a partial frame there is skipped: output from now on
@@ -934,9 +922,7 @@ func (d *Driver) Sweep(ctx context.Context, known []string) (int, error) {
 	removed := 0
 	for _, e := range ents {
 		id := e.Name()
-		d.mu.Lock()
-		_, mine := d.vms[id]
-		d.mu.Unlock()
+		_, mine := driver.Find(&d.mu, d.vms, id)
 		if mine || !e.IsDir() || checkID(id) != nil || slices.Contains(known, id) {
 			continue
 		}

@@ -235,15 +235,7 @@ func (in *inst) run() {
 func (in *inst) sigterm() { in.once[0].Do(func() { close(in.term) }) }
 func (in *inst) sigkill() { in.once[1].Do(func() { close(in.kill) }) }
 
-func (d *Driver) get(id string) (*inst, error) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	in, ok := d.insts[id]
-	if !ok {
-		return nil, api.Errorf(api.ENotFound, "no instance %s on this driver", id)
-	}
-	return in, nil
-}
+func (d *Driver) get(id string) (*inst, error) { return driver.Lookup(&d.mu, d.insts, id) }
 
 // Wait blocks until the instance exits.
 func (d *Driver) Wait(ctx context.Context, id string) (*driver.ExitResult, error) {

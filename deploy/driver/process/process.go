@@ -353,20 +353,14 @@ func (d *Driver) Start(ctx context.Context, spec *driver.Spec) (*driver.Handle, 
 	if st, err := os.Stat(spec.Dir); err != nil || !st.IsDir() {
 		return nil, api.Errorf(api.EInvalid, "instance dir %s does not exist", spec.Dir)
 	}
-	d.mu.Lock()
-	if _, ok := d.procs[spec.ID]; ok {
-		d.mu.Unlock()
-		return nil, api.Errorf(api.EConflict, "instance %s is already started — destroy it first", spec.ID)
-	}
 	p := &proc{id: spec.ID, ready: make(chan struct{})}
-	d.procs[spec.ID] = p
-	d.mu.Unlock()
+	if err := driver.Claim(&d.mu, d.procs, spec.ID, p, nil); err != nil {
+		return nil, err
+	}
 
 	h, err := d.start(p, spec)
 	if err != nil {
-		d.mu.Lock()
-		delete(d.procs, spec.ID)
-		d.mu.Unlock()
+		driver.Forget(&d.mu, d.procs, spec.ID, p, nil)
 		_ = os.RemoveAll(d.stateDir(spec.ID))
 		return nil, err
 	}
@@ -666,9 +660,7 @@ func (d *Driver) Destroy(ctx context.Context, id string) error {
 	if err := checkID(id); err != nil {
 		return err
 	}
-	d.mu.Lock()
-	p := d.procs[id]
-	d.mu.Unlock()
+	p, _ := driver.Find(&d.mu, d.procs, id)
 	if p != nil {
 		select {
 		case <-p.Exited():
@@ -732,17 +724,13 @@ func (d *Driver) RecoverOutput(ctx context.Context, h *driver.Handle, stdout, st
 			return api.Errorf(api.ENotFound, "instance %s: %v", h.ID, err)
 		}
 	}
-	d.mu.Lock()
-	if _, ok := d.procs[h.ID]; ok {
-		d.mu.Unlock()
-		return nil
-	}
 	p := &proc{id: h.ID, pid: h.PID, pgid: h.PGID, startTime: h.StartTime, recovered: true,
 		cg: data.Cgroup, link: data.Net, result: filepath.Join(d.stateDir(h.ID), "result"),
 		ready: make(chan struct{})}
 	close(p.ready)
-	d.procs[h.ID] = p
-	d.mu.Unlock()
+	if !driver.Add(&d.mu, d.procs, h.ID, p, nil) {
+		return nil
+	}
 
 	dir := d.stateDir(h.ID)
 	var tails sync.WaitGroup
