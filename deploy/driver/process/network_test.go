@@ -349,6 +349,21 @@ func linkOf(t *testing.T, h *driver.Handle) string {
 	return data.Net.HostIf
 }
 
+// serveHello starts the helper serving hello at process.ListenPort as
+// instance id of d (destroyed when t ends) and waits until it listens.
+func serveHello(ctx context.Context, t *testing.T, d *process.Driver, id, hello string) *driver.Handle {
+	t.Helper()
+	out := &drivertest.Buffer{}
+	h, err := d.Start(ctx, &driver.Spec{ID: id, Dir: helperDir(t), Command: "exec ./helper", Port: process.ListenPort, MemoryMB: 128,
+		Env: []string{helperEnv + "=serve", "PORT=" + strconv.Itoa(process.ListenPort), "HELLO=" + hello}, Stdout: out})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = d.Destroy(context.Background(), id) })
+	waitFor(t, "the instance to listen", func() bool { return strings.Contains(out.String(), "ready") })
+	return h
+}
+
 // TestNetworkRecover: after a restart (a second driver on the state dir) an
 // instance is adopted with its network: it still answers at the address its
 // handle reports, and once it is stopped its link and rules are gone.
@@ -358,14 +373,7 @@ func TestNetworkRecover(t *testing.T) {
 	d1 := confined(t, state, router)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	out := &drivertest.Buffer{}
-	h, err := d1.Start(ctx, &driver.Spec{ID: "net-rec", Dir: helperDir(t), Command: "exec ./helper", Port: process.ListenPort, MemoryMB: 128,
-		Env: []string{helperEnv + "=serve", "PORT=" + strconv.Itoa(process.ListenPort), "HELLO=rec"}, Stdout: out})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = d1.Destroy(context.Background(), "net-rec") })
-	waitFor(t, "the instance to listen", func() bool { return strings.Contains(out.String(), "ready") })
+	h := serveHello(ctx, t, d1, "net-rec", "rec")
 	raw, _ := json.Marshal(h)
 	var loaded driver.Handle
 	if err := json.Unmarshal(raw, &loaded); err != nil {
@@ -421,14 +429,7 @@ func TestNetworkPublished(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	out := &drivertest.Buffer{}
-	h, err := d.Start(ctx, &driver.Spec{ID: "pub-b", Dir: helperDir(t), Command: "exec ./helper", Port: process.ListenPort, MemoryMB: 128,
-		Env: []string{helperEnv + "=serve", "PORT=" + strconv.Itoa(process.ListenPort), "HELLO=b"}, Stdout: out})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = d.Destroy(context.Background(), "pub-b") })
-	waitFor(t, "the instance to listen", func() bool { return strings.Contains(out.String(), "ready") })
+	h := serveHello(ctx, t, d, "pub-b", "b")
 	ep := h.Endpoint
 	if ep.Host != node.String() || ep.Port == 0 || ep.CheckPort != process.ListenPort || !netip.MustParsePrefix("10.213.0.0/16").Contains(netip.MustParseAddr(ep.CheckHost)) {
 		t.Fatalf("endpoint %+v: want %s and a published port, checked at the instance's address and %d", ep, node, process.ListenPort)
