@@ -72,8 +72,9 @@ func (r StackRecipe) Content() string {
 }
 
 // BuildStack makes the stack image r describes unless the engine at host
-// ("" = DOCKER_HOST or the default socket) already has an image labelled
-// with r's content, which it then only tags. It runs mmdebstrap (the Debian
+// ("" = DOCKER_HOST or the default socket) already has the stack of r's
+// content (the image it imported: images built on it carry its labels
+// too), which it then only tags. It runs mmdebstrap (the Debian
 // package; it must be installed) as root into a tarball under workDir and
 // imports it; out receives mmdebstrap's output. It reports whether it
 // built.
@@ -89,13 +90,19 @@ func BuildStack(ctx context.Context, host string, r StackRecipe, workDir string,
 	}
 	defer cli.Close()
 	content := r.Content()
-	imgs, err := cli.ImageList(ctx, image.ListOptions{Filters: filters.NewArgs(filters.Arg("label", LabelStackContent+"="+content))})
+	imgs, err := cli.ImageList(ctx, image.ListOptions{All: true, Filters: filters.NewArgs(filters.Arg("label", LabelStackContent+"="+content))})
 	if err != nil {
 		return false, api.Errorf(api.EUnavailable, "no Docker engine answers: %v — start dockerd", err)
 	}
-	if len(imgs) > 0 {
-		if !slices.Contains(imgs[0].RepoTags, r.Image) {
-			if err := cli.ImageTag(ctx, imgs[0].ID, r.Image); err != nil {
+	// Every image built from the stack inherits its labels (the app images,
+	// droplet images, strata:dev): the stack is the one that was imported.
+	for _, im := range imgs {
+		ins, err := cli.ImageInspect(ctx, im.ID)
+		if err != nil || !importedStack(ins) {
+			continue
+		}
+		if !slices.Contains(im.RepoTags, r.Image) {
+			if err := cli.ImageTag(ctx, im.ID, r.Image); err != nil {
 				return false, api.Errorf(api.EUnavailable, "docker: tag %s: %v", r.Image, err)
 			}
 		}
@@ -150,4 +157,10 @@ func BuildStack(ctx context.Context, host string, r StackRecipe, workDir string,
 	}
 	fmt.Fprintf(out, "stack %s built (content %s)\n", r.Image, content[:12])
 	return true, nil
+}
+
+// importedStack reports whether ins is a stack as BuildStack imports it (one
+// layer, imported from a tarball), not an image built on one.
+func importedStack(ins image.InspectResponse) bool {
+	return ins.RootFS.Type == "layers" && len(ins.RootFS.Layers) == 1 && strings.HasPrefix(ins.Comment, "Imported from ")
 }
