@@ -41,6 +41,27 @@ func TestMicrocloud(t *testing.T) {
 		}
 	})
 
+	t.Run("the API answers at api.localhost through the router", func(t *testing.T) {
+		_, port, _ := strings.Cut(mc.routerAddr, ":")
+		viaRouter := "http://api.localhost:" + port
+		deadline := time.Now().Add(20 * time.Second)
+		for {
+			code, body, err := routerGet(mc.routerAddr, "api.localhost", "/v1/info")
+			if err == nil && code == 200 && strings.Contains(body, `"version"`) {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("GET api.localhost/v1/info via the router: %d %q %v", code, tail(body, 300), err)
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		cc := newCLI(t)
+		cc.must("", "strata", "login", "--api", viaRouter, "--token-file", mc.tokenFile)
+		if out := cc.must("", "strata", "apps"); strings.Contains(out, "error") {
+			t.Fatalf("strata apps through %s: %s", viaRouter, out)
+		}
+	})
+
 	// git push of examples/hello-go.
 	app := copyDir(t, filepath.Join(repoRoot(), "examples", "hello-go"))
 	gitRepo(t, c, app)

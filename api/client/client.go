@@ -27,11 +27,31 @@ type Client struct {
 // that authenticates with token ("" for none).
 func New(baseURL, token string) *Client {
 	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.DialContext = dialLocalhost(t.DialContext)
 	return &Client{
 		base:  strings.TrimRight(baseURL, "/"),
 		token: token,
 		hc:    &http.Client{Transport: t},
 	}
+}
+
+// dialLocalhost dials names under .localhost (the microcloud's
+// api.localhost, apps' <app>.localhost) on the loopback address, as RFC 6761
+// lets and browsers and curl do, since most resolvers do not; every other
+// address is dialled as given.
+func dialLocalhost(dial func(ctx context.Context, network, addr string) (net.Conn, error)) func(ctx context.Context, network, addr string) (net.Conn, error) {
+	return func(ctx context.Context, network, addr string) (net.Conn, error) {
+		if host, port, err := net.SplitHostPort(addr); err == nil && IsLocalhost(host) {
+			addr = net.JoinHostPort("127.0.0.1", port)
+		}
+		return dial(ctx, network, addr)
+	}
+}
+
+// IsLocalhost reports whether host is localhost or a name under it.
+func IsLocalhost(host string) bool {
+	host = strings.TrimSuffix(strings.ToLower(host), ".")
+	return host == "localhost" || strings.HasSuffix(host, ".localhost")
 }
 
 // WithTarget returns a copy of c whose requests act in the org and space of

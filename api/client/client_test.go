@@ -274,3 +274,21 @@ func TestNodes(t *testing.T) {
 		t.Fatalf("Nodes: %v %v", nodes, err)
 	}
 }
+
+// Names under .localhost reach the loopback address, whatever the resolver
+// says (the microcloud's API answers at api.localhost through its router).
+func TestLocalhostNames(t *testing.T) {
+	e := newServer(t)
+	_, port, _ := strings.Cut(strings.TrimPrefix(e.URL, "http://127.0.0.1"), ":")
+	for _, host := range []string{"api.localhost", "API.Localhost.", "localhost"} {
+		info, err := client.New("http://"+host+":"+port, "").Info(context.Background())
+		if err != nil || info.Version != "v-test" {
+			t.Errorf("Info via %s: %+v, %v", host, info, err)
+		}
+	}
+	for host, want := range map[string]bool{"api.localhost": true, "localhost": true, "localhost.example.com": false, "mylocalhost": false, "example.com": false} {
+		if got := client.IsLocalhost(host); got != want {
+			t.Errorf("IsLocalhost(%q) = %v, want %v", host, got, want)
+		}
+	}
+}

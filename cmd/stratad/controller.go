@@ -52,6 +52,10 @@ type controllerConfig struct {
 	// every controller of the NATS cluster shares (docs/architecture.md,
 	// "The NATS cluster").
 	Blobs string
+	// Advertise is the host routers use to reach this controller's API for
+	// api.<Domain>; "" = the --api-addr host, or 127.0.0.1 when that is
+	// unspecified (docs/architecture.md, "One API address").
+	Advertise string
 	// BusCredentials, when the controller embeds the NATS server, learn the
 	// component credentials the server is to accept.
 	BusCredentials *busCredentials
@@ -257,13 +261,15 @@ func openBlobs(ctx context.Context, cfg controllerConfig, conn *bus.Conn) (api.B
 // run serves the API and runs the controller (and builder) until ctx ends.
 func (r *controllerRole) run(ctx context.Context, conn *bus.Conn) error {
 	log := r.cfg.Logger
-	errc := make(chan error, 3)
+	errc := make(chan error, 4)
 	go func() {
 		if err := r.srv.Serve(r.ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			errc <- fmt.Errorf("api server: %w", err)
 		}
 	}()
 	go func() { errc <- r.ctrl.Run(ctx) }()
+	host, port := apiRouteTarget(r.ln.Addr(), r.cfg.Advertise)
+	go func() { errc <- r.ctrl.AdvertiseAPI(ctx, host, port) }()
 	if r.cfg.Builder {
 		buildpacks := filepath.Join(r.cfg.DataDir, "buildpacks")
 		if err := os.MkdirAll(buildpacks, 0o755); err != nil {
@@ -309,6 +315,23 @@ func (r *controllerRole) run(ctx context.Context, conn *bus.Conn) error {
 	return err
 }
 
+// apiRouteTarget is the host and port routers send api.<domain> to: the
+// advertised host, else the listener's, else (unspecified) loopback.
+func apiRouteTarget(addr net.Addr, advertise string) (string, int) {
+	tcp, _ := addr.(*net.TCPAddr)
+	if tcp == nil {
+		return "127.0.0.1", 0
+	}
+	host := advertise
+	if host == "" {
+		host = tcp.IP.String()
+		if tcp.IP.IsUnspecified() {
+			host = "127.0.0.1"
+		}
+	}
+	return host, tcp.Port
+}
+
 // runController is `stratad controller`.
 func runController(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("controller", stderr)
@@ -328,6 +351,7 @@ func runController(ctx context.Context, args []string, stdout, stderr io.Writer)
 	credsDir := fs.String("credentials-dir", "", "directory of admin.token, the executor, router and builder credentials (<component>.token) and, by default, secret.key; controllers on one database share it (default: the data dir)")
 	secretKeyFile := fs.String("secret-key-file", "", "file holding the key that encrypts secrets at rest, such as uploaded TLS private keys (created 0600 if missing; default <credentials-dir>/secret.key)")
 	initOnly := fs.Bool("init-only", false, "migrate the database, create the admin and the component credentials in --credentials-dir and the secret key, then exit: run once before several controllers share one database, so that they do not race to create them")
+	advertise := fs.String("advertise", "", "host routers use to reach this controller's API, registered as api.<domain> (default: the --api-addr host, or 127.0.0.1 when it listens on all addresses)")
 	blobs := fs.String("blobs", blobsFS, "where sources, droplets and buildpacks live: fs (<data>/blobs, this controller's disk) or nats (JetStream's object store, shared by every controller on the NATS cluster)")
 	log, err := parseRole(fs, args, stderr, "info")
 	if err != nil {
@@ -343,7 +367,7 @@ func runController(ctx context.Context, args []string, stdout, stderr io.Writer)
 	}
 	defer closeBus()
 	r, err := startController(ctx, controllerConfig{DataDir: *data, APIAddr: *apiAddr, Database: *database,
-		Domain: *domain, RouterPort: *routerPort, Builder: *builder, CredentialsDir: *credsDir, SecretKeyFile: *secretKeyFile, ControllerID: *controllerID, LeaseTTL: *leaseTTL, Blobs: *blobs, BusCredentials: creds, Logger: log}, conn)
+		Domain: *domain, RouterPort: *routerPort, Builder: *builder, CredentialsDir: *credsDir, SecretKeyFile: *secretKeyFile, ControllerID: *controllerID, LeaseTTL: *leaseTTL, Blobs: *blobs, Advertise: *advertise, BusCredentials: creds, Logger: log}, conn)
 	if err != nil {
 		return err
 	}
