@@ -3,6 +3,7 @@ package router
 import (
 	"bufio"
 	"bytes"
+	"io"
 	"net/http"
 	"reflect"
 	"testing"
@@ -99,4 +100,53 @@ func TestH1WriterFraming(t *testing.T) {
 			}
 		})
 	}
+}
+
+// FuzzSimpleResponse: every backend response head the lean path's parser
+// accepts is read as http.ReadResponse reads it (status, headers, length,
+// Close, body).
+func FuzzSimpleResponse(f *testing.F) {
+	f.Add("HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Type: text/plain\r\n\r\nhello", false)
+	f.Add("HTTP/1.1 204 No Content\r\nDate: x\r\n\r\n", false)
+	f.Add("HTTP/1.1 304 Not Modified\r\nContent-Length: 9\r\n\r\n", false)
+	f.Add("HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\n", true)
+	f.Add("HTTP/1.1 404\r\ncontent-length: 0\r\nconnection: close\r\n\r\n", false)
+	f.Add("HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 2\r\n\r\nab", false)
+	f.Add("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", false)
+	f.Fuzz(func(t *testing.T, raw string, head bool) {
+		method := "GET"
+		if head {
+			method = "HEAD"
+		}
+		req, _ := http.NewRequest(method, "http://a/", nil)
+		br := bufio.NewReaderSize(bytes.NewReader([]byte(raw)), 16<<10)
+		_, _ = br.Peek(1)
+		got, ok := readSimpleResponse(br, req)
+		if !ok {
+			if br.Buffered() != len(raw) && len(raw) <= 16<<10 {
+				t.Fatalf("%q refused but consumed", raw)
+			}
+			return
+		}
+		want, err := http.ReadResponse(bufio.NewReader(bytes.NewReader([]byte(raw))), req)
+		if err != nil {
+			t.Fatalf("the parser accepts %q, net/http refuses it: %v", raw, err)
+		}
+		if got.StatusCode != want.StatusCode || got.Status != want.Status || got.ContentLength != want.ContentLength ||
+			got.Close != want.Close || got.ProtoMajor != want.ProtoMajor || got.ProtoMinor != want.ProtoMinor {
+			t.Fatalf("%q: parser %d %q len %d close %v, net/http %d %q len %d close %v", raw, got.StatusCode, got.Status,
+				got.ContentLength, got.Close, want.StatusCode, want.Status, want.ContentLength, want.Close)
+		}
+		if !(len(got.Header) == 0 && len(want.Header) == 0) && !reflect.DeepEqual(got.Header, want.Header) {
+			t.Fatalf("%q: parser headers %v, net/http %v", raw, got.Header, want.Header)
+		}
+		gb, gerr := io.ReadAll(got.Body)
+		wb, werr := io.ReadAll(want.Body)
+		if !bytes.Equal(gb, wb) || (gerr == nil) != (werr == nil) {
+			t.Fatalf("%q: parser body %q (%v), net/http %q (%v)", raw, gb, gerr, wb, werr)
+		}
+		if (got.Body == http.NoBody) != (want.Body == http.NoBody) {
+			t.Fatalf("%q: parser NoBody %v, net/http %v", raw, got.Body == http.NoBody, want.Body == http.NoBody)
+		}
+	})
 }

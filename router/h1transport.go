@@ -123,6 +123,10 @@ func (t *h1Transport) exchange(bc *backendConn, req *http.Request, head []byte) 
 		return nil, !isTimeout(err) && ctx.Err() == nil, err
 	}
 	for {
+		if r, ok := readSimpleResponse(bc.br, req); ok {
+			resp = r
+			break
+		}
 		resp, err = http.ReadResponse(bc.br, req)
 		if err != nil {
 			stop()
@@ -247,3 +251,161 @@ func (b *backendBody) Close() error {
 	}
 	return b.bc.conn.Close()
 }
+
+// readSimpleResponse reads the response head in br when it is a plain one —
+// HTTP/1.1, a final status, CRLF line ends, valid names and values, a single
+// Content-Length or a status without a body, no Transfer-Encoding or Trailer
+// — and returns it with its body limited to the Content-Length. ok is false,
+// with nothing consumed, for anything else (then http.ReadResponse reads it).
+// FuzzSimpleResponse checks it against http.ReadResponse.
+func readSimpleResponse(br *bufio.Reader, req *http.Request) (resp *http.Response, ok bool) {
+	b, _ := br.Peek(br.Buffered())
+	head := headEnd(b)
+	if head == nil {
+		return nil, false
+	}
+	s := string(head)
+	line, rest, found := cutCRLF(s)
+	if !found || len(line) < 12 || line[:9] != "HTTP/1.1 " || (len(line) > 12 && line[12] != ' ') {
+		return nil, false
+	}
+	code := 0
+	for i := 9; i < 12; i++ {
+		c := line[i]
+		if c < '0' || c > '9' {
+			return nil, false
+		}
+		code = code*10 + int(c-'0')
+	}
+	if code < 200 || code > 599 {
+		return nil, false
+	}
+	status := line[9:]
+	for i := 12; i < len(line); i++ {
+		if c := line[i]; (c < ' ' && c != '\t') || c == 0x7f {
+			return nil, false
+		}
+	}
+	n := 0
+	for i := 0; i < len(rest); i++ {
+		if rest[i] == '\n' {
+			n++
+		}
+	}
+	h := make(http.Header, n)
+	cl := int64(-1)
+	closeConn := false
+	var keyBuf [64]byte
+	for {
+		line, rest, found = cutCRLF(rest)
+		if !found {
+			return nil, false
+		}
+		if line == "" {
+			break
+		}
+		colon := -1
+		for i := 0; i < len(line); i++ {
+			c := line[i]
+			if c == ':' {
+				colon = i
+				break
+			}
+			if !isTokenByte(c) {
+				return nil, false
+			}
+		}
+		if colon <= 0 {
+			return nil, false
+		}
+		value := trimOWSString(line[colon+1:])
+		for i := 0; i < len(value); i++ {
+			if c := value[i]; (c < ' ' && c != '\t') || c == 0x7f {
+				return nil, false
+			}
+		}
+		key := canonicalKey(line[:colon], keyBuf[:0])
+		switch key {
+		case "Transfer-Encoding", "Trailer":
+			return nil, false
+		case "Content-Length":
+			if cl >= 0 || value == "" || len(value) > 18 {
+				return nil, false
+			}
+			v := int64(0)
+			for i := 0; i < len(value); i++ {
+				c := value[i]
+				if c < '0' || c > '9' {
+					return nil, false
+				}
+				v = v*10 + int64(c-'0')
+			}
+			cl = v
+		case "Connection":
+			if containsToken([]string{value}, "close") {
+				closeConn = true
+			}
+		}
+		h[key] = append(h[key], value)
+	}
+	if closeConn {
+		delete(h, "Connection") // as http.ReadResponse does
+	}
+	noBody := req.Method == http.MethodHead || code == http.StatusNoContent || code == http.StatusNotModified
+	if cl < 0 && !noBody {
+		return nil, false // read to the connection's end: net/http's business
+	}
+	if code == http.StatusNoContent && cl > 0 {
+		return nil, false
+	}
+	_, _ = br.Discard(len(head))
+	resp = &http.Response{
+		Status:        status,
+		StatusCode:    code,
+		Proto:         "HTTP/1.1",
+		ProtoMajor:    1,
+		ProtoMinor:    1,
+		Header:        h,
+		ContentLength: cl,
+		Close:         closeConn,
+		Request:       req,
+		Body:          http.NoBody,
+	}
+	if noBody {
+		if req.Method != http.MethodHead {
+			resp.ContentLength = 0 // 204, 304; a HEAD response keeps the length it names
+		}
+		return resp, true
+	}
+	if cl > 0 {
+		resp.Body = &limitedBody{r: br, n: cl}
+	}
+	return resp, true
+}
+
+// limitedBody is a response body of a known length read from the backend
+// connection's buffer; a short read is io.ErrUnexpectedEOF, as net/http's.
+type limitedBody struct {
+	r *bufio.Reader
+	n int64
+}
+
+func (b *limitedBody) Read(p []byte) (int, error) {
+	if b.n <= 0 {
+		return 0, io.EOF
+	}
+	if int64(len(p)) > b.n {
+		p = p[:b.n]
+	}
+	n, err := b.r.Read(p)
+	b.n -= int64(n)
+	if err == io.EOF {
+		return n, io.ErrUnexpectedEOF
+	}
+	if b.n == 0 && err == nil {
+		err = io.EOF
+	}
+	return n, err
+}
+
+func (b *limitedBody) Close() error { return nil }
