@@ -162,12 +162,24 @@ func createObjects(ctx context.Context, js jetstream.JetStream, bucket string, r
 	case !errors.Is(err, jetstream.ErrStreamNotFound):
 		return nil, err
 	}
-	return js.CreateOrUpdateObjectStore(ctx, jetstream.ObjectStoreConfig{
-		Bucket:      bucket,
+	// The stream of an object store as nats.go makes it, but without
+	// direct gets: those are answered by any replica, also one that has
+	// not yet stored what another controller just put, so a blob could be
+	// "not found" right after its Put. Reads go to the stream leader.
+	if _, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+		Name:        "OBJ_" + bucket,
 		Description: "Strata blobs: sources, droplets, buildpacks (content-addressed)",
+		Subjects:    []string{"$O." + bucket + ".C.>", "$O." + bucket + ".M.>"},
+		MaxBytes:    -1,
 		Storage:     jetstream.FileStorage,
 		Replicas:    *replicas,
-	})
+		Discard:     jetstream.DiscardNew,
+		AllowRollup: true,
+		AllowDirect: false,
+	}); err != nil {
+		return nil, err
+	}
+	return js.ObjectStore(ctx, bucket)
 }
 
 // Put stores the content of r and returns its reference. The content is
@@ -257,7 +269,8 @@ func (o *Objects) present(ctx context.Context, ref api.BlobRef, sum []byte) (boo
 // checked against the object store's digest as it is read (a mismatch is
 // a read error), and reading stops when ctx ends — or, when ctx has no
 // deadline, after ReadTimeout. ENotFound if the blob is missing, EInvalid
-// for a malformed ref, EUnavailable if NATS does not answer.
+// for a malformed ref, EUnavailable if NATS does not answer (asked again
+// for up to 15 s while a cluster elects a leader).
 func (o *Objects) Get(ctx context.Context, ref api.BlobRef) (io.ReadCloser, error) {
 	if err := checkRef(ref); err != nil {
 		return nil, err
@@ -266,7 +279,21 @@ func (o *Objects) Get(ctx context.Context, ref api.BlobRef) (io.ReadCloser, erro
 	if _, ok := ctx.Deadline(); !ok {
 		ctx, cancel = context.WithTimeout(ctx, o.readTimeout)
 	}
-	res, err := o.obs.Get(ctx, string(ref))
+	// In a cluster the stream may be electing a leader and not answer:
+	// ask again for up to 15 s.
+	var res jetstream.ObjectResult
+	var err error
+	for giveUp := time.Now().Add(15 * time.Second); ; {
+		res, err = o.obs.Get(ctx, string(ref))
+		if err == nil || ctx.Err() != nil || time.Now().After(giveUp) || !retryable(err) {
+			break
+		}
+		o.log.Info("blobs.get_retry", "ref", ref, "err", err)
+		select {
+		case <-ctx.Done():
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
 	if err != nil {
 		cancel()
 		if errors.Is(err, jetstream.ErrObjectNotFound) {
