@@ -44,10 +44,10 @@ func TestObjectsConformance(t *testing.T) {
 	blobstoretest.Run(t, func(t *testing.T) api.BlobStore { return openObjects(t, conn, bus.ObjectsConfig{}) })
 }
 
-// streamMsgs is how many messages the bucket's stream holds.
-func streamMsgs(t *testing.T, url, bucket string) uint64 {
+// streamInfo is what the server at url knows of the bucket's stream.
+func streamInfo(t *testing.T, url, bucket string, opts ...nats.Option) *jetstream.StreamInfo {
 	t.Helper()
-	nc, err := nats.Connect(url)
+	nc, err := nats.Connect(url, opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -62,7 +62,7 @@ func streamMsgs(t *testing.T, url, bucket string) uint64 {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return s.CachedInfo().State.Msgs
+	return s.CachedInfo()
 }
 
 func TestObjectsPutOfPresentBlobSendsNothing(t *testing.T) {
@@ -76,7 +76,11 @@ func TestObjectsPutOfPresentBlobSendsNothing(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	before := streamMsgs(t, srv.ClientURL(), "PRESENT")
+	info := streamInfo(t, srv.ClientURL(), "PRESENT")
+	if info.Config.Replicas != 1 {
+		t.Fatalf("bucket on one server: %d replicas, want 1", info.Config.Replicas)
+	}
+	before := info.State.Msgs
 	if before < 2 {
 		t.Fatalf("stream holds %d messages after a 1 MiB Put, want its chunks and meta", before)
 	}
@@ -89,7 +93,7 @@ func TestObjectsPutOfPresentBlobSendsNothing(t *testing.T) {
 			t.Fatalf("second Put: %s, %v; want %s", again, err, ref)
 		}
 	}
-	if after := streamMsgs(t, srv.ClientURL(), "PRESENT"); after != before {
+	if after := streamInfo(t, srv.ClientURL(), "PRESENT").State.Msgs; after != before {
 		t.Fatalf("stream holds %d messages after Puts of a present blob, want %d", after, before)
 	}
 	if got := blobstoretest.Read(t, other, ref); !bytes.Equal(got, content) {
