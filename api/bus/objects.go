@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -91,6 +92,9 @@ func OpenObjects(ctx context.Context, c *Conn, cfg ObjectsConfig) (*Objects, err
 	}
 	if cfg.Bucket == "" {
 		cfg.Bucket = BlobsBucket
+	}
+	if strings.Trim(cfg.Bucket, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-") != "" {
+		return nil, api.Errorf(api.EInvalid, "object store bucket %q may hold only letters, digits, _ and -", cfg.Bucket)
 	}
 	if cfg.ReadTimeout <= 0 {
 		cfg.ReadTimeout = 30 * time.Minute

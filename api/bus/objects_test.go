@@ -119,8 +119,10 @@ func TestObjectsMaxSizeAndConfig(t *testing.T) {
 	if _, err := o.Get(ctx, blobstoretest.RefOf(big)); api.ErrorCode(err) != api.ENotFound {
 		t.Fatalf("oversized blob was stored: %v", err)
 	}
-	if _, err := bus.OpenObjects(ctx, conn, bus.ObjectsConfig{}); api.ErrorCode(err) != api.EInvalid {
-		t.Fatalf("OpenObjects without a spool dir: got %v, want invalid", err)
+	for _, cfg := range []bus.ObjectsConfig{{}, {SpoolDir: t.TempDir(), Bucket: "a.b"}, {SpoolDir: t.TempDir(), Bucket: "x>"}} {
+		if _, err := bus.OpenObjects(ctx, conn, cfg); api.ErrorCode(err) != api.EInvalid {
+			t.Fatalf("OpenObjects(%+v): got %v, want invalid", cfg, err)
+		}
 	}
 }
 
