@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync/atomic"
@@ -123,6 +124,30 @@ func TestObjectsMaxSizeAndConfig(t *testing.T) {
 		if _, err := bus.OpenObjects(ctx, conn, cfg); api.ErrorCode(err) != api.EInvalid {
 			t.Fatalf("OpenObjects(%+v): got %v, want invalid", cfg, err)
 		}
+	}
+}
+
+func TestObjectsRemovesStaleSpoolFiles(t *testing.T) {
+	_, conn := startBus(t, -1)
+	spool := t.TempDir()
+	old, young := filepath.Join(spool, "put-crashed"), filepath.Join(spool, "put-running")
+	for _, f := range []string{old, young} {
+		if err := os.WriteFile(f, []byte("partial"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// A Put that a crash interrupted two hours ago, and one under way now
+	// in another process sharing the directory.
+	past := time.Now().Add(-2 * time.Hour)
+	if err := os.Chtimes(old, past, past); err != nil {
+		t.Fatal(err)
+	}
+	openObjects(t, conn, bus.ObjectsConfig{SpoolDir: spool})
+	if _, err := os.Stat(old); !os.IsNotExist(err) {
+		t.Fatalf("stale spool file: %v, want removed", err)
+	}
+	if _, err := os.Stat(young); err != nil {
+		t.Fatalf("young spool file: %v, want kept", err)
 	}
 }
 
