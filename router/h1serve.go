@@ -372,6 +372,7 @@ func parseSimpleRequest(head []byte) (r *http.Request, ok bool) {
 	hosts := 0
 	closeConn := false
 	var keyBuf [64]byte
+	vals := make([]string, 0, n)
 	for {
 		line, rest, found = cutCRLF(rest)
 		if !found {
@@ -417,7 +418,13 @@ func parseSimpleRequest(head []byte) (r *http.Request, ok bool) {
 				return nil, false
 			}
 		}
-		h[key] = append(h[key], value)
+		// One backing array for all values: one allocation, not one per header.
+		if old, dup := h[key]; dup {
+			h[key] = append(old, value)
+		} else {
+			vals = append(vals, value)
+			h[key] = vals[len(vals)-1 : len(vals) : len(vals)]
+		}
 	}
 	if hosts != 1 || host == "" || !plainHost(host) {
 		return nil, false

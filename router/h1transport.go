@@ -296,6 +296,7 @@ func readSimpleResponse(br *bufio.Reader, req *http.Request) (resp *http.Respons
 	cl := int64(-1)
 	closeConn := false
 	var keyBuf [64]byte
+	vals := make([]string, 0, n)
 	for {
 		line, rest, found = cutCRLF(rest)
 		if !found {
@@ -346,7 +347,13 @@ func readSimpleResponse(br *bufio.Reader, req *http.Request) (resp *http.Respons
 				closeConn = true
 			}
 		}
-		h[key] = append(h[key], value)
+		// One backing array for all values: one allocation, not one per header.
+		if old, dup := h[key]; dup {
+			h[key] = append(old, value)
+		} else {
+			vals = append(vals, value)
+			h[key] = vals[len(vals)-1 : len(vals) : len(vals)]
+		}
 	}
 	if closeConn {
 		delete(h, "Connection") // as http.ReadResponse does
