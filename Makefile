@@ -70,3 +70,16 @@ screenshots:
 ## stack: build the stack image strata/stack:bookworm that containers run on (mmdebstrap + docker import; skipped when an image of the same content exists)
 stack:
 	$(GO) run ./cmd/stratad stack build
+
+## images: the compose cluster's images strata:dev and strata/postgres:dev, built locally from the stack (nothing pulled; skipped when their inputs' hash matches)
+.PHONY: images cluster-up cluster-down
+images:
+	GO=$(GO) VERSION=$(VERSION) deploy/cluster/images.sh
+
+## cluster-up: start the compose cluster (PostgreSQL, three controllers in one NATS cluster, two routers, three executors); prints the API address and the login command
+cluster-up:
+	deploy/cluster/up.sh
+
+## cluster-down: remove the compose cluster: containers, networks and volumes
+cluster-down:
+	docker-compose -p strata down -v --remove-orphans
