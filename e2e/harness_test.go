@@ -77,6 +77,8 @@ type proc struct {
 	lines []string
 	done  chan struct{}
 	err   error
+	// stderr is the process's log.
+	stderr *lockedBuffer
 }
 
 // safeBuffer is a bytes.Buffer safe for a writer goroutine and a reader.
@@ -112,7 +114,7 @@ func start(t testing.TB, name string, env []string, bin string, args ...string) 
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("start %s: %v", name, err)
 	}
-	p := &proc{t: t, name: name, cmd: cmd, done: make(chan struct{})}
+	p := &proc{t: t, name: name, cmd: cmd, done: make(chan struct{}), stderr: errBuf}
 	go func() {
 		sc := bufio.NewScanner(out)
 		for sc.Scan() {
@@ -138,6 +140,9 @@ func tail(s string, n int) string {
 	}
 	return "…" + s[len(s)-n:]
 }
+
+// logged reports whether the process has written s to stderr (its log).
+func (p *proc) logged(s string) bool { return strings.Contains(p.stderr.String(), s) }
 
 func (p *proc) output() []string {
 	p.mu.Lock()
