@@ -14,6 +14,15 @@ import (
 // handles of other versions with an EInvalid *api.Error.
 const HandleVersion = 1
 
+// CheckHandle is where Recover begins: h must be a handle of driver name
+// and of HandleVersion, else EInvalid, for an instance id CheckID accepts.
+func CheckHandle(h *Handle, name string) error {
+	if h == nil || h.Version != HandleVersion || h.Driver != name {
+		return api.Errorf(api.EInvalid, "not a %s driver handle of version %d", name, HandleVersion)
+	}
+	return CheckID(h.ID)
+}
+
 // Driver runs and supervises instances on one node. Implementations are safe
 // for concurrent use; instance ids are chosen by the caller and unique per
 // driver.

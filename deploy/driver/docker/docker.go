@@ -691,10 +691,7 @@ func (d *Driver) Recover(ctx context.Context, h *driver.Handle) error {
 // labelled for this node and instance, and copies its output from now on to
 // stdout and stderr. A container that is gone or stopped is ENotFound.
 func (d *Driver) RecoverOutput(ctx context.Context, h *driver.Handle, stdout, stderr io.Writer) error {
-	if h == nil || h.Version != driver.HandleVersion || h.Driver != Name {
-		return api.Errorf(api.EInvalid, "not a docker driver handle of version %d", driver.HandleVersion)
-	}
-	if err := checkID(h.ID); err != nil {
+	if err := driver.CheckHandle(h, Name); err != nil {
 		return err
 	}
 	var data handleData

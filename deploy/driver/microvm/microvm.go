@@ -857,10 +857,7 @@ func (d *Driver) Recover(ctx context.Context, h *driver.Handle) error {
 // (to stdout and stderr) and the exit record are read from the output file
 // from its current end on.
 func (d *Driver) RecoverOutput(ctx context.Context, h *driver.Handle, stdout, stderr io.Writer) error {
-	if h == nil || h.Version != driver.HandleVersion || h.Driver != Name {
-		return api.Errorf(api.EInvalid, "not a microvm driver handle of version %d", driver.HandleVersion)
-	}
-	if err := checkID(h.ID); err != nil {
+	if err := driver.CheckHandle(h, Name); err != nil {
 		return err
 	}
 	var data handleData

@@ -698,11 +698,11 @@ func (d *Driver) Recover(ctx context.Context, h *driver.Handle) error {
 // on to stdout and stderr. Wait then polls the PID (it is not our child) and
 // reports ErrExitUnknown.
 func (d *Driver) RecoverOutput(ctx context.Context, h *driver.Handle, stdout, stderr io.Writer) error {
-	if h == nil || h.Version != driver.HandleVersion || h.Driver != Name || h.PID <= 0 || h.PGID <= 0 {
-		return api.Errorf(api.EInvalid, "not a process driver handle of version %d", driver.HandleVersion)
-	}
-	if err := checkID(h.ID); err != nil {
+	if err := driver.CheckHandle(h, Name); err != nil {
 		return err
+	}
+	if h.PID <= 0 || h.PGID <= 0 {
+		return api.Errorf(api.EInvalid, "not a process driver handle of version %d", driver.HandleVersion)
 	}
 	var data handleData
 	if len(h.Data) > 0 {
