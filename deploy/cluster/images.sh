@@ -54,7 +54,7 @@ mkdir -p "$ctx/bin"
 CGO_ENABLED=0 "$GO" build -trimpath -ldflags "-s -w -X main.version=$VERSION" -o "$ctx/bin/" \
 	./cmd/strata ./cmd/stratad ./cmd/strata-static
 cp deploy/cluster/strata.Dockerfile "$ctx/Dockerfile"
-cp deploy/cluster/cluster-init.sh "$ctx/"
+cp deploy/cluster/cluster-init.sh deploy/cluster/node-init.sh "$ctx/"
 # Node.js as the nodejs buildpack finds it: node, and npm at
 # <node's dir>/../lib/node_modules/npm (builder/node.go).
 mkdir -p "$ctx/node/bin" "$ctx/node/lib/node_modules"

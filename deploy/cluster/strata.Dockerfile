@@ -29,5 +29,6 @@ ENV PATH=/usr/local/go/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sb
 
 COPY bin/ /usr/local/bin/
 COPY cluster-init.sh /usr/local/bin/strata-cluster-init
+COPY node-init.sh /usr/local/bin/strata-node-init
 RUN stratad version
 CMD ["stratad", "-h"]
