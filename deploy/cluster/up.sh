@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # deploy/cluster/up.sh — `make cluster-up`: starts the compose cluster
 # (docker-compose.yml) from the images of `make images`, waits until every
-# controller's API and both routers answer, copies the admin token out and
-# prints the API address and the login command.
+# controller's API answers and the API answers through both routers at
+# api.localhost (the route the controllers register), copies the admin token
+# out and prints the API address and the login command.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
 PROJECT=strata
-API=http://127.0.0.1:17070
+API=http://api.localhost:18080
 ROUTERS=(http://127.0.0.1:18080 http://127.0.0.1:18081)
 TOKEN_DIR=${XDG_DATA_HOME:-$HOME/.local/share}/strata-cluster
 WAIT=${CLUSTER_WAIT:-240} # seconds
@@ -25,8 +26,8 @@ while [ ${#pending[@]} -gt 0 ]; do
 	left=()
 	for p in "${pending[@]}"; do
 		case $p in
-		http*) ready "$p/" || left+=("$p") ;;            # a router answers (404 for no app)
-		*) ready "http://127.0.0.1:$p/v1/info" -f || left+=("$p") ;; # a controller's API
+		http*) ready "$p/v1/info" -f -H "Host: api.localhost" || left+=("$p") ;; # the API through a router
+		*) ready "http://127.0.0.1:$p/v1/info" -f || left+=("$p") ;;            # a controller directly
 		esac
 	done
 	pending=("${left[@]+"${left[@]}"}")
@@ -48,8 +49,9 @@ mv "$TOKEN_DIR/admin.token.tmp" "$TOKEN_DIR/admin.token"
 
 cat <<MSG
 Strata cluster is up (docker-compose -p $PROJECT ps)
-  API:     $API   (controller-1; controller-2 and -3 on :17071 and :17072)
-  routers: ${ROUTERS[*]}   (apps at http://<app>.localhost:18080)
+  API:     $API   (any controller, through router-1; router-2 on :18081;
+           controller-1, -2, -3 directly on 127.0.0.1:17070, :17071, :17072)
+  apps:    http://<app>.localhost:18080
   login:   strata login --api $API --token-file $TOKEN_DIR/admin.token
   remove:  make cluster-down
 MSG
