@@ -31,11 +31,11 @@ lint:
 	$(GO) vet ./...
 	$(GO) run honnef.co/go/tools/cmd/staticcheck@2026.2.2 ./...
 
-## bench: push-to-live, start time and idle memory of the microcloud, then micro-benchmarks
+## bench: push-to-live, start time and idle memory of the microcloud, node and leader failover, API req/s through one and three controllers, then micro-benchmarks
 bench: bench-push bench-micro bench-router bench-build bench-isolations
 
 bench-push:
-	$(GO) test -count=1 -run '^$$' -bench 'BenchmarkMicrocloud|BenchmarkFailover|BenchmarkOperate' -benchtime 1x -timeout 30m ./e2e/
+	$(GO) test -count=1 -run '^$$' -bench 'BenchmarkMicrocloud|BenchmarkFailover|BenchmarkOperate|BenchmarkLeaderFailover|BenchmarkAPIControllers' -benchtime 1x -timeout 40m ./e2e/
 
 bench-micro:
 	$(GO) test -count=1 -run '^$$' -bench . -benchtime 2s ./router/... ./deploy/scheduler/...

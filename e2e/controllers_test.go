@@ -1,6 +1,7 @@
 package e2e_test
 
 import (
+	"fmt"
 	"net/url"
 	"os"
 	"os/exec"
@@ -18,7 +19,7 @@ import (
 // postgresSchema makes a fresh schema in the STRATA_TEST_POSTGRES database
 // with psql, dropped when the test ends, and returns the DSN that uses it.
 // In CI (CI or STRATA_REQUIRE set) a missing database fails the test.
-func postgresSchema(t *testing.T) string {
+func postgresSchema(t testing.TB) string {
 	t.Helper()
 	dsn := os.Getenv("STRATA_TEST_POSTGRES")
 	if dsn == "" {
@@ -53,14 +54,27 @@ func postgresSchema(t *testing.T) string {
 // runningRx matches a running instance in `strata app --json`.
 var runningRx = regexp.MustCompile(`"state":\s*"running"`)
 
-// TestControllersShareOneAddress runs two controllers on one PostgreSQL
-// database and one NATS server (blobs in its object store), a router and an
-// executor, as separate processes: users reach the API through the
-// router's api.localhost, an app pushed through one controller is read and
-// git-pushed through the other, and when the leader is killed the other
-// leads and a scale made through the one address completes
-// (docs/architecture.md, "Leader lease", "One API address").
-func TestControllersShareOneAddress(t *testing.T) {
+// controllers is n controllers on one PostgreSQL schema and one NATS
+// server (blobs in its object store), a router and an executor, each a
+// process; the API answers at one (the router's api.localhost).
+type controllers struct {
+	ctls       []ctl
+	routerAddr string
+	one        string // the one address: http://api.localhost:<router port>
+	token      string // the admin token file
+	router     *proc
+	executor   *proc
+}
+
+type ctl struct {
+	p   *proc
+	id  string
+	api string
+}
+
+// startControllers starts n controllers with leaseTTL ("": the default).
+func startControllers(t testing.TB, n int, leaseTTL string) *controllers {
+	t.Helper()
 	require(t, "go", "git")
 	dsn := postgresSchema(t)
 	srv, err := bus.StartServer(bus.ServerConfig{Host: "127.0.0.1", Port: 0, StoreDir: t.TempDir()})
@@ -70,48 +84,73 @@ func TestControllersShareOneAddress(t *testing.T) {
 	t.Cleanup(srv.Shutdown)
 	natsURL := srv.ClientURL()
 	creds := t.TempDir()
-	routerAddr := freeAddr(t)
-	_, routerPort, _ := strings.Cut(routerAddr, ":")
+	cs := &controllers{routerAddr: freeAddr(t), token: filepath.Join(creds, "admin.token")}
+	_, routerPort, _ := strings.Cut(cs.routerAddr, ":")
+	cs.one = "http://api.localhost:" + routerPort
 	common := []string{"--nats", natsURL, "--database", dsn, "--credentials-dir", creds,
-		"--router-port", routerPort, "--blobs", "nats", "--lease-ttl", "3s"}
-
+		"--router-port", routerPort, "--blobs", "nats"}
+	if leaseTTL != "" {
+		common = append(common, "--lease-ttl", leaseTTL)
+	}
 	initOut, err := exec.Command(filepath.Join(binDir, "stratad"), append([]string{"controller", "--init-only",
 		"--data", t.TempDir(), "--api-addr", "127.0.0.1:0"}, common...)...).CombinedOutput()
 	if err != nil {
 		t.Fatalf("stratad controller --init-only: %v\n%s", err, initOut)
 	}
-	type ctl struct {
-		p   *proc
-		id  string
-		api string
-	}
-	var ctls []ctl
-	for _, id := range []string{"c1", "c2"} {
+	for i := range n {
+		id := fmt.Sprintf("c%d", i+1)
 		p := start(t, "stratad controller "+id, nil, "stratad", append([]string{"controller",
 			"--data", t.TempDir(), "--api-addr", "127.0.0.1:0", "--controller-id", id}, common...)...)
-		ctls = append(ctls, ctl{p: p, id: id, api: p.waitLine(`API:\s+(http://\S+)`, 60*time.Second)[1]})
+		cs.ctls = append(cs.ctls, ctl{p: p, id: id, api: p.waitLine(`API:\s+(http://\S+)`, 60*time.Second)[1]})
 	}
-	rt := start(t, "stratad router", nil, "stratad", "router", "--nats", natsURL, "--listen", routerAddr)
-	rt.waitLine(`listening on`, 30*time.Second)
-	one := "http://api.localhost:" + routerPort // the one address
-	ex := start(t, "stratad executor", nil, "stratad", "executor", "--nats", natsURL,
-		"--controller", one, "--token-file", filepath.Join(creds, "executor.token"),
+	cs.router = start(t, "stratad router", nil, "stratad", "router", "--nats", natsURL, "--listen", cs.routerAddr)
+	cs.router.waitLine(`listening on`, 30*time.Second)
+	cs.executor = start(t, "stratad executor", nil, "stratad", "executor", "--nats", natsURL,
+		"--controller", cs.one, "--token-file", filepath.Join(creds, "executor.token"),
 		"--data", t.TempDir(), "--stop-on-exit")
-	ex.waitLine(`node \S+`, 30*time.Second)
-
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		code, body, err := routerGet(routerAddr, "api.localhost", "/v1/info")
-		if err == nil && code == 200 {
+	cs.executor.waitLine(`node \S+`, 30*time.Second)
+	// Every controller's api.localhost registration has reached the router.
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		if strings.Count(cs.router.stderr.String(), "msg=route.registered component=registry uri=api.localhost") >= n {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("api.localhost via the router: %d %q %v", code, tail(body, 200), err)
+			t.Fatalf("the router did not learn api.localhost from %d controllers", n)
 		}
-		time.Sleep(100 * time.Millisecond)
+	}
+	return cs
+}
+
+// leader returns the index of the controller that logged taking the lease
+// last, waiting up to 30 s for one.
+func (cs *controllers) leader(t testing.TB) int {
+	t.Helper()
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		for i, k := range cs.ctls {
+			if k.p.logged("msg=leader.acquired") {
+				return i
+			}
+		}
+	}
+	t.Fatal("no controller logged leader.acquired")
+	return -1
+}
+
+// TestControllersShareOneAddress runs two controllers on one PostgreSQL
+// database and one NATS server (blobs in its object store), a router and an
+// executor, as separate processes: users reach the API through the
+// router's api.localhost, an app pushed through one controller is read and
+// git-pushed through the other, and when the leader is killed the other
+// leads and a scale made through the one address completes
+// (docs/architecture.md, "Leader lease", "One API address").
+func TestControllersShareOneAddress(t *testing.T) {
+	cs := startControllers(t, 2, "3s")
+	ctls, routerAddr, one := cs.ctls, cs.routerAddr, cs.one
+	if code, body, err := routerGet(routerAddr, "api.localhost", "/v1/info"); err != nil || code != 200 {
+		t.Fatalf("api.localhost via the router: %d %q %v", code, tail(body, 200), err)
 	}
 
-	token := filepath.Join(creds, "admin.token")
+	token := cs.token
 	c1, c2, c := newCLI(t), newCLI(t), newCLI(t)
 	c1.must("", "strata", "login", "--api", ctls[0].api, "--token-file", token)
 	c2.must("", "strata", "login", "--api", ctls[1].api, "--token-file", token)
@@ -138,17 +177,7 @@ func TestControllersShareOneAddress(t *testing.T) {
 
 	// Kill the leader; the other takes over and a scale through the one
 	// address completes.
-	leader := -1
-	for deadline := time.Now().Add(20 * time.Second); leader < 0 && time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
-		for i, k := range ctls {
-			if k.p.logged("msg=leader.acquired") {
-				leader = i
-			}
-		}
-	}
-	if leader < 0 {
-		t.Fatal("no controller logged leader.acquired")
-	}
+	leader := cs.leader(t)
 	survivor := ctls[1-leader]
 	t.Logf("killing the leader %s; %s survives", ctls[leader].id, survivor.id)
 	ctls[leader].p.kill()
@@ -169,7 +198,7 @@ func TestControllersShareOneAddress(t *testing.T) {
 		}
 	}
 	waitBody(t, routerAddr, "shared.localhost", helloBody, 30*time.Second)
-	ex.stop(30 * time.Second)
-	rt.stop(15 * time.Second)
+	cs.executor.stop(30 * time.Second)
+	cs.router.stop(15 * time.Second)
 	survivor.p.stop(15 * time.Second)
 }

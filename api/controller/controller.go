@@ -34,7 +34,7 @@ type Config struct {
 	Overcommit float64
 	// ControllerID names this controller as holder of the leader lease;
 	// default DefaultControllerID(). LeaseTTL is the lease's time to live
-	// (default 10s): a controller that cannot renew stops acting within
+	// (default 4s): a controller that cannot renew stops acting within
 	// 2/3 of it, and another takes over after it (docs/architecture.md,
 	// "Leader lease").
 	ControllerID string
@@ -57,7 +57,7 @@ func DefaultConfig() Config {
 		LogLines:          2000,
 		LogFileBytes:      4 << 20,
 		Overcommit:        1,
-		LeaseTTL:          10 * time.Second,
+		LeaseTTL:          4 * time.Second,
 	}
 }
 
