@@ -163,6 +163,20 @@ func StopFor[V lifecycler](ctx context.Context, mu *sync.Mutex, m map[string]V, 
 	return v.lifecycle().Stop(ctx, id, grace, func() { term(v) }, func() { kill(v) })
 }
 
+// Retire is the end of Destroy for instance v of id in m once v has been
+// killed: it waits for v's Finish (ETimeout when ctx ends first), then
+// forgets it as Forget does.
+func Retire[V interface {
+	comparable
+	lifecycler
+}](ctx context.Context, mu *sync.Mutex, m map[string]V, id string, v V, also func()) error {
+	if err := v.lifecycle().AwaitDone(ctx, id); err != nil {
+		return err
+	}
+	Forget(mu, m, id, v, also)
+	return nil
+}
+
 // Forget removes instance id from m under mu if it is still v (a new
 // instance of the same id may have taken its place), calling also, if not
 // nil, under mu once it did.

@@ -182,3 +182,20 @@ func TestAddClaimFind(t *testing.T) {
 		t.Fatal("Find(x) found an unknown id")
 	}
 }
+
+func TestRetire(t *testing.T) {
+	type rec struct{ driver.Lifecycle }
+	var mu sync.Mutex
+	r := &rec{}
+	m := map[string]*rec{"r": r}
+	ended, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := driver.Retire(ended, &mu, m, "r", r, nil); api.ErrorCode(err) != api.ETimeout || m["r"] != r {
+		t.Fatalf("Retire of a running instance with an ended ctx = %v (map %v), want ETimeout and the instance kept", err, m)
+	}
+	r.Finish(&driver.ExitResult{ExitCode: -1, Signal: "killed"})
+	also := 0
+	if err := driver.Retire(context.Background(), &mu, m, "r", r, func() { also++ }); err != nil || len(m) != 0 || also != 1 {
+		t.Fatalf("Retire after Finish = %v (map %v, also %d), want it forgotten", err, m, also)
+	}
+}

@@ -663,10 +663,9 @@ func (d *Driver) Destroy(ctx context.Context, id string) error {
 		}
 	}
 	if c != nil {
-		if err := c.AwaitDone(ctx, id); err != nil {
+		if err := driver.Retire(ctx, &d.mu, d.ctrs, id, c, func() { d.release(c.image) }); err != nil {
 			return err
 		}
-		driver.Forget(&d.mu, d.ctrs, id, c, func() { d.release(c.image) })
 	}
 	if len(cids) > 0 {
 		d.netMu.Lock()

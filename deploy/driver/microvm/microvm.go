@@ -833,10 +833,9 @@ func (d *Driver) Destroy(ctx context.Context, id string) error {
 	v, _ := driver.Find(&d.mu, d.vms, id)
 	if v != nil {
 		v.kill()
-		if err := v.AwaitDone(ctx, id); err != nil {
+		if err := driver.Retire(ctx, &d.mu, d.vms, id, v, nil); err != nil {
 			return err
 		}
-		driver.Forget(&d.mu, d.vms, id, v, nil)
 	}
 	unlinkCtl(d.instanceDir(id))
 	if err := os.RemoveAll(d.instanceDir(id)); err != nil {

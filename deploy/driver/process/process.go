@@ -668,10 +668,9 @@ func (d *Driver) Destroy(ctx context.Context, id string) error {
 			p.Killed.Store(true)
 			p.signal(syscall.SIGKILL)
 		}
-		if err := p.AwaitDone(ctx, id); err != nil {
+		if err := driver.Retire(ctx, &d.mu, d.procs, id, p, nil); err != nil {
 			return err
 		}
-		driver.Forget(&d.mu, d.procs, id, p, nil)
 	}
 	if p == nil && d.Isolated() {
 		// An instance that was never recovered may have left its cgroup.
