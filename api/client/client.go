@@ -36,15 +36,20 @@ func New(baseURL, token string) *Client {
 }
 
 // dialLocalhost dials names under .localhost (the microcloud's
-// api.localhost, apps' <app>.localhost) on the loopback address, as RFC 6761
-// lets and browsers and curl do, since most resolvers do not; every other
-// address is dialled as given.
+// api.localhost, apps' <app>.localhost) on the loopback address when the
+// resolver does not know them, as RFC 6761 lets and browsers and curl do;
+// a name the resolver knows (a network alias inside a container network)
+// and every other address are dialled as given.
 func dialLocalhost(dial func(ctx context.Context, network, addr string) (net.Conn, error)) func(ctx context.Context, network, addr string) (net.Conn, error) {
 	return func(ctx context.Context, network, addr string) (net.Conn, error) {
-		if host, port, err := net.SplitHostPort(addr); err == nil && IsLocalhost(host) {
-			addr = net.JoinHostPort("127.0.0.1", port)
+		conn, err := dial(ctx, network, addr)
+		var dnsErr *net.DNSError
+		if err != nil && errors.As(err, &dnsErr) && dnsErr.IsNotFound {
+			if host, port, serr := net.SplitHostPort(addr); serr == nil && IsLocalhost(host) {
+				return dial(ctx, network, net.JoinHostPort("127.0.0.1", port))
+			}
 		}
-		return dial(ctx, network, addr)
+		return conn, err
 	}
 }
 
