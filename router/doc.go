@@ -18,8 +18,15 @@
 // guard on each plaintext connection that refuses (400, connection closed)
 // requests with both Content-Length and Transfer-Encoding or folded headers,
 // which net/http would accept; net/http itself refuses the other ambiguous
-// framings. ServeTLS terminates TLS with certificates chosen by SNI from a
-// CertStore and offers HTTP/2. On ctx end Server drains: it stops accepting,
+// framings. Plaintext connections start on the router's own HTTP/1.1 loop
+// (h1serve.go), which serves GET and HEAD requests with a plain header block
+// itself — one read buffer, one write per response, no goroutine hand-off —
+// and hands a connection, with the bytes read so far, to net/http at the
+// first request it does not serve (bodies, upgrades, HTTP/1.0, anything
+// unusual or malformed), so that net/http and the guard judge those exactly
+// as before. The lean path reads plain backend response heads itself too;
+// both parsers are fuzzed against net/http's. ServeTLS terminates TLS with
+// certificates chosen by SNI from a CertStore and offers HTTP/2. On ctx end Server drains: it stops accepting,
 // lets in-flight requests finish within ShutdownGrace, then cancels the rest.
 // Metrics exports Prometheus counters and histograms per app for an admin
 // listener (AdminHandler).
