@@ -17,6 +17,7 @@ import (
 	"log/slog"
 	"net/http/httptest"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
@@ -59,8 +60,14 @@ type Env struct {
 	Builder    *Builder
 	Node       *Node
 	Handler    *httpapi.Server
-	conn       *bus.Conn
-	t          testing.TB
+	// Config and Services are what Handler was built from: a test builds
+	// another handler on the same services with httpapi.New(e.Config,
+	// e.Services), e.g. a second controller's API on the same store.
+	Config   httpapi.Config
+	Services httpapi.Services
+	conn     *bus.Conn
+	connect  func(name string) *bus.Conn
+	t        testing.TB
 }
 
 // Start runs an Env until the test ends.
@@ -120,16 +127,18 @@ func Start(t testing.TB, opts Options) *Env {
 
 	// The same services as cmd/stratad/controller.go; git push has its own
 	// end-to-end tests.
-	e.Handler = httpapi.New(httpapi.Config{
+	e.Config = httpapi.Config{
 		Info:        api.Info{Version: Version, Domain: "localhost", RouterPort: "8080"},
 		Logger:      log,
 		Idempotency: st,
-	}, httpapi.Services{
+	}
+	e.Services = httpapi.Services{
 		Auth: ctrl.Tenancy, Users: ctrl.Users, Orgs: ctrl.Orgs, Quotas: ctrl.Quotas, Buildpacks: ctrl.Buildpacks, Domains: ctrl.Domains, Apps: ctrl.Apps, Deploy: ctrl.Deploys, Logs: ctrl.Logs, Lifecycle: ctrl.Apps,
 		Operate: ctrl.Operate(), Placement: ctrl.Placement, Routes: ctrl.Routes,
 		Certificates: certs, Blobs: blobs, Nodes: httpapi.NodeListFunc(ctrl.Nodes.List),
 		Git: httpapi.Unsupported{What: "git push", Hint: "use strata push"},
-	})
+	}
+	e.Handler = httpapi.New(e.Config, e.Services)
 	hs := httptest.NewServer(e.Handler.Handler())
 	t.Cleanup(hs.Close)
 	e.URL = hs.URL
@@ -149,23 +158,46 @@ func Start(t testing.TB, opts Options) *Env {
 		t.Fatal("controller not ready after 10s")
 	}
 	e.Builder = startBuilder(t, connect("builder"))
-	e.Node = startNode(t, connect("node"), NodeID)
-	e.Eventually("node "+NodeID+" known", func() bool { return len(ctrl.Nodes.List()) > 0 })
+	e.connect = connect
+	e.Node = e.StartNode(NodeID)
 	return e
+}
+
+// StartNode starts another Node with this ID and waits until the controller
+// knows it.
+func (e *Env) StartNode(id string) *Node {
+	e.t.Helper()
+	x := startNode(e.t, e.connect("node "+id), id)
+	e.Eventually("node "+id+" known", func() bool {
+		return slices.ContainsFunc(e.Controller.Nodes.List(), func(n api.Node) bool { return n.ID == id })
+	})
+	return x
 }
 
 // newDeveloper creates a user with the space-developer role in the default
 // space and returns its token.
 func (e *Env) newDeveloper(name string) string {
-	ctx := e.AdminContext()
-	const pw = UserPassword
-	if _, err := e.Controller.Users.CreateUser(ctx, api.UserRequest{Name: name, Password: pw}); err != nil {
+	e.NewUser(name, false)
+	if err := e.Controller.Orgs.SetRole(e.AdminContext(), api.RoleRequest{User: name, Role: api.RoleSpaceDeveloper, Org: controller.DefaultOrg, Space: controller.DefaultSpace}); err != nil {
 		e.t.Fatal(err)
 	}
-	if err := e.Controller.Orgs.SetRole(ctx, api.RoleRequest{User: name, Role: api.RoleSpaceDeveloper, Org: controller.DefaultOrg, Space: controller.DefaultSpace}); err != nil {
+	return e.Login(name)
+}
+
+// NewUser creates a user (an admin if admin) whose password is
+// UserPassword.
+func (e *Env) NewUser(name string, admin bool) {
+	e.t.Helper()
+	if _, err := e.Controller.Users.CreateUser(e.AdminContext(), api.UserRequest{Name: name, Admin: admin, Password: UserPassword}); err != nil {
 		e.t.Fatal(err)
 	}
-	res, err := e.Controller.Users.Login(context.Background(), api.LoginRequest{Username: name, Password: pw}, "127.0.0.1")
+}
+
+// Login logs a user whose password is UserPassword in and returns a new
+// token.
+func (e *Env) Login(name string) string {
+	e.t.Helper()
+	res, err := e.Controller.Users.Login(context.Background(), api.LoginRequest{Username: name, Password: UserPassword}, "127.0.0.1")
 	if err != nil {
 		e.t.Fatal(err)
 	}

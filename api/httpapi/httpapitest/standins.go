@@ -55,16 +55,31 @@ func (b *Builder) Jobs() []api.BuildJob {
 func startBuilder(t testing.TB, conn *bus.Conn) *Builder {
 	b := &Builder{output: DefaultBuildOutput}
 	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	t.Cleanup(func() { cancel(); <-done })
+	// The test waits for the builds under way, not for the consumer:
+	// ConsumeWork notices ctx only between fetches, which wait up to 2 s for
+	// a job, and its last fetch touches nothing of the test.
+	var builds sync.WaitGroup
+	stopped := false
+	t.Cleanup(func() {
+		b.mu.Lock()
+		stopped = true
+		b.mu.Unlock()
+		cancel()
+		builds.Wait()
+	})
 	go func() {
-		defer close(done)
 		_ = conn.ConsumeWork(ctx, bus.WorkConfig{Stream: api.BuildJobsStream, Durable: "builders"}, func(ctx context.Context, data []byte, _ int) error {
 			var job api.BuildJob
 			if err := json.Unmarshal(data, &job); err != nil {
 				return err
 			}
 			b.mu.Lock()
+			if stopped {
+				b.mu.Unlock()
+				return errors.New("builder stopped")
+			}
+			builds.Add(1)
+			defer builds.Done()
 			b.jobs = append(b.jobs, job)
 			output, failure := b.output, b.failure
 			b.mu.Unlock()
