@@ -6,7 +6,6 @@ import (
 	"net/url"
 	"testing"
 
-	"github.com/strata-paas/strata/api"
 	"github.com/strata-paas/strata/api/httpapi"
 	"github.com/strata-paas/strata/api/httpapi/httpapitest"
 )
@@ -17,10 +16,13 @@ func FuzzQueries(f *testing.F) {
 	f.Add("hello", "2", "YQ", "app", "5", "false")
 	f.Add("Hello_", "-1", "!!!", "a b", "x", "maybe")
 	f.Add("a", "1000", "", "app/web/0", "0", "")
-	fake := httpapitest.New()
-	fake.AddApp(api.AppDetail{App: api.App{Name: "hello"}})
-	fake.AddApp(api.AppDetail{App: api.App{Name: "world"}})
-	h := httpapi.New(httpapi.Config{Logger: slog.New(slog.DiscardHandler)}, fake.Services()).Handler()
+	env := httpapitest.Start(f, httpapitest.Options{})
+	for _, name := range []string{"hello", "world"} {
+		if _, err := env.Controller.Apps.CreateApp(env.AdminContext(), name); err != nil {
+			f.Fatal(err)
+		}
+	}
+	h := httpapi.New(httpapi.Config{Logger: slog.New(slog.DiscardHandler)}, env.Services).Handler()
 	f.Fuzz(func(t *testing.T, name, limit, cursor, source, recent, follow string) {
 		if follow != "" && follow != "false" && follow != "0" {
 			follow = "false" // a followed stream would never end
@@ -33,7 +35,7 @@ func FuzzQueries(f *testing.F) {
 		}
 		for _, p := range paths {
 			req := httptest.NewRequest("GET", "http://x"+p, nil)
-			req.Header.Set("Authorization", "Bearer "+httpapitest.AdminToken)
+			req.Header.Set("Authorization", "Bearer "+env.AdminToken)
 			rec := httptest.NewRecorder()
 			h.ServeHTTP(rec, req)
 			if rec.Code >= 500 || rec.Code < 200 {
