@@ -1,6 +1,7 @@
 package httpapi_test
 
 import (
+	"context"
 	"encoding/json"
 	"log/slog"
 	"maps"
@@ -72,18 +73,19 @@ func (d openAPIDocument) takes(op openAPIOperation, name string) bool {
 	return false
 }
 
-// newOpenAPIServer returns a Server over fake services and the document it
-// serves at GET /v1/openapi.json.
-func newOpenAPIServer(t *testing.T) (*httpapi.Server, openAPIDocument) {
+// newOpenAPIServer returns a Server over the real services of an Env, the
+// document it serves at GET /v1/openapi.json, and the Env.
+func newOpenAPIServer(t *testing.T) (*httpapi.Server, openAPIDocument, *httpapitest.Env) {
 	t.Helper()
-	srv := httpapi.New(httpapi.Config{Logger: slog.New(slog.DiscardHandler)}, httpapitest.New().Services())
+	env := httpapitest.Start(t, httpapitest.Options{})
+	srv := httpapi.New(httpapi.Config{Logger: slog.New(slog.DiscardHandler)}, env.Services)
 	rec := httptest.NewRecorder()
 	srv.Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/v1/openapi.json", nil))
 	var doc openAPIDocument
 	if err := json.Unmarshal(rec.Body.Bytes(), &doc); err != nil {
 		t.Fatalf("GET /v1/openapi.json: %d, not a JSON document: %v", rec.Code, err)
 	}
-	return srv, doc
+	return srv, doc, env
 }
 
 // echoParam is a path parameter as echo writes it (:name).
@@ -95,7 +97,7 @@ var echoParam = regexp.MustCompile(`:([A-Za-z0-9_]+)`)
 // document must describe at least one operation under its prefix, and those
 // operations count as served by it.
 func TestOpenAPIListsEveryRoute(t *testing.T) {
-	srv, doc := newOpenAPIServer(t)
+	srv, doc, _ := newOpenAPIServer(t)
 	served := map[string]bool{}            // "GET /v1/apps/{name}"
 	mounts := map[string]map[string]bool{} // "/git/" → methods
 	for _, r := range httpapi.Routes(srv) {
@@ -151,17 +153,24 @@ var pathValues = strings.NewReplacer(
 // Idempotency-Key header exactly when the server honours one, seen from
 // outside as the refusal of a key that is too long.
 func TestOpenAPIListsIdempotentOperations(t *testing.T) {
-	srv, doc := newOpenAPIServer(t)
+	srv, doc, env := newOpenAPIServer(t)
 	tooLong := strings.Repeat("k", httpapi.MaxIdempotencyKey+1)
 	ops := doc.operations(t)
+	// The real services run the requests: POST /v1/logout revokes the
+	// caller's token, so the caller is an admin who logs in again then.
+	env.NewUser("ops", true)
+	token := env.Login("ops")
 	for _, op := range slices.Sorted(maps.Keys(ops)) {
 		method, path, _ := strings.Cut(op, " ")
 		if strings.HasPrefix(path, "/git/") {
 			continue // git's smart-HTTP protocol, served by its own handler
 		}
+		if _, err := env.Controller.Tenancy.Authenticate(context.Background(), token); err != nil {
+			token = env.Login("ops")
+		}
 		t.Run(op, func(t *testing.T) {
 			req := httptest.NewRequest(method, pathValues.Replace(path), strings.NewReader("{}"))
-			req.Header.Set("Authorization", "Bearer "+httpapitest.AdminToken)
+			req.Header.Set("Authorization", "Bearer "+token)
 			req.Header.Set("Idempotency-Key", tooLong)
 			rec := httptest.NewRecorder()
 			srv.Handler().ServeHTTP(rec, req)

@@ -18,9 +18,9 @@ import (
 // TestNewRefusesNilService: every field of Services is required, and the
 // error names the missing one.
 func TestNewRefusesNilService(t *testing.T) {
-	full := httpapitest.New().Services()
+	full := httpapitest.Start(t, httpapitest.Options{}).Services
 	if err := full.Validate(); err != nil {
-		t.Fatalf("Validate of the fake's services: %v", err)
+		t.Fatalf("Validate of the Env's services: %v", err)
 	}
 	typ := reflect.TypeOf(full)
 	for i := range typ.NumField() {
@@ -53,9 +53,9 @@ func TestUnsupportedAnswersEveryEndpoint(t *testing.T) {
 		u := httpapi.Unsupported{What: "capability " + v.Type().Field(i).Name, Hint: "try later"}
 		v.Field(i).Set(reflect.ValueOf(u))
 	}
-	svc.Auth = httpapitest.New()
+	_, doc, env := newOpenAPIServer(t)
+	svc.Auth = env.Services.Auth
 	srv := httpapi.New(httpapi.Config{Logger: slog.New(slog.DiscardHandler)}, svc)
-	_, doc := newOpenAPIServer(t)
 	noService := map[string]bool{"GET /v1/info": true, "GET /v1/openapi.json": true, "GET /v1/whoami": true}
 	ops := doc.operations(t)
 	for _, op := range slices.Sorted(maps.Keys(ops)) {
@@ -67,7 +67,7 @@ func TestUnsupportedAnswersEveryEndpoint(t *testing.T) {
 			// What handlers check before calling a service: POST /v1/apps the
 			// name in the body, DELETE …/routes the host in the query.
 			req := httptest.NewRequest(method, pathValues.Replace(path)+"?host=blog.localhost", strings.NewReader(`{"name":"hello"}`))
-			req.Header.Set("Authorization", "Bearer "+httpapitest.AdminToken)
+			req.Header.Set("Authorization", "Bearer "+env.AdminToken)
 			rec := httptest.NewRecorder()
 			srv.Handler().ServeHTTP(rec, req)
 			if rec.Code != http.StatusNotImplemented {
