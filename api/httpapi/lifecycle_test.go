@@ -18,7 +18,7 @@ type page[T any] struct {
 
 func TestLifecycleEndpoints(t *testing.T) {
 	h := newHarness(t, httpapi.Config{}, nil)
-	tok := httpapitest.UserToken
+	tok := h.env.UserToken
 	for i := 0; i < 2; i++ {
 		res := h.do("POST", "/v1/apps/hello/push?create=true", tok, strings.NewReader("src"))
 		_, _ = io.Copy(io.Discard, res.Body)
@@ -39,7 +39,7 @@ func TestLifecycleEndpoints(t *testing.T) {
 
 	res = h.do("POST", "/v1/apps/hello/rollback", tok, strings.NewReader(`{"version":1}`), "Idempotency-Key", "rb-1")
 	rel := decode[api.Release](t, res)
-	if res.StatusCode != http.StatusCreated || rel.Version != 3 || rel.Description != "Rollback to v1" || rel.Actor != "dev" {
+	if res.StatusCode != http.StatusCreated || rel.Version != 3 || rel.Description != "Rollback to v1" || rel.Actor != httpapitest.UserName {
 		t.Fatalf("rollback = %d %+v", res.StatusCode, rel)
 	}
 	res = h.do("POST", "/v1/apps/hello/rollback", tok, strings.NewReader(`{"version":1}`), "Idempotency-Key", "rb-1")
@@ -77,7 +77,8 @@ func TestLifecycleEndpoints(t *testing.T) {
 		t.Errorf("start = %d %+v", res.StatusCode, app)
 	}
 	res = h.do("POST", "/v1/apps/hello/restart", tok, nil)
-	if rel := decode[api.Release](t, res); res.StatusCode != http.StatusCreated || rel.Description != "Restart" {
+	// v5 is the scale's (memory changed), v6 the restart's.
+	if rel := decode[api.Release](t, res); res.StatusCode != http.StatusCreated || rel.Version != 6 || rel.Description != "Restart (v5)" {
 		t.Errorf("restart = %d %+v", res.StatusCode, rel)
 	}
 	evs := decode[page[api.Event]](t, h.do("GET", "/v1/apps/hello/events", tok, nil))
@@ -85,7 +86,7 @@ func TestLifecycleEndpoints(t *testing.T) {
 	for _, e := range evs.Items {
 		types = append(types, e.Type)
 	}
-	if strings.Join(types, ",") != "restart,app.start,app.stop,scale,env,rollback" {
+	if strings.Join(types, ",") != "restart,app.start,app.stop,scale,env,rollback,release,build.staged,push,release,build.staged,push,app.create" {
 		t.Errorf("event types newest first = %v", types)
 	}
 	for _, path := range []string{"/v1/apps/nope/releases", "/v1/apps/nope/events", "/v1/apps/nope/env"} {
@@ -102,7 +103,7 @@ func TestLifecycleUnsupported(t *testing.T) {
 	h := newHarness(t, httpapi.Config{}, func(s *httpapi.Services) {
 		s.Lifecycle = httpapi.Unsupported{What: "managing releases, config and scale"}
 	})
-	res := h.do("GET", "/v1/apps/hello/releases", httpapitest.UserToken, nil)
+	res := h.do("GET", "/v1/apps/hello/releases", h.env.UserToken, nil)
 	if e := errorOf(t, res); res.StatusCode != http.StatusNotImplemented || e.Code != api.EUnsupported {
 		t.Errorf("releases without a lifecycle service = %d %+v", res.StatusCode, e)
 	}

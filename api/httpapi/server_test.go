@@ -29,17 +29,27 @@ func testLogger(t *testing.T) *slog.Logger {
 	return slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
 }
 
-// harness is an API server over fake services.
+// harness is an API server over the real services of an httpapitest.Env
+// (the controller's services on SQLite, an embedded NATS, a stand-in builder
+// and node).
 type harness struct {
-	t    *testing.T
-	fake *httpapitest.Fake
-	srv  *httptest.Server
+	t   *testing.T
+	env *httpapitest.Env
+	srv *httptest.Server
 }
 
+// newHarness starts an Env and serves its services, edited by edit, with
+// cfg.
 func newHarness(t *testing.T, cfg httpapi.Config, edit func(*httpapi.Services)) *harness {
 	t.Helper()
-	fake := httpapitest.New()
-	svc := fake.Services()
+	return serve(t, httpapitest.Start(t, httpapitest.Options{}), cfg, edit)
+}
+
+// serve runs another API server over env's services, edited by edit, with
+// cfg (its own idempotency cache unless cfg.Idempotency is set).
+func serve(t *testing.T, env *httpapitest.Env, cfg httpapi.Config, edit func(*httpapi.Services)) *harness {
+	t.Helper()
+	svc := env.Services
 	if edit != nil {
 		edit(&svc)
 	}
@@ -47,7 +57,15 @@ func newHarness(t *testing.T, cfg httpapi.Config, edit func(*httpapi.Services)) 
 	cfg.Info = api.Info{Version: "test", Domain: "localhost", RouterPort: "8080"}
 	srv := httptest.NewServer(httpapi.New(cfg, svc).Handler())
 	t.Cleanup(srv.Close)
-	return &harness{t: t, fake: fake, srv: srv}
+	return &harness{t: t, env: env, srv: srv}
+}
+
+// createApp creates an app as the admin, in the default space.
+func (h *harness) createApp(name string) {
+	h.t.Helper()
+	if _, err := h.env.Controller.Apps.CreateApp(h.env.AdminContext(), name); err != nil {
+		h.t.Fatal(err)
+	}
 }
 
 // do sends a request and returns the response (body left open).
@@ -95,7 +113,7 @@ func decode[T any](t *testing.T, res *http.Response) T {
 
 func TestAuthRequired(t *testing.T) {
 	h := newHarness(t, httpapi.Config{}, nil)
-	h.fake.AddApp(api.AppDetail{App: api.App{Name: "hello"}})
+	h.createApp("hello")
 	endpoints := []struct{ method, path string }{
 		{"GET", "/v1/whoami"},
 		{"GET", "/v1/apps"},
@@ -129,7 +147,7 @@ func TestAuthRequired(t *testing.T) {
 			})
 		}
 	}
-	if _, err := h.fake.AppDetail(context.Background(), "hello"); err != nil {
+	if _, err := h.env.Controller.Apps.AppDetail(h.env.AdminContext(), "hello"); err != nil {
 		t.Fatalf("app was deleted without auth: %v", err)
 	}
 
@@ -143,8 +161,8 @@ func TestAuthRequired(t *testing.T) {
 		}
 	})
 	t.Run("whoami", func(t *testing.T) {
-		res := h.do("GET", "/v1/whoami", httpapitest.UserToken, nil)
-		if p := decode[api.Principal](t, res); p.Name != "dev" || p.Admin {
+		res := h.do("GET", "/v1/whoami", h.env.UserToken, nil)
+		if p := decode[api.Principal](t, res); p.Name != httpapitest.UserName || p.Admin {
 			t.Fatalf("whoami %+v, want dev (not admin)", p)
 		}
 	})
@@ -183,12 +201,13 @@ func TestErrorMapping(t *testing.T) {
 		{io.ErrUnexpectedEOF, 500, api.EInternal, "internal error — see the stratad log"},
 		{errorsWrap(api.Errorf(api.EConflict, "wrapped")), 409, api.EConflict, "wrapped"},
 	}
+	env := httpapitest.Start(t, httpapitest.Options{})
 	for _, tc := range tests {
 		t.Run(tc.err.Error(), func(t *testing.T) {
-			h := newHarness(t, httpapi.Config{}, func(s *httpapi.Services) {
+			h := serve(t, env, httpapi.Config{}, func(s *httpapi.Services) {
 				s.Apps = failing{AppService: s.Apps, err: tc.err}
 			})
-			res := h.do("GET", "/v1/apps/hello", httpapitest.UserToken, nil)
+			res := h.do("GET", "/v1/apps/hello", env.UserToken, nil)
 			if res.StatusCode != tc.wantStatus {
 				t.Fatalf("status %d, want %d", res.StatusCode, tc.wantStatus)
 			}
@@ -198,7 +217,7 @@ func TestErrorMapping(t *testing.T) {
 		})
 	}
 
-	h := newHarness(t, httpapi.Config{}, func(s *httpapi.Services) { s.Apps = panicky{s.Apps} })
+	h := serve(t, env, httpapi.Config{}, func(s *httpapi.Services) { s.Apps = panicky{s.Apps} })
 	others := []struct {
 		name, method, path string
 		body               string
@@ -217,7 +236,7 @@ func TestErrorMapping(t *testing.T) {
 	}
 	for _, tc := range others {
 		t.Run(tc.name, func(t *testing.T) {
-			res := h.do(tc.method, tc.path, httpapitest.AdminToken, strings.NewReader(tc.body))
+			res := h.do(tc.method, tc.path, env.AdminToken, strings.NewReader(tc.body))
 			if res.StatusCode != tc.wantStatus {
 				t.Fatalf("status %d, want %d", res.StatusCode, tc.wantStatus)
 			}
@@ -237,7 +256,7 @@ func errorsWrap(err error) error { return wrapErr{err} }
 
 func TestAppsCRUDAndPagination(t *testing.T) {
 	h := newHarness(t, httpapi.Config{}, nil)
-	tok := httpapitest.UserToken
+	tok := h.env.UserToken
 	names := []string{"echo", "alpha", "delta", "bravo", "charlie"}
 	for _, n := range names {
 		res := h.do("POST", "/v1/apps", tok, strings.NewReader(`{"name":"`+n+`"}`))
@@ -299,15 +318,30 @@ func TestAppsCRUDAndPagination(t *testing.T) {
 	}
 }
 
+// TestIdempotencyKey runs with the server's own in-memory cache and with
+// the store's (as cmd/stratad does).
 func TestIdempotencyKey(t *testing.T) {
-	h := newHarness(t, httpapi.Config{}, nil)
+	for _, shared := range []bool{false, true} {
+		t.Run(map[bool]string{false: "memory", true: "store"}[shared], func(t *testing.T) {
+			env := httpapitest.Start(t, httpapitest.Options{})
+			var cfg httpapi.Config
+			if shared {
+				cfg.Idempotency = env.Store
+			}
+			testIdempotencyKey(t, serve(t, env, cfg, nil))
+		})
+	}
+}
+
+func testIdempotencyKey(t *testing.T, h *harness) {
+	user, admin := h.env.UserToken, h.env.AdminToken
 	create := func(token, key, body string) (*http.Response, string) {
 		res := h.do("POST", "/v1/apps", token, strings.NewReader(body), "Idempotency-Key", key)
 		b, _ := io.ReadAll(res.Body)
 		return res, string(b)
 	}
-	res1, body1 := create(httpapitest.UserToken, "k1", `{"name":"hello"}`)
-	res2, body2 := create(httpapitest.UserToken, "k1", `{"name":"hello"}`)
+	res1, body1 := create(user, "k1", `{"name":"hello"}`)
+	res2, body2 := create(user, "k1", `{"name":"hello"}`)
 	if res1.StatusCode != 201 || res2.StatusCode != 201 || body1 != body2 {
 		t.Fatalf("replay: got %d %q then %d %q, want the same 201 twice", res1.StatusCode, body1, res2.StatusCode, body2)
 	}
@@ -321,11 +355,11 @@ func TestIdempotencyKey(t *testing.T) {
 		name, token, key, body string
 		want                   int
 	}{
-		{"same key other body", httpapitest.UserToken, "k1", `{"name":"other"}`, 400},
-		{"same key other principal", httpapitest.AdminToken, "k1", `{"name":"hello"}`, 409},
-		{"no key", httpapitest.UserToken, "", `{"name":"hello"}`, 409},
-		{"new key", httpapitest.UserToken, "k2", `{"name":"hello"}`, 409},
-		{"too long key", httpapitest.UserToken, strings.Repeat("k", 300), `{"name":"x"}`, 400},
+		{"same key other body", user, "k1", `{"name":"other"}`, 400},
+		{"same key other principal", admin, "k1", `{"name":"hello"}`, 409},
+		{"no key", user, "", `{"name":"hello"}`, 409},
+		{"new key", user, "k2", `{"name":"hello"}`, 409},
+		{"too long key", user, strings.Repeat("k", 300), `{"name":"x"}`, 400},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -335,14 +369,14 @@ func TestIdempotencyKey(t *testing.T) {
 		})
 	}
 	// The 409 answered for k2 is stored too: replaying it answers 409 again.
-	if res, _ := create(httpapitest.UserToken, "k2", `{"name":"hello"}`); res.StatusCode != 409 || res.Header.Get("Idempotent-Replayed") != "true" {
+	if res, _ := create(user, "k2", `{"name":"hello"}`); res.StatusCode != 409 || res.Header.Get("Idempotent-Replayed") != "true" {
 		t.Fatalf("replay of a 409: status %d replayed=%q", res.StatusCode, res.Header.Get("Idempotent-Replayed"))
 	}
 }
 
 func mustList(t *testing.T, h *harness) []*api.AppSummary {
 	t.Helper()
-	apps, err := h.fake.ListApps(context.Background())
+	apps, err := h.env.Controller.Apps.ListApps(h.env.AdminContext())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -6,7 +6,9 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -33,7 +35,7 @@ func parseLine(t *testing.T, s string) line {
 
 func TestPushStreams(t *testing.T) {
 	h := newHarness(t, httpapi.Config{}, nil)
-	res := h.do("POST", "/v1/apps/hello/push?create=true&wait=true", httpapitest.UserToken,
+	res := h.do("POST", "/v1/apps/hello/push?create=true&wait=true", h.env.UserToken,
 		strings.NewReader("source-bytes"), "Content-Type", "application/gzip")
 	if res.StatusCode != 200 || res.Header.Get("Content-Type") != "application/x-ndjson" {
 		t.Fatalf("status %d type %q", res.StatusCode, res.Header.Get("Content-Type"))
@@ -42,31 +44,42 @@ func TestPushStreams(t *testing.T) {
 	want := []line{
 		{Type: "log", Line: "-----> Detected fake buildpack"},
 		{Type: "log", Line: "-----> Compiled"},
-		{Type: "status", Line: "waiting for 1/1 instances"},
+		{Type: "status", Line: "release v1 created"},
 	}
 	for _, w := range want {
 		if got := parseLine(t, next(t, lines)); got.Type != w.Type || got.Line != w.Line {
 			t.Fatalf("line %+v, want %+v", got, w)
 		}
 	}
+	// Then, while the instance starts, "waiting for 0/1 instances" (once at
+	// most: a status is sent when it changes).
 	last := parseLine(t, next(t, lines))
+	if last.Type == "status" {
+		if last.Line != "waiting for 0/1 instances" {
+			t.Fatalf("line %+v, want waiting for 0/1 instances", last)
+		}
+		last = parseLine(t, next(t, lines))
+	}
 	if last.Type != "result" || last.Result == nil || last.Result.Release.Version != 1 || last.Result.URLs[0] != "http://hello.localhost:8080" {
 		t.Fatalf("last line %+v, want a result of release 1", last)
 	}
 	if _, ok := <-lines; ok {
 		t.Fatal("lines after the result")
 	}
-	p := h.fake.Pushes()
-	if len(p) != 1 || string(p[0].Source) != "source-bytes" || !p[0].Create || !p[0].Wait {
-		t.Fatalf("pushes %+v", p)
+	// One build of the uploaded source, of the app the push created; the
+	// push waited for its instance.
+	j := h.env.Builder.Jobs()
+	if len(j) != 1 || string(h.env.Source(j[0])) != "source-bytes" || j[0].AppName != "hello" || h.env.App("hello").CurrentRelease != 1 ||
+		last.Result.Running != 1 || last.Result.Desired != 1 {
+		t.Fatalf("builds %+v, result %+v", j, last.Result)
 	}
 }
 
 func TestPushFailures(t *testing.T) {
 	t.Run("build failed after progress", func(t *testing.T) {
 		h := newHarness(t, httpapi.Config{}, nil)
-		h.fake.BuildFailure = "compile failed (exit 2)"
-		res := h.do("POST", "/v1/apps/hello/push?create=true", httpapitest.UserToken, strings.NewReader("x"))
+		h.env.Builder.Fail("compile failed (exit 2)")
+		res := h.do("POST", "/v1/apps/hello/push?create=true", h.env.UserToken, strings.NewReader("x"))
 		if res.StatusCode != 200 {
 			t.Fatalf("status %d, want 200 (the stream had started)", res.StatusCode)
 		}
@@ -80,19 +93,20 @@ func TestPushFailures(t *testing.T) {
 	})
 	t.Run("error before progress", func(t *testing.T) {
 		h := newHarness(t, httpapi.Config{}, nil)
-		res := h.do("POST", "/v1/apps/nope/push", httpapitest.UserToken, strings.NewReader("x"))
+		res := h.do("POST", "/v1/apps/nope/push", h.env.UserToken, strings.NewReader("x"))
 		if res.StatusCode != 404 || errorOf(t, res).Code != api.ENotFound {
 			t.Fatalf("status %d, want 404", res.StatusCode)
 		}
 	})
 	t.Run("upload too large", func(t *testing.T) {
+		env := httpapitest.Start(t, httpapitest.Options{})
 		for _, chunked := range []bool{false, true} {
-			h := newHarness(t, httpapi.Config{MaxUploadBytes: 1 << 20}, nil)
+			h := serve(t, env, httpapi.Config{MaxUploadBytes: 1 << 20}, nil)
 			var body io.Reader = bytes.NewReader(make([]byte, 1<<20+1))
 			if chunked {
 				body = io.MultiReader(body) // hides the length: chunked encoding
 			}
-			res := h.do("POST", "/v1/apps/hello/push?create=true", httpapitest.UserToken, body)
+			res := h.do("POST", "/v1/apps/hello/push?create=true", env.UserToken, body)
 			e := errorOf(t, res)
 			if res.StatusCode != 400 || e.Code != api.EInvalid || e.Message != "upload is larger than 1 MiB — add files to .stratignore" {
 				t.Fatalf("chunked=%v: status %d error %+v", chunked, res.StatusCode, e)
@@ -118,7 +132,7 @@ func (g gatedDeploy) Deploy(ctx context.Context, req api.DeployRequest) (*api.De
 func TestPushFlushesEachLine(t *testing.T) {
 	g := gatedDeploy{gate: make(chan struct{})}
 	h := newHarness(t, httpapi.Config{}, func(s *httpapi.Services) { s.Deploy = g })
-	res := h.do("POST", "/v1/apps/hello/push", httpapitest.UserToken, strings.NewReader("x"))
+	res := h.do("POST", "/v1/apps/hello/push", h.env.UserToken, strings.NewReader("x"))
 	lines := readLines(res.Body)
 	// The first line arrives while Deploy is still blocked: it was flushed.
 	if l := parseLine(t, next(t, lines)); l.Line != "first" {
@@ -130,24 +144,42 @@ func TestPushFlushesEachLine(t *testing.T) {
 	}
 }
 
+// logLines publishes lines of app as executors and routers do, one per
+// source, and waits until the controller holds them all.
+func (h *harness) logLines(app string, sources []string, lines ...string) {
+	h.t.Helper()
+	at := time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC)
+	for i, l := range lines {
+		h.env.Log(app, sources[i], l, at.Add(time.Duration(i)*time.Second))
+	}
+	want := lines[len(lines)-1]
+	h.env.Eventually("line "+want+" stored", func() bool {
+		found := false
+		err := h.env.Controller.Logs.Logs(h.env.AdminContext(), api.LogQuery{App: app}, func(e api.LogEnvelope) error {
+			found = found || e.Line == want
+			return nil
+		})
+		return err == nil && found
+	})
+}
+
 func TestLogsRecent(t *testing.T) {
 	h := newHarness(t, httpapi.Config{}, nil)
-	h.fake.AddApp(api.AppDetail{App: api.App{Name: "hello"}})
-	for i, src := range []string{"app/web/0", "staging", "app/web/1", "router"} {
-		h.fake.AddLog(api.LogEnvelope{App: "hello", Source: src, Line: "line" + string(rune('0'+i))})
-	}
+	h.createApp("hello")
+	h.logLines("hello", []string{"app/web/0", "staging", "app/web/1", "router"}, "line0", "line1", "line2", "line3")
 	tests := []struct {
 		query string
 		want  string
 	}{
-		{"", "line0 line1 line2 line3"},
+		// The controller's own line about the app's creation comes first.
+		{"", "app.create: created app hello line0 line1 line2 line3"},
 		{"?source=app", "line0 line2"},
 		{"?recent=2", "line2 line3"},
 		{"?source=staging&recent=5", "line1"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.query, func(t *testing.T) {
-			res := h.do("GET", "/v1/apps/hello/logs"+tc.query, httpapitest.UserToken, nil)
+			res := h.do("GET", "/v1/apps/hello/logs"+tc.query, h.env.UserToken, nil)
 			p := decode[struct{ Items []api.LogEnvelope }](t, res)
 			var got []string
 			for _, e := range p.Items {
@@ -159,21 +191,37 @@ func TestLogsRecent(t *testing.T) {
 		})
 	}
 	for _, q := range []string{"?recent=-1", "?recent=x", "?source=a%20b", "?follow=maybe"} {
-		if res := h.do("GET", "/v1/apps/hello/logs"+q, httpapitest.UserToken, nil); res.StatusCode != 400 {
+		if res := h.do("GET", "/v1/apps/hello/logs"+q, h.env.UserToken, nil); res.StatusCode != 400 {
 			t.Errorf("%s: status %d, want 400", q, res.StatusCode)
 		}
 	}
 }
 
+// countingLogs is the real LogService, counting the Logs calls under way:
+// the followers the HTTP layer holds open.
+type countingLogs struct {
+	api.LogService
+	n *atomic.Int32
+}
+
+func (c countingLogs) Logs(ctx context.Context, q api.LogQuery, fn func(api.LogEnvelope) error) error {
+	c.n.Add(1)
+	defer c.n.Add(-1)
+	return c.LogService.Logs(ctx, q, fn)
+}
+
 func TestLogsFollowSSE(t *testing.T) {
-	h := newHarness(t, httpapi.Config{KeepAlive: 5 * time.Millisecond}, nil)
-	h.fake.AddApp(api.AppDetail{App: api.App{Name: "hello"}})
-	h.fake.AddLog(api.LogEnvelope{App: "hello", Source: "app/web/0", Line: "old"})
+	var followers atomic.Int32
+	h := newHarness(t, httpapi.Config{KeepAlive: 5 * time.Millisecond}, func(s *httpapi.Services) {
+		s.Logs = countingLogs{LogService: s.Logs, n: &followers}
+	})
+	h.createApp("hello")
+	h.logLines("hello", []string{"app/web/0"}, "old")
 
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	req, _ := http.NewRequestWithContext(ctx, "GET", h.srv.URL+"/v1/apps/hello/logs?follow=true", nil)
-	req.Header.Set("Authorization", "Bearer "+httpapitest.UserToken)
+	req.Header.Set("Authorization", "Bearer "+h.env.UserToken)
 	res, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
@@ -196,14 +244,16 @@ func TestLogsFollowSSE(t *testing.T) {
 			}
 		}
 	}
-	if e := dataLine(); e.Line != "old" {
-		t.Fatalf("first event %+v, want the recent line", e)
+	// The controller's own line about the app's creation comes first.
+	if c, e := dataLine(), dataLine(); c.Line != "app.create: created app hello" || e.Line != "old" {
+		t.Fatalf("first events %+v, %+v, want the recent lines", c, e)
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for h.fake.Followers() == 0 && time.Now().Before(deadline) {
-		time.Sleep(time.Millisecond)
+	if n := followers.Load(); n != 1 {
+		t.Fatalf("%d followers while streaming, want 1", n)
 	}
-	h.fake.AddLog(api.LogEnvelope{App: "hello", Source: "app/web/0", Line: "live"})
+	// The controller registers the follower with the recent lines: a line
+	// published after the first event is followed.
+	h.env.Log("hello", "app/web/0", "live", time.Now())
 	if e := dataLine(); e.Line != "live" {
 		t.Fatalf("live event %+v", e)
 	}
@@ -214,29 +264,25 @@ func TestLogsFollowSSE(t *testing.T) {
 		}
 	}
 	cancel()
-	for h.fake.Followers() != 0 && time.Now().Before(deadline) {
-		time.Sleep(time.Millisecond)
-	}
-	if n := h.fake.Followers(); n != 0 {
-		t.Fatalf("%d followers after the client left, want 0", n)
-	}
+	h.env.Eventually("the follower to end", func() bool { return followers.Load() == 0 })
 }
 
 func TestBlobsAdminOnly(t *testing.T) {
 	h := newHarness(t, httpapi.Config{}, nil)
 	data := []byte("droplet bytes")
-	if res := h.do("POST", "/v1/blobs", httpapitest.UserToken, bytes.NewReader(data)); res.StatusCode != 403 || errorOf(t, res).Code != api.EForbidden {
+	user, admin := h.env.UserToken, h.env.AdminToken
+	if res := h.do("POST", "/v1/blobs", user, bytes.NewReader(data)); res.StatusCode != 403 || errorOf(t, res).Code != api.EForbidden {
 		t.Fatalf("user put: status %d, want 403", res.StatusCode)
 	}
-	res := h.do("POST", "/v1/blobs", httpapitest.AdminToken, bytes.NewReader(data))
+	res := h.do("POST", "/v1/blobs", admin, bytes.NewReader(data))
 	ref := decode[struct{ Ref api.BlobRef }](t, res).Ref
 	if !ref.Valid() {
 		t.Fatalf("put answered ref %q", ref)
 	}
-	if res := h.do("GET", "/v1/blobs/"+string(ref), httpapitest.UserToken, nil); res.StatusCode != 403 {
+	if res := h.do("GET", "/v1/blobs/"+string(ref), user, nil); res.StatusCode != 403 {
 		t.Fatalf("user get: status %d, want 403", res.StatusCode)
 	}
-	res = h.do("GET", "/v1/blobs/"+string(ref), httpapitest.AdminToken, nil)
+	res = h.do("GET", "/v1/blobs/"+string(ref), admin, nil)
 	got, _ := io.ReadAll(res.Body)
 	if res.StatusCode != 200 || !bytes.Equal(got, data) {
 		t.Fatalf("admin get: %d %q", res.StatusCode, got)
@@ -250,28 +296,33 @@ func TestBlobsAdminOnly(t *testing.T) {
 		{"md5:abc", 400},
 	}
 	for _, tc := range tests {
-		if res := h.do("GET", "/v1/blobs/"+tc.ref, httpapitest.AdminToken, nil); res.StatusCode != tc.want {
+		if res := h.do("GET", "/v1/blobs/"+tc.ref, admin, nil); res.StatusCode != tc.want {
 			t.Errorf("get %s: status %d, want %d", tc.ref, res.StatusCode, tc.want)
 		}
 	}
-	h2 := newHarness(t, httpapi.Config{MaxBlobBytes: 4}, nil)
-	if res := h2.do("POST", "/v1/blobs", httpapitest.AdminToken, io.MultiReader(bytes.NewReader(data))); res.StatusCode != 400 {
+	h2 := serve(t, h.env, httpapi.Config{MaxBlobBytes: 4}, nil)
+	if res := h2.do("POST", "/v1/blobs", admin, io.MultiReader(bytes.NewReader(data))); res.StatusCode != 400 {
 		t.Fatalf("oversized blob: status %d, want 400", res.StatusCode)
 	}
 }
 
 func TestNodes(t *testing.T) {
 	h := newHarness(t, httpapi.Config{}, nil)
-	h.fake.Nodes = []api.Node{{ID: "n2", Substrate: api.SubstrateVM}, {ID: "n1", Substrate: api.SubstrateMetal}}
-	if res := h.do("GET", "/v1/nodes", httpapitest.UserToken, nil); res.StatusCode != 403 {
+	// Two nodes, the second to report first in the listing: node-1 (the
+	// Env's, a VM) and node-0 on metal.
+	h.env.StartNode("node-0").Describe(api.SubstrateMetal, []api.Isolation{api.IsolationProcess}, api.Capacity{MemoryMB: 1024, CPUs: 1}, "")
+	h.env.Eventually("node-0 on metal", func() bool {
+		return slices.ContainsFunc(h.env.Controller.Nodes.List(), func(n api.Node) bool { return n.ID == "node-0" && n.Substrate == api.SubstrateMetal })
+	})
+	if res := h.do("GET", "/v1/nodes", h.env.UserToken, nil); res.StatusCode != 403 {
 		t.Fatalf("user: status %d, want 403", res.StatusCode)
 	}
-	p := decode[struct{ Items []api.Node }](t, h.do("GET", "/v1/nodes", httpapitest.AdminToken, nil))
-	if len(p.Items) != 2 || p.Items[0].ID != "n1" || p.Items[1].Substrate != api.SubstrateVM {
+	p := decode[struct{ Items []api.Node }](t, h.do("GET", "/v1/nodes", h.env.AdminToken, nil))
+	if len(p.Items) != 2 || p.Items[0].ID != "node-0" || p.Items[0].Substrate != api.SubstrateMetal || p.Items[1].ID != httpapitest.NodeID || p.Items[1].Substrate != api.SubstrateVM {
 		t.Fatalf("nodes %+v", p.Items)
 	}
-	h2 := newHarness(t, httpapi.Config{}, func(s *httpapi.Services) { s.Nodes = httpapi.Unsupported{What: "listing nodes"} })
-	if res := h2.do("GET", "/v1/nodes", httpapitest.AdminToken, nil); res.StatusCode != 501 {
+	h2 := serve(t, h.env, httpapi.Config{}, func(s *httpapi.Services) { s.Nodes = httpapi.Unsupported{What: "listing nodes"} })
+	if res := h2.do("GET", "/v1/nodes", h.env.AdminToken, nil); res.StatusCode != 501 {
 		t.Fatalf("without Nodes: status %d, want 501", res.StatusCode)
 	}
 }
