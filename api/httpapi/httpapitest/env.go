@@ -1,7 +1,7 @@
-// Package httpapitest runs the real REST API for tests of its client and the
-// CLI: the controller's services on a real SQLite store and blob store, an
-// embedded NATS server, and the httpapi handler on an httptest server, wired
-// as cmd/stratad wires them.
+// Package httpapitest runs the real REST API for tests of httpapi itself,
+// its client and the CLI: the controller's services on a real SQLite store
+// and blob store, an embedded NATS server, and the httpapi handler on an
+// httptest server, wired as cmd/stratad wires them.
 //
 // Two components outside the controller are played by small stand-ins that
 // speak their real bus protocol (docs/architecture.md): a Builder that
@@ -224,7 +224,8 @@ func (e *Env) App(name string) *api.AppDetail {
 }
 
 // Log publishes a log line of an app on the bus, as an executor or router
-// does.
+// does, and waits until the controller holds it (a line of the same source,
+// text and time).
 func (e *Env) Log(app, source, line string, at time.Time) {
 	e.t.Helper()
 	d := e.App(app)
@@ -236,6 +237,14 @@ func (e *Env) Log(app, source, line string, at time.Time) {
 	if err := e.conn.Flush(ctx); err != nil {
 		e.t.Fatal(err)
 	}
+	e.Eventually("log line "+line+" held", func() bool {
+		held := false
+		err := e.Controller.Logs.Logs(e.AdminContext(), api.LogQuery{App: app, Source: source}, func(l api.LogEnvelope) error {
+			held = held || l.Source == source && l.Line == line && l.Time.Equal(at)
+			return nil
+		})
+		return err == nil && held
+	})
 }
 
 // Eventually polls cond every 20 ms until it holds, failing the test after
