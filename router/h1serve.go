@@ -40,11 +40,19 @@ import (
 // is held (watchClient), not during an exchange with a backend, which its
 // response timeout bounds.
 
-const h1BufSize = 8 << 10
+// h1ReadSize is the read buffer a connection keeps while it is open (as
+// net/http's); header blocks larger than it go to net/http. The write buffer
+// and the buffer for a body held back are taken from pools for each response
+// only, so that an idle keep-alive connection holds no more than net/http's.
+const (
+	h1ReadSize = 4 << 10
+	h1BufSize  = 8 << 10
+)
 
 var (
-	h1Readers = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, h1BufSize) }}
+	h1Readers = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, h1ReadSize) }}
 	h1Writers = sync.Pool{New: func() any { return bufio.NewWriterSize(nil, h1BufSize) }}
+	h1Bodies  = sync.Pool{New: func() any { b := make([]byte, 0, h1BufSize); return &b }}
 )
 
 // h1Loop serves plaintext connections accepted by Server.
@@ -98,8 +106,6 @@ func (l *h1Loop) serveConn(base context.Context, c net.Conn) {
 	l.mu.Unlock()
 	hc.br = h1Readers.Get().(*bufio.Reader)
 	hc.br.Reset(g)
-	hc.bw = h1Writers.Get().(*bufio.Writer)
-	hc.bw.Reset(g)
 	handedOff := hc.serve()
 	l.mu.Lock()
 	delete(l.conns, hc)
@@ -120,9 +126,7 @@ func (l *h1Loop) serveConn(base context.Context, c net.Conn) {
 func (hc *h1Conn) release() {
 	hc.br.Reset(nil)
 	h1Readers.Put(hc.br)
-	hc.bw.Reset(nil)
-	h1Writers.Put(hc.bw)
-	hc.br, hc.bw = nil, nil
+	hc.br = nil
 }
 
 // serve runs requests until the connection ends (false) or a request needs
@@ -181,12 +185,18 @@ func (hc *h1Conn) serve() (handoff bool) {
 
 // run serves one request; false: the connection must be closed.
 func (hc *h1Conn) run(req *http.Request) (keep bool) {
+	hc.bw = h1Writers.Get().(*bufio.Writer)
+	hc.bw.Reset(hc.g)
 	w := &hc.w
 	w.reset(hc, req)
 	defer func() {
 		if hc.watching {
 			hc.stopWatch()
 		}
+		w.releaseBody()
+		hc.bw.Reset(nil)
+		h1Writers.Put(hc.bw)
+		hc.bw = nil
 		if v := recover(); v != nil {
 			if v != http.ErrAbortHandler {
 				hc.loop.s.log.Error("router.handler_panic", "panic", v)
@@ -270,7 +280,7 @@ func findHead(br *bufio.Reader) (head []byte, complete bool) {
 	if h := headEnd(b); h != nil {
 		return h, true
 	}
-	return nil, br.Buffered() >= h1BufSize
+	return nil, br.Buffered() >= br.Size()
 }
 
 // peekHead returns the request's header block (through the blank line)
@@ -281,7 +291,7 @@ func peekHead(br *bufio.Reader) ([]byte, error) {
 		if h := headEnd(b); h != nil {
 			return h, nil
 		}
-		if br.Buffered() >= h1BufSize {
+		if br.Buffered() >= br.Size() {
 			return nil, nil
 		}
 		if _, err := br.Peek(br.Buffered() + 1); err != nil {
@@ -528,19 +538,20 @@ type h1Writer struct {
 	closeAfter  bool
 	trailers    []string // declared in the Trailer header
 	body        []byte   // held back until the head is committed
+	bodyBuf     *[]byte  // body's pooled buffer
 	buf         []byte   // the head being built
 	err         error
 }
 
 func (w *h1Writer) reset(hc *h1Conn, req *http.Request) {
-	body, buf := w.body[:0], w.buf[:0]
+	buf := w.buf[:0]
 	h := w.header
 	if h == nil {
 		h = make(http.Header, 16)
 	} else {
 		clear(h)
 	}
-	*w = h1Writer{hc: hc, req: req, header: h, body: body, buf: buf, closeAfter: req.Close}
+	*w = h1Writer{hc: hc, req: req, header: h, buf: buf, closeAfter: req.Close}
 }
 
 func (w *h1Writer) Header() http.Header { return w.header }
@@ -605,6 +616,10 @@ func (w *h1Writer) Write(p []byte) (int, error) {
 	}
 	if !w.committed {
 		if len(w.body)+len(p) <= h1BufSize {
+			if w.bodyBuf == nil {
+				w.bodyBuf = h1Bodies.Get().(*[]byte)
+				w.body = (*w.bodyBuf)[:0]
+			}
 			w.body = append(w.body, p...)
 			return len(p), nil
 		}
@@ -884,5 +899,14 @@ func (l *h1Loop) wait(ctx context.Context) bool {
 			return false
 		case <-t.C:
 		}
+	}
+}
+
+// releaseBody returns the held-back body's buffer to its pool.
+func (w *h1Writer) releaseBody() {
+	if w.bodyBuf != nil {
+		*w.bodyBuf = w.body[:0]
+		h1Bodies.Put(w.bodyBuf)
+		w.bodyBuf, w.body = nil, nil
 	}
 }
