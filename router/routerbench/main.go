@@ -710,6 +710,12 @@ func propagation(ctx context.Context, n int) error {
 		return err
 	}
 	defer stopSub()
+	// The server has the subscriptions once a round trip on their
+	// connection is done: without it the first registration can come first
+	// and be lost (seen as "p0.localhost: no change within 10s").
+	if err := rconn.Flush(cctx); err != nil {
+		return err
+	}
 	proxy := router.New(router.Config{}, reg, log)
 	defer proxy.Close()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
