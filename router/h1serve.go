@@ -671,9 +671,8 @@ func (w *h1Writer) commit(final bool) error {
 	_, hasCL := h["Content-Length"]
 	switch {
 	case w.noBody || w.status == http.StatusNoContent || w.status == http.StatusNotModified:
-		if w.status == http.StatusNoContent || w.status == http.StatusNotModified {
-			delete(h, "Content-Length")
-		} else if !hasCL && final && len(w.body) > 0 {
+		// A Content-Length the handler set is kept, as net/http keeps it.
+		if w.status != http.StatusNoContent && w.status != http.StatusNotModified && !hasCL && final && len(w.body) > 0 {
 			h["Content-Length"] = []string{strconv.Itoa(len(w.body))}
 		}
 	case hasCL:
