@@ -203,8 +203,11 @@ func (p *Proxy) serveLean(st *reqState, r *http.Request) {
 		return
 	}
 	removeHopByHop(resp.Header)
-	st.idValue[0] = st.reqID
-	resp.Header["X-Request-Id"] = st.idValue[:]
+	// A slice of its own, not one in the pooled reqState: the serving loop
+	// writes the response head after the handler returned (and the state
+	// went back to its pool), where net/http copied the header map at
+	// WriteHeader.
+	resp.Header["X-Request-Id"] = []string{st.reqID}
 	dst := st.rw.Header()
 	for k, vv := range resp.Header {
 		// The response's header map is dropped after this: its slices can

@@ -66,8 +66,7 @@ type reqState struct {
 	holdUntil time.Time // when the request's holding must end; zero until it is first held
 	replayed  bool      // sent again after the backend closed its connection unanswered
 
-	head    []byte    // the outbound request head on the lean path, kept across requests
-	idValue [1]string // the response's X-Request-Id value on the lean path
+	head []byte // the outbound request head on the lean path, kept across requests
 }
 
 type stateKey struct{}
