@@ -27,6 +27,10 @@ type dropletCache struct {
 	dir   string
 	blobs BlobFetcher
 	keep  int
+	// stall ends a fetch that receives nothing for this long (the blob
+	// store's server died mid-transfer, say): the start fails and is
+	// retried instead of hanging.
+	stall time.Duration
 
 	mu       sync.Mutex
 	inflight map[string]*fetchCall
@@ -39,7 +43,7 @@ type fetchCall struct {
 }
 
 func newDropletCache(dir string, blobs BlobFetcher, keep int) *dropletCache {
-	return &dropletCache{dir: dir, blobs: blobs, keep: keep, inflight: map[string]*fetchCall{}, pins: map[string]int{}}
+	return &dropletCache{dir: dir, blobs: blobs, keep: keep, stall: fetchStall, inflight: map[string]*fetchCall{}, pins: map[string]int{}}
 }
 
 func (c *dropletCache) path(ref api.BlobRef) string {
@@ -98,10 +102,23 @@ func (c *dropletCache) unpin(d string) {
 	}
 }
 
+// fetchStall is how long a droplet fetch may receive nothing.
+const fetchStall = 30 * time.Second
+
 // fetch downloads ref into the cache, verifying its sha256 while writing.
-func (c *dropletCache) fetch(ctx context.Context, ref api.BlobRef) error {
+func (c *dropletCache) fetch(parent context.Context, ref api.BlobRef) error {
+	ctx, cancel := context.WithCancel(parent)
+	defer cancel()
+	stalled := time.AfterFunc(c.stall, cancel)
+	defer stalled.Stop()
+	stallErr := func() error {
+		return api.Errorf(api.EUnavailable, "cannot fetch droplet %s: nothing arrived for %s — the start is retried", ref, c.stall)
+	}
 	rc, err := c.blobs.GetBlob(ctx, ref)
 	if err != nil {
+		if parent.Err() == nil && ctx.Err() != nil {
+			return stallErr()
+		}
 		return api.Errorf(api.ErrorCode(err), "cannot fetch droplet %s: %s", ref, api.ErrorMessage(err))
 	}
 	defer rc.Close()
@@ -111,13 +128,16 @@ func (c *dropletCache) fetch(ctx context.Context, ref api.BlobRef) error {
 	}
 	defer os.Remove(tmp.Name())
 	h := sha256.New()
-	_, err = io.Copy(io.MultiWriter(tmp, h), &ctxReader{ctx: ctx, r: rc})
+	_, err = io.Copy(io.MultiWriter(tmp, h), &ctxReader{ctx: ctx, r: rc, progress: func() { stalled.Reset(c.stall) }})
 	if cerr := tmp.Close(); err == nil {
 		err = cerr
 	}
 	if err != nil {
+		if parent.Err() != nil {
+			return parent.Err()
+		}
 		if ctx.Err() != nil {
-			return ctx.Err()
+			return stallErr()
 		}
 		return api.Errorf(api.EUnavailable, "cannot download droplet %s: %v", ref, err)
 	}
@@ -163,13 +183,18 @@ func (c *dropletCache) prune() {
 
 // ctxReader stops a copy when ctx ends.
 type ctxReader struct {
-	ctx context.Context
-	r   io.Reader
+	ctx      context.Context
+	r        io.Reader
+	progress func() // called after a read that returned data (nil: none)
 }
 
 func (r *ctxReader) Read(p []byte) (int, error) {
 	if err := r.ctx.Err(); err != nil {
 		return 0, err
 	}
-	return r.r.Read(p)
+	n, err := r.r.Read(p)
+	if n > 0 && r.progress != nil {
+		r.progress()
+	}
+	return n, err
 }

@@ -1,6 +1,7 @@
 package executor
 
 import (
+	"context"
 	"time"
 
 	"github.com/strata-paas/strata/api"
@@ -57,4 +58,16 @@ func SetClock(e *Executor, c Clock) {
 	if c.Now != nil {
 		e.now = c.Now
 	}
+}
+
+// FetchDroplet fetches ref into dir through blobs as a start does, ending a
+// fetch that receives nothing for stall.
+func FetchDroplet(ctx context.Context, dir string, blobs BlobFetcher, stall time.Duration, ref api.BlobRef) error {
+	c := newDropletCache(dir, blobs, 5)
+	c.stall = stall
+	_, release, err := c.acquire(ctx, ref)
+	if err == nil {
+		release()
+	}
+	return err
 }
