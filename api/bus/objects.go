@@ -258,7 +258,21 @@ func (o *Objects) Put(ctx context.Context, r io.Reader) (api.BlobRef, error) {
 
 // present reports whether the blob ref (of digest sum) is stored complete.
 func (o *Objects) present(ctx context.Context, ref api.BlobRef, sum []byte) (bool, error) {
-	info, err := o.obs.GetInfo(ctx, string(ref))
+	// In a cluster the stream may be electing a leader and not answer:
+	// ask again for up to 15 s, as Put and Get do.
+	var info *jetstream.ObjectInfo
+	var err error
+	for giveUp := time.Now().Add(15 * time.Second); ; {
+		info, err = o.obs.GetInfo(ctx, string(ref))
+		if err == nil || errors.Is(err, jetstream.ErrObjectNotFound) || ctx.Err() != nil || time.Now().After(giveUp) || !retryable(err) {
+			break
+		}
+		o.log.Info("blobs.lookup_retry", "ref", ref, "err", err)
+		select {
+		case <-ctx.Done():
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
 	switch {
 	case errors.Is(err, jetstream.ErrObjectNotFound):
 		return false, nil
