@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -326,7 +327,7 @@ func (o *Objects) Get(ctx context.Context, ref api.BlobRef) (io.ReadCloser, erro
 		cancel()
 		return nil, api.Errorf(api.EInternal, "blob %s: the object store holds content of another digest — delete it and upload it again", ref)
 	}
-	return &objectReader{res: res, ref: ref, cancel: cancel}, nil
+	return &objectReader{res: res, ref: ref, cancel: cancel, stall: readStall}, nil
 }
 
 // Delete removes a blob. Deleting a missing blob is not an error, so
@@ -391,14 +392,30 @@ func (o *Objects) removeStaleSpool() {
 }
 
 // objectReader is a blob being read from the object store.
+// readStall is how long a Read may wait for the next chunk: when the
+// stream's leader dies mid-transfer the chunks can stop coming, and the
+// reader then fails (unavailable, "retry") instead of hanging until the
+// read timeout. Only time spent inside Read counts, not a slow consumer.
+const readStall = 15 * time.Second
+
 type objectReader struct {
-	res    jetstream.ObjectResult
-	ref    api.BlobRef
-	cancel context.CancelFunc
+	res     jetstream.ObjectResult
+	ref     api.BlobRef
+	cancel  context.CancelFunc
+	stall   time.Duration
+	stalled atomic.Bool
 }
 
 func (r *objectReader) Read(p []byte) (int, error) {
+	t := time.AfterFunc(r.stall, func() {
+		r.stalled.Store(true)
+		_ = r.res.Close() // ends the blocked Read
+	})
 	n, err := r.res.Read(p)
+	t.Stop()
+	if r.stalled.Load() {
+		return n, api.Errorf(api.EUnavailable, "read blob %s from the NATS object store: nothing arrived for %s — retry", r.ref, r.stall)
+	}
 	if err != nil && err != io.EOF {
 		code := api.EUnavailable
 		if errors.Is(err, jetstream.ErrDigestMismatch) {
