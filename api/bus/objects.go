@@ -303,7 +303,15 @@ func (o *Objects) Get(ctx context.Context, ref api.BlobRef) (io.ReadCloser, erro
 	var res jetstream.ObjectResult
 	var err error
 	for giveUp := time.Now().Add(15 * time.Second); ; {
-		res, err = o.obs.Get(ctx, string(ref))
+		// Get's own info request is bounded only by ctx (up to
+		// ReadTimeout): a probe bounded to 5 s finds a stream that does
+		// not answer first.
+		ictx, icancel := context.WithTimeout(ctx, 5*time.Second)
+		_, err = o.obs.GetInfo(ictx, string(ref))
+		icancel()
+		if err == nil {
+			res, err = o.obs.Get(ctx, string(ref))
+		}
 		if err == nil || ctx.Err() != nil || time.Now().After(giveUp) || !retryable(err) {
 			break
 		}
