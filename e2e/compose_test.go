@@ -304,7 +304,22 @@ func TestComposeCluster(t *testing.T) {
 
 	// 3. Kill a NATS server (the one embedded in a controller that neither
 	// leads nor takes the push) while a push is being built: the build
-	// queue is replicated, so the accepted build is not lost.
+	// queue is replicated, so an accepted build is not lost. First every
+	// controller answers again after the faults above.
+	for _, port := range []string{"17070", "17071", "17072"} {
+		for deadline := time.Now().Add(90 * time.Second); ; time.Sleep(500 * time.Millisecond) {
+			res, err := http.Get("http://127.0.0.1:" + port + "/v1/info")
+			if err == nil {
+				res.Body.Close()
+				if res.StatusCode == 200 {
+					break
+				}
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("the controller on port %s does not answer after the earlier faults: %v", port, err)
+			}
+		}
+	}
 	leader = waitHolder(t, "", 30*time.Second)
 	var via, victimCtl string
 	ports := map[string]string{"controller-1": "17070", "controller-2": "17071", "controller-3": "17072"}
@@ -319,32 +334,46 @@ func TestComposeCluster(t *testing.T) {
 	}
 	cv := newCLI(t)
 	cv.must("", "strata", "login", "--api", "http://127.0.0.1:"+ports[via], "--token-file", tokenFile)
-	pushed := make(chan string, 1)
-	go func() {
+	push := func() string {
 		out, code := cv.run("", "strata", "push", "queued", "-p", filepath.Join(root, "examples", "hello-go"))
-		pushed <- fmt.Sprintf("exit %d:\n%s", code, out)
-	}()
+		return fmt.Sprintf("exit %d:\n%s", code, out)
+	}
+	pushed := make(chan string, 1)
+	go func() { pushed <- push() }()
 	time.Sleep(500 * time.Millisecond) // the push is uploading or queued
 	compose(t, "kill", victimCtl)
+	killedAt := time.Now()
 	t.Logf("killed %s (its NATS server) during a push through %s", victimCtl, via)
+	var res string
 	select {
-	case res := <-pushed:
-		// A push refused before it was accepted (its upload met the
-		// election and was answered "retry") is pushed again, as a user
-		// would; one that was accepted must have completed.
-		for try := 1; !strings.HasPrefix(res, "exit 0:"); try++ {
-			if !strings.Contains(res, "retry") || try > 3 {
-				t.Fatalf("push through %s while %s was killed (attempt %d): %s", via, victimCtl, try, res)
-			}
-			t.Logf("push attempt %d refused before acceptance, pushing again: %s", try, tail(res, 300))
-			out, code := cv.run("", "strata", "push", "queued", "-p", filepath.Join(root, "examples", "hello-go"))
-			res = fmt.Sprintf("exit %d:\n%s", code, out)
-		}
+	case res = <-pushed:
 	case <-time.After(180 * time.Second):
 		t.Fatal("the push did not end within 180 s of killing a NATS server")
 	}
+	// A push refused before it was accepted (answered "retry": its upload
+	// met the stream's election) is pushed again, as a user would, every
+	// 5 s; after a minute of refusals the killed server is started again.
+	// An accepted push must have completed. How long pushes were refused
+	// is logged.
+	restarted := false
+	for try := 1; !strings.HasPrefix(res, "exit 0:"); try++ {
+		if !strings.Contains(res, "retry") || time.Since(killedAt) > 180*time.Second {
+			t.Fatalf("push through %s while %s was killed (attempt %d, %s after the kill): %s", via, victimCtl, try, time.Since(killedAt).Round(time.Second), res)
+		}
+		t.Logf("push attempt %d refused before acceptance, %s after the kill: %s", try, time.Since(killedAt).Round(time.Second), tail(res, 200))
+		if !restarted && time.Since(killedAt) > 60*time.Second {
+			t.Logf("pushes refused for a minute with %s down: starting it again", victimCtl)
+			compose(t, "start", victimCtl)
+			restarted = true
+		}
+		time.Sleep(5 * time.Second)
+		res = push()
+	}
+	t.Logf("push through %s completed %s after %s was killed", via, time.Since(killedAt).Round(time.Second), victimCtl)
 	waitBody(t, composeRouter2, "queued.localhost", helloBody, 60*time.Second)
-	compose(t, "start", victimCtl)
+	if !restarted {
+		compose(t, "start", victimCtl)
+	}
 
 	// 4. Kill an executor that runs instances of web: they serve elsewhere.
 	var victim string
