@@ -391,27 +391,10 @@ func parseSimpleRequest(head []byte) (r *http.Request, ok bool) {
 		if line == "" {
 			break
 		}
-		colon := -1
-		for i := 0; i < len(line); i++ {
-			c := line[i]
-			if c == ':' {
-				colon = i
-				break
-			}
-			if !isTokenByte(c) {
-				return nil, false
-			}
-		}
-		if colon <= 0 {
+		key, value, ok := fieldLine(line, keyBuf[:0])
+		if !ok {
 			return nil, false
 		}
-		value := trimOWSString(line[colon+1:])
-		for i := 0; i < len(value); i++ {
-			if c := value[i]; (c < ' ' && c != '\t') || c == 0x7f {
-				return nil, false
-			}
-		}
-		key := canonicalKey(line[:colon], keyBuf[:0])
 		switch key {
 		case "Host":
 			hosts++
@@ -493,6 +476,34 @@ func trimOWSString(s string) string {
 
 // canonicalKey is textproto.CanonicalMIMEHeaderKey for a valid token, without
 // allocating for canonical or common names.
+// fieldLine splits a header field line "Name: value" of a request or
+// response head: a token name, the value without surrounding whitespace and
+// free of control characters, and the canonical key (built in buf when the
+// name is not canonical). ok is false for anything else.
+func fieldLine(line string, buf []byte) (key, value string, ok bool) {
+	colon := -1
+	for i := 0; i < len(line); i++ {
+		c := line[i]
+		if c == ':' {
+			colon = i
+			break
+		}
+		if !isTokenByte(c) {
+			return "", "", false
+		}
+	}
+	if colon <= 0 {
+		return "", "", false
+	}
+	value = trimOWSString(line[colon+1:])
+	for i := 0; i < len(value); i++ {
+		if c := value[i]; (c < ' ' && c != '\t') || c == 0x7f {
+			return "", "", false
+		}
+	}
+	return canonicalKey(line[:colon], buf), value, true
+}
+
 func canonicalKey(k string, buf []byte) string {
 	canonical := true
 	upper := true

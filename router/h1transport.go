@@ -305,27 +305,10 @@ func readSimpleResponse(br *bufio.Reader, req *http.Request) (resp *http.Respons
 		if line == "" {
 			break
 		}
-		colon := -1
-		for i := 0; i < len(line); i++ {
-			c := line[i]
-			if c == ':' {
-				colon = i
-				break
-			}
-			if !isTokenByte(c) {
-				return nil, false
-			}
-		}
-		if colon <= 0 {
+		key, value, ok := fieldLine(line, keyBuf[:0])
+		if !ok {
 			return nil, false
 		}
-		value := trimOWSString(line[colon+1:])
-		for i := 0; i < len(value); i++ {
-			if c := value[i]; (c < ' ' && c != '\t') || c == 0x7f {
-				return nil, false
-			}
-		}
-		key := canonicalKey(line[:colon], keyBuf[:0])
 		switch key {
 		case "Transfer-Encoding", "Trailer":
 			return nil, false
